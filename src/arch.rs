@@ -1,0 +1,114 @@
+//! Guest architectures: the `qemu-system-<arch>` binary to run and the Debian package that has it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A guest CPU architecture, named as QEMU names its system emulators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Aarch64,
+    Arm,
+    X86_64,
+    I386,
+    Riscv64,
+    Riscv32,
+    Loongarch64,
+}
+
+impl Arch {
+    /// Every architecture, for help texts and probing.
+    pub const ALL: [Arch; 7] = [
+        Arch::Aarch64,
+        Arch::Arm,
+        Arch::X86_64,
+        Arch::I386,
+        Arch::Riscv64,
+        Arch::Riscv32,
+        Arch::Loongarch64,
+    ];
+
+    /// QEMU's name for the architecture (`qemu-system-<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Aarch64 => "aarch64",
+            Arch::Arm => "arm",
+            Arch::X86_64 => "x86_64",
+            Arch::I386 => "i386",
+            Arch::Riscv64 => "riscv64",
+            Arch::Riscv32 => "riscv32",
+            Arch::Loongarch64 => "loongarch64",
+        }
+    }
+
+    /// The system emulator binary for this architecture.
+    pub fn qemu_binary(self) -> String {
+        format!("qemu-system-{}", self.name())
+    }
+
+    /// The Debian/Ubuntu package that ships [`Arch::qemu_binary`], for "install it" hints.
+    pub fn debian_package(self) -> &'static str {
+        match self {
+            Arch::Aarch64 | Arch::Arm => "qemu-system-arm",
+            Arch::X86_64 | Arch::I386 => "qemu-system-x86",
+            Arch::Riscv64 | Arch::Riscv32 | Arch::Loongarch64 => "qemu-system-misc",
+        }
+    }
+
+    /// The default `-machine` when the config names none (ostool ≥ 0.8.13 behaviour).
+    pub fn default_machine(self) -> &'static str {
+        match self {
+            Arch::X86_64 | Arch::I386 => "q35",
+            _ => "virt",
+        }
+    }
+
+    /// The architecture of the machine this process runs on, if it is one QEMU emulates.
+    pub fn host() -> Option<Arch> {
+        std::env::consts::ARCH.parse().ok()
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = String;
+
+    /// Accepts QEMU names plus the usual aliases (`arm64`, `amd64`, `x86`, `x64`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "aarch64" | "arm64" => Arch::Aarch64,
+            "arm" | "armv7" => Arch::Arm,
+            "x86_64" | "amd64" | "x64" => Arch::X86_64,
+            "i386" | "i686" | "x86" => Arch::I386,
+            "riscv64" => Arch::Riscv64,
+            "riscv32" => Arch::Riscv32,
+            "loongarch64" => Arch::Loongarch64,
+            other => {
+                let known: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+                return Err(format!(
+                    "unknown architecture '{other}' (expected one of: {})",
+                    known.join(", ")
+                ));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_parse_to_qemu_names() {
+        assert_eq!("arm64".parse::<Arch>().unwrap(), Arch::Aarch64);
+        assert_eq!("amd64".parse::<Arch>().unwrap(), Arch::X86_64);
+        assert_eq!(Arch::X86_64.qemu_binary(), "qemu-system-x86_64");
+        assert_eq!(Arch::Aarch64.debian_package(), "qemu-system-arm");
+        assert!("sparc".parse::<Arch>().unwrap_err().contains("aarch64"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Producing the kernel to boot: ELF inspection and ELF → flat binary (later: cargo builds).
+
+pub mod elf;

@@ -1,0 +1,1 @@
+//! Command-line definition (clap) and dispatch to the pipeline.

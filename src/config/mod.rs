@@ -1,0 +1,7 @@
+//! User configuration files: the ostool-compatible QEMU TOML (and, later, board and VM configs).
+
+pub mod qemu;
+pub mod source;
+pub mod vars;
+
+pub use qemu::{ArgSpec, PatternSpec, QemuConfig};

@@ -1,0 +1,1 @@
+//! Guest images: the axvisor-guest registry, verified downloads and the content-addressed cache.

@@ -1,0 +1,1 @@
+//! Per-case work directories: patched VM configs, rootfs copies and injected kernels.

@@ -1,0 +1,6 @@
+//! Running QEMU: assembling the command line and owning the process group.
+
+pub mod command;
+pub mod process;
+
+pub use command::{CommandRequest, QemuCommand};

@@ -1,0 +1,1 @@
+//! `results.json`: every case with its verdict, stages and timings, for machines.

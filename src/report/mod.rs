@@ -1,0 +1,93 @@
+//! Events and reporters. Stages emit [`Event`]s; reporters (terminal, JSON, and later GitHub
+//! commands, summary, outputs, JUnit, check runs) turn them into output. Adding a reporter never
+//! touches a stage.
+
+pub mod json;
+pub mod model;
+pub mod terminal;
+
+use std::time::Duration;
+
+use crate::console::MatchInfo;
+use crate::error::{Error, Location};
+use crate::qemu::QemuCommand;
+pub use model::{CaseResult, Stage, StageTiming};
+
+/// Severity of a [`Event::Note`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+}
+
+/// Something that happened in the pipeline.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The plan is complete; these cases will run in this order.
+    RunStarted { cases: &'a [String] },
+    CaseStarted { case: &'a str },
+    StageStarted { case: &'a str, stage: Stage },
+    StageFinished { case: &'a str, stage: Stage, elapsed: Duration, ok: bool },
+    /// A message for the user, optionally about a place in a file.
+    Note {
+        case: Option<&'a str>,
+        level: Level,
+        message: &'a str,
+        location: Option<&'a Location>,
+    },
+    /// QEMU is about to start with this command.
+    QemuStarting { case: &'a str, command: &'a QemuCommand },
+    /// Raw bytes from the guest console, as received.
+    Console { case: &'a str, bytes: &'a [u8] },
+    /// Raw bytes QEMU wrote to its stderr.
+    QemuStderr { case: &'a str, bytes: &'a [u8] },
+    /// A pattern matched and decided the verdict.
+    Decided { case: &'a str, info: &'a MatchInfo },
+    /// An error stopped a case (or the whole run when `case` is `None`).
+    Failed { case: Option<&'a str>, error: &'a Error },
+    CaseFinished { result: &'a CaseResult },
+    RunFinished { results: &'a [CaseResult], exit_code: i32 },
+}
+
+/// A consumer of events.
+pub trait Reporter {
+    fn event(&mut self, event: &Event<'_>);
+
+    /// Called once at the end (also on cancel) so files can be flushed.
+    fn finish(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The set of active reporters; stages hold one and emit into it.
+#[derive(Default)]
+pub struct Reporters {
+    list: Vec<Box<dyn Reporter>>,
+}
+
+impl Reporters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, reporter: Box<dyn Reporter>) {
+        self.list.push(reporter);
+    }
+
+    pub fn emit(&mut self, event: Event<'_>) {
+        for r in &mut self.list {
+            r.event(&event);
+        }
+    }
+
+    /// Flushes every reporter; returns the first error after trying all.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        let mut first = None;
+        for r in &mut self.list {
+            if let Err(e) = r.finish() {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,95 @@
+//! What reporters are told about a finished case: the shared results model behind the terminal
+//! line, `results.json`, JUnit, the step summary and check runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::arch::Arch;
+use crate::qemu::QemuCommand;
+use crate::verdict::Verdict;
+
+/// A pipeline stage, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Plan,
+    Probe,
+    Image,
+    Prepare,
+    Build,
+    Boot,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Plan => "plan",
+            Stage::Probe => "probe",
+            Stage::Image => "image",
+            Stage::Prepare => "prepare",
+            Stage::Build => "build",
+            Stage::Boot => "boot",
+        }
+    }
+}
+
+/// How long a stage took and whether it succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageTiming {
+    pub stage: Stage,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    pub ok: bool,
+}
+
+/// Everything known about a finished case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseResult {
+    pub name: String,
+    pub arch: Option<Arch>,
+    /// `kvm` or `tcg` when known.
+    pub accel: Option<String>,
+    pub verdict: Verdict,
+    /// Wall time of the whole case.
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    pub stages: Vec<StageTiming>,
+    /// Full raw console log.
+    pub log: Option<PathBuf>,
+    pub qemu_version: Option<String>,
+    pub command: Option<QemuCommand>,
+    /// Last console lines (cleaned), oldest first.
+    pub console_tail: Vec<String>,
+    /// Last lines QEMU wrote to stderr.
+    pub stderr_tail: Vec<String>,
+    pub console_bytes: u64,
+    pub console_lines: u64,
+}
+
+impl CaseResult {
+    /// A result for a case that never reached QEMU.
+    pub fn without_boot(name: impl Into<String>, verdict: Verdict, duration: Duration) -> Self {
+        CaseResult {
+            name: name.into(),
+            arch: None,
+            accel: None,
+            verdict,
+            duration,
+            stages: Vec::new(),
+            log: None,
+            qemu_version: None,
+            command: None,
+            console_tail: Vec::new(),
+            stderr_tail: Vec::new(),
+            console_bytes: 0,
+            console_lines: 0,
+        }
+    }
+}
+
+/// Durations serialise as fractional seconds.
+pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
+}

@@ -1,0 +1,1 @@
+//! The human reporter: live console, stage lines and the final verdict line.

@@ -1,0 +1,1 @@
+//! Running planned cases: boot QEMU, feed the judge, enforce deadlines, reap, report.

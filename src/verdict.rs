@@ -1,0 +1,145 @@
+//! The outcome of a case and the one sentence that explains it.
+
+use serde::Serialize;
+
+use crate::console::MatchInfo;
+use crate::error::exit;
+
+/// What happened to a case, from best to worst for reporting purposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Timeout,
+    /// Infrastructure or configuration failure: the guest was not judged.
+    Error,
+    /// Not run, by policy (e.g. a requirement this runner cannot meet).
+    Skipped,
+    /// Stopped by SIGINT/SIGTERM.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Upper-case label for terminal lines.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Timeout => "TIMEOUT",
+            Outcome::Error => "ERROR",
+            Outcome::Skipped => "SKIP",
+            Outcome::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Lower-case name, as in outputs and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Timeout => "timeout",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How QEMU ended, when it ended by itself or was killed by us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QemuExit {
+    /// Exit status when QEMU exited.
+    pub code: Option<i32>,
+    /// Signal number when QEMU was killed.
+    pub signal: Option<i32>,
+    /// Whether the runner stopped QEMU (after a verdict, deadline or cancel).
+    pub killed_by_runner: bool,
+}
+
+/// Which signal cancelled the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CancelSignal {
+    Sigint,
+    Sigterm,
+}
+
+impl CancelSignal {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            CancelSignal::Sigint => exit::SIGINT,
+            CancelSignal::Sigterm => exit::SIGTERM,
+        }
+    }
+}
+
+/// The verdict of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// One sentence a person reads first: what decided the outcome.
+    pub reason: String,
+    /// The console match that decided it, if a pattern did.
+    pub decided_by: Option<MatchInfo>,
+    pub qemu_exit: Option<QemuExit>,
+    /// Set when the outcome is [`Outcome::Cancelled`].
+    pub cancelled_by: Option<CancelSignal>,
+}
+
+impl Verdict {
+    pub fn new(outcome: Outcome, reason: impl Into<String>) -> Self {
+        Verdict {
+            outcome,
+            reason: reason.into(),
+            decided_by: None,
+            qemu_exit: None,
+            cancelled_by: None,
+        }
+    }
+}
+
+/// The process exit code for a set of outcomes: a cancel wins, then a failure or timeout (the
+/// guest is broken), then an infrastructure error, else success.
+pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
+    let mut code = exit::PASS;
+    for v in verdicts {
+        let c = match v.outcome {
+            Outcome::Cancelled => v.cancelled_by.map_or(exit::SIGTERM, CancelSignal::exit_code),
+            Outcome::Fail | Outcome::Timeout => exit::FAIL,
+            Outcome::Error => exit::INFRA,
+            Outcome::Pass | Outcome::Skipped => exit::PASS,
+        };
+        code = worse(code, c);
+    }
+    code
+}
+
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit::SIGINT | exit::SIGTERM => 3,
+        exit::FAIL => 2,
+        exit::INFRA => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(o: Outcome) -> Verdict {
+        Verdict::new(o, "")
+    }
+
+    #[test]
+    fn exit_code_ranks_cancel_then_fail_then_infra() {
+        assert_eq!(exit_code(&[v(Outcome::Pass), v(Outcome::Skipped)]), 0);
+        assert_eq!(exit_code(&[v(Outcome::Pass), v(Outcome::Error)]), 3);
+        assert_eq!(exit_code(&[v(Outcome::Error), v(Outcome::Timeout)]), 1);
+        let mut c = v(Outcome::Cancelled);
+        c.cancelled_by = Some(CancelSignal::Sigint);
+        assert_eq!(exit_code(&[v(Outcome::Fail), c]), 130);
+    }
+}
