@@ -105,7 +105,9 @@ pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
     let mut code = exit::PASS;
     for v in verdicts {
         let c = match v.outcome {
-            Outcome::Cancelled => v.cancelled_by.map_or(exit::SIGTERM, CancelSignal::exit_code),
+            Outcome::Cancelled => v
+                .cancelled_by
+                .map_or(exit::SIGTERM, CancelSignal::exit_code),
             Outcome::Fail | Outcome::Timeout => exit::FAIL,
             Outcome::Error => exit::INFRA,
             Outcome::Pass | Outcome::Skipped => exit::PASS,

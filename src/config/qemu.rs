@@ -46,13 +46,17 @@ pub struct QemuConfig {
 impl QemuConfig {
     /// Reads and parses a QEMU TOML file.
     pub fn load(path: &Path) -> Result<QemuConfig, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "QEMU config", &e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "QEMU config", &e))?;
         Self::parse(path, &text)
     }
 
     /// Parses QEMU TOML text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str) -> Result<QemuConfig, Error> {
         let _ = text;
-        Err(Error::config(format!("{}: QEMU config parser not implemented yet", path.display())))
+        Err(Error::config(format!(
+            "{}: QEMU config parser not implemented yet",
+            path.display()
+        )))
     }
 }

@@ -71,7 +71,11 @@ pub struct Judge {
 
 impl Judge {
     pub fn new(success: Vec<Pattern>, fail: Vec<Pattern>, opts: JudgeOptions) -> Self {
-        Judge { success, fail, opts }
+        Judge {
+            success,
+            fail,
+            opts,
+        }
     }
 
     /// Feeds raw console bytes received at `now`; returns a decision when one became final.

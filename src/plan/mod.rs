@@ -1,1 +1,251 @@
-//! Turning inputs (flags, `INPUT_*` environment, suite files) into typed cases before anything runs.
+//! Turning inputs (command-line flags and the files they name) into a typed [`Case`] before
+//! anything runs: every config error surfaces here, with file:line:column.
+
+pub mod duration;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::arch::Arch;
+use crate::build::elf;
+use crate::config::{PatternSpec, QemuConfig};
+use crate::console::{JudgeOptions, Pattern};
+use crate::error::Error;
+use crate::qemu::{CommandRequest, QemuCommand};
+
+/// Default boot deadline: generous for TCG boots, far below CI job limits.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The inputs of `qemu-test run`, as typed values (the CLI fills them).
+#[derive(Debug, Clone, Default)]
+pub struct RunInputs {
+    pub kernel: PathBuf,
+    pub qemu_config: Option<PathBuf>,
+    pub arch: Option<Arch>,
+    pub workspace: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    /// Replace the config's success patterns when non-empty.
+    pub success_regex: Vec<String>,
+    /// Replace the config's fail patterns when non-empty.
+    pub fail_regex: Vec<String>,
+    pub out_dir: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+    pub name: Option<String>,
+    pub firmware: Option<PathBuf>,
+}
+
+/// One fully resolved test case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    pub arch: Arch,
+    pub kernel: PathBuf,
+    /// When set, the ELF must be converted to this flat binary before boot (`to_bin`).
+    pub bin_path: Option<PathBuf>,
+    pub config: QemuConfig,
+    pub workspace: PathBuf,
+    pub command: QemuCommand,
+    pub success: Vec<Pattern>,
+    pub fail: Vec<Pattern>,
+    pub timeout: Duration,
+    pub out_dir: PathBuf,
+    pub log_path: PathBuf,
+    pub judge: JudgeOptions,
+}
+
+/// Resolves `inputs` into a case, reading (never writing) the files they name.
+pub fn plan_case(inputs: &RunInputs) -> Result<Case, Error> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
+    let workspace = absolute(&cwd, &workspace_root(inputs, &cwd));
+    let config = load_config(inputs, &workspace)?;
+    let kernel = absolute(&cwd, &inputs.kernel);
+    let name = match &inputs.name {
+        Some(n) => check_name(n)?,
+        None => default_name(&kernel)?,
+    };
+    let out_dir = absolute(
+        &cwd,
+        inputs
+            .out_dir
+            .as_deref()
+            .unwrap_or(Path::new("qemu-test-out")),
+    );
+    let (arch, is_elf) = kernel_arch(&kernel, inputs.arch)?;
+    let bin_path = match (config.to_bin, is_elf) {
+        (true, true) => Some(out_dir.join(format!("{name}.bin"))),
+        (true, false) => {
+            return Err(Error::config(format!(
+                "`to_bin = true` needs an ELF kernel, but {} is not an ELF file",
+                kernel.display()
+            ))
+            .help(format!(
+                "pass the ELF, or set `to_bin = false` in {}",
+                config.path.display()
+            )));
+        }
+        (false, _) => None,
+    };
+    let command = QemuCommand::build(&CommandRequest {
+        config: &config,
+        arch,
+        kernel: bin_path.as_deref().unwrap_or(&kernel),
+        workspace: &workspace,
+        firmware: inputs.firmware.as_deref(),
+    })?;
+    let success = compile(&inputs.success_regex, &config.success_regex, "success")?;
+    let fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
+    let log_path = match &inputs.log {
+        Some(l) => absolute(&cwd, l),
+        None => out_dir.join(format!("{name}.log")),
+    };
+    Ok(Case {
+        name,
+        arch,
+        kernel,
+        bin_path,
+        config,
+        workspace,
+        command,
+        success,
+        fail,
+        timeout: inputs.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        out_dir,
+        log_path,
+        judge: JudgeOptions::default(),
+    })
+}
+
+/// `--workspace`, else `WORKSPACE_FOLDER` (what ostool sets for its children), else the cwd.
+fn workspace_root(inputs: &RunInputs, cwd: &Path) -> PathBuf {
+    inputs
+        .workspace
+        .clone()
+        .or_else(|| std::env::var_os("WORKSPACE_FOLDER").map(PathBuf::from))
+        .unwrap_or_else(|| cwd.to_path_buf())
+}
+
+/// The named config, else the first of ostool's default names in the workspace, else an empty
+/// config (no extra QEMU arguments, no patterns).
+fn load_config(inputs: &RunInputs, workspace: &Path) -> Result<QemuConfig, Error> {
+    if let Some(p) = &inputs.qemu_config {
+        return QemuConfig::load(p);
+    }
+    let arch = inputs.arch.map(|a| a.name()).unwrap_or("");
+    let names = [
+        format!("qemu-{arch}.toml"),
+        format!(".qemu-{arch}.toml"),
+        "qemu.toml".into(),
+        ".qemu.toml".into(),
+    ];
+    for n in names.iter().filter(|n| !n.contains("-.")) {
+        let p = workspace.join(n);
+        if p.is_file() {
+            return QemuConfig::load(&p);
+        }
+    }
+    QemuConfig::parse(Path::new("<built-in defaults>"), "")
+}
+
+/// The guest architecture: `--arch`, else the ELF header. Returns whether the kernel is an ELF.
+fn kernel_arch(kernel: &Path, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
+    let head = read_head(kernel)?;
+    let is_elf = head.starts_with(b"\x7fELF");
+    match (arch, is_elf) {
+        (Some(a), e) => Ok((a, e)),
+        (None, true) => {
+            let bytes = std::fs::read(kernel).map_err(|e| Error::input_io(kernel, "kernel", &e))?;
+            elf::elf_arch(&bytes).map_err(|e| with_path(e, kernel))
+        }
+        .map(|a| (a, true)),
+        (None, false) => Err(Error::usage(format!(
+            "cannot tell the architecture of {}: it is not an ELF file",
+            kernel.display()
+        ))
+        .help("pass --arch (e.g. --arch aarch64) to boot a raw binary or a Linux Image")),
+    }
+}
+
+fn read_head(kernel: &Path) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(kernel).map_err(|e| Error::input_io(kernel, "kernel", &e))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::usage(format!(
+            "kernel {} is a directory",
+            kernel.display()
+        )));
+    }
+    let mut head = vec![0u8; 4];
+    let n = f
+        .read(&mut head)
+        .map_err(|e| Error::input_io(kernel, "kernel", &e))?;
+    head.truncate(n);
+    Ok(head)
+}
+
+fn with_path(mut e: Error, path: &Path) -> Error {
+    if !e.message.contains(&*path.to_string_lossy()) {
+        e.message = format!("{}: {}", path.display(), e.message);
+    }
+    e
+}
+
+/// CLI patterns replace the config's list of the same kind (CLI flag > config file).
+fn compile(cli: &[String], config: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
+    let specs: Vec<PatternSpec> = if cli.is_empty() {
+        config.to_vec()
+    } else {
+        cli.iter()
+            .map(|r| PatternSpec {
+                regex: r.clone(),
+                location: None,
+            })
+            .collect()
+    };
+    specs.iter().map(|s| Pattern::compile(s, role)).collect()
+}
+
+fn default_name(kernel: &Path) -> Result<String, Error> {
+    let stem = kernel
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    check_name(&stem)
+}
+
+/// Case names become file names in the out dir: keep them to a safe alphabet.
+fn check_name(name: &str) -> Result<String, Error> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@'));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(Error::usage(format!("invalid case name '{name}'"))
+            .help("use letters, digits and - _ . + @ (set it with --name)"))
+    }
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_names_are_safe_file_names() {
+        assert!(check_name("hello_noexit").is_ok());
+        assert!(check_name("a/b").is_err());
+        assert!(check_name("..").is_err());
+        assert_eq!(default_name(Path::new("/x/hello.elf")).unwrap(), "hello");
+    }
+}

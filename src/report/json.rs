@@ -1,1 +1,60 @@
-//! `results.json`: every case with its verdict, stages and timings, for machines.
+//! `results.json`: every case with its verdict, stages and timings, for machines and for the
+//! action's `results-json` output.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{CaseResult, Event, Reporter};
+use crate::error::Error;
+
+/// Format version of `results.json`; bump on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    tool: &'static str,
+    tool_version: &'static str,
+    exit_code: i32,
+    cases: &'a [CaseResult],
+}
+
+/// Writes `results.json` when the run finishes (cancelled runs included).
+pub struct JsonReporter {
+    path: PathBuf,
+    error: Option<Error>,
+}
+
+impl JsonReporter {
+    pub fn new(path: PathBuf) -> Self {
+        JsonReporter { path, error: None }
+    }
+
+    fn write(&self, results: &[CaseResult], exit_code: i32) -> Result<(), Error> {
+        let doc = Document {
+            version: FORMAT_VERSION,
+            tool: "qemu-test",
+            tool_version: env!("CARGO_PKG_VERSION"),
+            exit_code,
+            cases: results,
+        };
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| Error::infra(format!("cannot encode results: {e}")))?;
+        let tmp = self.path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, "write", &e))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, "write", &e))
+    }
+}
+
+impl Reporter for JsonReporter {
+    fn event(&mut self, event: &Event<'_>) {
+        if let Event::RunFinished { results, exit_code } = event {
+            self.error = self.write(results, *exit_code).err();
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}

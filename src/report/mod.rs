@@ -24,10 +24,22 @@ pub enum Level {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// The plan is complete; these cases will run in this order.
-    RunStarted { cases: &'a [String] },
-    CaseStarted { case: &'a str },
-    StageStarted { case: &'a str, stage: Stage },
-    StageFinished { case: &'a str, stage: Stage, elapsed: Duration, ok: bool },
+    RunStarted {
+        cases: &'a [String],
+    },
+    CaseStarted {
+        case: &'a str,
+    },
+    StageStarted {
+        case: &'a str,
+        stage: Stage,
+    },
+    StageFinished {
+        case: &'a str,
+        stage: Stage,
+        elapsed: Duration,
+        ok: bool,
+    },
     /// A message for the user, optionally about a place in a file.
     Note {
         case: Option<&'a str>,
@@ -36,17 +48,37 @@ pub enum Event<'a> {
         location: Option<&'a Location>,
     },
     /// QEMU is about to start with this command.
-    QemuStarting { case: &'a str, command: &'a QemuCommand },
+    QemuStarting {
+        case: &'a str,
+        command: &'a QemuCommand,
+    },
     /// Raw bytes from the guest console, as received.
-    Console { case: &'a str, bytes: &'a [u8] },
+    Console {
+        case: &'a str,
+        bytes: &'a [u8],
+    },
     /// Raw bytes QEMU wrote to its stderr.
-    QemuStderr { case: &'a str, bytes: &'a [u8] },
+    QemuStderr {
+        case: &'a str,
+        bytes: &'a [u8],
+    },
     /// A pattern matched and decided the verdict.
-    Decided { case: &'a str, info: &'a MatchInfo },
+    Decided {
+        case: &'a str,
+        info: &'a MatchInfo,
+    },
     /// An error stopped a case (or the whole run when `case` is `None`).
-    Failed { case: Option<&'a str>, error: &'a Error },
-    CaseFinished { result: &'a CaseResult },
-    RunFinished { results: &'a [CaseResult], exit_code: i32 },
+    Failed {
+        case: Option<&'a str>,
+        error: &'a Error,
+    },
+    CaseFinished {
+        result: &'a CaseResult,
+    },
+    RunFinished {
+        results: &'a [CaseResult],
+        exit_code: i32,
+    },
 }
 
 /// A consumer of events.

@@ -1,1 +1,139 @@
-//! The human reporter: live console, stage lines and the final verdict line.
+//! The human reporter: the guest console live on stdout (raw, as QEMU would show it), our own
+//! lines on stderr (coloured on a terminal), and one final line per case that says verdict,
+//! case, wall time and what decided it.
+
+use std::io::{IsTerminal, Write};
+
+use super::{Event, Level, Reporter};
+use crate::report::CaseResult;
+use crate::verdict::Outcome;
+
+/// Terminal output; `echo_console = false` hides the guest console (`--quiet`).
+pub struct TerminalReporter {
+    echo_console: bool,
+    color: bool,
+    /// Whether the last console byte written was a newline (our lines must start on their own).
+    console_at_line_start: bool,
+}
+
+impl TerminalReporter {
+    pub fn new(echo_console: bool) -> Self {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        TerminalReporter {
+            echo_console,
+            color,
+            console_at_line_start: true,
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Writes one of our lines to stderr, first ending an unfinished console line.
+    fn line(&mut self, text: &str) {
+        if !self.console_at_line_start {
+            let _ = std::io::stdout().flush();
+            let _ = writeln!(std::io::stderr());
+            self.console_at_line_start = true;
+        }
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+
+    fn outcome_color(outcome: Outcome) -> &'static str {
+        match outcome {
+            Outcome::Pass => "1;32",
+            Outcome::Skipped => "1;33",
+            Outcome::Cancelled => "1;35",
+            _ => "1;31",
+        }
+    }
+
+    fn finished(&mut self, r: &CaseResult) {
+        let v = &r.verdict;
+        let label = self.paint(Self::outcome_color(v.outcome), v.outcome.label());
+        let text = format!(
+            "{label} {} in {:.3}s: {}",
+            r.name,
+            r.duration.as_secs_f64(),
+            v.reason
+        );
+        self.line(&text);
+        if let Some(m) = &v.decided_by
+            && let Some(loc) = &m.location
+        {
+            self.line(&self.paint("2", &format!("  pattern defined at {loc}")));
+        }
+        if v.outcome != Outcome::Pass && !r.stderr_tail.is_empty() {
+            self.line(&self.paint("2", "  QEMU stderr:"));
+            for l in r.stderr_tail.iter().rev().take(5).rev() {
+                self.line(&format!("    {l}"));
+            }
+        }
+        if let Some(log) = &r.log {
+            self.line(&self.paint("2", &format!("  console log: {}", log.display())));
+        }
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn event(&mut self, event: &Event<'_>) {
+        match event {
+            Event::QemuStarting { case, command } => {
+                let head = self.paint("1;36", &format!("==> {case}:"));
+                self.line(&format!("{head} {}", command.display()));
+                for n in &command.notes {
+                    self.line(&self.paint("2", &format!("    note: {n}")));
+                }
+            }
+            Event::Console { bytes, .. } => {
+                if self.echo_console && !bytes.is_empty() {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(bytes);
+                    let _ = out.flush();
+                    self.console_at_line_start = bytes.ends_with(b"\n");
+                }
+            }
+            Event::QemuStderr { bytes, .. } => {
+                if self.echo_console {
+                    let _ = std::io::stderr().write_all(bytes);
+                }
+            }
+            Event::Note {
+                level,
+                message,
+                location,
+                ..
+            } => {
+                let (tag, code) = match level {
+                    Level::Info => ("note", "2"),
+                    Level::Warning => ("warning", "1;33"),
+                };
+                let at = location.map(|l| format!("{l}: ")).unwrap_or_default();
+                let tag = self.paint(code, &format!("{tag}:"));
+                self.line(&format!("{tag} {at}{message}"));
+            }
+            Event::Failed { error, .. } => {
+                let tag = self.paint("1;31", "error:");
+                self.line(&format!("{tag} {error}"));
+            }
+            Event::CaseFinished { result } => self.finished(result),
+            Event::RunFinished { results, .. } if results.len() > 1 => {
+                let count = |o: Outcome| results.iter().filter(|r| r.verdict.outcome == o).count();
+                self.line(&format!(
+                    "{} passed, {} failed, {} timed out, {} errors, {} skipped",
+                    count(Outcome::Pass),
+                    count(Outcome::Fail),
+                    count(Outcome::Timeout),
+                    count(Outcome::Error),
+                    count(Outcome::Skipped)
+                ));
+            }
+            _ => {}
+        }
+    }
+}
