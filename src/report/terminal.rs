@@ -90,18 +90,14 @@ impl Reporter for TerminalReporter {
                     self.line(&self.paint("2", &format!("    note: {n}")));
                 }
             }
-            Event::Console { bytes, .. } => {
-                if self.echo_console && !bytes.is_empty() {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(bytes);
-                    let _ = out.flush();
-                    self.console_at_line_start = bytes.ends_with(b"\n");
-                }
+            Event::Console { bytes, .. } if self.echo_console && !bytes.is_empty() => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(bytes);
+                let _ = out.flush();
+                self.console_at_line_start = bytes.ends_with(b"\n");
             }
-            Event::QemuStderr { bytes, .. } => {
-                if self.echo_console {
-                    let _ = std::io::stderr().write_all(bytes);
-                }
+            Event::QemuStderr { bytes, .. } if self.echo_console => {
+                let _ = std::io::stderr().write_all(bytes);
             }
             Event::Note {
                 level,
