@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::arch::Arch;
 use crate::error::{Error, exit};
-use crate::plan::{self, RunInputs};
+use crate::plan::{self, CaseInputs, RunOptions, Suite};
 use crate::report::json::JsonReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{Event, Level, Reporters};
@@ -32,9 +32,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Boot a kernel in QEMU and judge its console.
+    /// Boot a kernel in QEMU and judge its console (one case, or the cases of a suite).
     #[command(after_help = RUN_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Print the cases of a suite as a GitHub Actions matrix ({"include":[…]}).
+    Matrix(MatrixArgs),
+}
+
+/// Flags of `qemu-test matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Suite file ([defaults] + [[case]] tables).
+    #[arg(long, value_name = "FILE", env = "INPUT_SUITE")]
+    pub suite: PathBuf,
+    /// Keep only cases whose name contains this text (repeatable; any may match).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Vec<String>,
 }
 
 const RUN_HELP: &str = "\
@@ -56,9 +69,15 @@ Exit codes:
 /// Flags of `qemu-test run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Suite file ([defaults] + [[case]] tables); runs its cases (or those named by --case).
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+    /// Suite case to run (repeatable); default: all.
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
     /// Kernel to boot: an ELF (its header picks qemu-system-<arch>) or a raw image with --arch.
     #[arg(long, value_name = "FILE")]
-    pub kernel: PathBuf,
+    pub kernel: Option<PathBuf>,
     /// ostool-compatible QEMU TOML (args, uefi, to_bin, success_regex, fail_regex). Default: the
     /// first of qemu-<arch>.toml, .qemu-<arch>.toml, qemu.toml, .qemu.toml in the workspace.
     #[arg(long, value_name = "FILE")]
@@ -70,17 +89,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
     /// Deadline for the whole boot, e.g. 30s, 5m, 1h30m.
-    #[arg(long, value_name = "DURATION", value_parser = plan::duration::parse, default_value = "5m")]
-    pub timeout: Duration,
+    /// Default: 5m.
+    #[arg(long, value_name = "DURATION", value_parser = plan::duration::parse)]
+    pub timeout: Option<Duration>,
     /// Success pattern (repeatable); replaces the config's success_regex.
     #[arg(long = "success-regex", value_name = "RE")]
     pub success_regex: Vec<String>,
     /// Fail pattern (repeatable); replaces the config's fail_regex.
     #[arg(long = "fail-regex", value_name = "RE")]
     pub fail_regex: Vec<String>,
-    /// Directory for the console log and reports.
-    #[arg(long, value_name = "DIR", default_value = "qemu-test-out")]
-    pub out_dir: PathBuf,
+    /// Directory for the console logs and reports [default: qemu-test-out].
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     /// Console log path (default: <out-dir>/<case>.log).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -99,21 +119,64 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn inputs(&self) -> RunInputs {
-        RunInputs {
+    /// The command-line layer of the case inputs.
+    fn inputs(&self) -> CaseInputs {
+        CaseInputs {
+            name: self.name.clone(),
             kernel: self.kernel.clone(),
             qemu_config: self.qemu_config.clone(),
             arch: self.arch,
             workspace: self.workspace.clone(),
-            timeout: Some(self.timeout),
+            timeout: self.timeout,
             success_regex: self.success_regex.clone(),
             fail_regex: self.fail_regex.clone(),
-            out_dir: Some(self.out_dir.clone()),
-            log: self.log.clone(),
-            name: self.name.clone(),
             firmware: self.firmware.clone(),
+            ..Default::default()
         }
     }
+
+    /// `--suite`, else `INPUT_SUITE`.
+    fn suite_path(&self) -> Option<PathBuf> {
+        self.suite
+            .clone()
+            .or_else(|| env_input("INPUT_SUITE").map(PathBuf::from))
+    }
+
+    /// `--case`, else `INPUT_CASE` (newline or comma separated).
+    fn case_names(&self) -> Vec<String> {
+        if !self.cases.is_empty() {
+            return self.cases.clone();
+        }
+        env_input("INPUT_CASE")
+            .map(|v| {
+                v.split([',', '\n'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn options(&self, cwd: &std::path::Path) -> RunOptions {
+        let out = self
+            .out_dir
+            .clone()
+            .or_else(|| env_input("INPUT_LOG_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("qemu-test-out"));
+        RunOptions {
+            out_dir: cwd.join(out),
+            log: self.log.as_ref().map(|l| cwd.join(l)),
+        }
+    }
+}
+
+/// A non-empty `INPUT_*` variable.
+fn env_input(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -131,6 +194,7 @@ pub async fn main() -> i32 {
     };
     match cli.command {
         Command::Run(args) => run_command(&args).await,
+        Command::Matrix(args) => matrix_command(&args),
     }
 }
 
@@ -140,35 +204,34 @@ async fn run_command(args: &RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
-    let case = match plan::plan_case(&args.inputs()) {
+    let cases = match plan_cases(args) {
         Ok(c) => c,
         Err(e) => return report_error(&e),
     };
     let mut reporters = Reporters::new();
     reporters.add(Box::new(TerminalReporter::new(!args.quiet)));
-    for w in &case.config.warnings {
-        reporters.emit(Event::Note {
-            case: Some(&case.name),
-            level: Level::Warning,
-            message: &w.message,
-            location: Some(&w.location),
-        });
-    }
+    emit_warnings(&cases, &mut reporters);
     if args.dry_run {
-        print_dry_run(&case);
+        for case in &cases {
+            print_dry_run(case, cases.len() > 1);
+        }
         return exit::PASS;
     }
-    reporters.add(Box::new(JsonReporter::new(
-        case.out_dir.join("results.json"),
-    )));
-    let names = [case.name.clone()];
+    let out_dir = &cases[0].out_dir;
+    reporters.add(Box::new(JsonReporter::new(out_dir.join("results.json"))));
+    let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
     reporters.emit(Event::RunStarted { cases: &names });
-    let result = run::execute_case(&case, &mut reporters, &mut signals).await;
-    let results = [result];
+    let mut results = Vec::new();
+    for case in &cases {
+        let result = run::execute_case(case, &mut reporters, &mut signals).await;
+        reporters.emit(Event::CaseFinished { result: &result });
+        let cancelled = result.verdict.outcome == crate::verdict::Outcome::Cancelled;
+        results.push(result);
+        if cancelled {
+            break;
+        }
+    }
     let code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
-    reporters.emit(Event::CaseFinished {
-        result: &results[0],
-    });
     reporters.emit(Event::RunFinished {
         results: &results,
         exit_code: code,
@@ -177,12 +240,94 @@ async fn run_command(args: &RunArgs) -> i32 {
         Ok(()) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            code.max(exit::INFRA)
+            if code == exit::PASS {
+                exit::INFRA
+            } else {
+                code
+            }
         }
     }
 }
 
-fn print_dry_run(case: &plan::Case) {
+fn plan_cases(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
+    let suite = args
+        .suite_path()
+        .map(|p| Suite::load(&cwd.join(p)))
+        .transpose()?;
+    if let Some(s) = &suite {
+        for (loc, msg) in &s.warnings {
+            eprintln!("warning: {loc}: {msg}");
+        }
+    }
+    plan::plan_run(
+        &args.inputs(),
+        suite.as_ref(),
+        &args.case_names(),
+        &args.options(&cwd),
+    )
+}
+
+fn emit_warnings(cases: &[plan::Case], reporters: &mut Reporters) {
+    for case in cases {
+        for w in &case.config.warnings {
+            reporters.emit(Event::Note {
+                case: Some(&case.name),
+                level: Level::Warning,
+                message: &w.message,
+                location: Some(&w.location),
+            });
+        }
+    }
+}
+
+fn matrix_command(args: &MatrixArgs) -> i32 {
+    let suite = match Suite::load(&args.suite) {
+        Ok(s) => s,
+        Err(e) => return report_error(&e),
+    };
+    let include: Vec<serde_json::Value> = suite
+        .cases
+        .iter()
+        .filter(|c| {
+            let name = c.name.as_deref().unwrap_or_default();
+            args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f.as_str()))
+        })
+        .map(|c| {
+            let merged = c.over(&suite.defaults);
+            serde_json::json!({
+                "case": merged.name,
+                "arch": merged.arch.map(|a| a.name()),
+                "runner": merged.runner.unwrap_or_else(|| "ubuntu-latest".into()),
+            })
+        })
+        .collect();
+    let matrix = serde_json::json!({ "include": include }).to_string();
+    println!("{matrix}");
+    if let Some(path) = std::env::var_os("GITHUB_OUTPUT")
+        && let Err(e) = append_output(std::path::Path::new(&path), "matrix", &matrix)
+    {
+        return report_error(&e);
+    }
+    exit::PASS
+}
+
+/// Appends a single-line output (JSON has no raw newlines) to `GITHUB_OUTPUT`.
+fn append_output(path: &std::path::Path, name: &str, value: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", &e))?;
+    writeln!(f, "{name}={value}").map_err(|e| Error::io(path, "write", &e))
+}
+
+fn print_dry_run(case: &plan::Case, with_name: bool) {
+    if with_name {
+        println!("# case: {}", case.name);
+    }
     println!("{}", case.command.display());
     for n in &case.command.notes {
         println!("# note: {n}");

@@ -2,6 +2,11 @@
 //! anything runs: every config error surfaces here, with file:line:column.
 
 pub mod duration;
+pub mod inputs;
+pub mod suite;
+
+pub use inputs::CaseInputs;
+pub use suite::Suite;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,22 +21,13 @@ use crate::qemu::{CommandRequest, QemuCommand};
 /// Default boot deadline: generous for TCG boots, far below CI job limits.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The inputs of `qemu-test run`, as typed values (the CLI fills them).
-#[derive(Debug, Clone, Default)]
-pub struct RunInputs {
-    pub kernel: PathBuf,
-    pub qemu_config: Option<PathBuf>,
-    pub arch: Option<Arch>,
-    pub workspace: Option<PathBuf>,
-    pub timeout: Option<Duration>,
-    /// Replace the config's success patterns when non-empty.
-    pub success_regex: Vec<String>,
-    /// Replace the config's fail patterns when non-empty.
-    pub fail_regex: Vec<String>,
-    pub out_dir: Option<PathBuf>,
+/// Run-wide options (not per case).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Absolute out dir for logs and reports.
+    pub out_dir: PathBuf,
+    /// Absolute console log path; only with a single case.
     pub log: Option<PathBuf>,
-    pub name: Option<String>,
-    pub firmware: Option<PathBuf>,
 }
 
 /// One fully resolved test case.
@@ -53,24 +49,90 @@ pub struct Case {
     pub judge: JudgeOptions,
 }
 
-/// Resolves `inputs` into a case, reading (never writing) the files they name.
-pub fn plan_case(inputs: &RunInputs) -> Result<Case, Error> {
+/// Resolves the layered inputs of every selected case; all errors surface here, before anything
+/// runs. `cli` is the command line (paths relative to the cwd), the environment layer comes from
+/// `INPUT_*`, and suite paths are relative to the workspace.
+pub fn plan_run(
+    cli: &CaseInputs,
+    suite: Option<&Suite>,
+    selected: &[String],
+    opts: &RunOptions,
+) -> Result<Vec<Case>, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
-    let workspace = absolute(&cwd, &workspace_root(inputs, &cwd));
+    let env = absolutize(&CaseInputs::from_env()?, &cwd);
+    let top = absolutize(cli, &cwd).over(&env);
+    let workspace = absolute(&cwd, &workspace_root(&top, &cwd));
+    let Some(suite) = suite else {
+        if !selected.is_empty() {
+            return Err(Error::usage("--case needs --suite"));
+        }
+        return Ok(vec![plan_case(&top, &workspace, opts)?]);
+    };
+    let defaults = absolutize(&suite.defaults, &workspace);
+    let chosen = suite.select(selected)?;
+    if chosen.is_empty() {
+        return Err(Error::config(format!(
+            "{} has no [[case]]",
+            suite.path.display()
+        )));
+    }
+    if opts.log.is_some() && chosen.len() > 1 {
+        return Err(
+            Error::usage("--log names one file but several cases are selected")
+                .help("drop --log: each case's console goes to <out-dir>/<case>.log"),
+        );
+    }
+    chosen
+        .into_iter()
+        .map(|c| {
+            let layered = top.over(&absolutize(c, &workspace).over(&defaults));
+            let mut layered = layered;
+            layered.name = c.name.clone();
+            plan_case(&layered, &workspace, opts).map_err(|e| in_case(e, c))
+        })
+        .collect()
+}
+
+fn in_case(mut e: Error, c: &CaseInputs) -> Error {
+    if let Some(n) = &c.name {
+        e.message = format!("case '{n}': {}", e.message);
+    }
+    if e.location.is_none() {
+        e.location = c.location.clone();
+    }
+    e
+}
+
+/// Makes every path of a layer absolute against `base`.
+fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
+    let abs = |p: &Option<PathBuf>| p.as_ref().map(|p| absolute(base, p));
+    CaseInputs {
+        kernel: abs(&c.kernel),
+        qemu_config: abs(&c.qemu_config),
+        build_config: abs(&c.build_config),
+        artifact: abs(&c.artifact),
+        workspace: abs(&c.workspace),
+        firmware: abs(&c.firmware),
+        vmconfigs: c.vmconfigs.iter().map(|p| absolute(base, p)).collect(),
+        ..c.clone()
+    }
+}
+
+/// Resolves one case's merged inputs (absolute paths) into a [`Case`], reading (never
+/// writing) the files they name.
+pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
+    let workspace = workspace.to_path_buf();
     let config = load_config(inputs, &workspace)?;
-    let kernel = absolute(&cwd, &inputs.kernel);
+    let kernel = inputs.kernel.clone().ok_or_else(|| {
+        Error::usage("no kernel to boot")
+            .help("pass --kernel FILE (or set `kernel` in the suite case)")
+    })?;
     let name = match &inputs.name {
         Some(n) => check_name(n)?,
         None => default_name(&kernel)?,
     };
-    let out_dir = absolute(
-        &cwd,
-        inputs
-            .out_dir
-            .as_deref()
-            .unwrap_or(Path::new("qemu-test-out")),
-    );
+    let out_dir = opts.out_dir.clone();
     let (arch, is_elf) = kernel_arch(&kernel, inputs.arch)?;
     let bin_path = match (config.to_bin, is_elf) {
         (true, true) => Some(out_dir.join(format!("{name}.bin"))),
@@ -95,10 +157,10 @@ pub fn plan_case(inputs: &RunInputs) -> Result<Case, Error> {
     })?;
     let success = compile(&inputs.success_regex, &config.success_regex, "success")?;
     let fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
-    let log_path = match &inputs.log {
-        Some(l) => absolute(&cwd, l),
-        None => out_dir.join(format!("{name}.log")),
-    };
+    let log_path = opts
+        .log
+        .clone()
+        .unwrap_or_else(|| out_dir.join(format!("{name}.log")));
     Ok(Case {
         name,
         arch,
@@ -117,7 +179,7 @@ pub fn plan_case(inputs: &RunInputs) -> Result<Case, Error> {
 }
 
 /// `--workspace`, else `WORKSPACE_FOLDER` (what ostool sets for its children), else the cwd.
-fn workspace_root(inputs: &RunInputs, cwd: &Path) -> PathBuf {
+fn workspace_root(inputs: &CaseInputs, cwd: &Path) -> PathBuf {
     inputs
         .workspace
         .clone()
@@ -127,7 +189,7 @@ fn workspace_root(inputs: &RunInputs, cwd: &Path) -> PathBuf {
 
 /// The named config, else the first of ostool's default names in the workspace, else an empty
 /// config (no extra QEMU arguments, no patterns).
-fn load_config(inputs: &RunInputs, workspace: &Path) -> Result<QemuConfig, Error> {
+fn load_config(inputs: &CaseInputs, workspace: &Path) -> Result<QemuConfig, Error> {
     if let Some(p) = &inputs.qemu_config {
         return QemuConfig::load(p);
     }

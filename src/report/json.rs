@@ -17,7 +17,22 @@ struct Document<'a> {
     tool: &'static str,
     tool_version: &'static str,
     exit_code: i32,
+    /// Peak resident memory of this process (not QEMU's), to show memory stays bounded.
+    max_rss_kib: u64,
     cases: &'a [CaseResult],
+}
+
+/// Peak resident set size of this process in KiB (`getrusage`), 0 if unavailable.
+pub fn max_rss_kib() -> u64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+            usage.ru_maxrss.max(0) as u64
+        } else {
+            0
+        }
+    }
 }
 
 /// Writes `results.json` when the run finishes (cancelled runs included).
@@ -37,6 +52,7 @@ impl JsonReporter {
             tool: "qemu-test",
             tool_version: env!("CARGO_PKG_VERSION"),
             exit_code,
+            max_rss_kib: max_rss_kib(),
             cases: results,
         };
         let text = serde_json::to_string_pretty(&doc)

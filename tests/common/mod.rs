@@ -1,0 +1,137 @@
+//! Helpers shared by the end-to-end tests: run the real `qemu-test` binary in a scratch
+//! directory, read its results, and prove no QEMU survived it.
+#![allow(dead_code)]
+
+pub mod fixtures;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch directory that is the cwd of the tool under test; everything the tool writes must
+/// land inside it.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::Builder::new()
+                .prefix("qtest-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path().join("qemu-test-out")
+    }
+
+    /// Writes a file into the scratch dir and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).expect("write scratch file");
+        p
+    }
+
+    /// `qemu-test <args>` with the scratch dir as cwd.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_qemu-test"));
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("WORKSPACE_FOLDER");
+        c.env_remove("GITHUB_ACTIONS");
+        c
+    }
+
+    /// Runs `qemu-test <args>` to completion and checks no QEMU from this scratch dir is left.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().expect("spawn qemu-test");
+        assert_no_qemu_left(self.path());
+        out
+    }
+
+    /// The parsed `results.json` of the default out dir.
+    pub fn results(&self) -> serde_json::Value {
+        let p = self.out().join("results.json");
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        serde_json::from_str(&text).expect("results.json is JSON")
+    }
+
+    /// Every path (relative) under the scratch dir, sorted.
+    pub fn tree(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        walk(self.path(), self.path(), &mut v);
+        v.sort();
+        v
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        out.push(
+            p.strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string(),
+        );
+        if p.is_dir() {
+            walk(root, &p, out);
+        }
+    }
+}
+
+/// Panics if any process whose command line mentions `marker` is alive (zombies excluded).
+pub fn assert_no_qemu_left(marker: &Path) {
+    let left = processes_mentioning(&marker.to_string_lossy());
+    assert!(left.is_empty(), "processes left running: {left:?}");
+}
+
+/// (pid, cmdline) of live, non-zombie processes whose command line contains `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit(") ")
+            .next()
+            .is_some_and(|s| s.starts_with('Z'));
+        if cmd.contains(needle) && !zombie && !cmd.contains("cargo") {
+            found.push((pid, cmd));
+        }
+    }
+    found
+}
+
+/// stdout and stderr as text, for assertion messages.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The QEMU config used for the aarch64 bare-metal guests (AxVisor's machine, small memory).
+pub const BAREMETAL_CONFIG: &str = r#"
+args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
+success_regex = ["Hello, world!", "usertests passed!"]
+fail_regex = ["panicked at"]
+to_bin = false
+uefi = false
+"#;
