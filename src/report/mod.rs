@@ -2,7 +2,9 @@
 //! commands, summary, outputs, JUnit, check runs) turn them into output. Adding a reporter never
 //! touches a stage.
 
+pub mod gha;
 pub mod json;
+pub mod junit;
 pub mod model;
 pub mod terminal;
 

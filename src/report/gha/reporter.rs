@@ -1,0 +1,372 @@
+//! The reporter that turns pipeline events into what GitHub Actions shows: the console in a
+//! collapsible group and a stop-commands window, annotations, the step summary and outputs.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::commands::{self, Annotation, Annotator, Level, StopCommands};
+use super::outputs;
+use super::summary::{self, ImageRef, SummaryCase};
+use crate::console::{MatchInfo, PatternKind};
+use crate::error::{Error, Location};
+use crate::report::{self, CaseResult, Event, Reporter, Stage};
+use crate::verdict::Outcome;
+
+/// Files and paths the Actions runner gives a step through its environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GithubEnv {
+    /// `GITHUB_STEP_SUMMARY`: Markdown appended here is shown on the run's page.
+    pub step_summary: Option<PathBuf>,
+    /// `GITHUB_OUTPUT`: `name=value` entries become step outputs.
+    pub output: Option<PathBuf>,
+    /// `GITHUB_WORKSPACE`: annotation paths are made relative to it.
+    pub workspace: Option<PathBuf>,
+}
+
+impl GithubEnv {
+    /// The runner's environment, or `None` when not running in Actions (`GITHUB_ACTIONS` is
+    /// not `true`).
+    pub fn from_env() -> Option<Self> {
+        if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+            return None;
+        }
+        let path = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Some(GithubEnv {
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+            output: path("GITHUB_OUTPUT"),
+            workspace: path("GITHUB_WORKSPACE"),
+        })
+    }
+}
+
+/// What the action's inputs switch on or off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubOptions {
+    /// Emit annotations (input `annotations`).
+    pub annotations: bool,
+    /// Write the step summary (input `summary`).
+    pub summary: bool,
+    /// Byte budget of our part of the step summary.
+    pub summary_budget: usize,
+    /// Reported as the `junit` output when set.
+    pub junit: Option<PathBuf>,
+    /// Reported as the `results-json` output when set.
+    pub results_json: Option<PathBuf>,
+}
+
+impl Default for GithubOptions {
+    fn default() -> Self {
+        GithubOptions {
+            annotations: true,
+            summary: true,
+            summary_budget: summary::DEFAULT_BUDGET,
+            junit: None,
+            results_json: None,
+        }
+    }
+}
+
+/// Reports to GitHub Actions. Guest console bytes are echoed only inside a stop-commands
+/// window, so nothing the guest prints is obeyed as a workflow command; our own commands are
+/// written only while the window is closed.
+///
+/// In Actions this must be the only reporter that echoes the console to stdout or stderr:
+/// console text written elsewhere would be outside the window.
+pub struct GithubReporter {
+    out: Box<dyn Write + Send>,
+    env: GithubEnv,
+    options: GithubOptions,
+    window: StopCommands,
+    annotator: Annotator,
+    /// Title of the open log group.
+    group: Option<String>,
+    images: HashMap<String, ImageRef>,
+    /// The fail-pattern match per case, in case the verdict lacks it.
+    decided: HashMap<String, MatchInfo>,
+    /// Cases (and `""` for the run) already annotated from a `Failed` event.
+    annotated: HashSet<String>,
+    error: Option<Error>,
+}
+
+impl GithubReporter {
+    /// A reporter writing workflow commands to `out` (normally stdout).
+    pub fn new(out: Box<dyn Write + Send>, env: GithubEnv) -> Self {
+        GithubReporter {
+            out,
+            env,
+            options: GithubOptions::default(),
+            window: StopCommands::new(),
+            annotator: Annotator::new(),
+            group: None,
+            images: HashMap::new(),
+            decided: HashMap::new(),
+            annotated: HashSet::new(),
+            error: None,
+        }
+    }
+
+    /// The reporter for this process when it runs in GitHub Actions (`GITHUB_ACTIONS=true`).
+    pub fn from_env(out: Box<dyn Write + Send>) -> Option<Self> {
+        GithubEnv::from_env().map(|env| Self::new(out, env))
+    }
+
+    pub fn with_options(mut self, options: GithubOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Records the image a case boots, for the summary's image column.
+    pub fn set_image(&mut self, case: &str, image: ImageRef) {
+        self.images.insert(case.to_string(), image);
+    }
+
+    /// Masks a secret (e.g. the `github-token` input) in all later log output of the job.
+    pub fn mask(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let result = self
+            .window
+            .end(&mut self.out)
+            .and_then(|()| commands::add_mask(&mut self.out, secret))
+            .and_then(|()| self.out.flush());
+        self.keep_io_error(result);
+    }
+
+    fn handle(&mut self, event: &Event<'_>) -> io::Result<()> {
+        match event {
+            Event::StageStarted {
+                case,
+                stage: Stage::Build,
+            } => self.open_group(&format!("Build {case}")),
+            Event::StageStarted {
+                case,
+                stage: Stage::Boot,
+            } => self.open_group(&boot_title(case)),
+            Event::QemuStarting { case, command } => {
+                self.open_group(&boot_title(case))?;
+                self.own_line(&format!("$ {}", command.display()))
+            }
+            Event::Console { case, bytes } | Event::QemuStderr { case, bytes } => {
+                if self.group.is_none() {
+                    self.open_group(&boot_title(case))?;
+                }
+                self.window.echo(&mut self.out, bytes)
+            }
+            Event::StageFinished {
+                stage: Stage::Build | Stage::Boot,
+                ..
+            } => self.close_group(),
+            Event::Decided { case, info } if info.kind == PatternKind::Fail => {
+                self.decided.insert(case.to_string(), (*info).clone());
+                Ok(())
+            }
+            Event::Failed { case, error } => self.on_failed(*case, error),
+            Event::Note {
+                case,
+                level: report::Level::Warning,
+                message,
+                location,
+            } => {
+                let a = Annotation::new(Level::Warning, *message);
+                let a = self.place(a, *location).title(title(*case));
+                self.annotate(a)
+            }
+            Event::CaseFinished { result } => {
+                self.close_group()?;
+                self.on_case_finished(result)
+            }
+            Event::RunFinished { results, exit_code } => {
+                self.close_group()?;
+                self.write_files(results, *exit_code);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn on_failed(&mut self, case: Option<&str>, error: &Error) -> io::Result<()> {
+        self.annotated.insert(case.unwrap_or_default().to_string());
+        let mut message = error.message.clone();
+        if let Some(help) = &error.help {
+            message.push_str("\nhelp: ");
+            message.push_str(help);
+        }
+        let a = Annotation::new(Level::Error, message);
+        let a = self.place(a, error.location.as_ref()).title(title(case));
+        self.annotate(a)
+    }
+
+    fn on_case_finished(&mut self, r: &CaseResult) -> io::Result<()> {
+        let v = &r.verdict;
+        let level = match v.outcome {
+            Outcome::Pass => return Ok(()),
+            Outcome::Error if self.annotated.contains(&r.name) => return Ok(()),
+            Outcome::Fail | Outcome::Timeout | Outcome::Error => Level::Error,
+            Outcome::Cancelled => Level::Warning,
+            Outcome::Skipped => Level::Notice,
+        };
+        let mut message = format!("{} {}: {}", r.name, v.outcome.name(), v.reason);
+        let decided = v.decided_by.as_ref().or_else(|| self.decided.get(&r.name));
+        let location = decided.and_then(|m| m.location.clone());
+        if let Some(m) = decided {
+            message.push_str(&format!("\nconsole line {}: {}", m.line_no, m.line));
+        }
+        let a = self.place(Annotation::new(level, message), location.as_ref());
+        self.annotate(a.title(title(Some(&r.name))))
+    }
+
+    fn write_files(&mut self, results: &[CaseResult], exit_code: i32) {
+        if let (true, Some(path)) = (self.options.summary, self.env.step_summary.clone()) {
+            let cases: Vec<SummaryCase<'_>> = results
+                .iter()
+                .map(|result| SummaryCase {
+                    result,
+                    image: self.images.get(&result.name),
+                })
+                .collect();
+            let written = summary::write_summary(
+                &path,
+                &cases,
+                self.annotator.overflow(),
+                self.options.summary_budget,
+            );
+            self.keep_error(written);
+        }
+        if let Some(path) = self.env.output.clone() {
+            let o = &self.options;
+            let values = outputs::run_outputs(
+                results,
+                exit_code,
+                o.junit.as_deref(),
+                o.results_json.as_deref(),
+            );
+            let entries: Vec<(&str, String)> = values.into_iter().collect();
+            self.keep_error(outputs::write_outputs(&path, &entries));
+        }
+    }
+
+    /// Places an annotation on a file line when the file is inside the workspace (GitHub
+    /// drops annotations on other paths); otherwise names the place in the message.
+    fn place(&self, mut a: Annotation, location: Option<&Location>) -> Annotation {
+        let Some(loc) = location else { return a };
+        match repo_relative(&loc.path, self.env.workspace.as_deref()) {
+            Some(file) => a.at(file, loc.line, loc.column),
+            None => {
+                a.message = format!("{loc}: {}", a.message);
+                a
+            }
+        }
+    }
+
+    fn annotate(&mut self, a: Annotation) -> io::Result<()> {
+        if !self.options.annotations {
+            return Ok(());
+        }
+        if let Some(a) = self.annotator.admit(a) {
+            self.window.end(&mut self.out)?;
+            writeln!(self.out, "{a}")?;
+        }
+        Ok(())
+    }
+
+    /// Our own plain text line, outside the window, on one line.
+    fn own_line(&mut self, text: &str) -> io::Result<()> {
+        self.window.end(&mut self.out)?;
+        let flat: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        writeln!(self.out, "{flat}")
+    }
+
+    fn open_group(&mut self, title: &str) -> io::Result<()> {
+        if self.group.as_deref() == Some(title) {
+            return Ok(());
+        }
+        self.close_group()?;
+        commands::group(&mut self.out, title)?;
+        self.group = Some(title.to_string());
+        Ok(())
+    }
+
+    fn close_group(&mut self) -> io::Result<()> {
+        self.window.end(&mut self.out)?;
+        if self.group.take().is_some() {
+            commands::end_group(&mut self.out)?;
+        }
+        Ok(())
+    }
+
+    fn keep_io_error(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            self.keep_error(Err(Error::infra(format!(
+                "cannot write to the Actions log: {e}"
+            ))));
+        }
+    }
+
+    fn keep_error(&mut self, result: Result<(), Error>) {
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+impl Reporter for GithubReporter {
+    fn event(&mut self, event: &Event<'_>) {
+        let result = self.handle(event).and_then(|()| self.out.flush());
+        self.keep_io_error(result);
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        let result = self.close_group().and_then(|()| self.out.flush());
+        self.keep_io_error(result);
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
+fn boot_title(case: &str) -> String {
+    format!("Boot {case}")
+}
+
+fn title(case: Option<&str>) -> String {
+    match case {
+        Some(c) => format!("qemu-test: {c}"),
+        None => "qemu-test".to_string(),
+    }
+}
+
+/// `path` relative to the workspace, or as given when already relative; `None` when it is
+/// absolute and outside the workspace.
+fn repo_relative(path: &Path, workspace: Option<&Path>) -> Option<String> {
+    if path.is_relative() {
+        return Some(path.to_string_lossy().trim_start_matches("./").to_string());
+    }
+    let rel = path.strip_prefix(workspace?).ok()?;
+    Some(rel.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotation_paths_are_repo_relative() {
+        let ws = Some(Path::new("/home/runner/work/r/r"));
+        assert_eq!(
+            repo_relative(Path::new("/home/runner/work/r/r/configs/a.toml"), ws).as_deref(),
+            Some("configs/a.toml")
+        );
+        assert_eq!(
+            repo_relative(Path::new("./b.toml"), None).as_deref(),
+            Some("b.toml")
+        );
+        assert_eq!(repo_relative(Path::new("/etc/x.toml"), ws), None);
+    }
+}

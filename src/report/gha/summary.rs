@@ -1,0 +1,612 @@
+//! The step summary: a Markdown table with one row per case and, for each failed case, the
+//! deciding line and the last console lines; appended to the file named by
+//! `GITHUB_STEP_SUMMARY`.
+//!
+//! Containment: everything that comes from the guest, the image registry or QEMU is
+//! HTML-escaped (`&`, `<`, `>`, `"`, `'`). Text in paragraphs and table cells additionally has
+//! Markdown punctuation replaced by numeric character references (CommonMark treats those as
+//! literal text), so a console line cannot become a link, an image, a heading or a table
+//! column. Logs go in `<pre>` blocks rather than fenced code blocks: a `<pre>` block is raw HTML
+//! up to the line containing `</pre>`, which escaped text can never contain, and it keeps one
+//! escaping rule for all untrusted text (fenced blocks would show entities literally).
+//!
+//! Size: GitHub drops a step summary over 1 MiB *entirely*. [`render`] keeps the Markdown under
+//! a byte budget: it shortens console tails first, then drops the list of overflow annotations,
+//! then case rows from the end, and says so in a visible note.
+
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use super::commands::Annotation;
+use crate::error::Error;
+use crate::report::CaseResult;
+use crate::verdict::Outcome;
+
+/// GitHub's hard limit for one step's summary.
+pub const SUMMARY_LIMIT: usize = 1024 * 1024;
+
+/// Our default budget: well under [`SUMMARY_LIMIT`], leaving room for other writers.
+pub const DEFAULT_BUDGET: usize = 900 * 1024;
+
+/// Console lines shown per failed case before any cut.
+const TAIL_LINES: usize = 60;
+/// Longest console line shown, in characters.
+const LINE_CHARS: usize = 400;
+/// Overflow annotations listed at most.
+const OVERFLOW_LISTED: usize = 50;
+
+/// The guest image a case booted, when known (`CaseResult` does not carry it yet).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageRef {
+    pub name: String,
+    pub version: Option<String>,
+    /// Hex SHA-256 of the image archive; the summary shows its first 12 digits.
+    pub sha256: Option<String>,
+}
+
+/// One case as the summary shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryCase<'a> {
+    pub result: &'a CaseResult,
+    pub image: Option<&'a ImageRef>,
+}
+
+/// How much is left out to meet the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    tail_lines: usize,
+    show_overflow: bool,
+    rows: usize,
+}
+
+/// Appends the summary of `cases` to the step summary file at `path`, within `budget` bytes and
+/// within what the 1 MiB limit leaves after the file's current content.
+pub fn write_summary(
+    path: &Path,
+    cases: &[SummaryCase<'_>],
+    overflow: &[Annotation],
+    budget: usize,
+) -> Result<(), Error> {
+    let existing = std::fs::metadata(path)
+        .map(|m| m.len() as usize)
+        .unwrap_or(0);
+    let budget = budget.min(SUMMARY_LIMIT.saturating_sub(existing));
+    if budget < 1024 {
+        return Err(Error::infra(format!(
+            "the step summary {} already holds {existing} bytes; not adding ours",
+            path.display()
+        ))
+        .help("GitHub drops a step summary over 1 MiB entirely; write less to it in this step"));
+    }
+    let markdown = render(cases, overflow, budget);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "open the step summary", &e))?;
+    file.write_all(markdown.as_bytes())
+        .map_err(|e| Error::io(path, "append to the step summary", &e))
+}
+
+/// The summary as Markdown, at most `budget` bytes long.
+///
+/// Also usable for a check run's `output.summary` (limit 65,535 characters: pass a byte budget
+/// below that, as characters never outnumber bytes).
+pub fn render(cases: &[SummaryCase<'_>], overflow: &[Annotation], budget: usize) -> String {
+    let full = Cut {
+        tail_lines: TAIL_LINES,
+        show_overflow: true,
+        rows: cases.len(),
+    };
+    let fits = |cut: &Cut| render_with(cases, overflow, cut, full).len() <= budget;
+    let mut cut = full;
+    while !fits(&cut) && cut.tail_lines > 0 {
+        cut.tail_lines /= 2;
+    }
+    if !fits(&cut) {
+        cut.show_overflow = false;
+    }
+    if !fits(&cut) {
+        cut.rows = most_rows_that_fit(cut, &fits);
+    }
+    let mut text = render_with(cases, overflow, &cut, full);
+    if text.len() > budget {
+        hard_cut(&mut text, budget);
+    }
+    text
+}
+
+/// Binary search over the number of rows shown (fewer rows never render longer).
+fn most_rows_that_fit(cut: Cut, fits: &dyn Fn(&Cut) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, cut.rows);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(&Cut { rows: mid, ..cut }) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// Last resort for absurdly small budgets: cut at a character boundary and say so.
+fn hard_cut(text: &mut String, budget: usize) {
+    const NOTE: &str = "\n\n**Summary cut to fit the size budget.**\n";
+    let mut end = budget.saturating_sub(NOTE.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    if text.len() + NOTE.len() <= budget {
+        text.push_str(NOTE);
+    }
+}
+
+fn render_with(cases: &[SummaryCase<'_>], overflow: &[Annotation], cut: &Cut, full: Cut) -> String {
+    let mut md = String::new();
+    heading(&mut md, cases);
+    table(&mut md, &cases[..cut.rows]);
+    not_run(&mut md, &cases[..cut.rows]);
+    truncation_note(&mut md, cases.len(), overflow, cut, full);
+    for case in &cases[..cut.rows] {
+        if is_failure(case.result.verdict.outcome) {
+            failure_details(&mut md, case.result, cut.tail_lines);
+        }
+    }
+    if cut.show_overflow {
+        overflow_list(&mut md, overflow);
+    }
+    md
+}
+
+fn heading(md: &mut String, cases: &[SummaryCase<'_>]) {
+    let order = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Timeout,
+        Outcome::Error,
+        Outcome::Skipped,
+        Outcome::Cancelled,
+    ];
+    let counts: Vec<String> = order
+        .iter()
+        .filter_map(|&o| {
+            let n = cases
+                .iter()
+                .filter(|c| c.result.verdict.outcome == o)
+                .count();
+            (n > 0).then(|| format!("{n} {}", o.name()))
+        })
+        .collect();
+    let counts = if counts.is_empty() {
+        "no cases".to_string()
+    } else {
+        counts.join(", ")
+    };
+    let _ = writeln!(md, "## QEMU boot tests: {counts}\n");
+}
+
+fn table(md: &mut String, cases: &[SummaryCase<'_>]) {
+    if cases.is_empty() {
+        return;
+    }
+    md.push_str("| Verdict | Case | Arch | Accel | Image | Time | Stages | QEMU |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    for case in cases {
+        let r = case.result;
+        let _ = writeln!(
+            md,
+            "| {} {} | {} | {} | {} | {} | {} | {} | {} |",
+            emoji(r.verdict.outcome),
+            r.verdict.outcome.name(),
+            cell(&r.name),
+            r.arch.map_or("–".to_string(), |a| a.name().to_string()),
+            cell(r.accel.as_deref().unwrap_or("–")),
+            image_cell(case.image),
+            secs(r.duration),
+            stages_cell(r),
+            cell(r.qemu_version.as_deref().unwrap_or("–")),
+        );
+    }
+    md.push('\n');
+}
+
+/// Why skipped and cancelled cases did not run (the table has no room for reasons).
+fn not_run(md: &mut String, cases: &[SummaryCase<'_>]) {
+    let mut any = false;
+    for r in cases.iter().map(|c| c.result) {
+        let o = r.verdict.outcome;
+        if matches!(o, Outcome::Skipped | Outcome::Cancelled) {
+            let reason = cell(&r.verdict.reason);
+            let _ = writeln!(
+                md,
+                "- {} **{}** {}: {reason}",
+                emoji(o),
+                cell(&r.name),
+                o.name()
+            );
+            any = true;
+        }
+    }
+    if any {
+        md.push('\n');
+    }
+}
+
+fn truncation_note(md: &mut String, total: usize, overflow: &[Annotation], cut: &Cut, full: Cut) {
+    if *cut == full {
+        return;
+    }
+    let mut what = Vec::new();
+    if cut.tail_lines < full.tail_lines {
+        what.push(format!(
+            "console tails shortened to {} lines",
+            cut.tail_lines
+        ));
+    }
+    if !cut.show_overflow && !overflow.is_empty() {
+        what.push(format!(
+            "{} overflow annotations not listed",
+            overflow.len()
+        ));
+    }
+    if cut.rows < total {
+        what.push(format!("{} of {total} cases not shown", total - cut.rows));
+    }
+    let _ = writeln!(
+        md,
+        "> [!WARNING]\n> This summary was truncated to stay under GitHub's 1 MiB limit ({}). \
+         The JUnit report and `results.json` have every case.\n",
+        what.join("; ")
+    );
+}
+
+fn failure_details(md: &mut String, r: &CaseResult, tail_lines: usize) {
+    let v = &r.verdict;
+    let _ = writeln!(
+        md,
+        "### {} {} — {}\n",
+        emoji(v.outcome),
+        inline(&r.name),
+        v.outcome.name()
+    );
+    let _ = writeln!(md, "{}\n", inline(&v.reason));
+    if let Some(m) = &v.decided_by {
+        let place = m
+            .location
+            .as_ref()
+            .map(|l| format!(" (defined at {})", inline(&l.to_string())))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "Decided by pattern <code>{}</code>{place} on console line {}, {} after QEMU started:\n",
+            inline(&m.pattern),
+            m.line_no,
+            secs(m.at),
+        );
+        pre(md, std::iter::once(m.line.as_str()));
+    }
+    let tail = &r.console_tail[r.console_tail.len().saturating_sub(tail_lines)..];
+    if !tail.is_empty() {
+        let _ = writeln!(
+            md,
+            "<details><summary>Last {} console lines</summary>\n",
+            tail.len()
+        );
+        pre(md, tail.iter().map(String::as_str));
+        md.push_str("</details>\n\n");
+    }
+    if !r.stderr_tail.is_empty() && tail_lines > 0 {
+        let lines = &r.stderr_tail[r.stderr_tail.len().saturating_sub(tail_lines)..];
+        md.push_str("<details><summary>QEMU stderr</summary>\n\n");
+        pre(md, lines.iter().map(String::as_str));
+        md.push_str("</details>\n\n");
+    }
+}
+
+fn overflow_list(md: &mut String, overflow: &[Annotation]) {
+    if overflow.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "### {} more annotations not shown\n\nGitHub keeps at most 10 errors, 10 warnings and \
+         10 notices per step; these were left out:\n",
+        overflow.len()
+    );
+    for a in overflow.iter().take(OVERFLOW_LISTED) {
+        let place = match (&a.file, a.line) {
+            (Some(f), Some(l)) => format!(" {}:{l}", inline(f)),
+            (Some(f), None) => format!(" {}", inline(f)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            md,
+            "- **{}**{place}: {}",
+            a.level.command(),
+            inline(&clip(&a.message))
+        );
+    }
+    if overflow.len() > OVERFLOW_LISTED {
+        let _ = writeln!(md, "- … and {} more", overflow.len() - OVERFLOW_LISTED);
+    }
+    md.push('\n');
+}
+
+fn is_failure(o: Outcome) -> bool {
+    matches!(o, Outcome::Fail | Outcome::Timeout | Outcome::Error)
+}
+
+fn emoji(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "✅",
+        Outcome::Fail => "❌",
+        Outcome::Timeout => "⏱️",
+        Outcome::Error => "💥",
+        Outcome::Skipped => "⏭️",
+        Outcome::Cancelled => "🚫",
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn stages_cell(r: &CaseResult) -> String {
+    let parts: Vec<String> = r
+        .stages
+        .iter()
+        .map(|s| {
+            let mark = if s.ok { "" } else { " ✗" };
+            format!("{} {}{mark}", s.stage.name(), secs(s.duration))
+        })
+        .collect();
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+fn image_cell(image: Option<&ImageRef>) -> String {
+    let Some(img) = image else {
+        return "–".into();
+    };
+    let mut s = cell(&img.name);
+    if let Some(v) = &img.version {
+        let _ = write!(s, "&#64;{}", cell(v));
+    }
+    if let Some(sha) = &img.sha256 {
+        let short: String = sha.chars().take(12).collect();
+        let _ = write!(s, " <code>{}</code>", cell(&short));
+    }
+    s
+}
+
+/// Text for a table cell: [`inline`] with line breaks flattened (a cell is one line).
+fn cell(s: &str) -> String {
+    inline(&clip(s))
+}
+
+/// Untrusted text for a paragraph or cell: HTML-escaped, Markdown punctuation as numeric
+/// references, control characters dropped, line breaks as spaces.
+fn inline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' | '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '!' | '#' | '$' | '@' => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Untrusted lines in a `<pre>` block: HTML-escaped, each clipped to [`LINE_CHARS`].
+fn pre<'a>(md: &mut String, lines: impl Iterator<Item = &'a str>) {
+    md.push_str("<pre>\n");
+    for line in lines {
+        for c in clip(line).chars() {
+            match c {
+                '&' => md.push_str("&amp;"),
+                '<' => md.push_str("&lt;"),
+                '>' => md.push_str("&gt;"),
+                '"' => md.push_str("&quot;"),
+                '\'' => md.push_str("&#39;"),
+                '\t' => md.push(' '),
+                c if c.is_control() => {}
+                c => md.push(c),
+            }
+        }
+        md.push('\n');
+    }
+    md.push_str("</pre>\n\n");
+}
+
+/// At most [`LINE_CHARS`] characters, on one line.
+fn clip(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(LINE_CHARS)
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if s.chars().nth(LINE_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::console::{MatchInfo, PatternKind};
+    use crate::error::Location;
+    use crate::report::{Stage, StageTiming};
+    use crate::verdict::Verdict;
+
+    fn failed(name: &str, tail: Vec<String>) -> CaseResult {
+        let mut v = Verdict::new(Outcome::Fail, "fail pattern matched: <b>panic</b> & co");
+        v.decided_by = Some(MatchInfo {
+            kind: PatternKind::Fail,
+            index: 0,
+            pattern: "panic|oops".into(),
+            location: Some(Location {
+                path: "configs/q.toml".into(),
+                line: 7,
+                column: 3,
+            }),
+            line_no: 42,
+            line: "</pre><script>alert(1)</script> ![x](http://e/x.png)".into(),
+            at: Duration::from_millis(2500),
+        });
+        let mut r = CaseResult::without_boot(name, v, Duration::from_secs(3));
+        r.arch = Some(Arch::Aarch64);
+        r.accel = Some("tcg".into());
+        r.stages = vec![StageTiming {
+            stage: Stage::Boot,
+            duration: Duration::from_secs(2),
+            ok: false,
+        }];
+        r.console_tail = tail;
+        r
+    }
+
+    fn cases(results: &[CaseResult]) -> Vec<SummaryCase<'_>> {
+        results
+            .iter()
+            .map(|result| SummaryCase {
+                result,
+                image: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn guest_text_is_escaped_everywhere() {
+        let r = [failed(
+            "a|b",
+            vec!["x & y <z>\u{1b}".into(), "</details>".into()],
+        )];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert!(
+            md.contains("| ❌ fail | a&#124;b | aarch64 | tcg |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt; ![x](http://e/x.png)")
+        );
+        assert!(md.contains("fail pattern matched: &lt;b&gt;panic&lt;/b&gt; &amp; co"));
+        assert!(md.contains("x &amp; y &lt;z&gt;\n&lt;/details&gt;\n</pre>"));
+        assert!(md.contains("<code>panic&#124;oops</code> (defined at configs/q.toml:7:3)"));
+        assert!(!md.contains('\u{1b}'));
+        assert_eq!(md.matches("<pre>").count(), md.matches("</pre>").count());
+    }
+
+    #[test]
+    fn image_cell_shows_name_version_and_short_sha() {
+        let r = [CaseResult::without_boot(
+            "c",
+            Verdict::new(Outcome::Pass, "ok"),
+            Duration::ZERO,
+        )];
+        let img = ImageRef {
+            name: "linux".into(),
+            version: Some("0.0.1".into()),
+            sha256: Some("0123456789abcdef0123".into()),
+        };
+        let md = render(
+            &[SummaryCase {
+                result: &r[0],
+                image: Some(&img),
+            }],
+            &[],
+            DEFAULT_BUDGET,
+        );
+        assert!(
+            md.contains("| linux&#64;0.0.1 <code>0123456789ab</code> |"),
+            "{md}"
+        );
+        assert!(md.starts_with("## QEMU boot tests: 1 pass\n"));
+    }
+
+    #[test]
+    fn skipped_cases_say_why() {
+        let v = Verdict::new(Outcome::Skipped, "requires vmx <kvm>");
+        let r = [CaseResult::without_boot("nimbos", v, Duration::ZERO)];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert!(
+            md.contains("- ⏭️ **nimbos** skipped: requires vmx &lt;kvm&gt;\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn budget_cuts_tails_first_then_rows() {
+        let tail: Vec<String> = (0..60)
+            .map(|i| format!("{i:04} {}", "x".repeat(300)))
+            .collect();
+        let r: Vec<CaseResult> = (0..8)
+            .map(|i| failed(&format!("case{i}"), tail.clone()))
+            .collect();
+        let full = render(&cases(&r), &[], usize::MAX);
+        assert!(full.len() > 100_000);
+
+        let md = render(&cases(&r), &[], 60_000);
+        assert!(md.len() <= 60_000, "{}", md.len());
+        assert!(md.contains("console tails shortened"), "tails go first");
+        assert!(!md.contains("cases not shown"), "all rows still fit");
+        assert_eq!(md.matches("| ❌ fail |").count(), 8);
+
+        let md = render(&cases(&r), &[], 2_500);
+        assert!(md.len() <= 2_500, "{}", md.len());
+        assert!(md.contains("cases not shown"), "{md}");
+        assert!(md.contains("console tails shortened to 0 lines"));
+        assert!(md.contains("| ❌ fail | case0 |"));
+        assert!(!md.contains("| ❌ fail | case7 |"));
+    }
+
+    #[test]
+    fn tiny_budget_still_respected() {
+        let r = [failed("c", vec!["x".into()])];
+        assert!(render(&cases(&r), &[], 100).len() <= 100);
+    }
+
+    #[test]
+    fn overflow_annotations_are_listed() {
+        use super::super::commands::Level;
+        let over: Vec<Annotation> = (0..55)
+            .map(|i| Annotation::new(Level::Error, format!("e{i} <x>")))
+            .collect();
+        let md = render(&[], &over, DEFAULT_BUDGET);
+        assert!(md.contains("### 55 more annotations not shown"), "{md}");
+        assert!(md.contains("- **error**: e0 &lt;x&gt;"));
+        assert!(md.contains("- … and 5 more"));
+    }
+
+    #[test]
+    fn write_summary_appends_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        std::fs::write(&path, "earlier\n").unwrap();
+        let r = [failed("c", vec!["x".into()])];
+        write_summary(&path, &cases(&r), &[], DEFAULT_BUDGET).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("earlier\n## QEMU boot tests: 1 fail"));
+
+        std::fs::write(&path, "x".repeat(SUMMARY_LIMIT - 10)).unwrap();
+        let err = write_summary(&path, &cases(&r), &[], DEFAULT_BUDGET).unwrap_err();
+        assert!(err.message.contains("already holds"), "{err}");
+    }
+}
