@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::arch::Arch;
 use crate::error::{Error, exit};
 use crate::plan::{self, CaseInputs, RunOptions, Suite};
+use crate::report::gha::{GithubOptions, GithubReporter};
 use crate::report::json::JsonReporter;
+use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{Event, Level, Reporters};
 use crate::run::{self, Signals};
@@ -116,6 +118,9 @@ pub struct RunArgs {
     /// Do not echo the guest console (it is still logged).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write a JUnit XML report to FILE (`true`: <out-dir>/junit.xml).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<String>,
 }
 
 impl RunArgs {
@@ -171,6 +176,38 @@ impl RunArgs {
     }
 }
 
+fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// `--junit`, else `INPUT_JUNIT`: a path, or `true` for `<out-dir>/junit.xml`.
+fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Option<PathBuf> {
+    let v = args.junit.clone().or_else(|| env_input("INPUT_JUNIT"))?;
+    match v.as_str() {
+        "false" => None,
+        "true" => Some(out_dir.join("junit.xml")),
+        // Relative to the current directory, like every other path flag.
+        p => Some(std::env::current_dir().map_or_else(|_| PathBuf::from(p), |d| d.join(p))),
+    }
+}
+
+/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs.
+fn github_reporter(junit: Option<PathBuf>, results_json: PathBuf) -> Option<GithubReporter> {
+    let flag = |name: &str| env_input(name).is_none_or(|v| v != "false");
+    let reporter = GithubReporter::from_env(Box::new(std::io::stdout()))?;
+    let mut reporter = reporter.with_options(GithubOptions {
+        annotations: flag("INPUT_ANNOTATIONS"),
+        summary: flag("INPUT_SUMMARY"),
+        junit,
+        results_json: Some(results_json),
+        ..GithubOptions::default()
+    });
+    if let Some(token) = env_input("INPUT_GITHUB_TOKEN") {
+        reporter.mask(&token);
+    }
+    Some(reporter)
+}
+
 /// A non-empty `INPUT_*` variable.
 fn env_input(name: &str) -> Option<String> {
     std::env::var(name)
@@ -209,7 +246,10 @@ async fn run_command(args: &RunArgs) -> i32 {
         Err(e) => return report_error(&e),
     };
     let mut reporters = Reporters::new();
-    reporters.add(Box::new(TerminalReporter::new(!args.quiet)));
+    // In Actions the guest console is echoed only by the GitHub reporter, inside a
+    // stop-commands window: echoing it anywhere else would let the guest issue commands.
+    let echo = !args.quiet && !in_github_actions();
+    reporters.add(Box::new(TerminalReporter::new(echo)));
     emit_warnings(&cases, &mut reporters);
     if args.dry_run {
         for case in &cases {
@@ -218,7 +258,15 @@ async fn run_command(args: &RunArgs) -> i32 {
         return exit::PASS;
     }
     let out_dir = &cases[0].out_dir;
-    reporters.add(Box::new(JsonReporter::new(out_dir.join("results.json"))));
+    let results_json = out_dir.join("results.json");
+    let junit = junit_path(args, out_dir);
+    reporters.add(Box::new(JsonReporter::new(results_json.clone())));
+    if let Some(j) = &junit {
+        reporters.add(Box::new(JunitReporter::new(j.clone())));
+    }
+    if let Some(gh) = github_reporter(junit, results_json) {
+        reporters.add(Box::new(gh));
+    }
     let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
     reporters.emit(Event::RunStarted { cases: &names });
     let mut results = Vec::new();

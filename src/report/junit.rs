@@ -328,3 +328,27 @@ mod tests {
         assert_eq!(xml_text("a\u{FFFE}b\u{FFFF}c\u{FFFD}\n"), "abc\u{FFFD}\n");
     }
 }
+
+/// Writes the JUnit file when the run finishes (cancelled runs included).
+pub struct JunitReporter {
+    path: std::path::PathBuf,
+    error: Option<Error>,
+}
+
+impl JunitReporter {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        JunitReporter { path, error: None }
+    }
+}
+
+impl super::Reporter for JunitReporter {
+    fn event(&mut self, event: &super::Event<'_>) {
+        if let super::Event::RunFinished { results, .. } = event {
+            self.error = write_junit(results, &self.path).err();
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
