@@ -1,7 +1,8 @@
 //! User configuration files: the ostool-compatible QEMU TOML (and, later, board and VM configs).
 
+pub mod field;
 pub mod qemu;
 pub mod source;
 pub mod vars;
 
-pub use qemu::{ArgSpec, PatternSpec, QemuConfig};
+pub use qemu::{ArgSpec, PatternSpec, QemuConfig, Warning};

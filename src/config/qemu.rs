@@ -1,10 +1,23 @@
-//! The QEMU TOML, read exactly as ostool 0.8 reads it (`args`, `uefi`, `to_bin`, `success_regex`,
-//! `fail_regex`), with defaults for missing keys and a warning for unknown ones.
+//! The QEMU TOML, read exactly as ostool 0.8 reads it (`args`, `uefi`, `to_bin`,
+//! `success_regex`, `fail_regex`), with defaults for missing keys and a warning for unknown ones.
 //!
-//! STUB: owned by the config helper; replaced by the real implementation.
+//! Differences from ostool, all in the direction of catching mistakes earlier:
+//! - every key is optional (ostool requires all five): `args = []`, `uefi = false`,
+//!   `to_bin = false`, empty pattern lists;
+//! - an unknown key is a [`Warning`] at its line:column with a did-you-mean suggestion (ostool
+//!   silently ignores it, so a typo such as `succes_regex` disables the check unnoticed);
+//! - a `${...}` in `args` that is neither `${workspaceFolder}` nor `${env:NAME}` is a warning
+//!   (it reaches QEMU as written, as with ostool);
+//! - our extension key `no_reboot` (default `true`): see [`crate::qemu::command`].
+//!
+//! Keys are described by the [`KEYS`] table; a later key (a timeout, expect steps) is one more
+//! row and one reader function.
 
 use std::path::{Path, PathBuf};
 
+use crate::config::field::Field;
+use crate::config::source::SourceText;
+use crate::config::vars;
 use crate::error::{Error, Location};
 
 /// One QEMU argument and where it was written.
@@ -29,6 +42,13 @@ pub struct Warning {
     pub message: String,
 }
 
+impl std::fmt::Display for Warning {
+    /// `file:line:col: warning: message`, the shape compilers use, so editors can jump to it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: warning: {}", self.location, self.message)
+    }
+}
+
 /// A parsed QEMU TOML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QemuConfig {
@@ -43,20 +63,360 @@ pub struct QemuConfig {
     pub warnings: Vec<Warning>,
 }
 
+/// A key the QEMU TOML may contain and how its value is stored.
+struct KeySpec {
+    name: &'static str,
+    read: fn(&mut QemuConfig, &Field<'_>) -> Result<(), Error>,
+}
+
+/// Every key we understand, in the order of the docs.
+const KEYS: &[KeySpec] = &[
+    KeySpec {
+        name: "args",
+        read: read_args,
+    },
+    KeySpec {
+        name: "uefi",
+        read: read_uefi,
+    },
+    KeySpec {
+        name: "to_bin",
+        read: read_to_bin,
+    },
+    KeySpec {
+        name: "success_regex",
+        read: read_success,
+    },
+    KeySpec {
+        name: "fail_regex",
+        read: read_fail,
+    },
+    KeySpec {
+        name: "no_reboot",
+        read: read_no_reboot,
+    },
+];
+
 impl QemuConfig {
     /// Reads and parses a QEMU TOML file.
     pub fn load(path: &Path) -> Result<QemuConfig, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "QEMU config", &e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::input_io(path, "QEMU config", &e))?;
+        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e))?;
         Self::parse(path, &text)
     }
 
     /// Parses QEMU TOML text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str) -> Result<QemuConfig, Error> {
-        let _ = text;
-        Err(Error::config(format!(
-            "{}: QEMU config parser not implemented yet",
-            path.display()
-        )))
+        let source = SourceText::new(path, text.to_string());
+        let doc = toml_edit::Document::parse(text).map_err(|e| syntax_error(&source, &e))?;
+        let mut config = QemuConfig::defaults(path);
+        for (key, item) in doc.iter() {
+            let key_location = doc
+                .key(key)
+                .and_then(|k| k.span())
+                .map_or_else(|| source.location(0), |s| source.location(s.start));
+            match KEYS.iter().find(|k| k.name == key) {
+                Some(spec) => (spec.read)(
+                    &mut config,
+                    &Field {
+                        key,
+                        item,
+                        key_location,
+                        source: &source,
+                    },
+                )?,
+                None => config.warnings.push(unknown_key(key, key_location)),
+            }
+        }
+        config
+            .warnings
+            .extend(unknown_variable_warnings(&config.args));
+        Ok(config)
+    }
+
+    /// The configuration of an empty file.
+    fn defaults(path: &Path) -> QemuConfig {
+        QemuConfig {
+            path: path.to_path_buf(),
+            args: Vec::new(),
+            uefi: false,
+            to_bin: false,
+            success_regex: Vec::new(),
+            fail_regex: Vec::new(),
+            no_reboot: true,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+fn read_args(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    let example = r#"`args = ["-m", "512M"]` (one element per QEMU argument)"#;
+    config.args = field
+        .strings(example)?
+        .into_iter()
+        .map(|(value, location)| ArgSpec {
+            value,
+            location: Some(location),
+        })
+        .collect();
+    Ok(())
+}
+
+fn read_uefi(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    config.uefi = field.boolean("`uefi = true` or `uefi = false` (no quotes)")?;
+    Ok(())
+}
+
+fn read_to_bin(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    config.to_bin = field.boolean("`to_bin = true` or `to_bin = false` (no quotes)")?;
+    Ok(())
+}
+
+fn read_no_reboot(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    config.no_reboot = field.boolean("`no_reboot = true` or `no_reboot = false` (no quotes)")?;
+    Ok(())
+}
+
+fn read_success(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    config.success_regex = patterns(field, r#"`success_regex = ["Hello, world!"]`"#)?;
+    Ok(())
+}
+
+fn read_fail(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    config.fail_regex = patterns(field, r#"`fail_regex = ["panicked at"]`"#)?;
+    Ok(())
+}
+
+fn patterns(field: &Field<'_>, example: &str) -> Result<Vec<PatternSpec>, Error> {
+    Ok(field
+        .strings(example)?
+        .into_iter()
+        .map(|(regex, location)| PatternSpec {
+            regex,
+            location: Some(location),
+        })
+        .collect())
+}
+
+fn syntax_error(source: &SourceText, err: &toml_edit::TomlError) -> Error {
+    let offset = err.span().map_or(0, |s| s.start);
+    let mut message = err.message().trim().replace('\n', "; ");
+    if let Some(key) = err
+        .span()
+        .and_then(|s| source.text.get(s))
+        .filter(|k| message == "duplicate key" && !k.is_empty())
+    {
+        message = format!("duplicate key `{key}`");
+    }
+    Error::config(format!("invalid TOML: {message}"))
+        .at(source.location(offset))
+        .help(
+            "fix the TOML syntax at this place (strings need double quotes, arrays [\"a\", \"b\"])",
+        )
+}
+
+fn not_utf8(path: &Path, err: std::string::FromUtf8Error) -> Error {
+    let valid = err.utf8_error().valid_up_to();
+    let bytes = err.into_bytes();
+    let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+    let location = SourceText::new(path, prefix).location(valid);
+    Error::config("the QEMU config is not valid UTF-8 text (TOML files must be UTF-8)")
+        .at(location)
+        .help("re-save the file as UTF-8")
+}
+
+fn unknown_key(key: &str, location: Location) -> Warning {
+    let suggestion = closest_key(key).map_or_else(
+        || {
+            let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+            format!(" (known keys: {})", known.join(", "))
+        },
+        |k| format!(" (did you mean `{k}`?)"),
+    );
+    Warning {
+        location,
+        message: format!("unknown key `{key}`{suggestion}; ostool ignores it too"),
+    }
+}
+
+/// The known key a typo most likely meant: equal up to case and `-`/`_`, or within a small
+/// edit distance.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let normal = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
+    let lowered = key.to_ascii_lowercase();
+    KEYS.iter()
+        .map(|k| k.name)
+        .filter(|name| {
+            normal(key) == normal(name) || edit_distance(&lowered, name) <= (name.len() / 4).max(1)
+        })
+        .min_by_key(|name| edit_distance(&lowered, name))
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+fn unknown_variable_warnings(args: &[ArgSpec]) -> Vec<Warning> {
+    args.iter()
+        .filter_map(|arg| Some((arg, arg.location.clone()?)))
+        .flat_map(|(arg, location)| {
+            vars::unknown_variables(&arg.value)
+                .into_iter()
+                .map(move |var| Warning {
+                    location: location.clone(),
+                    message: format!(
+                        "`{var}` is not a known variable and reaches QEMU as written; only \
+                     ${{workspaceFolder}} and ${{env:NAME}} are substituted"
+                    ),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn parse(text: &str) -> Result<QemuConfig, Error> {
+        QemuConfig::parse(Path::new("q.toml"), text)
+    }
+
+    fn at(loc: &Option<Location>) -> (usize, usize) {
+        let l = loc.as_ref().expect("has a location");
+        (l.line, l.column)
+    }
+
+    #[test]
+    fn all_ostool_keys_are_read_with_locations() {
+        let c = parse(
+            "args = [\"-m\", \"1G\"]\nuefi = true\nto_bin = true\n\
+             success_regex = [\"ok\"]\nfail_regex = [\"panicked at\", \"x\"]\nno_reboot = false\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.args.iter().map(|a| a.value.as_str()).collect::<Vec<_>>(),
+            ["-m", "1G"]
+        );
+        assert_eq!(at(&c.args[1].location), (1, 15));
+        assert!(c.uefi && c.to_bin && !c.no_reboot);
+        assert_eq!(c.success_regex[0].regex, "ok");
+        assert_eq!(at(&c.fail_regex[1].location), (5, 30));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn missing_keys_take_defaults() {
+        let c = parse("# nothing\n").unwrap();
+        assert!(c.args.is_empty() && c.success_regex.is_empty() && c.fail_regex.is_empty());
+        assert!(!c.uefi && !c.to_bin && c.no_reboot);
+        assert_eq!(c.path, Path::new("q.toml"));
+    }
+
+    #[test]
+    fn syntax_error_is_a_config_error_at_line_and_column() {
+        let err = parse("args = [\"-m\",\n  \"1G\"\nuefi = false\n").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert!(err.message.starts_with("invalid TOML: "), "{err}");
+        assert_eq!(err.location.as_ref().unwrap().line, 3, "{err}");
+        let err = parse("uefi = false\nuefi = true\n").unwrap_err();
+        assert_eq!(at(&err.location), (2, 1), "{err}");
+        assert_eq!(err.message, "invalid TOML: duplicate key `uefi`");
+    }
+
+    #[test]
+    fn wrong_types_name_key_expected_and_found() {
+        let err = parse("to_bin = \"true\"\n").unwrap_err();
+        assert_eq!(err.message, "`to_bin` must be a boolean; found a string");
+        assert_eq!(at(&err.location), (1, 10));
+        assert!(err.help.unwrap().contains("no quotes"));
+        let err = parse("args = \"-nographic\"\n").unwrap_err();
+        assert_eq!(
+            err.message,
+            "`args` must be an array of strings; found a string"
+        );
+        let err = parse("success_regex = [\"a\", 1.5]\n").unwrap_err();
+        assert_eq!(
+            err.message,
+            "`success_regex` must be an array of strings; element 2 is a float"
+        );
+        assert_eq!(at(&err.location), (1, 23));
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_suggestions() {
+        let c =
+            parse("succes_regex = [\"x\"]\nTo-Bin = true\nbaud_rate = 1\n[net]\na = 1\n").unwrap();
+        let messages: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            messages[0],
+            "unknown key `succes_regex` (did you mean `success_regex`?); ostool ignores it too"
+        );
+        assert!(
+            messages[1].contains("did you mean `to_bin`?"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[2].contains("known keys: args, uefi"),
+            "{messages:?}"
+        );
+        assert!(messages[3].starts_with("unknown key `net`"), "{messages:?}");
+        assert_eq!(messages.len(), 4);
+        assert_eq!(
+            (c.warnings[1].location.line, c.warnings[1].location.column),
+            (2, 1)
+        );
+        assert_eq!(c.warnings[3].location.line, 4);
+    }
+
+    #[test]
+    fn unknown_variables_in_args_warn() {
+        let c = parse("args = [\"-x\", \"a=${workspaceFolder}/${workspaceRoot}\"]\n").unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0]
+                .message
+                .starts_with("`${workspaceRoot}` is not a known variable")
+        );
+        assert_eq!(
+            (c.warnings[0].location.line, c.warnings[0].location.column),
+            (1, 15)
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("succes_regex", "success_regex"), 1);
+        assert_eq!(edit_distance("uefi", "ufei"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(closest_key("arg"), Some("args"));
+        assert_eq!(closest_key("timeout"), None);
+    }
+
+    #[test]
+    fn load_reports_missing_and_non_utf8_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let err = QemuConfig::load(&missing).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage);
+        assert!(err.message.contains("nope.toml"), "{err}");
+        let latin1 = dir.path().join("latin1.toml");
+        std::fs::write(&latin1, b"args = []\n# caf\xe9\n").unwrap();
+        let err = QemuConfig::load(&latin1).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert_eq!(at(&err.location), (2, 6));
+        assert!(err.message.contains("not valid UTF-8"));
     }
 }

@@ -1,18 +1,244 @@
 //! `${workspaceFolder}` and `${env:NAME}` substitution in QEMU arguments and paths.
 //!
-//! STUB: owned by the config helper; replaced by the real implementation.
+//! ostool replaces `${workspaceFolder}` in every argument it passes to a child; we do the same
+//! and also accept `${env:NAME}` (ostool knows it only in U-Boot configs) so a CI job can inject
+//! paths without editing the file. The text is scanned once, left to right: a substituted value
+//! is never scanned again. Any other `${...}` (an unknown name, a malformed `${env:}`, an
+//! unterminated `${`) is left exactly as written, as ostool does; [`unknown_variables`] lists
+//! those so the config loader can warn about them.
 
+use std::ffi::OsString;
 use std::path::Path;
 
 use crate::error::{Error, Location};
 
 /// Replaces `${workspaceFolder}` with `workspace` and `${env:NAME}` with the variable's value.
-/// An unset `NAME` is a config error naming the variable and `location`.
+/// An unset `NAME` is a config error naming the variable and `location` (the argument's place in
+/// its file); unknown `${...}` references are kept verbatim.
 pub fn substitute(
     text: &str,
     workspace: &Path,
     location: Option<&Location>,
 ) -> Result<String, Error> {
-    let _ = location;
-    Ok(text.replace("${workspaceFolder}", &workspace.to_string_lossy()))
+    substitute_with(text, workspace, location, &|name| std::env::var_os(name))
+}
+
+/// The `${...}` references in `text` that [`substitute`] leaves unchanged, as written
+/// (`${workspaceFolder}` and well-formed `${env:NAME}` are not listed).
+pub fn unknown_variables(text: &str) -> Vec<String> {
+    references(text)
+        .filter(|r| matches!(r.kind, Reference::Unknown))
+        .map(|r| text[r.start..r.end].to_string())
+        .collect()
+}
+
+/// One `${...}` found in a text.
+struct Found<'a> {
+    start: usize,
+    end: usize,
+    kind: Reference<'a>,
+}
+
+enum Reference<'a> {
+    Workspace,
+    Env(&'a str),
+    Unknown,
+}
+
+/// Every `${...}` in `text`, in order, with byte ranges.
+fn references(text: &str) -> impl Iterator<Item = Found<'_>> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let start = pos + text[pos..].find("${")?;
+        let Some(len) = text[start + 2..].find('}') else {
+            pos = text.len();
+            return None;
+        };
+        let end = start + 2 + len + 1;
+        pos = end;
+        Some(Found {
+            start,
+            end,
+            kind: classify(&text[start + 2..end - 1]),
+        })
+    })
+}
+
+fn classify(inner: &str) -> Reference<'_> {
+    if inner == "workspaceFolder" {
+        return Reference::Workspace;
+    }
+    match inner.strip_prefix("env:") {
+        Some(name) if is_env_name(name) => Reference::Env(name),
+        _ => Reference::Unknown,
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn substitute_with(
+    text: &str,
+    workspace: &Path,
+    location: Option<&Location>,
+    lookup: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<String, Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for found in references(text) {
+        let value = match found.kind {
+            Reference::Workspace => workspace_text(workspace, location)?,
+            Reference::Env(name) => env_value(name, location, lookup)?,
+            Reference::Unknown => continue,
+        };
+        out.push_str(&text[copied..found.start]);
+        out.push_str(&value);
+        copied = found.end;
+    }
+    out.push_str(&text[copied..]);
+    Ok(out)
+}
+
+fn workspace_text(workspace: &Path, location: Option<&Location>) -> Result<String, Error> {
+    workspace.to_str().map(str::to_string).ok_or_else(|| {
+        with_location(
+            Error::usage(format!(
+                "the workspace path {} is not valid UTF-8, so ${{workspaceFolder}} cannot be put into a QEMU argument",
+                workspace.display()
+            ))
+            .help("pass --workspace with a UTF-8 path"),
+            location,
+        )
+    })
+}
+
+fn env_value(
+    name: &str,
+    location: Option<&Location>,
+    lookup: &dyn Fn(&str) -> Option<OsString>,
+) -> Result<String, Error> {
+    let file = location.map_or_else(
+        || "the argument".to_string(),
+        |l| l.path.display().to_string(),
+    );
+    let Some(value) = lookup(name) else {
+        let err = Error::config(format!(
+            "environment variable `{name}` is not set (used as ${{env:{name}}})"
+        ))
+        .help(format!(
+            "export {name} or remove ${{env:{name}}} from {file}"
+        ));
+        return Err(with_location(err, location));
+    };
+    value.into_string().map_err(|_| {
+        let err = Error::config(format!(
+            "environment variable `{name}` is not valid UTF-8 (used as ${{env:{name}}})"
+        ))
+        .help(format!(
+            "set {name} to UTF-8 text or remove ${{env:{name}}} from {file}"
+        ));
+        with_location(err, location)
+    })
+}
+
+fn with_location(err: Error, location: Option<&Location>) -> Error {
+    match location {
+        Some(l) => err.at(l.clone()),
+        None => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn env(name: &str) -> Option<OsString> {
+        match name {
+            "IMG" => Some("/images/rootfs.img".into()),
+            "EMPTY" => Some(OsString::new()),
+            "LOOP" => Some("${env:IMG}".into()),
+            _ => None,
+        }
+    }
+
+    fn sub(text: &str) -> Result<String, Error> {
+        substitute_with(text, Path::new("/ws"), None, &env)
+    }
+
+    fn loc() -> Location {
+        Location {
+            path: PathBuf::from("qemu.toml"),
+            line: 12,
+            column: 3,
+        }
+    }
+
+    #[test]
+    fn workspace_folder_is_replaced_everywhere() {
+        assert_eq!(
+            sub("file=${workspaceFolder}/tmp/a.img,x=${workspaceFolder}").unwrap(),
+            "file=/ws/tmp/a.img,x=/ws"
+        );
+    }
+
+    #[test]
+    fn env_values_are_inserted_once_without_rescanning() {
+        assert_eq!(sub("file=${env:IMG}").unwrap(), "file=/images/rootfs.img");
+        assert_eq!(sub("[${env:EMPTY}]").unwrap(), "[]");
+        assert_eq!(sub("${env:LOOP}").unwrap(), "${env:IMG}");
+    }
+
+    #[test]
+    fn unset_env_names_the_variable_the_place_and_the_fix() {
+        let l = loc();
+        let err =
+            substitute_with("file=${env:NOPE_X}", Path::new("/ws"), Some(&l), &env).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        assert_eq!(err.location, Some(l));
+        assert!(err.message.contains("`NOPE_X` is not set"), "{err}");
+        assert_eq!(
+            err.help.as_deref(),
+            Some("export NOPE_X or remove ${env:NOPE_X} from qemu.toml")
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_references_stay_verbatim() {
+        for text in [
+            "${other}",
+            "${env:}",
+            "${env:A-B}",
+            "a ${ unterminated",
+            "$HOME",
+            "${}",
+        ] {
+            assert_eq!(sub(text).unwrap(), text);
+        }
+        assert_eq!(sub("${other}/${workspaceFolder}").unwrap(), "${other}//ws");
+    }
+
+    #[test]
+    fn unknown_variables_lists_what_is_left_alone() {
+        assert_eq!(
+            unknown_variables("${workspaceFolder}/${foo}:${env:X}:${env:}:${bar"),
+            vec!["${foo}".to_string(), "${env:}".to_string()]
+        );
+        assert!(unknown_variables("file=${workspaceFolder}/tmp/rootfs.img").is_empty());
+    }
+
+    #[test]
+    fn real_environment_is_consulted() {
+        let path = std::env::var("PATH").expect("PATH is set when tests run");
+        assert_eq!(
+            substitute("${env:PATH}", Path::new("/ws"), None).unwrap(),
+            path
+        );
+        let err =
+            substitute("${env:QEMU_TEST_SURELY_UNSET_4f1c}", Path::new("/ws"), None).unwrap_err();
+        assert!(err.help.unwrap().ends_with("from the argument"));
+    }
 }

@@ -1,13 +1,30 @@
 //! The QEMU command line, assembled as ostool does (axvisor.md §1.4) plus what the runner needs
 //! to own the console.
 //!
-//! STUB: owned by the config helper; replaced by the real implementation.
+//! Order of the arguments:
+//! 1. the config's `args`, in order, after `${workspaceFolder}`/`${env:NAME}` substitution;
+//! 2. `-machine <default>` (`q35` for x86_64/i386, `virt` otherwise) when no argument is
+//!    `-machine` or `-M` (ostool ≥ 0.8.13; we also accept QEMU's `--machine` spelling);
+//! 3. `-bios <firmware>` when `uefi = true` (`--firmware` or Debian's packaged file; ostool ≤ 0.8.12
+//!    style, so `-kernel` still follows);
+//! 4. `-kernel <kernel>`;
+//! 5. console ownership: `-nographic` when none of `-nographic`, `-serial`, `-display`,
+//!    `-chardev` is given (serial on stdio, no window); `-display none` when `-serial` is given
+//!    without `-nographic`/`-display` (no window in CI); `-serial stdio` when only `-display` is
+//!    given (otherwise the serial console goes to an invisible virtual console);
+//! 6. `-no-reboot` when `no_reboot` (default true) and neither `-no-reboot` nor `-action` is
+//!    given: a guest reset or triple fault then ends QEMU, so a crash loop becomes an exit the
+//!    judge sees instead of a silent reboot until the deadline.
+//!
+//! Steps 1–4 are ostool's; 5–6 are ours. Every addition is recorded in [`QemuCommand::notes`].
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
-use crate::config::QemuConfig;
+use crate::config::{QemuConfig, vars};
 use crate::error::Error;
+use crate::qemu::firmware;
 
 /// Everything needed to assemble a QEMU command line.
 #[derive(Debug, Clone)]
@@ -33,22 +50,43 @@ pub struct QemuCommand {
 }
 
 impl QemuCommand {
-    /// Assembles the command line.
+    /// Assembles the command line; a substitution error carries the argument's location.
     pub fn build(req: &CommandRequest<'_>) -> Result<QemuCommand, Error> {
-        let mut args: Vec<String> = req.config.args.iter().map(|a| a.value.clone()).collect();
-        args.push("-kernel".into());
-        args.push(req.kernel.to_string_lossy().into_owned());
-        Ok(QemuCommand {
+        let mut cmd = QemuCommand {
             program: req.arch.qemu_binary(),
-            args,
+            args: Vec::new(),
             notes: Vec::new(),
-        })
+        };
+        for arg in &req.config.args {
+            cmd.args.push(vars::substitute(
+                &arg.value,
+                req.workspace,
+                arg.location.as_ref(),
+            )?);
+        }
+        let given = Given(cmd.args.clone());
+        cmd.add_machine(&given, req.arch);
+        if req.config.uefi {
+            cmd.add_firmware(req)?;
+        }
+        let kernel = vars::substitute(&path_text(req.kernel, "kernel")?, req.workspace, None)?;
+        cmd.add(&["-kernel", &kernel], "the kernel to boot");
+        cmd.add_console(&given);
+        if req.config.no_reboot && !given.any(&["-no-reboot", "-action"]) {
+            cmd.add(
+                &["-no-reboot"],
+                "a guest reset or triple fault then ends QEMU instead of rebooting in a loop \
+                 (set `no_reboot = false` in the QEMU config to keep rebooting)",
+            );
+        }
+        Ok(cmd)
     }
 
     /// The command as one shell-quoted line, copy-pasteable into a terminal.
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))
+            .map(shell_quote)
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -59,5 +97,287 @@ impl QemuCommand {
         std::env::split_paths(&path)
             .map(|d| d.join(&self.program))
             .find(|p| p.is_file())
+    }
+
+    /// Appends `args` and a note saying why.
+    fn add(&mut self, args: &[&str], why: &str) {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        let shown: Vec<Cow<'_, str>> = args.iter().map(|a| shell_quote(a)).collect();
+        self.notes
+            .push(format!("added `{}`: {why}", shown.join(" ")));
+    }
+
+    fn add_machine(&mut self, given: &Given, arch: Arch) {
+        if !given.any(&["-machine", "-M"]) {
+            let machine = arch.default_machine();
+            self.add(
+                &["-machine", machine],
+                &format!(
+                    "the config names no machine and {machine} is ostool's default for {arch}"
+                ),
+            );
+        }
+    }
+
+    fn add_firmware(&mut self, req: &CommandRequest<'_>) -> Result<(), Error> {
+        let (path, source) = match req.firmware {
+            Some(path) if path.is_file() => {
+                (path.to_path_buf(), "given with --firmware".to_string())
+            }
+            Some(path) => {
+                return Err(Error::usage(format!(
+                    "firmware file {} does not exist",
+                    path.display()
+                ))
+                .help("check the path given with --firmware"));
+            }
+            None => {
+                let path = firmware::find(req.arch)?;
+                let package = firmware::installed(req.arch).map_or("", |i| i.package);
+                (path, format!("from the Debian package {package}"))
+            }
+        };
+        let text = path_text(&path, "firmware")?;
+        self.add(
+            &["-bios", &text],
+            &format!("the config sets `uefi = true` (firmware {source})"),
+        );
+        Ok(())
+    }
+
+    fn add_console(&mut self, given: &Given) {
+        let graphics = given.any(&["-nographic", "-display"]);
+        if !given.any(&["-nographic", "-serial", "-display", "-chardev"]) {
+            self.add(
+                &["-nographic"],
+                "the serial console must reach qemu-test on stdout, and no window may open",
+            );
+        } else if given.any(&["-serial"]) && !graphics {
+            self.add(
+                &["-display", "none"],
+                "the config routes the console with -serial, and no window may open",
+            );
+        } else if given.any(&["-display"]) && !given.any(&["-nographic", "-serial", "-chardev"]) {
+            self.add(
+                &["-serial", "stdio"],
+                "with -display and no -serial the serial console would go to an invisible virtual console",
+            );
+        }
+    }
+}
+
+/// The user's arguments, for "is this option already given?" checks. QEMU accepts `-opt` and
+/// `--opt` alike, so both count.
+struct Given(Vec<String>);
+
+impl Given {
+    fn any(&self, options: &[&str]) -> bool {
+        self.0.iter().any(|arg| {
+            let single = arg
+                .strip_prefix('-')
+                .filter(|rest| rest.starts_with('-'))
+                .unwrap_or(arg);
+            options.contains(&single)
+        })
+    }
+}
+
+fn path_text(path: &Path, what: &str) -> Result<String, Error> {
+    path.to_str().map(str::to_string).ok_or_else(|| {
+        Error::usage(format!(
+            "the {what} path {} is not valid UTF-8",
+            path.display()
+        ))
+        .help(format!("rename or move the {what} to a UTF-8 path"))
+    })
+}
+
+/// Quotes `word` for a POSIX shell when it contains anything but safe characters.
+fn shell_quote(word: &str) -> Cow<'_, str> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, Location};
+
+    fn config(text: &str) -> QemuConfig {
+        QemuConfig::parse(Path::new("q.toml"), text).unwrap()
+    }
+
+    fn build_for(text: &str, arch: Arch) -> Result<QemuCommand, Error> {
+        QemuCommand::build(&CommandRequest {
+            config: &config(text),
+            arch,
+            kernel: Path::new("/k/kernel.bin"),
+            workspace: Path::new("/ws"),
+            firmware: None,
+        })
+    }
+
+    fn argv(text: &str, arch: Arch) -> String {
+        build_for(text, arch).unwrap().args.join(" ")
+    }
+
+    #[test]
+    fn empty_config_gets_machine_kernel_console_and_no_reboot() {
+        let cmd = build_for("", Arch::Aarch64).unwrap();
+        assert_eq!(cmd.program, "qemu-system-aarch64");
+        assert_eq!(
+            cmd.args.join(" "),
+            "-machine virt -kernel /k/kernel.bin -nographic -no-reboot"
+        );
+        assert_eq!(cmd.notes.len(), 4);
+        assert!(
+            cmd.notes[0].starts_with("added `-machine virt`: "),
+            "{:?}",
+            cmd.notes
+        );
+        assert!(cmd.notes[3].contains("triple fault"));
+    }
+
+    #[test]
+    fn machine_default_depends_on_arch_and_is_skipped_when_given() {
+        assert!(argv("", Arch::X86_64).starts_with("-machine q35 "));
+        assert!(argv("", Arch::I386).starts_with("-machine q35 "));
+        assert!(argv("", Arch::Riscv64).starts_with("-machine virt "));
+        for given in ["-M", "-machine", "--machine"] {
+            let text = format!("args = [\"{given}\", \"pc\"]");
+            assert!(!argv(&text, Arch::X86_64).contains("q35"), "{given}");
+        }
+        assert!(
+            argv("args = [\"-append\", \"-machine=x\"]", Arch::X86_64).contains("-machine q35")
+        );
+    }
+
+    #[test]
+    fn user_args_keep_order_and_are_substituted() {
+        let text = "args = [\"-m\", \"1G\", \"-drive\", \"file=${workspaceFolder}/r.img\", \"-nographic\"]";
+        assert_eq!(
+            argv(text, Arch::Aarch64),
+            "-m 1G -drive file=/ws/r.img -nographic -machine virt -kernel /k/kernel.bin -no-reboot"
+        );
+    }
+
+    #[test]
+    fn unset_env_in_an_arg_points_at_the_arg() {
+        let err = build_for(
+            "args = [\"-m\",\n  \"${env:QEMU_TEST_UNSET_9d2e}\"]",
+            Arch::Aarch64,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Config);
+        let loc: Location = err.location.unwrap();
+        assert_eq!((loc.line, loc.column), (2, 3));
+        assert_eq!(
+            err.help.unwrap(),
+            "export QEMU_TEST_UNSET_9d2e or remove ${env:QEMU_TEST_UNSET_9d2e} from q.toml"
+        );
+    }
+
+    #[test]
+    fn console_rules() {
+        let tail = |text: &str| {
+            argv(text, Arch::Aarch64).replace("-machine virt -kernel /k/kernel.bin ", "")
+        };
+        assert_eq!(
+            tail("args = [\"-serial\", \"mon:stdio\"]"),
+            "-serial mon:stdio -display none -no-reboot"
+        );
+        assert_eq!(
+            tail("args = [\"-serial\", \"stdio\", \"-display\", \"none\"]"),
+            "-serial stdio -display none -no-reboot"
+        );
+        assert_eq!(tail("args = [\"--nographic\"]"), "--nographic -no-reboot");
+        assert_eq!(
+            tail("args = [\"-display\", \"none\"]"),
+            "-display none -serial stdio -no-reboot"
+        );
+        assert_eq!(
+            tail("args = [\"-chardev\", \"stdio,id=c\", \"-serial\", \"chardev:c\"]"),
+            "-chardev stdio,id=c -serial chardev:c -display none -no-reboot"
+        );
+        assert_eq!(
+            tail("args = [\"-chardev\", \"stdio,id=c\"]"),
+            "-chardev stdio,id=c -no-reboot"
+        );
+    }
+
+    #[test]
+    fn no_reboot_respects_config_and_user_choice() {
+        assert!(!argv("no_reboot = false", Arch::Aarch64).contains("-no-reboot"));
+        assert_eq!(
+            argv("args = [\"-no-reboot\"]", Arch::Aarch64)
+                .matches("-no-reboot")
+                .count(),
+            1
+        );
+        assert!(
+            !argv("args = [\"-action\", \"reboot=shutdown\"]", Arch::Aarch64)
+                .contains("-no-reboot")
+        );
+    }
+
+    #[test]
+    fn uefi_uses_given_or_packaged_firmware() {
+        let dir = tempfile::tempdir().unwrap();
+        let fw = dir.path().join("fw.fd");
+        std::fs::write(&fw, b"fw").unwrap();
+        let cfg = config("uefi = true");
+        let req = |firmware| CommandRequest {
+            config: &cfg,
+            arch: Arch::Aarch64,
+            kernel: Path::new("/k/kernel.bin"),
+            workspace: Path::new("/ws"),
+            firmware,
+        };
+        let cmd = QemuCommand::build(&req(Some(&fw))).unwrap();
+        let bios = format!("-bios {} -kernel /k/kernel.bin", fw.display());
+        assert!(cmd.args.join(" ").contains(&bios), "{:?}", cmd.args);
+        assert!(
+            cmd.notes
+                .iter()
+                .any(|n| n.contains("uefi = true") && n.contains("--firmware"))
+        );
+        let missing = dir.path().join("nope.fd");
+        assert_eq!(
+            QemuCommand::build(&req(Some(&missing))).unwrap_err().kind,
+            ErrorKind::Usage
+        );
+        let packaged = QemuCommand::build(&req(None)).unwrap_or_else(|e| panic!("{e}"));
+        let at = packaged.args.iter().position(|a| a == "-bios").unwrap();
+        assert!(Path::new(&packaged.args[at + 1]).is_file());
+        assert!(
+            packaged
+                .notes
+                .iter()
+                .any(|n| n.contains("qemu-efi-aarch64"))
+        );
+    }
+
+    #[test]
+    fn display_quotes_only_what_the_shell_would_split_or_expand() {
+        let cmd = QemuCommand {
+            program: "qemu-system-aarch64".into(),
+            args: vec![
+                "-append".into(),
+                "root=/dev/vda rw init=/init".into(),
+                "it's".into(),
+                "".into(),
+                "$HOME".into(),
+                "id=disk0,if=none,file=/ws/a.img".into(),
+            ],
+            notes: vec![],
+        };
+        assert_eq!(
+            cmd.display(),
+            r#"qemu-system-aarch64 -append 'root=/dev/vda rw init=/init' 'it'\''s' '' '$HOME' id=disk0,if=none,file=/ws/a.img"#
+        );
     }
 }

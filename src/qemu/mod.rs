@@ -1,6 +1,7 @@
 //! Running QEMU: assembling the command line and owning the process group.
 
 pub mod command;
+pub mod firmware;
 pub mod process;
 
 pub use command::{CommandRequest, QemuCommand};
