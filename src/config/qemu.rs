@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::field::Field;
-use crate::config::source::SourceText;
+use crate::config::source::{self, SourceText};
 use crate::config::vars;
 use crate::error::{Error, Location};
 
@@ -239,33 +239,10 @@ fn unknown_key(key: &str, location: Location) -> Warning {
     }
 }
 
-/// The known key a typo most likely meant: equal up to case and `-`/`_`, or within a small
-/// edit distance.
+/// The known key a typo most likely meant.
 fn closest_key(key: &str) -> Option<&'static str> {
-    let normal = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
-    let lowered = key.to_ascii_lowercase();
-    KEYS.iter()
-        .map(|k| k.name)
-        .filter(|name| {
-            normal(key) == normal(name) || edit_distance(&lowered, name) <= (name.len() / 4).max(1)
-        })
-        .min_by_key(|name| edit_distance(&lowered, name))
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
+    let names: Vec<&'static str> = KEYS.iter().map(|k| k.name).collect();
+    source::did_you_mean(key, &names)
 }
 
 fn unknown_variable_warnings(args: &[ArgSpec]) -> Vec<Warning> {
@@ -398,9 +375,9 @@ mod tests {
 
     #[test]
     fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("succes_regex", "success_regex"), 1);
-        assert_eq!(edit_distance("uefi", "ufei"), 2);
-        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(source::edit_distance("succes_regex", "success_regex"), 1);
+        assert_eq!(source::edit_distance("uefi", "ufei"), 1);
+        assert_eq!(source::edit_distance("", "abc"), 3);
         assert_eq!(closest_key("arg"), Some("args"));
         assert_eq!(closest_key("timeout"), None);
     }

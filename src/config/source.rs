@@ -38,29 +38,45 @@ impl SourceText {
     }
 }
 
-/// The known name closest to `word` when it is plausibly a typo of it (edit distance ≤ 2,
-/// or ≤ a third of the word), for "did you mean" hints.
+/// The known name a typo most likely meant: equal up to case and `-`/`_`, or within a small
+/// edit distance; for "did you mean" hints.
 pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let normal = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
+    let lowered = word.to_ascii_lowercase();
     known
         .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+        .copied()
+        .filter(|name| {
+            normal(word) == normal(name) || edit_distance(&lowered, name) <= (name.len() / 4).max(1)
+        })
+        .min_by_key(|name| edit_distance(&lowered, name))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Edit distance over characters where swapping two adjacent characters counts as one edit
+/// (optimal string alignment), since transpositions are the commonest typo.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]

@@ -211,45 +211,20 @@ fn load_config(inputs: &CaseInputs, workspace: &Path) -> Result<QemuConfig, Erro
 
 /// The guest architecture: `--arch`, else the ELF header. Returns whether the kernel is an ELF.
 fn kernel_arch(kernel: &Path, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
-    let head = read_head(kernel)?;
-    let is_elf = head.starts_with(b"\x7fELF");
-    match (arch, is_elf) {
-        (Some(a), e) => Ok((a, e)),
-        (None, true) => {
-            let bytes = std::fs::read(kernel).map_err(|e| Error::input_io(kernel, "kernel", &e))?;
-            elf::elf_arch(&bytes).map_err(|e| with_path(e, kernel))
-        }
-        .map(|a| (a, true)),
-        (None, false) => Err(Error::usage(format!(
-            "cannot tell the architecture of {}: it is not an ELF file",
-            kernel.display()
-        ))
-        .help("pass --arch (e.g. --arch aarch64) to boot a raw binary or a Linux Image")),
-    }
-}
-
-fn read_head(kernel: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read;
+    let mut head = [0u8; 4];
     let mut f = std::fs::File::open(kernel).map_err(|e| Error::input_io(kernel, "kernel", &e))?;
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::usage(format!(
             "kernel {} is a directory",
             kernel.display()
         )));
     }
-    let mut head = vec![0u8; 4];
-    let n = f
-        .read(&mut head)
-        .map_err(|e| Error::input_io(kernel, "kernel", &e))?;
-    head.truncate(n);
-    Ok(head)
-}
-
-fn with_path(mut e: Error, path: &Path) -> Error {
-    if !e.message.contains(&*path.to_string_lossy()) {
-        e.message = format!("{}: {}", path.display(), e.message);
+    let is_elf = f.read_exact(&mut head).is_ok() && head == *b"\x7fELF";
+    match arch {
+        Some(a) => Ok((a, is_elf)),
+        None => elf::kernel_arch(kernel).map(|a| (a, true)),
     }
-    e
 }
 
 /// CLI patterns replace the config's list of the same kind (CLI flag > config file).
