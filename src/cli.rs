@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use futures_util::StreamExt;
 
 use crate::arch::Arch;
 use crate::error::{Error, exit};
@@ -13,7 +14,7 @@ use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{Event, Level, Reporters};
-use crate::run::{self, Signals};
+use crate::run::{self, Cancel};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -118,6 +119,9 @@ pub struct RunArgs {
     /// Do not echo the guest console (it is still logged).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Cases to boot at once [default: from CPUs, memory and each case's -smp/-m].
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Write a JUnit XML report to FILE (`true`: <out-dir>/junit.xml).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,
@@ -173,6 +177,24 @@ impl RunArgs {
             out_dir: cwd.join(out),
             log: self.log.as_ref().map(|l| cwd.join(l)),
         }
+    }
+}
+
+/// `--jobs`, else `INPUT_JOBS`, else what the host can take (see [`run::default_jobs`]).
+fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
+    let given = match args.jobs {
+        Some(j) => Some(j),
+        None => env_input("INPUT_JOBS")
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| Error::usage(format!("INPUT_JOBS: '{v}' is not a number")))
+            })
+            .transpose()?,
+    };
+    match given {
+        Some(0) => Err(Error::usage("--jobs must be at least 1")),
+        Some(j) => Ok(j),
+        None => Ok(run::default_jobs(cases)),
     }
 }
 
@@ -237,7 +259,7 @@ pub async fn main() -> i32 {
 
 async fn run_command(args: &RunArgs) -> i32 {
     // Before anything else, so a cancel at any point still reaps QEMU and writes reports.
-    let mut signals = match Signals::install() {
+    let cancel = match Cancel::install() {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
@@ -249,7 +271,11 @@ async fn run_command(args: &RunArgs) -> i32 {
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
     // stop-commands window: echoing it anywhere else would let the guest issue commands.
     let echo = !args.quiet && !in_github_actions();
-    reporters.add(Box::new(TerminalReporter::new(echo)));
+    let jobs = match jobs(args, &cases) {
+        Ok(j) => j,
+        Err(e) => return report_error(&e),
+    };
+    reporters.add(Box::new(TerminalReporter::new(echo, jobs > 1)));
     emit_warnings(&cases, &mut reporters);
     if args.dry_run {
         for case in &cases {
@@ -269,16 +295,18 @@ async fn run_command(args: &RunArgs) -> i32 {
     }
     let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
     reporters.emit(Event::RunStarted { cases: &names });
-    let mut results = Vec::new();
-    for case in &cases {
-        let result = run::execute_case(case, &mut reporters, &mut signals).await;
-        reporters.emit(Event::CaseFinished { result: &result });
-        let cancelled = result.verdict.outcome == crate::verdict::Outcome::Cancelled;
-        results.push(result);
-        if cancelled {
-            break;
-        }
-    }
+    let results: Vec<_> = futures_util::stream::iter(&cases)
+        .map(|case| {
+            let (reporters, mut cancel) = (&reporters, cancel.clone());
+            async move {
+                let result = run::execute_case(case, reporters, &mut cancel).await;
+                reporters.emit(Event::CaseFinished { result: &result });
+                result
+            }
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
     let code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
     reporters.emit(Event::RunFinished {
         results: &results,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::console::{Decision, Judge, JudgeOptions, Pattern, PatternKind};
 use crate::error::Error;
@@ -23,28 +23,45 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Lines of QEMU's stderr kept for the report.
 const STDERR_TAIL_LINES: usize = 20;
 
-/// SIGINT/SIGTERM listeners, installed once before any QEMU starts so a cancelled job always
-/// gets its QEMU reaped and its reports written.
-pub struct Signals {
-    int: Signal,
-    term: Signal,
+/// Cancellation by SIGINT/SIGTERM, shared by every running case. Installed once before any
+/// QEMU starts, so a cancelled job always gets its QEMUs reaped and its reports written.
+#[derive(Clone)]
+pub struct Cancel {
+    rx: tokio::sync::watch::Receiver<Option<CancelSignal>>,
 }
 
-impl Signals {
-    pub fn install() -> Result<Signals, Error> {
+impl Cancel {
+    /// Starts listening for SIGINT and SIGTERM (needs a running tokio runtime).
+    pub fn install() -> Result<Cancel, Error> {
         let err = |e: std::io::Error| Error::infra(format!("cannot install signal handlers: {e}"));
-        Ok(Signals {
-            int: signal(SignalKind::interrupt()).map_err(err)?,
-            term: signal(SignalKind::terminate()).map_err(err)?,
-        })
+        let mut int = signal(SignalKind::interrupt()).map_err(err)?;
+        let mut term = signal(SignalKind::terminate()).map_err(err)?;
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            let sig = tokio::select! {
+                _ = int.recv() => CancelSignal::Sigint,
+                _ = term.recv() => CancelSignal::Sigterm,
+            };
+            let _ = tx.send(Some(sig));
+        });
+        Ok(Cancel { rx })
     }
 
-    /// Resolves when SIGINT or SIGTERM arrives.
-    pub async fn recv(&mut self) -> CancelSignal {
-        tokio::select! {
-            _ = self.int.recv() => CancelSignal::Sigint,
-            _ = self.term.recv() => CancelSignal::Sigterm,
+    /// Resolves when the run is cancelled (at once if it already was).
+    pub async fn cancelled(&mut self) -> CancelSignal {
+        loop {
+            if let Some(sig) = *self.rx.borrow_and_update() {
+                return sig;
+            }
+            if self.rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
         }
+    }
+
+    /// Whether the run has been cancelled already.
+    pub fn is_cancelled(&self) -> Option<CancelSignal> {
+        *self.rx.borrow()
     }
 }
 
@@ -83,8 +100,8 @@ enum Stop {
 /// Boots `plan`; errors only when QEMU cannot be started or the log cannot be written.
 pub async fn boot(
     plan: &BootPlan,
-    reporters: &mut Reporters,
-    signals: &mut Signals,
+    reporters: &Reporters,
+    cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
     let mut log = tokio::fs::File::create(&plan.log_path)
         .await
@@ -104,7 +121,7 @@ pub async fn boot(
         start,
     };
     let stop = console
-        .watch(&mut qemu, &mut log, reporters, signals, plan.timeout)
+        .watch(&mut qemu, &mut log, reporters, cancel, plan.timeout)
         .await?;
     let exit = finish_process(&mut qemu, &stop).await?;
     // What QEMU printed before it died still belongs in the log (not in the verdict).
@@ -112,6 +129,9 @@ pub async fn boot(
     log.flush()
         .await
         .map_err(|e| Error::io(&plan.log_path, "write the console log", &e))?;
+    if exit.killed_by_runner {
+        console.stderr.forget_termination_notice();
+    }
     let verdict = judge_stop(stop, exit, &console, plan);
     Ok(BootReport {
         verdict,
@@ -138,8 +158,8 @@ impl Console<'_> {
         &mut self,
         qemu: &mut QemuProcess,
         log: &mut tokio::fs::File,
-        reporters: &mut Reporters,
-        signals: &mut Signals,
+        reporters: &Reporters,
+        cancel: &mut Cancel,
         timeout: Duration,
     ) -> Result<Stop, Error> {
         let mut stdout = qemu.stdout.take();
@@ -152,7 +172,7 @@ impl Console<'_> {
             let wake = self.judge.next_wakeup().map(|d| self.start + d);
             tokio::select! {
                 biased;
-                sig = signals.recv() => break Stop::Cancelled(sig),
+                sig = cancel.cancelled() => break Stop::Cancelled(sig),
                 n = read_some(&mut stdout, &mut buf) => match n {
                     Some(n) => {
                         if let Some(d) = self.on_console(&buf[..n], log, reporters).await? {
@@ -191,7 +211,7 @@ impl Console<'_> {
         &mut self,
         bytes: &[u8],
         log: &mut tokio::fs::File,
-        reporters: &mut Reporters,
+        reporters: &Reporters,
     ) -> Result<Option<Decision>, Error> {
         self.bytes += bytes.len() as u64;
         log.write_all(bytes)
@@ -204,7 +224,7 @@ impl Console<'_> {
         Ok(self.judge.feed(bytes, self.start.elapsed()))
     }
 
-    fn on_stderr(&mut self, bytes: &[u8], reporters: &mut Reporters) {
+    fn on_stderr(&mut self, bytes: &[u8], reporters: &Reporters) {
         self.stderr.push(bytes);
         reporters.emit(Event::QemuStderr {
             case: self.case,
@@ -217,7 +237,7 @@ impl Console<'_> {
         &mut self,
         qemu: &mut QemuProcess,
         log: &mut tokio::fs::File,
-        reporters: &mut Reporters,
+        reporters: &Reporters,
     ) -> Result<(), Error> {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut ebuf = vec![0u8; 8 * 1024];
@@ -234,8 +254,10 @@ impl Console<'_> {
                     }
                     None => stdout = None,
                 },
+                // Kept for the report, not echoed: after a stop it is mostly QEMU saying
+                // it was terminated, which `killed_by_runner` already records.
                 n = read_some(&mut stderr, &mut ebuf) => match n {
-                    Some(n) => self.on_stderr(&ebuf[..n], reporters),
+                    Some(n) => self.stderr.push(&ebuf[..n]),
                     None => stderr = None,
                 },
                 _ = tokio::time::sleep_until(until.into()) => break,
@@ -426,6 +448,14 @@ impl StderrTail {
         }
     }
 
+    /// Drops QEMU's "terminating on signal N from pid …" line, which only echoes our own stop.
+    fn forget_termination_notice(&mut self) {
+        self.lines.retain(|l| !l.contains("terminating on signal"));
+        if String::from_utf8_lossy(&self.partial).contains("terminating on signal") {
+            self.partial.clear();
+        }
+    }
+
     fn lines(&self) -> Vec<String> {
         let mut v: Vec<String> = self.lines.iter().cloned().collect();
         let tail = String::from_utf8_lossy(&self.partial)
@@ -442,11 +472,19 @@ impl StderrTail {
 /// [`Outcome::Error`] result so reports are always written.
 pub async fn execute_case(
     case: &crate::plan::Case,
-    reporters: &mut Reporters,
-    signals: &mut Signals,
+    reporters: &Reporters,
+    cancel: &mut Cancel,
 ) -> crate::report::CaseResult {
     use crate::report::{CaseResult, Stage, StageTiming};
     let start = Instant::now();
+    if let Some(sig) = cancel.is_cancelled() {
+        let mut v = Verdict::new(
+            Outcome::Cancelled,
+            format!("not started: cancelled by {sig:?}"),
+        );
+        v.cancelled_by = Some(sig);
+        return CaseResult::without_boot(&case.name, v, Duration::ZERO);
+    }
     reporters.emit(Event::CaseStarted { case: &case.name });
     let mut stages = Vec::new();
     let prepared = timed_stage(case, Stage::Prepare, reporters, &mut stages, || {
@@ -469,7 +507,7 @@ pub async fn execute_case(
                 case: &case.name,
                 stage: Stage::Boot,
             });
-            let r = boot(&plan, reporters, signals).await;
+            let r = boot(&plan, reporters, cancel).await;
             let ok = matches!(&r, Ok(b) if b.verdict.outcome == Outcome::Pass);
             let elapsed = match &r {
                 Ok(b) => b.elapsed,
@@ -530,7 +568,7 @@ pub async fn execute_case(
 fn timed_stage<T>(
     case: &crate::plan::Case,
     stage: crate::report::Stage,
-    reporters: &mut Reporters,
+    reporters: &Reporters,
     stages: &mut Vec<crate::report::StageTiming>,
     f: impl FnOnce() -> Result<T, Error>,
 ) -> Result<T, Error> {
@@ -576,4 +614,90 @@ fn prepare(case: &crate::plan::Case) -> Result<PathBuf, Error> {
         std::fs::rename(&tmp, bin).map_err(|e| Error::io(bin, "write", &e))?;
     }
     Ok(program)
+}
+
+/// How many cases to boot at once: no more than the host's CPUs divided by the largest guest
+/// `-smp`, and no more than the available memory divided by the largest guest `-m`; at least 1.
+pub fn default_jobs(cases: &[crate::plan::Case]) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let smp = cases
+        .iter()
+        .map(|c| guest_cpus(&c.command.args))
+        .max()
+        .unwrap_or(1);
+    let mem = cases
+        .iter()
+        .map(|c| guest_memory_mib(&c.command.args))
+        .max()
+        .unwrap_or(128);
+    let by_cpu = cpus / smp.max(1);
+    let by_mem = available_memory_mib().map_or(usize::MAX, |m| (m / mem.max(1)) as usize);
+    by_cpu.min(by_mem).min(cases.len()).max(1)
+}
+
+/// The guest's vCPU count from `-smp N` or `-smp cpus=N,…` (1 when absent).
+fn guest_cpus(args: &[String]) -> usize {
+    option_value(args, "-smp")
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| p.strip_prefix("cpus=").or((!p.contains('=')).then_some(p)))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(1)
+}
+
+/// The guest's memory in MiB from `-m 512`, `-m 8g`, `-m size=1G` (QEMU's default 128 when absent).
+fn guest_memory_mib(args: &[String]) -> u64 {
+    let Some(v) = option_value(args, "-m") else {
+        return 128;
+    };
+    let v = v
+        .split(',')
+        .find_map(|p| p.strip_prefix("size=").or((!p.contains('=')).then_some(p)));
+    let Some(v) = v else { return 128 };
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(128.0);
+    let mib = match unit.to_ascii_lowercase().as_str() {
+        "" | "m" | "mb" | "mib" => n,
+        "g" | "gb" | "gib" => n * 1024.0,
+        "t" | "tb" => n * 1024.0 * 1024.0,
+        "k" | "kb" => n / 1024.0,
+        _ => 128.0,
+    };
+    mib.max(1.0) as u64
+}
+
+fn option_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.windows(2)
+        .rev()
+        .find(|w| w[0] == name)
+        .map(|w| w[1].as_str())
+}
+
+fn available_memory_mib() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_guest_cpus_and_memory_like_qemu() {
+        assert_eq!(guest_cpus(&args(&["-smp", "4"])), 4);
+        assert_eq!(guest_cpus(&args(&["-smp", "cpus=2,sockets=1"])), 2);
+        assert_eq!(guest_cpus(&args(&["-m", "1G"])), 1);
+        assert_eq!(guest_memory_mib(&args(&["-m", "8g"])), 8192);
+        assert_eq!(guest_memory_mib(&args(&["-m", "128M"])), 128);
+        assert_eq!(guest_memory_mib(&args(&["-m", "size=2G,slots=2"])), 2048);
+        assert_eq!(guest_memory_mib(&args(&["-m", "512"])), 512);
+        assert_eq!(guest_memory_mib(&args(&[])), 128);
+    }
 }

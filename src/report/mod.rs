@@ -93,10 +93,12 @@ pub trait Reporter {
     }
 }
 
-/// The set of active reporters; stages hold one and emit into it.
+/// The set of active reporters; stages share one and emit into it. Cases running concurrently
+/// on the one runtime thread emit through a shared reference; an emit never awaits, so the
+/// interior borrow never overlaps another.
 #[derive(Default)]
 pub struct Reporters {
-    list: Vec<Box<dyn Reporter>>,
+    list: std::cell::RefCell<Vec<Box<dyn Reporter>>>,
 }
 
 impl Reporters {
@@ -105,19 +107,19 @@ impl Reporters {
     }
 
     pub fn add(&mut self, reporter: Box<dyn Reporter>) {
-        self.list.push(reporter);
+        self.list.get_mut().push(reporter);
     }
 
-    pub fn emit(&mut self, event: Event<'_>) {
-        for r in &mut self.list {
+    pub fn emit(&self, event: Event<'_>) {
+        for r in self.list.borrow_mut().iter_mut() {
             r.event(&event);
         }
     }
 
     /// Flushes every reporter; returns the first error after trying all.
-    pub fn finish(&mut self) -> Result<(), Error> {
+    pub fn finish(&self) -> Result<(), Error> {
         let mut first = None;
-        for r in &mut self.list {
+        for r in self.list.borrow_mut().iter_mut() {
             if let Err(e) = r.finish() {
                 first.get_or_insert(e);
             }

@@ -2,6 +2,7 @@
 //! lines on stderr (coloured on a terminal), and one final line per case that says verdict,
 //! case, wall time and what decided it.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
 use super::{Event, Level, Reporter};
@@ -14,16 +15,48 @@ pub struct TerminalReporter {
     color: bool,
     /// Whether the last console byte written was a newline (our lines must start on their own).
     console_at_line_start: bool,
+    /// With cases running at once, console lines are prefixed with `[case] ` and written only
+    /// when complete, so cases never mix within a line. Holds each case's unfinished line.
+    prefixed: Option<HashMap<String, Vec<u8>>>,
 }
 
+/// An unfinished console line longer than this is written out anyway (bounded memory).
+const MAX_PENDING_LINE: usize = 4096;
+
 impl TerminalReporter {
-    pub fn new(echo_console: bool) -> Self {
+    /// `parallel`: several cases echo at once, so prefix their lines with the case name.
+    pub fn new(echo_console: bool, parallel: bool) -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         TerminalReporter {
             echo_console,
             color,
             console_at_line_start: true,
+            prefixed: parallel.then(HashMap::new),
         }
+    }
+
+    /// Writes a case's console bytes as `[case] line` lines; keeps its unfinished line.
+    fn prefixed_console(&mut self, case: &str, bytes: &[u8], flush: bool) {
+        let Some(pending) = self.prefixed.as_mut() else {
+            return;
+        };
+        let buf = pending.entry(case.to_string()).or_default();
+        buf.extend_from_slice(bytes);
+        let mut out = std::io::stdout().lock();
+        let mut start = 0;
+        while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+            let _ = write!(out, "[{case}] ");
+            let _ = out.write_all(&buf[start..start + nl + 1]);
+            start += nl + 1;
+        }
+        buf.drain(..start);
+        if !buf.is_empty() && (flush || buf.len() > MAX_PENDING_LINE) {
+            let _ = write!(out, "[{case}] ");
+            let _ = out.write_all(buf);
+            let _ = out.write_all(b"\n");
+            buf.clear();
+        }
+        let _ = out.flush();
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -90,6 +123,9 @@ impl Reporter for TerminalReporter {
                     self.line(&self.paint("2", &format!("    note: {n}")));
                 }
             }
+            Event::Console { case, bytes } if self.echo_console && self.prefixed.is_some() => {
+                self.prefixed_console(case, bytes, false);
+            }
             Event::Console { bytes, .. } if self.echo_console && !bytes.is_empty() => {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(bytes);
@@ -117,7 +153,12 @@ impl Reporter for TerminalReporter {
                 let tag = self.paint("1;31", "error:");
                 self.line(&format!("{tag} {error}"));
             }
-            Event::CaseFinished { result } => self.finished(result),
+            Event::CaseFinished { result } => {
+                if self.echo_console {
+                    self.prefixed_console(&result.name, b"", true);
+                }
+                self.finished(result)
+            }
             Event::RunFinished { results, .. } if results.len() > 1 => {
                 let count = |o: Outcome| results.iter().filter(|r| r.verdict.outcome == o).count();
                 self.line(&format!(
