@@ -24,7 +24,7 @@ pub fn derive(probe: &HostProbe) -> Vec<Finding> {
     emulators(probe, &mut findings);
     firmware(probe, &mut findings);
     disk(probe, &mut findings);
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
 }
 

@@ -96,6 +96,8 @@ fn not_present(device: &Path, cpu: &HostCpu<'_>, err: &io::Error) -> KvmProbe {
 }
 
 /// A VM with 2 MiB of guest memory at guest-physical 0 and vCPU 0: proof that the API works.
+/// Only x86_64 hosts go on to run a guest in it.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct Vm {
     pub fd: OwnedFd,
     pub memory: sys::Mapping,
@@ -185,6 +187,7 @@ pub struct Features {
     pub vmx_basic_msr: Option<bool>,
 }
 
+#[cfg(target_arch = "x86_64")]
 const MSR_IA32_VMX_BASIC: u32 = 0x480;
 
 impl Features {

@@ -238,6 +238,7 @@ impl Mapping {
     }
 
     /// The `kvm_run` area of a vCPU.
+    #[cfg(target_arch = "x86_64")]
     pub fn of_fd(fd: &impl AsRawFd, len: usize) -> io::Result<Mapping> {
         Self::map(len, libc::MAP_SHARED, fd.as_raw_fd())
     }
@@ -255,10 +256,13 @@ impl Mapping {
         })
     }
 
+    /// The start of the mapping.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }
 
+    /// Its length in bytes.
+    #[cfg(target_arch = "x86_64")]
     pub fn len(&self) -> usize {
         self.len
     }
