@@ -128,3 +128,9 @@ fn axvisor_nimbos_x86_64_is_skipped_or_failed_with_the_reason() {
         }
     );
 }
+
+/// `qemu-test probe --json` exits 0 here: problems are findings, and QEMU exists.
+#[test]
+fn the_cli_entry_succeeds_here() {
+    assert_eq!(host::cli(true), 0);
+}
