@@ -14,6 +14,7 @@ pub mod host;
 pub mod image;
 pub mod plan;
 pub mod prepare;
+pub mod profile;
 pub mod qemu;
 pub mod report;
 pub mod run;

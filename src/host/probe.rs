@@ -1,0 +1,101 @@
+//! `probe()`: everything about the runner in one bounded pass (≈0.6 s when KVM must be timed).
+//! The KVM check and the `qemu-system-* --version` runs go in parallel.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::error::exit;
+
+use super::model::{HostProbe, Severity};
+use super::{emulators, findings, firmware, kvm, system};
+
+/// What to probe and how long to wait; `Default` is the real host.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Image cache directory whose free space matters; `None` skips the disk check.
+    pub cache_dir: Option<PathBuf>,
+    /// The KVM device (tests point it elsewhere).
+    pub kvm_device: PathBuf,
+    /// `PATH`-style list to look for `qemu-system-*` in; `None` = the process's `PATH`.
+    pub search_path: Option<OsString>,
+    /// Deadline shared by all `--version` runs.
+    pub qemu_timeout: Duration,
+    /// The test guest's 1M-iteration loop must finish within this (native: ~1 ms).
+    pub guest_loop_limit: Duration,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            cache_dir: Some(system::default_cache_dir()),
+            kvm_device: PathBuf::from("/dev/kvm"),
+            search_path: None,
+            qemu_timeout: Duration::from_secs(1),
+            guest_loop_limit: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Probes the host (synchronously; it blocks up to about `guest_loop_limit` + 0.3 s, or
+/// `qemu_timeout` if an emulator hangs). Never fails: what cannot be learnt is reported with why.
+pub fn probe(opts: &ProbeOptions) -> HostProbe {
+    let started = Instant::now();
+    let cpu = system::cpuinfo();
+    let host = system::host_info(&cpu);
+    let path = opts
+        .search_path
+        .clone()
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    let arch_name = host.machine.clone();
+    let (kvm, qemu) = std::thread::scope(|scope| {
+        let kvm = scope.spawn(|| {
+            let host_cpu = kvm::HostCpu {
+                is_x86_64: cfg!(target_arch = "x86_64"),
+                arch_name: &arch_name,
+                flags: &cpu.flags,
+            };
+            kvm::probe(&opts.kvm_device, &host_cpu, opts.guest_loop_limit)
+        });
+        let qemu = emulators::find_all(&path, opts.qemu_timeout);
+        (
+            kvm.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            qemu,
+        )
+    });
+    let mut probe = HostProbe {
+        host,
+        disk: opts.cache_dir.as_deref().map(system::disk_space),
+        qemu,
+        firmware: firmware::find_all(std::path::Path::new("/")),
+        kvm,
+        findings: Vec::new(),
+        duration_seconds: 0.0,
+    };
+    probe.findings = findings::derive(&probe);
+    probe.duration_seconds = started.elapsed().as_secs_f64();
+    probe
+}
+
+/// `qemu-test probe [--json]`: prints the probe; exit 3 when nothing can run (no QEMU at all).
+pub fn cli(json: bool) -> i32 {
+    let probe = probe(&ProbeOptions::default());
+    if json {
+        match serde_json::to_string_pretty(&probe) {
+            Ok(text) => println!("{text}"),
+            Err(err) => {
+                eprintln!("error: cannot serialise the probe: {err}");
+                return exit::INFRA;
+            }
+        }
+    } else {
+        print!("{}", probe.render());
+    }
+    if probe.findings.iter().any(|f| f.severity == Severity::Error) {
+        exit::INFRA
+    } else {
+        exit::PASS
+    }
+}
