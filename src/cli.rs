@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use crate::arch::Arch;
 use crate::error::{Error, exit};
 use crate::plan::{self, CaseInputs, RunOptions, Suite};
+use crate::profile::Profiles;
 use crate::report::gha::{GithubOptions, GithubReporter};
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
@@ -40,6 +41,16 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the cases of a suite as a GitHub Actions matrix ({"include":[…]}).
     Matrix(MatrixArgs),
+    /// Probe the runner: QEMU binaries, firmware, and whether KVM really runs guests.
+    Probe(ProbeArgs),
+}
+
+/// Flags of `qemu-test probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `qemu-test matrix`.
@@ -119,6 +130,18 @@ pub struct RunArgs {
     /// Do not echo the guest console (it is still logged).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Accelerator: auto (KVM only where it really runs guests), kvm or tcg [default: auto].
+    #[arg(long, value_name = "auto|kvm|tcg")]
+    pub accel: Option<String>,
+    /// What the case needs from the runner: kvm, vmx, svm (repeatable).
+    #[arg(long, value_name = "REQ")]
+    pub requires: Vec<String>,
+    /// A case this runner cannot run as asked is skipped or fails [default: skip].
+    #[arg(long, value_name = "skip|fail")]
+    pub on_unsupported: Option<String>,
+    /// TOML file overriding the built-in KVM/TCG profiles (see configs/profiles/).
+    #[arg(long, value_name = "FILE")]
+    pub profiles: Option<PathBuf>,
     /// Cases to boot at once [default: from CPUs, memory and each case's -smp/-m].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
@@ -140,6 +163,9 @@ impl RunArgs {
             success_regex: self.success_regex.clone(),
             fail_regex: self.fail_regex.clone(),
             firmware: self.firmware.clone(),
+            accel: self.accel.clone(),
+            requires: self.requires.clone(),
+            on_unsupported: self.on_unsupported.clone(),
             ..Default::default()
         }
     }
@@ -254,6 +280,7 @@ pub async fn main() -> i32 {
     match cli.command {
         Command::Run(args) => run_command(&args).await,
         Command::Matrix(args) => matrix_command(&args),
+        Command::Probe(args) => crate::host::cli(args.json),
     }
 }
 
@@ -325,7 +352,28 @@ async fn run_command(args: &RunArgs) -> i32 {
     }
 }
 
+/// Plans every case, then probes the host (only when a case could use KVM or has requirements)
+/// and applies the KVM/TCG profiles.
 fn plan_cases(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
+    let mut cases = plan_inputs(args)?;
+    let profiles = match args
+        .profiles
+        .clone()
+        .or_else(|| env_input("INPUT_PROFILES").map(PathBuf::from))
+    {
+        Some(p) => Profiles::with_overrides(&p)?,
+        None => Profiles::builtin(),
+    };
+    let probe = if cases.iter().any(plan::Case::needs_probe) {
+        crate::host::probe(&crate::host::ProbeOptions::default())
+    } else {
+        plan::probe_not_needed()
+    };
+    plan::apply_profiles(&mut cases, &probe, &profiles);
+    Ok(cases)
+}
+
+fn plan_inputs(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
     let suite = args

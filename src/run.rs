@@ -486,6 +486,9 @@ pub async fn execute_case(
         return CaseResult::without_boot(&case.name, v, Duration::ZERO);
     }
     reporters.emit(Event::CaseStarted { case: &case.name });
+    if let Some(result) = unsupported(case, reporters) {
+        return result;
+    }
     let mut stages = Vec::new();
     let prepared = timed_stage(case, Stage::Prepare, reporters, &mut stages, || {
         prepare(case)
@@ -559,10 +562,43 @@ pub async fn execute_case(
         }
     };
     result.arch = Some(case.arch);
+    result.accel = case.accel().map(|a| a.name().to_string());
     result.command = Some(case.command.clone());
     result.stages = stages;
     result.duration = start.elapsed();
     result
+}
+
+/// The result of a case the profile decided not to run (skip or fail by policy), after telling
+/// the user why; `None` when it runs, after passing on the profile's warnings.
+fn unsupported(
+    case: &crate::plan::Case,
+    reporters: &Reporters,
+) -> Option<crate::report::CaseResult> {
+    use crate::profile::ProfileDecision;
+    use crate::report::{CaseResult, Level};
+    let (outcome, reason) = match &case.decision {
+        Some(ProfileDecision::Use { warnings, .. }) => {
+            for w in warnings {
+                reporters.emit(Event::Note {
+                    case: Some(&case.name),
+                    level: Level::Warning,
+                    message: w,
+                    location: None,
+                });
+            }
+            return None;
+        }
+        None => return None,
+        Some(ProfileDecision::Skip { reason }) => (Outcome::Skipped, format!("skipped: {reason}")),
+        Some(ProfileDecision::Fail { reason }) => (
+            Outcome::Error,
+            format!("cannot run on this runner: {reason}"),
+        ),
+    };
+    let mut r = CaseResult::without_boot(&case.name, Verdict::new(outcome, reason), Duration::ZERO);
+    r.arch = Some(case.arch);
+    Some(r)
 }
 
 fn timed_stage<T>(

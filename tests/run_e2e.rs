@@ -323,6 +323,9 @@ fn a_flooding_guest_keeps_memory_bounded() {
     assert_eq!(bytes, log_len, "log must hold every console byte");
     eprintln!("flood: {bytes} console bytes, peak RSS {rss_kib} KiB");
     // Had we kept the console in memory, our peak RSS would exceed what the guest printed.
-    assert!(2 * rss_kib * 1024 < bytes, "{bytes} bytes vs {rss_kib} KiB RSS");
+    assert!(
+        2 * rss_kib * 1024 < bytes,
+        "{bytes} bytes vs {rss_kib} KiB RSS"
+    );
     assert!(rss_kib < 32 * 1024, "peak RSS {rss_kib} KiB");
 }

@@ -16,6 +16,8 @@ use crate::build::elf;
 use crate::config::{PatternSpec, QemuConfig};
 use crate::console::{JudgeOptions, Pattern};
 use crate::error::Error;
+use crate::host::{HostProbe, KvmProbe};
+use crate::profile::{self, Accel, AccelRequest, Policy, ProfileDecision, Profiles, Requirement};
 use crate::qemu::{CommandRequest, QemuCommand};
 
 /// Default boot deadline: generous for TCG boots, far below CI job limits.
@@ -47,6 +49,61 @@ pub struct Case {
     pub out_dir: PathBuf,
     pub log_path: PathBuf,
     pub judge: JudgeOptions,
+    /// The `accel` input (`auto` by default).
+    pub accel_request: AccelRequest,
+    pub requires: Vec<Requirement>,
+    pub on_unsupported: Policy,
+    /// Set by [`apply_profiles`]: run under this accelerator, or skip/fail with the reason.
+    pub decision: Option<ProfileDecision>,
+}
+
+impl Case {
+    /// The accelerator chosen for the case, once profiles are applied and it is to run.
+    pub fn accel(&self) -> Option<Accel> {
+        match &self.decision {
+            Some(ProfileDecision::Use { accel, .. }) => Some(*accel),
+            _ => None,
+        }
+    }
+
+    /// Whether choosing a profile for this case needs the real KVM probe (about 0.5 s): only
+    /// when KVM could be used (same architecture as the host, accel not `tcg`) or a
+    /// requirement must be checked.
+    pub fn needs_probe(&self) -> bool {
+        let same_arch = Arch::host() == Some(self.arch);
+        !self.requires.is_empty() || (same_arch && self.accel_request != AccelRequest::Tcg)
+    }
+}
+
+/// Chooses KVM or TCG for every case from the probe, rewrites its QEMU arguments for that
+/// accelerator (each change becomes a note on the command), or records why it will not run.
+pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles) {
+    for case in cases {
+        let decision = profile::choose(
+            case.accel_request,
+            &case.requires,
+            case.arch,
+            probe,
+            case.on_unsupported,
+        );
+        if let ProfileDecision::Use { accel, reason, .. } = &decision {
+            let (args, notes) =
+                profile::rewrite_args(&case.command.args, *accel, profiles.get(case.arch));
+            case.command.args = args;
+            case.command.notes.push(format!("{accel}: {reason}"));
+            case.command.notes.extend(notes);
+        }
+        case.decision = Some(decision);
+    }
+}
+
+/// A probe for runs where no case needs the real one: KVM is not considered at all.
+pub fn probe_not_needed() -> HostProbe {
+    let arch = Arch::host().unwrap_or(Arch::X86_64);
+    HostProbe::with_kvm(
+        arch,
+        KvmProbe::unusable("not probed: no case could use KVM"),
+    )
 }
 
 /// Resolves the layered inputs of every selected case; all errors surface here, before anything
@@ -175,7 +232,27 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         out_dir,
         log_path,
         judge: JudgeOptions::default(),
+        accel_request: parse_opt(inputs.accel.as_deref(), "accel")?.unwrap_or_default(),
+        requires: inputs
+            .requires
+            .iter()
+            .map(|r| r.parse().map_err(|e: String| Error::usage(e)))
+            .collect::<Result<_, _>>()?,
+        on_unsupported: parse_opt(inputs.on_unsupported.as_deref(), "on-unsupported")?
+            .unwrap_or_default(),
+        decision: None,
     })
+}
+
+fn parse_opt<T: std::str::FromStr<Err = String>>(
+    v: Option<&str>,
+    what: &str,
+) -> Result<Option<T>, Error> {
+    v.map(|v| {
+        v.parse()
+            .map_err(|e: String| Error::usage(format!("{what}: {e}")))
+    })
+    .transpose()
 }
 
 /// `--workspace`, else `WORKSPACE_FOLDER` (what ostool sets for its children), else the cwd.

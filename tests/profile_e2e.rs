@@ -1,0 +1,100 @@
+//! KVM/TCG profiles end to end with the real probe of this runner (KVM present but unable to
+//! run guests, no VT-x): AxVisor's NimbOS case is skipped or failed by policy before anything
+//! runs, and `-accel kvm -cpu host` is rewritten for TCG with notes.
+
+mod common;
+
+use common::fixtures::fixture;
+use common::{Scratch, text};
+
+fn axvisor(rel: &str) -> String {
+    format!("{}/tests/data/axvisor/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn nimbos(s: &Scratch, policy: &str) -> std::process::Output {
+    let kernel = fixture("amd64-linux/vmlinux");
+    s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        &axvisor(".github/workflows/qemu-x86_64.toml"),
+        "--name",
+        "nimbos",
+        "--requires",
+        "kvm",
+        "--requires",
+        "vmx",
+        "--on-unsupported",
+        policy,
+    ])
+}
+
+#[test]
+fn nimbos_needing_vmx_is_skipped_with_the_reason() {
+    let s = Scratch::new();
+    let out = nimbos(&s, "skip");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r = s.results();
+    let v = &r["cases"][0]["verdict"];
+    assert_eq!(v["outcome"], "skipped");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.contains("vmx"), "{reason}");
+    assert!(reason.contains("KVM is present but not usable"), "{reason}");
+    // Nothing was booted: no console log.
+    assert!(!s.out().join("nimbos.log").exists());
+    assert!(stderr.contains("SKIP nimbos"), "{stderr}");
+}
+
+#[test]
+fn nimbos_fails_by_policy_as_an_infrastructure_error() {
+    let s = Scratch::new();
+    let out = nimbos(&s, "fail");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out).1);
+    let r = s.results();
+    assert_eq!(r["cases"][0]["verdict"]["outcome"], "error");
+}
+
+#[test]
+fn kvm_arguments_are_rewritten_for_tcg_when_kvm_cannot_run_guests() {
+    let s = Scratch::new();
+    let kernel = fixture("amd64-linux/vmlinux");
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        &axvisor(".github/workflows/qemu-x86_64.toml"),
+        "--dry-run",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let cmd = stdout.lines().next().unwrap();
+    assert!(cmd.contains("-accel tcg -cpu max"), "{cmd}");
+    assert!(!cmd.contains("kvm") && !cmd.contains("-cpu host"), "{cmd}");
+    assert!(stdout.contains("KVM is present but not usable"), "{stdout}");
+    assert!(stdout.contains("→ TCG"), "{stdout}");
+}
+
+#[test]
+fn explicit_kvm_on_this_runner_is_skipped_not_silently_downgraded() {
+    let s = Scratch::new();
+    let kernel = fixture("amd64-linux/vmlinux");
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--accel",
+        "kvm",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let r = s.results();
+    assert_eq!(r["cases"][0]["verdict"]["outcome"], "skipped");
+    assert!(
+        r["cases"][0]["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("accel=kvm requested")
+    );
+}
