@@ -240,6 +240,30 @@ fn xml_text(s: &str) -> String {
         .collect()
 }
 
+/// Writes the JUnit file when the run finishes (cancelled runs included).
+pub struct JunitReporter {
+    path: std::path::PathBuf,
+    error: Option<Error>,
+}
+
+impl JunitReporter {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        JunitReporter { path, error: None }
+    }
+}
+
+impl super::Reporter for JunitReporter {
+    fn event(&mut self, event: &super::Event<'_>) {
+        if let super::Event::RunFinished { results, .. } = event {
+            self.error = write_junit(results, &self.path).err();
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        self.error.take().map_or(Ok(()), Err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,29 +350,5 @@ mod tests {
     #[test]
     fn xml_text_drops_noncharacters() {
         assert_eq!(xml_text("a\u{FFFE}b\u{FFFF}c\u{FFFD}\n"), "abc\u{FFFD}\n");
-    }
-}
-
-/// Writes the JUnit file when the run finishes (cancelled runs included).
-pub struct JunitReporter {
-    path: std::path::PathBuf,
-    error: Option<Error>,
-}
-
-impl JunitReporter {
-    pub fn new(path: std::path::PathBuf) -> Self {
-        JunitReporter { path, error: None }
-    }
-}
-
-impl super::Reporter for JunitReporter {
-    fn event(&mut self, event: &super::Event<'_>) {
-        if let super::Event::RunFinished { results, .. } = event {
-            self.error = write_junit(results, &self.path).err();
-        }
-    }
-
-    fn finish(&mut self) -> Result<(), Error> {
-        self.error.take().map_or(Ok(()), Err)
     }
 }
