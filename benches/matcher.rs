@@ -1,1 +1,156 @@
-fn main() {}
+//! Console judge throughput on a realistic console: 64 MiB of kernel-log-like lines (some with
+//! ANSI colours and `\r\n`), fed in 4 KiB and 64 KiB reads, with patterns that match only on the
+//! last line. Criterion prints the throughput (`thrpt`) of each case.
+//!
+//! Run: `cargo bench --bench matcher -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use qemu_test_action::config::PatternSpec;
+use qemu_test_action::console::{Cleaner, Decision, Judge, JudgeOptions, Pattern};
+
+const CONSOLE_BYTES: usize = 64 * 1024 * 1024;
+
+const FAIL_3: &[&str] = &[
+    "panicked at",
+    "Kernel panic - not syncing",
+    "System will reboot, press any key to continue ...",
+];
+const SUCCESS_2: &[&str] = &["Hello, world!", "test pass!"];
+
+/// A default Linux + AxVisor set in the spirit of LAVA's kernel messages: 20 patterns.
+const FAIL_15: &[&str] = &[
+    "panicked at",
+    "Kernel panic - not syncing",
+    "System will reboot, press any key to continue ...",
+    r"-+\[ cut here \]-+",
+    "Unhandled fault",
+    "BUG: KASAN:",
+    "BUG: KCSAN:",
+    "BUG: KFENCE:",
+    r"Oops(?: -|:)",
+    "WARNING: CPU",
+    "kernel BUG at",
+    "invalid opcode:",
+    r"U-Boot SPL 20\d\d",
+    r"end trace [0-9a-f]+",
+    "Login incorrect",
+];
+const SUCCESS_5: &[&str] = &[
+    "Hello, world!",
+    "test pass!",
+    "usertests passed!",
+    r"^All tests passed!",
+    r"VM\[\d+\] exited with success",
+];
+
+/// Kernel-log-like lines: AxVisor/ArceOS logs (coloured), Linux dmesg, a shell.
+fn console() -> Vec<u8> {
+    let mut out = Vec::with_capacity(CONSOLE_BYTES + 256);
+    let mut i: u64 = 0;
+    while out.len() < CONSOLE_BYTES {
+        let secs = i as f64 * 0.000_731;
+        let line = match i % 8 {
+            0 => format!(
+                "\x1b[37m[{secs:12.6} 0:{} axvisor::vmm::vcpus:428] \x1b[0mVM[1] run VCpu[0] exit reason MmioRead addr={:#x}\r\n",
+                i % 4,
+                0x0900_0000 + (i % 4096) * 8
+            ),
+            1 => format!(
+                "[{secs:12.6}] EXT4-fs (vda): mounted filesystem {i:08x} r/w with ordered data mode. Quota mode: none.\n"
+            ),
+            2 => format!(
+                "[{secs:12.6}] virtio_blk virtio{}: [vda] 131072 512-byte logical blocks (67.1 MB/64.0 MiB)\n",
+                i % 3
+            ),
+            3 => format!(
+                "\x1b[32m[{secs:12.6} 0:2 axruntime:{}] \x1b[0mInitialize platform devices...\r\n",
+                100 + i % 50
+            ),
+            4 => format!(
+                "[{secs:12.6}] Run /init as init process, pid {} cpu {}\n",
+                i % 32768,
+                i % 8
+            ),
+            5 => "Usertests: Test 'fork' in Process 12 exited with code 0\n".to_string(),
+            6 => format!(
+                "[{secs:12.6}] random: crng init done; entropy pool {} bits\n",
+                i % 4096
+            ),
+            _ => format!(
+                "\x1b[33m[{secs:12.6} 1:7 axvisor::hal:77] \x1b[0mtimer tick {i}, irq 27 handled\r\n"
+            ),
+        };
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out.extend_from_slice(b"\x1b[1;32mtest pass!\x1b[0m\r\n");
+    out
+}
+
+fn compile(res: &[&str], role: &str) -> Vec<Pattern> {
+    res.iter()
+        .map(|r| {
+            let spec = PatternSpec {
+                regex: r.to_string(),
+                location: None,
+            };
+            Pattern::compile(&spec, role).expect("bench pattern compiles")
+        })
+        .collect()
+}
+
+/// Feeds the whole console in `read`-sized pieces; the last line must decide success.
+fn judge_all(console: &[u8], read: usize, success: &[Pattern], fail: &[Pattern]) {
+    let mut judge = Judge::new(success.to_vec(), fail.to_vec(), JudgeOptions::default());
+    let mut decision = None;
+    for piece in console.chunks(read) {
+        decision = decision.or(judge.feed(black_box(piece), Duration::ZERO));
+    }
+    assert!(
+        matches!(decision, Some(Decision::Success(_))),
+        "{decision:?}"
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let console = console();
+    let mut group = c.benchmark_group("judge");
+    group.throughput(Throughput::Bytes(console.len() as u64));
+    group.sample_size(10);
+    let sets = [
+        (
+            "5-patterns",
+            compile(SUCCESS_2, "success"),
+            compile(FAIL_3, "fail"),
+        ),
+        (
+            "20-patterns",
+            compile(SUCCESS_5, "success"),
+            compile(FAIL_15, "fail"),
+        ),
+    ];
+    for (name, success, fail) in &sets {
+        for read in [4 * 1024, 64 * 1024] {
+            let id = BenchmarkId::new(*name, format!("{}KiB-reads", read / 1024));
+            group.bench_function(id, |b| b.iter(|| judge_all(&console, read, success, fail)));
+        }
+    }
+    group.bench_function("clean-only/64KiB-reads", |b| {
+        b.iter(|| {
+            let mut cleaner = Cleaner::new();
+            let mut out = Vec::with_capacity(64 * 1024);
+            for piece in console.chunks(64 * 1024) {
+                out.clear();
+                cleaner.clean(black_box(piece), &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

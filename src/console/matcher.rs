@@ -1,10 +1,33 @@
-//! The streaming judge: fail patterns first, then success; partial lines; bounded memory.
+//! The streaming judge: decides pass or fail from the console as it arrives, with the first
+//! decisive event final (design principle 6).
 //!
-//! STUB: owned by the console helper; replaced by the real implementation.
+//! Rules, per cleaned console line (see [`super::clean`] and [`super::lines`]):
+//! - each line is matched as its own haystack, so `^` is the line start and `$` the line end (for
+//!   the line still being printed, the end of what has arrived so far);
+//! - fail patterns come first: a fail match is final at once, on a complete line or on the line
+//!   still being printed;
+//! - a success match on a complete line is final at once; on the line still being printed (a
+//!   prompt like `>> ` has no newline) it is *pending*: it becomes final when that line ends with
+//!   no fail match on it, after `settle` of console quiet ([`Judge::poll`]), or at end of stream
+//!   ([`Judge::finish`]); if a fail pattern matches the rest of that line first, Fail wins;
+//! - lines are judged in console order, so the first decisive line wins.
+//!
+//! The result does not depend on how the stream is cut into reads: when several patterns match
+//! one line, the reported one is the pattern that matches the shortest prefix of the line (the
+//! one a byte-by-byte reader would see first), the lowest index on a tie. This holds exactly for
+//! patterns whose match does not look past its end (`$`, `\b` at the end may see a different line
+//! end on a partial line). For lines longer than `line_cap` see [`super::lines`].
+//!
+//! Speed: each batch is screened in one pass by a combined regex ([`Screen`]); lines are walked
+//! one by one only where the screen found something. The unfinished line is searched again with
+//! each batch, which costs at most `line_cap` bytes per read.
 
 use std::time::Duration;
 
 use super::Pattern;
+use super::clean::Cleaner;
+use super::lines::{Batch, Line, LineAssembler, MAX_BATCH};
+use super::screen::Screen;
 use crate::error::Location;
 
 /// Whether a match decided success or failure.
@@ -41,6 +64,15 @@ pub enum Decision {
     Success(MatchInfo),
 }
 
+impl Decision {
+    /// The match behind the decision.
+    pub fn info(&self) -> &MatchInfo {
+        match self {
+            Decision::Fail(info) | Decision::Success(info) => info,
+        }
+    }
+}
+
 /// Tunables of the judge.
 #[derive(Debug, Clone)]
 pub struct JudgeOptions {
@@ -64,51 +96,258 @@ impl Default for JudgeOptions {
 
 /// Streaming console judge.
 pub struct Judge {
+    rules: Rules,
+    cleaner: Cleaner,
+    lines: LineAssembler,
+    settle: Duration,
+    /// A success match on the unfinished line, waiting to be confirmed.
+    pending: Option<Pending>,
+    /// When bytes last arrived.
+    last_activity: Duration,
+    decided: bool,
+}
+
+/// The patterns and the screen over all of them.
+struct Rules {
     success: Vec<Pattern>,
     fail: Vec<Pattern>,
-    opts: JudgeOptions,
+    screen: Screen,
+}
+
+/// A success match on the line still being printed.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    index: usize,
+    line_no: u64,
 }
 
 impl Judge {
+    /// A judge for the given patterns; with no patterns at all it never decides.
     pub fn new(success: Vec<Pattern>, fail: Vec<Pattern>, opts: JudgeOptions) -> Self {
+        let screen = Screen::new(fail.iter().chain(&success));
         Judge {
-            success,
-            fail,
-            opts,
+            rules: Rules {
+                success,
+                fail,
+                screen,
+            },
+            cleaner: Cleaner::new(),
+            lines: LineAssembler::new(opts.line_cap, opts.tail_lines),
+            settle: opts.settle,
+            pending: None,
+            last_activity: Duration::ZERO,
+            decided: false,
         }
     }
 
     /// Feeds raw console bytes received at `now`; returns a decision when one became final.
+    /// After the first decision it returns `None` but still keeps the tail up to date.
     pub fn feed(&mut self, bytes: &[u8], now: Duration) -> Option<Decision> {
-        let _ = (bytes, now, &self.success, &self.fail, &self.opts);
-        None
+        // A prompt that was already quiet long enough is confirmed before the new bytes.
+        let mut decision = self.poll(now);
+        if !bytes.is_empty() {
+            self.last_activity = now;
+        }
+        for piece in bytes.chunks(MAX_BATCH) {
+            let d = self.feed_piece(piece, now);
+            decision = decision.or(d);
+        }
+        decision
     }
 
     /// Confirms a pending success on an unfinished line once the console has been quiet for
     /// `settle`. Call at [`Judge::next_wakeup`].
     pub fn poll(&mut self, now: Duration) -> Option<Decision> {
-        let _ = now;
-        None
+        let due = self.next_wakeup()?;
+        if now < due {
+            return None;
+        }
+        self.confirm_pending(now)
     }
 
     /// When [`Judge::poll`] should next be called, if a confirmation is pending.
     pub fn next_wakeup(&self) -> Option<Duration> {
-        None
+        self.pending.map(|_| self.last_activity + self.settle)
     }
 
     /// End of stream: a pending success on the unfinished last line becomes final.
     pub fn finish(&mut self, now: Duration) -> Option<Decision> {
-        let _ = now;
-        None
+        self.confirm_pending(now)
     }
 
     /// The last console lines seen (cleaned), oldest first; the unfinished line last.
     pub fn tail(&self) -> Vec<String> {
-        Vec::new()
+        self.lines.tail()
     }
 
     /// Number of console lines seen so far (the unfinished one included).
     pub fn lines_seen(&self) -> u64 {
-        0
+        self.lines.lines_seen()
+    }
+
+    /// Heap bytes held by the judge's buffers; bounded by about `line_cap` + 64 KiB + the tail,
+    /// whatever the guest prints.
+    pub fn memory_footprint(&self) -> usize {
+        self.lines.memory_footprint()
+    }
+
+    fn feed_piece(&mut self, piece: &[u8], now: Duration) -> Option<Decision> {
+        let cleaner = &mut self.cleaner;
+        let batch = self.lines.push_with(|buf| cleaner.clean(piece, buf));
+        if self.decided || batch.new_text().is_empty() {
+            return None;
+        }
+        let decision = self.rules.judge_batch(&batch, &mut self.pending, now);
+        if decision.is_some() {
+            self.decided = true;
+            self.pending = None;
+        }
+        decision
+    }
+
+    fn confirm_pending(&mut self, now: Duration) -> Option<Decision> {
+        if self.decided {
+            return None;
+        }
+        let pending = self.pending.take()?;
+        self.decided = true;
+        let decision = match self.lines.unfinished() {
+            Some(line) => self.rules.confirm(pending, &line, now),
+            None => self
+                .rules
+                .success_info(pending.index, pending.line_no, String::new(), now),
+        };
+        Some(decision)
     }
 }
+
+impl Rules {
+    /// Judges the lines of a batch in order; only lines the screen points at are checked, and
+    /// the first line when a success on it is pending.
+    fn judge_batch(
+        &self,
+        batch: &Batch<'_>,
+        pending: &mut Option<Pending>,
+        now: Duration,
+    ) -> Option<Decision> {
+        let text = batch.text();
+        let mut cursor = batch.cursor();
+        let mut from = 0;
+        if let Some(p) = *pending {
+            let line = cursor.line_at(0);
+            if let Some(d) = self.fail_on(&line, now) {
+                return Some(d);
+            }
+            if !line.complete {
+                return None;
+            }
+            return Some(self.confirm(p, &line, now));
+        }
+        while let Some(hit) = self.screen.next_hit(text, from) {
+            let line = cursor.line_at(hit);
+            if let Some(d) = self.judge_line(&line, pending, now) {
+                return Some(d);
+            }
+            if !line.complete {
+                break;
+            }
+            from = line.span.end + 1;
+        }
+        None
+    }
+
+    /// Fail first, then success (final on a complete line, pending on an unfinished one).
+    fn judge_line(
+        &self,
+        line: &Line<'_>,
+        pending: &mut Option<Pending>,
+        now: Duration,
+    ) -> Option<Decision> {
+        if let Some(d) = self.fail_on(line, now) {
+            return Some(d);
+        }
+        let (index, end) = earliest_match(&self.success, line.text)?;
+        if line.complete {
+            let shown = line.shown(end);
+            return Some(self.success_info(index, line.no, shown, now));
+        }
+        *pending = Some(Pending {
+            index,
+            line_no: line.no,
+        });
+        None
+    }
+
+    fn fail_on(&self, line: &Line<'_>, now: Duration) -> Option<Decision> {
+        let (index, end) = earliest_match(&self.fail, line.text)?;
+        let info = info(PatternKind::Fail, &self.fail[index], index, line, end, now);
+        Some(Decision::Fail(info))
+    }
+
+    /// A pending success becomes final on `line` (the same line, now ended or quiet): the
+    /// pattern reported is the one that matches it now, else the one that matched before.
+    fn confirm(&self, pending: Pending, line: &Line<'_>, now: Duration) -> Decision {
+        let (index, end) =
+            earliest_match(&self.success, line.text).unwrap_or((pending.index, line.text.len()));
+        self.success_info(index, pending.line_no, line.shown(end), now)
+    }
+
+    fn success_info(&self, index: usize, line_no: u64, line: String, now: Duration) -> Decision {
+        let spec = &self.success[index].spec;
+        Decision::Success(MatchInfo {
+            kind: PatternKind::Success,
+            index,
+            pattern: spec.regex.clone(),
+            location: spec.location.clone(),
+            line_no,
+            line,
+            at: now,
+        })
+    }
+}
+
+fn info(
+    kind: PatternKind,
+    pattern: &Pattern,
+    index: usize,
+    line: &Line<'_>,
+    end: usize,
+    now: Duration,
+) -> MatchInfo {
+    MatchInfo {
+        kind,
+        index,
+        pattern: pattern.spec.regex.clone(),
+        location: pattern.spec.location.clone(),
+        line_no: line.no,
+        line: line.shown(end),
+        at: now,
+    }
+}
+
+/// The pattern that a byte-by-byte reader would see match first on `text`: the shortest prefix
+/// of `text` that any pattern matches, and the lowest index matching that prefix. Returns the
+/// index and the prefix length.
+fn earliest_match(patterns: &[Pattern], text: &[u8]) -> Option<(usize, usize)> {
+    let any = |len: usize| patterns.iter().any(|p| p.regex.is_match(&text[..len]));
+    if text.is_empty() || !any(text.len()) {
+        return None;
+    }
+    // Invariant: `any(hi)`; every prefix up to `lo` was not matched (patterns need ≥ 1 byte).
+    let (mut lo, mut hi) = (0, text.len());
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if any(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let index = patterns
+        .iter()
+        .position(|p| p.regex.is_match(&text[..hi]))?;
+    Some((index, hi))
+}
+
+#[cfg(test)]
+mod tests;

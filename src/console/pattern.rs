@@ -1,6 +1,14 @@
-//! Compiling user patterns with errors that say which pattern failed and why.
+//! Compiling user patterns, with errors that say which pattern failed, where it was written and
+//! how to fix it.
 //!
-//! STUB: owned by the console helper; replaced by the real implementation.
+//! Patterns use the `regex` crate's syntax on bytes with Unicode enabled, matched against one
+//! cleaned console line at a time (so `^` is the start of a line and `$` its end, or the end of
+//! what has arrived so far for the line still being printed). The crate guarantees linear-time
+//! matching, which is why it has no look-around and no backreferences: such patterns are refused
+//! here with a suggested rewrite rather than failing obscurely later.
+
+use regex_syntax::ast::ErrorKind as AstErrorKind;
+use regex_syntax::hir::{Hir, Look};
 
 use crate::config::PatternSpec;
 use crate::error::Error;
@@ -15,11 +23,196 @@ pub struct Pattern {
 impl Pattern {
     /// Compiles `spec`; `role` ("success", "fail") is used in the error message.
     pub fn compile(spec: &PatternSpec, role: &str) -> Result<Pattern, Error> {
-        let regex = regex::bytes::Regex::new(&spec.regex)
-            .map_err(|e| Error::config(format!("invalid {role} pattern '{}': {e}", spec.regex)))?;
+        let hir = parse(spec, role)?;
+        if hir.properties().minimum_len() == Some(0) {
+            return Err(matches_empty(spec, role));
+        }
+        let regex = regex::bytes::RegexBuilder::new(&spec.regex)
+            .build()
+            .map_err(|e| invalid(spec, role, &e.to_string(), "simplify the pattern"))?;
         Ok(Pattern {
             spec: spec.clone(),
             regex,
         })
+    }
+
+    /// Whether the pattern means the same on a line inside a multi-line text searched with
+    /// `^`/`$` as line anchors: false when it uses `\A`, `\z` or `(?-m)` anchors, which only
+    /// match at the ends of the whole text.
+    pub fn is_line_local(&self) -> bool {
+        let parsed = regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .multi_line(true)
+            .build()
+            .parse(&self.spec.regex);
+        parsed.is_ok_and(|hir| {
+            let looks = hir.properties().look_set();
+            !looks.contains(Look::Start) && !looks.contains(Look::End)
+        })
+    }
+}
+
+/// Parses the pattern as the `regex` crate will, turning a syntax error into a config error.
+fn parse(spec: &PatternSpec, role: &str) -> Result<Hir, Error> {
+    if spec.regex.is_empty() {
+        return Err(located(
+            Error::config(format!(
+                "empty {role} pattern: it would match every console line"
+            ))
+            .help("write the text to look for, or remove the entry"),
+            spec,
+        ));
+    }
+    let result = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(&spec.regex);
+    result.map_err(|e| syntax_error(spec, role, &e))
+}
+
+fn syntax_error(spec: &PatternSpec, role: &str, err: &regex_syntax::Error) -> Error {
+    let kind = match err {
+        regex_syntax::Error::Parse(ast) => Some(ast.kind()),
+        _ => None,
+    };
+    match kind {
+        Some(AstErrorKind::UnsupportedLookAround) => invalid(
+            spec,
+            role,
+            "look-around ((?=…), (?!…), (?<=…), (?<!…)) is not supported by the regex crate, \
+             which guarantees linear-time matching",
+            "rewrite without look-around: match the text itself (e.g. `error: [^0]` instead of \
+             `error: (?!0)`), or put what must not appear in a fail pattern",
+        ),
+        Some(AstErrorKind::UnsupportedBackreference) => invalid(
+            spec,
+            role,
+            "backreferences (\\1, \\k<name>) are not supported by the regex crate, which \
+             guarantees linear-time matching",
+            "spell out the repeated text, or match it with a class such as `(\\w+)` in both places",
+        ),
+        _ => invalid(
+            spec,
+            role,
+            &err.to_string(),
+            "fix the pattern's syntax (see https://docs.rs/regex/latest/regex/#syntax); escape \
+             literal characters such as . ( [ with a backslash",
+        ),
+    }
+}
+
+fn matches_empty(spec: &PatternSpec, role: &str) -> Error {
+    located(
+        Error::config(format!(
+            "{role} pattern '{}' can match an empty string, so it would match every console line",
+            spec.regex
+        ))
+        .help("make the pattern require some text (e.g. `foo+` instead of `foo*`)"),
+        spec,
+    )
+}
+
+fn invalid(spec: &PatternSpec, role: &str, why: &str, help: &str) -> Error {
+    let sep = if why.contains('\n') { ":\n" } else { ": " };
+    located(
+        Error::config(format!("invalid {role} pattern '{}'{sep}{why}", spec.regex)).help(help),
+        spec,
+    )
+}
+
+fn located(err: Error, spec: &PatternSpec) -> Error {
+    match &spec.location {
+        Some(loc) => err.at(loc.clone()),
+        None => err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, Location};
+
+    fn spec(re: &str) -> PatternSpec {
+        PatternSpec {
+            regex: re.to_string(),
+            location: Some(Location {
+                path: "qemu-aarch64.toml".into(),
+                line: 7,
+                column: 18,
+            }),
+        }
+    }
+
+    fn error(re: &str) -> Error {
+        match Pattern::compile(&spec(re), "fail") {
+            Ok(_) => panic!("pattern {re:?} compiled"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn compiles_and_keeps_the_spec() {
+        let p = Pattern::compile(&spec(r"panicked at \S+"), "fail").expect("valid");
+        assert_eq!(p.spec, spec(r"panicked at \S+"));
+        assert!(p.regex.is_match(b"panicked at src/main.rs"));
+        assert!(p.is_line_local());
+    }
+
+    #[test]
+    fn matches_invalid_utf8_and_unicode() {
+        let p = Pattern::compile(&spec(r"(?-u:\xff)ok|é+"), "success").expect("valid");
+        assert!(p.regex.is_match(b"\xffok"));
+        assert!(p.regex.is_match("café".as_bytes()));
+    }
+
+    #[test]
+    fn look_around_is_explained() {
+        for re in [r"foo(?=bar)", r"(?<!x)panic", r"a(?!b)"] {
+            let e = error(re);
+            assert_eq!(e.kind, ErrorKind::Config);
+            assert!(e.message.contains("look-around"), "{e}");
+            assert!(e.message.contains("regex crate"), "{e}");
+            assert!(e.message.contains(re), "{e}");
+            assert!(e.message.contains("invalid fail pattern"), "{e}");
+            assert_eq!(e.location, spec(re).location);
+            assert!(e.help.as_deref().is_some_and(|h| h.contains("rewrite")));
+        }
+    }
+
+    #[test]
+    fn backreference_is_explained() {
+        let e = error(r"(\w+) \1");
+        assert!(e.message.contains("backreferences"), "{e}");
+        assert!(e.message.contains("regex crate"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_carries_regex_message() {
+        let e = error(r"VM\[1\] boot (success");
+        assert!(e.message.contains("unclosed group"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("qemu-aarch64.toml:7:18: invalid fail pattern")
+        );
+    }
+
+    #[test]
+    fn empty_and_empty_matching_patterns_are_refused() {
+        assert!(error("").message.contains("empty fail pattern"));
+        for re in ["x*", "^", "(?:abc)?", "^$"] {
+            assert!(error(re).message.contains("empty string"), "{re}");
+        }
+    }
+
+    #[test]
+    fn whole_text_anchors_are_not_line_local() {
+        for re in [r"\Aboot", r"done\z", r"(?-m)^boot"] {
+            let p = Pattern::compile(&spec(re), "success").expect("valid");
+            assert!(!p.is_line_local(), "{re}");
+        }
+        for re in [r"^boot", r"done$", r"\bok\b"] {
+            let p = Pattern::compile(&spec(re), "success").expect("valid");
+            assert!(p.is_line_local(), "{re}");
+        }
     }
 }
