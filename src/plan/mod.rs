@@ -20,6 +20,12 @@ use crate::host::{HostProbe, KvmProbe};
 use crate::profile::{self, Accel, AccelRequest, Policy, ProfileDecision, Profiles, Requirement};
 use crate::qemu::{CommandRequest, QemuCommand};
 
+/// How long the console must stay quiet before a success on an unfinished line (a prompt) is
+/// final: long enough that a guest still writing that line (e.g. `… panicked at` after a
+/// pause) is not cut short, short enough not to matter next to a boot. Lines that end are
+/// decided at once.
+pub const SUCCESS_SETTLE: Duration = Duration::from_millis(500);
+
 /// Default boot deadline: generous for TCG boots, far below CI job limits.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -231,7 +237,10 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         timeout: inputs.timeout.unwrap_or(DEFAULT_TIMEOUT),
         out_dir,
         log_path,
-        judge: JudgeOptions::default(),
+        judge: JudgeOptions {
+            settle: SUCCESS_SETTLE,
+            ..JudgeOptions::default()
+        },
         accel_request: parse_opt(inputs.accel.as_deref(), "accel")?.unwrap_or_default(),
         requires: inputs
             .requires
