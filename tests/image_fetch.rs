@@ -54,7 +54,8 @@ impl Case {
 
     async fn pull(&self) -> Result<qemu_test_action::image::LocalImage, qemu_test_action::Error> {
         let sha = sha256_hex(&self.archive);
-        self.pull_with(&self.cache(), &sha, &mut Recorder::default()).await
+        self.pull_with(&self.cache(), &sha, &mut Recorder::default())
+            .await
     }
 
     fn assert_complete(&self, img: &qemu_test_action::image::LocalImage) {
@@ -70,15 +71,31 @@ async fn pulls_unpacks_and_then_hits_the_cache_without_network() {
     let case = Case::new();
     let img = case.pull().await.unwrap();
     case.assert_complete(&img);
-    assert_eq!(img.files, vec!["qemu-aarch64", "rootfs.img"].iter().map(Into::into).collect::<Vec<std::path::PathBuf>>());
+    assert_eq!(
+        img.files,
+        ["qemu-aarch64", "rootfs.img"]
+            .iter()
+            .map(Into::into)
+            .collect::<Vec<std::path::PathBuf>>()
+    );
     assert_eq!(img.dir, case.cache().image_dir(&sha256_hex(&case.archive)));
     assert_eq!(case.server.hits(PATH), 1);
 
     // A hit needs no server at all: the entry now points at a closed port.
-    let reg = one_image(SPEC, "0.0.22", &img.sha256, "http://127.0.0.1:9/unreachable.tar.gz");
-    let again = ensure_image(&reg, &SPEC.parse().unwrap(), &case.cache(), &mut Recorder::default())
-        .await
-        .unwrap();
+    let reg = one_image(
+        SPEC,
+        "0.0.22",
+        &img.sha256,
+        "http://127.0.0.1:9/unreachable.tar.gz",
+    );
+    let again = ensure_image(
+        &reg,
+        &SPEC.parse().unwrap(),
+        &case.cache(),
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again, img);
     assert_eq!(case.server.hits(PATH), 1);
 }
@@ -90,11 +107,17 @@ async fn server_errors_and_429_are_retried() {
     case.server.fault(PATH, Fault::Status(429));
     case.server.fault(PATH, Fault::Status(503));
     let mut rec = Recorder::default();
-    let img = case.pull_with(&case.cache(), &sha256_hex(&case.archive), &mut rec).await.unwrap();
+    let img = case
+        .pull_with(&case.cache(), &sha256_hex(&case.archive), &mut rec)
+        .await
+        .unwrap();
     case.assert_complete(&img);
     assert_eq!(case.server.hits(PATH), 4);
     let notes = rec.notes().join("\n");
-    assert!(notes.contains("HTTP 500") && notes.contains("HTTP 429"), "{notes}");
+    assert!(
+        notes.contains("HTTP 500") && notes.contains("HTTP 429"),
+        "{notes}"
+    );
 }
 
 #[tokio::test]
@@ -112,10 +135,20 @@ async fn retries_are_bounded() {
 #[tokio::test]
 async fn not_found_is_not_retried() {
     let case = Case::new();
-    let reg = one_image(SPEC, "1", &sha256_hex(&case.archive), &case.server.url("/missing.tar.gz"));
-    let err = ensure_image(&reg, &SPEC.parse().unwrap(), &case.cache(), &mut Recorder::default())
-        .await
-        .unwrap_err();
+    let reg = one_image(
+        SPEC,
+        "1",
+        &sha256_hex(&case.archive),
+        &case.server.url("/missing.tar.gz"),
+    );
+    let err = ensure_image(
+        &reg,
+        &SPEC.parse().unwrap(),
+        &case.cache(),
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.message.contains("HTTP 404"), "{err}");
     assert!(err.help.unwrap().contains("url"));
     assert_eq!(case.server.hits("/missing.tar.gz"), 1);
@@ -131,28 +164,45 @@ async fn a_truncated_body_is_resumed_with_range() {
     let reqs = case.server.requests(PATH);
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].range, None);
-    assert_eq!(reqs[1].range.as_deref(), Some(format!("bytes={half}-").as_str()));
+    assert_eq!(
+        reqs[1].range.as_deref(),
+        Some(format!("bytes={half}-").as_str())
+    );
 }
 
 #[tokio::test]
 async fn a_server_without_range_support_restarts_from_zero() {
     let case = Case::new();
     case.server.add_without_ranges(PATH, case.archive.clone());
-    case.server.fault(PATH, Fault::Truncate(case.archive.len() / 3));
+    case.server
+        .fault(PATH, Fault::Truncate(case.archive.len() / 3));
     let mut rec = Recorder::default();
-    let img = case.pull_with(&case.cache(), &sha256_hex(&case.archive), &mut rec).await.unwrap();
+    let img = case
+        .pull_with(&case.cache(), &sha256_hex(&case.archive), &mut rec)
+        .await
+        .unwrap();
     case.assert_complete(&img);
     let reqs = case.server.requests(PATH);
     assert_eq!(reqs.len(), 2);
     assert!(reqs[1].range.is_some());
-    assert!(rec.notes().iter().any(|n| n.contains("restarting from byte 0")), "{:?}", rec.notes());
+    assert!(
+        rec.notes()
+            .iter()
+            .any(|n| n.contains("restarting from byte 0")),
+        "{:?}",
+        rec.notes()
+    );
 }
 
 #[tokio::test]
 async fn a_partial_file_left_by_an_earlier_run_is_resumed() {
     let case = Case::new();
     let sha = sha256_hex(&case.archive);
-    let part = case.cache_dir.path().join("partial").join(format!("{sha}.tar.gz.part"));
+    let part = case
+        .cache_dir
+        .path()
+        .join("partial")
+        .join(format!("{sha}.tar.gz.part"));
     std::fs::create_dir_all(part.parent().unwrap()).unwrap();
     let third = case.archive.len() / 3;
     std::fs::write(&part, &case.archive[..third]).unwrap();
@@ -160,7 +210,10 @@ async fn a_partial_file_left_by_an_earlier_run_is_resumed() {
     case.assert_complete(&img);
     let reqs = case.server.requests(PATH);
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].range.as_deref(), Some(format!("bytes={third}-").as_str()));
+    assert_eq!(
+        reqs[0].range.as_deref(),
+        Some(format!("bytes={third}-").as_str())
+    );
     assert!(!part.exists());
 }
 
@@ -168,7 +221,11 @@ async fn a_partial_file_left_by_an_earlier_run_is_resumed() {
 async fn a_stale_partial_file_is_discarded_and_downloaded_again() {
     let case = Case::new();
     let sha = sha256_hex(&case.archive);
-    let part = case.cache_dir.path().join("partial").join(format!("{sha}.tar.gz.part"));
+    let part = case
+        .cache_dir
+        .path()
+        .join("partial")
+        .join(format!("{sha}.tar.gz.part"));
     std::fs::create_dir_all(part.parent().unwrap()).unwrap();
     let mut stale = case.archive[..1000].to_vec();
     stale[500] ^= 0xff;
@@ -185,12 +242,29 @@ async fn redirects_are_followed() {
     let case = Case::new();
     case.server.redirect("/a", 302, "/b");
     case.server.redirect("/b", 301, PATH);
-    let reg = one_image(SPEC, "1", &sha256_hex(&case.archive), &case.server.url("/a"));
-    let img = ensure_image(&reg, &SPEC.parse().unwrap(), &case.cache(), &mut Recorder::default())
-        .await
-        .unwrap();
+    let reg = one_image(
+        SPEC,
+        "1",
+        &sha256_hex(&case.archive),
+        &case.server.url("/a"),
+    );
+    let img = ensure_image(
+        &reg,
+        &SPEC.parse().unwrap(),
+        &case.cache(),
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap();
     case.assert_complete(&img);
-    assert_eq!((case.server.hits("/a"), case.server.hits("/b"), case.server.hits(PATH)), (1, 1, 1));
+    assert_eq!(
+        (
+            case.server.hits("/a"),
+            case.server.hits("/b"),
+            case.server.hits(PATH)
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -198,10 +272,20 @@ async fn a_redirect_loop_is_an_error() {
     let case = Case::new();
     case.server.redirect("/x", 302, "/y");
     case.server.redirect("/y", 302, "/x");
-    let reg = one_image(SPEC, "1", &sha256_hex(&case.archive), &case.server.url("/x"));
-    let err = ensure_image(&reg, &SPEC.parse().unwrap(), &case.cache(), &mut Recorder::default())
-        .await
-        .unwrap_err();
+    let reg = one_image(
+        SPEC,
+        "1",
+        &sha256_hex(&case.archive),
+        &case.server.url("/x"),
+    );
+    let err = ensure_image(
+        &reg,
+        &SPEC.parse().unwrap(),
+        &case.cache(),
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("redirect"), "{err}");
     assert!(case.server.hits("/x") <= 4, "a loop is not retried");
 }
@@ -216,8 +300,14 @@ async fn a_wrong_checksum_leaves_nothing_in_the_cache() {
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&format!("expected {wrong}")), "{text}");
-    assert!(text.contains(&format!("got {}", sha256_hex(&case.archive))), "{text}");
-    assert_eq!(cache_files(case.cache_dir.path()), Vec::<std::path::PathBuf>::new());
+    assert!(
+        text.contains(&format!("got {}", sha256_hex(&case.archive))),
+        "{text}"
+    );
+    assert_eq!(
+        cache_files(case.cache_dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[tokio::test]
@@ -236,7 +326,10 @@ async fn a_server_slower_than_the_read_deadline_times_out() {
     assert!(err.message.contains("no data for 0.4 s"), "{err}");
     assert_eq!(case.server.hits(PATH), 2);
     let left = cache_files(case.cache_dir.path());
-    assert!(left.iter().all(|p| p.starts_with("partial")), "only a resumable partial may stay: {left:?}");
+    assert!(
+        left.iter().all(|p| p.starts_with("partial")),
+        "only a resumable partial may stay: {left:?}"
+    );
 }
 
 #[tokio::test]

@@ -19,22 +19,45 @@ async fn refused(archive: Vec<u8>) -> String {
     let cache_root = scratch.path().join("a/b/cache");
     let server = Server::start();
     server.add("/img.tar.gz", archive.clone());
-    let reg = one_image("img", "1", &sha256_hex(&archive), &server.url("/img.tar.gz"));
+    let reg = one_image(
+        "img",
+        "1",
+        &sha256_hex(&archive),
+        &server.url("/img.tar.gz"),
+    );
     let cache = Cache::new(&cache_root).with_options(fast_options());
-    let err = ensure_image(&reg, &"img".parse().unwrap(), &cache, &mut Recorder::default())
-        .await
-        .expect_err("hostile archive must be refused");
-    assert_eq!(cache_files(&cache_root), Vec::<std::path::PathBuf>::new(), "{err}");
+    let err = ensure_image(
+        &reg,
+        &"img".parse().unwrap(),
+        &cache,
+        &mut Recorder::default(),
+    )
+    .await
+    .expect_err("hostile archive must be refused");
+    assert_eq!(
+        cache_files(&cache_root),
+        Vec::<std::path::PathBuf>::new(),
+        "{err}"
+    );
     assert_only_cache_exists(scratch.path());
     assert_eq!(err.exit_code(), 3);
-    assert!(err.help.as_deref().unwrap_or("").contains("nothing was cached"), "{err}");
+    assert!(
+        err.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("nothing was cached"),
+        "{err}"
+    );
     err.to_string()
 }
 
 fn assert_only_cache_exists(scratch: &Path) {
     let mut found = Vec::new();
     for entry in walk(scratch) {
-        if !entry.starts_with(scratch.join("a/b/cache")) && entry != scratch.join("a") && entry != scratch.join("a/b") {
+        if !entry.starts_with(scratch.join("a/b/cache"))
+            && entry != scratch.join("a")
+            && entry != scratch.join("a/b")
+        {
             found.push(entry);
         }
     }
@@ -55,8 +78,15 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn parent_components_are_refused() {
-    let err = refused(tar_gz(&[Member::File("./ok", b"1"), Member::File("../../../x", b"evil")])).await;
-    assert!(err.contains("\"../../../x\": contains a '..' component"), "{err}");
+    let err = refused(tar_gz(&[
+        Member::File("./ok", b"1"),
+        Member::File("../../../x", b"evil"),
+    ]))
+    .await;
+    assert!(
+        err.contains("\"../../../x\": contains a '..' component"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +99,10 @@ async fn absolute_paths_are_refused() {
 #[tokio::test]
 async fn symlinks_leading_outside_are_refused() {
     let err = refused(tar_gz(&[Member::Symlink("./up", "../../../..")])).await;
-    assert!(err.contains("symlink target \"../../../..\" leads outside"), "{err}");
+    assert!(
+        err.contains("symlink target \"../../../..\" leads outside"),
+        "{err}"
+    );
     let err = refused(tar_gz(&[Member::Symlink("./passwd", "/etc/passwd")])).await;
     assert!(err.contains("is absolute"), "{err}");
 }
@@ -104,7 +137,10 @@ async fn hardlinks_outside_are_refused() {
     let err = refused(tar_gz(&[Member::Hardlink("./h", "/etc/passwd")])).await;
     assert!(err.contains("is an absolute path"), "{err}");
     let err = refused(tar_gz(&[Member::Hardlink("./h", "not-extracted")])).await;
-    assert!(err.contains("not a regular file extracted earlier"), "{err}");
+    assert!(
+        err.contains("not a regular file extracted earlier"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -135,16 +171,29 @@ async fn entry_count_and_total_size_limits_apply() {
     let server = Server::start();
     let archive = guest_image("aarch64", &[1; 3000], &[2; 3000]);
     server.add("/img.tar.gz", archive.clone());
-    let reg = one_image("img", "1", &sha256_hex(&archive), &server.url("/img.tar.gz"));
-    for (max_bytes, max_entries, expect) in [(5000, 100, "5000 byte limit"), (1 << 20, 2, "more than 2 members")] {
+    let reg = one_image(
+        "img",
+        "1",
+        &sha256_hex(&archive),
+        &server.url("/img.tar.gz"),
+    );
+    for (max_bytes, max_entries, expect) in [
+        (5000, 100, "5000 byte limit"),
+        (1 << 20, 2, "more than 2 members"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut opts = fast_options();
         opts.limits.max_bytes = max_bytes;
         opts.limits.max_entries = max_entries;
         let cache = Cache::new(dir.path()).with_options(opts);
-        let err = ensure_image(&reg, &"img".parse().unwrap(), &cache, &mut Recorder::default())
-            .await
-            .unwrap_err();
+        let err = ensure_image(
+            &reg,
+            &"img".parse().unwrap(),
+            &cache,
+            &mut Recorder::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains(expect), "{err}");
         assert!(cache_files(dir.path()).is_empty());
     }
@@ -161,15 +210,34 @@ async fn harmless_links_and_top_level_members_unpack() {
         Member::File("rootfs.img", b"disk"),
     ]);
     server.add("/img.tar.gz", archive.clone());
-    let reg = one_image("img", "1", &sha256_hex(&archive), &server.url("/img.tar.gz"));
+    let reg = one_image(
+        "img",
+        "1",
+        &sha256_hex(&archive),
+        &server.url("/img.tar.gz"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path()).with_options(fast_options());
-    let img = ensure_image(&reg, &"img".parse().unwrap(), &cache, &mut Recorder::default())
-        .await
-        .unwrap();
-    assert_eq!(std::fs::read(img.dir.join("boot/Image")).unwrap(), b"kernel");
-    assert_eq!(std::fs::read(img.dir.join("kernel.bin")).unwrap(), b"kernel");
+    let img = ensure_image(
+        &reg,
+        &"img".parse().unwrap(),
+        &cache,
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read(img.dir.join("boot/Image")).unwrap(),
+        b"kernel"
+    );
+    assert_eq!(
+        std::fs::read(img.dir.join("kernel.bin")).unwrap(),
+        b"kernel"
+    );
     assert_eq!(std::fs::read(img.rootfs().unwrap()).unwrap(), b"disk");
     let names: Vec<String> = img.files.iter().map(|p| p.display().to_string()).collect();
-    assert_eq!(names, ["boot/Image", "kernel.bin", "qemu-aarch64", "rootfs.img"]);
+    assert_eq!(
+        names,
+        ["boot/Image", "kernel.bin", "qemu-aarch64", "rootfs.img"]
+    );
 }

@@ -151,7 +151,7 @@ impl Unpacker<'_> {
         if kind == EntryType::XGlobalHeader {
             return Ok(());
         }
-        let rel = member_path(&raw).map_err(|r| refuse(r))?;
+        let rel = member_path(&raw).map_err(&refuse)?;
         let Some(rel) = rel else {
             return Ok(()); // "./" itself: the destination
         };
@@ -265,7 +265,7 @@ impl Unpacker<'_> {
             reason: format!("hard link target \"{}\" {why}", show(&raw)),
         };
         let target = member_path(&raw)
-            .map_err(|r| reason(r))?
+            .map_err(&reason)?
             .ok_or_else(|| reason("is the destination itself"))?;
         let target_abs = self.dest.join(&target);
         let is_extracted_file = !self.through_symlink(&target)

@@ -23,13 +23,16 @@ pub enum Member<'a> {
 pub fn tar_gz(members: &[Member<'_>]) -> Vec<u8> {
     let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
     for m in members {
-        let (name, kind, size, link, data): (&str, EntryType, u64, Option<&str>, Vec<u8>) = match m {
+        let (name, kind, size, link, data): (&str, EntryType, u64, Option<&str>, Vec<u8>) = match m
+        {
             Member::File(n, d) => (n, EntryType::Regular, d.len() as u64, None, d.to_vec()),
             Member::Dir(n) => (n, EntryType::Directory, 0, None, vec![]),
             Member::Symlink(n, t) => (n, EntryType::Symlink, 0, Some(t), vec![]),
             Member::Hardlink(n, t) => (n, EntryType::Link, 0, Some(t), vec![]),
             Member::Special(n, k) => (n, *k, 0, None, vec![]),
-            Member::Oversized(n, claimed, actual) => (n, EntryType::Regular, *claimed, None, vec![7; *actual]),
+            Member::Oversized(n, claimed, actual) => {
+                (n, EntryType::Regular, *claimed, None, vec![7; *actual])
+            }
         };
         let mut h = Header::new_gnu();
         raw_name(&mut h, name);
@@ -39,7 +42,11 @@ pub fn tar_gz(members: &[Member<'_>]) -> Vec<u8> {
         }
         h.set_entry_type(kind);
         h.set_size(size);
-        h.set_mode(if kind == EntryType::Directory { 0o755 } else { 0o644 });
+        h.set_mode(if kind == EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
         h.set_cksum();
         if let Member::Oversized(..) = m {
             // Header then a few bytes: the reader must refuse on the header alone.
@@ -83,7 +90,10 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A registry text with one `[[images]]` per (name, version, sha, url).

@@ -108,7 +108,11 @@ impl Server {
     /// Queues a fault for the next request to `path`.
     pub fn fault(&self, path: &str, fault: Fault) {
         let mut st = self.state.lock().unwrap();
-        st.routes.entry(path.to_string()).or_default().faults.push_back(fault);
+        st.routes
+            .entry(path.to_string())
+            .or_default()
+            .faults
+            .push_back(fault);
     }
 
     /// How many requests reached `path`.
@@ -166,7 +170,12 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stopped: &(Mutex<bool>, Condvar)
     let (status, headers, start) = match (ranges, range_start(range.as_deref())) {
         (true, Some(n)) if n >= body.len() => {
             let cr = format!("bytes */{}", body.len());
-            let _ = respond(&mut out, "416 Range Not Satisfiable", &[("Content-Range", cr)], b"");
+            let _ = respond(
+                &mut out,
+                "416 Range Not Satisfiable",
+                &[("Content-Range", cr)],
+                b"",
+            );
             return;
         }
         (true, Some(n)) => {
@@ -221,7 +230,11 @@ fn read_head(conn: &TcpStream) -> Option<(String, Option<String>)> {
 }
 
 fn range_start(range: Option<&str>) -> Option<usize> {
-    range?.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()
+    range?
+        .strip_prefix("bytes=")?
+        .strip_suffix('-')?
+        .parse()
+        .ok()
 }
 
 fn reason(code: u16) -> String {
@@ -239,7 +252,12 @@ fn reason(code: u16) -> String {
     format!("{code} {text}")
 }
 
-fn head(out: &mut TcpStream, status: &str, headers: &[(&str, String)], len: usize) -> std::io::Result<()> {
+fn head(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    len: usize,
+) -> std::io::Result<()> {
     let mut text = format!("HTTP/1.1 {status}\r\nContent-Length: {len}\r\nConnection: close\r\n");
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
@@ -248,7 +266,12 @@ fn head(out: &mut TcpStream, status: &str, headers: &[(&str, String)], len: usiz
     out.write_all(text.as_bytes())
 }
 
-fn respond(out: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<()> {
+fn respond(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
     head(out, status, headers, body.len())?;
     out.write_all(body)?;
     out.flush()

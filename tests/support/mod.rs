@@ -44,7 +44,9 @@ pub fn cache_files(root: &Path) -> Vec<PathBuf> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(list) = std::fs::read_dir(dir) else { return };
+    let Ok(list) = std::fs::read_dir(dir) else {
+        return;
+    };
     for item in list.flatten() {
         let path = item.path();
         if item.file_type().is_ok_and(|t| t.is_dir()) {
@@ -59,7 +61,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub notes: Arc<Mutex<Vec<String>>>,
-    pub last: Arc<Mutex<Option<(u64, Option<u64>)>>>,
 }
 
 impl Recorder {
@@ -70,9 +71,7 @@ impl Recorder {
 
 impl Progress for Recorder {
     fn start(&mut self, _: &str, _: Option<u64>) {}
-    fn update(&mut self, done: u64, total: Option<u64>) {
-        *self.last.lock().unwrap() = Some((done, total));
-    }
+    fn update(&mut self, _: u64, _: Option<u64>) {}
     fn note(&mut self, message: &str) {
         self.notes.lock().unwrap().push(message.to_string());
     }
