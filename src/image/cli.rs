@@ -40,7 +40,7 @@ pub enum ImagesCommand {
 /// the exit code.
 pub async fn cli_images(args: ImagesArgs) -> i32 {
     let mut progress = progress::for_stderr();
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     match run_images(args, &mut out, progress.as_mut()).await {
         Ok(code) => code,
         Err(e) => {
@@ -53,7 +53,7 @@ pub async fn cli_images(args: ImagesArgs) -> i32 {
 /// [`cli_images`] with the output and progress supplied (for tests and other front-ends).
 pub async fn run_images(
     args: ImagesArgs,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let root = Cache::locate(args.cache_dir.as_deref())?;
@@ -76,7 +76,7 @@ async fn load_registry(args: &ImagesArgs) -> Result<Registry, Error> {
     Ok(reg)
 }
 
-async fn ls(args: &ImagesArgs, cache: &Cache, out: &mut dyn Write) -> Result<i32, Error> {
+async fn ls(args: &ImagesArgs, cache: &Cache, out: &mut (dyn Write + Send)) -> Result<i32, Error> {
     let reg = load_registry(args).await?;
     let rows: Vec<[String; 5]> = reg
         .images()
@@ -109,7 +109,7 @@ async fn pull(
     args: &ImagesArgs,
     cache: &Cache,
     image: &str,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let spec: ImageSpec = image.parse()?;
@@ -122,7 +122,7 @@ async fn pull(
 async fn verify(
     cache: &Cache,
     image: Option<&str>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let chosen = select(cache, image)?;
@@ -150,7 +150,7 @@ async fn rm(
     cache: &Cache,
     image: Option<&str>,
     all: bool,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let chosen = match (image, all) {
@@ -195,7 +195,7 @@ fn select(cache: &Cache, image: Option<&str>) -> Result<Vec<CachedImage>, Error>
 }
 
 fn print_table(
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     header: &[String; 5],
     rows: &[[String; 5]],
 ) -> Result<(), Error> {

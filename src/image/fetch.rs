@@ -291,12 +291,16 @@ impl<'a> Retry<'a> {
         progress: Option<&mut dyn Progress>,
     ) -> Result<(), Error> {
         if self.attempt >= self.opts.attempts {
-            return Err(Error::infra(format!(
-                "failed to download {}: {why} (gave up after {} attempts)",
-                self.url, self.attempt
-            ))
-            .help(
-                "check the network and the URL; a partial download is kept and resumed next time",
+            let tries = match self.attempt {
+                1 => "1 attempt".to_string(),
+                n => format!("{n} attempts"),
+            };
+            let message = format!(
+                "failed to download {}: {why} (gave up after {tries})",
+                self.url
+            );
+            return Err(Error::infra(message).help(
+                "check the network and the URL; bytes already downloaded are kept and resumed next time",
             ));
         }
         let exponential = self
@@ -359,7 +363,7 @@ fn check_status(resp: &reqwest::Response, url: &Url) -> Result<(), Failure> {
     }
     let help = match status {
         StatusCode::NOT_FOUND | StatusCode::GONE => {
-            "the registry entry points at a file the server does not have; check its url"
+            "the server has no file at this URL; check the url in the registry"
         }
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             "the server refuses access; images must be publicly downloadable"
@@ -386,10 +390,20 @@ fn classify_error(e: &reqwest::Error, deadlines: &Deadlines) -> Failure {
         format!("no connection within {} s", deadlines.connect.as_secs_f64())
     } else if e.is_timeout() {
         format!("no data for {} s", deadlines.read.as_secs_f64())
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(e))
     } else {
         detail
     };
     Failure::Transient(what, None)
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// reqwest's own message is terse ("error sending request"); the cause is in the chain.

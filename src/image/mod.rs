@@ -85,4 +85,15 @@ mod tests {
         assert_eq!(img.rootfs(), None);
         assert!(img.file("axvm-bios.bin").is_some());
     }
+
+    /// The runner may `tokio::spawn` image work, so the futures must be `Send`.
+    #[test]
+    fn entry_futures_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let (reg, cache) = (Registry::default(), Cache::new("/nonexistent"));
+        let spec: ImageSpec = "x".parse().unwrap();
+        let mut quiet = progress::Silent;
+        is_send(&ensure_image(&reg, &spec, &cache, &mut quiet));
+        is_send(&cli::cli_images(cli::ImagesArgs::default()));
+    }
 }

@@ -81,13 +81,15 @@ impl Progress for Bar {
     }
 }
 
-/// A plain progress line every `every`, for logs.
+/// A plain progress line every `every`, for logs: the first when the size is known, the last
+/// with the time taken.
 pub struct Lines {
     every: Duration,
     label: String,
     started: Instant,
     last: Option<Instant>,
     done: u64,
+    active: bool,
 }
 
 impl Lines {
@@ -98,30 +100,31 @@ impl Lines {
             started: Instant::now(),
             last: None,
             done: 0,
+            active: false,
         }
     }
 }
 
 impl Progress for Lines {
-    fn start(&mut self, label: &str, total: Option<u64>) {
+    fn start(&mut self, label: &str, _: Option<u64>) {
         self.label = label.to_string();
         self.started = Instant::now();
-        self.last = Some(self.started);
+        self.last = None;
         self.done = 0;
-        eprintln!("downloading {label} ({})", size_text(total));
+        self.active = true;
     }
 
     fn update(&mut self, done: u64, total: Option<u64>) {
         self.done = done;
         let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now.duration_since(l) < self.every)
-        {
-            return;
+        match self.last {
+            None => eprintln!("downloading {} ({})", self.label, size_text(total)),
+            Some(last) if now.duration_since(last) >= self.every => {
+                eprintln!("{}", line(&self.label, done, total, now - self.started));
+            }
+            Some(_) => return,
         }
         self.last = Some(now);
-        eprintln!("{}", line(&self.label, done, total, now - self.started));
     }
 
     fn note(&mut self, message: &str) {
@@ -129,7 +132,7 @@ impl Progress for Lines {
     }
 
     fn finish(&mut self) {
-        if self.last.take().is_some() {
+        if std::mem::take(&mut self.active) && self.last.is_some() {
             let secs = self.started.elapsed().as_secs_f64();
             eprintln!("{}: {} in {secs:.1} s", self.label, mib(self.done));
         }

@@ -374,7 +374,9 @@ impl RegistryFile {
         let src = SourceText::new(Path::new(&origin), text);
         let doc = toml_edit::Document::parse(src.text.as_str()).map_err(|e| {
             let at = src.location(e.span().map_or(0, |s| s.start));
-            Error::config(format!("invalid registry format: {}", e.message().trim())).at(at)
+            Error::config(format!("invalid registry format: {}", e.message().trim()))
+                .at(at)
+                .help("fix the TOML syntax here; the file must be an axvisor-guest registry")
         })?;
         let reader = Reader { src: &src, source };
         let mut file = RegistryFile {
