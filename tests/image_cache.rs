@@ -291,6 +291,12 @@ async fn rm_all_empties_the_cache() {
         .0,
         0
     );
+    let partial = cli
+        .dir
+        .path()
+        .join("partial")
+        .join(format!("{}.tar.gz.part", "c".repeat(64)));
+    std::fs::write(&partial, b"interrupted download").unwrap();
     let (code, out) = cli
         .run(ImagesCommand::Rm {
             image: None,
@@ -298,6 +304,7 @@ async fn rm_all_empties_the_cache() {
         })
         .await;
     assert_eq!(code, 0, "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
     assert_eq!(cache_files(cli.dir.path()), Vec::<PathBuf>::new());
     let (code, _) = cli
         .run(ImagesCommand::Rm {
@@ -306,4 +313,36 @@ async fn rm_all_empties_the_cache() {
         })
         .await;
     assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn a_local_registry_with_relative_archive_paths_needs_no_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = guest_image("aarch64", b"local kernel", b"local rootfs");
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/img.tar.gz"), &archive).unwrap();
+    let text = registry_text(&[("img", "1", &sha256_hex(&archive), "out/img.tar.gz")]);
+    std::fs::write(dir.path().join("registry.toml"), text).unwrap();
+    let fetcher = qemu_test_action::image::Fetcher::new(fast_options()).unwrap();
+    let location = dir.path().join("registry.toml");
+    let reg = qemu_test_action::image::Registry::load(location.to_str().unwrap(), &fetcher)
+        .await
+        .unwrap();
+    let cache = Cache::new(dir.path().join("cache")).with_options(fast_options());
+    let img = ensure_image(
+        &reg,
+        &"img".parse().unwrap(),
+        &cache,
+        &mut Recorder::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        std::fs::read(img.kernel().unwrap()).unwrap(),
+        b"local kernel"
+    );
+    assert_eq!(
+        std::fs::read(cache.archive_path(&img.sha256)).unwrap(),
+        archive
+    );
 }

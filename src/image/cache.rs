@@ -239,6 +239,24 @@ impl Cache {
         Ok(())
     }
 
+    /// Every hash with anything in the cache: complete images, archives, partial downloads.
+    pub fn all_hashes(&self) -> Vec<String> {
+        let mut out: Vec<String> = ["images", "archives", "partial"]
+            .iter()
+            .filter_map(|dir| fs::read_dir(self.root.join(dir)).ok())
+            .flat_map(|list| list.flatten())
+            .filter_map(|item| {
+                let name = item.file_name().to_string_lossy().into_owned();
+                let sha = name.split('.').next()?.to_string();
+                let is_hash = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+                is_hash.then_some(sha)
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Every complete image in the cache, sorted by hash.
     pub fn list(&self) -> Result<Vec<CachedImage>, Error> {
         let images = self.root.join("images");

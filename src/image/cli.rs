@@ -159,12 +159,31 @@ async fn rm(
                 "images rm needs either NAME[:VERSION] or --all, not both",
             ));
         }
-        (None, true) => cache.list()?,
+        (None, true) => return rm_all(cache, out, progress).await,
         (Some(_), false) => select(cache, image)?,
     };
     for img in &chosen {
         cache.remove(&img.sha256, progress).await?;
         writeln!(out, "removed {} {}", img.sha256, img.names.join(", ")).map_err(stdout_err)?;
+    }
+    Ok(exit::PASS)
+}
+
+/// Removes everything cached, partial downloads included, each under its image's lock.
+async fn rm_all(
+    cache: &Cache,
+    out: &mut (dyn Write + Send),
+    progress: &mut dyn Progress,
+) -> Result<i32, Error> {
+    let names: std::collections::HashMap<String, Vec<String>> = cache
+        .list()?
+        .into_iter()
+        .map(|img| (img.sha256, img.names))
+        .collect();
+    for sha in cache.all_hashes() {
+        cache.remove(&sha, progress).await?;
+        let aliases = names.get(&sha).map(|n| n.join(", ")).unwrap_or_default();
+        writeln!(out, "removed {sha} {aliases}").map_err(stdout_err)?;
     }
     Ok(exit::PASS)
 }
