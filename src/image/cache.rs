@@ -92,10 +92,12 @@ impl Cache {
         })
     }
 
+    /// The directory everything lives under (for messages and `probe`).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The download policy used on a miss.
     pub fn options(&self) -> &FetchOptions {
         &self.options
     }

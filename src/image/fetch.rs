@@ -84,11 +84,13 @@ enum Failure {
 }
 
 impl Fetcher {
+    /// Builds the client once; reuse the fetcher for every request of a run.
     pub fn new(opts: FetchOptions) -> Result<Fetcher, Error> {
         let client = net::http_client(&opts.deadlines, opts.max_redirects)?;
         Ok(Fetcher { client, opts })
     }
 
+    /// The policy this fetcher applies.
     pub fn options(&self) -> &FetchOptions {
         &self.opts
     }
@@ -256,7 +258,7 @@ impl Fetcher {
         progress.update(*offset, total);
         while let Some(chunk) = within(deadline, resp.chunk()).await?.map_err(classify)? {
             *offset += chunk.len() as u64;
-            if !pipe.send(chunk).await {
+            if !within(deadline, pipe.send(chunk)).await? {
                 return Err(Failure::Consumer);
             }
             progress.update(*offset, total);

@@ -93,6 +93,7 @@ pub struct Lines {
 }
 
 impl Lines {
+    /// Prints at most one line per `every` (plus the first and the last).
     pub fn new(every: Duration) -> Self {
         Lines {
             every,

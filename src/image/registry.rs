@@ -129,7 +129,16 @@ impl fmt::Display for Source {
 
 impl Source {
     /// Resolves `reference` (an absolute URL or a path/URL relative to `base`).
+    /// A registry fetched over the network may not reach into local files.
     fn resolve(reference: &str, base: Option<&Source>) -> Result<Source, String> {
+        let resolved = Source::resolve_unchecked(reference, base)?;
+        if let (Some(Source::Url(_)), Source::File(_)) = (base, &resolved) {
+            return Err("a registry fetched over the network may not point at local files".into());
+        }
+        Ok(resolved)
+    }
+
+    fn resolve_unchecked(reference: &str, base: Option<&Source>) -> Result<Source, String> {
         if reference.contains("://") {
             let url = Url::parse(reference).map_err(|e| format!("invalid URL: {e}"))?;
             return Source::from_url(url);
@@ -461,6 +470,10 @@ impl Reader<'_> {
         };
         let at = self.at(&item.span());
         match item.as_str() {
+            // Registry text is untrusted and ends up on terminals and in CI logs.
+            Some(s) if s.chars().any(char::is_control) => {
+                Err(self.error(&at, &format!("\"{key}\" contains control characters")))
+            }
             Some(s) => Ok(Some((s.to_string(), at))),
             None => Err(self.error(&at, &format!("\"{key}\" must be a string"))),
         }
@@ -484,8 +497,11 @@ impl Reader<'_> {
             (&name, &name_at, "name"),
             (&version, &version_at, "version"),
         ] {
-            if value.trim().is_empty() || value.contains(':') {
-                return Err(self.error(at, &format!("\"{key}\" must be non-empty without ':'")));
+            if value.trim().is_empty() || value.contains(':') || value.contains('/') {
+                return Err(self.error(
+                    at,
+                    &format!("\"{key}\" must be non-empty without ':' or '/'"),
+                ));
             }
         }
         let (sha256, sha_at) = field("sha256")?;
@@ -601,6 +617,26 @@ mod tests {
         let err = Registry::from_text("r.toml", "[[images]\n").unwrap_err();
         assert!(err.message.contains("invalid registry format"), "{err}");
         assert_eq!(err.location.unwrap().line, 1);
+    }
+
+    #[test]
+    fn untrusted_text_is_contained() {
+        let text = entry("a", "1", None).replace("aarch64", "aarch64\\u001b[31m");
+        let err = Registry::from_text("r.toml", &text).unwrap_err();
+        assert!(
+            err.message.contains("\"arch\" contains control characters"),
+            "{err}"
+        );
+        let text = entry("a", "1", None).replace("\"a\"", "\"../a\"");
+        assert!(Registry::from_text("r.toml", &text).is_err());
+        let remote = Source::Url(Url::parse("https://example.org/r.toml").unwrap());
+        assert!(Source::resolve("file:///etc/passwd", Some(&remote)).is_err());
+        assert!(
+            remote
+                .archive_url("/etc/passwd")
+                .unwrap()
+                .starts_with("https://example.org/")
+        );
     }
 
     #[test]
