@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use qemu_test_action::image::{Cache, ImageSpec, ensure_image};
+use qemu_test_action::image::{Cache, FetchOptions, ImageSpec, ensure_image};
 use support::archives::{guest_image, noise, sha256_hex};
 use support::http_server::{Fault, Server};
 use support::{Recorder, cache_files, fast_options, one_image};
@@ -101,18 +101,24 @@ async fn pulls_unpacks_and_then_hits_the_cache_without_network() {
 }
 
 #[tokio::test]
-async fn server_errors_and_429_are_retried() {
+async fn server_errors_429_and_408_are_retried() {
     let case = Case::new();
     case.server.fault(PATH, Fault::Status(500));
     case.server.fault(PATH, Fault::Status(429));
     case.server.fault(PATH, Fault::Status(503));
+    case.server.fault(PATH, Fault::Status(408));
     let mut rec = Recorder::default();
+    let opts = FetchOptions {
+        attempts: 5,
+        ..fast_options()
+    };
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
     let img = case
-        .pull_with(&case.cache(), &sha256_hex(&case.archive), &mut rec)
+        .pull_with(&cache, &sha256_hex(&case.archive), &mut rec)
         .await
         .unwrap();
     case.assert_complete(&img);
-    assert_eq!(case.server.hits(PATH), 4);
+    assert_eq!(case.server.hits(PATH), 5);
     let notes = rec.notes().join("\n");
     assert!(
         notes.contains("HTTP 500") && notes.contains("HTTP 429"),
