@@ -12,6 +12,7 @@ pub mod console;
 pub mod error;
 pub mod host;
 pub mod image;
+pub mod net;
 pub mod plan;
 pub mod prepare;
 pub mod profile;

@@ -1,0 +1,653 @@
+//! The axvisor-guest image registry: `[[includes]]` of further registries and `[[images]]`
+//! entries, loaded from a URL or a local file, merged, and queried by `name[:version]`.
+//!
+//! Semantics follow AxVisor's xtask so its registry files mean the same thing here: includes are
+//! read breadth-first with a seen-set (cycles are harmless), entries merge on (name, version)
+//! with the first seen winning, and a bare name means the entry with the greatest `released_at`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use reqwest::Url;
+use toml_edit::{Item, TableLike};
+
+use super::fetch::Fetcher;
+use super::timestamp::Timestamp;
+use crate::config::source::SourceText;
+use crate::error::{Error, Location};
+
+/// The registry AxVisor's `cargo xtask image` uses by default.
+pub const DEFAULT_REGISTRY: &str = "https://raw.githubusercontent.com/arceos-hypervisor/axvisor-guest/refs/heads/main/registry/default.toml";
+
+/// Registry files are small; anything bigger is not a registry.
+const MAX_REGISTRY_BYTES: usize = 16 << 20;
+
+/// One downloadable guest image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    pub name: String,
+    pub version: String,
+    /// Absent in old registry files; such entries count as the oldest.
+    pub released_at: Option<Timestamp>,
+    pub description: String,
+    /// Lower-case hex SHA-256 of the `.tar.gz`; the cache key.
+    pub sha256: String,
+    pub arch: String,
+    /// Absolute URL of the archive (relative `url`s are resolved against their registry).
+    pub url: String,
+    /// The registry file or URL the entry came from, for messages.
+    pub source: String,
+}
+
+impl ImageEntry {
+    /// `name:version`, the unambiguous way to name an entry.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.name, self.version)
+    }
+
+    fn same_content(&self, other: &ImageEntry) -> bool {
+        (
+            &self.released_at,
+            &self.description,
+            &self.sha256,
+            &self.arch,
+            &self.url,
+        ) == (
+            &other.released_at,
+            &other.description,
+            &other.sha256,
+            &other.arch,
+            &other.url,
+        )
+    }
+}
+
+/// What the user asks for: `NAME` (the latest release) or `NAME:VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+impl FromStr for ImageSpec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let (name, version) = match s.split_once(':') {
+            Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
+            None => (s.trim(), None),
+        };
+        if name.is_empty() || version.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::usage(format!("invalid image \"{s}\""))
+                .help("name an image as NAME or NAME:VERSION, e.g. qemu_aarch64_arceos:0.0.22"));
+        }
+        Ok(ImageSpec {
+            name: name.to_string(),
+            version,
+        })
+    }
+}
+
+impl fmt::Display for ImageSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{}:{v}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// The merged view of a registry and everything it includes.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Sorted by (name, version).
+    images: Vec<ImageEntry>,
+    /// Every registry file read, in the order read.
+    pub sources: Vec<String>,
+    /// Conflicting duplicates and similar non-fatal findings, for the reporters.
+    pub warnings: Vec<String>,
+}
+
+/// Where a registry lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Source {
+    Url(Url),
+    File(PathBuf),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Url(u) => f.write_str(u.as_str()),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl Source {
+    /// Resolves `reference` (an absolute URL or a path/URL relative to `base`).
+    /// A registry fetched over the network may not reach into local files.
+    fn resolve(reference: &str, base: Option<&Source>) -> Result<Source, String> {
+        let resolved = Source::resolve_unchecked(reference, base)?;
+        if let (Some(Source::Url(_)), Source::File(_)) = (base, &resolved) {
+            return Err("a registry fetched over the network may not point at local files".into());
+        }
+        Ok(resolved)
+    }
+
+    fn resolve_unchecked(reference: &str, base: Option<&Source>) -> Result<Source, String> {
+        if reference.contains("://") {
+            let url = Url::parse(reference).map_err(|e| format!("invalid URL: {e}"))?;
+            return Source::from_url(url);
+        }
+        match base {
+            Some(Source::Url(b)) => b
+                .join(reference)
+                .map_err(|e| format!("invalid relative URL: {e}"))
+                .and_then(Source::from_url),
+            Some(Source::File(b)) => {
+                let dir = b.parent().unwrap_or(Path::new(""));
+                Ok(Source::File(dir.join(reference)))
+            }
+            None => Ok(Source::File(PathBuf::from(reference))),
+        }
+    }
+
+    fn from_url(url: Url) -> Result<Source, String> {
+        match url.scheme() {
+            "http" | "https" => Ok(Source::Url(url)),
+            "file" => url
+                .to_file_path()
+                .map(Source::File)
+                .map_err(|_| format!("{url} is not a local file path")),
+            other => Err(format!(
+                "unsupported URL scheme \"{other}\" (use http, https or file)"
+            )),
+        }
+    }
+
+    /// The seen-set key: the same file reached by two spellings is read once.
+    fn key(&self) -> String {
+        match self {
+            Source::Url(u) => u.to_string(),
+            Source::File(p) => std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+        }
+    }
+
+    /// An absolute URL for an entry's archive; relative URLs are taken relative to the registry.
+    fn archive_url(&self, reference: &str) -> Result<String, String> {
+        let resolved = Source::resolve(reference, Some(self))?;
+        match resolved {
+            Source::Url(u) => Ok(u.to_string()),
+            Source::File(p) => {
+                let abs = std::path::absolute(&p).map_err(|e| e.to_string())?;
+                Url::from_file_path(&abs)
+                    .map(|u| u.to_string())
+                    .map_err(|_| format!("cannot express {} as a file URL", abs.display()))
+            }
+        }
+    }
+}
+
+/// An include not yet read, and where it was named (for errors).
+struct Pending {
+    source: Source,
+    named_at: Option<Location>,
+}
+
+impl Registry {
+    /// Reads the registry at `location` (URL or file path) and all it includes.
+    pub async fn load(location: &str, fetcher: &Fetcher) -> Result<Registry, Error> {
+        let root = Source::resolve(location, None).map_err(|e| {
+            Error::usage(format!("invalid registry \"{location}\": {e}"))
+                .help("pass --registry an http(s) URL or the path of a registry .toml file")
+        })?;
+        let mut queue = VecDeque::from([Pending {
+            source: root,
+            named_at: None,
+        }]);
+        let mut seen = HashSet::new();
+        let mut files = Vec::new();
+        while let Some(pending) = queue.pop_front() {
+            if !seen.insert(pending.source.key()) {
+                continue;
+            }
+            let text = read_source(&pending, fetcher).await?;
+            let file = RegistryFile::parse(&pending.source, text)?;
+            queue.extend(file.includes.iter().cloned().map(|(source, at)| Pending {
+                source,
+                named_at: Some(at),
+            }));
+            files.push(file);
+        }
+        Ok(Registry::merge(files))
+    }
+
+    /// Parses one registry text with no includes followed (for tests and offline use).
+    pub fn from_text(origin: &str, text: &str) -> Result<Registry, Error> {
+        let source = Source::File(PathBuf::from(origin));
+        let file = RegistryFile::parse(&source, text.to_string())?;
+        Ok(Registry::merge(vec![file]))
+    }
+
+    fn merge(files: Vec<RegistryFile>) -> Registry {
+        let mut index: HashMap<(String, String), usize> = HashMap::new();
+        let mut reg = Registry::default();
+        for file in files {
+            reg.sources.push(file.origin);
+            for entry in file.images {
+                let key = (entry.name.clone(), entry.version.clone());
+                match index.get(&key) {
+                    Some(&i) if !reg.images[i].same_content(&entry) => {
+                        reg.warnings.push(format!(
+                            "image {} in {} differs from the one in {}; keeping the first",
+                            entry.id(),
+                            entry.source,
+                            reg.images[i].source
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        index.insert(key, reg.images.len());
+                        reg.images.push(entry);
+                    }
+                }
+            }
+        }
+        reg.images
+            .sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        reg
+    }
+
+    /// Every image, sorted by (name, version).
+    pub fn images(&self) -> &[ImageEntry] {
+        &self.images
+    }
+
+    /// The entry `spec` names: exact for `name:version`, else the latest by `released_at`
+    /// (undated entries are oldest; on a tie the last in sorted order wins, as in AxVisor).
+    pub fn resolve(&self, spec: &ImageSpec) -> Result<&ImageEntry, Error> {
+        let mut same_name = self
+            .images
+            .iter()
+            .filter(|e| e.name == spec.name)
+            .peekable();
+        if same_name.peek().is_none() {
+            return Err(self.unknown_name(&spec.name));
+        }
+        let found = match &spec.version {
+            Some(v) => same_name.find(|e| &e.version == v),
+            None => same_name.max_by(|a, b| a.released_at.cmp(&b.released_at)),
+        };
+        found.ok_or_else(|| {
+            let versions: Vec<&str> = self
+                .images
+                .iter()
+                .filter(|e| e.name == spec.name)
+                .map(|e| e.version.as_str())
+                .collect();
+            Error::usage(format!("image {spec} not found")).help(format!(
+                "available versions of {}: {}",
+                spec.name,
+                versions.join(", ")
+            ))
+        })
+    }
+
+    fn unknown_name(&self, name: &str) -> Error {
+        let mut names: Vec<&str> = self.images.iter().map(|e| e.name.as_str()).collect();
+        names.dedup();
+        let close: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| edit_distance(n, name) <= (name.len() / 3).max(2) || n.contains(name))
+            .collect();
+        let (label, list) = if close.is_empty() {
+            ("available", &names)
+        } else {
+            ("did you mean", &close)
+        };
+        let shown: Vec<&str> = list.iter().copied().take(12).collect();
+        let more = if list.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        Error::usage(format!(
+            "image {name} not found in registry {}",
+            self.sources.first().map_or("(empty)", String::as_str)
+        ))
+        .help(format!("{label}: {}{more}", shown.join(", ")))
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+async fn read_source(pending: &Pending, fetcher: &Fetcher) -> Result<String, Error> {
+    let result = match &pending.source {
+        Source::Url(url) => fetcher.text(url, MAX_REGISTRY_BYTES).await,
+        Source::File(path) => read_file(path),
+    };
+    result.map_err(|e| match &pending.named_at {
+        Some(at) => {
+            let mut e = e;
+            e.message = format!("included registry: {}", e.message);
+            e.at(at.clone())
+        }
+        None => e,
+    })
+}
+
+fn read_file(path: &Path) -> Result<String, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::input_io(path, "registry", &e))?;
+    if meta.len() > MAX_REGISTRY_BYTES as u64 {
+        return Err(Error::config(format!(
+            "registry {} is {} bytes, more than a registry can be",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "registry", &e))
+}
+
+/// One parsed registry file.
+struct RegistryFile {
+    origin: String,
+    includes: Vec<(Source, Location)>,
+    images: Vec<ImageEntry>,
+}
+
+impl RegistryFile {
+    fn parse(source: &Source, text: String) -> Result<RegistryFile, Error> {
+        let origin = source.to_string();
+        let src = SourceText::new(Path::new(&origin), text);
+        let doc = toml_edit::Document::parse(src.text.as_str()).map_err(|e| {
+            let at = src.location(e.span().map_or(0, |s| s.start));
+            Error::config(format!("invalid registry format: {}", e.message().trim()))
+                .at(at)
+                .help("fix the TOML syntax here; the file must be an axvisor-guest registry")
+        })?;
+        let reader = Reader { src: &src, source };
+        let mut file = RegistryFile {
+            origin: origin.clone(),
+            includes: Vec::new(),
+            images: Vec::new(),
+        };
+        for (table, span) in reader.tables(doc.get("includes"), "includes")? {
+            let (url, at) = reader.string(table, span.clone(), "url")?;
+            let target = Source::resolve(&url, Some(source))
+                .map_err(|e| reader.error(&at, &format!("include url \"{url}\": {e}")))?;
+            file.includes.push((target, at));
+        }
+        for (table, span) in reader.tables(doc.get("images"), "images")? {
+            file.images.push(reader.image(table, span)?);
+        }
+        Ok(file)
+    }
+}
+
+/// Field access with positions, so every error names line and column.
+struct Reader<'a> {
+    src: &'a SourceText,
+    source: &'a Source,
+}
+
+type Span = Option<Range<usize>>;
+
+impl Reader<'_> {
+    fn at(&self, span: &Span) -> Location {
+        self.src.location(span.as_ref().map_or(0, |s| s.start))
+    }
+
+    fn error(&self, at: &Location, message: &str) -> Error {
+        Error::config(format!("invalid registry entry: {message}"))
+            .at(at.clone())
+            .help(
+                "each [[images]] needs string fields name, version, sha256 (64 lower-case hex \
+                 digits), arch and url; released_at (RFC 3339) and description are optional",
+            )
+    }
+
+    /// The tables of `[[key]]` (or `key = [{…}]`), each with its span.
+    fn tables<'d>(
+        &self,
+        item: Option<&'d Item>,
+        key: &str,
+    ) -> Result<Vec<(&'d dyn TableLike, Span)>, Error> {
+        let Some(item) = item else {
+            return Ok(Vec::new());
+        };
+        if let Some(aot) = item.as_array_of_tables() {
+            return Ok(aot
+                .iter()
+                .map(|t| (t as &dyn TableLike, t.span()))
+                .collect());
+        }
+        let not_tables = || {
+            self.error(
+                &self.at(&item.span()),
+                &format!("\"{key}\" must be an array of tables ([[{key}]])"),
+            )
+        };
+        let array = item.as_array().ok_or_else(not_tables)?;
+        array
+            .iter()
+            .map(|v| {
+                v.as_inline_table()
+                    .map(|t| (t as &dyn TableLike, t.span()))
+                    .ok_or_else(not_tables)
+            })
+            .collect()
+    }
+
+    fn optional(
+        &self,
+        table: &dyn TableLike,
+        key: &str,
+    ) -> Result<Option<(String, Location)>, Error> {
+        let Some(item) = table.get(key) else {
+            return Ok(None);
+        };
+        let at = self.at(&item.span());
+        match item.as_str() {
+            // Registry text is untrusted and ends up on terminals and in CI logs.
+            Some(s) if s.chars().any(char::is_control) => {
+                Err(self.error(&at, &format!("\"{key}\" contains control characters")))
+            }
+            Some(s) => Ok(Some((s.to_string(), at))),
+            None => Err(self.error(&at, &format!("\"{key}\" must be a string"))),
+        }
+    }
+
+    fn string(
+        &self,
+        table: &dyn TableLike,
+        span: Span,
+        key: &str,
+    ) -> Result<(String, Location), Error> {
+        self.optional(table, key)?
+            .ok_or_else(|| self.error(&self.at(&span), &format!("missing field \"{key}\"")))
+    }
+
+    fn image(&self, table: &dyn TableLike, span: Span) -> Result<ImageEntry, Error> {
+        let field = |key: &str| self.string(table, span.clone(), key);
+        let (name, name_at) = field("name")?;
+        let (version, version_at) = field("version")?;
+        for (value, at, key) in [
+            (&name, &name_at, "name"),
+            (&version, &version_at, "version"),
+        ] {
+            if value.trim().is_empty() || value.contains(':') || value.contains('/') {
+                return Err(self.error(
+                    at,
+                    &format!("\"{key}\" must be non-empty without ':' or '/'"),
+                ));
+            }
+        }
+        let (sha256, sha_at) = field("sha256")?;
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(self.error(
+                &sha_at,
+                &format!("sha256 \"{sha256}\" is not 64 lower-case hex digits"),
+            ));
+        }
+        let (arch, _) = field("arch")?;
+        let (url_text, url_at) = field("url")?;
+        let url = self
+            .source
+            .archive_url(&url_text)
+            .map_err(|e| self.error(&url_at, &format!("url \"{url_text}\": {e}")))?;
+        let released_at = match self.optional(table, "released_at")? {
+            Some((text, at)) => Some(text.parse().map_err(|e: String| self.error(&at, &e))?),
+            None => None,
+        };
+        let description = self
+            .optional(table, "description")?
+            .map(|d| d.0)
+            .unwrap_or_default();
+        Ok(ImageEntry {
+            name,
+            version,
+            released_at,
+            description,
+            sha256,
+            arch,
+            url,
+            source: self.source.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "f2422b89de216e595256b1d18b9305cc1f6d1f3b4d3e50016c50ac9126bf804b";
+
+    fn entry(name: &str, version: &str, released: Option<&str>) -> String {
+        let released = released.map_or(String::new(), |r| format!("released_at = \"{r}\"\n"));
+        format!(
+            "[[images]]\nname = \"{name}\"\nversion = \"{version}\"\nsha256 = \"{SHA}\"\n\
+             arch = \"aarch64\"\nurl = \"https://example.org/{name}.tar.gz\"\n{released}\n"
+        )
+    }
+
+    fn pick(reg: &Registry, spec: &str) -> String {
+        reg.resolve(&spec.parse().unwrap()).unwrap().version.clone()
+    }
+
+    #[test]
+    fn latest_is_the_greatest_release_time_and_ties_go_to_the_last() {
+        let text = [
+            entry("a", "0.0.9", Some("2026-01-01T00:00:00Z")),
+            entry("a", "0.0.10", Some("2026-01-01T00:00:00Z")),
+            entry("a", "0.0.2", None),
+            entry("b", "1", None),
+            entry("b", "2", None),
+        ]
+        .concat();
+        let reg = Registry::from_text("r.toml", &text).unwrap();
+        // sorted as strings: 0.0.10 < 0.0.2 < 0.0.9; the tie goes to the last, 0.0.9
+        assert_eq!(pick(&reg, "a"), "0.0.9");
+        assert_eq!(pick(&reg, "a:0.0.2"), "0.0.2");
+        assert_eq!(pick(&reg, "b"), "2");
+    }
+
+    #[test]
+    fn unknown_names_suggest_close_ones() {
+        let reg = Registry::from_text("r.toml", &entry("qemu_aarch64_linux", "1", None)).unwrap();
+        let err = reg
+            .resolve(&"qemu_aarch64_linx".parse().unwrap())
+            .unwrap_err();
+        assert!(
+            err.message.contains("image qemu_aarch64_linx not found"),
+            "{err}"
+        );
+        assert!(
+            err.help
+                .unwrap()
+                .contains("did you mean: qemu_aarch64_linux")
+        );
+        let err = reg
+            .resolve(&"qemu_aarch64_linux:9".parse().unwrap())
+            .unwrap_err();
+        assert!(
+            err.help
+                .unwrap()
+                .contains("available versions of qemu_aarch64_linux: 1")
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_reported_at_their_line() {
+        let text = entry("a", "1", None).replace(SHA, "ABC");
+        let err = Registry::from_text("r.toml", &text).unwrap_err();
+        let at = err.location.clone().unwrap();
+        assert_eq!((at.line, at.column), (4, 10), "{err}");
+        assert!(err.message.contains("64 lower-case hex"), "{err}");
+
+        let err = Registry::from_text("r.toml", "[[images]]\nname = \"a\"\n").unwrap_err();
+        assert_eq!(err.location.unwrap().line, 1);
+        assert!(err.message.contains("missing field \"version\""));
+
+        let err = Registry::from_text("r.toml", "[[images]\n").unwrap_err();
+        assert!(err.message.contains("invalid registry format"), "{err}");
+        assert_eq!(err.location.unwrap().line, 1);
+    }
+
+    #[test]
+    fn untrusted_text_is_contained() {
+        let text = entry("a", "1", None).replace("aarch64", "aarch64\\u001b[31m");
+        let err = Registry::from_text("r.toml", &text).unwrap_err();
+        assert!(
+            err.message.contains("\"arch\" contains control characters"),
+            "{err}"
+        );
+        let text = entry("a", "1", None).replace("\"a\"", "\"../a\"");
+        assert!(Registry::from_text("r.toml", &text).is_err());
+        let remote = Source::Url(Url::parse("https://example.org/r.toml").unwrap());
+        assert!(Source::resolve("file:///etc/passwd", Some(&remote)).is_err());
+        assert!(
+            remote
+                .archive_url("/etc/passwd")
+                .unwrap()
+                .starts_with("https://example.org/")
+        );
+    }
+
+    #[test]
+    fn specs_parse_name_and_version() {
+        let s: ImageSpec = "qemu_x86_64_nimbos:0.0.22".parse().unwrap();
+        assert_eq!(
+            (s.name.as_str(), s.version.as_deref()),
+            ("qemu_x86_64_nimbos", Some("0.0.22"))
+        );
+        assert!("".parse::<ImageSpec>().is_err());
+        assert!("x:".parse::<ImageSpec>().is_err());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

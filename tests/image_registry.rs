@@ -1,0 +1,236 @@
+//! The registry against AxVisor's real axvisor-guest files (copied under tests/data), served
+//! from loopback, plus include semantics (relative URLs and paths, cycles, first-seen merge).
+
+mod support;
+
+use std::path::Path;
+
+use qemu_test_action::image::{Fetcher, Registry};
+use support::archives::registry_text;
+use support::fast_options;
+use support::http_server::Server;
+
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/axvisor-guest-registry"
+);
+
+fn real(file: &str) -> Vec<u8> {
+    std::fs::read(Path::new(DATA).join(file)).unwrap()
+}
+
+fn fetcher() -> Fetcher {
+    Fetcher::new(fast_options()).unwrap()
+}
+
+fn version_of(reg: &Registry, spec: &str) -> String {
+    reg.resolve(&spec.parse().unwrap()).unwrap().version.clone()
+}
+
+/// A root registry that includes the real versioned files by *relative* URL, like default.toml
+/// does by absolute GitHub URL.
+fn serve_real(server: &Server, versions: &[&str]) {
+    let mut root = String::new();
+    for v in versions {
+        server.add(&format!("/registry/v{v}.toml"), real(&format!("v{v}.toml")));
+        root.push_str(&format!("[[includes]]\nurl = \"v{v}.toml\"\n\n"));
+    }
+    server.add("/registry/default.toml", root.into_bytes());
+}
+
+#[tokio::test]
+async fn real_registry_files_merge_and_pick_the_latest_release() {
+    let server = Server::start();
+    serve_real(&server, &["0.0.20", "0.0.22", "0.0.23", "0.0.24", "0.0.25"]);
+    let reg = Registry::load(&server.url("/registry/default.toml"), &fetcher())
+        .await
+        .unwrap();
+    assert_eq!(reg.sources.len(), 6);
+    assert!(reg.warnings.is_empty(), "{:?}", reg.warnings);
+    for name in [
+        "qemu_aarch64_arceos",
+        "qemu_aarch64_linux",
+        "qemu_x86_64_nimbos",
+    ] {
+        assert_eq!(version_of(&reg, name), "0.0.25", "{name}");
+    }
+    let nimbos = reg
+        .resolve(&"qemu_x86_64_nimbos:0.0.22".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        nimbos.sha256,
+        "dddfa6067af453d49f2925fe75514779549041ba78bb390a54aab1c836ed6c63"
+    );
+    assert_eq!(nimbos.arch, "x86_64");
+    assert_eq!(
+        nimbos.url,
+        "https://github.com/arceos-hypervisor/axvisor-guest/releases/download/v0.0.22/qemu_x86_64_nimbos.tar.gz"
+    );
+    let ids: Vec<String> = reg.images().iter().map(|e| e.id()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "entries are sorted by (name, version)");
+    for v in ["0.0.20", "0.0.22", "0.0.25"] {
+        assert_eq!(server.hits(&format!("/registry/v{v}.toml")), 1);
+    }
+}
+
+#[tokio::test]
+async fn at_the_axvisor_snapshot_the_latest_was_0_0_22() {
+    let server = Server::start();
+    serve_real(&server, &["0.0.20", "0.0.22"]);
+    let reg = Registry::load(&server.url("/registry/default.toml"), &fetcher())
+        .await
+        .unwrap();
+    assert_eq!(version_of(&reg, "qemu_aarch64_linux"), "0.0.22");
+    let sha = &reg
+        .resolve(&"qemu_aarch64_linux".parse().unwrap())
+        .unwrap()
+        .sha256;
+    assert_eq!(
+        sha,
+        "9e2a19e00a72962c4aac53ad8d6172ca473a93d321e3bb3f49a979264754e397"
+    );
+}
+
+#[test]
+fn every_real_registry_file_parses() {
+    for (file, images) in [
+        ("default.toml", 0),
+        ("v0.0.20.toml", 19),
+        ("v0.0.22.toml", 21),
+        ("v0.0.23.toml", 23),
+        ("v0.0.24.toml", 23),
+        ("v0.0.25.toml", 23),
+        ("v0.0.26.toml", 29),
+    ] {
+        let text = String::from_utf8(real(file)).unwrap();
+        let reg = Registry::from_text(file, &text).unwrap();
+        assert_eq!(reg.images().len(), images, "{file}");
+    }
+}
+
+#[tokio::test]
+async fn include_cycles_are_read_once() {
+    let server = Server::start();
+    let a = format!(
+        "[[includes]]\nurl = \"{}\"\n[[includes]]\nurl = \"a.toml\"\n",
+        server.url("/r/b.toml")
+    );
+    let b = "[[includes]]\nurl = \"/r/a.toml\"\n".to_string()
+        + &registry_text(&[("x", "1", &"a".repeat(64), "x.tar.gz")]);
+    server.add("/r/a.toml", a.into_bytes());
+    server.add("/r/b.toml", b.into_bytes());
+    let reg = Registry::load(&server.url("/r/a.toml"), &fetcher())
+        .await
+        .unwrap();
+    assert_eq!((server.hits("/r/a.toml"), server.hits("/r/b.toml")), (1, 1));
+    let x = reg.resolve(&"x".parse().unwrap()).unwrap();
+    assert_eq!(
+        x.url,
+        server.url("/r/x.tar.gz"),
+        "relative entry urls resolve against their registry"
+    );
+}
+
+#[tokio::test]
+async fn breadth_first_and_the_first_seen_entry_wins() {
+    let server = Server::start();
+    // root -> [deep, near]; deep -> [deeper]. Breadth-first reads root, deep, near, deeper.
+    let (s1, s2, s3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+    server.add(
+        "/root.toml",
+        b"[[includes]]\nurl = \"deep.toml\"\n[[includes]]\nurl = \"near.toml\"\n".to_vec(),
+    );
+    server.add(
+        "/deep.toml",
+        b"[[includes]]\nurl = \"deeper.toml\"\n".to_vec(),
+    );
+    server.add(
+        "/near.toml",
+        registry_text(&[
+            ("img", "1", &s2, "n.tar.gz"),
+            ("img", "2", &s3, "n2.tar.gz"),
+        ])
+        .into_bytes(),
+    );
+    server.add(
+        "/deeper.toml",
+        registry_text(&[("img", "1", &s1, "d.tar.gz")]).into_bytes(),
+    );
+    let reg = Registry::load(&server.url("/root.toml"), &fetcher())
+        .await
+        .unwrap();
+    let one = reg.resolve(&"img:1".parse().unwrap()).unwrap();
+    assert_eq!(one.sha256, s2, "near.toml is read before deeper.toml");
+    assert_eq!(reg.warnings.len(), 1);
+    assert!(
+        reg.warnings[0].contains("img:1") && reg.warnings[0].contains("deeper.toml"),
+        "{:?}",
+        reg.warnings
+    );
+    assert_eq!(reg.sources.len(), 4);
+}
+
+#[tokio::test]
+async fn local_files_include_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(
+        dir.path().join("root.toml"),
+        "[[includes]]\nurl = \"sub/v.toml\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("sub/v.toml"), real("v0.0.22.toml")).unwrap();
+    let root = dir.path().join("root.toml");
+    let reg = Registry::load(root.to_str().unwrap(), &fetcher())
+        .await
+        .unwrap();
+    assert_eq!(reg.images().len(), 21);
+    assert_eq!(version_of(&reg, "qemu_aarch64_arceos"), "0.0.22");
+}
+
+#[tokio::test]
+async fn a_missing_include_names_the_including_line() {
+    let server = Server::start();
+    server.add(
+        "/root.toml",
+        b"# registry\n\n[[includes]]\nurl = \"gone.toml\"\n".to_vec(),
+    );
+    let err = Registry::load(&server.url("/root.toml"), &fetcher())
+        .await
+        .unwrap_err();
+    let at = err.location.clone().unwrap();
+    assert_eq!(at.path.to_str().unwrap(), server.url("/root.toml"));
+    assert_eq!((at.line, at.column), (4, 7), "{err}");
+    assert!(
+        err.message.contains("included registry") && err.message.contains("HTTP 404"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_toml_is_reported_with_url_line_and_column() {
+    let server = Server::start();
+    server.add(
+        "/bad.toml",
+        b"[[images]]\nname = \"x\"\nversion = 1.2.3\n".to_vec(),
+    );
+    let err = Registry::load(&server.url("/bad.toml"), &fetcher())
+        .await
+        .unwrap_err();
+    let at = err.location.clone().unwrap();
+    assert_eq!(at.path.to_str().unwrap(), server.url("/bad.toml"));
+    assert_eq!(at.line, 3, "{err}");
+    assert!(err.message.contains("invalid registry format"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_local_registry_is_a_usage_error() {
+    let err = Registry::load("/nonexistent/registry.toml", &fetcher())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("/nonexistent/registry.toml"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+}
