@@ -126,7 +126,8 @@ pub fn patch_text(
     };
     match location {
         ImageLocation::Memory => {
-            let base = path.parent().unwrap_or(Path::new("."));
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let base = absolute.parent().unwrap_or(Path::new("/"));
             for (key, part, current, _) in &paths {
                 let new = memory_path(&name, key, *part, current, image, base, &mut out.notes);
                 if let Some(new) = new {
