@@ -117,38 +117,55 @@ fn inject_fat(image: &Path, files: &[Injection]) -> Result<(), Error> {
 }
 
 async fn inject_ext(image: &Path, files: &[Injection]) -> Result<(), Error> {
-    let debugfs = find_debugfs().ok_or_else(|| {
-        Error::infra(format!(
-            "{} is an ext4 image and injecting files into it needs `debugfs` from e2fsprogs, which was not found",
-            image.display()
-        ))
-        .help("install e2fsprogs (Debian/Ubuntu: `sudo apt-get install e2fsprogs`)")
-    })?;
-    let mut script = String::new();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let debugfs = locate_debugfs(image, std::env::split_paths(&path))?;
+    // First make room: parent directories (existing ones just fail) and no old file (a missing
+    // one just fails). Their errors are expected, so they run in a batch of their own.
+    let mut clear = String::new();
+    let mut write = String::new();
     for file in files {
         let guest = quote(&file.guest)?;
-        let host = quote(&file.host.to_string_lossy())?;
         for dir in ancestors(&file.guest) {
-            script.push_str(&format!("mkdir {}\n", quote(&dir)?));
+            clear.push_str(&format!("mkdir {}\n", quote(&dir)?));
         }
-        script.push_str(&format!("rm {guest}\nwrite {host} {guest}\n"));
+        clear.push_str(&format!("rm {guest}\n"));
+        let host = quote(&file.host.to_string_lossy())?;
+        write.push_str(&format!("write {host} {guest}\n"));
     }
-    let dir = image.parent().unwrap_or(Path::new("."));
-    let mut commands =
-        tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, "create a file in", &e))?;
-    commands
-        .write_all(script.as_bytes())
-        .map_err(|e| Error::io(commands.path(), "write", &e))?;
-    let mut cmd = Command::new(&debugfs);
-    cmd.arg("-w").arg("-f").arg(commands.path()).arg(image);
-    run_bounded(&mut cmd, DEBUGFS_DEADLINE).await?;
+    debugfs_batch(&debugfs, image, &clear).await?;
+    // debugfs exits 0 even when a command fails: its complaints on stderr are the errors.
+    let out = debugfs_batch(&debugfs, image, &write).await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(line) = stderr.lines().find(|l| l.starts_with("write")) {
+        return Err(Error::infra(format!(
+            "debugfs could not write into {}: {}",
+            image.display(),
+            line.trim()
+        ))
+        .help(
+            "check that the ext4 image has enough free space and inodes for the injected files",
+        ));
+    }
     for file in files {
         verify_ext(&debugfs, image, file).await?;
     }
     Ok(())
 }
 
-/// Checks that the file landed with the right size (debugfs exits 0 even when a command fails).
+/// Runs a script of debugfs commands on `image`, writable.
+async fn debugfs_batch(debugfs: &Path, image: &Path, script: &str) -> Result<Output, Error> {
+    let dir = image.parent().unwrap_or(Path::new("."));
+    let mut commands =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, "create a file in", &e))?;
+    commands
+        .write_all(script.as_bytes())
+        .map_err(|e| Error::io(commands.path(), "write", &e))?;
+    let mut cmd = Command::new(debugfs);
+    cmd.arg("-w").arg("-f").arg(commands.path()).arg(image);
+    run_bounded(&mut cmd, DEBUGFS_DEADLINE).await
+}
+
+/// Checks that the file landed with the right size.
 async fn verify_ext(debugfs: &Path, image: &Path, file: &Injection) -> Result<(), Error> {
     let expected = std::fs::metadata(&file.host)
         .map_err(|e| Error::io(&file.host, "read image file", &e))?
@@ -195,12 +212,19 @@ fn quote(arg: &str) -> Result<String, Error> {
     Ok(format!("\"{arg}\""))
 }
 
-fn find_debugfs() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+/// `debugfs` in `search` or the sbin directories (often missing from a user's `PATH`).
+fn locate_debugfs(image: &Path, search: impl Iterator<Item = PathBuf>) -> Result<PathBuf, Error> {
+    search
         .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
         .map(|d| d.join("debugfs"))
         .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::infra(format!(
+                "{} is an ext4 image and injecting files into it needs `debugfs` from e2fsprogs, which was not found",
+                image.display()
+            ))
+            .help("install e2fsprogs (Debian/Ubuntu: `sudo apt-get install e2fsprogs`)")
+        })
 }
 
 /// Runs `cmd` to completion; past `deadline` it is killed (and reaped by tokio).
@@ -232,11 +256,43 @@ mod tests {
     }
 
     #[test]
+    fn debugfs_is_found_in_sbin_even_off_path() {
+        let found = locate_debugfs(Path::new("r.img"), std::iter::empty());
+        // Where e2fsprogs is installed (it is here), sbin is searched even with an empty PATH;
+        // elsewhere the error must name the package.
+        match found {
+            Ok(p) => assert!(p.ends_with("sbin/debugfs"), "{}", p.display()),
+            Err(e) => assert!(e.help.unwrap().contains("e2fsprogs")),
+        }
+    }
+
+    #[test]
     fn unknown_filesystems_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("rootfs.img");
         std::fs::write(&img, vec![0u8; 4096]).unwrap();
         let e = detect(&img).unwrap_err();
         assert!(e.message.contains("neither a FAT nor an ext2/3/4"), "{e}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_file_that_does_not_fit_is_an_error_not_a_silent_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("rootfs.img");
+        let out = std::process::Command::new("/sbin/mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&img)
+            .arg("1M")
+            .output()
+            .expect("e2fsprogs must be installed");
+        assert!(out.status.success(), "{out:?}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![1u8; 4 << 20]).unwrap();
+        let files = [Injection {
+            host: big,
+            guest: "/big.bin".into(),
+        }];
+        let e = inject(&img, &files).await.unwrap_err();
+        assert!(e.message.contains("Could not allocate block"), "{e}");
     }
 }
