@@ -14,10 +14,15 @@ use crate::error::{Error, Location};
 /// The log levels AxVisor's board config accepts, spelled with this exact case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
+    /// `"Trace"`
     Trace,
+    /// `"Debug"`
     Debug,
+    /// `"Info"`
     Info,
+    /// `"Warn"`
     Warn,
+    /// `"Error"`
     Error,
 }
 
@@ -51,13 +56,16 @@ impl fmt::Display for LogLevel {
 /// A path written in the board config, with where it was written (for "does not exist" errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardPath {
+    /// As written: relative to the workspace root.
     pub path: PathBuf,
+    /// The array element that holds it.
     pub location: Location,
 }
 
 /// A parsed board config: what to pass to cargo to build the hypervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardConfig {
+    /// The file it was read from.
     pub path: PathBuf,
     /// Rust target triple (`--target`).
     pub target: String,
@@ -73,6 +81,7 @@ pub struct BoardConfig {
     pub smp: Option<u64>,
     /// VM configs to embed, relative to the workspace, before those given on the command line.
     pub vm_configs: Vec<BoardPath>,
+    /// Unknown keys, reported but not fatal.
     pub warnings: Vec<Warning>,
 }
 

@@ -85,7 +85,9 @@ fn depends_on_log(manifest: &Table) -> bool {
 /// Everything [`plan_cargo`] needs.
 #[derive(Debug, Clone)]
 pub struct CargoRequest<'a> {
+    /// Target, features, log level, extra cargo args.
     pub board: &'a BoardConfig,
+    /// `-p`, `--bin` and whether to add the `log` feature.
     pub package: &'a PackageInfo,
     /// The (patched) VM configs to embed, absolute, in order.
     pub vm_configs: &'a [PathBuf],
@@ -200,7 +202,9 @@ pub struct CargoMessages {
 /// One compiler error: `error[E0308]: mismatched types` at a source position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompilerError {
+    /// `error[CODE]: message`.
     pub message: String,
+    /// The primary span, with the path made absolute.
     pub location: Option<Location>,
 }
 

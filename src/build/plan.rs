@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 /// A command to run in a directory with extra environment variables.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BuildCommand {
+    /// Looked up on `PATH`.
     pub program: String,
+    /// Arguments, unquoted.
     pub args: Vec<String>,
     /// Set on top of the inherited environment, in this order.
     pub env: Vec<(String, String)>,
+    /// The workspace: its `rust-toolchain.toml` and `.cargo/config.toml` apply.
     pub cwd: PathBuf,
 }
 
@@ -28,6 +31,7 @@ pub enum Artifact {
 pub struct BuildPlan {
     /// `None` when the kernel is prebuilt.
     pub command: Option<BuildCommand>,
+    /// Where the kernel is afterwards.
     pub artifact: Artifact,
 }
 

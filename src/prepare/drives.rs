@@ -7,7 +7,9 @@ use std::path::Path;
 /// The QEMU arguments after the rootfs change, and one sentence per change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootfsArgs {
+    /// The rewritten arguments.
     pub args: Vec<String>,
+    /// One sentence per change.
     pub notes: Vec<String>,
     /// Whether a drive now uses the rootfs copy.
     pub attached: bool,

@@ -18,11 +18,17 @@ use crate::error::Error;
 /// The files of an extracted guest image that preparation can use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageFiles {
+    /// The extracted image directory (absolute).
     pub dir: PathBuf,
+    /// For `kernel_path` (axvisor-guest: `qemu-<arch>`).
     pub kernel: Option<PathBuf>,
+    /// For `bios_path` (`axvm-bios.bin`).
     pub bios: Option<PathBuf>,
+    /// For `dtb_path`.
     pub dtb: Option<PathBuf>,
+    /// For `ramdisk_path`.
     pub ramdisk: Option<PathBuf>,
+    /// The guest disk, copied per run (`rootfs.img`).
     pub rootfs: Option<PathBuf>,
 }
 

@@ -19,6 +19,7 @@ const DEBUGFS_DEADLINE: Duration = Duration::from_secs(120);
 /// The filesystem of a whole-disk image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsKind {
+    /// FAT12/16/32 (boot sector signature and `FAT` type string).
     Fat,
     /// ext2, ext3 or ext4 (magic 0xEF53 at byte 1080).
     Ext,

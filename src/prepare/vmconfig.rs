@@ -24,16 +24,22 @@ pub enum ImageLocation {
 /// A file to copy onto the guest disk: `host` → `guest` (absolute in the guest filesystem).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Injection {
+    /// The image's file.
     pub host: PathBuf,
+    /// Its path on the guest disk, from `/`.
     pub guest: String,
 }
 
 /// The patched text of one VM config, what to inject for it, and what was changed.
 #[derive(Debug, Clone)]
 pub struct PatchedConfig {
+    /// The whole config, comments and layout kept.
     pub text: String,
+    /// Its `image_location`.
     pub location: ImageLocation,
+    /// Files to put on the guest disk (`fs` only).
     pub injections: Vec<Injection>,
+    /// One sentence per change.
     pub notes: Vec<String>,
 }
 
