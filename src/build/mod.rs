@@ -1,3 +1,11 @@
-//! Producing the kernel to boot: ELF inspection and ELF → flat binary (later: cargo builds).
+//! Producing the kernel to boot: AxVisor's board config, the cargo build (or a user command, or
+//! a prebuilt file), ELF inspection and ELF → flat binary.
 
+pub mod board;
+pub mod cargo;
 pub mod elf;
+pub mod exec;
+pub mod plan;
+
+pub use exec::run_build;
+pub use plan::{Artifact, BuildCommand, BuildPlan};

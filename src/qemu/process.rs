@@ -28,8 +28,20 @@ impl QemuProcess {
     /// Call this from the thread that drives the runtime for the whole run (the tool uses a
     /// current-thread runtime): `PR_SET_PDEATHSIG` fires when the spawning *thread* exits.
     pub fn spawn(program: &Path, args: &[String], cwd: &Path) -> io::Result<QemuProcess> {
+        Self::spawn_with_env(program, args, cwd, &[])
+    }
+
+    /// Like [`QemuProcess::spawn`], with `env` set on top of the inherited environment (a
+    /// build's `AX_LOG`, say).
+    pub fn spawn_with_env(
+        program: &Path,
+        args: &[String],
+        cwd: &Path,
+        env: &[(String, String)],
+    ) -> io::Result<QemuProcess> {
         let mut cmd = Command::new(program);
         cmd.args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

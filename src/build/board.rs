@@ -1,0 +1,379 @@
+//! AxVisor's board config (`configs/board/*.toml`), read exactly as its xtask reads it
+//! (axvisor.md §3.3), with every error and warning at file:line:column.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Document, Item, Table};
+
+use crate::config::qemu::Warning;
+use crate::config::source::SourceText;
+use crate::error::{Error, Location};
+
+/// The log levels AxVisor's board config accepts, spelled with this exact case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `"Trace"`
+    Trace,
+    /// `"Debug"`
+    Debug,
+    /// `"Info"`
+    Info,
+    /// `"Warn"`
+    Warn,
+    /// `"Error"`
+    Error,
+}
+
+impl LogLevel {
+    const ALL: [(&'static str, LogLevel); 5] = [
+        ("Trace", LogLevel::Trace),
+        ("Debug", LogLevel::Debug),
+        ("Info", LogLevel::Info),
+        ("Warn", LogLevel::Warn),
+        ("Error", LogLevel::Error),
+    ];
+
+    /// The lower-case name used in `AX_LOG` and in the `log/…max_level_<lvl>` feature.
+    pub fn lower(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.lower())
+    }
+}
+
+/// A path written in the board config, with where it was written (for "does not exist" errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardPath {
+    /// As written: relative to the workspace root.
+    pub path: PathBuf,
+    /// The array element that holds it.
+    pub location: Location,
+}
+
+/// A parsed board config: what to pass to cargo to build the hypervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Rust target triple (`--target`).
+    pub target: String,
+    /// Cargo features, possibly of dependencies (`axstd/bus-mmio`).
+    pub features: Vec<String>,
+    /// Sets `AX_LOG` and the `log` crate's max-level feature.
+    pub log: Option<LogLevel>,
+    /// Appended after `--bin <bin>`.
+    pub cargo_args: Vec<String>,
+    /// Whether the ELF must be turned into a flat binary (ignored by AxVisor's `xtask qemu`).
+    pub to_bin: bool,
+    /// Sets `AXVISOR_SMP`.
+    pub smp: Option<u64>,
+    /// VM configs to embed, relative to the workspace, before those given on the command line.
+    pub vm_configs: Vec<BoardPath>,
+    /// Unknown keys, reported but not fatal.
+    pub warnings: Vec<Warning>,
+}
+
+const KNOWN_KEYS: [&str; 7] = [
+    "target",
+    "features",
+    "log",
+    "cargo_args",
+    "to_bin",
+    "smp",
+    "vm_configs",
+];
+
+impl BoardConfig {
+    /// Reads and parses a board config file.
+    pub fn load(path: &Path) -> Result<BoardConfig, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "board config", &e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses board config text; `path` is used in messages and locations only.
+    pub fn parse(path: &Path, text: &str) -> Result<BoardConfig, Error> {
+        let source = SourceText::new(path, text.to_string());
+        let doc = Document::parse(text).map_err(|e| {
+            let at = source.location(e.span().map_or(0, |s| s.start));
+            Error::config(format!(
+                "invalid TOML in board config: {}",
+                e.message().trim()
+            ))
+            .at(at)
+            .help("fix the TOML syntax at this position")
+        })?;
+        let reader = Reader {
+            source: &source,
+            table: doc.as_table(),
+        };
+        Ok(BoardConfig {
+            path: path.to_path_buf(),
+            target: reader.required_string("target")?,
+            features: reader.string_array("features", true)?,
+            log: reader.log()?,
+            cargo_args: reader.string_array("cargo_args", true)?,
+            to_bin: reader.required_bool("to_bin")?,
+            smp: reader.smp()?,
+            vm_configs: reader.paths("vm_configs")?,
+            warnings: reader.unknown_keys(),
+        })
+    }
+
+    /// The VM configs to build with: the board's own, then `extra`, resolved against
+    /// `workspace`; a missing file is an error naming where it was written.
+    pub fn resolve_vm_configs(
+        &self,
+        workspace: &Path,
+        extra: &[PathBuf],
+    ) -> Result<Vec<PathBuf>, Error> {
+        let from_board = self
+            .vm_configs
+            .iter()
+            .map(|p| (p.path.clone(), Some(p.location.clone())));
+        let from_cli = extra.iter().map(|p| (p.clone(), None));
+        from_board
+            .chain(from_cli)
+            .map(|(path, location)| {
+                let full = workspace.join(&path);
+                if full.is_file() {
+                    return Ok(full);
+                }
+                let e = Error::config(format!("VM config file '{}' does not exist", path.display()))
+                    .help("VM config paths are relative to the workspace root; fix the path or create the file");
+                Err(match location {
+                    Some(at) => e.at(at),
+                    None => e,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Typed access to the top-level table, turning every mismatch into a located error.
+struct Reader<'a> {
+    source: &'a SourceText,
+    table: &'a Table,
+}
+
+impl Reader<'_> {
+    fn at(&self, span: Option<Range<usize>>) -> Location {
+        self.source.location(span.map_or(0, |s| s.start))
+    }
+
+    fn missing(&self, key: &str, example: &str) -> Error {
+        Error::config(format!("board config is missing the required key `{key}`"))
+            .at(self.at(None))
+            .help(format!(
+                "add `{key} = {example}` (see AxVisor's configs/board/*.toml)"
+            ))
+    }
+
+    fn wrong_type(&self, key: &str, item: &Item, expected: &str) -> Error {
+        Error::config(format!(
+            "`{key}` must be {expected}, found {}",
+            item.type_name()
+        ))
+        .at(self.at(item.span()))
+        .help(format!("write `{key}` as {expected}"))
+    }
+
+    fn required_string(&self, key: &str) -> Result<String, Error> {
+        let item = self
+            .table
+            .get(key)
+            .ok_or_else(|| self.missing(key, "\"…\""))?;
+        match item.as_str() {
+            Some(s) if !s.is_empty() => Ok(s.to_string()),
+            Some(_) => Err(Error::config(format!("`{key}` must not be empty"))
+                .at(self.at(item.span()))
+                .help(format!("set `{key}` to a Rust target triple"))),
+            None => Err(self.wrong_type(key, item, "a string")),
+        }
+    }
+
+    fn required_bool(&self, key: &str) -> Result<bool, Error> {
+        let item = self
+            .table
+            .get(key)
+            .ok_or_else(|| self.missing(key, "false"))?;
+        item.as_bool()
+            .ok_or_else(|| self.wrong_type(key, item, "a boolean (true or false)"))
+    }
+
+    fn string_array(&self, key: &str, required: bool) -> Result<Vec<String>, Error> {
+        let Some(item) = self.table.get(key) else {
+            return if required {
+                Err(self.missing(key, "[]"))
+            } else {
+                Ok(Vec::new())
+            };
+        };
+        let array = item
+            .as_array()
+            .ok_or_else(|| self.wrong_type(key, item, "an array of strings"))?;
+        array
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    Error::config(format!(
+                        "every element of `{key}` must be a string, found {}",
+                        v.type_name()
+                    ))
+                    .at(self.at(v.span()))
+                    .help("quote the element")
+                })
+            })
+            .collect()
+    }
+
+    fn paths(&self, key: &str) -> Result<Vec<BoardPath>, Error> {
+        let strings = self.string_array(key, true)?;
+        let spans = self
+            .table
+            .get(key)
+            .and_then(Item::as_array)
+            .map(|a| a.iter().map(|v| v.span()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        Ok(strings
+            .into_iter()
+            .zip(spans)
+            .map(|(s, span)| BoardPath {
+                path: PathBuf::from(s),
+                location: self.at(span),
+            })
+            .collect())
+    }
+
+    fn log(&self) -> Result<Option<LogLevel>, Error> {
+        let Some(item) = self.table.get("log") else {
+            return Ok(None);
+        };
+        let text = item
+            .as_str()
+            .ok_or_else(|| self.wrong_type("log", item, "a string"))?;
+        let names: Vec<&str> = LogLevel::ALL.iter().map(|(n, _)| *n).collect();
+        match LogLevel::ALL.iter().find(|(n, _)| *n == text) {
+            Some((_, level)) => Ok(Some(*level)),
+            None => {
+                let hint = LogLevel::ALL
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(text))
+                    .map(|(n, _)| format!("write \"{n}\" (the case matters)"))
+                    .unwrap_or_else(|| format!("use one of {}", names.join(", ")));
+                Err(Error::config(format!(
+                    "`log` must be one of {}, found \"{text}\"",
+                    names.join(", ")
+                ))
+                .at(self.at(item.span()))
+                .help(hint))
+            }
+        }
+    }
+
+    fn smp(&self) -> Result<Option<u64>, Error> {
+        let Some(item) = self.table.get("smp") else {
+            return Ok(None);
+        };
+        match item.as_integer() {
+            Some(n) if n >= 0 => Ok(Some(n as u64)),
+            _ => Err(self.wrong_type("smp", item, "a non-negative integer")),
+        }
+    }
+
+    fn unknown_keys(&self) -> Vec<Warning> {
+        self.table
+            .iter()
+            .filter(|(k, _)| !KNOWN_KEYS.contains(k))
+            .map(|(k, _)| Warning {
+                location: self.at(self.table.key(k).and_then(|key| key.span())),
+                message: format!(
+                    "unknown key `{k}` in board config is ignored (known keys: {})",
+                    KNOWN_KEYS.join(", ")
+                ),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<BoardConfig, Error> {
+        BoardConfig::parse(Path::new("board.toml"), text)
+    }
+
+    const MINIMAL: &str = "target = \"x86_64-unknown-none\"\nfeatures = []\ncargo_args = []\nto_bin = false\nvm_configs = []\n";
+
+    #[test]
+    fn minimal_config_has_no_log_and_no_smp() {
+        let b = parse(MINIMAL).unwrap();
+        assert_eq!(b.target, "x86_64-unknown-none");
+        assert_eq!((b.log, b.smp, b.to_bin), (None, None, false));
+        assert!(b.warnings.is_empty());
+    }
+
+    #[test]
+    fn log_level_needs_exact_case() {
+        let e = parse(&format!("{MINIMAL}log = \"info\"\n")).unwrap_err();
+        let at = e.location.clone().unwrap();
+        assert_eq!((at.line, at.column), (6, 7));
+        assert!(e.help.as_deref().unwrap().contains("\"Info\""), "{e}");
+        let b = parse(&format!("{MINIMAL}log = \"Warn\"\nsmp = 4\n")).unwrap();
+        assert_eq!((b.log, b.smp), (Some(LogLevel::Warn), Some(4)));
+        assert_eq!(LogLevel::Warn.lower(), "warn");
+    }
+
+    #[test]
+    fn missing_key_and_wrong_type_are_located() {
+        let e =
+            parse("target = \"x\"\nfeatures = []\ncargo_args = []\nto_bin = false\n").unwrap_err();
+        assert!(e.message.contains("`vm_configs`"), "{e}");
+        let e = parse(&MINIMAL.replace("features = []", "features = [\"a\", 3]")).unwrap_err();
+        let at = e.location.unwrap();
+        assert_eq!((at.line, at.column), (2, 18));
+        let e = parse(&MINIMAL.replace("to_bin = false", "to_bin = \"no\"")).unwrap_err();
+        assert_eq!(e.location.unwrap().line, 4);
+        assert!(e.message.contains("boolean"));
+    }
+
+    #[test]
+    fn unknown_keys_are_warnings() {
+        let b = parse(&format!("{MINIMAL}plat = \"q35\"\n")).unwrap();
+        assert_eq!(b.warnings.len(), 1);
+        assert_eq!(b.warnings[0].location.line, 6);
+        assert!(b.warnings[0].message.contains("`plat`"));
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let e = parse("target = \n").unwrap_err();
+        assert_eq!(e.location.unwrap().line, 1);
+        assert_eq!(e.kind, crate::error::ErrorKind::Config);
+    }
+
+    #[test]
+    fn missing_vm_config_names_the_board_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = parse(&MINIMAL.replace("vm_configs = []", "vm_configs = [\"nope.toml\"]")).unwrap();
+        let e = b.resolve_vm_configs(dir.path(), &[]).unwrap_err();
+        assert!(e.message.contains("'nope.toml' does not exist"), "{e}");
+        assert_eq!(e.location.unwrap().line, 5);
+        std::fs::write(dir.path().join("nope.toml"), "").unwrap();
+        let extra = [PathBuf::from("nope.toml")];
+        assert_eq!(b.resolve_vm_configs(dir.path(), &extra).unwrap().len(), 2);
+    }
+}

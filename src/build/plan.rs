@@ -1,0 +1,126 @@
+//! What the build stage will do, decided before anything runs: a command (cargo or the user's)
+//! and where its kernel will be, or a prebuilt kernel. Printable for `--dry-run`.
+
+use std::path::{Path, PathBuf};
+
+/// A command to run in a directory with extra environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuildCommand {
+    /// Looked up on `PATH`.
+    pub program: String,
+    /// Arguments, unquoted.
+    pub args: Vec<String>,
+    /// Set on top of the inherited environment, in this order.
+    pub env: Vec<(String, String)>,
+    /// The workspace: its `rust-toolchain.toml` and `.cargo/config.toml` apply.
+    pub cwd: PathBuf,
+}
+
+/// Where the kernel is once the command succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Artifact {
+    /// The executable cargo reports (JSON `compiler-artifact`) for this bin target.
+    CargoBin(String),
+    /// A file the command writes (relative paths are from the command's directory).
+    File(PathBuf),
+}
+
+/// The build stage of a case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuildPlan {
+    /// `None` when the kernel is prebuilt.
+    pub command: Option<BuildCommand>,
+    /// Where the kernel is afterwards.
+    pub artifact: Artifact,
+}
+
+impl BuildPlan {
+    /// A kernel the user built already (`--kernel FILE`): nothing to run.
+    pub fn prebuilt(kernel: &Path) -> BuildPlan {
+        BuildPlan {
+            command: None,
+            artifact: Artifact::File(kernel.to_path_buf()),
+        }
+    }
+
+    /// The user's own build (`--build-command CMD`), run by `sh -c` in `cwd` with `env`, that
+    /// must leave the kernel at `artifact`.
+    pub fn shell(
+        command: &str,
+        artifact: &Path,
+        cwd: &Path,
+        env: Vec<(String, String)>,
+    ) -> BuildPlan {
+        BuildPlan {
+            command: Some(BuildCommand {
+                program: "sh".into(),
+                args: vec!["-c".into(), command.into()],
+                env,
+                cwd: cwd.to_path_buf(),
+            }),
+            artifact: Artifact::File(cwd.join(artifact)),
+        }
+    }
+
+    /// The plan as shell text a user can paste (`cd DIR && K=V … program args…`), or the
+    /// prebuilt kernel's path.
+    pub fn display(&self) -> String {
+        let Some(cmd) = &self.command else {
+            return match &self.artifact {
+                Artifact::File(p) => format!("(prebuilt) {}", p.display()),
+                Artifact::CargoBin(b) => format!("(prebuilt) {b}"),
+            };
+        };
+        let mut words = vec![
+            "cd".to_string(),
+            shell_quote(&cmd.cwd.to_string_lossy()),
+            "&&".to_string(),
+        ];
+        words.extend(
+            cmd.env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shell_quote(v))),
+        );
+        words.push(shell_quote(&cmd.program));
+        words.extend(cmd.args.iter().map(|a| shell_quote(a)));
+        words.join(" ")
+    }
+}
+
+/// Quotes `word` for a POSIX shell when it holds anything but plain characters.
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:=+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_only_what_needs_it() {
+        let plan = BuildPlan::shell(
+            "make kernel && echo 'ok'",
+            Path::new("out/kernel.elf"),
+            Path::new("/src/my kernel"),
+            vec![("AX_LOG".into(), "info".into())],
+        );
+        assert_eq!(
+            plan.display(),
+            r"cd '/src/my kernel' && AX_LOG=info sh -c 'make kernel && echo '\''ok'\'''"
+        );
+        assert_eq!(
+            plan.artifact,
+            Artifact::File(PathBuf::from("/src/my kernel/out/kernel.elf"))
+        );
+        assert_eq!(
+            BuildPlan::prebuilt(Path::new("/k.elf")).display(),
+            "(prebuilt) /k.elf"
+        );
+    }
+}

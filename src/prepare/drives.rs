@@ -1,0 +1,228 @@
+//! Pointing the QEMU rootfs disk at the per-run copy, or removing it when the image has none:
+//! by drive id (`-drive id=X` and the `-device …,drive=X` that uses it), never by line ranges
+//! like the CI's `sed`.
+
+use std::path::Path;
+
+/// The QEMU arguments after the rootfs change, and one sentence per change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsArgs {
+    /// The rewritten arguments.
+    pub args: Vec<String>,
+    /// One sentence per change.
+    pub notes: Vec<String>,
+    /// Whether a drive now uses the rootfs copy.
+    pub attached: bool,
+}
+
+/// The file name that marks a `-drive` as the rootfs disk (AxVisor's `…/tmp/rootfs.img`).
+const ROOTFS_NAME: &str = "rootfs.img";
+
+/// Rewrites every `-drive` whose `file=` is a `rootfs.img` to use `rootfs`, or, when `rootfs`
+/// is `None`, removes it, the `-device` that references its id and `root=/dev/vda` in
+/// `-append`. Pure: usable for dry runs.
+pub fn rootfs_args(args: &[String], rootfs: Option<&Path>) -> RootfsArgs {
+    let mut out = RootfsArgs {
+        args: Vec::with_capacity(args.len()),
+        notes: Vec::new(),
+        attached: false,
+    };
+    let mut removed_ids = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let (flag, value) = (&args[i], args.get(i + 1));
+        match value.filter(|_| is_flag(flag, "drive")) {
+            Some(v) if is_rootfs_drive(v) => {
+                let id = option(&split_options(v), "id").unwrap_or_default();
+                match rootfs {
+                    Some(copy) => {
+                        out.args.push(flag.clone());
+                        out.args.push(with_file(v, copy));
+                        out.attached = true;
+                        out.notes.push(format!(
+                            "-drive {} now uses the per-run rootfs copy {}.",
+                            label(&id),
+                            copy.display()
+                        ));
+                    }
+                    None => removed_ids.push(id),
+                }
+                i += 2;
+            }
+            _ => {
+                out.args.push(flag.clone());
+                i += 1;
+            }
+        }
+    }
+    if !removed_ids.is_empty() {
+        out.args = remove_users(&out.args, &removed_ids, &mut out.notes);
+    }
+    out
+}
+
+fn is_flag(arg: &str, name: &str) -> bool {
+    arg.strip_prefix("--")
+        .or_else(|| arg.strip_prefix('-'))
+        .is_some_and(|a| a == name)
+}
+
+fn label(id: &str) -> String {
+    if id.is_empty() {
+        "(no id)".into()
+    } else {
+        format!("id={id}")
+    }
+}
+
+fn is_rootfs_drive(value: &str) -> bool {
+    option(&split_options(value), "file")
+        .is_some_and(|f| Path::new(&f).file_name().is_some_and(|n| n == ROOTFS_NAME))
+}
+
+/// Removes the `-device`s that use the removed drives and their `root=/dev/vda` boot argument.
+fn remove_users(args: &[String], ids: &[String], notes: &mut Vec<String>) -> Vec<String> {
+    for id in ids {
+        notes.push(format!(
+            "-drive {} removed: the image has no {ROOTFS_NAME}.",
+            label(id)
+        ));
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let (flag, value) = (&args[i], args.get(i + 1));
+        if let Some(v) = value.filter(|_| is_flag(flag, "device")) {
+            let parts = split_options(v);
+            if option(&parts, "drive").is_some_and(|d| ids.contains(&d)) {
+                notes.push(format!("-device {v} removed: its drive was removed."));
+                i += 2;
+                continue;
+            }
+        }
+        if let Some(v) = value.filter(|_| is_flag(flag, "append")) {
+            let kept: Vec<&str> = v
+                .split_whitespace()
+                .filter(|w| *w != "root=/dev/vda")
+                .collect();
+            if kept.len() != v.split_whitespace().count() {
+                notes.push("root=/dev/vda removed from -append: its disk was removed.".into());
+                if !kept.is_empty() {
+                    out.extend([flag.clone(), kept.join(" ")]);
+                }
+                i += 2;
+                continue;
+            }
+        }
+        out.push(flag.clone());
+        i += 1;
+    }
+    out
+}
+
+/// Splits a QEMU option string on `,`, where `,,` stands for a literal comma.
+fn split_options(value: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ',' {
+            current.push(c);
+        } else if chars.next_if_eq(&',').is_some() {
+            current.push(',');
+        } else {
+            parts.push(std::mem::take(&mut current));
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+fn option(parts: &[String], key: &str) -> Option<String> {
+    parts
+        .iter()
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+}
+
+/// The drive option string with `file=` replaced (commas in the path escaped).
+fn with_file(value: &str, file: &Path) -> String {
+    let escaped = file.to_string_lossy().replace(',', ",,");
+    split_options(value)
+        .into_iter()
+        .map(|p| {
+            if p.starts_with("file=") {
+                format!("file={escaped}")
+            } else {
+                p.replace(',', ",,")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    const AARCH64: [&str; 8] = [
+        "-device",
+        "virtio-blk-device,drive=disk0",
+        "-drive",
+        "id=disk0,if=none,format=raw,file=/ws/tmp/rootfs.img",
+        "-append",
+        "root=/dev/vda rw init=/init",
+        "-m",
+        "8g",
+    ];
+
+    #[test]
+    fn rootfs_drive_points_at_the_copy() {
+        let r = rootfs_args(&args(&AARCH64), Some(Path::new("/out/work/a,b/rootfs.img")));
+        assert_eq!(
+            r.args[3],
+            "id=disk0,if=none,format=raw,file=/out/work/a,,b/rootfs.img"
+        );
+        assert_eq!(r.args.len(), 8);
+        assert!(r.attached);
+        assert_eq!(r.notes.len(), 1);
+    }
+
+    #[test]
+    fn no_rootfs_removes_drive_device_and_root_arg_by_id() {
+        // The device comes before its drive and an unrelated disk stays.
+        let mut list = args(&AARCH64);
+        list.extend(args(&[
+            "-drive",
+            "id=d1,if=none,file=/x/other.img",
+            "-device",
+            "virtio-blk-pci,drive=d1",
+        ]));
+        let r = rootfs_args(&list, None);
+        assert_eq!(
+            r.args,
+            args(&[
+                "-append",
+                "rw init=/init",
+                "-m",
+                "8g",
+                "-drive",
+                "id=d1,if=none,file=/x/other.img",
+                "-device",
+                "virtio-blk-pci,drive=d1"
+            ])
+        );
+        assert!(!r.attached);
+        assert_eq!(r.notes.len(), 3, "{:?}", r.notes);
+    }
+
+    #[test]
+    fn escaped_commas_are_one_option() {
+        assert_eq!(split_options("a=1,,2,b=3"), vec!["a=1,2", "b=3"]);
+        assert!(!is_rootfs_drive("file=/x/rootfs.img,,bak"));
+        assert!(is_rootfs_drive("if=virtio,file=rootfs.img"));
+    }
+}
