@@ -43,6 +43,48 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Probe the runner: QEMU binaries, firmware, and whether KVM really runs guests.
     Probe(ProbeArgs),
+    /// Guest images: list the registry, pull, verify or remove cached images.
+    #[command(subcommand)]
+    Images(ImagesCmd),
+}
+
+/// `qemu-test images …`
+#[derive(Debug, Subcommand)]
+pub enum ImagesCmd {
+    /// List the registry's images and whether each is cached.
+    Ls(ImagesCommon),
+    /// Download (if needed), verify and unpack an image; print its directory.
+    Pull {
+        /// NAME or NAME:VERSION (bare NAME = the latest by released_at).
+        image: String,
+        #[command(flatten)]
+        common: ImagesCommon,
+    },
+    /// Re-hash cached images (all, or one).
+    Verify {
+        image: Option<String>,
+        #[command(flatten)]
+        common: ImagesCommon,
+    },
+    /// Remove a cached image, or everything with --all.
+    Rm {
+        image: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        common: ImagesCommon,
+    },
+}
+
+/// Flags shared by the `images` subcommands.
+#[derive(Debug, Args, Clone)]
+pub struct ImagesCommon {
+    /// Registry URL or local TOML file [default: axvisor-guest's].
+    #[arg(long, value_name = "URL|FILE")]
+    pub registry: Option<String>,
+    /// Image cache directory.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Flags of `qemu-test probe`.
@@ -92,6 +134,28 @@ pub struct RunArgs {
     /// Kernel to boot: an ELF (its header picks qemu-system-<arch>) or a raw image with --arch.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
+    /// Build the kernel with cargo from an AxVisor board config (target, features, log, …).
+    #[arg(long, value_name = "FILE")]
+    pub build_config: Option<PathBuf>,
+    /// VM config to patch and embed (repeatable), after the board's `vm_configs`.
+    #[arg(long, value_name = "FILE")]
+    pub vmconfigs: Vec<PathBuf>,
+    /// Build the kernel with this shell command instead (run in the workspace).
+    #[arg(long, value_name = "CMD")]
+    pub build_command: Option<String>,
+    /// The kernel file --build-command leaves behind.
+    #[arg(long, value_name = "FILE")]
+    pub artifact: Option<PathBuf>,
+    /// Guest image NAME[:VERSION] from the registry (axvisor-guest format).
+    #[arg(long, value_name = "NAME[:VERSION]")]
+    pub image: Option<String>,
+    /// Image registry: a URL or a local TOML file [default: axvisor-guest's].
+    #[arg(long, value_name = "URL|FILE")]
+    pub registry: Option<String>,
+    /// Image cache [default: $QEMU_TEST_CACHE, $RUNNER_TOOL_CACHE/qemu-test-action,
+    /// $XDG_CACHE_HOME/qemu-test-action, ~/.cache/qemu-test-action].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// ostool-compatible QEMU TOML (args, uefi, to_bin, success_regex, fail_regex). Default: the
     /// first of qemu-<arch>.toml, .qemu-<arch>.toml, qemu.toml, .qemu.toml in the workspace.
     #[arg(long, value_name = "FILE")]
@@ -156,6 +220,12 @@ impl RunArgs {
         CaseInputs {
             name: self.name.clone(),
             kernel: self.kernel.clone(),
+            build_config: self.build_config.clone(),
+            vmconfigs: self.vmconfigs.clone(),
+            build_command: self.build_command.clone(),
+            artifact: self.artifact.clone(),
+            image: self.image.clone(),
+            registry: self.registry.clone(),
             qemu_config: self.qemu_config.clone(),
             arch: self.arch,
             workspace: self.workspace.clone(),
@@ -202,6 +272,7 @@ impl RunArgs {
         RunOptions {
             out_dir: cwd.join(out),
             log: self.log.as_ref().map(|l| cwd.join(l)),
+            cache_dir: self.cache_dir.as_ref().map(|c| cwd.join(c)),
         }
     }
 }
@@ -281,6 +352,7 @@ pub async fn main() -> i32 {
         Command::Run(args) => run_command(&args).await,
         Command::Matrix(args) => matrix_command(&args),
         Command::Probe(args) => crate::host::cli(args.json),
+        Command::Images(cmd) => images_command(cmd).await,
     }
 }
 
@@ -395,7 +467,7 @@ fn plan_inputs(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
 
 fn emit_warnings(cases: &[plan::Case], reporters: &mut Reporters) {
     for case in cases {
-        for w in &case.config.warnings {
+        for w in &case.warnings {
             reporters.emit(Event::Note {
                 case: Some(&case.name),
                 level: Level::Warning,
@@ -404,6 +476,23 @@ fn emit_warnings(cases: &[plan::Case], reporters: &mut Reporters) {
             });
         }
     }
+}
+
+async fn images_command(cmd: ImagesCmd) -> i32 {
+    use crate::image::cli::{ImagesArgs, ImagesCommand, cli_images};
+    let (common, command) = match cmd {
+        ImagesCmd::Ls(c) => (c, ImagesCommand::Ls),
+        ImagesCmd::Pull { image, common } => (common, ImagesCommand::Pull { image }),
+        ImagesCmd::Verify { image, common } => (common, ImagesCommand::Verify { image }),
+        ImagesCmd::Rm { image, all, common } => (common, ImagesCommand::Rm { image, all }),
+    };
+    cli_images(ImagesArgs {
+        registry: common.registry,
+        cache_dir: common.cache_dir,
+        command,
+        ..ImagesArgs::default()
+    })
+    .await
 }
 
 fn matrix_command(args: &MatrixArgs) -> i32 {
@@ -455,6 +544,17 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     println!("{}", case.command.display());
     for n in &case.command.notes {
         println!("# note: {n}");
+    }
+    if let Some(img) = &case.image {
+        println!("# image: {} from {}", img.spec, img.registry);
+    }
+    for v in &case.vm_configs {
+        println!("# vm config: {} (patched copy in {})", v.display(), case.work_dir.display());
+    }
+    match run::build_plan(case, &case.vm_configs) {
+        Ok(plan) if plan.command.is_some() => println!("# build: {}", plan.display()),
+        Ok(_) => {}
+        Err(e) => println!("# build: cannot plan: {e}"),
     }
     if let Some(bin) = &case.bin_path {
         println!("# to_bin: {} -> {}", case.kernel.display(), bin.display());

@@ -83,6 +83,15 @@ impl Error {
         self
     }
 
+    /// Attaches a whole file as the place (line 1), when no finer position is known.
+    pub fn at_file(self, path: &std::path::Path) -> Self {
+        self.at(Location {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+        })
+    }
+
     /// Attaches the suggested fix.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::arch::Arch;
+use crate::build::board::BoardConfig;
+use crate::build::cargo::PackageInfo;
 use crate::build::elf;
 use crate::config::{PatternSpec, QemuConfig};
 use crate::console::{JudgeOptions, Pattern};
@@ -29,6 +31,42 @@ pub const SUCCESS_SETTLE: Duration = Duration::from_millis(500);
 /// Default boot deadline: generous for TCG boots, far below CI job limits.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Where a case's kernel comes from.
+#[derive(Debug, Clone)]
+pub enum KernelSource {
+    /// `--kernel FILE`: nothing to build.
+    Prebuilt(PathBuf),
+    /// `--build-config BOARD.toml`: cargo, as AxVisor's `cargo xtask qemu` builds.
+    Cargo {
+        board: Box<BoardConfig>,
+        package: PackageInfo,
+    },
+    /// `--build-command CMD --artifact FILE`.
+    Shell { command: String, artifact: PathBuf },
+}
+
+impl KernelSource {
+    /// The file whose stem names the case by default.
+    fn name_hint(&self) -> &Path {
+        match self {
+            KernelSource::Prebuilt(k) => k,
+            KernelSource::Cargo { board, .. } => &board.path,
+            KernelSource::Shell { artifact, .. } => artifact,
+        }
+    }
+}
+
+/// A guest image to fetch before the case runs.
+#[derive(Debug, Clone)]
+pub struct ImageRequest {
+    pub spec: crate::image::ImageSpec,
+    /// URL or file of the axvisor-guest registry.
+    pub registry: String,
+}
+
+/// Default deadline of the build stage (a cold AxVisor build takes minutes).
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Run-wide options (not per case).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -36,6 +74,8 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Absolute console log path; only with a single case.
     pub log: Option<PathBuf>,
+    /// Image cache root (`--cache-dir`); `None` = the documented default.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// One fully resolved test case.
@@ -43,7 +83,18 @@ pub struct RunOptions {
 pub struct Case {
     pub name: String,
     pub arch: Arch,
+    /// The ELF or image QEMU boots (before `to_bin`): the prebuilt kernel, or where the build
+    /// stage puts its result (`<work_dir>/kernel.elf`).
     pub kernel: PathBuf,
+    pub source: KernelSource,
+    /// The user's VM configs (board's then `--vmconfigs`), absolute; patched copies are made
+    /// in `work_dir` by the prepare stage.
+    pub vm_configs: Vec<PathBuf>,
+    pub image: Option<ImageRequest>,
+    /// Per-case work directory (`<out>/work/<case>`).
+    pub work_dir: PathBuf,
+    /// Config-file findings to report (QEMU TOML, board config).
+    pub warnings: Vec<crate::config::qemu::Warning>,
     /// When set, the ELF must be converted to this flat binary before boot (`to_bin`).
     pub bin_path: Option<PathBuf>,
     pub config: QemuConfig,
@@ -52,6 +103,10 @@ pub struct Case {
     pub success: Vec<Pattern>,
     pub fail: Vec<Pattern>,
     pub timeout: Duration,
+    /// Deadline for the build stage.
+    pub build_timeout: Duration,
+    /// Image cache root (`--cache-dir`).
+    pub cache_dir: Option<PathBuf>,
     pub out_dir: PathBuf,
     pub log_path: PathBuf,
     pub judge: JudgeOptions,
@@ -187,16 +242,22 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
 pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
     let workspace = workspace.to_path_buf();
     let config = load_config(inputs, &workspace)?;
-    let kernel = inputs.kernel.clone().ok_or_else(|| {
-        Error::usage("no kernel to boot")
-            .help("pass --kernel FILE (or set `kernel` in the suite case)")
-    })?;
+    let source = kernel_source(inputs, &workspace)?;
+    let vm_configs = match &source {
+        KernelSource::Cargo { board, .. } => board.resolve_vm_configs(&workspace, &inputs.vmconfigs)?,
+        _ => existing_files(&inputs.vmconfigs, "VM config")?,
+    };
     let name = match &inputs.name {
         Some(n) => check_name(n)?,
-        None => default_name(&kernel)?,
+        None => default_name(source.name_hint())?,
     };
     let out_dir = opts.out_dir.clone();
-    let (arch, is_elf) = kernel_arch(&kernel, inputs.arch)?;
+    let work_dir = crate::prepare::workdir::case_dir(&out_dir, &name);
+    let (arch, is_elf) = source_arch(&source, inputs.arch)?;
+    let kernel = match &source {
+        KernelSource::Prebuilt(k) => k.clone(),
+        _ => work_dir.join("kernel.elf"),
+    };
     let bin_path = match (config.to_bin, is_elf) {
         (true, true) => Some(out_dir.join(format!("{name}.bin"))),
         (true, false) => {
@@ -224,17 +285,38 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         .log
         .clone()
         .unwrap_or_else(|| out_dir.join(format!("{name}.log")));
+    let image = match &inputs.image {
+        Some(spec) => Some(ImageRequest {
+            spec: spec.parse()?,
+            registry: inputs
+                .registry
+                .clone()
+                .unwrap_or_else(|| crate::image::DEFAULT_REGISTRY.to_string()),
+        }),
+        None => None,
+    };
+    let mut warnings = config.warnings.clone();
+    if let KernelSource::Cargo { board, .. } = &source {
+        warnings.extend(board.warnings.iter().cloned());
+    }
     Ok(Case {
         name,
         arch,
         kernel,
+        source,
+        vm_configs,
+        image,
+        work_dir,
         bin_path,
         config,
+        warnings,
         workspace,
         command,
         success,
         fail,
         timeout: inputs.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        build_timeout: DEFAULT_BUILD_TIMEOUT,
+        cache_dir: opts.cache_dir.clone(),
         out_dir,
         log_path,
         judge: JudgeOptions {
@@ -251,6 +333,65 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             .unwrap_or_default(),
         decision: None,
     })
+}
+
+/// Where the kernel comes from: `--build-config` (cargo, as AxVisor's xtask), else
+/// `--build-command` + `--artifact`, else `--kernel`.
+fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<KernelSource, Error> {
+    if let Some(board_path) = &inputs.build_config {
+        let board = BoardConfig::load(board_path)?;
+        let package = PackageInfo::read(workspace)?;
+        return Ok(KernelSource::Cargo { board: Box::new(board), package });
+    }
+    if let Some(command) = &inputs.build_command {
+        let artifact = inputs.artifact.clone().ok_or_else(|| {
+            Error::usage("--build-command needs --artifact: the kernel file the command writes")
+        })?;
+        return Ok(KernelSource::Shell { command: command.clone(), artifact });
+    }
+    let kernel = inputs.kernel.clone().ok_or_else(|| {
+        Error::usage("no kernel to boot").help(
+            "pass --kernel FILE, --build-config BOARD.toml, or --build-command CMD --artifact FILE \
+             (or set them in the suite case)",
+        )
+    })?;
+    Ok(KernelSource::Prebuilt(kernel))
+}
+
+/// The guest architecture and whether the kernel is an ELF: `--arch` first; else the ELF header
+/// (prebuilt, or a build artifact that already exists) or the board's target triple.
+fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
+    match source {
+        KernelSource::Prebuilt(k) => kernel_arch(k, arch),
+        KernelSource::Cargo { board, .. } => {
+            let triple_arch = board.target.split('-').next().unwrap_or_default();
+            match arch {
+                Some(a) => Ok((a, true)),
+                None => triple_arch.parse().map(|a| (a, true)).map_err(|_| {
+                    Error::config(format!("unsupported target architecture in `{}`", board.target))
+                        .at_file(&board.path)
+                        .help("pass --arch")
+                }),
+            }
+        }
+        KernelSource::Shell { artifact, .. } => match arch {
+            Some(a) => Ok((a, true)),
+            None if artifact.is_file() => kernel_arch(artifact, None),
+            None => Err(Error::usage(
+                "cannot tell the guest architecture before the build has run",
+            )
+            .help("pass --arch (e.g. --arch aarch64) with --build-command")),
+        },
+    }
+}
+
+fn existing_files(paths: &[PathBuf], what: &str) -> Result<Vec<PathBuf>, Error> {
+    for p in paths {
+        if !p.is_file() {
+            return Err(Error::usage(format!("{what} file '{}' does not exist", p.display())));
+        }
+    }
+    Ok(paths.to_vec())
 }
 
 fn parse_opt<T: std::str::FromStr<Err = String>>(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::console::MatchInfo;
 use crate::error::{Error, Location};
 use crate::qemu::QemuCommand;
-pub use model::{CaseResult, Stage, StageTiming};
+pub use model::{CaseResult, ImageRef, Stage, StageTiming};
 
 /// Severity of a [`Event::Note`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub enum Event<'a> {
         case: &'a str,
         bytes: &'a [u8],
     },
+    /// Output of the build stage (cargo's rendered diagnostics, or the user's command).
+    BuildOutput { case: &'a str, bytes: &'a [u8] },
     /// Raw bytes QEMU wrote to its stderr.
     QemuStderr {
         case: &'a str,

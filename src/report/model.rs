@@ -44,6 +44,15 @@ pub struct StageTiming {
     pub ok: bool,
 }
 
+/// The guest image a case used.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ImageRef {
+    pub name: String,
+    pub version: Option<String>,
+    /// Hex SHA-256 of the image archive.
+    pub sha256: Option<String>,
+}
+
 /// Everything known about a finished case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaseResult {
@@ -51,6 +60,8 @@ pub struct CaseResult {
     pub arch: Option<Arch>,
     /// `kvm` or `tcg` when known.
     pub accel: Option<String>,
+    /// The guest image, when the case used one.
+    pub image: Option<ImageRef>,
     pub verdict: Verdict,
     /// Wall time of the whole case.
     #[serde(serialize_with = "secs")]
@@ -75,6 +86,7 @@ impl CaseResult {
             name: name.into(),
             arch: None,
             accel: None,
+            image: None,
             verdict,
             duration,
             stages: Vec::new(),

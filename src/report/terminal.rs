@@ -132,7 +132,9 @@ impl Reporter for TerminalReporter {
                 let _ = out.flush();
                 self.console_at_line_start = bytes.ends_with(b"\n");
             }
-            Event::QemuStderr { bytes, .. } if self.echo_console => {
+            Event::QemuStderr { bytes, .. } | Event::BuildOutput { bytes, .. }
+                if self.echo_console =>
+            {
                 let _ = std::io::stderr().write_all(bytes);
             }
             Event::Note {

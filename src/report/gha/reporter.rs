@@ -152,7 +152,10 @@ impl GithubReporter {
                 self.open_group(&boot_title(case))?;
                 self.own_line(&format!("$ {}", command.display()))
             }
-            Event::Console { case, bytes } | Event::QemuStderr { case, bytes } => {
+            // Build output is as untrusted as the console (it quotes the user's code).
+            Event::Console { case, bytes }
+            | Event::QemuStderr { case, bytes }
+            | Event::BuildOutput { case, bytes } => {
                 if self.group.is_none() {
                     self.open_group(&boot_title(case))?;
                 }
@@ -227,7 +230,7 @@ impl GithubReporter {
                 .iter()
                 .map(|result| SummaryCase {
                     result,
-                    image: self.images.get(&result.name),
+                    image: result.image.as_ref().or_else(|| self.images.get(&result.name)),
                 })
                 .collect();
             let written = summary::write_summary(

@@ -38,14 +38,7 @@ const LINE_CHARS: usize = 400;
 /// Overflow annotations listed at most.
 const OVERFLOW_LISTED: usize = 50;
 
-/// The guest image a case booted, when known (`CaseResult` does not carry it yet).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ImageRef {
-    pub name: String,
-    pub version: Option<String>,
-    /// Hex SHA-256 of the image archive; the summary shows its first 12 digits.
-    pub sha256: Option<String>,
-}
+pub use crate::report::model::ImageRef;
 
 /// One case as the summary shows it.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,299 @@
+//! One case through its stages — image, prepare, build, boot — to a [`CaseResult`]. Every
+//! stage is timed and reported; an error in any stage ends the case with an `error` verdict
+//! that names the stage, and the reports are still written.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{BootPlan, Cancel, boot};
+use crate::build::cargo::{CargoRequest, build_env, plan_cargo};
+use crate::build::plan::BuildPlan;
+use crate::error::Error;
+use crate::image::{Cache, FetchOptions, Fetcher, Registry};
+use crate::plan::{Case, KernelSource};
+use crate::prepare::{ImageFiles, PrepareRequest, Prepared};
+use crate::profile::ProfileDecision;
+use crate::report::{CaseResult, Event, ImageRef, Level, Reporters, Stage, StageTiming};
+use crate::verdict::{Outcome, Verdict};
+
+/// Runs one planned case to its result. Never fails: errors become an [`Outcome::Error`].
+pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cancel) -> CaseResult {
+    let start = Instant::now();
+    if let Some(sig) = cancel.is_cancelled() {
+        let mut v = Verdict::new(Outcome::Cancelled, format!("not started: cancelled by {sig:?}"));
+        v.cancelled_by = Some(sig);
+        return CaseResult::without_boot(&case.name, v, Duration::ZERO);
+    }
+    reporters.emit(Event::CaseStarted { case: &case.name });
+    let mut run = CaseRun {
+        case,
+        reporters,
+        stages: Vec::new(),
+        image: None,
+        command: case.command.clone(),
+    };
+    let mut result = match unsupported(case, reporters) {
+        Some(result) => result,
+        None => run.stages(cancel).await,
+    };
+    result.arch = Some(case.arch);
+    result.accel = case.accel().map(|a| a.name().to_string());
+    result.image = run.image;
+    result.command = Some(run.command);
+    result.stages = run.stages;
+    result.duration = start.elapsed();
+    result
+}
+
+/// The state of a case while its stages run.
+struct CaseRun<'a> {
+    case: &'a Case,
+    reporters: &'a Reporters,
+    stages: Vec<StageTiming>,
+    image: Option<ImageRef>,
+    /// The QEMU command, updated by the prepare stage (rootfs copy, removed disks).
+    command: crate::qemu::QemuCommand,
+}
+
+impl CaseRun<'_> {
+    async fn stages(&mut self, cancel: &mut Cancel) -> CaseResult {
+        match self.prepare_all().await {
+            Ok(program) => self.boot(program, cancel).await,
+            Err((stage, e)) => self.error_result(stage, e),
+        }
+    }
+
+    /// Image, prepare and build; returns the QEMU binary to run.
+    async fn prepare_all(&mut self) -> Result<PathBuf, (Stage, Error)> {
+        let case = self.case;
+        let files = match &case.image {
+            Some(req) => {
+                let t = self.begin(Stage::Image);
+                let r = self.fetch_image(req).await;
+                Some(self.end(Stage::Image, t, r)?)
+            }
+            None => None,
+        };
+        let t = self.begin(Stage::Prepare);
+        let r = self.prepare(files.as_ref()).await;
+        let prepared = self.end(Stage::Prepare, t, r)?;
+        if case.source_needs_build() {
+            let t = self.begin(Stage::Build);
+            let r = self.build(&prepared).await;
+            self.end(Stage::Build, t, r)?;
+        }
+        let t = self.begin(Stage::Boot);
+        let r = self.stage_kernel();
+        self.end_untimed(Stage::Boot, t, r)
+    }
+
+    async fn fetch_image(&mut self, req: &crate::plan::ImageRequest) -> Result<ImageFiles, Error> {
+        let opts = FetchOptions::default();
+        let fetcher = Fetcher::new(opts.clone())?;
+        let registry = Registry::load(&req.registry, &fetcher).await?;
+        for w in &registry.warnings {
+            self.note(Level::Warning, w);
+        }
+        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
+        let mut progress = crate::image::progress::for_stderr();
+        let image = crate::image::ensure_image(&registry, &req.spec, &cache, progress.as_mut()).await?;
+        self.image = Some(ImageRef {
+            name: image.name.clone(),
+            version: Some(image.version.clone()),
+            sha256: Some(image.sha256.clone()),
+        });
+        self.note(
+            Level::Info,
+            &format!("image {}:{} ({}) in {}", image.name, image.version, &image.sha256[..12.min(image.sha256.len())], image.dir.display()),
+        );
+        Ok(ImageFiles::discover(&image.dir, self.case.arch))
+    }
+
+    /// Creates the out dir and, with VM configs or an image, the patched work dir.
+    async fn prepare(&mut self, image: Option<&ImageFiles>) -> Result<Prepared, Error> {
+        let case = self.case;
+        create_dir(&case.out_dir)?;
+        if let Some(parent) = case.log_path.parent() {
+            create_dir(parent)?;
+        }
+        if case.vm_configs.is_empty() && image.is_none() {
+            return Ok(Prepared {
+                vm_configs: Vec::new(),
+                qemu_args: self.command.args.clone(),
+                rootfs: None,
+                notes: Vec::new(),
+            });
+        }
+        let prepared = crate::prepare::prepare(&PrepareRequest {
+            work_dir: &case.work_dir,
+            vm_configs: &case.vm_configs,
+            image,
+            qemu_args: &self.command.args,
+        })
+        .await?;
+        self.command.args = prepared.qemu_args.clone();
+        self.command.notes.extend(prepared.notes.iter().cloned());
+        Ok(prepared)
+    }
+
+    /// Builds the kernel and puts it where the QEMU command expects it.
+    async fn build(&mut self, prepared: &Prepared) -> Result<(), Error> {
+        let case = self.case;
+        let plan = build_plan(case, &prepared.vm_configs)?;
+        self.note(Level::Info, &format!("build: {}", plan.display()));
+        let reporters = self.reporters;
+        let name = case.name.as_str();
+        let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });
+        let elf = crate::build::exec::run_build(&plan, case.build_timeout, &mut on_output).await?;
+        copy_file(&elf, &case.kernel)
+    }
+
+    /// Writes the flat binary when `to_bin` and finds the QEMU binary.
+    fn stage_kernel(&self) -> Result<PathBuf, Error> {
+        let case = self.case;
+        if let Some(bin) = &case.bin_path {
+            let elf = std::fs::read(&case.kernel).map_err(|e| Error::input_io(&case.kernel, "kernel", &e))?;
+            let flat = crate::build::elf::to_bin(&elf)?;
+            write_atomic(bin, &flat)?;
+        }
+        self.command.resolve_program().ok_or_else(|| {
+            Error::infra(format!("{} not found on PATH", self.command.program)).help(format!(
+                "install it: sudo apt-get install {} (Debian/Ubuntu), or put it on PATH",
+                case.arch.debian_package()
+            ))
+        })
+    }
+
+    async fn boot(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
+        let case = self.case;
+        let plan = BootPlan {
+            case: case.name.clone(),
+            command: self.command.clone(),
+            program,
+            cwd: case.workspace.clone(),
+            success: case.success.clone(),
+            fail: case.fail.clone(),
+            timeout: case.timeout,
+            log_path: case.log_path.clone(),
+            judge: case.judge.clone(),
+        };
+        let t = Instant::now();
+        let r = boot(&plan, self.reporters, cancel).await;
+        let ok = matches!(&r, Ok(b) if b.verdict.outcome == Outcome::Pass);
+        let elapsed = r.as_ref().map_or(t.elapsed(), |b| b.elapsed);
+        self.reporters.emit(Event::StageFinished { case: &case.name, stage: Stage::Boot, elapsed, ok });
+        self.stages.push(StageTiming { stage: Stage::Boot, duration: elapsed, ok });
+        match r {
+            Ok(b) => {
+                if let Some(m) = &b.verdict.decided_by {
+                    self.reporters.emit(Event::Decided { case: &case.name, info: m });
+                }
+                let mut r = CaseResult::without_boot(&case.name, b.verdict, Duration::ZERO);
+                r.log = Some(case.log_path.clone());
+                r.console_tail = b.console_tail;
+                r.stderr_tail = b.stderr_tail;
+                r.console_bytes = b.console_bytes;
+                r.console_lines = b.console_lines;
+                r
+            }
+            Err(e) => self.error_result(Stage::Boot, e),
+        }
+    }
+
+    fn error_result(&self, stage: Stage, e: Error) -> CaseResult {
+        let case = self.case;
+        self.reporters.emit(Event::Failed { case: Some(&case.name), error: &e });
+        let reason = format!("{} stage failed: {}", stage.name(), e.message);
+        let mut r = CaseResult::without_boot(&case.name, Verdict::new(Outcome::Error, reason), Duration::ZERO);
+        r.log = case.log_path.exists().then(|| case.log_path.clone());
+        r
+    }
+
+    fn begin(&self, stage: Stage) -> Instant {
+        self.reporters.emit(Event::StageStarted { case: &self.case.name, stage });
+        Instant::now()
+    }
+
+    fn end<T>(&mut self, stage: Stage, t: Instant, r: Result<T, Error>) -> Result<T, (Stage, Error)> {
+        let (elapsed, ok) = (t.elapsed(), r.is_ok());
+        self.reporters.emit(Event::StageFinished { case: &self.case.name, stage, elapsed, ok });
+        self.stages.push(StageTiming { stage, duration: elapsed, ok });
+        r.map_err(|e| (stage, e))
+    }
+
+    /// The boot stage's own start: its timing is recorded when QEMU ends, unless this fails.
+    fn end_untimed<T>(&mut self, stage: Stage, t: Instant, r: Result<T, Error>) -> Result<T, (Stage, Error)> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => self.end(stage, t, Err(e)),
+        }
+    }
+
+    fn note(&self, level: Level, message: &str) {
+        self.reporters.emit(Event::Note { case: Some(&self.case.name), level, message, location: None });
+    }
+}
+
+impl Case {
+    /// Whether the kernel comes from a build (cargo or the user's command).
+    fn source_needs_build(&self) -> bool {
+        !matches!(self.source, KernelSource::Prebuilt(_))
+    }
+}
+
+/// The build stage's plan for a case with the (patched) VM configs to embed.
+pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Error> {
+    match &case.source {
+        KernelSource::Prebuilt(k) => Ok(BuildPlan::prebuilt(k)),
+        KernelSource::Cargo { board, package } => plan_cargo(&CargoRequest {
+            board,
+            package,
+            vm_configs,
+            workspace: &case.workspace,
+            target_root: &case.workspace.join("target").join("qemu-test"),
+            release: true,
+        }),
+        KernelSource::Shell { command, artifact } => Ok(BuildPlan::shell(
+            command,
+            artifact,
+            &case.workspace,
+            build_env(None, vm_configs, &case.workspace),
+        )),
+    }
+}
+
+/// The result of a case the profile decided not to run (skip or fail by policy), after telling
+/// the user why; `None` when it runs, after passing on the profile's warnings.
+fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {
+    let (outcome, reason) = match &case.decision {
+        Some(ProfileDecision::Use { warnings, .. }) => {
+            for w in warnings {
+                reporters.emit(Event::Note { case: Some(&case.name), level: Level::Warning, message: w, location: None });
+            }
+            return None;
+        }
+        None => return None,
+        Some(ProfileDecision::Skip { reason }) => (Outcome::Skipped, format!("skipped: {reason}")),
+        Some(ProfileDecision::Fail { reason }) => (Outcome::Error, format!("cannot run on this runner: {reason}")),
+    };
+    Some(CaseResult::without_boot(&case.name, Verdict::new(outcome, reason), Duration::ZERO))
+}
+
+fn create_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", &e))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, "write", &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "write", &e))
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
+    if let Some(dir) = to.parent() {
+        create_dir(dir)?;
+    }
+    let tmp = to.with_extension("tmp");
+    std::fs::copy(from, &tmp).map_err(|e| Error::io(from, "copy the built kernel", &e))?;
+    std::fs::rename(&tmp, to).map_err(|e| Error::io(to, "write", &e))
+}

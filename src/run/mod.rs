@@ -1,0 +1,58 @@
+//! Running planned cases: each goes through its stages (image, prepare, build, boot) and ends
+//! in a result; QEMU is always stopped and reaped, also on SIGINT/SIGTERM.
+
+mod boot;
+mod case;
+mod jobs;
+
+pub use boot::{BootPlan, BootReport, boot};
+pub use case::{build_plan, execute_case};
+pub use jobs::default_jobs;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::error::Error;
+use crate::verdict::CancelSignal;
+
+/// Cancellation by SIGINT/SIGTERM, shared by every running case. Installed once before any
+/// QEMU starts, so a cancelled job always gets its QEMUs reaped and its reports written.
+#[derive(Clone)]
+pub struct Cancel {
+    rx: tokio::sync::watch::Receiver<Option<CancelSignal>>,
+}
+
+impl Cancel {
+    /// Starts listening for SIGINT and SIGTERM (needs a running tokio runtime).
+    pub fn install() -> Result<Cancel, Error> {
+        let err = |e: std::io::Error| Error::infra(format!("cannot install signal handlers: {e}"));
+        let mut int = signal(SignalKind::interrupt()).map_err(err)?;
+        let mut term = signal(SignalKind::terminate()).map_err(err)?;
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            let sig = tokio::select! {
+                _ = int.recv() => CancelSignal::Sigint,
+                _ = term.recv() => CancelSignal::Sigterm,
+            };
+            let _ = tx.send(Some(sig));
+        });
+        Ok(Cancel { rx })
+    }
+
+    /// Resolves when the run is cancelled (at once if it already was).
+    pub async fn cancelled(&mut self) -> CancelSignal {
+        loop {
+            if let Some(sig) = *self.rx.borrow_and_update() {
+                return sig;
+            }
+            if self.rx.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Whether the run has been cancelled already.
+    pub fn is_cancelled(&self) -> Option<CancelSignal> {
+        *self.rx.borrow()
+    }
+}
+
