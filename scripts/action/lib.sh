@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Shared functions of the composite action's step scripts (sourced, not run).
 # Messages become GitHub workflow commands when GITHUB_ACTIONS=true, plain lines otherwise, and
-# every value that reaches a command or an output is escaped or checked first.
+# every value that reaches a command or an output is escaped or checked first. All messages go to
+# stderr (the runner reads workflow commands there too), so stdout stays free for values that
+# functions return through $(...).
 
 # qt_escape TEXT: escape a workflow-command message ('%' first, then CR and LF).
 qt_escape() {
@@ -14,7 +16,7 @@ qt_escape() {
 
 # qt_log TEXT: an ordinary log line, prefixed so it is clear which step said it.
 qt_log() {
-    printf 'qemu-test-action: %s\n' "$*"
+    printf 'qemu-test-action: %s\n' "$*" >&2
 }
 
 # qt_annotate LEVEL TEXT: a notice/warning/error annotation in Actions, a prefixed line elsewhere.
@@ -22,7 +24,7 @@ qt_annotate() {
     local level=$1
     shift
     if [ "${GITHUB_ACTIONS:-}" = true ]; then
-        printf '::%s title=qemu-test-action::%s\n' "$level" "$(qt_escape "$*")"
+        printf '::%s title=qemu-test-action::%s\n' "$level" "$(qt_escape "$*")" >&2
     else
         printf 'qemu-test-action: %s: %s\n' "$level" "$*" >&2
     fi
