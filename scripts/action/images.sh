@@ -27,11 +27,11 @@ key_args() {
     local item
     if [ -n "${INPUT_SUITE:-}" ]; then printf '%s\0' --suite "$INPUT_SUITE"; fi
     while IFS= read -r item; do
-        item=$(xargs <<< "$item")
+        item=$(qt_trim "$item")
         if [ -n "$item" ]; then printf '%s\0' --case "$item"; fi
     done < <(tr ',' '\n' <<< "${INPUT_CASE:-}")
     while IFS= read -r item; do
-        item=$(xargs <<< "$item")
+        item=$(qt_trim "$item")
         if [ -n "$item" ]; then printf '%s\0' --image "$item"; fi
     done <<< "${INPUT_IMAGE:-}"
     if [ -n "${INPUT_REGISTRY:-}" ]; then printf '%s\0' --registry "$INPUT_REGISTRY"; fi

@@ -68,7 +68,8 @@ guest_arches() {
 label() {
     local l=
     if [ -n "${INPUT_CASE:-}" ]; then
-        l=$(tr ',\n' '  ' <<< "$INPUT_CASE" | xargs | tr ' ' '+')
+        l=$(qt_words "$(tr ',' ' ' <<< "$INPUT_CASE")")
+        l=${l// /+}
     elif [ -n "${INPUT_SUITE:-}" ]; then
         l=$(basename "${INPUT_SUITE%.*}")
     elif [ -n "${INPUT_KERNEL:-}" ]; then
@@ -106,7 +107,7 @@ main() {
     qt_output junit "$junit"
     qt_output upload-paths "$paths"
     qt_output artifact-name "$name"
-    qt_output arches "$(guest_arches | xargs)"
+    qt_output arches "$(qt_words "$(guest_arches)")"
     qt_log "logs: $log_dir${junit:+, JUnit: $junit}${name:+, artifact: $name}"
 }
 

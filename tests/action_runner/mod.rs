@@ -4,6 +4,7 @@
 //! GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_ENV and GITHUB_PATH files whose contents feed the
 //! later steps; `uses:` steps recorded, not run; the action's `outputs` resolved at the end.
 
+pub mod env_file;
 pub mod expr;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::process::Command;
 use serde::Deserialize;
 use tempfile::TempDir;
 
+pub use env_file::parse_env_file;
 use expr::{Context, StepState, condition_holds, interpolate};
 
 pub fn repo() -> PathBuf {
@@ -428,33 +430,4 @@ impl Shell {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
-}
-
-/// Parses GITHUB_OUTPUT / GITHUB_ENV: `name=value` and `name<<DELIM` … `DELIM`.
-pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delim)) = line.split_once("<<") {
-            let mut value = Vec::new();
-            let mut closed = false;
-            for l in lines.by_ref() {
-                if l == delim {
-                    closed = true;
-                    break;
-                }
-                value.push(l);
-            }
-            assert!(closed, "heredoc for {name} never closed by {delim}");
-            map.insert(name.to_string(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            map.insert(name.to_string(), value.to_string());
-        } else {
-            assert!(
-                line.is_empty(),
-                "malformed line in an environment file: {line:?}"
-            );
-        }
-    }
-    map
 }
