@@ -2,6 +2,7 @@
 # Validate the action and every workflow against GitHub's schemas (action-validator) and lint the
 # shell scripts the composite steps call (shellcheck).
 #   usage: scripts/action/validate.sh
+# Sourced files without a shebang (fixtures/lib.sh, …) are checked as bash.
 # action-validator (crates.io, GPL-3.0, a tool and not a dependency) is installed into
 # target/tools when it is missing; shellcheck comes from the distribution (apt-get install shellcheck).
 set -euo pipefail
@@ -48,7 +49,7 @@ scripts=()
 for f in scripts/action/*.sh fixtures/*.sh; do
     [ -f "$f" ] && scripts+=("$f")
 done
-if shellcheck -x "${scripts[@]}"; then
+if shellcheck -x --shell=bash "${scripts[@]}"; then
     echo "ok: shellcheck ${scripts[*]}"
 else
     echo "FAIL: shellcheck" >&2
