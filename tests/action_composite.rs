@@ -1,0 +1,440 @@
+//! `action.yml` run the way the GitHub runner runs a composite action (see `action_runner`),
+//! with this crate's `qemu-test` (QEMU_TEST_BINARY) booting the real demo guests in QEMU, plus
+//! static checks of the composite rules and of the action/binary contract in dist/README.md.
+
+mod action_runner;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use action_runner::expr::{Context, StepState, Value, condition_holds, evaluate, interpolate};
+use action_runner::{Job, load_action, repo};
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("QEMU_TEST_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/fixtures"))
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    let path = fixtures().join(rel);
+    assert!(
+        path.is_file(),
+        "missing fixture {}: run fixtures/build.sh (or scripts/test.sh)",
+        path.display()
+    );
+    path
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static checks of action.yml
+
+/// Inputs only the action's own steps use; every other input must reach the binary.
+const ACTION_ONLY_INPUTS: [&str; 5] = [
+    "cache-images",
+    "upload-logs",
+    "install-qemu",
+    "version",
+    "working-directory",
+];
+
+/// Inputs a suite file can also set (and log-dir, whose default the binary and prepare.sh share):
+/// an action default would override the suite.
+const EMPTY_DEFAULT_INPUTS: [&str; 16] = [
+    "build-config",
+    "qemu-config",
+    "vmconfigs",
+    "image",
+    "registry",
+    "kernel",
+    "arch",
+    "build-command",
+    "artifact",
+    "accel",
+    "requires",
+    "on-unsupported",
+    "timeout",
+    "success-regex",
+    "fail-regex",
+    "log-dir",
+];
+
+const CONTRACT_OUTPUTS: [&str; 8] = [
+    "verdict",
+    "passed",
+    "duration",
+    "accel",
+    "log",
+    "junit",
+    "qemu-version",
+    "results-json",
+];
+
+fn env_name(input: &str) -> String {
+    format!("INPUT_{}", input.to_uppercase().replace('-', "_"))
+}
+
+#[test]
+fn action_yml_follows_the_composite_rules_and_the_contract() {
+    let (action, text) = load_action();
+    assert!(!action.name.is_empty() && !action.description.is_empty());
+    assert_eq!(action.runs.using, "composite");
+    assert!(
+        !text.contains("action_ref") && !text.contains("action_repository"),
+        "nothing may be derived from github.action_ref / action_repository (empty in composites)"
+    );
+    for step in &action.runs.steps {
+        let label = step.label();
+        match (&step.run, &step.uses) {
+            (Some(run), None) => {
+                assert_eq!(step.shell.as_deref(), Some("bash"), "{label}: shell: bash");
+                assert!(!run.contains("${{"), "{label}: expression inside run: text");
+                assert!(step.with.is_empty(), "{label}: with: on a run step");
+            }
+            (None, Some(uses)) => {
+                assert!(step.shell.is_none(), "{label}: shell on a uses step");
+                let allowed = [
+                    "actions/cache/restore@v4",
+                    "actions/cache/save@v4",
+                    "actions/upload-artifact@v4",
+                ];
+                assert!(
+                    allowed.contains(&uses.as_str()),
+                    "{label}: unexpected {uses}"
+                );
+            }
+            _ => panic!("{label}: exactly one of run/uses"),
+        }
+        for (key, value) in &step.env {
+            if let Some(input) = value
+                .strip_prefix("${{ inputs.")
+                .and_then(|v| v.strip_suffix(" }}"))
+            {
+                assert_eq!(
+                    key,
+                    &env_name(input),
+                    "{label}: {key} carries inputs.{input}"
+                );
+            }
+            if key.starts_with("INPUT_") {
+                assert!(
+                    value.starts_with("${{ inputs."),
+                    "{label}: {key} must carry an input"
+                );
+            }
+        }
+    }
+    for (name, input) in &action.inputs {
+        assert!(
+            !input.description.is_empty(),
+            "input {name} needs a description"
+        );
+        assert_ne!(
+            input.required,
+            Some(true),
+            "required is not enforced by the runner: {name}"
+        );
+        let reference = format!("inputs.{name} ");
+        assert!(text.contains(&reference), "input {name} is never used");
+    }
+    for key in EMPTY_DEFAULT_INPUTS {
+        let input = action
+            .inputs
+            .get(key)
+            .unwrap_or_else(|| panic!("missing input {key}"));
+        assert_eq!(
+            input.default.as_deref().unwrap_or(""),
+            "",
+            "input {key} must default to empty so the suite's value wins"
+        );
+    }
+    let run = action
+        .runs
+        .steps
+        .iter()
+        .find(|s| s.id.as_deref() == Some("run"))
+        .expect("a step with id: run");
+    for name in action.inputs.keys() {
+        if !ACTION_ONLY_INPUTS.contains(&name.as_str()) {
+            assert_eq!(
+                run.env.get(&env_name(name)).map(String::as_str),
+                Some(format!("${{{{ inputs.{name} }}}}").as_str()),
+                "the run step must pass input {name} as {}",
+                env_name(name)
+            );
+        }
+    }
+    for name in CONTRACT_OUTPUTS {
+        let out = action
+            .outputs
+            .get(name)
+            .unwrap_or_else(|| panic!("missing output {name}"));
+        assert_eq!(out.value, format!("${{{{ steps.run.outputs.{name} }}}}"));
+        assert!(!out.description.is_empty());
+    }
+    let upload = action
+        .runs
+        .steps
+        .iter()
+        .find(|s| s.uses.as_deref() == Some("actions/upload-artifact@v4"))
+        .expect("an upload-artifact step");
+    assert!(
+        upload
+            .condition
+            .as_deref()
+            .is_some_and(|c| c.contains("always()")),
+        "logs must be uploaded when the run fails"
+    );
+    let _ = (&action.author, &action.branding);
+}
+
+#[test]
+fn expression_evaluator_follows_github_semantics() {
+    let inputs = BTreeMap::from([("a".to_string(), "x".to_string())]);
+    let steps = BTreeMap::from([(
+        "s".to_string(),
+        StepState {
+            outputs: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            outcome: "success".to_string(),
+        },
+    )]);
+    let (github, runner) = (BTreeMap::new(), BTreeMap::new());
+    let ctx = Context {
+        inputs: &inputs,
+        steps: &steps,
+        github: &github,
+        runner: &runner,
+        failed: true,
+    };
+    assert_eq!(evaluate("inputs.a == 'X'", &ctx), Value::Bool(true));
+    assert_eq!(evaluate("steps.s.outputs.k != ''", &ctx), Value::Bool(true));
+    assert_eq!(
+        evaluate("steps.s.outputs.missing == ''", &ctx),
+        Value::Bool(true)
+    );
+    assert_eq!(evaluate("inputs.b || 'd'", &ctx).text(), "d");
+    assert_eq!(evaluate("inputs.a && 'y'", &ctx).text(), "y");
+    assert_eq!(evaluate("!(inputs.a == 'x')", &ctx), Value::Bool(false));
+    assert_eq!(evaluate("'it''s'", &ctx).text(), "it's");
+    assert!(
+        !condition_holds(Some("inputs.a == 'x'"), &ctx),
+        "implicit success()"
+    );
+    assert!(condition_holds(Some("always() && inputs.a == 'x'"), &ctx));
+    assert_eq!(interpolate("<${{ inputs.a }}>", &ctx), "<x>");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the action
+
+fn binary_env() -> [(&'static str, &'static str); 1] {
+    [("QEMU_TEST_BINARY", env!("CARGO_BIN_EXE_qemu-test"))]
+}
+
+fn demo_inputs<'a>(kernel: &'a str, config: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("kernel", kernel),
+        ("qemu-config", config),
+        ("timeout", "60s"),
+        ("success-regex", "Hello, world!"),
+        ("accel", "tcg"),
+        ("log-dir", "out"),
+    ]
+}
+
+fn workspace_entries(job: &Job) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(job.workspace())
+        .expect("read workspace")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn composite_run_boots_the_demo_guest_and_maps_the_outputs() {
+    let (action, _) = load_action();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let config = repo().join("examples/demo/baremetal.toml");
+    let (kernel, config) = (kernel.to_string_lossy(), config.to_string_lossy());
+    let job = Job::new();
+    let run = job.run(&action, &demo_inputs(&kernel, &config), &binary_env());
+    let t = run.transcript();
+
+    let install = run.step("install");
+    assert_eq!(install.status, Some(0), "{t}");
+    assert_eq!(install.outputs["source"], "override", "{t}");
+
+    let prepare = run.step("prepare");
+    let out_dir = job.workspace().join("out");
+    assert_eq!(Path::new(&prepare.outputs["log-dir"]), out_dir, "{t}");
+    assert_eq!(
+        Path::new(&prepare.outputs["junit"]),
+        out_dir.join("junit.xml")
+    );
+    assert_eq!(prepare.outputs["arches"], "aarch64", "{t}");
+    let artifact = &prepare.outputs["artifact-name"];
+    assert!(
+        artifact.starts_with("qemu-test-hello-action-test-2-"),
+        "{artifact}"
+    );
+
+    assert_eq!(
+        run.step("Prepare the host (QEMU, KVM access)").status,
+        Some(0),
+        "{t}"
+    );
+    assert_eq!(
+        run.step("images").outputs.get("key").map(String::as_str),
+        Some(""),
+        "{t}"
+    );
+    assert!(!run.step("image-cache").ran, "no images, no cache restore");
+    assert!(!run.step("images-after").ran);
+    assert!(!run.step("Save guest images").ran);
+
+    let step = run.step("run");
+    assert_eq!(step.status, Some(0), "the run step must pass:\n{t}");
+    let o = &step.outputs;
+    assert_eq!(o.get("verdict").map(String::as_str), Some("pass"), "{t}");
+    assert_eq!(o["passed"], "true");
+    assert_eq!(o["accel"], "tcg");
+    assert!(
+        o["duration"].parse::<f64>().is_ok_and(|d| d >= 0.0),
+        "{o:?}"
+    );
+    assert!(
+        o["qemu-version"].starts_with(|c: char| c.is_ascii_digit()),
+        "{o:?}"
+    );
+    let log = PathBuf::from(&o["log"]);
+    assert!(
+        log.starts_with(&out_dir),
+        "log {} outside the log dir",
+        log.display()
+    );
+    let console = std::fs::read_to_string(&log).expect("console log");
+    assert!(console.contains("Hello, world!"), "{console}");
+    assert_eq!(Path::new(&o["junit"]), out_dir.join("junit.xml"));
+    let junit = std::fs::read_to_string(&o["junit"]).expect("junit file");
+    assert!(junit.contains("<testsuites"), "{junit}");
+    let results = std::fs::read_to_string(&o["results-json"]).expect("results.json");
+    serde_json::from_str::<serde_json::Value>(&results).expect("results.json is JSON");
+
+    for name in CONTRACT_OUTPUTS {
+        assert_eq!(run.outputs[name], o[name], "action output {name}");
+    }
+    assert_eq!(&run.outputs["artifact-name"], artifact);
+
+    let upload = run.step("Upload console logs and JUnit");
+    assert!(upload.ran);
+    assert_eq!(upload.uses.as_deref(), Some("actions/upload-artifact@v4"));
+    assert_eq!(&upload.with["name"], artifact);
+    assert_eq!(Path::new(&upload.with["path"]), out_dir);
+
+    assert!(run.summary.contains("hello"), "summary:\n{}", run.summary);
+    for s in &run.steps {
+        assert!(
+            !s.stdout.contains("::error") && !s.stderr.contains("::error"),
+            "{}: unexpected error\n{t}",
+            s.label
+        );
+    }
+    assert_eq!(workspace_entries(&job), vec!["out".to_string()]);
+}
+
+#[test]
+fn failing_guest_fails_the_step_and_still_uploads_the_log() {
+    let (action, _) = load_action();
+    let kernel = fixture("aarch64-baremetal/panic.elf");
+    let config = repo().join("examples/demo/baremetal.toml");
+    let (kernel, config) = (kernel.to_string_lossy(), config.to_string_lossy());
+    let job = Job::new();
+    let mut inputs = demo_inputs(&kernel, &config);
+    inputs.push(("junit", "false"));
+    let run = job.run(&action, &inputs, &binary_env());
+    let t = run.transcript();
+
+    let step = run.step("run");
+    assert_eq!(step.status, Some(1), "a failed boot exits 1:\n{t}");
+    assert_eq!(
+        step.outputs.get("verdict").map(String::as_str),
+        Some("fail"),
+        "{t}"
+    );
+    assert_eq!(step.outputs["passed"], "false");
+    assert_eq!(run.outputs["verdict"], "fail");
+    assert_eq!(run.step("prepare").outputs["junit"], "");
+    let upload = run.step("Upload console logs and JUnit");
+    assert!(upload.ran, "upload runs under always():\n{t}");
+    assert_eq!(Path::new(&upload.with["path"]), job.workspace().join("out"));
+    let console = std::fs::read_to_string(&step.outputs["log"]).expect("console log");
+    assert!(console.contains("panicked at"), "{console}");
+}
+
+#[test]
+fn no_upload_when_disabled() {
+    let (action, _) = load_action();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let config = repo().join("examples/demo/baremetal.toml");
+    let (kernel, config) = (kernel.to_string_lossy(), config.to_string_lossy());
+    let job = Job::new();
+    let mut inputs = demo_inputs(&kernel, &config);
+    inputs.push(("upload-logs", "false"));
+    let run = job.run(&action, &inputs, &binary_env());
+    assert_eq!(run.step("prepare").outputs["artifact-name"], "");
+    assert!(!run.step("Upload console logs and JUnit").ran);
+}
+
+#[test]
+fn matrix_command_plans_axvisors_suite() {
+    let (action, _) = load_action();
+    let suite = repo().join("examples/axvisor/suite.toml");
+    let suite = suite.to_string_lossy();
+    let job = Job::new();
+    let run = job.run(
+        &action,
+        &[("command", "matrix"), ("suite", &suite)],
+        &binary_env(),
+    );
+    let t = run.transcript();
+    assert_eq!(run.step("run").status, Some(0), "{t}");
+    let matrix: serde_json::Value =
+        serde_json::from_str(&run.outputs["matrix"]).expect("matrix output is JSON");
+    let include = matrix["include"].as_array().expect("include array");
+    let cases: Vec<&str> = include.iter().filter_map(|c| c["case"].as_str()).collect();
+    assert_eq!(cases, ["arceos-aarch64", "linux-aarch64", "nimbos-x86_64"]);
+    assert_eq!(include[0]["arch"], "aarch64");
+    assert_eq!(include[0]["runner"], "ubuntu-latest");
+    assert_eq!(include[2]["arch"], "x86_64");
+    assert_eq!(
+        include[2]["runner"],
+        serde_json::json!(["self-hosted", "linux", "intel"])
+    );
+    for skipped in [
+        "Prepare the host (QEMU, KVM access)",
+        "images",
+        "Upload console logs and JUnit",
+    ] {
+        assert!(!run.step(skipped).ran, "{skipped} must not run for matrix");
+    }
+
+    let one = job.run(
+        &action,
+        &[
+            ("command", "matrix"),
+            ("suite", &suite),
+            ("case", "nimbos-x86_64"),
+        ],
+        &binary_env(),
+    );
+    let matrix: serde_json::Value =
+        serde_json::from_str(&one.outputs["matrix"]).expect("matrix output is JSON");
+    assert_eq!(
+        matrix["include"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        one.transcript()
+    );
+}

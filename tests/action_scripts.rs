@@ -1,0 +1,324 @@
+//! The composite action's step scripts on their own: what prepare.sh resolves (paths, artifact
+//! names, guest arches from real ELF files and AxVisor's board configs), what setup-host.sh says
+//! when QEMU is missing and may not be installed, the image cache key switch, the source
+//! fingerprint, and lib.sh's output and escaping rules.
+
+#[path = "action_runner/env_file.rs"]
+mod env_file;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use env_file::parse_env_file;
+use tempfile::TempDir;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs scripts/action/<script> with `env` (on a cleared environment) in `wd`.
+fn run_script(
+    script: &str,
+    args: &[&str],
+    wd: &Path,
+    env: &[(&str, &str)],
+) -> (Output, BTreeMap<String, String>) {
+    let outputs = tempfile::NamedTempFile::new().expect("output file");
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(repo().join("scripts/action").join(script))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", outputs.path())
+        .envs(env.iter().copied())
+        .current_dir(wd)
+        .output()
+        .expect("run script");
+    let text = std::fs::read_to_string(outputs.path()).unwrap_or_default();
+    (out, parse_env_file(&text))
+}
+
+fn log(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn prepare(wd: &Path, env: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut all = vec![("GITHUB_JOB", "boot"), ("GITHUB_RUN_ATTEMPT", "3")];
+    all.extend_from_slice(env);
+    let (out, outputs) = run_script("prepare.sh", &[], wd, &all);
+    assert!(out.status.success(), "prepare.sh failed:\n{}", log(&out));
+    outputs
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    let dir = std::env::var_os("QEMU_TEST_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/fixtures"));
+    let path = dir.join(rel);
+    assert!(
+        path.is_file(),
+        "missing fixture {}: run fixtures/build.sh",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn prepare_resolves_paths_from_the_working_directory() {
+    let wd = TempDir::new().expect("tempdir");
+    let o = prepare(wd.path(), &[]);
+    let out_dir = wd.path().join("qemu-test-out");
+    assert_eq!(o["command"], "run");
+    assert_eq!(
+        Path::new(&o["log-dir"]),
+        out_dir,
+        "the binary's default log dir"
+    );
+    assert_eq!(o["junit"], "", "JUnit only when asked");
+    assert_eq!(Path::new(&o["upload-paths"]), out_dir);
+
+    let o = prepare(
+        wd.path(),
+        &[("INPUT_LOG_DIR", "logs"), ("INPUT_JUNIT", "true")],
+    );
+    assert_eq!(Path::new(&o["junit"]), wd.path().join("logs/junit.xml"));
+    assert_eq!(Path::new(&o["upload-paths"]), wd.path().join("logs"));
+
+    let o = prepare(
+        wd.path(),
+        &[("INPUT_LOG_DIR", "logs"), ("INPUT_JUNIT", "reports/j.xml")],
+    );
+    let paths: Vec<&str> = o["upload-paths"].lines().collect();
+    let expected = [wd.path().join("logs"), wd.path().join("reports/j.xml")];
+    assert_eq!(
+        paths,
+        expected
+            .iter()
+            .map(|p| p.to_str().expect("utf-8"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        wd.path().read_dir().expect("read wd").next().is_none(),
+        "prepare creates nothing"
+    );
+}
+
+#[test]
+fn prepare_names_artifacts_uniquely_and_safely() {
+    let wd = TempDir::new().expect("tempdir");
+    let env = [("INPUT_CASE", "arceos-aarch64, linux-aarch64\nnimbos/x86:64")];
+    let a = prepare(wd.path(), &env)["artifact-name"].clone();
+    let b = prepare(wd.path(), &env)["artifact-name"].clone();
+    let prefix = "qemu-test-arceos-aarch64+linux-aarch64+nimbos_x86_64-boot-3-";
+    assert!(a.starts_with(prefix), "{a}");
+    assert_ne!(a, b, "two invocations in one job must not collide");
+    assert!(
+        !a.contains(['/', ':', '"', '<', '>', '|', '*', '?', '\\', ' ']),
+        "{a}"
+    );
+
+    let quoted = prepare(wd.path(), &[("INPUT_CASE", "it's \"x\"")])["artifact-name"].clone();
+    assert!(quoted.starts_with("qemu-test-it_s+_x_-boot-3-"), "{quoted}");
+
+    let o = prepare(wd.path(), &[("INPUT_UPLOAD_LOGS", "false")]);
+    assert_eq!(o["artifact-name"], "");
+    let o = prepare(wd.path(), &[("INPUT_COMMAND", "matrix")]);
+    assert_eq!(o["command"], "matrix");
+    assert!(
+        !o.contains_key("artifact-name"),
+        "matrix mode uploads nothing"
+    );
+}
+
+#[test]
+fn prepare_rejects_unknown_commands() {
+    let wd = TempDir::new().expect("tempdir");
+    let (out, _) = run_script("prepare.sh", &[], wd.path(), &[("INPUT_COMMAND", "rm -rf")]);
+    assert!(!out.status.success());
+    assert!(log(&out).contains("::error"), "{}", log(&out));
+}
+
+#[test]
+fn prepare_reads_the_guest_arch_from_elf_headers_and_board_configs() {
+    let wd = TempDir::new().expect("tempdir");
+    let hello = fixture("aarch64-baremetal/hello.elf");
+    let o = prepare(
+        wd.path(),
+        &[("INPUT_KERNEL", hello.to_str().expect("utf-8"))],
+    );
+    assert_eq!(o["arches"], "aarch64");
+
+    // This test binary is an ELF for the host.
+    let me = std::env::current_exe().expect("current exe");
+    let o = prepare(wd.path(), &[("INPUT_KERNEL", me.to_str().expect("utf-8"))]);
+    assert_eq!(o["arches"], std::env::consts::ARCH);
+
+    let board = wd.path().join("qemu-x86_64.toml");
+    std::fs::write(
+        &board,
+        "cargo_args = []\ntarget = \"x86_64-unknown-none\"\nto_bin = false\n",
+    )
+    .expect("write board config");
+    let o = prepare(wd.path(), &[("INPUT_BUILD_CONFIG", "qemu-x86_64.toml")]);
+    assert_eq!(o["arches"], "x86_64");
+
+    let o = prepare(
+        wd.path(),
+        &[
+            ("INPUT_ARCH", "riscv64"),
+            ("INPUT_KERNEL", hello.to_str().expect("utf-8")),
+        ],
+    );
+    assert_eq!(o["arches"], "riscv64", "the arch input wins");
+}
+
+#[test]
+fn setup_host_reports_missing_qemu_without_installing_when_told_not_to() {
+    let wd = TempDir::new().expect("tempdir");
+    let missing = (0..)
+        .map(|n| format!("nosucharch{n}"))
+        .find(|a| !Path::new(&format!("/usr/bin/qemu-system-{a}")).exists())
+        .expect("a missing arch");
+    let env = [
+        ("QT_ARCHES", missing.as_str()),
+        ("INPUT_INSTALL_QEMU", "false"),
+        ("INPUT_ACCEL", "tcg"),
+    ];
+    let (out, _) = run_script("setup-host.sh", &[], wd.path(), &env);
+    let text = log(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "::warning title=qemu-test-action::qemu-system-{missing}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("accel is tcg"), "{text}");
+    assert!(
+        !text.contains("apt-get install"),
+        "nothing installed: {text}"
+    );
+
+    let present = [("QT_ARCHES", "aarch64"), ("INPUT_ACCEL", "tcg")];
+    let (out, _) = run_script("setup-host.sh", &[], wd.path(), &present);
+    assert!(
+        log(&out).contains("qemu-system-aarch64: QEMU emulator version"),
+        "{}",
+        log(&out)
+    );
+
+    let (out, _) = run_script(
+        "setup-host.sh",
+        &[],
+        wd.path(),
+        &[("INPUT_INSTALL_QEMU", "maybe")],
+    );
+    assert!(!out.status.success(), "an invalid install-qemu value fails");
+}
+
+#[test]
+fn image_cache_key_is_empty_when_caching_is_off_or_nothing_is_cached() {
+    let wd = TempDir::new().expect("tempdir");
+    let cache = wd.path().join("cache");
+    let cache_s = cache.to_str().expect("utf-8");
+    let base = [
+        ("QEMU_TEST_CACHE_DIR", cache_s),
+        ("QEMU_TEST_BIN", "/nonexistent/qemu-test"),
+    ];
+    let mut off = base.to_vec();
+    off.extend([
+        ("INPUT_CACHE_IMAGES", "false"),
+        ("INPUT_IMAGE", "qemu_aarch64_arceos"),
+    ]);
+    let (out, o) = run_script("images.sh", &["key"], wd.path(), &off);
+    assert!(out.status.success(), "{}", log(&out));
+    assert_eq!(o["key"], "");
+    assert_eq!(o["dir"], cache_s);
+
+    let (out, o) = run_script("images.sh", &["key"], wd.path(), &base);
+    assert!(out.status.success(), "{}", log(&out));
+    assert_eq!(o["key"], "", "no suite and no image: nothing to cache");
+
+    let mut broken = base.to_vec();
+    broken.push(("INPUT_IMAGE", "qemu_aarch64_arceos"));
+    let (out, o) = run_script("images.sh", &["key"], wd.path(), &broken);
+    assert!(
+        out.status.success(),
+        "a failing key command only disables the cache: {}",
+        log(&out)
+    );
+    assert_eq!(o["key"], "");
+
+    let (_, o) = run_script("images.sh", &["filled"], wd.path(), &base);
+    assert_eq!(o["filled"], "false");
+    std::fs::create_dir_all(cache.join("sha256")).expect("mkdir cache");
+    let (_, o) = run_script("images.sh", &["filled"], wd.path(), &base);
+    assert_eq!(o["filled"], "true");
+}
+
+#[test]
+fn fingerprint_follows_the_sources_and_ignores_dist() {
+    let dir = TempDir::new().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src")).expect("mkdir");
+    std::fs::write(d.join("Cargo.toml"), "[package]\n").expect("write");
+    std::fs::write(d.join("src/main.rs"), "fn main() {}\n").expect("write");
+    let print = || {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/action/fingerprint.sh"))
+            .arg(d)
+            .output()
+            .expect("fingerprint.sh");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let first = print();
+    assert_eq!(first.len(), 64);
+    std::fs::create_dir_all(d.join("dist")).expect("mkdir");
+    std::fs::write(d.join("dist/VERSION"), "1.0.0\n").expect("write");
+    assert_eq!(print(), first, "dist/ is not a source");
+    std::fs::write(d.join("src/main.rs"), "fn main() { }\n").expect("write");
+    assert_ne!(print(), first, "a source change changes the fingerprint");
+}
+
+#[test]
+fn outputs_use_random_heredoc_delimiters_and_annotations_are_escaped() {
+    let wd = TempDir::new().expect("tempdir");
+    let out_file = wd.path().join("out");
+    std::fs::write(&out_file, "").expect("create");
+    let script = format!(
+        ". '{}'\nqt_output one 'a=b'\nqt_output many $'line 1\\nline 2'\nqt_warn $'50% done\\r\\nnext'\n",
+        repo().join("scripts/action/lib.sh").display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &out_file)
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{}", log(&out));
+    let text = std::fs::read_to_string(&out_file).expect("read outputs");
+    let parsed = parse_env_file(&text);
+    assert_eq!(parsed["one"], "a=b");
+    assert_eq!(parsed["many"], "line 1\nline 2");
+    let delim = text
+        .lines()
+        .find_map(|l| l.strip_prefix("many<<"))
+        .expect("heredoc form for a multi-line value");
+    assert!(
+        delim.starts_with("ghadelimiter_") && delim.len() > 40,
+        "{delim}"
+    );
+    assert!(
+        log(&out).contains("::warning title=qemu-test-action::50%25 done%0D%0Anext"),
+        "{}",
+        log(&out)
+    );
+}
