@@ -66,6 +66,21 @@ pub enum ImagesCmd {
         #[command(flatten)]
         common: ImagesCommon,
     },
+    /// Print the SHA-256 of every image a suite (or --image) uses, one per line: the cache key
+    /// for actions/cache.
+    Key {
+        /// Suite whose cases' images count.
+        #[arg(long, value_name = "FILE")]
+        suite: Option<PathBuf>,
+        /// Only these suite cases (repeatable).
+        #[arg(long = "case", value_name = "NAME")]
+        cases: Vec<String>,
+        /// An image NAME[:VERSION] (repeatable).
+        #[arg(long = "image", value_name = "NAME[:VERSION]")]
+        images: Vec<String>,
+        #[command(flatten)]
+        common: ImagesCommon,
+    },
     /// Remove a cached image, or everything with --all.
     Rm {
         image: Option<String>,
@@ -104,6 +119,9 @@ pub struct MatrixArgs {
     /// Keep only cases whose name contains this text (repeatable; any may match).
     #[arg(long, value_name = "TEXT")]
     pub filter: Vec<String>,
+    /// Only these cases (repeatable; default: `INPUT_CASE`, else all).
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
 }
 
 const RUN_HELP: &str = "\
@@ -252,15 +270,7 @@ impl RunArgs {
         if !self.cases.is_empty() {
             return self.cases.clone();
         }
-        env_input("INPUT_CASE")
-            .map(|v| {
-                v.split([',', '\n'])
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+        split_names(env_input("INPUT_CASE"))
     }
 
     fn options(&self, cwd: &std::path::Path) -> RunOptions {
@@ -325,6 +335,18 @@ fn github_reporter(junit: Option<PathBuf>, results_json: PathBuf) -> Option<Gith
         reporter.mask(&token);
     }
     Some(reporter)
+}
+
+/// Case names from a newline- or comma-separated input.
+fn split_names(v: Option<String>) -> Vec<String> {
+    v.map(|v| {
+        v.split([',', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// A non-empty `INPUT_*` variable.
@@ -485,6 +507,22 @@ async fn images_command(cmd: ImagesCmd) -> i32 {
         ImagesCmd::Pull { image, common } => (common, ImagesCommand::Pull { image }),
         ImagesCmd::Verify { image, common } => (common, ImagesCommand::Verify { image }),
         ImagesCmd::Rm { image, all, common } => (common, ImagesCommand::Rm { image, all }),
+        ImagesCmd::Key {
+            suite,
+            cases,
+            images,
+            common,
+        } => {
+            return match image_keys(suite, &cases, &images, &common).await {
+                Ok(keys) => {
+                    for k in keys {
+                        println!("{k}");
+                    }
+                    exit::PASS
+                }
+                Err(e) => report_error(&e),
+            };
+        }
     };
     cli_images(ImagesArgs {
         registry: common.registry,
@@ -495,14 +533,62 @@ async fn images_command(cmd: ImagesCmd) -> i32 {
     .await
 }
 
+/// The SHA-256 of each image used by the selected suite cases and `images`, sorted, unique.
+async fn image_keys(
+    suite: Option<PathBuf>,
+    cases: &[String],
+    images: &[String],
+    common: &ImagesCommon,
+) -> Result<Vec<String>, Error> {
+    use crate::image::{DEFAULT_REGISTRY, FetchOptions, Fetcher, ImageSpec, Registry};
+    let default_registry = common
+        .registry
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
+    let mut wanted: Vec<(String, String)> = images
+        .iter()
+        .map(|i| (i.clone(), default_registry.clone()))
+        .collect();
+    if let Some(path) = suite {
+        let suite = Suite::load(&path)?;
+        for c in suite.select(cases)? {
+            let merged = c.over(&suite.defaults);
+            if let Some(image) = merged.image {
+                let registry = common.registry.clone().or(merged.registry);
+                wanted.push((image, registry.unwrap_or_else(|| default_registry.clone())));
+            }
+        }
+    }
+    let fetcher = Fetcher::new(FetchOptions::default())?;
+    let mut registries: std::collections::HashMap<String, Registry> = Default::default();
+    let mut keys = std::collections::BTreeSet::new();
+    for (image, registry) in wanted {
+        if !registries.contains_key(&registry) {
+            let loaded = Registry::load(&registry, &fetcher).await?;
+            registries.insert(registry.clone(), loaded);
+        }
+        let spec: ImageSpec = image.parse()?;
+        keys.insert(registries[&registry].resolve(&spec)?.sha256.clone());
+    }
+    Ok(keys.into_iter().collect())
+}
+
 fn matrix_command(args: &MatrixArgs) -> i32 {
     let suite = match Suite::load(&args.suite) {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
-    let include: Vec<serde_json::Value> = suite
-        .cases
-        .iter()
+    let names = if args.cases.is_empty() {
+        split_names(env_input("INPUT_CASE"))
+    } else {
+        args.cases.clone()
+    };
+    let selected = match suite.select(&names) {
+        Ok(s) => s,
+        Err(e) => return report_error(&e),
+    };
+    let include: Vec<serde_json::Value> = selected
+        .into_iter()
         .filter(|c| {
             let name = c.name.as_deref().unwrap_or_default();
             args.filter.is_empty() || args.filter.iter().any(|f| name.contains(f.as_str()))
@@ -549,7 +635,11 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
         println!("# image: {} from {}", img.spec, img.registry);
     }
     for v in &case.vm_configs {
-        println!("# vm config: {} (patched copy in {})", v.display(), case.work_dir.display());
+        println!(
+            "# vm config: {} (patched copy in {})",
+            v.display(),
+            case.work_dir.display()
+        );
     }
     match run::build_plan(case, &case.vm_configs) {
         Ok(plan) if plan.command.is_some() => println!("# build: {}", plan.display()),

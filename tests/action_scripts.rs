@@ -229,7 +229,7 @@ fn image_cache_key_is_empty_when_caching_is_off_or_nothing_is_cached() {
     let cache = wd.path().join("cache");
     let cache_s = cache.to_str().expect("utf-8");
     let base = [
-        ("QEMU_TEST_CACHE_DIR", cache_s),
+        ("QEMU_TEST_CACHE", cache_s),
         ("QEMU_TEST_BIN", "/nonexistent/qemu-test"),
     ];
     let mut off = base.to_vec();

@@ -331,6 +331,9 @@ fn a_flooding_guest_keeps_memory_bounded() {
     eprintln!("flood: {bytes} console bytes; peak RSS {rss_kib} KiB (baseline {base_kib} KiB)");
     // The guest printed several times what memory grew by: the console is not kept.
     assert!(bytes > 16 << 20, "the flood printed only {bytes} bytes");
-    assert!(growth < 8 << 20, "peak RSS grew by {growth} bytes while judging the flood");
+    assert!(
+        growth < 8 << 20,
+        "peak RSS grew by {growth} bytes while judging the flood"
+    );
     assert!(rss_kib < 32 * 1024, "peak RSS {rss_kib} KiB");
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Guest-image cache steps of action.yml (runs in the working-directory).
 #   images.sh key    before the run: outputs `dir` (the image cache the binary uses through
-#                    QEMU_TEST_CACHE_DIR) and `key` for actions/cache — "qemu-test-images-" + the
+#                    QEMU_TEST_CACHE) and `key` for actions/cache — "qemu-test-images-" + the
 #                    SHA-256 of the sorted image SHA-256s that `qemu-test images key` prints.
 #                    `key` is empty when cache-images is false, when no image is involved, or when
 #                    the key cannot be computed (then the run goes on without actions/cache).
@@ -13,8 +13,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 cache_dir() {
-    if [ -n "${QEMU_TEST_CACHE_DIR:-}" ]; then
-        echo "$QEMU_TEST_CACHE_DIR"
+    if [ -n "${QEMU_TEST_CACHE:-}" ]; then
+        echo "$QEMU_TEST_CACHE"
     elif [ -n "${RUNNER_TOOL_CACHE:-}" ]; then
         echo "$RUNNER_TOOL_CACHE/qemu-test-images"
     else

@@ -244,7 +244,9 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     let config = load_config(inputs, &workspace)?;
     let source = kernel_source(inputs, &workspace)?;
     let vm_configs = match &source {
-        KernelSource::Cargo { board, .. } => board.resolve_vm_configs(&workspace, &inputs.vmconfigs)?,
+        KernelSource::Cargo { board, .. } => {
+            board.resolve_vm_configs(&workspace, &inputs.vmconfigs)?
+        }
         _ => existing_files(&inputs.vmconfigs, "VM config")?,
     };
     let name = match &inputs.name {
@@ -341,13 +343,19 @@ fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<KernelSource, 
     if let Some(board_path) = &inputs.build_config {
         let board = BoardConfig::load(board_path)?;
         let package = PackageInfo::read(workspace)?;
-        return Ok(KernelSource::Cargo { board: Box::new(board), package });
+        return Ok(KernelSource::Cargo {
+            board: Box::new(board),
+            package,
+        });
     }
     if let Some(command) = &inputs.build_command {
         let artifact = inputs.artifact.clone().ok_or_else(|| {
             Error::usage("--build-command needs --artifact: the kernel file the command writes")
         })?;
-        return Ok(KernelSource::Shell { command: command.clone(), artifact });
+        return Ok(KernelSource::Shell {
+            command: command.clone(),
+            artifact,
+        });
     }
     let kernel = inputs.kernel.clone().ok_or_else(|| {
         Error::usage("no kernel to boot").help(
@@ -368,9 +376,12 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
             match arch {
                 Some(a) => Ok((a, true)),
                 None => triple_arch.parse().map(|a| (a, true)).map_err(|_| {
-                    Error::config(format!("unsupported target architecture in `{}`", board.target))
-                        .at_file(&board.path)
-                        .help("pass --arch")
+                    Error::config(format!(
+                        "unsupported target architecture in `{}`",
+                        board.target
+                    ))
+                    .at_file(&board.path)
+                    .help("pass --arch")
                 }),
             }
         }
@@ -388,7 +399,10 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
 fn existing_files(paths: &[PathBuf], what: &str) -> Result<Vec<PathBuf>, Error> {
     for p in paths {
         if !p.is_file() {
-            return Err(Error::usage(format!("{what} file '{}' does not exist", p.display())));
+            return Err(Error::usage(format!(
+                "{what} file '{}' does not exist",
+                p.display()
+            )));
         }
     }
     Ok(paths.to_vec())

@@ -60,7 +60,10 @@ pub enum Event<'a> {
         bytes: &'a [u8],
     },
     /// Output of the build stage (cargo's rendered diagnostics, or the user's command).
-    BuildOutput { case: &'a str, bytes: &'a [u8] },
+    BuildOutput {
+        case: &'a str,
+        bytes: &'a [u8],
+    },
     /// Raw bytes QEMU wrote to its stderr.
     QemuStderr {
         case: &'a str,

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::Cancel;
 use crate::console::{Decision, Judge, JudgeOptions, Pattern, PatternKind};
 use crate::error::Error;
 use crate::qemu::QemuCommand;
 use crate::qemu::process::QemuProcess;
 use crate::report::{Event, Reporters};
-use super::Cancel;
 use crate::verdict::{CancelSignal, Outcome, QemuExit, Verdict};
 
 /// How long QEMU gets to exit after SIGTERM before SIGKILL.
@@ -425,4 +425,3 @@ impl StderrTail {
         v
     }
 }
-

@@ -20,7 +20,10 @@ use crate::verdict::{Outcome, Verdict};
 pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cancel) -> CaseResult {
     let start = Instant::now();
     if let Some(sig) = cancel.is_cancelled() {
-        let mut v = Verdict::new(Outcome::Cancelled, format!("not started: cancelled by {sig:?}"));
+        let mut v = Verdict::new(
+            Outcome::Cancelled,
+            format!("not started: cancelled by {sig:?}"),
+        );
         v.cancelled_by = Some(sig);
         return CaseResult::without_boot(&case.name, v, Duration::ZERO);
     }
@@ -96,7 +99,8 @@ impl CaseRun<'_> {
         }
         let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
         let mut progress = crate::image::progress::for_stderr();
-        let image = crate::image::ensure_image(&registry, &req.spec, &cache, progress.as_mut()).await?;
+        let image =
+            crate::image::ensure_image(&registry, &req.spec, &cache, progress.as_mut()).await?;
         self.image = Some(ImageRef {
             name: image.name.clone(),
             version: Some(image.version.clone()),
@@ -104,7 +108,13 @@ impl CaseRun<'_> {
         });
         self.note(
             Level::Info,
-            &format!("image {}:{} ({}) in {}", image.name, image.version, &image.sha256[..12.min(image.sha256.len())], image.dir.display()),
+            &format!(
+                "image {}:{} ({}) in {}",
+                image.name,
+                image.version,
+                &image.sha256[..12.min(image.sha256.len())],
+                image.dir.display()
+            ),
         );
         Ok(ImageFiles::discover(&image.dir, self.case.arch))
     }
@@ -152,7 +162,8 @@ impl CaseRun<'_> {
     fn stage_kernel(&self) -> Result<PathBuf, Error> {
         let case = self.case;
         if let Some(bin) = &case.bin_path {
-            let elf = std::fs::read(&case.kernel).map_err(|e| Error::input_io(&case.kernel, "kernel", &e))?;
+            let elf = std::fs::read(&case.kernel)
+                .map_err(|e| Error::input_io(&case.kernel, "kernel", &e))?;
             let flat = crate::build::elf::to_bin(&elf)?;
             write_atomic(bin, &flat)?;
         }
@@ -181,12 +192,24 @@ impl CaseRun<'_> {
         let r = boot(&plan, self.reporters, cancel).await;
         let ok = matches!(&r, Ok(b) if b.verdict.outcome == Outcome::Pass);
         let elapsed = r.as_ref().map_or(t.elapsed(), |b| b.elapsed);
-        self.reporters.emit(Event::StageFinished { case: &case.name, stage: Stage::Boot, elapsed, ok });
-        self.stages.push(StageTiming { stage: Stage::Boot, duration: elapsed, ok });
+        self.reporters.emit(Event::StageFinished {
+            case: &case.name,
+            stage: Stage::Boot,
+            elapsed,
+            ok,
+        });
+        self.stages.push(StageTiming {
+            stage: Stage::Boot,
+            duration: elapsed,
+            ok,
+        });
         match r {
             Ok(b) => {
                 if let Some(m) = &b.verdict.decided_by {
-                    self.reporters.emit(Event::Decided { case: &case.name, info: m });
+                    self.reporters.emit(Event::Decided {
+                        case: &case.name,
+                        info: m,
+                    });
                 }
                 let mut r = CaseResult::without_boot(&case.name, b.verdict, Duration::ZERO);
                 r.log = Some(case.log_path.clone());
@@ -202,27 +225,56 @@ impl CaseRun<'_> {
 
     fn error_result(&self, stage: Stage, e: Error) -> CaseResult {
         let case = self.case;
-        self.reporters.emit(Event::Failed { case: Some(&case.name), error: &e });
+        self.reporters.emit(Event::Failed {
+            case: Some(&case.name),
+            error: &e,
+        });
         let reason = format!("{} stage failed: {}", stage.name(), e.message);
-        let mut r = CaseResult::without_boot(&case.name, Verdict::new(Outcome::Error, reason), Duration::ZERO);
+        let mut r = CaseResult::without_boot(
+            &case.name,
+            Verdict::new(Outcome::Error, reason),
+            Duration::ZERO,
+        );
         r.log = case.log_path.exists().then(|| case.log_path.clone());
         r
     }
 
     fn begin(&self, stage: Stage) -> Instant {
-        self.reporters.emit(Event::StageStarted { case: &self.case.name, stage });
+        self.reporters.emit(Event::StageStarted {
+            case: &self.case.name,
+            stage,
+        });
         Instant::now()
     }
 
-    fn end<T>(&mut self, stage: Stage, t: Instant, r: Result<T, Error>) -> Result<T, (Stage, Error)> {
+    fn end<T>(
+        &mut self,
+        stage: Stage,
+        t: Instant,
+        r: Result<T, Error>,
+    ) -> Result<T, (Stage, Error)> {
         let (elapsed, ok) = (t.elapsed(), r.is_ok());
-        self.reporters.emit(Event::StageFinished { case: &self.case.name, stage, elapsed, ok });
-        self.stages.push(StageTiming { stage, duration: elapsed, ok });
+        self.reporters.emit(Event::StageFinished {
+            case: &self.case.name,
+            stage,
+            elapsed,
+            ok,
+        });
+        self.stages.push(StageTiming {
+            stage,
+            duration: elapsed,
+            ok,
+        });
         r.map_err(|e| (stage, e))
     }
 
     /// The boot stage's own start: its timing is recorded when QEMU ends, unless this fails.
-    fn end_untimed<T>(&mut self, stage: Stage, t: Instant, r: Result<T, Error>) -> Result<T, (Stage, Error)> {
+    fn end_untimed<T>(
+        &mut self,
+        stage: Stage,
+        t: Instant,
+        r: Result<T, Error>,
+    ) -> Result<T, (Stage, Error)> {
         match r {
             Ok(v) => Ok(v),
             Err(e) => self.end(stage, t, Err(e)),
@@ -230,7 +282,12 @@ impl CaseRun<'_> {
     }
 
     fn note(&self, level: Level, message: &str) {
-        self.reporters.emit(Event::Note { case: Some(&self.case.name), level, message, location: None });
+        self.reporters.emit(Event::Note {
+            case: Some(&self.case.name),
+            level,
+            message,
+            location: None,
+        });
     }
 }
 
@@ -268,15 +325,27 @@ fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {
     let (outcome, reason) = match &case.decision {
         Some(ProfileDecision::Use { warnings, .. }) => {
             for w in warnings {
-                reporters.emit(Event::Note { case: Some(&case.name), level: Level::Warning, message: w, location: None });
+                reporters.emit(Event::Note {
+                    case: Some(&case.name),
+                    level: Level::Warning,
+                    message: w,
+                    location: None,
+                });
             }
             return None;
         }
         None => return None,
         Some(ProfileDecision::Skip { reason }) => (Outcome::Skipped, format!("skipped: {reason}")),
-        Some(ProfileDecision::Fail { reason }) => (Outcome::Error, format!("cannot run on this runner: {reason}")),
+        Some(ProfileDecision::Fail { reason }) => (
+            Outcome::Error,
+            format!("cannot run on this runner: {reason}"),
+        ),
     };
-    Some(CaseResult::without_boot(&case.name, Verdict::new(outcome, reason), Duration::ZERO))
+    Some(CaseResult::without_boot(
+        &case.name,
+        Verdict::new(outcome, reason),
+        Duration::ZERO,
+    ))
 }
 
 fn create_dir(dir: &Path) -> Result<(), Error> {

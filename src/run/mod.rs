@@ -55,4 +55,3 @@ impl Cancel {
         *self.rx.borrow()
     }
 }
-

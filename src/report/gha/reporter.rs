@@ -230,7 +230,10 @@ impl GithubReporter {
                 .iter()
                 .map(|result| SummaryCase {
                     result,
-                    image: result.image.as_ref().or_else(|| self.images.get(&result.name)),
+                    image: result
+                        .image
+                        .as_ref()
+                        .or_else(|| self.images.get(&result.name)),
                 })
                 .collect();
             let written = summary::write_summary(
