@@ -3,5 +3,6 @@
 pub mod command;
 pub mod firmware;
 pub mod process;
+pub mod version;
 
 pub use command::{CommandRequest, QemuCommand};

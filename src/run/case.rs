@@ -189,7 +189,16 @@ impl CaseRun<'_> {
             judge: case.judge.clone(),
         };
         let t = Instant::now();
-        let r = boot(&plan, self.reporters, cancel).await;
+        let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
+        let versions = crate::qemu::version::VersionCache::new(cache_root.as_deref());
+        let (r, qemu_version) = match versions.cached(&plan.program) {
+            Some(v) => (boot(&plan, self.reporters, cancel).await, Some(v)),
+            // Asked while the guest boots, so it costs no wall time.
+            None => tokio::join!(
+                boot(&plan, self.reporters, cancel),
+                versions.query(&plan.program)
+            ),
+        };
         let ok = matches!(&r, Ok(b) if b.verdict.outcome == Outcome::Pass);
         let elapsed = r.as_ref().map_or(t.elapsed(), |b| b.elapsed);
         self.reporters.emit(Event::StageFinished {
@@ -212,6 +221,7 @@ impl CaseRun<'_> {
                     });
                 }
                 let mut r = CaseResult::without_boot(&case.name, b.verdict, Duration::ZERO);
+                r.qemu_version = qemu_version;
                 r.log = Some(case.log_path.clone());
                 r.console_tail = b.console_tail;
                 r.stderr_tail = b.stderr_tail;
