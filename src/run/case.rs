@@ -317,7 +317,9 @@ pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Erro
             package,
             vm_configs,
             workspace: &case.workspace,
-            target_root: &case.workspace.join("target").join("qemu-test"),
+            // Under the out dir, not the checkout's target/: a run writes nothing in the
+            // user's tree. One target dir per VM-config set below it.
+            target_root: &case.out_dir.join("cargo-target"),
             release: true,
         }),
         KernelSource::Shell { command, artifact } => Ok(BuildPlan::shell(

@@ -1,0 +1,178 @@
+//! The whole pipeline against a real HTTP server on loopback: registry → verified image
+//! download → VM config patched in the work dir → the fixture kernel built by cargo from an
+//! AxVisor-format board config with the patched config embedded → QEMU with the per-run rootfs
+//! copy → verdict. The user's workspace is byte-for-byte unchanged afterwards.
+
+mod common;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{Scratch, text};
+use support::archives::{guest_image, noise, sha256_hex};
+use support::http_server::Server;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cargo-kernel");
+
+/// The fixture kernel's package plus an AxVisor-like layout around it.
+fn workspace(s: &Scratch) -> PathBuf {
+    let ws = s.path().join("ws");
+    copy_tree(Path::new(FIXTURE), &ws);
+    std::fs::create_dir_all(ws.join("configs/vms")).unwrap();
+    std::fs::write(
+        ws.join("configs/vms/guest-x86_64.toml"),
+        r#"# A memory-mode guest, as AxVisor's configs/vms/*.toml
+[base]
+id = 1
+name = "pipeline-guest"
+vm_type = 1
+cpu_num = 1
+
+[kernel]
+entry_point = 0x8000
+kernel_path = "/stale/path/from/the/checkout"  # patched by qemu-test in its work dir
+kernel_load_addr = 0x20_0000
+image_location = "memory"
+memory_regions = [[0x0, 0x100_0000, 0x7, 0]]
+
+[devices]
+passthrough_devices = []
+emu_devices = []
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("qemu-x86_64.toml"),
+        r#"args = ["-nographic", "-accel", "tcg", "-m", "64M",
+        "-device", "virtio-blk-pci,drive=disk0",
+        "-drive", "id=disk0,if=none,format=raw,file=${workspaceFolder}/tmp/rootfs.img"]
+success_regex = ["test pass!"]
+fail_regex = ["panicked at"]
+"#,
+    )
+    .unwrap();
+    ws
+}
+
+#[test]
+fn builds_and_boots_with_an_image_from_a_loopback_registry() {
+    let s = Scratch::new();
+    let ws = workspace(&s);
+    let before = hash_tree(&ws);
+
+    let server = Server::start();
+    let kernel_bytes = noise(64 * 1024, 7);
+    let rootfs = vec![0u8; 1 << 20];
+    let archive = guest_image("x86_64", &kernel_bytes, &rootfs);
+    let sha = sha256_hex(&archive);
+    server.add("/images/guest_x86.tar.gz", archive);
+    let registry = format!(
+        "[[images]]\nname = \"guest_x86\"\nversion = \"0.1.0\"\ndescription = \"test\"\n\
+         sha256 = \"{sha}\"\narch = \"x86_64\"\nurl = \"{}\"\nreleased_at = \"2026-01-06T03:08:54Z\"\n",
+        server.url("/images/guest_x86.tar.gz")
+    );
+    server.add("/registry.toml", registry.into_bytes());
+
+    let cache = s.path().join("cache");
+    let out = s.run(&[
+        "run",
+        "--workspace",
+        ws.to_str().unwrap(),
+        "--build-config",
+        ws.join("board.toml").to_str().unwrap(),
+        "--qemu-config",
+        ws.join("qemu-x86_64.toml").to_str().unwrap(),
+        "--vmconfigs",
+        ws.join("configs/vms/guest-x86_64.toml").to_str().unwrap(),
+        "--image",
+        "guest_x86:0.1.0",
+        "--registry",
+        &server.url("/registry.toml"),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--name",
+        "pipeline",
+        "--timeout",
+        "120s",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+
+    let r = s.results();
+    let case = &r["cases"][0];
+    let stages: Vec<&str> = case["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["image", "prepare", "build", "boot"]);
+    assert_eq!(case["image"]["sha256"], sha.as_str());
+    assert_eq!(case["image"]["version"], "0.1.0");
+
+    // The kernel cargo built embeds the *patched* copy of the VM config.
+    let log = std::fs::read_to_string(s.out().join("pipeline.log")).unwrap();
+    assert!(log.contains("vm config: pipeline-guest"), "{log}");
+    assert!(log.contains("AX_LOG=info"), "{log}");
+    let patched = s.out().join("work/pipeline/vmconfigs");
+    let copy = std::fs::read_dir(&patched)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(copy).unwrap();
+    assert!(
+        text.contains("# A memory-mode guest"),
+        "comments kept: {text}"
+    );
+    assert!(!text.contains("/stale/path"), "{text}");
+    let image_kernel = cache.join("images").join(&sha).join("qemu-x86_64");
+    assert!(
+        text.contains(&format!("kernel_path = \"{}\"", image_kernel.display())),
+        "{text}"
+    );
+
+    // QEMU wrote to a per-run copy of the image's rootfs, not to the workspace or the cache.
+    let args = case["command"]["args"].to_string();
+    assert!(!args.contains("/ws/tmp/rootfs.img"), "{args}");
+    assert!(args.contains("work/pipeline"), "{args}");
+
+    // The checkout is unchanged.
+    assert_eq!(hash_tree(&ws), before, "the run modified the workspace");
+    assert_eq!(server.hits("/images/guest_x86.tar.gz"), 1);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_name() == "target" {
+            continue;
+        }
+        if src.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+fn hash_tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if p.is_dir() {
+                stack.push(p);
+                out.insert(rel, "dir".into());
+            } else {
+                out.insert(rel, sha256_hex(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
