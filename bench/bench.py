@@ -52,7 +52,9 @@ def main():
     ap.add_argument("--runs", type=int, default=25)
     ap.add_argument("--qemu-test", default="target/release/qemu-test")
     ap.add_argument("--fixtures", default=os.environ.get("QEMU_TEST_FIXTURES", "target/fixtures"))
-    ap.add_argument("--flood-seconds", type=int, default=60)
+    ap.add_argument("--flood-seconds", type=int, default=75)
+    ap.add_argument("--ostool", default=shutil.which("ostool"),
+                    help="ostool 0.8 binary (cargo install ostool --version ^0.8); default: on PATH")
     a = ap.parse_args()
     qt = os.path.abspath(a.qemu_test)
     fx = os.path.abspath(a.fixtures)
@@ -61,7 +63,7 @@ def main():
     cfg = os.path.join(work, "qemu.toml")
     open(cfg, "w").write(CONFIG)
     qemu = shutil.which("qemu-system-aarch64")
-    ostool = shutil.which("ostool")
+    ostool = a.ostool
     print(f"qemu: {subprocess.run([qemu, '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
     print(f"qemu-test: {qt}; ostool: {ostool or 'not installed (skipped)'}; runs: {a.runs}; cpus: {os.cpu_count()}")
 
