@@ -448,3 +448,11 @@ fn random_chunking_matches_the_byte_by_byte_reference() {
         "streams should be mixed: {decided} decided"
     );
 }
+
+#[test]
+fn pending_success_is_final_when_its_line_ends_before_a_later_fail() {
+    let mut j = judge(&[">> "], &["panicked"]);
+    assert_eq!(j.feed(b"shell\n>> ", ms(1)), None);
+    let d = j.feed(b"\npanicked at x\n", ms(2));
+    assert_eq!(outcome(&d), Some((PatternKind::Success, 0, 2)));
+}
