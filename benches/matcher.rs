@@ -1,6 +1,6 @@
 //! Console judge throughput on a realistic console: 64 MiB of kernel-log-like lines (some with
 //! ANSI colours and `\r\n`), fed in 4 KiB and 64 KiB reads, with patterns that match only on the
-//! last line. Criterion prints the throughput (`thrpt`) of each case.
+//! last line. Criterion prints the throughput (`thrpt`, decimal MB/s or GB/s) of each case.
 //!
 //! Run: `cargo bench --bench matcher -- --warm-up-time 1 --measurement-time 3`
 
@@ -118,7 +118,7 @@ fn judge_all(console: &[u8], read: usize, success: &[Pattern], fail: &[Pattern])
 fn bench(c: &mut Criterion) {
     let console = console();
     let mut group = c.benchmark_group("judge");
-    group.throughput(Throughput::Bytes(console.len() as u64));
+    group.throughput(Throughput::BytesDecimal(console.len() as u64));
     group.sample_size(10);
     let sets = [
         (

@@ -10,10 +10,12 @@
 //! Bounds, whatever the guest prints:
 //! - an unfinished line keeps only its last `line_cap` bytes between batches, so a pattern is
 //!   searched in a window of at least `line_cap` bytes ending at the newest byte; a match longer
-//!   than `line_cap` on a longer line can be missed;
+//!   than `line_cap` on a longer line can be missed, and `^` matches at the start of the kept
+//!   window (there is no other line start left to anchor to);
 //! - a batch should hold at most [`MAX_BATCH`] new bytes (split larger reads), so the buffer stays
 //!   under `line_cap + MAX_BATCH` bytes;
-//! - the tail for reports keeps `tail_lines` lines of at most [`SHOWN_LINE_CAP`] bytes each.
+//! - the tail for reports keeps the last `tail_lines` lines that fit in `tail_lines` ×
+//!   [`SHOWN_LINE_CAP`] bytes of recent text, each shown with at most [`SHOWN_LINE_CAP`] bytes.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -23,6 +25,12 @@ pub const MAX_BATCH: usize = 64 * 1024;
 
 /// How many bytes of one line are kept for reports (tail, matched line).
 pub const SHOWN_LINE_CAP: usize = 1024;
+
+/// The most heap bytes a [`LineAssembler`] holds when fed batches of at most [`MAX_BATCH`]
+/// bytes: the buffer plus the tail's recent text.
+pub fn memory_bound(line_cap: usize, tail_lines: usize) -> usize {
+    line_cap.max(1) + MAX_BATCH + tail_lines * (2 * SHOWN_LINE_CAP + std::mem::size_of::<u64>())
+}
 
 /// Assembles cleaned console text into numbered lines.
 #[derive(Debug)]
@@ -144,8 +152,9 @@ impl LineAssembler {
         self.complete += memchr::memchr_iter(b'\n', new).count() as u64;
         self.partial_from = self.new_from + last_nl + 1;
         self.partial_len = (self.buf.len() - self.partial_from) as u64;
+        let region = &self.buf[..self.partial_from];
         self.tail
-            .record(&self.buf[..self.partial_from], self.first_cut);
+            .record(region, self.first_line_no, self.first_cut, self.complete);
     }
 }
 
@@ -280,95 +289,85 @@ fn shown(text: &[u8], cut_front: bool, focus: usize) -> String {
     s
 }
 
-/// The last complete lines, each bounded, for reports.
+/// The last complete lines for reports, kept as recent text and split into lines only when
+/// asked: recording a batch is one copy, however many lines it holds.
 #[derive(Debug)]
 struct Tail {
-    lines: VecDeque<TailLine>,
-    max: usize,
-    /// Reused list of line spans while recording a batch.
-    scratch: Vec<(usize, usize)>,
-}
-
-#[derive(Debug)]
-struct TailLine {
+    /// Recent complete lines, each ending with `\n`; the first may have lost its front.
     text: Vec<u8>,
-    cut_front: bool,
-    cut_back: bool,
+    /// Whether `text` starts at the start of a line.
+    whole_front: bool,
+    /// Bytes of recent text kept: room for `max` lines of the shown size.
+    keep: usize,
+    max: usize,
+    /// Numbers of recent lines that lost their front to the line cap.
+    cut: VecDeque<u64>,
+    /// Number of the last line in `text`.
+    last_no: u64,
 }
 
 impl Tail {
     fn new(max: usize) -> Self {
+        let keep = max * SHOWN_LINE_CAP;
         Tail {
-            lines: VecDeque::with_capacity(max),
+            text: Vec::with_capacity(2 * keep),
+            whole_front: true,
+            keep,
             max,
-            scratch: Vec::with_capacity(max),
+            cut: VecDeque::with_capacity(max),
+            last_no: 0,
         }
     }
 
-    /// Records the last `max` lines of `region`, which ends with `\n`; its first line lost its
-    /// front when `first_cut`.
-    fn record(&mut self, region: &[u8], first_cut: bool) {
+    /// Records `region` (complete lines, ending with `\n`) whose first line is `first_no` and
+    /// lost its front when `first_cut`; `last_no` is the number of its last line.
+    fn record(&mut self, region: &[u8], first_no: u64, first_cut: bool, last_no: u64) {
         if self.max == 0 {
             return;
         }
-        self.scratch.clear();
-        let mut end = region.len() - 1;
-        loop {
-            let start = memchr::memrchr(b'\n', &region[..end]).map_or(0, |k| k + 1);
-            self.scratch.push((start, end));
-            if start == 0 || self.scratch.len() == self.max {
-                break;
+        if first_cut {
+            if self.cut.len() == self.max {
+                self.cut.pop_front();
             }
-            end = start - 1;
+            self.cut.push_back(first_no);
         }
-        for i in (0..self.scratch.len()).rev() {
-            let (start, end) = self.scratch[i];
-            self.push(&region[start..end], start == 0 && first_cut);
+        self.last_no = last_no;
+        if region.len() >= self.keep {
+            let from = region.len() - self.keep;
+            self.text.clear();
+            self.text.extend_from_slice(&region[from..]);
+            self.whole_front = from == 0 || region[from - 1] == b'\n';
+            return;
         }
+        let total = self.text.len() + region.len();
+        if total > 2 * self.keep {
+            let drop = total - self.keep;
+            self.whole_front = self.text[drop - 1] == b'\n';
+            self.text.copy_within(drop.., 0);
+            self.text.truncate(self.text.len() - drop);
+        }
+        self.text.extend_from_slice(region);
     }
 
-    fn push(&mut self, text: &[u8], cut_front: bool) {
-        let mut line = if self.lines.len() == self.max {
-            self.lines.pop_front().unwrap_or_else(TailLine::empty)
-        } else {
-            TailLine::empty()
-        };
-        let kept = text.len().min(SHOWN_LINE_CAP);
-        line.text.clear();
-        line.text.extend_from_slice(&text[..kept]);
-        line.cut_front = cut_front;
-        line.cut_back = kept < text.len();
-        self.lines.push_back(line);
-    }
-
+    /// The last `max` lines, oldest first, each bounded.
     fn render(&self) -> Vec<String> {
-        self.lines
-            .iter()
-            .map(|l| {
-                let mut s = shown(&l.text, l.cut_front, 0);
-                if l.cut_back {
-                    s.push('…');
-                }
-                s
-            })
-            .collect()
+        let mut lines = Vec::new();
+        let mut end = self.text.len();
+        let mut no = self.last_no;
+        while lines.len() < self.max && end > 0 {
+            let nl = end - 1;
+            let start = memchr::memrchr(b'\n', &self.text[..nl]).map_or(0, |k| k + 1);
+            let cut = self.cut.contains(&no) || (start == 0 && !self.whole_front);
+            lines.push(shown(&self.text[start..nl], cut, 0));
+            no = no.saturating_sub(1);
+            end = start;
+        }
+        lines.reverse();
+        lines
     }
 
     fn footprint(&self) -> usize {
-        let texts: usize = self.lines.iter().map(|l| l.text.capacity()).sum();
-        texts
-            + self.lines.capacity() * std::mem::size_of::<TailLine>()
-            + self.scratch.capacity() * std::mem::size_of::<(usize, usize)>()
-    }
-}
-
-impl TailLine {
-    fn empty() -> Self {
-        TailLine {
-            text: Vec::new(),
-            cut_front: false,
-            cut_back: false,
-        }
+        self.text.capacity() + self.cut.capacity() * std::mem::size_of::<u64>()
     }
 }
 
@@ -473,7 +472,8 @@ mod tests {
         for _ in 0..200 {
             a.push(&chunk);
         }
-        assert!(a.memory_footprint() <= 16 * 1024 + MAX_BATCH + 4096);
+        assert!(a.memory_footprint() <= memory_bound(16 * 1024, 50));
+        assert!(memory_bound(16 * 1024, 50) < 256 * 1024);
         assert_eq!(a.lines_seen(), 1);
     }
 }

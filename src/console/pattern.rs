@@ -8,7 +8,7 @@
 //! here with a suggested rewrite rather than failing obscurely later.
 
 use regex_syntax::ast::ErrorKind as AstErrorKind;
-use regex_syntax::hir::{Hir, Look};
+use regex_syntax::hir::Hir;
 
 use crate::config::PatternSpec;
 use crate::error::Error;
@@ -35,21 +35,6 @@ impl Pattern {
             regex,
         })
     }
-
-    /// Whether the pattern means the same on a line inside a multi-line text searched with
-    /// `^`/`$` as line anchors: false when it uses `\A`, `\z` or `(?-m)` anchors, which only
-    /// match at the ends of the whole text.
-    pub fn is_line_local(&self) -> bool {
-        let parsed = regex_syntax::ParserBuilder::new()
-            .utf8(false)
-            .multi_line(true)
-            .build()
-            .parse(&self.spec.regex);
-        parsed.is_ok_and(|hir| {
-            let looks = hir.properties().look_set();
-            !looks.contains(Look::Start) && !looks.contains(Look::End)
-        })
-    }
 }
 
 /// Parses the pattern as the `regex` crate will, turning a syntax error into a config error.
@@ -63,11 +48,14 @@ fn parse(spec: &PatternSpec, role: &str) -> Result<Hir, Error> {
             spec,
         ));
     }
-    let result = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(&spec.regex);
-    result.map_err(|e| syntax_error(spec, role, &e))
+    parser()
+        .parse(&spec.regex)
+        .map_err(|e| syntax_error(spec, role, &e))
+}
+
+/// A parser with the syntax options of `regex::bytes` (Unicode on, may match invalid UTF-8).
+pub(crate) fn parser() -> regex_syntax::Parser {
+    regex_syntax::ParserBuilder::new().utf8(false).build()
 }
 
 fn syntax_error(spec: &PatternSpec, role: &str, err: &regex_syntax::Error) -> Error {
@@ -155,7 +143,6 @@ mod tests {
         let p = Pattern::compile(&spec(r"panicked at \S+"), "fail").expect("valid");
         assert_eq!(p.spec, spec(r"panicked at \S+"));
         assert!(p.regex.is_match(b"panicked at src/main.rs"));
-        assert!(p.is_line_local());
     }
 
     #[test]
@@ -201,18 +188,6 @@ mod tests {
         assert!(error("").message.contains("empty fail pattern"));
         for re in ["x*", "^", "(?:abc)?", "^$"] {
             assert!(error(re).message.contains("empty string"), "{re}");
-        }
-    }
-
-    #[test]
-    fn whole_text_anchors_are_not_line_local() {
-        for re in [r"\Aboot", r"done\z", r"(?-m)^boot"] {
-            let p = Pattern::compile(&spec(re), "success").expect("valid");
-            assert!(!p.is_line_local(), "{re}");
-        }
-        for re in [r"^boot", r"done$", r"\bok\b"] {
-            let p = Pattern::compile(&spec(re), "success").expect("valid");
-            assert!(p.is_line_local(), "{re}");
         }
     }
 }

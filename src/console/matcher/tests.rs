@@ -303,7 +303,8 @@ fn huge_reads_are_split_and_still_matched() {
 #[test]
 fn endless_line_keeps_memory_bounded() {
     let opts = JudgeOptions::default();
-    let bound = opts.line_cap + MAX_BATCH + 64 * 1024;
+    let bound = crate::console::lines::memory_bound(opts.line_cap, opts.tail_lines);
+    assert!(bound < 256 * 1024);
     let mut j = Judge::new(pats(&["login: "]), pats(&["panicked at"]), opts);
     let mut chunk: Vec<u8> = (0..MAX_BATCH).map(|i| b"abcdefgh"[i % 8]).collect();
     for at in (0..MAX_BATCH - 8).step_by(1024) {
@@ -339,7 +340,7 @@ fn many_lines_keep_memory_bounded() {
         j.feed(&chunk, ms(1));
     }
     assert_eq!(j.lines_seen(), 1000 * per_chunk);
-    assert!(j.memory_footprint() <= 16 * 1024 + MAX_BATCH + 128 * 1024);
+    assert!(j.memory_footprint() <= crate::console::lines::memory_bound(16 * 1024, 50));
     assert_eq!(j.tail().len(), 50);
 }
 
@@ -446,4 +447,12 @@ fn random_chunking_matches_the_byte_by_byte_reference() {
         decided > 1000 && decided < 2900,
         "streams should be mixed: {decided} decided"
     );
+}
+
+#[test]
+fn pending_success_is_final_when_its_line_ends_before_a_later_fail() {
+    let mut j = judge(&[">> "], &["panicked"]);
+    assert_eq!(j.feed(b"shell\n>> ", ms(1)), None);
+    let d = j.feed(b"\npanicked at x\n", ms(2));
+    assert_eq!(outcome(&d), Some((PatternKind::Success, 0, 2)));
 }
