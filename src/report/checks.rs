@@ -367,7 +367,7 @@ impl Failure {
                     },
                 }
             }
-            other => Failure::Transport(first_line(&other.to_string())),
+            other => Failure::Transport(error_chain(other)),
         }
     }
 
@@ -388,9 +388,21 @@ impl Failure {
     }
 }
 
-/// Some octocrab errors append a backtrace after the message.
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
+/// The error and its causes on one line ("client error (Connect)" alone says little); some
+/// octocrab errors append a backtrace after the first line, which is left out.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let first_line =
+        |e: &dyn std::error::Error| e.to_string().lines().next().unwrap_or_default().to_string();
+    let mut text = first_line(e);
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let line = first_line(cause);
+        if !text.contains(&line) {
+            text = format!("{text}: {line}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -39,8 +39,12 @@ pub struct CheckRunContent {
 /// Builds the check run content of a finished case; `workspace` is `GITHUB_WORKSPACE` and `cwd`
 /// resolves relative pattern locations (annotation paths must be repository-relative).
 pub fn content(r: &CaseResult, workspace: Option<&Path>, cwd: &Path) -> CheckRunContent {
+    // The renderer cuts console tails and whole rows to meet its budget, never the reason:
+    // bound that here so an absurd reason cannot push the case out of its own summary.
+    let mut bounded = r.clone();
+    bounded.verdict.reason = clip(&r.verdict.reason, MESSAGE_LIMIT);
     let cases = [SummaryCase {
-        result: r,
+        result: &bounded,
         image: r.image.as_ref(),
     }];
     let summary = summary::render(&cases, &[], SUMMARY_BUDGET);
