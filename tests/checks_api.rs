@@ -1,5 +1,8 @@
 //! Check runs against a mock GitHub API (wiremock on 127.0.0.1): the exact requests (paths,
-//! bodies, annotation batches) and how API failures turn into warnings.
+//! bodies, annotation batches) and how API failures turn into warnings; and the real binary
+//! booting a real guest publishes its check run and survives a read-only token.
+
+mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -352,4 +355,82 @@ async fn bad_configuration_is_an_error_without_requests() {
     let err = checks::publish(&cfg, &[passed("a")]).await.unwrap_err();
     assert!(err.message.contains("GITHUB_REPOSITORY"), "{err}");
     assert!(requests(&server).await.is_empty());
+}
+
+/// `qemu-test run` in Actions with a token, booting the panicking aarch64 guest.
+async fn run_in_actions(server: &MockServer) -> (std::process::Output, common::Scratch) {
+    let s = common::Scratch::new();
+    let cfg = s.write("qemu.toml", common::BAREMETAL_CONFIG);
+    let kernel = common::fixtures::fixture("aarch64-baremetal/panic.elf");
+    let mut cmd = s.cmd(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--timeout",
+        "30s",
+    ]);
+    cmd.arg("--qemu-config")
+        .arg(&cfg)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", s.path())
+        .env("GITHUB_STEP_SUMMARY", s.path().join("summary.md"))
+        .env("GITHUB_OUTPUT", s.path().join("output.txt"))
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_REPOSITORY", "o/r")
+        .env("GITHUB_SHA", "0123abc")
+        .env_remove("GITHUB_EVENT_PATH")
+        .env("INPUT_GITHUB_TOKEN", "t0k")
+        .env("INPUT_CHECK_NAME", "boot");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("spawn qemu-test"))
+        .await
+        .unwrap();
+    common::assert_no_qemu_left(s.path());
+    (out, s)
+}
+
+#[tokio::test]
+async fn a_real_failing_boot_publishes_its_check_run() {
+    let server = MockServer::start().await;
+    mount_created(&server, 5).await;
+    let (out, _s) = run_in_actions(&server).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("check runs not created"), "{stdout}");
+    let reqs = requests(&server).await;
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let body = &reqs[0].2;
+    assert_eq!(body["name"], "boot / panic");
+    assert_eq!(body["conclusion"], "failure");
+    assert!(
+        body["output"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("panicked at")
+    );
+    let note = &body["output"]["annotations"][0];
+    assert_eq!(note["path"], "qemu.toml", "relative to GITHUB_WORKSPACE");
+    assert_eq!(note["start_line"], 4, "the fail_regex line");
+}
+
+#[tokio::test]
+async fn a_read_only_token_warns_and_keeps_the_verdict() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(RUNS))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "message": "Resource not accessible by integration"
+        })))
+        .mount(&server)
+        .await;
+    let (out, s) = run_in_actions(&server).await;
+    let (stdout, stderr) = common::text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "still the guest's verdict: {stderr}"
+    );
+    let warning = format!("::warning title=qemu-test check runs::{READ_ONLY_WARNING}");
+    assert!(stdout.lines().any(|l| l == warning), "{stdout}");
+    let summary = std::fs::read_to_string(s.path().join("summary.md")).unwrap();
+    assert!(summary.contains("1 fail"), "{summary}");
 }

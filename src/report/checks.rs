@@ -210,9 +210,11 @@ pub async fn publish_runs(
 }
 
 /// Prints warnings from [`publish`]: as `::warning::` annotations in Actions (escaped by the
-/// workflow-commands module), else on stderr.
+/// workflow-commands module) unless the `annotations` input is `false`, else on stderr.
 pub fn print_warnings(warnings: &[String]) {
-    let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let var = |k: &str| std::env::var(k).map(|v| v.trim().to_string());
+    let in_actions = var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+        && var("INPUT_ANNOTATIONS").map_or(true, |v| v != "false");
     for w in warnings {
         if in_actions {
             println!(
