@@ -47,6 +47,8 @@ pub const READ_ONLY_WARNING: &str = "check runs not created: the token cannot wr
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline for all check runs of a run: the job's end must not wait on the API.
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Retries of a request that got a 5xx, a 429 or no response.
 const RETRIES: usize = 2;
 
@@ -192,19 +194,27 @@ pub async fn publish_runs(
     let (owner, repo) = cfg.owner_repo()?;
     let client = client(cfg)?;
     let mut warnings = Vec::new();
-    for (i, run) in runs.iter().enumerate() {
-        let Err(e) = send(&client, cfg, owner, repo, run).await else {
-            continue;
-        };
-        let failure = Failure::of(&e);
-        warnings.push(failure.warning(&run.name));
-        if failure.stops_all() {
-            let left = runs.len() - i - 1;
-            if left > 0 {
-                warnings.push(format!("{left} more check runs not created"));
+    let all = async {
+        for (i, run) in runs.iter().enumerate() {
+            let Err(e) = send(&client, cfg, owner, repo, run).await else {
+                continue;
+            };
+            let failure = Failure::of(&e);
+            warnings.push(failure.warning(&run.name));
+            if failure.stops_all() {
+                let left = runs.len() - i - 1;
+                if left > 0 {
+                    warnings.push(format!("{left} more check runs not created"));
+                }
+                break;
             }
-            break;
         }
+    };
+    if tokio::time::timeout(TOTAL_TIMEOUT, all).await.is_err() {
+        warnings.push(format!(
+            "check runs not all created: the GitHub API took longer than {} s",
+            TOTAL_TIMEOUT.as_secs()
+        ));
     }
     Ok(warnings)
 }
