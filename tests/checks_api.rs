@@ -354,6 +354,10 @@ async fn bad_configuration_is_an_error_without_requests() {
     cfg.repository = "no-slash".into();
     let err = checks::publish(&cfg, &[passed("a")]).await.unwrap_err();
     assert!(err.message.contains("GITHUB_REPOSITORY"), "{err}");
+    let mut cfg = config(&server);
+    cfg.api_url = "http://bad host/".into();
+    let err = checks::publish(&cfg, &[passed("a")]).await.unwrap_err();
+    assert!(err.message.contains("GITHUB_API_URL"), "{err}");
     assert!(requests(&server).await.is_empty());
 }
 

@@ -241,8 +241,9 @@ fn client(cfg: &ChecksConfig) -> Result<Octocrab, Error> {
     crate::net::install_crypto_provider();
     let bad_url = |e: octocrab::Error| {
         Error::config(format!(
-            "GITHUB_API_URL '{}' is not usable: {e}",
-            cfg.api_url
+            "GITHUB_API_URL '{}' is not usable: {}",
+            cfg.api_url,
+            error_chain(&e)
         ))
         .help("set GITHUB_API_URL to the REST API root, e.g. https://api.github.com")
     };
@@ -255,7 +256,12 @@ fn client(cfg: &ChecksConfig) -> Result<Octocrab, Error> {
         .set_read_timeout(Some(IO_TIMEOUT))
         .set_write_timeout(Some(IO_TIMEOUT))
         .build()
-        .map_err(|e| Error::infra(format!("cannot create the GitHub API client: {e}")))
+        .map_err(|e| {
+            Error::infra(format!(
+                "cannot create the GitHub API client: {}",
+                error_chain(&e)
+            ))
+        })
 }
 
 /// Creates the run with the first batch of annotations, then appends the other batches.
