@@ -433,6 +433,7 @@ async fn run_command(args: &RunArgs) -> i32 {
         results: &results,
         exit_code: code,
     });
+    publish_checks(&results).await;
     match reporters.finish() {
         Ok(()) => code,
         Err(e) => {
@@ -444,6 +445,20 @@ async fn run_command(args: &RunArgs) -> i32 {
             }
         }
     }
+}
+
+/// Publishes one check run per case when a token is given (input `github-token`). Runs after
+/// the reporters closed the console window, so its warnings are our own lines; the Checks API
+/// never changes the exit code.
+async fn publish_checks(results: &[crate::report::CaseResult]) {
+    use crate::report::checks::{self, ChecksConfig};
+    let Some(cfg) = ChecksConfig::from_env() else {
+        return;
+    };
+    let warnings = checks::publish(&cfg, results)
+        .await
+        .unwrap_or_else(|e| vec![format!("check runs not created: {e}")]);
+    checks::print_warnings(&warnings);
 }
 
 /// Plans every case, then probes the host (only when a case could use KVM or has requirements)

@@ -2,6 +2,7 @@
 //! commands, summary, outputs, JUnit, check runs) turn them into output. Adding a reporter never
 //! touches a stage.
 
+pub mod checks;
 pub mod gha;
 pub mod json;
 pub mod junit;
