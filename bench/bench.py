@@ -52,7 +52,7 @@ def main():
     ap.add_argument("--runs", type=int, default=25)
     ap.add_argument("--qemu-test", default="target/release/qemu-test")
     ap.add_argument("--fixtures", default=os.environ.get("QEMU_TEST_FIXTURES", "target/fixtures"))
-    ap.add_argument("--flood-seconds", type=int, default=75)
+    ap.add_argument("--flood-seconds", type=int, default=120)
     ap.add_argument("--ostool", default=shutil.which("ostool"),
                     help="ostool 0.8 binary (cargo install ostool --version ^0.8); default: on PATH")
     a = ap.parse_args()

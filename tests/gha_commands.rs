@@ -329,7 +329,10 @@ fn qemu_command_line_is_not_a_command() {
         .lines()
         .find(|l| l.starts_with("$ qemu-system-aarch64"))
         .unwrap();
-    assert_eq!(line, "$ qemu-system-aarch64 -nographic ' ::error::from-arg'");
+    assert_eq!(
+        line,
+        "$ qemu-system-aarch64 -nographic ' ::error::from-arg'"
+    );
 }
 
 #[test]

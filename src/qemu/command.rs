@@ -18,10 +18,10 @@
 //!
 //! Steps 1–4 are ostool's; 5–6 are ours. Every addition is recorded in [`QemuCommand::notes`].
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
+use crate::build::plan::shell_quote;
 use crate::config::{QemuConfig, vars};
 use crate::error::Error;
 use crate::qemu::firmware;
@@ -87,7 +87,7 @@ impl QemuCommand {
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))
-            .map(shell_quote)
+            .map(|a| shell_quote(a))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -103,7 +103,7 @@ impl QemuCommand {
     /// Appends `args` and a note saying why.
     fn add(&mut self, args: &[&str], why: &str) {
         self.args.extend(args.iter().map(|a| a.to_string()));
-        let shown: Vec<Cow<'_, str>> = args.iter().map(|a| shell_quote(a)).collect();
+        let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
         self.notes
             .push(format!("added `{}`: {why}", shown.join(" ")));
     }
@@ -191,16 +191,6 @@ fn path_text(path: &Path, what: &str) -> Result<String, Error> {
         ))
         .help(format!("rename or move the {what} to a UTF-8 path"))
     })
-}
-
-/// Quotes `word` for a POSIX shell when it contains anything but safe characters.
-fn shell_quote(word: &str) -> Cow<'_, str> {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    if !word.is_empty() && word.chars().all(safe) {
-        Cow::Borrowed(word)
-    } else {
-        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
-    }
 }
 
 #[cfg(test)]
