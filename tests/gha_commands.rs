@@ -435,3 +435,84 @@ fn only_ten_errors_per_level_reach_the_runner() {
     let outs = std::fs::read_to_string(&outputs).unwrap();
     assert!(outs.contains("verdict=timeout\npassed=false\n"), "{outs}");
 }
+
+/// The real binary, in Actions mode, booting the real `injection` guest: its console prints
+/// workflow commands (`::error::`, `::add-mask::`, `::stop-commands::`, `::endgroup::`, …).
+/// Parsed as the runner parses the step's stdout, none of them is obeyed; ours are.
+#[test]
+fn a_real_guest_printing_workflow_commands_issues_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qemu.toml");
+    std::fs::write(
+        &cfg,
+        "args = [\"-nographic\", \"-cpu\", \"cortex-a72\", \"-machine\", \"virt\", \"-m\", \"128M\"]\n\
+         success_regex = [\"Hello, world!\"]\nfail_regex = [\"panicked at\"]\n",
+    )
+    .unwrap();
+    let fixtures = std::env::var_os("QEMU_TEST_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures")
+        });
+    let kernel = fixtures.join("aarch64-baremetal/injection.elf");
+    assert!(
+        kernel.is_file(),
+        "fixture {} missing: run fixtures/build.sh",
+        kernel.display()
+    );
+    let summary = dir.path().join("summary.md");
+    let output = dir.path().join("output.txt");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
+        .args(["run", "--kernel"])
+        .arg(&kernel)
+        .arg("--qemu-config")
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_WORKSPACE", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The guest's lines reached the log (inside the window) ...
+    for shown in [
+        "::error::forged by guest",
+        "::add-mask::Hello",
+        "::stop-commands::guesttoken",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} not echoed:\n{stdout}");
+    }
+    // ... but the runner obeys only our own commands.
+    let runner = RunnerModel::run(&stdout);
+    for cmd in &runner.processed {
+        let text = format!("{} {}", cmd.name, cmd.data);
+        assert!(
+            !text.contains("forged")
+                && !text.contains("guest group")
+                && cmd.name != "add-mask"
+                && cmd.name != "set-output",
+            "guest command obeyed: {cmd:?}\n{stdout}"
+        );
+    }
+    assert!(
+        runner.processed.iter().any(|c| c.name == "group"),
+        "{stdout}"
+    );
+    assert!(
+        !runner.tokens_seen.iter().any(|t| t == "guesttoken"),
+        "{stdout}"
+    );
+    assert!(
+        runner.stop_token.is_none(),
+        "a window was left open:\n{stdout}"
+    );
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    assert!(outputs.contains("verdict=pass"), "{outputs}");
+}

@@ -199,7 +199,7 @@ fn table(md: &mut String, cases: &[SummaryCase<'_>]) {
             cell(&r.name),
             r.arch.map_or("–".to_string(), |a| a.name().to_string()),
             cell(r.accel.as_deref().unwrap_or("–")),
-            image_cell(case.image),
+            image_cell(case.image.or(case.result.image.as_ref())),
             secs(r.duration),
             stages_cell(r),
             cell(r.qemu_version.as_deref().unwrap_or("–")),
