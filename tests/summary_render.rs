@@ -1,5 +1,5 @@
 //! The step summary through a real GitHub-flavoured Markdown renderer (comrak, which follows
-//! cmark-gfm's spec, with GitHub's tag filter): one table row per case, the failure details
+//! cmark-gfm's spec): one table row per case, the failure details
 //! folded, and nothing the guest printed becoming markup.
 
 use std::path::PathBuf;
@@ -50,8 +50,9 @@ fn html(markdown: &str) -> String {
     options.extension.table = true;
     options.extension.strikethrough = true;
     options.extension.autolink = true;
-    options.extension.tagfilter = true;
-    options.render.r#unsafe = true; // GitHub keeps <details>/<summary>; the tag filter stays on
+    // Raw HTML passes through (GitHub keeps <details>/<summary>), so any guest text that were
+    // not escaped would show up below as a real element.
+    options.render.r#unsafe = true;
     comrak::markdown_to_html(markdown, &options)
 }
 
