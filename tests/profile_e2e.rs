@@ -98,3 +98,44 @@ fn explicit_kvm_on_this_runner_is_skipped_not_silently_downgraded() {
             .contains("accel=kvm requested")
     );
 }
+
+/// AxVisor's unmodified aarch64 workflow TOML through the CLI's `--dry-run`: ostool's command
+/// line, plus our additions (each with a note), nothing run and nothing written.
+#[test]
+fn axvisor_aarch64_toml_dry_run_prints_the_exact_command() {
+    let s = Scratch::new();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        &axvisor(".github/workflows/qemu-aarch64.toml"),
+        "--workspace",
+        "/ws",
+        "--name",
+        "axvisor",
+        "--dry-run",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let bin = s.out().join("axvisor.bin");
+    assert_eq!(
+        stdout.lines().next().unwrap(),
+        format!(
+            "qemu-system-aarch64 -nographic -cpu cortex-a72 -machine virt,virtualization=on,gic-version=3 \
+             -smp 4 -device virtio-blk-device,drive=disk0 -drive id=disk0,if=none,format=raw,file=/ws/tmp/rootfs.img \
+             -append 'root=/dev/vda rw init=/init' -m 8g -kernel {} -no-reboot -accel tcg",
+            bin.display()
+        )
+    );
+    assert!(stdout.contains("# fail pattern: panicked at"), "{stdout}");
+    assert!(
+        stdout.contains("# success pattern: Hello, world!"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# success pattern: test pass!"), "{stdout}");
+    assert!(stdout.contains("# note: added `-no-reboot`"), "{stdout}");
+    assert!(stdout.contains("# to_bin: "), "{stdout}");
+    assert!(s.tree().is_empty(), "dry run wrote {:?}", s.tree());
+}
