@@ -11,6 +11,7 @@ pub mod matcher;
 pub mod pattern;
 pub mod screen;
 pub mod script;
+pub mod sets;
 
 pub use clean::Cleaner;
 pub use lines::{Batch, Line, LineAssembler, LineCursor};

@@ -187,6 +187,10 @@ impl CaseRun<'_> {
             timeout: case.timeout,
             log_path: case.log_path.clone(),
             judge: case.judge.clone(),
+            script: case.script.clone(),
+            inactivity: case.inactivity_timeout,
+            send_chunk: case.send_chunk,
+            send_delay: case.send_delay,
         };
         let t = Instant::now();
         let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
@@ -227,6 +231,8 @@ impl CaseRun<'_> {
                 r.stderr_tail = b.stderr_tail;
                 r.console_bytes = b.console_bytes;
                 r.console_lines = b.console_lines;
+                r.timeline = b.timeline;
+                r.testcases = b.testcases;
                 r
             }
             Err(e) => self.error_result(Stage::Boot, e),
