@@ -230,6 +230,10 @@ pub struct RunArgs {
     /// Write a JUnit XML report to FILE (`true`: <out-dir>/junit.xml).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,
+    /// Boot a case again up to N times when its verdict is in `retry_on` (default: infra,
+    /// timeout); a pass after a failure is reported flaky.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 }
 
 impl RunArgs {
@@ -254,6 +258,7 @@ impl RunArgs {
             accel: self.accel.clone(),
             requires: self.requires.clone(),
             on_unsupported: self.on_unsupported.clone(),
+            retries: self.retries,
             ..Default::default()
         }
     }

@@ -157,3 +157,25 @@ fn arceos_fail_set_fails_the_panicking_guest() {
     assert_eq!(v["outcome"], "fail");
     assert_eq!(v["decided_by"]["pattern"], "panicked at");
 }
+
+#[test]
+fn retries_only_allowed_classes_and_keep_earlier_attempts() {
+    let s = Scratch::new();
+    let grammar = "success_regex = [\"Hello\"]\nretries = 1\nretry_on = [\"timeout\"]\ninactivity_timeout = \"1s\"\n";
+    let out = run_baremetal(&s, "hang", grammar);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let c = case(&s);
+    assert_eq!(c["verdict"]["outcome"], "timeout");
+    assert!(
+        c["verdict"]["reason"].as_str().unwrap().contains("no console output for 1s (inactivity_timeout)"),
+        "{c}"
+    );
+    assert_eq!(c["attempts"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["flaky"], false);
+    assert!(s.out().join("hang.attempt1.log").exists());
+    // A fail is not retried unless allowed.
+    let s = Scratch::new();
+    let out = run_baremetal(&s, "panic", "success_regex = [\"Hello\"]\nfail_regex = [\"panicked\"]\nretries = 2\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(case(&s)["attempts"].as_array().unwrap().len(), 0);
+}

@@ -339,6 +339,67 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn attempt(outcome: Outcome, reason: &str) -> crate::report::model::Attempt {
+        crate::report::model::Attempt {
+            verdict: Verdict::new(outcome, reason),
+            duration: Duration::from_secs(1),
+            console_tail: vec!["last <line>".into()],
+            log: None,
+        }
+    }
+
+    #[test]
+    fn flaky_pass_has_flaky_failures_and_failed_case_rerun_failures() {
+        let mut r = CaseResult::without_boot("c", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
+        r.flaky = true;
+        r.attempts = vec![attempt(Outcome::Timeout, "timed out: step 2")];
+        let xml = to_xml(&[r]).unwrap();
+        assert!(xml.contains(r#"<flakyFailure message="timed out: step 2" type="timeout">"#), "{xml}");
+        let mut r = CaseResult::without_boot("d", Verdict::new(Outcome::Timeout, "again"), Duration::ZERO);
+        r.attempts = vec![attempt(Outcome::Error, "QEMU missing")];
+        let xml = to_xml(&[r]).unwrap();
+        assert!(xml.contains(r#"<rerunError message="QEMU missing" type="error">"#), "{xml}");
+    }
+
+    #[test]
+    fn milestones_and_extracted_cases_become_test_cases() {
+        use crate::config::grammar::CaseStatus;
+        use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
+        let mut r = CaseResult::without_boot("c", Verdict::new(Outcome::Fail, "x"), Duration::ZERO);
+        let entry = |name: &str, at: Option<u64>| TimelineEntry {
+            kind: TimelineKind::Milestone,
+            name: name.into(),
+            pattern: "p".into(),
+            at: at.map(Duration::from_secs),
+            delta: at.map(Duration::from_secs),
+            line_no: at,
+            line: None,
+        };
+        r.timeline = vec![entry("hv up", Some(2)), entry("guest up", None)];
+        r.testcases = vec![ExtractedCase {
+            id: "exit_code".into(),
+            status: CaseStatus::Fail,
+            raw: Some("42".into()),
+            measurement: None,
+            units: None,
+            line_no: Some(9),
+            note: None,
+            affects_verdict: true,
+            extractor: 0,
+        }];
+        let xml = to_xml(&[r]).unwrap();
+        for needle in [
+            r#"name="milestone: hv up""#,
+            r#"name="milestone: guest up""#,
+            r#"type="not-reached""#,
+            r#"name="case: exit_code""#,
+            "on console line 9",
+            r#"type="case-failed""#,
+        ] {
+            assert!(xml.contains(needle), "{needle} missing: {xml}");
+        }
+    }
+
     #[test]
     fn root_skipped_attribute_is_dropped_and_suites_keep_theirs() {
         let mut r = CaseResult::without_boot(

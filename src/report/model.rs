@@ -95,6 +95,8 @@ pub struct Attempt {
     pub duration: Duration,
     /// Last console lines of that attempt.
     pub console_tail: Vec<String>,
+    /// That attempt's console log (kept under another name).
+    pub log: Option<PathBuf>,
 }
 
 impl CaseResult {
