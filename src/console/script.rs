@@ -239,17 +239,15 @@ impl Script {
             let (expect, send) = (step.expect.clone(), step.send.clone());
             let entry_name = step_name(self.step, send.as_deref());
             self.record(TimelineKind::Step, entry_name, &expect, &line, end, now);
-            self.send = send;
+            if let Some(text) = send {
+                self.send.get_or_insert_with(Vec::new).extend_from_slice(&text);
+            }
             self.step_from = base + (line.span.start + end) as u64;
             self.step_since = now;
             self.step += 1;
             if self.steps_decide && self.steps_done() {
                 let last = &self.steps[self.step - 1].expect;
                 return Some(info(PatternKind::Success, self.step - 1, last, &line, end, now));
-            }
-            if self.send.is_some() {
-                // Typing comes first; what answers it arrives in later batches.
-                return None;
             }
         }
         None
