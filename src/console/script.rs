@@ -118,6 +118,8 @@ pub struct Script {
     cases: Vec<ExtractedCase>,
     dropped_cases: u64,
     send: Option<Vec<u8>>,
+    /// Reused capture slots, one per extractor (no allocation per matching line).
+    locs: Vec<regex::bytes::CaptureLocations>,
 }
 
 impl Script {
@@ -135,6 +137,10 @@ impl Script {
             .map(compile_extractor)
             .collect::<Result<Vec<_>, _>>()?;
         let extract_screen = Screen::new(extractors.iter().map(|e| &e.pattern));
+        let locs = extractors
+            .iter()
+            .map(|e| e.pattern.regex.capture_locations())
+            .collect();
         Ok(Script {
             steps,
             milestones,
@@ -152,6 +158,7 @@ impl Script {
             cases: Vec::new(),
             dropped_cases: 0,
             send: None,
+            locs,
         })
     }
 
@@ -285,18 +292,28 @@ impl Script {
                 continue;
             }
             self.extracted_upto = line.no;
+            if self.cases.len() >= MAX_CASES {
+                // Past the cap only the count matters: no captures, no allocation.
+                if self.extractors.iter().any(|e| e.pattern.regex.is_match(line.text)) {
+                    self.dropped_cases += 1;
+                }
+                continue;
+            }
             if let Some(case) = self.extract_line(&line) {
-                self.push_case(case);
+                self.cases.push(case);
             }
         }
     }
 
-    fn extract_line(&self, line: &Line<'_>) -> Option<ExtractedCase> {
+    fn extract_line(&mut self, line: &Line<'_>) -> Option<ExtractedCase> {
+        let locs = &mut self.locs;
         self.extractors.iter().enumerate().find_map(|(index, e)| {
-            let caps = e.pattern.regex.captures(line.text)?;
+            let l = &mut locs[index];
+            e.pattern.regex.captures_read(l, line.text)?;
             let group = |n: &str| {
-                caps.name(n)
-                    .map(|m| String::from_utf8_lossy(m.as_bytes()).trim().to_string())
+                let i = e.pattern.regex.capture_names().position(|x| x == Some(n))?;
+                let (a, b) = l.get(i)?;
+                Some(String::from_utf8_lossy(&line.text[a..b]).trim().to_string())
             };
             let raw = group("result").unwrap_or_default();
             Some(ExtractedCase {
@@ -311,14 +328,6 @@ impl Script {
                 extractor: index,
             })
         })
-    }
-
-    fn push_case(&mut self, case: ExtractedCase) {
-        if self.cases.len() < MAX_CASES {
-            self.cases.push(case);
-        } else {
-            self.dropped_cases += 1;
-        }
     }
 
     fn record(
@@ -395,6 +404,11 @@ impl Script {
             }
         }
         cases
+    }
+
+    /// Extracted cases beyond [`MAX_CASES`], counted but not kept.
+    pub fn cases_not_kept(&self) -> u64 {
+        self.dropped_cases
     }
 
     /// A one-sentence reason when extracted cases fail the verdict.
