@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use qemu_test_action::config::PatternSpec;
 use qemu_test_action::Location;
+use qemu_test_action::config::PatternSpec;
 use qemu_test_action::config::grammar::{
     CaseStatus, ExtractSpec, GrammarSpec, MilestoneSpec, StepSpec,
 };

@@ -15,16 +15,33 @@ fn lints_point_at_the_place_and_clean_configs_pass() {
     let out = s.run(&["check", "--qemu-config", bad.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stdout.contains("bad.toml:4:10: warning: this step sends 'usertests' without a newline"), "{stdout}");
-    assert!(stdout.contains("bad.toml:1:18: warning: success text 'test pass!' also matches fail pattern 'pass'"), "{stdout}");
+    assert!(
+        stdout.contains("bad.toml:4:10: warning: this step sends 'usertests' without a newline"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "bad.toml:1:18: warning: success text 'test pass!' also matches fail pattern 'pass'"
+        ),
+        "{stdout}"
+    );
 
-    let broken = s.write("broken.toml", "[[milestones]]\nname = \"up\"\npattern = \"VM[1\"\n");
+    let broken = s.write(
+        "broken.toml",
+        "[[milestones]]\nname = \"up\"\npattern = \"VM[1\"\n",
+    );
     let out = s.run(&["check", "--qemu-config", broken.to_str().unwrap()]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("broken.toml:3:11: invalid milestone pattern 'VM[1'"), "{stderr}");
+    assert!(
+        stderr.contains("broken.toml:3:11: invalid milestone pattern 'VM[1'"),
+        "{stderr}"
+    );
 
-    let good = s.write("good.toml", "success_regex = [\"Hello\"]\nfail_sets = [\"arceos\"]\n");
+    let good = s.write(
+        "good.toml",
+        "success_regex = [\"Hello\"]\nfail_sets = [\"arceos\"]\n",
+    );
     let out = s.run(&["check", "--qemu-config", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).0.contains("ok: no findings"));
@@ -46,7 +63,13 @@ fn replays_a_log_through_steps_milestones_extraction_and_the_judge() {
         "Rust user shell\r\n>> usertests\r\nUsertests: Test 'fork' in Process 2 exited with code 0.\r\n\
          usertests passed!\r\n",
     );
-    let out = s.run(&["check", "--qemu-config", cfg.to_str().unwrap(), "--log", log.to_str().unwrap()]);
+    let out = s.run(&[
+        "check",
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+    ]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     for needle in [
@@ -58,10 +81,22 @@ fn replays_a_log_through_steps_milestones_extraction_and_the_judge() {
     ] {
         assert!(stdout.contains(needle), "{needle} not in:\n{stdout}");
     }
-    let panicked = s.write("panic.log", "Rust user shell\r\n>> usertests\r\npanicked at x.rs:1:1\r\n");
-    let out = s.run(&["check", "--qemu-config", cfg.to_str().unwrap(), "--log", panicked.to_str().unwrap()]);
+    let panicked = s.write(
+        "panic.log",
+        "Rust user shell\r\n>> usertests\r\npanicked at x.rs:1:1\r\n",
+    );
+    let out = s.run(&[
+        "check",
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--log",
+        panicked.to_str().unwrap(),
+    ]);
     let stdout = text(&out).0;
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("line    3  fail       'panicked at' decides"), "{stdout}");
+    assert!(
+        stdout.contains("line    3  fail       'panicked at' decides"),
+        "{stdout}"
+    );
     assert!(stdout.contains("verdict: fail"), "{stdout}");
 }

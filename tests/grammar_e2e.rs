@@ -64,10 +64,16 @@ fn prompt_only_guest_gets_typed_input_and_a_step_timeout_names_the_step() {
     let v = case(&s)["verdict"].clone();
     assert_eq!(v["outcome"], "timeout", "{v}");
     let reason = v["reason"].as_str().unwrap();
-    assert!(reason.contains("step 2 (expect 'never printed') not matched within 2s"), "{reason}");
+    assert!(
+        reason.contains("step 2 (expect 'never printed') not matched within 2s"),
+        "{reason}"
+    );
     assert!(reason.contains("last console line"), "{reason}");
     let tail = case(&s)["console_tail"].to_string();
-    assert!(tail.contains("unknown command: wrong"), "typed input reached the guest: {tail}");
+    assert!(
+        tail.contains("unknown command: wrong"),
+        "typed input reached the guest: {tail}"
+    );
 }
 
 #[test]
@@ -94,8 +100,15 @@ pattern = 'Rust user shell'
     );
     let kernel = fixture("arm64-linux/kernel");
     let out = s.run(&[
-        "run", "--kernel", kernel.to_str().unwrap(), "--arch", "aarch64",
-        "--qemu-config", cfg.to_str().unwrap(), "--timeout", "120s",
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--arch",
+        "aarch64",
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "120s",
     ]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -108,7 +121,12 @@ pattern = 'Rust user shell'
         .filter(|e| e["at"].is_number())
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    for n in ["kernel up", "shell", "step 2: send 'usertests'", "step 3: expect"] {
+    for n in [
+        "kernel up",
+        "shell",
+        "step 2: send 'usertests'",
+        "step 3: expect",
+    ] {
         assert!(names.contains(&n), "{names:?}");
     }
 }
@@ -133,11 +151,22 @@ pattern = '^(?P<result>ok|not ok) \d+ (?P<test_case_id>\S+)'
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["id"].as_str().unwrap().into(), t["status"].as_str().unwrap().into()))
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().into(),
+                t["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let want: Vec<(String, String)> = [
-        ("hello_world", "pass"), ("fork", "pass"), ("sleep", "pass"), ("exit_code", "fail"),
-        ("yield", "pass"), ("test_a", "pass"), ("test_b", "fail"), ("test_c", "skip"),
+        ("hello_world", "pass"),
+        ("fork", "pass"),
+        ("sleep", "pass"),
+        ("exit_code", "fail"),
+        ("yield", "pass"),
+        ("test_a", "pass"),
+        ("test_b", "fail"),
+        ("test_c", "skip"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -145,13 +174,20 @@ pattern = '^(?P<result>ok|not ok) \d+ (?P<test_case_id>\S+)'
     assert_eq!(got, want, "{c}");
     let reason = c["verdict"]["reason"].as_str().unwrap();
     assert_eq!(c["verdict"]["outcome"], "fail");
-    assert!(reason.starts_with("2 of 8 test cases failed: 'exit_code' (result '42'"), "{reason}");
+    assert!(
+        reason.starts_with("2 of 8 test cases failed: 'exit_code' (result '42'"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn arceos_fail_set_fails_the_panicking_guest() {
     let s = Scratch::new();
-    let out = run_baremetal(&s, "panic", "success_regex = [\"Hello\"]\nfail_sets = [\"arceos\"]\n");
+    let out = run_baremetal(
+        &s,
+        "panic",
+        "success_regex = [\"Hello\"]\nfail_sets = [\"arceos\"]\n",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
     let v = case(&s)["verdict"].clone();
     assert_eq!(v["outcome"], "fail");
@@ -167,7 +203,10 @@ fn retries_only_allowed_classes_and_keep_earlier_attempts() {
     let c = case(&s);
     assert_eq!(c["verdict"]["outcome"], "timeout");
     assert!(
-        c["verdict"]["reason"].as_str().unwrap().contains("no console output for 1s (inactivity_timeout)"),
+        c["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no console output for 1s (inactivity_timeout)"),
         "{c}"
     );
     assert_eq!(c["attempts"].as_array().unwrap().len(), 1, "{c}");
@@ -175,7 +214,11 @@ fn retries_only_allowed_classes_and_keep_earlier_attempts() {
     assert!(s.out().join("hang.attempt1.log").exists());
     // A fail is not retried unless allowed.
     let s = Scratch::new();
-    let out = run_baremetal(&s, "panic", "success_regex = [\"Hello\"]\nfail_regex = [\"panicked\"]\nretries = 2\n");
+    let out = run_baremetal(
+        &s,
+        "panic",
+        "success_regex = [\"Hello\"]\nfail_regex = [\"panicked\"]\nretries = 2\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(case(&s)["attempts"].as_array().unwrap().len(), 0);
 }

@@ -66,8 +66,7 @@ fn send_without_newline(input: &LintInput<'_>, out: &mut Vec<Warning>) {
 fn anchored_after_prompt(input: &LintInput<'_>, out: &mut Vec<Warning>) {
     for pair in input.grammar.steps.windows(2) {
         let (prev, next) = (&pair[0], &pair[1]);
-        if prev.send.is_none() && can_end_mid_line(&prev.expect) && starts_anchored(&next.expect)
-        {
+        if prev.send.is_none() && can_end_mid_line(&prev.expect) && starts_anchored(&next.expect) {
             warn(
                 out,
                 &next.expect,
@@ -119,7 +118,9 @@ fn unreachable_success(input: &LintInput<'_>, out: &mut Vec<Warning>) {
         None
     });
     for s in successes {
-        let Some(text) = literal(&s.regex) else { continue };
+        let Some(text) = literal(&s.regex) else {
+            continue;
+        };
         if let Some(f) = input
             .fail
             .iter()
@@ -288,11 +289,26 @@ mod tests {
              [[steps]]\nexpect = \"^# \"\n",
         );
         let f = findings(&g, &[], &[]);
-        assert!(f[0].starts_with("g.toml:2:10: warning: this step sends 'usertests' without a newline"), "{f:?}");
-        assert!(f.iter().any(|m| m.starts_with("g.toml:7:10:") && m.contains("anchored with ^")), "{f:?}");
-        assert!(f.iter().any(|m| m.starts_with("g.toml:5:10:") && m.contains("echo")), "{f:?}");
+        assert!(
+            f[0].starts_with("g.toml:2:10: warning: this step sends 'usertests' without a newline"),
+            "{f:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|m| m.starts_with("g.toml:7:10:") && m.contains("anchored with ^")),
+            "{f:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|m| m.starts_with("g.toml:5:10:") && m.contains("echo")),
+            "{f:?}"
+        );
 
-        let f = findings(&GrammarSpec::default(), &[spec("test pass!", 3)], &[spec("pass", 4)]);
+        let f = findings(
+            &GrammarSpec::default(),
+            &[spec("test pass!", 3)],
+            &[spec("pass", 4)],
+        );
         assert!(f[0].starts_with("g.toml:3:1: warning: success text 'test pass!' also matches fail pattern 'pass' (g.toml:4:1)"), "{f:?}");
 
         let g = grammar(
@@ -301,7 +317,13 @@ mod tests {
              [[milestones]]\nname = \"late\"\npattern = \"c\"\ndeadline = \"90s\"\n",
         );
         let f = findings(&g, &[], &[]);
-        assert!(f[0].contains("'guest' comes after 'hv' but has an earlier deadline (10s < 20s)"), "{f:?}");
-        assert!(f[1].contains("'late' deadline 1m30s is longer than the boot timeout 1m"), "{f:?}");
+        assert!(
+            f[0].contains("'guest' comes after 'hv' but has an earlier deadline (10s < 20s)"),
+            "{f:?}"
+        );
+        assert!(
+            f[1].contains("'late' deadline 1m30s is longer than the boot timeout 1m"),
+            "{f:?}"
+        );
     }
 }

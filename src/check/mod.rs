@@ -86,11 +86,17 @@ fn targets(req: &CheckRequest) -> Result<Vec<Target>, Error> {
     match (&req.qemu_config, &req.suite) {
         (Some(q), None) => {
             let c = QemuConfig::load(q)?;
-            Ok(vec![from_config(&c, &GrammarSpec::default(), q.display().to_string())])
+            Ok(vec![from_config(
+                &c,
+                &GrammarSpec::default(),
+                q.display().to_string(),
+            )])
         }
         (None, Some(s)) => suite_targets(s),
-        _ => Err(Error::usage("check needs exactly one of --qemu-config FILE or --suite FILE")
-            .help("e2e: qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml")),
+        _ => Err(
+            Error::usage("check needs exactly one of --qemu-config FILE or --suite FILE")
+                .help("e2e: qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml"),
+        ),
     }
 }
 
@@ -116,7 +122,11 @@ fn suite_targets(path: &Path) -> Result<Vec<Target>, Error> {
         let name = layered.name.clone().unwrap_or_default();
         let mut t = match &layered.qemu_config {
             Some(q) => {
-                let q = if q.is_absolute() { q.clone() } else { base.join(q) };
+                let q = if q.is_absolute() {
+                    q.clone()
+                } else {
+                    base.join(q)
+                };
                 from_config(&QemuConfig::load(&q)?, &layered.grammar, name)
             }
             None => Target {

@@ -32,7 +32,10 @@ pub fn replay(log: &[u8], success: Vec<Pattern>, fail: Vec<Pattern>, script: Scr
         for e in s.timeline() {
             match e.line_no {
                 Some(n) => rows.push((n, format!("{:<10} {} ← '{}'", kind(&e), e.name, e.pattern))),
-                None => rows.push((u64::MAX, format!("{:<10} {} never matched '{}'", kind(&e), e.name, e.pattern))),
+                None => rows.push((
+                    u64::MAX,
+                    format!("{:<10} {} never matched '{}'", kind(&e), e.name, e.pattern),
+                )),
             }
         }
         for c in s.cases() {
@@ -40,32 +43,55 @@ pub fn replay(log: &[u8], success: Vec<Pattern>, fail: Vec<Pattern>, script: Scr
                 "case       {}: {}{}",
                 c.id,
                 c.status.name(),
-                c.raw.as_ref().map(|r| format!(" (raw '{r}')")).or(c.note.as_ref().map(|n| format!(" ({n})"))).unwrap_or_default()
+                c.raw
+                    .as_ref()
+                    .map(|r| format!(" (raw '{r}')"))
+                    .or(c.note.as_ref().map(|n| format!(" ({n})")))
+                    .unwrap_or_default()
             );
             rows.push((c.line_no.unwrap_or(u64::MAX), what));
         }
     }
     if let Some(d) = &decision {
         let m = d.info();
-        let role = if matches!(d, Decision::Fail(_)) { "fail" } else { "success" };
-        rows.push((m.line_no, format!("{role:<10} '{}' decides: {}", m.pattern, m.line.trim_end())));
+        let role = if matches!(d, Decision::Fail(_)) {
+            "fail"
+        } else {
+            "success"
+        };
+        rows.push((
+            m.line_no,
+            format!("{role:<10} '{}' decides: {}", m.pattern, m.line.trim_end()),
+        ));
     }
     rows.sort_by_key(|(n, _)| *n);
-    let mut report = format!("replayed {} bytes, {} console lines\n", log.len(), judge.lines_seen());
+    let mut report = format!(
+        "replayed {} bytes, {} console lines\n",
+        log.len(),
+        judge.lines_seen()
+    );
     for (n, what) in &rows {
-        let at = if *n == u64::MAX { "   –".to_string() } else { format!("{n:>4}") };
+        let at = if *n == u64::MAX {
+            "   –".to_string()
+        } else {
+            format!("{n:>4}")
+        };
         let _ = writeln!(report, "  line {at}  {what}");
     }
     let case_failure = judge.script().and_then(|s| s.case_failure());
     let (outcome, why) = match (&decision, case_failure) {
         (Some(Decision::Fail(_)), _) => (Outcome::Fail, "a fail pattern matched".to_string()),
         (Some(Decision::Success(_)), Some(why)) => (Outcome::Fail, why),
-        (Some(Decision::Success(_)), None) => (Outcome::Pass, "the success condition was met".into()),
+        (Some(Decision::Success(_)), None) => {
+            (Outcome::Pass, "the success condition was met".into())
+        }
         (None, _) => {
             let waiting = judge.script().and_then(|s| s.awaiting());
             let why = match waiting {
                 Some(w) => format!("the log ended while waiting for {w}"),
-                None if steps_decide => "the log ended; only QEMU's exit status could decide".into(),
+                None if steps_decide => {
+                    "the log ended; only QEMU's exit status could decide".into()
+                }
                 None => "the log ended before any success pattern matched".into(),
             };
             (Outcome::Timeout, why)

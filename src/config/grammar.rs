@@ -138,7 +138,9 @@ impl GrammarSpec {
     pub fn read_key(&mut self, key: &str, item: &Item, src: &SourceText) -> Result<bool, Error> {
         let r = Reader { src };
         match key.replace('-', "_").as_str() {
-            "steps" => self.steps.extend(r.tables(item, key, |t, at| r.step(t, at))?),
+            "steps" => self
+                .steps
+                .extend(r.tables(item, key, |t, at| r.step(t, at))?),
             "shell_check_steps" => {
                 for pair in r.tables(item, key, |t, at| r.shell_step(t, at))? {
                     self.steps.extend(pair);
@@ -254,9 +256,14 @@ impl Reader<'_> {
     }
 
     fn string(&self, item: &Item, key: &str) -> Result<String, Error> {
-        item.as_str()
-            .map(String::from)
-            .ok_or_else(|| self.wrong(self.at(item), key, "a string", &format!("`{key} = \"...\"`")))
+        item.as_str().map(String::from).ok_or_else(|| {
+            self.wrong(
+                self.at(item),
+                key,
+                "a string",
+                &format!("`{key} = \"...\"`"),
+            )
+        })
     }
 
     fn pattern(&self, item: &Item, key: &str) -> Result<PatternSpec, Error> {
@@ -272,12 +279,22 @@ impl Reader<'_> {
             return Ok(vec![(s.to_string(), self.at(item))]);
         }
         let Some(a) = item.as_array() else {
-            return Err(self.wrong(self.at(item), key, "an array of strings", &format!("`{key} = [\"a\", \"b\"]`")));
+            return Err(self.wrong(
+                self.at(item),
+                key,
+                "an array of strings",
+                &format!("`{key} = [\"a\", \"b\"]`"),
+            ));
         };
         a.iter()
             .map(|v| match v.as_str() {
                 Some(s) => Ok((s.to_string(), self.at_value(v))),
-                None => Err(self.wrong(self.at_value(v), key, "an array of strings", &format!("`{key} = [\"a\", \"b\"]`"))),
+                None => Err(self.wrong(
+                    self.at_value(v),
+                    key,
+                    "an array of strings",
+                    &format!("`{key} = [\"a\", \"b\"]`"),
+                )),
             })
             .collect()
     }
@@ -303,7 +320,9 @@ impl Reader<'_> {
         crate::plan::duration::parse(&text).map_err(|e| {
             Error::config(format!("`{key}`: {e}"))
                 .at(self.at(item))
-                .help(format!("write it as `{key} = \"30s\"` (ms, s, m, h) or a number of seconds"))
+                .help(format!(
+                    "write it as `{key} = \"30s\"` (ms, s, m, h) or a number of seconds"
+                ))
         })
     }
 
@@ -325,14 +344,19 @@ impl Reader<'_> {
     }
 
     fn opt_duration(&self, t: &dyn TableLike, key: &str) -> Result<Option<Duration>, Error> {
-        self.field(t, key).map(|i| self.duration(i, key)).transpose()
+        self.field(t, key)
+            .map(|i| self.duration(i, key))
+            .transpose()
     }
 
     fn step(&self, t: &dyn TableLike, at: Location) -> Result<StepSpec, Error> {
         self.only(t, &["expect", "send", "timeout", "fail"], "a step")?;
         Ok(StepSpec {
             expect: self.pattern(self.required(t, "expect", "a step", &at)?, "expect")?,
-            send: self.field(t, "send").map(|i| self.string(i, "send")).transpose()?,
+            send: self
+                .field(t, "send")
+                .map(|i| self.string(i, "send"))
+                .transpose()?,
             timeout: self.opt_duration(t, "timeout")?,
             fail: match self.field(t, "fail") {
                 Some(i) => self.patterns(i, "fail")?,
@@ -348,7 +372,13 @@ impl Reader<'_> {
         let what = "a shell_check_steps entry";
         self.only(
             t,
-            &["shell_prefix", "shell_cmd", "success_regex", "fail_regex", "timeout"],
+            &[
+                "shell_prefix",
+                "shell_cmd",
+                "success_regex",
+                "fail_regex",
+                "timeout",
+            ],
             what,
         )?;
         let timeout = self.opt_duration(t, "timeout")?;
@@ -395,7 +425,13 @@ impl Reader<'_> {
         let what = "a test-case extractor";
         self.only(
             t,
-            &["pattern", "results", "otherwise", "expected", "affects_verdict"],
+            &[
+                "pattern",
+                "results",
+                "otherwise",
+                "expected",
+                "affects_verdict",
+            ],
             what,
         )?;
         let pattern = self.pattern(self.required(t, "pattern", what, &at)?, "pattern")?;
@@ -424,7 +460,12 @@ impl Reader<'_> {
     fn status(&self, item: &Item, key: &str) -> Result<CaseStatus, Error> {
         let word = self.string(item, key)?;
         CaseStatus::parse(&word).ok_or_else(|| {
-            self.wrong(self.at(item), key, "one of pass, fail, skip", &format!("`{key} = \"fail\"`"))
+            self.wrong(
+                self.at(item),
+                key,
+                "one of pass, fail, skip",
+                &format!("`{key} = \"fail\"`"),
+            )
         })
     }
 

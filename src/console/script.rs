@@ -125,7 +125,11 @@ pub struct Script {
 impl Script {
     /// Compiles the grammar's patterns; `steps_decide` when no success pattern exists.
     pub fn compile(spec: &GrammarSpec, steps_decide: bool) -> Result<Script, Error> {
-        let steps = spec.steps.iter().map(compile_step).collect::<Result<Vec<_>, _>>()?;
+        let steps = spec
+            .steps
+            .iter()
+            .map(compile_step)
+            .collect::<Result<Vec<_>, _>>()?;
         let milestones = spec
             .milestones
             .iter()
@@ -206,16 +210,26 @@ impl Script {
                     ),
                 )
             });
-        [step, milestone].into_iter().flatten().min_by_key(|(d, _)| *d)
+        [step, milestone]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(d, _)| *d)
     }
 
     /// What the grammar waits for now, for a timeout message.
     pub fn awaiting(&self) -> Option<String> {
         if let Some(s) = self.steps.get(self.step) {
-            return Some(format!("step {} (expect '{}')", self.step + 1, s.expect.spec.regex));
+            return Some(format!(
+                "step {} (expect '{}')",
+                self.step + 1,
+                s.expect.spec.regex
+            ));
         }
         let m = self.milestones.get(self.milestone)?;
-        Some(format!("milestone '{}' (pattern '{}')", m.name, m.pattern.spec.regex))
+        Some(format!(
+            "milestone '{}' (pattern '{}')",
+            m.name, m.pattern.spec.regex
+        ))
     }
 
     /// Follows one batch; returns a decision when a step's fail pattern matched, or when the
@@ -241,20 +255,36 @@ impl Script {
             })?;
             let (line, end, result) = hit;
             if let Err(i) = result {
-                return Some(info(PatternKind::Fail, self.step, &step.fail[i], &line, end, now));
+                return Some(info(
+                    PatternKind::Fail,
+                    self.step,
+                    &step.fail[i],
+                    &line,
+                    end,
+                    now,
+                ));
             }
             let (expect, send) = (step.expect.clone(), step.send.clone());
             let entry_name = step_name(self.step, send.as_deref());
             self.record(TimelineKind::Step, entry_name, &expect, &line, end, now);
             if let Some(text) = send {
-                self.send.get_or_insert_with(Vec::new).extend_from_slice(&text);
+                self.send
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&text);
             }
             self.step_from = base + (line.span.start + end) as u64;
             self.step_since = now;
             self.step += 1;
             if self.steps_decide && self.steps_done() {
                 let last = &self.steps[self.step - 1].expect;
-                return Some(info(PatternKind::Success, self.step - 1, last, &line, end, now));
+                return Some(info(
+                    PatternKind::Success,
+                    self.step - 1,
+                    last,
+                    &line,
+                    end,
+                    now,
+                ));
             }
         }
         None
@@ -294,7 +324,11 @@ impl Script {
             self.extracted_upto = line.no;
             if self.cases.len() >= MAX_CASES {
                 // Past the cap only the count matters: no captures, no allocation.
-                if self.extractors.iter().any(|e| e.pattern.regex.is_match(line.text)) {
+                if self
+                    .extractors
+                    .iter()
+                    .any(|e| e.pattern.regex.is_match(line.text))
+                {
                     self.dropped_cases += 1;
                 }
                 continue;
@@ -388,7 +422,11 @@ impl Script {
         }
         for (index, ex) in self.extractors.iter().enumerate() {
             for (id, _) in &ex.spec.expected {
-                if !self.cases.iter().any(|c| c.extractor == index && c.id == *id) {
+                if !self
+                    .cases
+                    .iter()
+                    .any(|c| c.extractor == index && c.id == *id)
+                {
                     cases.push(ExtractedCase {
                         id: id.clone(),
                         status: CaseStatus::Fail,
@@ -528,7 +566,11 @@ fn find<'a, R>(
 /// A step's name in the timeline: `step 2: send 'usertests'` or `step 3: expect`.
 fn step_name(index: usize, send: Option<&[u8]>) -> String {
     match send {
-        Some(x) => format!("step {}: send '{}'", index + 1, String::from_utf8_lossy(x).trim_end()),
+        Some(x) => format!(
+            "step {}: send '{}'",
+            index + 1,
+            String::from_utf8_lossy(x).trim_end()
+        ),
         None => format!("step {}: expect", index + 1),
     }
 }

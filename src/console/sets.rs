@@ -94,7 +94,10 @@ mod tests {
             "panicked at src/main.rs:1:1",
             "System will reboot, press any key to continue ...",
         ] {
-            assert!(pats.iter().any(|p| p.regex.is_match(line.as_bytes())), "{line}");
+            assert!(
+                pats.iter().any(|p| p.regex.is_match(line.as_bytes())),
+                "{line}"
+            );
         }
         assert!(!pats.iter().any(|p| p.regex.is_match(b"usertests passed!")));
         let e = expand(&[("linx".into(), at)]).unwrap_err();

@@ -119,7 +119,11 @@ impl CaseInputs {
             runner: None,
             grammar: Default::default(),
             retries: one("INPUT_RETRIES")
-                .map(|t| t.trim().parse().map_err(|_| bad("INPUT_RETRIES", format!("'{t}' is not a number"))))
+                .map(|t| {
+                    t.trim()
+                        .parse()
+                        .map_err(|_| bad("INPUT_RETRIES", format!("'{t}' is not a number")))
+                })
                 .transpose()?,
             location: None,
         })

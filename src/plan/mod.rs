@@ -336,7 +336,10 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         command,
         success,
         fail,
-        timeout: inputs.timeout.or(grammar.timeout).unwrap_or(DEFAULT_TIMEOUT),
+        timeout: inputs
+            .timeout
+            .or(grammar.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT),
         script,
         inactivity_timeout: grammar.inactivity_timeout,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),

@@ -350,15 +350,23 @@ mod tests {
 
     #[test]
     fn flaky_pass_has_flaky_failures_and_failed_case_rerun_failures() {
-        let mut r = CaseResult::without_boot("c", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
+        let mut r =
+            CaseResult::without_boot("c", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
         r.flaky = true;
         r.attempts = vec![attempt(Outcome::Timeout, "timed out: step 2")];
         let xml = to_xml(&[r]).unwrap();
-        assert!(xml.contains(r#"<flakyFailure message="timed out: step 2" type="timeout">"#), "{xml}");
-        let mut r = CaseResult::without_boot("d", Verdict::new(Outcome::Timeout, "again"), Duration::ZERO);
+        assert!(
+            xml.contains(r#"<flakyFailure message="timed out: step 2" type="timeout">"#),
+            "{xml}"
+        );
+        let mut r =
+            CaseResult::without_boot("d", Verdict::new(Outcome::Timeout, "again"), Duration::ZERO);
         r.attempts = vec![attempt(Outcome::Error, "QEMU missing")];
         let xml = to_xml(&[r]).unwrap();
-        assert!(xml.contains(r#"<rerunError message="QEMU missing" type="error">"#), "{xml}");
+        assert!(
+            xml.contains(r#"<rerunError message="QEMU missing" type="error">"#),
+            "{xml}"
+        );
     }
 
     #[test]

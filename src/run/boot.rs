@@ -240,7 +240,8 @@ impl Console<'_> {
         if !ok {
             self.typing.pending.clear();
         }
-        self.typing.at = (!self.typing.pending.is_empty()).then(|| Instant::now() + self.typing.delay);
+        self.typing.at =
+            (!self.typing.pending.is_empty()).then(|| Instant::now() + self.typing.delay);
     }
 
     async fn on_console(

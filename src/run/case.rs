@@ -193,12 +193,20 @@ impl CaseRun<'_> {
             let n = attempts.len() + 1;
             self.note(
                 Level::Warning,
-                &format!("attempt {n} ended {}: {}; retrying", r.verdict.outcome.name(), r.verdict.reason),
+                &format!(
+                    "attempt {n} ended {}: {}; retrying",
+                    r.verdict.outcome.name(),
+                    r.verdict.reason
+                ),
             );
             let kept = case.log_path.with_extension(format!("attempt{n}.log"));
-            let log = std::fs::rename(&case.log_path, &kept).is_ok().then_some(kept);
+            let log = std::fs::rename(&case.log_path, &kept)
+                .is_ok()
+                .then_some(kept);
             let duration = match self.stages.last() {
-                Some(t) if t.stage == Stage::Boot => self.stages.pop().map_or(Duration::ZERO, |t| t.duration),
+                Some(t) if t.stage == Stage::Boot => {
+                    self.stages.pop().map_or(Duration::ZERO, |t| t.duration)
+                }
                 _ => Duration::ZERO,
             };
             attempts.push(crate::report::model::Attempt {

@@ -29,11 +29,17 @@ fn steps_send_only_after_the_prompt_on_the_unfinished_line() {
     let mut j = judge(NIMBOS);
     let t = Duration::from_millis(1);
     assert!(j.feed(b">> early\r\n", t).is_none());
-    assert!(j.script_mut().unwrap().take_send().is_none(), "prompt before the banner");
+    assert!(
+        j.script_mut().unwrap().take_send().is_none(),
+        "prompt before the banner"
+    );
     assert!(j.feed(b"Rust user shell\r\n>", t).is_none());
     assert!(j.script_mut().unwrap().take_send().is_none());
     assert!(j.feed(b"> ", t).is_none());
-    assert_eq!(j.script_mut().unwrap().take_send().as_deref(), Some(&b"usertests\n"[..]));
+    assert_eq!(
+        j.script_mut().unwrap().take_send().as_deref(),
+        Some(&b"usertests\n"[..])
+    );
     // The echo lands on the prompt's line; the old prompt must not match again.
     assert!(j.feed(b"usertests\r\n", t).is_none());
     match j.feed(b"usertests passed!\r\n", Duration::from_secs(2)) {
@@ -68,7 +74,10 @@ fn step_fail_pattern_fails_while_waiting() {
          success_regex = \"^OK\", fail_regex = \"ERR\" }]\n",
     );
     let t = Duration::ZERO;
-    assert!(j.feed(b"ERR before\n$ ", t).is_none(), "fail not active yet");
+    assert!(
+        j.feed(b"ERR before\n$ ", t).is_none(),
+        "fail not active yet"
+    );
     match j.feed(b"run\nERR now\nOK\n", t) {
         Some(Decision::Fail(m)) => assert_eq!(m.line_no, 3),
         other => panic!("{other:?}"),
@@ -85,7 +94,10 @@ fn milestones_in_order_with_deadlines() {
     let (at, what) = j.script().unwrap().next_deadline().unwrap();
     assert_eq!(at, Duration::from_secs(20));
     assert!(what.contains("milestone 'hv'"), "{what}");
-    j.feed(b"[ 1.0 0:1 axvisor] VM[1] boot success\nHello\n", Duration::from_secs(5));
+    j.feed(
+        b"[ 1.0 0:1 axvisor] VM[1] boot success\nHello\n",
+        Duration::from_secs(5),
+    );
     let tl = j.script().unwrap().timeline();
     assert_eq!(tl[0].line_no, Some(2));
     assert_eq!(tl[1].line_no, Some(3));
@@ -126,12 +138,16 @@ fn extraction_maps_results_and_checks_expected() {
         ]
     );
     let why = s.case_failure().unwrap();
-    assert!(why.starts_with("4 of 7 test cases failed: 'b' (result '42', line 2)"), "{why}");
+    assert!(
+        why.starts_with("4 of 7 test cases failed: 'b' (result '42', line 2)"),
+        "{why}"
+    );
 }
 
 #[test]
 fn extractor_needs_named_groups() {
-    let e = Script::compile(&grammar("[[testcases]]\npattern = \"(\\\\w+) ok\"\n"), true).unwrap_err();
+    let e =
+        Script::compile(&grammar("[[testcases]]\npattern = \"(\\\\w+) ok\"\n"), true).unwrap_err();
     assert!(e.message.contains("no named group `test_case_id`"), "{e}");
     assert_eq!(e.location.unwrap().line, 2);
 }

@@ -215,8 +215,16 @@ fn grammar_details(md: &mut String, r: &CaseResult) {
     if r.timeline.is_empty() && r.testcases.is_empty() && !r.flaky {
         return;
     }
-    let flaky = if r.flaky { " (flaky: passed on a retry)" } else { "" };
-    let _ = writeln!(md, "<details><summary>{}: timeline and test cases{flaky}</summary>\n", cell(&r.name));
+    let flaky = if r.flaky {
+        " (flaky: passed on a retry)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        md,
+        "<details><summary>{}: timeline and test cases{flaky}</summary>\n",
+        cell(&r.name)
+    );
     if !r.timeline.is_empty() {
         md.push_str("| Milestone / step | At | Δ |\n|---|---|---|\n");
         for e in &r.timeline {
@@ -233,7 +241,13 @@ fn grammar_details(md: &mut String, r: &CaseResult) {
         for c in &r.testcases {
             let raw = c.raw.as_deref().or(c.note.as_deref()).unwrap_or("–");
             let line = c.line_no.map_or("–".to_string(), |l| l.to_string());
-            let _ = writeln!(md, "| {} | {} | {} | {line} |", cell(&c.id), c.status.name(), cell(raw));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {line} |",
+                cell(&c.id),
+                c.status.name(),
+                cell(raw)
+            );
         }
         md.push('\n');
     }
