@@ -100,3 +100,40 @@ fn replays_a_log_through_steps_milestones_extraction_and_the_judge() {
     );
     assert!(stdout.contains("verdict: fail"), "{stdout}");
 }
+
+#[test]
+fn suite_cases_carry_grammar_keys_over_their_qemu_toml() {
+    let s = Scratch::new();
+    s.write(
+        "q.toml",
+        "success_regex = [\"usertests passed!\"]\n[[steps]]\nexpect = \">> \"\nsend = \"x\\n\"\n",
+    );
+    let suite = s.write(
+        "suite.toml",
+        "[defaults]\nqemu-config = \"q.toml\"\n\
+         [[case]]\nname = \"a\"\n\
+         [[case]]\nname = \"b\"\nfail-sets = [\"linux\"]\n\
+         [[case.steps]]\nexpect = \">> \"\nsend = \"usertests\"\n",
+    );
+    let out = s.run(&["check", "--suite", suite.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Case b's own step replaces the TOML's steps: only it lacks a newline.
+    let findings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    assert!(
+        findings[0].contains("suite.toml:9:10: warning: this step sends 'usertests'"),
+        "{stdout}"
+    );
+    let bad = s.write(
+        "bad-suite.toml",
+        "[[case]]\nname = \"c\"\nfail_sets = [\"linx\"]\n",
+    );
+    let out = s.run(&["check", "--suite", bad.to_str().unwrap()]);
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("bad-suite.toml:3:14: unknown pattern set `linx`"),
+        "{stderr}"
+    );
+}

@@ -222,3 +222,88 @@ fn retries_only_allowed_classes_and_keep_earlier_attempts() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(case(&s)["attempts"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn junit_has_a_testcase_per_milestone_step_and_extracted_case_and_validates() {
+    let s = Scratch::new();
+    let grammar = r#"
+[[milestones]]
+name = "first test"
+pattern = "Usertests: Running"
+[[steps]]
+expect = "KTAP version 1"
+[[steps]]
+expect = "usertests passed!"
+[[testcases]]
+pattern = '^(?P<result>ok|not ok) \d+ (?P<test_case_id>\S+)'
+affects_verdict = false
+"#;
+    let cfg = s.write("qemu.toml", &format!("{MACHINE}{grammar}"));
+    let kernel = fixture("aarch64-baremetal/cases.elf");
+    let junit = s.path().join("junit.xml");
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "60s",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "affects_verdict = false: {}",
+        text(&out).1
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for needle in [
+        r#"name="milestone: first test""#,
+        r#"name="step 1: expect""#,
+        r#"name="step 2: expect""#,
+        r#"name="case: test_a""#,
+        r#"name="case: test_b""#,
+        "result &apos;not ok&apos; on console line",
+    ] {
+        assert!(xml.contains(needle), "{needle} missing:\n{xml}");
+    }
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
+    let lint = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(&junit)
+        .output()
+        .expect("xmllint (libxml2-utils) installed");
+    assert!(
+        lint.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
+#[test]
+fn a_missed_milestone_deadline_names_it_and_the_last_line() {
+    let s = Scratch::new();
+    let grammar = "[[milestones]]\nname = \"hello\"\npattern = \"Hello\"\n\
+                   [[milestones]]\nname = \"guest up\"\npattern = \"never printed\"\ndeadline = \"3s\"\n";
+    let out = run_baremetal(&s, "hello_noexit", grammar);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let c = case(&s);
+    let reason = c["verdict"]["reason"].as_str().unwrap();
+    assert_eq!(c["verdict"]["outcome"], "timeout");
+    assert!(
+        reason.starts_with(
+            "timed out: milestone 'guest up' (pattern 'never printed') not reached within 3s"
+        ),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("last console line 1: 'Hello, world!'"),
+        "{reason}"
+    );
+    let tl = c["timeline"].as_array().unwrap();
+    assert!(tl[0]["at"].is_number() && tl[1]["at"].is_null(), "{c}");
+}

@@ -533,6 +533,58 @@ mod tests {
     }
 
     #[test]
+    fn timeline_and_extracted_cases_are_listed_and_escaped() {
+        use crate::config::grammar::CaseStatus;
+        use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
+        let mut r = failed("c", Vec::new());
+        r.flaky = true;
+        r.timeline = vec![
+            TimelineEntry {
+                kind: TimelineKind::Milestone,
+                name: "hv <up>".into(),
+                pattern: "p".into(),
+                at: Some(Duration::from_millis(1500)),
+                delta: Some(Duration::from_millis(1500)),
+                line_no: Some(3),
+                line: None,
+            },
+            TimelineEntry {
+                kind: TimelineKind::Step,
+                name: "step 2: expect".into(),
+                pattern: "q".into(),
+                at: None,
+                delta: None,
+                line_no: None,
+                line: None,
+            },
+        ];
+        r.testcases = vec![ExtractedCase {
+            id: "<script>x</script>".into(),
+            status: CaseStatus::Fail,
+            raw: Some("42".into()),
+            measurement: None,
+            units: None,
+            line_no: Some(9),
+            note: None,
+            affects_verdict: true,
+            extractor: 0,
+        }];
+        let results = [r];
+        let md = render(&cases(&results), &[], 1 << 20);
+        assert!(
+            md.contains("timeline and test cases (flaky: passed on a retry)"),
+            "{md}"
+        );
+        assert!(md.contains("| hv &lt;up&gt; | 1.5 s | +1.5 s |"), "{md}");
+        assert!(
+            md.contains("| step 2: expect | ❌ not reached | – |"),
+            "{md}"
+        );
+        assert!(md.contains("| fail | 42 | 9 |"), "{md}");
+        assert!(!md.contains("<script>x"), "{md}");
+    }
+
+    #[test]
     fn guest_text_is_escaped_everywhere() {
         let r = [failed(
             "a|b",
