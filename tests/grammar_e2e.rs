@@ -42,7 +42,9 @@ fn case(s: &Scratch) -> serde_json::Value {
 #[test]
 fn nimbos_flow_types_usertests_after_the_prompt_on_the_bare_metal_shell() {
     let s = Scratch::new();
-    let out = run_baremetal(&s, "shell", NIMBOS_STEPS);
+    // Typed 3 bytes at a time, 10 ms apart: the pacing path, not one write.
+    let paced = format!("send_chunk = 3\nsend_delay = \"10ms\"\n{NIMBOS_STEPS}");
+    let out = run_baremetal(&s, "shell", &paced);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let c = case(&s);
@@ -306,4 +308,37 @@ fn a_missed_milestone_deadline_names_it_and_the_last_line() {
     );
     let tl = c["timeline"].as_array().unwrap();
     assert!(tl[0]["at"].is_number() && tl[1]["at"].is_null(), "{c}");
+}
+
+#[test]
+fn nimbos_flow_on_the_amd64_linux_shell_initramfs() {
+    let s = Scratch::new();
+    let initrd = fixture("amd64-linux/initramfs-shell.cpio.gz");
+    let cfg = s.write(
+        "qemu.toml",
+        &format!(
+            r#"args = ["-nographic", "-m", "1G", "-initrd", "{}", "-append", "console=ttyS0 rdinit=/init"]
+fail_sets = ["linux"]
+{NIMBOS_STEPS}"#,
+            initrd.display()
+        ),
+    );
+    let kernel = fixture("amd64-linux/vmlinux");
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--accel",
+        "tcg",
+        "--timeout",
+        "120s",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let c = case(&s);
+    assert_eq!(
+        c["verdict"]["decided_by"]["pattern"], "usertests passed!",
+        "{c}"
+    );
 }
