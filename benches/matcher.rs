@@ -2,14 +2,21 @@
 //! ANSI colours and `\r\n`), fed in 4 KiB and 64 KiB reads, with patterns that match only on the
 //! last line. Criterion prints the throughput (`thrpt`, decimal MB/s or GB/s) of each case.
 //!
+//! `20-patterns+grammar` adds three steps, three milestones and an extractor matching one line
+//! in eight (past 10 000 kept cases it only counts): the whole console grammar active.
+//!
 //! Run: `cargo bench --bench matcher -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use qemu_test_action::Location;
 use qemu_test_action::config::PatternSpec;
-use qemu_test_action::console::{Cleaner, Decision, Judge, JudgeOptions, Pattern};
+use qemu_test_action::config::grammar::{
+    CaseStatus, ExtractSpec, GrammarSpec, MilestoneSpec, StepSpec,
+};
+use qemu_test_action::console::{Cleaner, Decision, Judge, JudgeOptions, Pattern, Script};
 
 const CONSOLE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -102,9 +109,75 @@ fn compile(res: &[&str], role: &str) -> Vec<Pattern> {
         .collect()
 }
 
+fn spec(re: &str) -> PatternSpec {
+    PatternSpec {
+        regex: re.to_string(),
+        location: None,
+    }
+}
+
+/// Steps (two early, the last one waiting all the way), three milestones (the last one waiting
+/// all the way) and an extractor that matches one line in eight (capped at its case limit).
+fn grammar() -> GrammarSpec {
+    let at = Location {
+        path: "bench.toml".into(),
+        line: 1,
+        column: 1,
+    };
+    let step = |re: &str, send: Option<&str>| StepSpec {
+        expect: spec(re),
+        send: send.map(String::from),
+        timeout: Some(Duration::from_secs(60)),
+        fail: vec![spec("Login incorrect")],
+        location: at.clone(),
+    };
+    let milestone = |name: &str, re: &str| MilestoneSpec {
+        name: name.into(),
+        pattern: spec(re),
+        deadline: Some(Duration::from_secs(60)),
+        location: at.clone(),
+    };
+    GrammarSpec {
+        steps: vec![
+            step(r"Initialize platform devices", None),
+            step(r"Run /init as init process", Some("usertests\n")),
+            step(r"test pass!", None),
+        ],
+        milestones: vec![
+            milestone("platform", r"axruntime:\d+\] "),
+            milestone("rootfs", r"EXT4-fs \(vda\): mounted"),
+            milestone("tests done", r"test pass!"),
+        ],
+        extract: vec![ExtractSpec {
+            pattern: spec(
+                r"Usertests: Test '(?P<test_case_id>\w+)' in Process \d+ exited with code (?P<result>\d+)",
+            ),
+            results: vec![("0".into(), CaseStatus::Pass)],
+            otherwise: CaseStatus::Fail,
+            expected: Vec::new(),
+            affects_verdict: true,
+            location: at,
+        }],
+        ..GrammarSpec::default()
+    }
+}
+
 /// Feeds the whole console in `read`-sized pieces; the last line must decide success.
 fn judge_all(console: &[u8], read: usize, success: &[Pattern], fail: &[Pattern]) {
+    judge_with(console, read, success, fail, None)
+}
+
+fn judge_with(
+    console: &[u8],
+    read: usize,
+    success: &[Pattern],
+    fail: &[Pattern],
+    script: Option<&Script>,
+) {
     let mut judge = Judge::new(success.to_vec(), fail.to_vec(), JudgeOptions::default());
+    if let Some(s) = script {
+        judge = judge.with_script(s.clone());
+    }
     let mut decision = None;
     for piece in console.chunks(read) {
         decision = decision.or(judge.feed(black_box(piece), Duration::ZERO));
@@ -137,6 +210,14 @@ fn bench(c: &mut Criterion) {
             let id = BenchmarkId::new(*name, format!("{}KiB-reads", read / 1024));
             group.bench_function(id, |b| b.iter(|| judge_all(&console, read, success, fail)));
         }
+    }
+    let script = Script::compile(&grammar(), false).expect("bench grammar compiles");
+    let (success, fail) = (compile(SUCCESS_5, "success"), compile(FAIL_15, "fail"));
+    for read in [4 * 1024, 64 * 1024] {
+        let id = BenchmarkId::new("20-patterns+grammar", format!("{}KiB-reads", read / 1024));
+        group.bench_function(id, |b| {
+            b.iter(|| judge_with(&console, read, &success, &fail, Some(&script)))
+        });
     }
     group.bench_function("clean-only/64KiB-reads", |b| {
         b.iter(|| {

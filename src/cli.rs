@@ -43,6 +43,9 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Probe the runner: QEMU binaries, firmware, and whether KVM really runs guests.
     Probe(ProbeArgs),
+    /// Validate a QEMU TOML or suite without booting (patterns, grammar keys, lints); with
+    /// --log, replay a saved console log through the grammar and show the verdict.
+    Check(CheckArgs),
     /// Guest images: list the registry, pull, verify or remove cached images.
     #[command(subcommand)]
     Images(ImagesCmd),
@@ -110,6 +113,20 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// Flags of `qemu-test check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The QEMU TOML to check.
+    #[arg(long, value_name = "FILE", conflicts_with = "suite")]
+    pub qemu_config: Option<PathBuf>,
+    /// The suite file to check (each case with its QEMU TOML).
+    #[arg(long, value_name = "FILE")]
+    pub suite: Option<PathBuf>,
+    /// A saved console log to replay through the grammar.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
 /// Flags of `qemu-test matrix`.
 #[derive(Debug, Args)]
 pub struct MatrixArgs {
@@ -131,6 +148,19 @@ deadline. Patterns are Rust regex syntax (no look-around or backreferences), mat
 line after ANSI escapes and carriage returns are removed; the unfinished last line (a prompt)
 is matched too. The raw console is written to <out-dir>/<case>.log and the results to
 <out-dir>/results.json.
+
+Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Console grammar\"):
+  [[steps]] expect, send, timeout, fail   typed after expect matched, in send_chunk-byte chunks
+                                          send_delay apart (default 16 B / 5ms); all steps done
+                                          = pass when no success_regex; ostool 0.31
+                                          shell_check_steps and timeout are accepted too
+  [[milestones]] name, pattern, deadline  ordered; a timeline in every report
+  inactivity_timeout                      no console output for that long = timeout
+  [[testcases]] pattern, results, otherwise, expected, affects_verdict
+                                          groups test_case_id, result (measurement, units)
+  fail_sets = [\"linux\", \"arceos\", \"axvisor-x86\"]   built-in fail patterns
+  retries, retry_on = [\"infra\", \"timeout\", \"fail\"]   (default retry_on: infra, timeout)
+Check a config without booting: qemu-test check --qemu-config F [--log saved.log]
 
 Exit codes:
   0    the case passed
@@ -230,6 +260,10 @@ pub struct RunArgs {
     /// Write a JUnit XML report to FILE (`true`: <out-dir>/junit.xml).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<String>,
+    /// Boot a case again up to N times when its verdict is in `retry_on` (default: infra,
+    /// timeout); a pass after a failure is reported flaky.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
 }
 
 impl RunArgs {
@@ -254,6 +288,7 @@ impl RunArgs {
             accel: self.accel.clone(),
             requires: self.requires.clone(),
             on_unsupported: self.on_unsupported.clone(),
+            retries: self.retries,
             ..Default::default()
         }
     }
@@ -357,6 +392,33 @@ fn env_input(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `qemu-test check`: findings as `file:line:col: warning: …`, then each replay.
+fn check_command(args: &CheckArgs) -> i32 {
+    let req = crate::check::CheckRequest {
+        qemu_config: args.qemu_config.clone(),
+        suite: args.suite.clone(),
+        log: args.log.clone(),
+    };
+    match crate::check::check(&req) {
+        Ok(report) => {
+            for w in &report.warnings {
+                println!("{w}");
+            }
+            for (name, r) in &report.replays {
+                println!("{name}: {}", r.report.trim_end());
+            }
+            if report.warnings.is_empty() && report.replays.is_empty() {
+                println!("ok: no findings");
+            }
+            report.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
 /// Parses the command line and runs it; returns the process exit code.
 pub async fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -374,6 +436,7 @@ pub async fn main() -> i32 {
         Command::Run(args) => run_command(&args).await,
         Command::Matrix(args) => matrix_command(&args),
         Command::Probe(args) => crate::host::cli(args.json),
+        Command::Check(args) => check_command(&args),
         Command::Images(cmd) => images_command(cmd).await,
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod arch;
 pub mod build;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -1,6 +1,7 @@
 //! User configuration files: the ostool-compatible QEMU TOML (and, later, board and VM configs).
 
 pub mod field;
+pub mod grammar;
 pub mod qemu;
 pub mod source;
 pub mod vars;

@@ -8,7 +8,9 @@
 //!   silently ignores it, so a typo such as `succes_regex` disables the check unnoticed);
 //! - a `${...}` in `args` that is neither `${workspaceFolder}` nor `${env:NAME}` is a warning
 //!   (it reaches QEMU as written, as with ostool);
-//! - our extension key `no_reboot` (default `true`): see [`crate::qemu::command`].
+//! - our extension key `no_reboot` (default `true`): see [`crate::qemu::command`];
+//! - the console grammar keys (`steps`, `milestones`, `testcases`, `fail_sets`, `timeout`, …):
+//!   see [`crate::config::grammar`].
 //!
 //! Keys are described by the [`KEYS`] table; a later key (a timeout, expect steps) is one more
 //! row and one reader function.
@@ -16,6 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::field::Field;
+use crate::config::grammar::{GRAMMAR_KEYS, GrammarSpec};
 use crate::config::source::{self, SourceText};
 use crate::config::vars;
 use crate::error::{Error, Location};
@@ -60,6 +63,8 @@ pub struct QemuConfig {
     pub fail_regex: Vec<PatternSpec>,
     /// Our extension: add `-no-reboot` (default true) so a reset ends QEMU instead of looping.
     pub no_reboot: bool,
+    /// Console grammar extension keys (steps, milestones, extraction, …).
+    pub grammar: GrammarSpec,
     pub warnings: Vec<Warning>,
 }
 
@@ -125,7 +130,11 @@ impl QemuConfig {
                         source: &source,
                     },
                 )?,
-                None => config.warnings.push(unknown_key(key, key_location)),
+                None => {
+                    if !config.grammar.read_key(key, item, &source)? {
+                        config.warnings.push(unknown_key(key, key_location));
+                    }
+                }
             }
         }
         config
@@ -144,6 +153,7 @@ impl QemuConfig {
             success_regex: Vec::new(),
             fail_regex: Vec::new(),
             no_reboot: true,
+            grammar: GrammarSpec::default(),
             warnings: Vec::new(),
         }
     }
@@ -241,7 +251,11 @@ fn unknown_key(key: &str, location: Location) -> Warning {
 
 /// The known key a typo most likely meant.
 fn closest_key(key: &str) -> Option<&'static str> {
-    let names: Vec<&'static str> = KEYS.iter().map(|k| k.name).collect();
+    let names: Vec<&'static str> = KEYS
+        .iter()
+        .map(|k| k.name)
+        .chain(GRAMMAR_KEYS.iter().copied())
+        .collect();
     source::did_you_mean(key, &names)
 }
 
@@ -379,7 +393,8 @@ mod tests {
         assert_eq!(source::edit_distance("uefi", "ufei"), 1);
         assert_eq!(source::edit_distance("", "abc"), 3);
         assert_eq!(closest_key("arg"), Some("args"));
-        assert_eq!(closest_key("timeout"), None);
+        assert_eq!(closest_key("timeot"), Some("timeout"));
+        assert_eq!(closest_key("baud_rate"), None);
     }
 
     #[test]

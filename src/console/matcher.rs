@@ -30,6 +30,7 @@ use super::Pattern;
 use super::clean::Cleaner;
 use super::lines::{Batch, Line, LineAssembler, MAX_BATCH};
 use super::screen::Screen;
+use super::script::Script;
 use crate::error::Location;
 
 /// Whether a match decided success or failure.
@@ -107,6 +108,8 @@ pub struct Judge {
     /// When bytes last arrived.
     last_activity: Duration,
     decided: bool,
+    /// Steps, milestones and extraction, fed the same batches (see [`super::script`]).
+    script: Option<Script>,
 }
 
 /// The patterns and the screen over all of them.
@@ -139,7 +142,25 @@ impl Judge {
             pending: None,
             last_activity: Duration::ZERO,
             decided: false,
+            script: None,
         }
+    }
+
+    /// Adds the console grammar; its step decisions compete with the patterns, first line wins
+    /// (a fail on the same line wins).
+    pub fn with_script(mut self, script: Script) -> Self {
+        self.script = (!script.is_empty()).then_some(script);
+        self
+    }
+
+    /// The grammar's progress, if any.
+    pub fn script(&self) -> Option<&Script> {
+        self.script.as_ref()
+    }
+
+    /// The grammar, to take what it wants typed.
+    pub fn script_mut(&mut self) -> Option<&mut Script> {
+        self.script.as_mut()
     }
 
     /// Feeds raw console bytes received at `now`; returns a decision when one became final.
@@ -199,7 +220,9 @@ impl Judge {
         if self.decided || batch.new_text().is_empty() {
             return None;
         }
-        let decision = self.rules.judge_batch(&batch, &mut self.pending, now);
+        let by_script = self.script.as_mut().and_then(|s| s.observe(&batch, now));
+        let by_rules = self.rules.judge_batch(&batch, &mut self.pending, now);
+        let decision = first_decision(by_script, by_rules);
         if decision.is_some() {
             self.decided = true;
             self.pending = None;
@@ -321,6 +344,21 @@ impl Rules {
             line,
             at: now,
         }
+    }
+}
+
+/// The earlier of a grammar decision and a pattern decision (by console line; fail wins a tie).
+fn first_decision(script: Option<MatchInfo>, rules: Option<Decision>) -> Option<Decision> {
+    let script = script.map(|m| match m.kind {
+        PatternKind::Fail => Decision::Fail(m),
+        PatternKind::Success => Decision::Success(m),
+    });
+    match (script, rules) {
+        (Some(a), Some(b)) => {
+            let key = |d: &Decision| (d.info().line_no, matches!(d, Decision::Success(_)));
+            Some(if key(&a) <= key(&b) { a } else { b })
+        }
+        (a, b) => a.or(b),
     }
 }
 

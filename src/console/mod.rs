@@ -10,9 +10,12 @@ pub mod lines;
 pub mod matcher;
 pub mod pattern;
 pub mod screen;
+pub mod script;
+pub mod sets;
 
 pub use clean::Cleaner;
 pub use lines::{Batch, Line, LineAssembler, LineCursor};
 pub use matcher::{Decision, Judge, JudgeOptions, MatchInfo, PatternKind};
 pub use pattern::Pattern;
 pub use screen::Screen;
+pub use script::{ExtractedCase, Script, TimelineEntry, TimelineKind};

@@ -31,13 +31,18 @@ pub struct CaseInputs {
     pub firmware: Option<PathBuf>,
     /// `runs-on` for the matrix (a label or a list of labels), kept as JSON.
     pub runner: Option<serde_json::Value>,
+    /// Console grammar keys given in a suite case or `[defaults]`.
+    pub grammar: crate::config::grammar::GrammarSpec,
+    /// `--retries N`.
+    pub retries: Option<u32>,
     /// Where this layer was defined (a suite case), for messages.
     pub location: Option<Location>,
 }
 
 macro_rules! overlay_fields {
-    ($top:ident, $low:ident; opt: $($o:ident),*; list: $($l:ident),*) => {
+    ($top:ident, $low:ident; opt: $($o:ident),*; list: $($l:ident),*; grammar: $g:ident) => {
         CaseInputs {
+            $g: $top.$g.over(&$low.$g),
             $($o: $top.$o.clone().or_else(|| $low.$o.clone()),)*
             $($l: if $top.$l.is_empty() { $low.$l.clone() } else { $top.$l.clone() },)*
         }
@@ -48,10 +53,11 @@ impl CaseInputs {
     /// `self` over `lower`: each field of `self` wins when given.
     pub fn over(&self, lower: &CaseInputs) -> CaseInputs {
         overlay_fields!(self, lower;
-            opt: name, kernel, qemu_config, build_config, image, registry, build_command,
+            opt: name, retries, kernel, qemu_config, build_config, image, registry, build_command,
                  artifact, arch, accel, on_unsupported, timeout, workspace, firmware, runner,
                  location;
-            list: vmconfigs, requires, success_regex, fail_regex)
+            list: vmconfigs, requires, success_regex, fail_regex;
+            grammar: grammar)
     }
 
     /// The layer given by `INPUT_*` variables (what action.yml passes through `env:`).
@@ -111,6 +117,14 @@ impl CaseInputs {
             workspace: one("INPUT_WORKING_DIRECTORY").map(PathBuf::from),
             firmware: one("INPUT_FIRMWARE").map(PathBuf::from),
             runner: None,
+            grammar: Default::default(),
+            retries: one("INPUT_RETRIES")
+                .map(|t| {
+                    t.trim()
+                        .parse()
+                        .map_err(|_| bad("INPUT_RETRIES", format!("'{t}' is not a number")))
+                })
+                .transpose()?,
             location: None,
         })
     }

@@ -65,6 +65,11 @@ pub struct ImageRequest {
 }
 
 /// Default deadline of the build stage (a cold AxVisor build takes minutes).
+/// Bytes typed at once for a step's `send` (bursts stall some UARTs).
+pub const DEFAULT_SEND_CHUNK: usize = 16;
+/// Pause between typed chunks.
+pub const DEFAULT_SEND_DELAY: Duration = Duration::from_millis(5);
+
 pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Run-wide options (not per case).
@@ -110,6 +115,16 @@ pub struct Case {
     pub out_dir: PathBuf,
     pub log_path: PathBuf,
     pub judge: JudgeOptions,
+    /// The console grammar (steps, milestones, extraction), compiled.
+    pub script: crate::console::Script,
+    /// No console output for this long ends the boot as a timeout.
+    pub inactivity_timeout: Option<Duration>,
+    /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
+    pub send_chunk: usize,
+    pub send_delay: Duration,
+    /// Extra attempts allowed, and for which verdict classes (`infra`, `timeout`, `fail`).
+    pub retries: u32,
+    pub retry_on: Vec<String>,
     /// The `accel` input (`auto` by default).
     pub accel_request: AccelRequest,
     pub requires: Vec<Requirement>,
@@ -281,8 +296,13 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         workspace: &workspace,
         firmware: inputs.firmware.as_deref(),
     })?;
+    let grammar = inputs.grammar.over(&config.grammar);
     let success = compile(&inputs.success_regex, &config.success_regex, "success")?;
-    let fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
+    let mut fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
+    for spec in crate::console::sets::expand(&grammar.fail_sets)? {
+        fail.push(Pattern::compile(&spec, "fail")?);
+    }
+    let script = crate::console::Script::compile(&grammar, success.is_empty())?;
     let log_path = opts
         .log
         .clone()
@@ -316,7 +336,20 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         command,
         success,
         fail,
-        timeout: inputs.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        timeout: inputs
+            .timeout
+            .or(grammar.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT),
+        script,
+        inactivity_timeout: grammar.inactivity_timeout,
+        send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
+        send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
+        retries: inputs.retries.or(grammar.retries).unwrap_or(0),
+        retry_on: if grammar.retry_on.is_empty() {
+            vec!["infra".into(), "timeout".into()]
+        } else {
+            grammar.retry_on.clone()
+        },
         build_timeout: DEFAULT_BUILD_TIMEOUT,
         cache_dir: opts.cache_dir.clone(),
         out_dir,

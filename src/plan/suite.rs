@@ -200,6 +200,7 @@ impl Reader<'_> {
                 "fail-regex" => c.fail_regex = self.strings(item, key)?,
                 "firmware" => c.firmware = Some(self.string(item, key)?.into()),
                 "runner" => c.runner = Some(self.runner(item, key)?),
+                _ if c.grammar.read_key(key, item, self.src)? => {}
                 _ => {
                     let hint = crate::config::source::did_you_mean(&k, CASE_KEYS)
                         .map(|s| format!(" (did you mean `{s}`?)"))

@@ -12,7 +12,9 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
 use crate::console::PatternKind;
 use crate::error::Error;
@@ -103,6 +105,9 @@ fn suite(r: &CaseResult) -> TestSuite {
             verdict_status(r),
         ));
     }
+    for tc in grammar_cases(r) {
+        suite.add_test_case(tc);
+    }
     let log = log_excerpt(r);
     if !log.is_empty() {
         suite.set_system_out(xml_text(&log));
@@ -145,6 +150,66 @@ fn case(r: &CaseResult, name: &str, time: std::time::Duration, status: TestCaseS
     tc
 }
 
+/// One test case per milestone/step (time = delta to the previous entry; never reached =
+/// failure `not-reached`) and one per extracted console test case (`case: <id>`).
+fn grammar_cases(r: &CaseResult) -> Vec<TestCase> {
+    let mut out = Vec::new();
+    for e in &r.timeline {
+        let status = match e.at {
+            Some(_) => TestCaseStatus::success(),
+            None => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("not-reached");
+                s.set_message(xml_text(&format!("'{}' never matched", e.pattern)));
+                s
+            }
+        };
+        let prefix = match e.kind {
+            crate::console::TimelineKind::Milestone => "milestone: ",
+            crate::console::TimelineKind::Step => "",
+        };
+        let name = xml_text(&format!("{prefix}{}", e.name));
+        out.push(case(r, &name, e.delta.unwrap_or_default(), status));
+    }
+    for c in &r.testcases {
+        use crate::config::grammar::CaseStatus;
+        let status = match c.status {
+            CaseStatus::Pass => TestCaseStatus::success(),
+            CaseStatus::Skip => TestCaseStatus::skipped(),
+            CaseStatus::Fail => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type(c.note.as_deref().unwrap_or("case-failed"));
+                let what = match (&c.raw, c.line_no) {
+                    (Some(raw), Some(l)) => format!("result '{raw}' on console line {l}"),
+                    _ => c.note.clone().unwrap_or_default(),
+                };
+                s.set_message(xml_text(&what));
+                s
+            }
+        };
+        let name = xml_text(&format!("case: {}", c.id));
+        out.push(case(r, &name, std::time::Duration::ZERO, status));
+    }
+    out
+}
+
+/// Earlier attempts as reruns: `flakyFailure` on a passed case, `rerunFailure` on a failed one.
+fn add_attempts(r: &CaseResult, s: &mut TestCaseStatus) {
+    for a in &r.attempts {
+        let kind = match a.verdict.outcome {
+            Outcome::Error | Outcome::Cancelled => NonSuccessKind::Error,
+            _ => NonSuccessKind::Failure,
+        };
+        let mut rerun = TestRerun::new(kind);
+        rerun.set_type(failure_type(&a.verdict));
+        rerun.set_message(xml_text(&a.verdict.reason));
+        if !a.console_tail.is_empty() {
+            rerun.set_description(xml_text(&a.console_tail.join("\n")));
+        }
+        s.add_rerun(rerun);
+    }
+}
+
 /// A stage that does not carry the verdict: passed, or failed without its own reason.
 fn stage_status(t: &StageTiming) -> TestCaseStatus {
     if t.ok {
@@ -160,13 +225,18 @@ fn stage_status(t: &StageTiming) -> TestCaseStatus {
 fn verdict_status(r: &CaseResult) -> TestCaseStatus {
     let v = &r.verdict;
     let mut s = match v.outcome {
-        Outcome::Pass => return TestCaseStatus::success(),
+        Outcome::Pass => {
+            let mut s = TestCaseStatus::success();
+            add_attempts(r, &mut s);
+            return s;
+        }
         Outcome::Skipped => TestCaseStatus::skipped(),
         Outcome::Fail | Outcome::Timeout => TestCaseStatus::non_success(NonSuccessKind::Failure),
         Outcome::Error | Outcome::Cancelled => TestCaseStatus::non_success(NonSuccessKind::Error),
     };
     s.set_type(failure_type(v));
     s.set_message(xml_text(&v.reason));
+    add_attempts(r, &mut s);
     let body = failure_body(r);
     if !body.is_empty() {
         s.set_description(xml_text(&body));
@@ -268,6 +338,75 @@ impl super::Reporter for JunitReporter {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn attempt(outcome: Outcome, reason: &str) -> crate::report::model::Attempt {
+        crate::report::model::Attempt {
+            verdict: Verdict::new(outcome, reason),
+            duration: Duration::from_secs(1),
+            console_tail: vec!["last <line>".into()],
+            log: None,
+        }
+    }
+
+    #[test]
+    fn flaky_pass_has_flaky_failures_and_failed_case_rerun_failures() {
+        let mut r =
+            CaseResult::without_boot("c", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
+        r.flaky = true;
+        r.attempts = vec![attempt(Outcome::Timeout, "timed out: step 2")];
+        let xml = to_xml(&[r]).unwrap();
+        assert!(
+            xml.contains(r#"<flakyFailure message="timed out: step 2" type="timeout">"#),
+            "{xml}"
+        );
+        let mut r =
+            CaseResult::without_boot("d", Verdict::new(Outcome::Timeout, "again"), Duration::ZERO);
+        r.attempts = vec![attempt(Outcome::Error, "QEMU missing")];
+        let xml = to_xml(&[r]).unwrap();
+        assert!(
+            xml.contains(r#"<rerunError message="QEMU missing" type="error">"#),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn milestones_and_extracted_cases_become_test_cases() {
+        use crate::config::grammar::CaseStatus;
+        use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
+        let mut r = CaseResult::without_boot("c", Verdict::new(Outcome::Fail, "x"), Duration::ZERO);
+        let entry = |name: &str, at: Option<u64>| TimelineEntry {
+            kind: TimelineKind::Milestone,
+            name: name.into(),
+            pattern: "p".into(),
+            at: at.map(Duration::from_secs),
+            delta: at.map(Duration::from_secs),
+            line_no: at,
+            line: None,
+        };
+        r.timeline = vec![entry("hv up", Some(2)), entry("guest up", None)];
+        r.testcases = vec![ExtractedCase {
+            id: "exit_code".into(),
+            status: CaseStatus::Fail,
+            raw: Some("42".into()),
+            measurement: None,
+            units: None,
+            line_no: Some(9),
+            note: None,
+            affects_verdict: true,
+            extractor: 0,
+        }];
+        let xml = to_xml(&[r]).unwrap();
+        for needle in [
+            r#"name="milestone: hv up""#,
+            r#"name="milestone: guest up""#,
+            r#"type="not-reached""#,
+            r#"name="case: exit_code""#,
+            "on console line 9",
+            r#"type="case-failed""#,
+        ] {
+            assert!(xml.contains(needle), "{needle} missing: {xml}");
+        }
+    }
 
     #[test]
     fn root_skipped_attribute_is_dropped_and_suites_keep_theirs() {

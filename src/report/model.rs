@@ -77,6 +77,26 @@ pub struct CaseResult {
     pub stderr_tail: Vec<String>,
     pub console_bytes: u64,
     pub console_lines: u64,
+    /// Milestones and steps: when each was reached (or that it was not).
+    pub timeline: Vec<crate::console::TimelineEntry>,
+    /// Test cases extracted from the console (and expected ones never seen).
+    pub testcases: Vec<crate::console::ExtractedCase>,
+    /// Earlier attempts when the case was retried, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// Failed first, then passed on a retry.
+    pub flaky: bool,
+}
+
+/// One earlier attempt of a retried case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    pub verdict: Verdict,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    /// Last console lines of that attempt.
+    pub console_tail: Vec<String>,
+    /// That attempt's console log (kept under another name).
+    pub log: Option<PathBuf>,
 }
 
 impl CaseResult {
@@ -97,6 +117,10 @@ impl CaseResult {
             stderr_tail: Vec::new(),
             console_bytes: 0,
             console_lines: 0,
+            timeline: Vec::new(),
+            testcases: Vec::new(),
+            attempts: Vec::new(),
+            flaky: false,
         }
     }
 }

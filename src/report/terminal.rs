@@ -101,6 +101,37 @@ impl TerminalReporter {
         {
             self.line(&self.paint("2", &format!("  pattern defined at {loc}")));
         }
+        if r.flaky {
+            self.line(&self.paint(
+                "33",
+                &format!(
+                    "  flaky: passed after {} failed attempt(s)",
+                    r.attempts.len()
+                ),
+            ));
+        }
+        for e in &r.timeline {
+            let when = match (e.at, e.delta) {
+                (Some(at), Some(d)) => {
+                    format!("{:>8.3}s  +{:.3}s", at.as_secs_f64(), d.as_secs_f64())
+                }
+                _ => format!("{:>9}  {:>7}", "–", "not reached"),
+            };
+            self.line(&self.paint("2", &format!("  {when}  {}", e.name)));
+        }
+        if !r.testcases.is_empty() {
+            let count = |st| r.testcases.iter().filter(|c| c.status == st).count();
+            use crate::config::grammar::CaseStatus::*;
+            self.line(&self.paint(
+                "2",
+                &format!(
+                    "  test cases: {} pass, {} fail, {} skip",
+                    count(Pass),
+                    count(Fail),
+                    count(Skip)
+                ),
+            ));
+        }
         if v.outcome != Outcome::Pass && !r.stderr_tail.is_empty() {
             self.line(&self.paint("2", "  QEMU stderr:"));
             for l in r.stderr_tail.iter().rev().take(5).rev() {

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::Cancel;
-use crate::console::{Decision, Judge, JudgeOptions, Pattern, PatternKind};
+use crate::console::{
+    Decision, ExtractedCase, Judge, JudgeOptions, Pattern, PatternKind, Script, TimelineEntry,
+};
 use crate::error::Error;
 use crate::qemu::QemuCommand;
 use crate::qemu::process::QemuProcess;
@@ -35,6 +37,13 @@ pub struct BootPlan {
     pub timeout: Duration,
     pub log_path: PathBuf,
     pub judge: JudgeOptions,
+    /// Steps, milestones and extraction.
+    pub script: Script,
+    /// No console output for this long ends the boot as a timeout.
+    pub inactivity: Option<Duration>,
+    /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
+    pub send_chunk: usize,
+    pub send_delay: Duration,
 }
 
 /// What a boot produced, for the case result.
@@ -45,12 +54,18 @@ pub struct BootReport {
     pub console_bytes: u64,
     pub console_lines: u64,
     pub elapsed: Duration,
+    pub timeline: Vec<TimelineEntry>,
+    pub testcases: Vec<ExtractedCase>,
 }
 
 /// Why the console loop stopped.
 enum Stop {
     Decided(Decision),
     Deadline,
+    /// A step timeout or milestone deadline passed; says what was awaited.
+    Awaited(String),
+    /// No console output for the inactivity timeout.
+    Inactive(Duration),
     Cancelled(CancelSignal),
     Exited(std::process::ExitStatus),
 }
@@ -73,13 +88,21 @@ pub async fn boot(
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
     let mut console = Console {
         case: &plan.case,
-        judge: Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone()),
+        judge: Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
+            .with_script(plan.script.clone()),
         bytes: 0,
         stderr: StderrTail::default(),
         start,
+        last_output: start,
+        typing: Typing {
+            pending: Vec::new(),
+            at: None,
+            chunk: plan.send_chunk.max(1),
+            delay: plan.send_delay,
+        },
     };
     let stop = console
-        .watch(&mut qemu, &mut log, reporters, cancel, plan.timeout)
+        .watch(&mut qemu, &mut log, reporters, cancel, plan)
         .await?;
     let exit = finish_process(&mut qemu, &stop).await?;
     // What QEMU printed before it died still belongs in the log (not in the verdict).
@@ -90,8 +113,17 @@ pub async fn boot(
     if exit.killed_by_runner {
         console.stderr.forget_termination_notice();
     }
-    let verdict = judge_stop(stop, exit, &console, plan);
+    let mut verdict = judge_stop(stop, exit, &console, plan);
+    let script = console.judge.script();
+    if let Some(why) = script.and_then(|s| s.case_failure())
+        && verdict.outcome == Outcome::Pass
+    {
+        verdict.outcome = Outcome::Fail;
+        verdict.reason = format!("{why} ({})", verdict.reason);
+    }
     Ok(BootReport {
+        timeline: script.map(|s| s.timeline()).unwrap_or_default(),
+        testcases: script.map(|s| s.cases()).unwrap_or_default(),
         verdict,
         console_tail: console.judge.tail(),
         stderr_tail: console.stderr.lines(),
@@ -108,6 +140,18 @@ struct Console<'a> {
     bytes: u64,
     stderr: StderrTail,
     start: Instant,
+    /// When console bytes last arrived (for the inactivity timeout).
+    last_output: Instant,
+    typing: Typing,
+}
+
+/// Text a step wants typed, sent in paced chunks.
+struct Typing {
+    pending: Vec<u8>,
+    /// When the next chunk is due.
+    at: Option<Instant>,
+    chunk: usize,
+    delay: Duration,
 }
 
 impl Console<'_> {
@@ -118,16 +162,19 @@ impl Console<'_> {
         log: &mut tokio::fs::File,
         reporters: &Reporters,
         cancel: &mut Cancel,
-        timeout: Duration,
+        plan: &BootPlan,
     ) -> Result<Stop, Error> {
         let mut stdout = qemu.stdout.take();
         let mut stderr = qemu.stderr.take();
         let mut buf = vec![0u8; READ_CHUNK];
         let mut ebuf = vec![0u8; 8 * 1024];
-        let deadline = tokio::time::sleep_until((self.start + timeout).into());
+        let deadline = tokio::time::sleep_until((self.start + plan.timeout).into());
         tokio::pin!(deadline);
         let stop = loop {
             let wake = self.judge.next_wakeup().map(|d| self.start + d);
+            let awaited = self.judge.script().and_then(|s| s.next_deadline());
+            let awaited_at = awaited.as_ref().map(|(d, _)| self.start + *d);
+            let quiet_at = plan.inactivity.map(|d| self.last_output + d);
             tokio::select! {
                 biased;
                 sig = cancel.cancelled() => break Stop::Cancelled(sig),
@@ -136,6 +183,7 @@ impl Console<'_> {
                         if let Some(d) = self.on_console(&buf[..n], log, reporters).await? {
                             break Stop::Decided(d);
                         }
+                        self.queue_typing();
                     }
                     None => {
                         stdout = None;
@@ -153,6 +201,13 @@ impl Console<'_> {
                         break Stop::Decided(d);
                     }
                 }
+                _ = sleep_until_opt(self.typing.at) => self.type_chunk(qemu).await,
+                _ = sleep_until_opt(awaited_at) => {
+                    break Stop::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
+                }
+                _ = sleep_until_opt(quiet_at) => {
+                    break Stop::Inactive(plan.inactivity.unwrap_or_default());
+                }
                 _ = &mut deadline => break Stop::Deadline,
                 status = qemu.wait(), if stdout.is_none() => {
                     let status = status.map_err(|e| Error::infra(format!("cannot wait for QEMU: {e}")))?;
@@ -165,6 +220,30 @@ impl Console<'_> {
         Ok(stop)
     }
 
+    /// Takes what a step just asked to type; the first chunk goes out at once.
+    fn queue_typing(&mut self) {
+        if let Some(text) = self.judge.script_mut().and_then(|s| s.take_send()) {
+            self.typing.pending.extend_from_slice(&text);
+            self.typing.at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Writes the next chunk to QEMU's stdin (the guest's serial input); a closed stdin drops
+    /// the rest, and the step after it then times out naming what it waited for.
+    async fn type_chunk(&mut self, qemu: &mut QemuProcess) {
+        let n = self.typing.chunk.min(self.typing.pending.len());
+        let chunk: Vec<u8> = self.typing.pending.drain(..n).collect();
+        let ok = match qemu.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(&chunk).await.is_ok() && stdin.flush().await.is_ok(),
+            None => false,
+        };
+        if !ok {
+            self.typing.pending.clear();
+        }
+        self.typing.at =
+            (!self.typing.pending.is_empty()).then(|| Instant::now() + self.typing.delay);
+    }
+
     async fn on_console(
         &mut self,
         bytes: &[u8],
@@ -172,6 +251,7 @@ impl Console<'_> {
         reporters: &Reporters,
     ) -> Result<Option<Decision>, Error> {
         self.bytes += bytes.len() as u64;
+        self.last_output = Instant::now();
         log.write_all(bytes)
             .await
             .map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
@@ -271,7 +351,20 @@ fn judge_stop(stop: Stop, exit: QemuExit, console: &Console<'_>, plan: &BootPlan
             format!(
                 "timed out after {}: {}; {}",
                 crate::plan::duration::format(plan.timeout),
-                awaited(plan),
+                awaited(plan, console),
+                last_line(console)
+            ),
+        ),
+        Stop::Awaited(what) => Verdict::new(
+            Outcome::Timeout,
+            format!("timed out: {what}; {}", last_line(console)),
+        ),
+        Stop::Inactive(d) => Verdict::new(
+            Outcome::Timeout,
+            format!(
+                "timed out: no console output for {} (inactivity_timeout){}; {}",
+                crate::plan::duration::format(d),
+                awaiting_suffix(console),
                 last_line(console)
             ),
         ),
@@ -294,7 +387,16 @@ fn judge_stop(stop: Stop, exit: QemuExit, console: &Console<'_>, plan: &BootPlan
 
 /// The verdict when QEMU ended by itself before any pattern decided.
 fn exit_verdict(exit: &QemuExit, console: &Console<'_>, plan: &BootPlan) -> Verdict {
+    let awaiting = console.judge.script().and_then(|s| s.awaiting());
     match (exit.code, exit.signal) {
+        (Some(0), _) if plan.success.is_empty() && awaiting.is_some() => Verdict::new(
+            Outcome::Fail,
+            format!(
+                "QEMU exited with status 0 while waiting for {}; {}",
+                awaiting.unwrap_or_default(),
+                last_line(console)
+            ),
+        ),
         (Some(0), _) if plan.success.is_empty() => Verdict::new(
             Outcome::Pass,
             "QEMU exited with status 0 and no success pattern is configured",
@@ -322,7 +424,17 @@ fn exit_verdict(exit: &QemuExit, console: &Console<'_>, plan: &BootPlan) -> Verd
     }
 }
 
-fn awaited(plan: &BootPlan) -> String {
+fn awaiting_suffix(console: &Console<'_>) -> String {
+    match console.judge.script().and_then(|s| s.awaiting()) {
+        Some(w) => format!(" while waiting for {w}"),
+        None => String::new(),
+    }
+}
+
+fn awaited(plan: &BootPlan, console: &Console<'_>) -> String {
+    if let Some(w) = console.judge.script().and_then(|s| s.awaiting()) {
+        return format!("waiting for {w}");
+    }
     if plan.success.is_empty() {
         "QEMU did not exit and no success pattern is configured".into()
     } else {

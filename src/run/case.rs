@@ -175,7 +175,50 @@ impl CaseRun<'_> {
         })
     }
 
+    /// Boots, and boots again while the verdict's class is allowed a retry (each attempt with
+    /// its own deadlines); earlier attempts are kept, their logs as `<case>.attemptN.log`.
     async fn boot(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
+        let case = self.case;
+        let mut attempts = Vec::new();
+        loop {
+            let mut r = self.boot_once(program.clone(), cancel).await;
+            let retry = attempts.len() < case.retries as usize
+                && cancel.is_cancelled().is_none()
+                && retryable(r.verdict.outcome, &case.retry_on);
+            if !retry {
+                r.flaky = !attempts.is_empty() && r.verdict.outcome == Outcome::Pass;
+                r.attempts = attempts;
+                return r;
+            }
+            let n = attempts.len() + 1;
+            self.note(
+                Level::Warning,
+                &format!(
+                    "attempt {n} ended {}: {}; retrying",
+                    r.verdict.outcome.name(),
+                    r.verdict.reason
+                ),
+            );
+            let kept = case.log_path.with_extension(format!("attempt{n}.log"));
+            let log = std::fs::rename(&case.log_path, &kept)
+                .is_ok()
+                .then_some(kept);
+            let duration = match self.stages.last() {
+                Some(t) if t.stage == Stage::Boot => {
+                    self.stages.pop().map_or(Duration::ZERO, |t| t.duration)
+                }
+                _ => Duration::ZERO,
+            };
+            attempts.push(crate::report::model::Attempt {
+                verdict: r.verdict,
+                duration,
+                console_tail: r.console_tail,
+                log,
+            });
+        }
+    }
+
+    async fn boot_once(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
         let case = self.case;
         let plan = BootPlan {
             case: case.name.clone(),
@@ -187,6 +230,10 @@ impl CaseRun<'_> {
             timeout: case.timeout,
             log_path: case.log_path.clone(),
             judge: case.judge.clone(),
+            script: case.script.clone(),
+            inactivity: case.inactivity_timeout,
+            send_chunk: case.send_chunk,
+            send_delay: case.send_delay,
         };
         let t = Instant::now();
         let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
@@ -227,6 +274,8 @@ impl CaseRun<'_> {
                 r.stderr_tail = b.stderr_tail;
                 r.console_bytes = b.console_bytes;
                 r.console_lines = b.console_lines;
+                r.timeline = b.timeline;
+                r.testcases = b.testcases;
                 r
             }
             Err(e) => self.error_result(Stage::Boot, e),
@@ -377,4 +426,15 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
     let tmp = to.with_extension("tmp");
     std::fs::copy(from, &tmp).map_err(|e| Error::io(from, "copy the built kernel", &e))?;
     std::fs::rename(&tmp, to).map_err(|e| Error::io(to, "write", &e))
+}
+
+/// Whether a verdict belongs to a class the user allows retries for.
+fn retryable(outcome: Outcome, retry_on: &[String]) -> bool {
+    let class = match outcome {
+        Outcome::Error => "infra",
+        Outcome::Timeout => "timeout",
+        Outcome::Fail => "fail",
+        _ => return false,
+    };
+    retry_on.iter().any(|c| c == class)
 }

@@ -146,6 +146,7 @@ fn render_with(cases: &[SummaryCase<'_>], overflow: &[Annotation], cut: &Cut, fu
     not_run(&mut md, &cases[..cut.rows]);
     truncation_note(&mut md, cases.len(), overflow, cut, full);
     for case in &cases[..cut.rows] {
+        grammar_details(&mut md, case.result);
         if is_failure(case.result.verdict.outcome) {
             failure_details(&mut md, case.result, cut.tail_lines);
         }
@@ -206,6 +207,51 @@ fn table(md: &mut String, cases: &[SummaryCase<'_>]) {
         );
     }
     md.push('\n');
+}
+
+/// The timeline (milestones and steps) and extracted test cases of one case, in a collapsed
+/// block; guest text is escaped like every other cell.
+fn grammar_details(md: &mut String, r: &CaseResult) {
+    if r.timeline.is_empty() && r.testcases.is_empty() && !r.flaky {
+        return;
+    }
+    let flaky = if r.flaky {
+        " (flaky: passed on a retry)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        md,
+        "<details><summary>{}: timeline and test cases{flaky}</summary>\n",
+        cell(&r.name)
+    );
+    if !r.timeline.is_empty() {
+        md.push_str("| Milestone / step | At | Δ |\n|---|---|---|\n");
+        for e in &r.timeline {
+            let (at, d) = match (e.at, e.delta) {
+                (Some(a), Some(d)) => (secs(a), format!("+{}", secs(d))),
+                _ => ("❌ not reached".to_string(), "–".to_string()),
+            };
+            let _ = writeln!(md, "| {} | {at} | {d} |", cell(&e.name));
+        }
+        md.push('\n');
+    }
+    if !r.testcases.is_empty() {
+        md.push_str("| Test case | Result | Raw | Line |\n|---|---|---|---|\n");
+        for c in &r.testcases {
+            let raw = c.raw.as_deref().or(c.note.as_deref()).unwrap_or("–");
+            let line = c.line_no.map_or("–".to_string(), |l| l.to_string());
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {line} |",
+                cell(&c.id),
+                c.status.name(),
+                cell(raw)
+            );
+        }
+        md.push('\n');
+    }
+    md.push_str("</details>\n\n");
 }
 
 /// Why skipped and cancelled cases did not run (the table has no room for reasons).
@@ -484,6 +530,58 @@ mod tests {
                 image: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn timeline_and_extracted_cases_are_listed_and_escaped() {
+        use crate::config::grammar::CaseStatus;
+        use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
+        let mut r = failed("c", Vec::new());
+        r.flaky = true;
+        r.timeline = vec![
+            TimelineEntry {
+                kind: TimelineKind::Milestone,
+                name: "hv <up>".into(),
+                pattern: "p".into(),
+                at: Some(Duration::from_millis(1500)),
+                delta: Some(Duration::from_millis(1500)),
+                line_no: Some(3),
+                line: None,
+            },
+            TimelineEntry {
+                kind: TimelineKind::Step,
+                name: "step 2: expect".into(),
+                pattern: "q".into(),
+                at: None,
+                delta: None,
+                line_no: None,
+                line: None,
+            },
+        ];
+        r.testcases = vec![ExtractedCase {
+            id: "<script>x</script>".into(),
+            status: CaseStatus::Fail,
+            raw: Some("42".into()),
+            measurement: None,
+            units: None,
+            line_no: Some(9),
+            note: None,
+            affects_verdict: true,
+            extractor: 0,
+        }];
+        let results = [r];
+        let md = render(&cases(&results), &[], 1 << 20);
+        assert!(
+            md.contains("timeline and test cases (flaky: passed on a retry)"),
+            "{md}"
+        );
+        assert!(md.contains("| hv &lt;up&gt; | 1.5 s | +1.5 s |"), "{md}");
+        assert!(
+            md.contains("| step 2: expect | ❌ not reached | – |"),
+            "{md}"
+        );
+        assert!(md.contains("| fail | 42 | 9 |"), "{md}");
+        assert!(!md.contains("<script>x"), "{md}");
     }
 
     #[test]

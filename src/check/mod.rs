@@ -1,0 +1,161 @@
+//! `qemu-test check`: validates QEMU TOMLs and suites without booting anything — every pattern
+//! compiles, the grammar keys are well-formed, and the lints in [`lint`] find nothing — and with
+//! `--log FILE` replays a saved console log through the grammar ([`replay`]).
+
+pub mod lint;
+pub mod replay;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::grammar::GrammarSpec;
+use crate::config::qemu::Warning;
+use crate::config::{PatternSpec, QemuConfig};
+use crate::console::{Pattern, Script};
+use crate::error::Error;
+use crate::plan::{DEFAULT_TIMEOUT, Suite};
+use crate::verdict::Outcome;
+
+/// What to check.
+pub struct CheckRequest {
+    pub qemu_config: Option<PathBuf>,
+    pub suite: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+}
+
+/// Findings and, with a log, the replay verdict; config errors are returned as `Err`.
+pub struct CheckReport {
+    pub warnings: Vec<Warning>,
+    pub replays: Vec<(String, replay::Replay)>,
+}
+
+impl CheckReport {
+    /// 0 when clean, 1 when a replayed log would not pass (warnings do not change it).
+    pub fn exit_code(&self) -> i32 {
+        let failed = self.replays.iter().any(|(_, r)| r.outcome != Outcome::Pass);
+        i32::from(failed)
+    }
+}
+
+/// One case's grammar as it would be planned.
+struct Target {
+    name: String,
+    success: Vec<PatternSpec>,
+    fail: Vec<PatternSpec>,
+    grammar: GrammarSpec,
+    timeout: std::time::Duration,
+    warnings: Vec<Warning>,
+}
+
+/// Checks the named files; `Err` on the first config error (with its file:line:col).
+pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
+    let targets = targets(req)?;
+    let log = match &req.log {
+        Some(p) => Some(std::fs::read(p).map_err(|e| Error::input_io(p, "console log", &e))?),
+        None => None,
+    };
+    let mut report = CheckReport {
+        warnings: Vec::new(),
+        replays: Vec::new(),
+    };
+    for t in targets {
+        let mut fail = t.fail.clone();
+        fail.extend(crate::console::sets::expand(&t.grammar.fail_sets)?);
+        let success = compile(&t.success, "success")?;
+        let fail_compiled = compile(&fail, "fail")?;
+        let script = Script::compile(&t.grammar, success.is_empty())?;
+        report.warnings.extend(t.warnings);
+        report.warnings.extend(lint::lint(&lint::LintInput {
+            success: &t.success,
+            fail: &fail,
+            grammar: &t.grammar,
+            timeout: t.timeout,
+        }));
+        if let Some(bytes) = &log {
+            let r = replay::replay(bytes, success, fail_compiled, script);
+            report.replays.push((t.name, r));
+        }
+    }
+    Ok(report)
+}
+
+fn compile(specs: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
+    specs.iter().map(|s| Pattern::compile(s, role)).collect()
+}
+
+fn targets(req: &CheckRequest) -> Result<Vec<Target>, Error> {
+    match (&req.qemu_config, &req.suite) {
+        (Some(q), None) => {
+            let c = QemuConfig::load(q)?;
+            Ok(vec![from_config(
+                &c,
+                &GrammarSpec::default(),
+                q.display().to_string(),
+            )])
+        }
+        (None, Some(s)) => suite_targets(s),
+        _ => Err(
+            Error::usage("check needs exactly one of --qemu-config FILE or --suite FILE")
+                .help("e2e: qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml"),
+        ),
+    }
+}
+
+fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
+    let grammar = over.over(&c.grammar);
+    Target {
+        name,
+        success: c.success_regex.clone(),
+        fail: c.fail_regex.clone(),
+        timeout: grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        grammar,
+        warnings: c.warnings.clone(),
+    }
+}
+
+/// Each suite case over `[defaults]`, over its QEMU TOML (resolved against the suite's folder).
+fn suite_targets(path: &Path) -> Result<Vec<Target>, Error> {
+    let suite = Suite::load(path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for case in &suite.cases {
+        let layered = case.over(&suite.defaults);
+        let name = layered.name.clone().unwrap_or_default();
+        let mut t = match &layered.qemu_config {
+            Some(q) => {
+                let q = if q.is_absolute() {
+                    q.clone()
+                } else {
+                    base.join(q)
+                };
+                from_config(&QemuConfig::load(&q)?, &layered.grammar, name)
+            }
+            None => Target {
+                name,
+                success: Vec::new(),
+                fail: Vec::new(),
+                timeout: DEFAULT_TIMEOUT,
+                grammar: layered.grammar.clone(),
+                warnings: Vec::new(),
+            },
+        };
+        let cli_specs = |v: &[String]| -> Vec<PatternSpec> {
+            v.iter()
+                .map(|r| PatternSpec {
+                    regex: r.clone(),
+                    location: layered.location.clone(),
+                })
+                .collect()
+        };
+        if !layered.success_regex.is_empty() {
+            t.success = cli_specs(&layered.success_regex);
+        }
+        if !layered.fail_regex.is_empty() {
+            t.fail = cli_specs(&layered.fail_regex);
+        }
+        if let Some(d) = layered.timeout.or(t.grammar.timeout) {
+            t.timeout = d;
+        }
+        out.push(t);
+    }
+    Ok(out)
+}

@@ -1,0 +1,552 @@
+//! The console grammar keys, shared by the QEMU TOML (extra keys ostool ignores) and suite cases:
+//! expect/send `steps` (and ostool 0.31's `shell_check_steps`), named `milestones`, test-case
+//! extraction (`testcases`/`extract`), built-in `fail_sets`, deadlines (`timeout`,
+//! `inactivity_timeout`), typing pace (`send_chunk`, `send_delay`) and `retries`/`retry_on`.
+//!
+//! Everything is read with its place in the file, so `qemu-test check` and config errors can
+//! point at the exact line. Patterns are compiled later, when the case is planned.
+
+use std::time::Duration;
+
+use toml_edit::{Item, TableLike, Value};
+
+use crate::config::qemu::PatternSpec;
+use crate::config::source::SourceText;
+use crate::error::{Error, Location};
+
+/// Keys of the grammar, as written in the QEMU TOML (suite files also accept `-` for `_`).
+pub const GRAMMAR_KEYS: &[&str] = &[
+    "steps",
+    "shell_check_steps",
+    "milestones",
+    "testcases",
+    "extract",
+    "fail_sets",
+    "pattern_sets",
+    "timeout",
+    "inactivity_timeout",
+    "send_chunk",
+    "send_delay",
+    "retries",
+    "retry_on",
+];
+
+/// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepSpec {
+    pub expect: PatternSpec,
+    pub send: Option<String>,
+    /// Counted from when the step becomes the current one.
+    pub timeout: Option<Duration>,
+    /// Patterns that fail the case while this step is waiting.
+    pub fail: Vec<PatternSpec>,
+    pub location: Location,
+}
+
+/// A named point the boot must reach, in order, optionally before `deadline` (since QEMU start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MilestoneSpec {
+    pub name: String,
+    pub pattern: PatternSpec,
+    pub deadline: Option<Duration>,
+    pub location: Location,
+}
+
+/// What an extracted test case's raw result word means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl CaseStatus {
+    /// Parses `pass`, `fail` or `skip`.
+    pub fn parse(word: &str) -> Option<CaseStatus> {
+        match word {
+            "pass" => Some(CaseStatus::Pass),
+            "fail" => Some(CaseStatus::Fail),
+            "skip" => Some(CaseStatus::Skip),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseStatus::Pass => "pass",
+            CaseStatus::Fail => "fail",
+            CaseStatus::Skip => "skip",
+        }
+    }
+}
+
+/// One LAVA-style test-case extractor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractSpec {
+    /// Needs named groups `test_case_id` and `result`; may have `measurement` and `units`.
+    pub pattern: PatternSpec,
+    /// Raw result text → status, consulted before the built-in words.
+    pub results: Vec<(String, CaseStatus)>,
+    /// Status of a raw result that neither `results` nor the built-in words know.
+    pub otherwise: CaseStatus,
+    /// Case ids that must appear (missing ⇒ fail; others ⇒ fail as unexpected).
+    pub expected: Vec<(String, Location)>,
+    /// Whether a failed, missing or unexpected case fails the verdict (default true).
+    pub affects_verdict: bool,
+    pub location: Location,
+}
+
+/// The grammar as written; every field empty/`None` when not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrammarSpec {
+    pub steps: Vec<StepSpec>,
+    pub milestones: Vec<MilestoneSpec>,
+    pub extract: Vec<ExtractSpec>,
+    /// Names of built-in fail pattern sets, each with where it was written.
+    pub fail_sets: Vec<(String, Location)>,
+    /// Whole-boot deadline (ostool 0.31 `timeout`).
+    pub timeout: Option<Duration>,
+    pub inactivity_timeout: Option<Duration>,
+    pub send_chunk: Option<usize>,
+    pub send_delay: Option<Duration>,
+    pub retries: Option<u32>,
+    pub retry_on: Vec<String>,
+}
+
+impl GrammarSpec {
+    /// `self` over `lower`, key by key (a suite case over the QEMU TOML).
+    pub fn over(&self, lower: &GrammarSpec) -> GrammarSpec {
+        fn list<T: Clone>(top: &[T], low: &[T]) -> Vec<T> {
+            if top.is_empty() { low } else { top }.to_vec()
+        }
+        GrammarSpec {
+            steps: list(&self.steps, &lower.steps),
+            milestones: list(&self.milestones, &lower.milestones),
+            extract: list(&self.extract, &lower.extract),
+            fail_sets: list(&self.fail_sets, &lower.fail_sets),
+            timeout: self.timeout.or(lower.timeout),
+            inactivity_timeout: self.inactivity_timeout.or(lower.inactivity_timeout),
+            send_chunk: self.send_chunk.or(lower.send_chunk),
+            send_delay: self.send_delay.or(lower.send_delay),
+            retries: self.retries.or(lower.retries),
+            retry_on: list(&self.retry_on, &lower.retry_on),
+        }
+    }
+
+    /// Reads one grammar key; `Ok(false)` when `key` is not a grammar key.
+    pub fn read_key(&mut self, key: &str, item: &Item, src: &SourceText) -> Result<bool, Error> {
+        let r = Reader { src };
+        match key.replace('-', "_").as_str() {
+            "steps" => self
+                .steps
+                .extend(r.tables(item, key, |t, at| r.step(t, at))?),
+            "shell_check_steps" => {
+                for pair in r.tables(item, key, |t, at| r.shell_step(t, at))? {
+                    self.steps.extend(pair);
+                }
+            }
+            "milestones" => self.milestones = r.tables(item, key, |t, at| r.milestone(t, at))?,
+            "testcases" | "extract" => self
+                .extract
+                .extend(r.tables(item, key, |t, at| r.extractor(t, at))?),
+            "fail_sets" | "pattern_sets" => self.fail_sets = r.strings(item, key)?,
+            "timeout" => self.timeout = Some(r.duration(item, key)?),
+            "inactivity_timeout" => self.inactivity_timeout = Some(r.duration(item, key)?),
+            "send_chunk" => self.send_chunk = Some(r.integer(item, key, 1, 4096)? as usize),
+            "send_delay" => self.send_delay = Some(r.duration(item, key)?),
+            "retries" => self.retries = Some(r.integer(item, key, 0, 10)? as u32),
+            "retry_on" => {
+                let classes = r.strings(item, key)?;
+                for (c, at) in &classes {
+                    if !RETRY_CLASSES.contains(&c.as_str()) {
+                        return Err(Error::config(format!("unknown retry class `{c}`"))
+                            .at(at.clone())
+                            .help("use `retry_on = [\"infra\", \"timeout\"]` (any of: infra, timeout, fail)"));
+                    }
+                }
+                self.retry_on = classes.into_iter().map(|(c, _)| c).collect();
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Verdict classes a retry may be allowed for.
+pub const RETRY_CLASSES: &[&str] = &["infra", "timeout", "fail"];
+
+/// Typed reads with locations.
+struct Reader<'a> {
+    src: &'a SourceText,
+}
+
+impl Reader<'_> {
+    fn at(&self, item: &Item) -> Location {
+        self.src.location(item.span().map_or(0, |s| s.start))
+    }
+
+    fn at_value(&self, v: &Value) -> Location {
+        self.src.location(v.span().map_or(0, |s| s.start))
+    }
+
+    fn wrong(&self, at: Location, key: &str, expected: &str, example: &str) -> Error {
+        Error::config(format!("`{key}` must be {expected}"))
+            .at(at)
+            .help(format!("write it as {example}"))
+    }
+
+    /// `[[key]]` tables or `key = [{...}, ...]` (or one `[key]` table), each read by `f`.
+    fn tables<T>(
+        &self,
+        item: &Item,
+        key: &str,
+        f: impl Fn(&dyn TableLike, Location) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let example = format!("`[[{key}]]` tables or `{key} = [{{ ... }}]`");
+        match item {
+            Item::ArrayOfTables(a) => a
+                .iter()
+                .map(|t| f(t, self.src.location(t.span().map_or(0, |s| s.start))))
+                .collect(),
+            Item::Table(t) => Ok(vec![f(t, self.at(item))?]),
+            Item::Value(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v.as_inline_table() {
+                    Some(t) => f(t, self.at_value(v)),
+                    None => Err(self.wrong(self.at_value(v), key, "a list of tables", &example)),
+                })
+                .collect(),
+            Item::Value(Value::InlineTable(t)) => Ok(vec![f(t, self.at(item))?]),
+            _ => Err(self.wrong(self.at(item), key, "a list of tables", &example)),
+        }
+    }
+
+    fn field<'t>(&self, t: &'t dyn TableLike, key: &str) -> Option<&'t Item> {
+        t.get(key)
+    }
+
+    fn required<'t>(
+        &self,
+        t: &'t dyn TableLike,
+        key: &str,
+        what: &str,
+        at: &Location,
+    ) -> Result<&'t Item, Error> {
+        self.field(t, key).ok_or_else(|| {
+            Error::config(format!("{what} needs `{key}`"))
+                .at(at.clone())
+                .help(format!("add `{key} = ...` to this entry"))
+        })
+    }
+
+    /// Refuses keys a table does not know, so a typo is not silently ignored.
+    fn only(&self, t: &dyn TableLike, known: &[&str], what: &str) -> Result<(), Error> {
+        for (k, item) in t.iter() {
+            if !known.contains(&k) {
+                let hint = crate::config::source::did_you_mean(k, known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_else(|| format!(" (known: {})", known.join(", ")));
+                return Err(Error::config(format!("unknown key `{k}` in {what}{hint}"))
+                    .at(self.at(item))
+                    .help("fix or remove the key"));
+            }
+        }
+        Ok(())
+    }
+
+    fn string(&self, item: &Item, key: &str) -> Result<String, Error> {
+        item.as_str().map(String::from).ok_or_else(|| {
+            self.wrong(
+                self.at(item),
+                key,
+                "a string",
+                &format!("`{key} = \"...\"`"),
+            )
+        })
+    }
+
+    fn pattern(&self, item: &Item, key: &str) -> Result<PatternSpec, Error> {
+        Ok(PatternSpec {
+            regex: self.string(item, key)?,
+            location: Some(self.at(item)),
+        })
+    }
+
+    /// A list of strings (a single string counts as a list of one).
+    fn strings(&self, item: &Item, key: &str) -> Result<Vec<(String, Location)>, Error> {
+        if let Some(s) = item.as_str() {
+            return Ok(vec![(s.to_string(), self.at(item))]);
+        }
+        let Some(a) = item.as_array() else {
+            return Err(self.wrong(
+                self.at(item),
+                key,
+                "an array of strings",
+                &format!("`{key} = [\"a\", \"b\"]`"),
+            ));
+        };
+        a.iter()
+            .map(|v| match v.as_str() {
+                Some(s) => Ok((s.to_string(), self.at_value(v))),
+                None => Err(self.wrong(
+                    self.at_value(v),
+                    key,
+                    "an array of strings",
+                    &format!("`{key} = [\"a\", \"b\"]`"),
+                )),
+            })
+            .collect()
+    }
+
+    fn patterns(&self, item: &Item, key: &str) -> Result<Vec<PatternSpec>, Error> {
+        Ok(self
+            .strings(item, key)?
+            .into_iter()
+            .map(|(regex, at)| PatternSpec {
+                regex,
+                location: Some(at),
+            })
+            .collect())
+    }
+
+    /// `"30s"`, `"1m30s"`, `"500ms"` or a number of seconds.
+    fn duration(&self, item: &Item, key: &str) -> Result<Duration, Error> {
+        let text = match item.as_value() {
+            Some(Value::Integer(i)) => i.value().to_string(),
+            Some(Value::Float(f)) => f.value().to_string(),
+            _ => self.string(item, key)?,
+        };
+        crate::plan::duration::parse(&text).map_err(|e| {
+            Error::config(format!("`{key}`: {e}"))
+                .at(self.at(item))
+                .help(format!(
+                    "write it as `{key} = \"30s\"` (ms, s, m, h) or a number of seconds"
+                ))
+        })
+    }
+
+    fn integer(&self, item: &Item, key: &str, min: i64, max: i64) -> Result<i64, Error> {
+        match item.as_integer() {
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.wrong(
+                self.at(item),
+                key,
+                &format!("an integer from {min} to {max}"),
+                &format!("`{key} = {max}`"),
+            )),
+        }
+    }
+
+    fn boolean(&self, item: &Item, key: &str) -> Result<bool, Error> {
+        item.as_bool()
+            .ok_or_else(|| self.wrong(self.at(item), key, "a boolean", &format!("`{key} = true`")))
+    }
+
+    fn opt_duration(&self, t: &dyn TableLike, key: &str) -> Result<Option<Duration>, Error> {
+        self.field(t, key)
+            .map(|i| self.duration(i, key))
+            .transpose()
+    }
+
+    fn step(&self, t: &dyn TableLike, at: Location) -> Result<StepSpec, Error> {
+        self.only(t, &["expect", "send", "timeout", "fail"], "a step")?;
+        Ok(StepSpec {
+            expect: self.pattern(self.required(t, "expect", "a step", &at)?, "expect")?,
+            send: self
+                .field(t, "send")
+                .map(|i| self.string(i, "send"))
+                .transpose()?,
+            timeout: self.opt_duration(t, "timeout")?,
+            fail: match self.field(t, "fail") {
+                Some(i) => self.patterns(i, "fail")?,
+                None => Vec::new(),
+            },
+            location: at,
+        })
+    }
+
+    /// ostool 0.31: wait for the literal `shell_prefix`, type `shell_cmd` + newline, then wait
+    /// for `success_regex` with `fail_regex` active; both steps share `timeout`.
+    fn shell_step(&self, t: &dyn TableLike, at: Location) -> Result<Vec<StepSpec>, Error> {
+        let what = "a shell_check_steps entry";
+        self.only(
+            t,
+            &[
+                "shell_prefix",
+                "shell_cmd",
+                "success_regex",
+                "fail_regex",
+                "timeout",
+            ],
+            what,
+        )?;
+        let timeout = self.opt_duration(t, "timeout")?;
+        let prefix_item = self.required(t, "shell_prefix", what, &at)?;
+        let prefix = self.string(prefix_item, "shell_prefix")?;
+        let cmd = self.string(self.required(t, "shell_cmd", what, &at)?, "shell_cmd")?;
+        let mut steps = vec![StepSpec {
+            expect: PatternSpec {
+                regex: regex::escape(&prefix),
+                location: Some(self.at(prefix_item)),
+            },
+            send: Some(format!("{cmd}\n")),
+            timeout,
+            fail: Vec::new(),
+            location: at.clone(),
+        }];
+        if let Some(success) = self.field(t, "success_regex") {
+            steps.push(StepSpec {
+                expect: self.pattern(success, "success_regex")?,
+                send: None,
+                timeout,
+                fail: match self.field(t, "fail_regex") {
+                    Some(i) => self.patterns(i, "fail_regex")?,
+                    None => Vec::new(),
+                },
+                location: at,
+            });
+        }
+        Ok(steps)
+    }
+
+    fn milestone(&self, t: &dyn TableLike, at: Location) -> Result<MilestoneSpec, Error> {
+        let what = "a milestone";
+        self.only(t, &["name", "pattern", "deadline"], what)?;
+        Ok(MilestoneSpec {
+            name: self.string(self.required(t, "name", what, &at)?, "name")?,
+            pattern: self.pattern(self.required(t, "pattern", what, &at)?, "pattern")?,
+            deadline: self.opt_duration(t, "deadline")?,
+            location: at,
+        })
+    }
+
+    fn extractor(&self, t: &dyn TableLike, at: Location) -> Result<ExtractSpec, Error> {
+        let what = "a test-case extractor";
+        self.only(
+            t,
+            &[
+                "pattern",
+                "results",
+                "otherwise",
+                "expected",
+                "affects_verdict",
+            ],
+            what,
+        )?;
+        let pattern = self.pattern(self.required(t, "pattern", what, &at)?, "pattern")?;
+        Ok(ExtractSpec {
+            pattern,
+            results: match self.field(t, "results") {
+                Some(i) => self.results(i)?,
+                None => Vec::new(),
+            },
+            otherwise: match self.field(t, "otherwise") {
+                Some(i) => self.status(i, "otherwise")?,
+                None => CaseStatus::Fail,
+            },
+            expected: match self.field(t, "expected") {
+                Some(i) => self.strings(i, "expected")?,
+                None => Vec::new(),
+            },
+            affects_verdict: match self.field(t, "affects_verdict") {
+                Some(i) => self.boolean(i, "affects_verdict")?,
+                None => true,
+            },
+            location: at,
+        })
+    }
+
+    fn status(&self, item: &Item, key: &str) -> Result<CaseStatus, Error> {
+        let word = self.string(item, key)?;
+        CaseStatus::parse(&word).ok_or_else(|| {
+            self.wrong(
+                self.at(item),
+                key,
+                "one of pass, fail, skip",
+                &format!("`{key} = \"fail\"`"),
+            )
+        })
+    }
+
+    /// `results = { "0" = "pass", PASSED = "pass", "not ok" = "fail" }`.
+    fn results(&self, item: &Item) -> Result<Vec<(String, CaseStatus)>, Error> {
+        let Some(t) = item.as_table_like() else {
+            return Err(self.wrong(
+                self.at(item),
+                "results",
+                "a table from raw result text to pass, fail or skip",
+                "`results = { PASSED = \"pass\", FAILED = \"fail\" }`",
+            ));
+        };
+        t.iter()
+            .map(|(raw, v)| Ok((raw.to_string(), self.status(v, raw)?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn read(text: &str) -> Result<GrammarSpec, Error> {
+        let src = SourceText::new(Path::new("g.toml"), text.to_string());
+        let doc = toml_edit::Document::parse(text.to_string()).expect("toml");
+        let mut g = GrammarSpec::default();
+        for (k, item) in doc.iter() {
+            assert!(g.read_key(k, item, &src)?, "{k}");
+        }
+        Ok(g)
+    }
+
+    #[test]
+    fn reads_steps_milestones_and_extractors_with_locations() {
+        let g = read(
+            "timeout = 60\nfail_sets = [\"linux\"]\n\
+             [[steps]]\nexpect = \">> \"\nsend = \"usertests\\n\"\ntimeout = \"30s\"\n\
+             [[milestones]]\nname = \"up\"\npattern = 'VM\\[1\\] boot success'\ndeadline = \"20s\"\n\
+             [[testcases]]\npattern = \"x\"\nresults = { \"0\" = \"pass\" }\nexpected = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(g.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(g.steps[0].send.as_deref(), Some("usertests\n"));
+        assert_eq!(g.steps[0].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(g.steps[0].expect.location.as_ref().unwrap().line, 4);
+        assert_eq!(g.milestones[0].pattern.regex, r"VM\[1\] boot success");
+        assert_eq!(g.extract[0].results, [("0".to_string(), CaseStatus::Pass)]);
+        assert_eq!(g.extract[0].otherwise, CaseStatus::Fail);
+        assert_eq!(g.fail_sets[0].0, "linux");
+    }
+
+    #[test]
+    fn shell_check_steps_become_two_steps() {
+        let g = read(
+            "shell_check_steps = [{ shell_prefix = \">> \", shell_cmd = \"usertests\", \
+             success_regex = \"passed!\", fail_regex = \"FAIL\", timeout = 5 }]\n",
+        )
+        .unwrap();
+        assert_eq!(g.steps.len(), 2);
+        assert_eq!(g.steps[0].expect.regex, ">> ");
+        assert_eq!(g.steps[0].send.as_deref(), Some("usertests\n"));
+        assert_eq!(g.steps[1].expect.regex, "passed!");
+        assert_eq!(g.steps[1].fail[0].regex, "FAIL");
+        assert_eq!(g.steps[1].timeout, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn mistakes_name_the_place_and_fix() {
+        let e = read("[[steps]]\nexpct = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("did you mean `expect`"), "{e}");
+        assert_eq!(e.location.unwrap().line, 2);
+        let e = read("[[steps]]\nsend = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("a step needs `expect`"), "{e}");
+        let e = read("retry_on = [\"timeout\", \"oops\"]\n").unwrap_err();
+        assert!(e.message.contains("unknown retry class `oops`"), "{e}");
+        let e = read("[[testcases]]\npattern = \"x\"\notherwise = \"maybe\"\n").unwrap_err();
+        assert!(e.message.contains("one of pass, fail, skip"), "{e}");
+        let e = read("inactivity_timeout = \"soon\"\n").unwrap_err();
+        assert!(e.message.starts_with("`inactivity_timeout`"), "{e}");
+    }
+}
