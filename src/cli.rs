@@ -125,6 +125,10 @@ pub struct CheckArgs {
     /// A saved console log to replay through the grammar.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// What the suite's relative paths are relative to [default: $WORKSPACE_FOLDER, else the
+    /// current directory].
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
 }
 
 /// Flags of `qemu-test matrix`.
@@ -398,6 +402,11 @@ fn check_command(args: &CheckArgs) -> i32 {
         qemu_config: args.qemu_config.clone(),
         suite: args.suite.clone(),
         log: args.log.clone(),
+        workspace: args
+            .workspace
+            .clone()
+            .or_else(|| std::env::var_os("WORKSPACE_FOLDER").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".")),
     };
     match crate::check::check(&req) {
         Ok(report) => {

@@ -20,6 +20,8 @@ pub struct CheckRequest {
     pub qemu_config: Option<PathBuf>,
     pub suite: Option<PathBuf>,
     pub log: Option<PathBuf>,
+    /// What a suite's relative paths are relative to, as for `qemu-test run`.
+    pub workspace: PathBuf,
 }
 
 /// Findings and, with a log, the replay verdict; config errors are returned as `Err`.
@@ -92,7 +94,7 @@ fn targets(req: &CheckRequest) -> Result<Vec<Target>, Error> {
                 q.display().to_string(),
             )])
         }
-        (None, Some(s)) => suite_targets(s),
+        (None, Some(s)) => suite_targets(s, &req.workspace),
         _ => Err(
             Error::usage("check needs exactly one of --qemu-config FILE or --suite FILE")
                 .help("e2e: qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml"),
@@ -112,10 +114,10 @@ fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
     }
 }
 
-/// Each suite case over `[defaults]`, over its QEMU TOML (resolved against the suite's folder).
-fn suite_targets(path: &Path) -> Result<Vec<Target>, Error> {
+/// Each suite case over `[defaults]`, over its QEMU TOML (resolved against the workspace, as
+/// `qemu-test run` does); the suite's own patterns replace the TOML's.
+fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
     let suite = Suite::load(path)?;
-    let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for case in &suite.cases {
         let layered = case.over(&suite.defaults);
