@@ -1,4 +1,4 @@
-//! Console judge throughput on a realistic console: 64 MiB of kernel-log-like lines (some with
+//! Console judge throughput on a realistic console: 100 MB of kernel-log-like lines (some with
 //! ANSI colours and `\r\n`), fed in 4 KiB and 64 KiB reads, with patterns that match only on the
 //! last line. Criterion prints the throughput (`thrpt`, decimal MB/s or GB/s) of each case.
 //!
@@ -18,7 +18,7 @@ use qemu_test_action::config::grammar::{
 };
 use qemu_test_action::console::{Cleaner, Decision, Judge, JudgeOptions, Pattern, Script};
 
-const CONSOLE_BYTES: usize = 64 * 1024 * 1024;
+const CONSOLE_BYTES: usize = 100_000_000;
 
 const FAIL_3: &[&str] = &[
     "panicked at",
