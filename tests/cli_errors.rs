@@ -221,3 +221,39 @@ fn help_documents_exit_codes() {
         assert!(stdout.contains(code), "{stdout}");
     }
 }
+
+#[test]
+fn a_missing_rootfs_or_initrd_is_named_at_its_config_line_before_anything_runs() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "disk.toml",
+        "args = [\"-nographic\",\n  \"-drive\", \"id=disk0,if=none,format=raw,file=${workspaceFolder}/tmp/rootfs.img\"]\n",
+    );
+    let e = expect_error(
+        &s,
+        &[
+            "run",
+            "--kernel",
+            &hello(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(e.contains("disk.toml:2:"), "{e}");
+    assert!(e.contains("tmp/rootfs.img, which does not exist"), "{e}");
+    assert!(e.contains("--image"), "{e}");
+    let cfg = s.write("initrd.toml", "args = [\"-initrd\", \"missing.cpio.gz\"]\n");
+    let e = expect_error(
+        &s,
+        &[
+            "run",
+            "--kernel",
+            &hello(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(e.contains("initrd.toml:1:"), "{e}");
+}

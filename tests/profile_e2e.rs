@@ -11,10 +11,20 @@ fn axvisor(rel: &str) -> String {
     format!("{}/tests/data/axvisor/{rel}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A workspace holding the `tmp/rootfs.img` AxVisor's QEMU TOMLs attach.
+fn workspace(s: &Scratch) -> String {
+    std::fs::create_dir_all(s.path().join("tmp")).unwrap();
+    std::fs::write(s.path().join("tmp/rootfs.img"), vec![0u8; 4096]).unwrap();
+    s.path().display().to_string()
+}
+
 fn nimbos(s: &Scratch, policy: &str) -> std::process::Output {
     let kernel = fixture("amd64-linux/vmlinux");
+    let ws = workspace(s);
     s.run(&[
         "run",
+        "--workspace",
+        &ws,
         "--kernel",
         kernel.to_str().unwrap(),
         "--qemu-config",
@@ -60,8 +70,11 @@ fn nimbos_fails_by_policy_as_an_infrastructure_error() {
 fn kvm_arguments_are_rewritten_for_tcg_when_kvm_cannot_run_guests() {
     let s = Scratch::new();
     let kernel = fixture("amd64-linux/vmlinux");
+    let ws = workspace(&s);
     let out = s.run(&[
         "run",
+        "--workspace",
+        &ws,
         "--kernel",
         kernel.to_str().unwrap(),
         "--qemu-config",
@@ -105,6 +118,7 @@ fn explicit_kvm_on_this_runner_is_skipped_not_silently_downgraded() {
 fn axvisor_aarch64_toml_dry_run_prints_the_exact_command() {
     let s = Scratch::new();
     let kernel = fixture("aarch64-baremetal/hello.elf");
+    let ws = workspace(&s);
     let out = s.run(&[
         "run",
         "--kernel",
@@ -112,7 +126,7 @@ fn axvisor_aarch64_toml_dry_run_prints_the_exact_command() {
         "--qemu-config",
         &axvisor(".github/workflows/qemu-aarch64.toml"),
         "--workspace",
-        "/ws",
+        &ws,
         "--name",
         "axvisor",
         "--dry-run",
@@ -124,7 +138,7 @@ fn axvisor_aarch64_toml_dry_run_prints_the_exact_command() {
         stdout.lines().next().unwrap(),
         format!(
             "qemu-system-aarch64 -nographic -cpu cortex-a72 -machine virt,virtualization=on,gic-version=3 \
-             -smp 4 -device virtio-blk-device,drive=disk0 -drive id=disk0,if=none,format=raw,file=/ws/tmp/rootfs.img \
+             -smp 4 -device virtio-blk-device,drive=disk0 -drive id=disk0,if=none,format=raw,file={ws}/tmp/rootfs.img \
              -append 'root=/dev/vda rw init=/init' -m 8g -kernel {} -no-reboot -accel tcg",
             bin.display()
         )
@@ -137,5 +151,5 @@ fn axvisor_aarch64_toml_dry_run_prints_the_exact_command() {
     assert!(stdout.contains("# success pattern: test pass!"), "{stdout}");
     assert!(stdout.contains("# note: added `-no-reboot`"), "{stdout}");
     assert!(stdout.contains("# to_bin: "), "{stdout}");
-    assert!(s.tree().is_empty(), "dry run wrote {:?}", s.tree());
+    assert_eq!(s.tree(), ["tmp", "tmp/rootfs.img"], "dry run wrote files");
 }

@@ -296,6 +296,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         workspace: &workspace,
         firmware: inputs.firmware.as_deref(),
     })?;
+    check_input_files(&command.args, &config, inputs.image.is_some())?;
     let grammar = inputs.grammar.over(&config.grammar);
     let success = compile(&inputs.success_regex, &config.success_regex, "success")?;
     let mut fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
@@ -427,6 +428,47 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
             .help("pass --arch (e.g. --arch aarch64) with --build-command")),
         },
     }
+}
+
+/// Files the QEMU arguments name (`-initrd`, `-bios`, `-dtb`, `-hda`, `-drive file=`) must exist
+/// before anything runs — except the disk, which an image's rootfs replaces in the prepare stage.
+/// `args` is the freshly built command: the config's own arguments come first, in order, so an
+/// index there is the index of the config argument that wrote it.
+fn check_input_files(args: &[String], config: &QemuConfig, has_image: bool) -> Result<(), Error> {
+    for (i, pair) in args.windows(2).enumerate() {
+        let (flag, value) = (pair[0].as_str(), pair[1].as_str());
+        let file = match flag {
+            "-initrd" | "-bios" | "-dtb" => Some(value.to_string()),
+            "-hda" | "-drive" if has_image => None,
+            "-hda" => Some(value.to_string()),
+            "-drive" => drive_file(value),
+            _ => None,
+        };
+        let Some(file) = file else { continue };
+        if Path::new(&file).exists() {
+            continue;
+        }
+        let mut e = Error::config(format!("{flag} names {file}, which does not exist"));
+        if let Some(at) = config.args.get(i + 1).and_then(|a| a.location.clone()) {
+            e = e.at(at);
+        }
+        let help = if flag == "-drive" || flag == "-hda" {
+            "give --image NAME to use a guest image's rootfs.img (copied per run), or create the file"
+        } else {
+            "fix the path in the QEMU config, or create the file"
+        };
+        return Err(e.help(help));
+    }
+    Ok(())
+}
+
+/// The `file=` of a `-drive` value (QEMU doubles commas inside values).
+fn drive_file(value: &str) -> Option<String> {
+    let unescaped = value.replace(",,", "\u{0}");
+    unescaped
+        .split(',')
+        .find_map(|p| p.strip_prefix("file="))
+        .map(|f| f.replace('\u{0}', ","))
 }
 
 fn existing_files(paths: &[PathBuf], what: &str) -> Result<Vec<PathBuf>, Error> {
