@@ -349,3 +349,54 @@ fn a_flooding_guest_keeps_memory_bounded() {
     );
     assert!(rss_kib < 32 * 1024, "peak RSS {rss_kib} KiB");
 }
+
+#[test]
+fn cases_run_in_parallel_get_the_same_verdicts_as_one_by_one() {
+    let outcomes = |jobs: &str| {
+        let s = Scratch::new();
+        let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
+        let suite = format!(
+            "[defaults]\nqemu-config = \"{}\"\ntimeout = \"3s\"\n\
+             [[case]]\nname = \"pass\"\nkernel = \"{}\"\n\
+             [[case]]\nname = \"fail\"\nkernel = \"{}\"\n\
+             [[case]]\nname = \"timeout\"\nkernel = \"{}\"\n",
+            cfg.display(),
+            fixture("aarch64-baremetal/hello_noexit.elf").display(),
+            fixture("aarch64-baremetal/panic.elf").display(),
+            fixture("aarch64-baremetal/hang.elf").display(),
+        );
+        let suite = s.write("suite.toml", &suite);
+        let out = s.run(&[
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--jobs",
+            jobs,
+            "--quiet",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+        let r = s.results();
+        r["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let v = &c["verdict"];
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    v["outcome"].as_str().unwrap().to_string(),
+                    v["decided_by"]["line_no"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let serial = outcomes("1");
+    assert_eq!(
+        serial
+            .iter()
+            .map(|(n, o, _)| (n.as_str(), o.as_str()))
+            .collect::<Vec<_>>(),
+        [("pass", "pass"), ("fail", "fail"), ("timeout", "timeout")]
+    );
+    assert_eq!(outcomes("3"), serial);
+}
