@@ -258,7 +258,7 @@ pub struct RunArgs {
     /// TOML file overriding the built-in KVM/TCG profiles (see configs/profiles/).
     #[arg(long, value_name = "FILE")]
     pub profiles: Option<PathBuf>,
-    /// Cases to boot at once [default: from CPUs, memory and each case's -smp/-m].
+    /// Cases to boot at once [default: from CPUs, memory and each case's -smp/-m; 1 in Actions].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
     /// Write a JUnit XML report to FILE (`true`: <out-dir>/junit.xml).
@@ -340,6 +340,9 @@ fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
     match given {
         Some(0) => Err(Error::usage("--jobs must be at least 1")),
         Some(j) => Ok(j),
+        // In Actions the console of each case is echoed in its own log group: one case at a
+        // time keeps the groups whole (parallelism there comes from the matrix).
+        None if in_github_actions() => Ok(1),
         None => Ok(run::default_jobs(cases)),
     }
 }
