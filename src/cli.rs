@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use crate::arch::Arch;
 use crate::error::{Error, exit};
 use crate::plan::{self, CaseInputs, RunOptions, Suite};
-use crate::profile::Profiles;
+use crate::profile::{ProfileDecision, Profiles};
 use crate::report::gha::{GithubOptions, GithubReporter};
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
@@ -717,6 +717,11 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     if with_name {
         println!("# case: {}", case.name);
     }
+    match &case.decision {
+        Some(ProfileDecision::Skip { reason }) => println!("# skipped: {reason}"),
+        Some(ProfileDecision::Fail { reason }) => println!("# cannot run here: {reason}"),
+        _ => {}
+    }
     println!("{}", case.command.display());
     for n in &case.command.notes {
         println!("# note: {n}");
@@ -724,14 +729,15 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     if let Some(img) = &case.image {
         println!("# image: {} from {}", img.spec, img.registry);
     }
-    for v in &case.vm_configs {
+    for (i, v) in case.vm_configs.iter().enumerate() {
+        let copy = crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i);
         println!(
-            "# vm config: {} (patched copy in {})",
+            "# vm config: {} (patched as {})",
             v.display(),
-            case.work_dir.display()
+            copy.display()
         );
     }
-    match run::build_plan(case, &case.vm_configs) {
+    match run::dry_build_plan(case) {
         Ok(plan) if plan.command.is_some() => println!("# build: {}", plan.display()),
         Ok(_) => {}
         Err(e) => println!("# build: cannot plan: {e}"),

@@ -380,6 +380,34 @@ pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Erro
     }
 }
 
+/// The build plan as `--dry-run` shows it, before the prepare stage has written the patched VM
+/// configs: `AXVISOR_VM_CONFIGS` names the patched copies, and the per-config-set target dir,
+/// named from their (not yet known) contents, is shown as `vmcfg-<hash of the patched configs>`.
+pub fn dry_build_plan(case: &Case) -> Result<BuildPlan, Error> {
+    let mut plan = build_plan(case, &case.vm_configs)?;
+    let patched: Vec<String> = (0..case.vm_configs.len())
+        .map(|i| {
+            crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i)
+                .display()
+                .to_string()
+        })
+        .collect();
+    if let Some(cmd) = plan.command.as_mut() {
+        for (key, value) in &mut cmd.env {
+            if key == "AXVISOR_VM_CONFIGS" {
+                *value = patched.join(":");
+            }
+        }
+        if let Some(i) = cmd.args.iter().position(|a| a == "--target-dir")
+            && let Some(dir) = cmd.args.get_mut(i + 1)
+        {
+            let root = case.out_dir.join("cargo-target");
+            *dir = format!("{}/vmcfg-<hash of the patched configs>", root.display());
+        }
+    }
+    Ok(plan)
+}
+
 /// The result of a case the profile decided not to run (skip or fail by policy), after telling
 /// the user why; `None` when it runs, after passing on the profile's warnings.
 fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {

@@ -6,7 +6,7 @@ mod case;
 mod jobs;
 
 pub use boot::{BootPlan, BootReport, boot};
-pub use case::{build_plan, execute_case};
+pub use case::{build_plan, dry_build_plan, execute_case};
 pub use jobs::default_jobs;
 
 use tokio::signal::unix::{SignalKind, signal};
