@@ -117,7 +117,9 @@ impl TerminalReporter {
                 }
                 _ => format!("{:>9}  {:>7}", "–", "not reached"),
             };
-            self.line(&self.paint("2", &format!("  {when}  {}", e.name)));
+            let seen = e.line_no.map(|n| format!(" (line {n})")).unwrap_or_default();
+            let text = format!("  {when}  {}  ← '{}'{seen}", e.name, e.pattern);
+            self.line(&self.paint("2", &text));
         }
         if !r.testcases.is_empty() {
             let count = |st| r.testcases.iter().filter(|c| c.status == st).count();
