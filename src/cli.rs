@@ -170,7 +170,8 @@ Exit codes:
   0    the case passed
   1    it failed or timed out
   2    usage or configuration error (nothing ran)
-  3    infrastructure error (QEMU missing, cannot start)
+  3    infrastructure error (QEMU missing, cannot start, image download or build failed,
+       or the runner cannot run the case and --on-unsupported is fail)
   130  cancelled by SIGINT
   143  cancelled by SIGTERM";
 
