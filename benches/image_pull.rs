@@ -9,12 +9,13 @@
 #[allow(dead_code)]
 mod http_server;
 
-use std::io::Write;
+#[path = "../tests/support/archives.rs"]
+#[allow(dead_code)]
+mod archives;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use qemu_test_action::image::progress::Silent;
 use qemu_test_action::image::{Cache, Registry, ensure_image};
 use sha2::{Digest, Sha256};
@@ -118,29 +119,8 @@ fn ms(d: Duration) -> f64 {
 /// An axvisor-guest-like archive of about `mib` MiB: an incompressible kernel and a rootfs
 /// that is half data, half zeros (like a partly filled ext4 image).
 fn archive(mib: usize) -> Vec<u8> {
-    let kernel = noise(mib << 19, 1);
-    let mut rootfs = noise(mib << 19, 2);
+    let kernel = archives::noise(mib << 19, 1);
+    let mut rootfs = archives::noise(mib << 19, 2);
     rootfs.resize(mib << 20, 0);
-    let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
-    for (name, data) in [("./qemu-aarch64", &kernel), ("./rootfs.img", &rootfs)] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        tar.append_data(&mut h, name, data.as_slice()).expect("tar");
-    }
-    let mut gz = tar.into_inner().expect("tar");
-    gz.flush().expect("gz");
-    gz.finish().expect("gz")
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    archives::guest_image("aarch64", &kernel, &rootfs)
 }
