@@ -117,7 +117,10 @@ impl TerminalReporter {
                 }
                 _ => format!("{:>9}  {:>7}", "–", "not reached"),
             };
-            let seen = e.line_no.map(|n| format!(" (line {n})")).unwrap_or_default();
+            let seen = e
+                .line_no
+                .map(|n| format!(" (line {n})"))
+                .unwrap_or_default();
             let text = format!("  {when}  {}  ← '{}'{seen}", e.name, e.pattern);
             self.line(&self.paint("2", &text));
         }
