@@ -34,6 +34,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
         stages: Vec::new(),
         image: None,
         command: case.command.clone(),
+        files: None,
     };
     let mut result = match unsupported(case, reporters) {
         Some(result) => result,
@@ -56,6 +57,8 @@ struct CaseRun<'a> {
     image: Option<ImageRef>,
     /// The QEMU command, updated by the prepare stage (rootfs copy, removed disks).
     command: crate::qemu::QemuCommand,
+    /// The extracted image, kept so a retry can boot from a fresh copy of its rootfs.
+    files: Option<ImageFiles>,
 }
 
 impl CaseRun<'_> {
@@ -80,6 +83,7 @@ impl CaseRun<'_> {
         let t = self.begin(Stage::Prepare);
         let r = self.prepare(files.as_ref()).await;
         let prepared = self.end(Stage::Prepare, t, r)?;
+        self.files = files;
         if case.source_needs_build() {
             let t = self.begin(Stage::Build);
             let r = self.build(&prepared).await;
@@ -142,7 +146,11 @@ impl CaseRun<'_> {
         })
         .await?;
         self.command.args = prepared.qemu_args.clone();
-        self.command.notes.extend(prepared.notes.iter().cloned());
+        for note in &prepared.notes {
+            if !self.command.notes.contains(note) {
+                self.command.notes.push(note.clone());
+            }
+        }
         Ok(prepared)
     }
 
@@ -215,6 +223,12 @@ impl CaseRun<'_> {
                 console_tail: r.console_tail,
                 log,
             });
+            // The guest wrote to its rootfs copy: the next attempt starts from a fresh one.
+            if let Some(files) = self.files.clone()
+                && let Err(e) = self.prepare(Some(&files)).await
+            {
+                return self.error_result(Stage::Prepare, e);
+            }
         }
     }
 
