@@ -364,14 +364,17 @@ fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Option<PathBuf> {
 }
 
 /// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs.
-fn github_reporter(junit: Option<PathBuf>, results_json: PathBuf) -> Option<GithubReporter> {
+fn github_reporter(
+    junit: Option<PathBuf>,
+    results_json: Option<PathBuf>,
+) -> Option<GithubReporter> {
     let flag = |name: &str| env_input(name).is_none_or(|v| v != "false");
     let reporter = GithubReporter::from_env(Box::new(std::io::stdout()))?;
     let mut reporter = reporter.with_options(GithubOptions {
         annotations: flag("INPUT_ANNOTATIONS"),
         summary: flag("INPUT_SUMMARY"),
         junit,
-        results_json: Some(results_json),
+        results_json,
         ..GithubOptions::default()
     });
     if let Some(token) = env_input("INPUT_GITHUB_TOKEN") {
@@ -462,7 +465,7 @@ async fn run_command(args: &RunArgs) -> i32 {
     };
     let cases = match plan_cases(args) {
         Ok(c) => c,
-        Err(e) => return report_error(&e),
+        Err(e) => return report_plan_error(&e),
     };
     let mut reporters = Reporters::new();
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
@@ -487,7 +490,7 @@ async fn run_command(args: &RunArgs) -> i32 {
     if let Some(j) = &junit {
         reporters.add(Box::new(JunitReporter::new(j.clone())));
     }
-    if let Some(gh) = github_reporter(junit, results_json) {
+    if let Some(gh) = github_reporter(junit, Some(results_json)) {
         reporters.add(Box::new(gh));
     }
     let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
@@ -754,6 +757,28 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     }
     println!("# timeout: {}", plan::duration::format(case.timeout));
     println!("# console log: {}", case.log_path.display());
+}
+
+/// A planning error: on the terminal, and in Actions also as an annotation at the config line,
+/// in the step summary and as `verdict=error` in the outputs (nothing ran).
+fn report_plan_error(e: &Error) -> i32 {
+    let code = report_error(e);
+    if let Some(gh) = github_reporter(None, None) {
+        let mut reporters = Reporters::new();
+        reporters.add(Box::new(gh));
+        reporters.emit(Event::Failed {
+            case: None,
+            error: e,
+        });
+        reporters.emit(Event::RunFinished {
+            results: &[],
+            exit_code: code,
+        });
+        if let Err(err) = reporters.finish() {
+            eprintln!("error: {err}");
+        }
+    }
+    code
 }
 
 fn report_error(e: &Error) -> i32 {

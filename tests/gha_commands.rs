@@ -516,3 +516,40 @@ fn a_real_guest_printing_workflow_commands_issues_none() {
     let outputs = std::fs::read_to_string(&output).unwrap();
     assert!(outputs.contains("verdict=pass"), "{outputs}");
 }
+
+/// A config error in Actions: exit 2, an error annotation at the config line (path relative to
+/// the workspace), and `verdict=error` in the outputs, though nothing ran.
+#[test]
+fn a_config_error_is_annotated_at_its_line_in_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "args = [\"-m\", 128]\n").unwrap();
+    let output = dir.path().join("output.txt");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
+        .args(["run", "--kernel", "k.elf", "--qemu-config", "bad.toml"])
+        .current_dir(dir.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", dir.path())
+        .env("GITHUB_OUTPUT", &output)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let runner = RunnerModel::run(&stdout);
+    let error = runner
+        .processed
+        .iter()
+        .find(|c| c.name == "error")
+        .unwrap_or_else(|| panic!("no error annotation:\n{stdout}"));
+    assert_eq!(prop(error, "file"), Some("bad.toml"));
+    assert_eq!(prop(error, "line"), Some("1"));
+    assert!(
+        error.data.contains("must be an array of strings"),
+        "{error:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&output)
+            .unwrap()
+            .contains("verdict=error")
+    );
+}
