@@ -7,7 +7,7 @@ use qemu_test_action::build::board::BoardConfig;
 use qemu_test_action::build::cargo::{CargoRequest, PackageInfo, plan_cargo};
 use qemu_test_action::build::{Artifact, BuildPlan};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/prepare/axvisor");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/axvisor");
 
 /// AxVisor's root package as its Cargo.toml declares it: `axvisor`, depending on `log`.
 fn axvisor_package() -> PackageInfo {

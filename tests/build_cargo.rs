@@ -12,7 +12,7 @@ use qemu_test_action::error::{Error, ErrorKind};
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cargo-kernel");
 const VMS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/prepare/axvisor/configs/vms"
+    "/tests/data/axvisor/configs/vms"
 );
 const BUILD_DEADLINE: Duration = Duration::from_secs(300);
 const BOOT_DEADLINE: Duration = Duration::from_secs(60);

@@ -12,7 +12,7 @@ use support::http_server::Server;
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/axvisor-guest-registry"
+    "/tests/data/axvisor/axvisor-guest-registry"
 );
 
 fn real(file: &str) -> Vec<u8> {

@@ -10,7 +10,7 @@ use qemu_test_action::arch::Arch;
 use qemu_test_action::prepare::{ImageFiles, PrepareRequest, Prepared, prepare, workdir};
 use sha2::{Digest, Sha256};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/prepare/axvisor");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/axvisor");
 
 /// A temporary copy of AxVisor's files, so nothing under tests/data is ever written.
 fn workspace() -> tempfile::TempDir {
