@@ -45,7 +45,7 @@ fn arceos_case_plans_axvisors_exact_cargo_build() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let out_dir = ws.join("qemu-test-out");
-    let patched = out_dir.join("work/arceos-aarch64/vmconfigs/arceos-aarch64-qemu-smp1.toml");
+    let patched = out_dir.join("cases/arceos-aarch64/vmconfigs/arceos-aarch64-qemu-smp1.toml");
     let build = stdout
         .lines()
         .find(|l| l.starts_with("# build: "))
@@ -107,7 +107,7 @@ fn nimbos_case_is_skipped_before_any_download_or_build() {
     );
     assert!(!cache.exists(), "the image cache was touched");
     assert!(
-        !ws.join("qemu-test-out/work").exists(),
+        !ws.join("qemu-test-out/cases").exists(),
         "the case was prepared"
     );
     assert!(stderr.contains("SKIP nimbos-x86_64"), "{stderr}");

@@ -115,7 +115,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     let log = std::fs::read_to_string(s.out().join("pipeline.log")).unwrap();
     assert!(log.contains("vm config: pipeline-guest"), "{log}");
     assert!(log.contains("AX_LOG=info"), "{log}");
-    let patched = s.out().join("work/pipeline/vmconfigs");
+    let patched = s.out().join("cases/pipeline/vmconfigs");
     let copy = std::fs::read_dir(&patched)
         .unwrap()
         .next()
@@ -137,7 +137,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     // QEMU wrote to a per-run copy of the image's rootfs, not to the workspace or the cache.
     let args = case["command"]["args"].to_string();
     assert!(!args.contains("/ws/tmp/rootfs.img"), "{args}");
-    assert!(args.contains("work/pipeline"), "{args}");
+    assert!(args.contains("cases/pipeline"), "{args}");
 
     // The checkout is unchanged.
     assert_eq!(hash_tree(&ws), before, "the run modified the workspace");

@@ -96,7 +96,7 @@ pub struct Case {
     /// in `work_dir` by the prepare stage.
     pub vm_configs: Vec<PathBuf>,
     pub image: Option<ImageRequest>,
-    /// Per-case work directory (`<out>/work/<case>`).
+    /// Per-case work directory (`<out>/cases/<case>`).
     pub work_dir: PathBuf,
     /// Config-file findings to report (QEMU TOML, board config).
     pub warnings: Vec<crate::config::qemu::Warning>,

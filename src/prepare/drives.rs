@@ -181,10 +181,13 @@ mod tests {
 
     #[test]
     fn rootfs_drive_points_at_the_copy() {
-        let r = rootfs_args(&args(&AARCH64), Some(Path::new("/out/work/a,b/rootfs.img")));
+        let r = rootfs_args(
+            &args(&AARCH64),
+            Some(Path::new("/out/cases/a,b/rootfs.img")),
+        );
         assert_eq!(
             r.args[3],
-            "id=disk0,if=none,format=raw,file=/out/work/a,,b/rootfs.img"
+            "id=disk0,if=none,format=raw,file=/out/cases/a,,b/rootfs.img"
         );
         assert_eq!(r.args.len(), 8);
         assert!(r.attached);

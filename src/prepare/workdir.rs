@@ -1,11 +1,11 @@
 //! The per-case work directory: where patched VM configs and the rootfs copy live, so the
-//! user's checkout is never written (`<out>/work/<case>/` unless a directory is given).
+//! user's checkout is never written (`<out>/cases/<case>/` unless a directory is given).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
-/// `<out_dir>/work/<case>`, with the case name reduced to characters safe in a file name.
+/// `<out_dir>/cases/<case>`, with the case name reduced to characters safe in a file name.
 pub fn case_dir(out_dir: &Path, case: &str) -> PathBuf {
     let safe: String = case
         .chars()
@@ -22,7 +22,7 @@ pub fn case_dir(out_dir: &Path, case: &str) -> PathBuf {
     } else {
         safe
     };
-    out_dir.join("work").join(safe)
+    out_dir.join("cases").join(safe)
 }
 
 /// Where the per-run copy of the image's `rootfs.img` goes.
@@ -74,9 +74,9 @@ mod tests {
         let out = Path::new("/out");
         assert_eq!(
             case_dir(out, "aarch64 / Linux"),
-            Path::new("/out/work/aarch64___Linux")
+            Path::new("/out/cases/aarch64___Linux")
         );
-        assert_eq!(case_dir(out, ".."), Path::new("/out/work/case"));
+        assert_eq!(case_dir(out, ".."), Path::new("/out/cases/case"));
     }
 
     #[test]

@@ -364,9 +364,9 @@ mod tests {
 
     #[test]
     fn annotation_paths_are_repo_relative() {
-        let ws = Some(Path::new("/home/runner/work/r/r"));
+        let ws = Some(Path::new("/home/runner/_work/r/r"));
         assert_eq!(
-            repo_relative(Path::new("/home/runner/work/r/r/configs/a.toml"), ws).as_deref(),
+            repo_relative(Path::new("/home/runner/_work/r/r/configs/a.toml"), ws).as_deref(),
             Some("configs/a.toml")
         );
         assert_eq!(
