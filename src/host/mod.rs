@@ -21,4 +21,4 @@ pub use model::{
     QemuBinary, Severity, Status,
 };
 pub use probe::{ProbeOptions, cli, probe};
-pub use system::default_cache_dir;
+pub use system::available_memory;

@@ -28,7 +28,8 @@ pub struct ProbeOptions {
 impl Default for ProbeOptions {
     fn default() -> Self {
         ProbeOptions {
-            cache_dir: Some(system::default_cache_dir()),
+            // The directory the image cache really uses, so its free space is the one that counts.
+            cache_dir: crate::image::Cache::locate(None).ok(),
             kvm_device: PathBuf::from("/dev/kvm"),
             search_path: None,
             qemu_timeout: Duration::from_secs(1),

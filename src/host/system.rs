@@ -1,7 +1,7 @@
 //! The machine's basic facts, read from `/proc`, `/etc/os-release` and `statvfs`.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::arch::Arch;
 
@@ -89,6 +89,11 @@ fn parse_os_release(text: &str) -> Option<String> {
     Some(value.trim().trim_matches('"').to_string())
 }
 
+/// Memory available for new work (`MemAvailable`), in bytes.
+pub fn available_memory() -> Option<u64> {
+    meminfo().1
+}
+
 fn meminfo() -> (Option<u64>, Option<u64>) {
     let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     (
@@ -133,26 +138,6 @@ fn free_bytes(path: &Path) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
-}
-
-/// Where images are cached when nothing says otherwise: the runner's tool cache on Actions,
-/// else the XDG cache.
-pub fn default_cache_dir() -> PathBuf {
-    let env = |key: &str| {
-        std::env::var_os(key)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = env("RUNNER_TOOL_CACHE") {
-        return dir.join("qemu-test");
-    }
-    if let Some(dir) = env("XDG_CACHE_HOME") {
-        return dir.join("qemu-test");
-    }
-    match env("HOME") {
-        Some(home) => home.join(".cache").join("qemu-test"),
-        None => std::env::temp_dir().join("qemu-test-cache"),
-    }
 }
 
 #[cfg(test)]

@@ -163,7 +163,10 @@ impl CaseRun<'_> {
         let name = case.name.as_str();
         let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });
         let elf = crate::build::exec::run_build(&plan, case.build_timeout, &mut on_output).await?;
-        copy_file(&elf, &case.kernel)
+        if let Some(dir) = case.kernel.parent() {
+            create_dir(dir)?;
+        }
+        crate::prepare::workdir::copy_file(&elf, &case.kernel)
     }
 
     /// Writes the flat binary when `to_bin` and finds the QEMU binary.
@@ -173,7 +176,7 @@ impl CaseRun<'_> {
             let elf = std::fs::read(&case.kernel)
                 .map_err(|e| Error::input_io(&case.kernel, "kernel", &e))?;
             let flat = crate::build::elf::to_bin(&elf)?;
-            write_atomic(bin, &flat)?;
+            crate::prepare::workdir::write_file(bin, &flat)?;
         }
         self.command.resolve_program().ok_or_else(|| {
             Error::infra(format!("{} not found on PATH", self.command.program)).help(format!(
@@ -453,21 +456,6 @@ fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {
 
 fn create_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", &e))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, "write", &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "write", &e))
-}
-
-fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
-    if let Some(dir) = to.parent() {
-        create_dir(dir)?;
-    }
-    let tmp = to.with_extension("tmp");
-    std::fs::copy(from, &tmp).map_err(|e| Error::io(from, "copy the built kernel", &e))?;
-    std::fs::rename(&tmp, to).map_err(|e| Error::io(to, "write", &e))
 }
 
 /// Whether a verdict belongs to a class the user allows retries for.

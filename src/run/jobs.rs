@@ -15,7 +15,9 @@ pub fn default_jobs(cases: &[crate::plan::Case]) -> usize {
         .max()
         .unwrap_or(128);
     let by_cpu = cpus / smp.max(1);
-    let by_mem = available_memory_mib().map_or(usize::MAX, |m| (m / mem.max(1)) as usize);
+    let by_mem = crate::host::available_memory()
+        .map(|b| b >> 20)
+        .map_or(usize::MAX, |m| (m / mem.max(1)) as usize);
     by_cpu.min(by_mem).min(cases.len()).max(1)
 }
 
@@ -56,13 +58,6 @@ fn option_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
         .rev()
         .find(|w| w[0] == name)
         .map(|w| w[1].as_str())
-}
-
-fn available_memory_mib() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }
 
 #[cfg(test)]
