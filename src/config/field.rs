@@ -1,7 +1,9 @@
 //! Typed reads of one TOML key, so every config file reports a wrong type the same way: the key,
 //! the expected type, what was found, and the value's line:column.
 
-use toml_edit::{Item, Value};
+use std::time::Duration;
+
+use toml_edit::{Item, TableLike, Value};
 
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
@@ -91,6 +93,167 @@ fn with_article(type_name: &str) -> String {
         "a"
     };
     format!("{article} {type_name}")
+}
+
+/// Typed reads of TOML values with their locations, shared by the config-file readers (the
+/// QEMU TOML's grammar keys, suite files): one wording for wrong types, one duration syntax.
+pub(crate) struct TomlReader<'a> {
+    pub(crate) src: &'a SourceText,
+}
+
+impl TomlReader<'_> {
+    pub(crate) fn at(&self, item: &Item) -> Location {
+        self.src.location(item.span().map_or(0, |s| s.start))
+    }
+
+    pub(crate) fn at_value(&self, v: &Value) -> Location {
+        self.src.location(v.span().map_or(0, |s| s.start))
+    }
+
+    pub(crate) fn wrong(&self, at: Location, key: &str, expected: &str, example: &str) -> Error {
+        Error::config(format!("`{key}` must be {expected}"))
+            .at(at)
+            .help(format!("write it as {example}"))
+    }
+
+    /// `[[key]]` tables or `key = [{...}, ...]` (or one `[key]` table), each read by `f`.
+    pub(crate) fn tables<T>(
+        &self,
+        item: &Item,
+        key: &str,
+        f: impl Fn(&dyn TableLike, Location) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let example = format!("`[[{key}]]` tables or `{key} = [{{ ... }}]`");
+        match item {
+            Item::ArrayOfTables(a) => a
+                .iter()
+                .map(|t| f(t, self.src.location(t.span().map_or(0, |s| s.start))))
+                .collect(),
+            Item::Table(t) => Ok(vec![f(t, self.at(item))?]),
+            Item::Value(Value::Array(a)) => a
+                .iter()
+                .map(|v| match v.as_inline_table() {
+                    Some(t) => f(t, self.at_value(v)),
+                    None => Err(self.wrong(self.at_value(v), key, "a list of tables", &example)),
+                })
+                .collect(),
+            Item::Value(Value::InlineTable(t)) => Ok(vec![f(t, self.at(item))?]),
+            _ => Err(self.wrong(self.at(item), key, "a list of tables", &example)),
+        }
+    }
+
+    pub(crate) fn field<'t>(&self, t: &'t dyn TableLike, key: &str) -> Option<&'t Item> {
+        t.get(key)
+    }
+
+    pub(crate) fn required<'t>(
+        &self,
+        t: &'t dyn TableLike,
+        key: &str,
+        what: &str,
+        at: &Location,
+    ) -> Result<&'t Item, Error> {
+        self.field(t, key).ok_or_else(|| {
+            Error::config(format!("{what} needs `{key}`"))
+                .at(at.clone())
+                .help(format!("add `{key} = ...` to this entry"))
+        })
+    }
+
+    /// Refuses keys a table does not know, so a typo is not silently ignored.
+    pub(crate) fn only(&self, t: &dyn TableLike, known: &[&str], what: &str) -> Result<(), Error> {
+        for (k, item) in t.iter() {
+            if !known.contains(&k) {
+                let hint = crate::config::source::did_you_mean(k, known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_else(|| format!(" (known: {})", known.join(", ")));
+                return Err(Error::config(format!("unknown key `{k}` in {what}{hint}"))
+                    .at(self.at(item))
+                    .help("fix or remove the key"));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn string(&self, item: &Item, key: &str) -> Result<String, Error> {
+        item.as_str().map(String::from).ok_or_else(|| {
+            self.wrong(
+                self.at(item),
+                key,
+                "a string",
+                &format!("`{key} = \"...\"`"),
+            )
+        })
+    }
+
+    /// A list of strings (a single string counts as a list of one).
+    pub(crate) fn strings(&self, item: &Item, key: &str) -> Result<Vec<(String, Location)>, Error> {
+        if let Some(s) = item.as_str() {
+            return Ok(vec![(s.to_string(), self.at(item))]);
+        }
+        let Some(a) = item.as_array() else {
+            return Err(self.wrong(
+                self.at(item),
+                key,
+                "an array of strings",
+                &format!("`{key} = [\"a\", \"b\"]`"),
+            ));
+        };
+        a.iter()
+            .map(|v| match v.as_str() {
+                Some(s) => Ok((s.to_string(), self.at_value(v))),
+                None => Err(self.wrong(
+                    self.at_value(v),
+                    key,
+                    "an array of strings",
+                    &format!("`{key} = [\"a\", \"b\"]`"),
+                )),
+            })
+            .collect()
+    }
+
+    /// `"30s"`, `"1m30s"`, `"500ms"` or a number of seconds.
+    pub(crate) fn duration(&self, item: &Item, key: &str) -> Result<Duration, Error> {
+        let text = match item.as_value() {
+            Some(Value::Integer(i)) => i.value().to_string(),
+            Some(Value::Float(f)) => f.value().to_string(),
+            _ => self.string(item, key)?,
+        };
+        crate::plan::duration::parse(&text).map_err(|e| {
+            Error::config(format!("`{key}`: {e}"))
+                .at(self.at(item))
+                .help(format!(
+                    "write it as `{key} = \"30s\"` (ms, s, m, h) or a number of seconds"
+                ))
+        })
+    }
+
+    pub(crate) fn integer(&self, item: &Item, key: &str, min: i64, max: i64) -> Result<i64, Error> {
+        match item.as_integer() {
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(self.wrong(
+                self.at(item),
+                key,
+                &format!("an integer from {min} to {max}"),
+                &format!("`{key} = {max}`"),
+            )),
+        }
+    }
+
+    pub(crate) fn boolean(&self, item: &Item, key: &str) -> Result<bool, Error> {
+        item.as_bool()
+            .ok_or_else(|| self.wrong(self.at(item), key, "a boolean", &format!("`{key} = true`")))
+    }
+
+    pub(crate) fn opt_duration(
+        &self,
+        t: &dyn TableLike,
+        key: &str,
+    ) -> Result<Option<Duration>, Error> {
+        self.field(t, key)
+            .map(|i| self.duration(i, key))
+            .transpose()
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use toml_edit::{Document, Item, Value};
+use toml_edit::{Document, Item};
 
-use super::duration;
 use super::inputs::CaseInputs;
+use crate::config::field::TomlReader;
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
 
@@ -189,13 +189,7 @@ impl Reader<'_> {
                 "accel" => c.accel = Some(self.string(item, key)?),
                 "requires" => c.requires = self.strings(item, key)?,
                 "on-unsupported" => c.on_unsupported = Some(self.string(item, key)?),
-                "timeout" => {
-                    let d = match item.as_value() {
-                        Some(Value::Integer(i)) => i.value().to_string(),
-                        _ => self.string(item, key)?,
-                    };
-                    c.timeout = Some(duration::parse(&d).map_err(|e| self.err(item, e))?);
-                }
+                "timeout" => c.timeout = Some(self.typed().duration(item, key)?),
                 "success-regex" => c.success_regex = self.strings(item, key)?,
                 "fail-regex" => c.fail_regex = self.strings(item, key)?,
                 "firmware" => c.firmware = Some(self.string(item, key)?.into()),
@@ -216,42 +210,18 @@ impl Reader<'_> {
         Ok(c)
     }
 
+    fn typed(&self) -> TomlReader<'_> {
+        TomlReader { src: self.src }
+    }
+
     fn string(&self, item: &Item, key: &str) -> Result<String, Error> {
-        item.as_str().map(String::from).ok_or_else(|| {
-            self.err(
-                item,
-                format!("`{key}` must be a string, found {}", item.type_name()),
-            )
-        })
+        self.typed().string(item, key)
     }
 
     /// A list of strings; a single string is accepted as a list of one.
     fn strings(&self, item: &Item, key: &str) -> Result<Vec<String>, Error> {
-        if let Some(s) = item.as_str() {
-            return Ok(vec![s.to_string()]);
-        }
-        let arr = item.as_array().ok_or_else(|| {
-            self.err(
-                item,
-                format!(
-                    "`{key}` must be an array of strings, found {}",
-                    item.type_name()
-                ),
-            )
-        })?;
-        arr.iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_str().map(String::from).ok_or_else(|| {
-                    Error::config(format!(
-                        "`{key}` must be an array of strings; element {} is {}",
-                        i + 1,
-                        v.type_name()
-                    ))
-                    .at(self.loc(v.span()))
-                })
-            })
-            .collect()
+        let list = self.typed().strings(item, key)?;
+        Ok(list.into_iter().map(|(s, _)| s).collect())
     }
 
     fn runner(&self, item: &Item, key: &str) -> Result<serde_json::Value, Error> {
