@@ -22,17 +22,11 @@ timeout = "60s"
 "#;
 
 fn run_baremetal(s: &Scratch, variant: &str, grammar: &str) -> std::process::Output {
-    let cfg = s.write("qemu.toml", &format!("{MACHINE}{grammar}"));
-    let kernel = fixture(&format!("aarch64-baremetal/{variant}.elf"));
-    s.run(&[
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--timeout",
-        "60s",
-    ])
+    s.run_baremetal(
+        variant,
+        &format!("{MACHINE}{grammar}"),
+        &["--timeout", "60s"],
+    )
 }
 
 fn case(s: &Scratch) -> serde_json::Value {

@@ -9,20 +9,7 @@ use common::fixtures::fixture;
 use common::{BAREMETAL_CONFIG, Scratch, text};
 
 fn baremetal(s: &Scratch, variant: &str, extra: &[&str]) -> std::process::Output {
-    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
-    let kernel = fixture(&format!("aarch64-baremetal/{variant}.elf"));
-    let mut args = vec![
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-    ];
-    if !extra.contains(&"--timeout") {
-        args.extend(["--timeout", "30s"]);
-    }
-    args.extend_from_slice(extra);
-    s.run(&args)
+    s.run_baremetal(variant, BAREMETAL_CONFIG, extra)
 }
 
 fn verdict(s: &Scratch) -> serde_json::Value {

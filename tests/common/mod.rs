@@ -55,6 +55,25 @@ impl Scratch {
         out
     }
 
+    /// Boots the aarch64 bare-metal fixture `variant` with the QEMU config text `config` and
+    /// the `extra` flags (a 30 s deadline unless they give one).
+    pub fn run_baremetal(&self, variant: &str, config: &str, extra: &[&str]) -> Output {
+        let cfg = self.write("qemu.toml", config);
+        let kernel = fixtures::fixture(&format!("aarch64-baremetal/{variant}.elf"));
+        let mut args = vec![
+            "run",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+        ];
+        if !extra.contains(&"--timeout") {
+            args.extend(["--timeout", "30s"]);
+        }
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// The parsed `results.json` of the default out dir.
     pub fn results(&self) -> serde_json::Value {
         let p = self.out().join("results.json");
