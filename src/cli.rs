@@ -484,6 +484,11 @@ async fn run_command(args: &RunArgs) -> i32 {
         return exit::PASS;
     }
     let out_dir = &cases[0].out_dir;
+    // Held until the process ends: a second run on this out dir stops here, writing nothing.
+    let _lock = match crate::prepare::workdir::OutDirLock::acquire(out_dir) {
+        Ok(l) => l,
+        Err(e) => return report_error(&e),
+    };
     let results_json = out_dir.join("results.json");
     let junit = junit_path(args, out_dir);
     reporters.add(Box::new(JsonReporter::new(results_json.clone())));

@@ -126,9 +126,9 @@ impl CaseRun<'_> {
     /// Creates the out dir and, with VM configs or an image, the patched work dir.
     async fn prepare(&mut self, image: Option<&ImageFiles>) -> Result<Prepared, Error> {
         let case = self.case;
-        create_dir(&case.out_dir)?;
+        create_dir(&case.out_dir, &case.out_dir)?;
         if let Some(parent) = case.log_path.parent() {
-            create_dir(parent)?;
+            create_dir(&case.out_dir, parent)?;
         }
         if case.vm_configs.is_empty() && image.is_none() {
             return Ok(Prepared {
@@ -138,6 +138,7 @@ impl CaseRun<'_> {
                 notes: Vec::new(),
             });
         }
+        create_dir(&case.out_dir, &case.work_dir.join("vmconfigs"))?;
         let prepared = crate::prepare::prepare(&PrepareRequest {
             work_dir: &case.work_dir,
             vm_configs: &case.vm_configs,
@@ -158,13 +159,17 @@ impl CaseRun<'_> {
     async fn build(&mut self, prepared: &Prepared) -> Result<(), Error> {
         let case = self.case;
         let plan = build_plan(case, &prepared.vm_configs)?;
+        if matches!(case.source, KernelSource::Cargo { .. }) {
+            // cargo writes below it: no planted symlink may send that elsewhere.
+            create_dir(&case.out_dir, &case.out_dir.join("cargo-target"))?;
+        }
         self.note(Level::Info, &format!("build: {}", plan.display()));
         let reporters = self.reporters;
         let name = case.name.as_str();
         let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });
         let elf = crate::build::exec::run_build(&plan, case.build_timeout, &mut on_output).await?;
         if let Some(dir) = case.kernel.parent() {
-            create_dir(dir)?;
+            create_dir(&case.out_dir, dir)?;
         }
         crate::prepare::workdir::copy_file(&elf, &case.kernel)
     }
@@ -454,8 +459,9 @@ fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {
     ))
 }
 
-fn create_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", &e))
+/// Creates `dir`, refusing symlinks planted below the out dir.
+fn create_dir(out_dir: &Path, dir: &Path) -> Result<(), Error> {
+    crate::prepare::workdir::create_dir_in(out_dir, dir)
 }
 
 /// Whether a verdict belongs to a class the user allows retries for.
