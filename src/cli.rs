@@ -23,6 +23,7 @@ Exit codes:
   1    at least one case failed or timed out
   2    usage or configuration error (nothing ran)
   3    infrastructure error (QEMU missing, download or build failed)
+  129  cancelled by SIGHUP
   130  cancelled by SIGINT
   143  cancelled by SIGTERM";
 
@@ -172,11 +173,12 @@ Exit codes:
   2    usage or configuration error (nothing ran)
   3    infrastructure error (QEMU missing, cannot start, image download or build failed,
        or the runner cannot run the case and --on-unsupported is fail)
+  129  cancelled by SIGHUP
   130  cancelled by SIGINT
   143  cancelled by SIGTERM";
 
 /// Flags of `qemu-test run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Suite file ([defaults] + [[case]] tables); runs its cases (or those named by --case).
     #[arg(long, value_name = "FILE")]
@@ -463,9 +465,23 @@ async fn run_command(args: &RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
-    let cases = match plan_cases(args) {
-        Ok(c) => c,
-        Err(e) => return report_plan_error(&e),
+    // Reading the configs (and probing the host) blocks: on a blocking thread, so a signal
+    // meanwhile ends the run at once. Nothing has been written yet.
+    let planning = {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || plan_cases(&args))
+    };
+    let mut watch = cancel.clone();
+    let cases = tokio::select! {
+        r = planning => match r {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return report_plan_error(&e),
+            Err(e) => return report_error(&Error::infra(format!("planning failed: {e}"))),
+        },
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig} while reading the configuration; nothing ran");
+            return sig.exit_code();
+        }
     };
     let mut reporters = Reporters::new();
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
@@ -512,12 +528,24 @@ async fn run_command(args: &RunArgs) -> i32 {
         .buffered(jobs)
         .collect()
         .await;
-    let code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
+    let mut code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
+    // A signal after the last case ended still makes this a cancelled run.
+    if let Some(sig) = cancel.is_cancelled() {
+        code = sig.exit_code();
+    }
     reporters.emit(Event::RunFinished {
         results: &results,
         exit_code: code,
     });
-    publish_checks(&results).await;
+    // The reports are written; a signal now only stops publishing the check runs.
+    let mut watch = cancel.clone();
+    tokio::select! {
+        () = publish_checks(&results) => {}
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig}: check runs not (all) published");
+            code = sig.exit_code();
+        }
+    }
     match reporters.finish() {
         Ok(()) => code,
         Err(e) => {
