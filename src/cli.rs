@@ -365,10 +365,13 @@ fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Option<PathBuf> {
     }
 }
 
-/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs.
+/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs;
+/// `echo_console` is false with `--quiet`, `parallel` when cases run at once.
 fn github_reporter(
     junit: Option<PathBuf>,
     results_json: Option<PathBuf>,
+    echo_console: bool,
+    parallel: bool,
 ) -> Option<GithubReporter> {
     let flag = |name: &str| env_input(name).is_none_or(|v| v != "false");
     let reporter = GithubReporter::from_env(Box::new(std::io::stdout()))?;
@@ -377,6 +380,8 @@ fn github_reporter(
         summary: flag("INPUT_SUMMARY"),
         junit,
         results_json,
+        echo_console,
+        parallel,
         ..GithubOptions::default()
     });
     if let Some(token) = env_input("INPUT_GITHUB_TOKEN") {
@@ -511,7 +516,7 @@ async fn run_command(args: &RunArgs) -> i32 {
     if let Some(j) = &junit {
         reporters.add(Box::new(JunitReporter::new(j.clone())));
     }
-    if let Some(gh) = github_reporter(junit, Some(results_json)) {
+    if let Some(gh) = github_reporter(junit, Some(results_json), !args.quiet, jobs > 1) {
         reporters.add(Box::new(gh));
     }
     let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
@@ -796,7 +801,7 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
 /// in the step summary and as `verdict=error` in the outputs (nothing ran).
 fn report_plan_error(e: &Error) -> i32 {
     let code = report_error(e);
-    if let Some(gh) = github_reporter(None, None) {
+    if let Some(gh) = github_reporter(None, None, true, false) {
         let mut reporters = Reporters::new();
         reporters.add(Box::new(gh));
         reporters.emit(Event::Failed {
