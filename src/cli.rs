@@ -269,7 +269,8 @@ pub struct RunArgs {
     pub junit: Option<String>,
     /// Boot a case again up to N times when its verdict is in `retry_on` (default: infra,
     /// timeout); a pass after a failure is reported flaky.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::config::grammar::MAX_RETRIES)))]
     pub retries: Option<u32>,
 }
 

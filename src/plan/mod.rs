@@ -566,19 +566,44 @@ fn default_name(kernel: &Path) -> Result<String, Error> {
     check_name(&stem)
 }
 
-/// Case names become file names in the out dir: keep them to a safe alphabet.
-fn check_name(name: &str) -> Result<String, Error> {
+/// Longest case name. Names become file names in the out dir (`<name>.log`, `<name>.bin`,
+/// `cases/<name>/`), log group and check-run titles: 100 leaves room below every file-name
+/// limit (255 bytes) for the suffixes.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// What is wrong with a case name, if anything: (message, help). Names become file names in
+/// the out dir, so they keep to a safe alphabet and length.
+pub(crate) fn name_problem(name: &str) -> Option<(String, String)> {
+    let len = name.chars().count();
+    if len > MAX_NAME_LEN {
+        let head: String = name.chars().take(20).collect();
+        return Some((
+            format!(
+                "case name '{head}…' is {len} characters long; at most {MAX_NAME_LEN} are allowed"
+            ),
+            "use a shorter name".to_string(),
+        ));
+    }
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@'));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(Error::usage(format!("invalid case name '{name}'"))
-            .help("use letters, digits and - _ . + @ (set it with --name)"))
+    (!ok).then(|| {
+        (
+            format!("invalid case name '{name}'"),
+            "use letters, digits and - _ . + @".to_string(),
+        )
+    })
+}
+
+fn check_name(name: &str) -> Result<String, Error> {
+    match name_problem(name) {
+        None => Ok(name.to_string()),
+        Some((message, help)) => {
+            Err(Error::usage(message).help(format!("{help} (set it with --name)")))
+        }
     }
 }
 
@@ -599,6 +624,13 @@ mod tests {
         assert!(check_name("hello_noexit").is_ok());
         assert!(check_name("a/b").is_err());
         assert!(check_name("..").is_err());
+        assert!(check_name(&"a".repeat(MAX_NAME_LEN)).is_ok());
+        let e = check_name(&"a".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        assert!(
+            e.message.contains("is 101 characters long; at most 100"),
+            "{e}"
+        );
         assert_eq!(default_name(Path::new("/x/hello.elf")).unwrap(), "hello");
     }
 }
