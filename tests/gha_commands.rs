@@ -660,7 +660,7 @@ timeout = "3s"
     // late_fail prints "Hello, world! " and, 200 ms later, the panic on the same line.
     assert_eq!(
         group_of("panicked at src/main.rs"),
-        [late.clone()],
+        std::slice::from_ref(&late),
         "{stdout}"
     );
     let hellos = group_of("Hello, world!");

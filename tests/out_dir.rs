@@ -16,7 +16,14 @@ fn a_second_run_on_a_locked_out_dir_is_refused_and_overwrites_nothing() {
         .write(true)
         .open(out.join(".qemu-test.lock"))
         .unwrap();
-    lock.try_lock().unwrap();
+    // SAFETY: flock on a descriptor we own.
+    let locked = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(locked, 0);
     std::fs::write(out.join("results.json"), "earlier run").unwrap();
     std::fs::write(out.join("hello.log"), "earlier log").unwrap();
     s.write("qemu.toml", BAREMETAL_CONFIG);

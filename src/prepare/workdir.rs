@@ -138,6 +138,18 @@ pub fn create_dir_in(root: &Path, dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// `flock(LOCK_EX | LOCK_NB)`: by hand because `File::try_lock` needs Rust 1.89 (our MSRV is
+/// 1.88). The lock belongs to the open file, so it ends with the process however it ends.
+fn try_flock(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// A new temporary file next to `path` (same file system, so the rename is atomic).
 fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Error> {
     let dir = match path.parent() {
@@ -189,9 +201,9 @@ impl OutDirLock {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| Error::io(&path, "open the lock file", &e))?;
-        match file.try_lock() {
+        match try_flock(&file) {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let mut holder = String::new();
                 let _ = Read::by_ref(&mut file).take(32).read_to_string(&mut holder);
                 let holder = holder.trim();
@@ -206,9 +218,7 @@ impl OutDirLock {
                 ))
                 .help("give this run its own --out-dir, or wait for the other run to end"));
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::io(&path, "lock", &e));
-            }
+            Err(e) => return Err(Error::io(&path, "lock", &e)),
         }
         let _ = file
             .set_len(0)
