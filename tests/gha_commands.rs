@@ -566,7 +566,13 @@ fn a_config_error_is_annotated_at_its_line_in_actions() {
     );
 }
 
-/// `qemu-test run` on a real guest in Actions; returns (exit code, stdout, out dir).
+/// The QEMU config of the e2e tests below: the bare-metal fixtures on `virt`.
+const VIRT_CONFIG: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt", "-m", "128M"]
+success_regex = ["Hello, world!"]
+fail_regex = ["panicked at"]
+"#;
+
+/// `qemu-test run` on a real guest in Actions; returns (exit code, stdout).
 fn run_in_actions(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
         .arg("run")
@@ -624,12 +630,7 @@ timeout = "3s"
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("qemu.toml"),
-        "args = [\"-nographic\", \"-cpu\", \"cortex-a72\", \"-machine\", \"virt\", \"-m\", \"128M\"]\n\
-         success_regex = [\"Hello, world!\"]\nfail_regex = [\"panicked at\"]\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("qemu.toml"), VIRT_CONFIG).unwrap();
     let (code, stdout) = run_in_actions(
         dir.path(),
         &[
@@ -690,12 +691,7 @@ timeout = "3s"
 fn quiet_is_honoured_in_actions() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("qemu.toml");
-    std::fs::write(
-        &cfg,
-        "args = [\"-nographic\", \"-cpu\", \"cortex-a72\", \"-machine\", \"virt\", \"-m\", \"128M\"]\n\
-         success_regex = [\"Hello, world!\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&cfg, VIRT_CONFIG).unwrap();
     let kernel = fixture_kernel("hello.elf");
     let args = [
         "--kernel",

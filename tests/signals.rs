@@ -91,7 +91,8 @@ fn read_until(stream: &mut impl Read, needle: &[u8]) {
 /// `results.json` names the signal and (for `stage`) the stage.
 fn signal_and_check(s: &Scratch, mut child: Child, sig: (libc::c_int, i32, &str), stage: &str) {
     let groups = child_groups(child.id());
-    assert!(!groups.is_empty(), "{stage}: no child process running");
+    // A download runs in-process; a build or a boot has its own process group.
+    assert_eq!(groups.is_empty(), stage == "image", "{stage}: {groups:?}");
     // SAFETY: kill(2) on our own child.
     unsafe {
         libc::kill(child.id() as i32, sig.0);
@@ -209,41 +210,8 @@ fn a_signal_during_a_stalled_download_ends_the_run_and_reports() {
             .unwrap();
         // The server saw the image request: the download is under way (and stalled).
         wait_for("the image request", || server.hits("/img.tar.gz") > hits);
-        signal_and_check_without_children(&s, child, sig, "image");
+        signal_and_check(&s, child, sig, "image");
     }
-}
-
-/// Like [`signal_and_check`] for a stage that runs no child process (a download).
-fn signal_and_check_without_children(
-    s: &Scratch,
-    mut child: Child,
-    sig: (libc::c_int, i32, &str),
-    stage: &str,
-) {
-    // SAFETY: kill(2) on our own child.
-    unsafe {
-        libc::kill(child.id() as i32, sig.0);
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(sig.1),
-        "{stage}: exit code after {}",
-        sig.2
-    );
-    let r = s.results();
-    let v = &r["cases"][0]["verdict"];
-    assert_eq!(v["cancelled_by"], sig.2, "{v}");
-    assert!(
-        v["reason"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("cancelled by {} during the {stage} stage", sig.2)),
-        "{v}"
-    );
-    let stages = r["cases"][0]["stages"].as_array().unwrap();
-    assert_eq!(stages.last().unwrap()["stage"], stage, "{stages:?}");
-    assert_eq!(stages.last().unwrap()["ok"], false, "{stages:?}");
 }
 
 #[test]
