@@ -253,3 +253,60 @@ fn a_signal_during_the_boot_reaps_qemu_and_reports() {
         assert!(log.contains("Hello, world!"), "{log}");
     }
 }
+
+/// The report stage: check runs are being published to a GitHub API that stalls. The signal
+/// stops publishing; the reports written before stay, and the exit code is 128 + n.
+#[test]
+fn a_signal_while_check_runs_are_published_ends_the_run() {
+    let server = Server::start();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    for sig in SIGNALS {
+        let s = Scratch::new();
+        let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
+        let api = "/repos/o/r/check-runs";
+        let hits = server.hits(api);
+        server.add(api, b"{}".to_vec());
+        server.fault(api, Fault::Stall(0));
+        let child = s
+            .cmd(&[
+                "run",
+                "--kernel",
+                kernel.to_str().unwrap(),
+                "--qemu-config",
+                cfg.to_str().unwrap(),
+            ])
+            .env("INPUT_GITHUB_TOKEN", "t0ken")
+            .env("GITHUB_REPOSITORY", "o/r")
+            .env("GITHUB_SHA", "feed")
+            .env("GITHUB_API_URL", server.url(""))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the check-run request", || server.hits(api) > hits);
+        let mut child = child;
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, sig.0);
+        }
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(sig.1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cancelled by {}: check runs not (all) published",
+                sig.2
+            )),
+            "{stderr}"
+        );
+        // The case had passed and its reports were written before publishing began.
+        assert_eq!(s.results()["cases"][0]["verdict"]["outcome"], "pass");
+        common::assert_no_qemu_left(s.path());
+    }
+}
