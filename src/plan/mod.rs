@@ -405,11 +405,11 @@ fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<KernelSource, 
 fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
     match source {
         KernelSource::Prebuilt(k) => kernel_arch(k, arch),
-        KernelSource::Cargo { board, .. } => {
-            let triple_arch = board.target.split('-').next().unwrap_or_default();
-            match arch {
-                Some(a) => Ok((a, true)),
-                None => triple_arch.parse().map(|a| (a, true)).map_err(|_| {
+        KernelSource::Cargo { board, .. } => match arch {
+            Some(a) => Ok((a, true)),
+            None => Arch::from_triple(&board.target)
+                .map(|a| (a, true))
+                .ok_or_else(|| {
                     Error::config(format!(
                         "unsupported target architecture in `{}`",
                         board.target
@@ -417,8 +417,7 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
                     .at_file(&board.path)
                     .help("pass --arch")
                 }),
-            }
-        }
+        },
         KernelSource::Shell { artifact, .. } => match arch {
             Some(a) => Ok((a, true)),
             None if artifact.is_file() => kernel_arch(artifact, None),
