@@ -22,8 +22,8 @@ use crate::error::{Error, Location};
 /// The registry AxVisor's `cargo xtask image` uses by default.
 pub const DEFAULT_REGISTRY: &str = "https://raw.githubusercontent.com/arceos-hypervisor/axvisor-guest/refs/heads/main/registry/default.toml";
 
-/// Registry files are small; anything bigger is not a registry.
-const MAX_REGISTRY_BYTES: usize = 16 << 20;
+/// Registry files are small; anything bigger is not a registry (the same cap as local files).
+const MAX_REGISTRY_BYTES: usize = crate::config::source::MAX_INPUT_BYTES as usize;
 
 /// One downloadable guest image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,15 +359,7 @@ async fn read_source(pending: &Pending, fetcher: &Fetcher) -> Result<String, Err
 }
 
 fn read_file(path: &Path) -> Result<String, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::input_io(path, "registry", &e))?;
-    if meta.len() > MAX_REGISTRY_BYTES as u64 {
-        return Err(Error::config(format!(
-            "registry {} is {} bytes, more than a registry can be",
-            path.display(),
-            meta.len()
-        )));
-    }
-    std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "registry", &e))
+    crate::config::source::read_input(path, "registry")
 }
 
 /// One parsed registry file.
