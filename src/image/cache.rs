@@ -179,6 +179,7 @@ impl Cache {
                 dest: dest.clone(),
                 limits: self.options.limits.clone(),
                 reserved: vec![MARKER.to_string()],
+                kind: super::kind::ArchiveKind::of_name(&entry.url),
             },
         };
         let verified = Fetcher::new(self.options.clone())?

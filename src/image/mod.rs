@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod cli;
 pub mod fetch;
+pub mod kind;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;
