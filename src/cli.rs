@@ -654,11 +654,14 @@ async fn image_keys(
         }
     }
     let fetcher = Fetcher::new(FetchOptions::default())?;
+    let copies = crate::image::Cache::locate(common.cache_dir.as_deref())
+        .ok()
+        .map(|root| crate::image::Cache::new(root).registry_copies());
     let mut registries: std::collections::HashMap<String, Registry> = Default::default();
     let mut keys = std::collections::BTreeSet::new();
     for (image, registry) in wanted {
         if !registries.contains_key(&registry) {
-            let loaded = Registry::load(&registry, &fetcher).await?;
+            let loaded = Registry::load_with(&registry, &fetcher, copies.as_ref()).await?;
             registries.insert(registry.clone(), loaded);
         }
         let spec: ImageSpec = image.parse()?;

@@ -97,6 +97,11 @@ impl Cache {
         &self.root
     }
 
+    /// The last good copies of remote registry files, for offline runs.
+    pub fn registry_copies(&self) -> super::registry::RegistryCopies {
+        super::registry::RegistryCopies::new(self.root.join("registries"))
+    }
+
     /// The download policy used on a miss.
     pub fn options(&self) -> &FetchOptions {
         &self.options

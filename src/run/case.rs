@@ -97,11 +97,12 @@ impl CaseRun<'_> {
     async fn fetch_image(&mut self, req: &crate::plan::ImageRequest) -> Result<ImageFiles, Error> {
         let opts = FetchOptions::default();
         let fetcher = Fetcher::new(opts.clone())?;
-        let registry = Registry::load(&req.registry, &fetcher).await?;
+        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
+        let copies = cache.registry_copies();
+        let registry = Registry::load_with(&req.registry, &fetcher, Some(&copies)).await?;
         for w in &registry.warnings {
             self.note(Level::Warning, w);
         }
-        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
         let mut progress = crate::image::progress::for_stderr();
         let image =
             crate::image::ensure_image(&registry, &req.spec, &cache, progress.as_mut()).await?;
