@@ -169,7 +169,8 @@ async fn rm(
     Ok(exit::PASS)
 }
 
-/// Removes everything cached, partial downloads included, each under its image's lock.
+/// Removes everything cached, partial downloads and kept registry copies included, each image
+/// under its lock.
 async fn rm_all(
     cache: &Cache,
     out: &mut (dyn Write + Send),
@@ -185,6 +186,7 @@ async fn rm_all(
         let aliases = names.get(&sha).map(|n| n.join(", ")).unwrap_or_default();
         writeln!(out, "removed {sha} {aliases}").map_err(stdout_err)?;
     }
+    cache.registry_copies().clear()?;
     Ok(exit::PASS)
 }
 
