@@ -250,6 +250,7 @@ impl CaseRun<'_> {
             judge: case.judge.clone(),
             script: case.script.clone(),
             inactivity: case.inactivity_timeout,
+            max_log_size: case.max_log_size,
             send_chunk: case.send_chunk,
             send_delay: case.send_delay,
         };
@@ -291,6 +292,7 @@ impl CaseRun<'_> {
                 r.console_tail = b.console_tail;
                 r.stderr_tail = b.stderr_tail;
                 r.console_bytes = b.console_bytes;
+                r.log_dropped_bytes = b.log_dropped_bytes;
                 r.console_lines = b.console_lines;
                 r.timeline = b.timeline;
                 r.testcases = b.testcases;
