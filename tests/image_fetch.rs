@@ -52,6 +52,23 @@ impl Case {
         ensure_image(&reg, &spec, cache, progress).await
     }
 
+    /// Pulls the archive with hash `sha` from `url` (any path or scheme) into `cache`.
+    async fn pull_from(
+        &self,
+        cache: &Cache,
+        url: &str,
+        sha: &str,
+    ) -> Result<qemu_test_action::image::LocalImage, qemu_test_action::Error> {
+        let reg = one_image(SPEC, "1", sha, url);
+        ensure_image(
+            &reg,
+            &SPEC.parse().unwrap(),
+            cache,
+            &mut Recorder::default(),
+        )
+        .await
+    }
+
     async fn pull(&self) -> Result<qemu_test_action::image::LocalImage, qemu_test_action::Error> {
         let sha = sha256_hex(&self.archive);
         self.pull_with(&self.cache(), &sha, &mut Recorder::default())
@@ -392,17 +409,12 @@ async fn a_local_archive_growing_past_the_limit_is_cut_off() {
     let file = dir.path().join("image.tar.gz");
     std::fs::write(&file, &case.archive).unwrap();
     let url = reqwest::Url::from_file_path(&file).unwrap().to_string();
-    let reg = one_image(SPEC, "1", &sha256_hex(&case.archive), &url);
     let opts = with_limits(|o| o.limits.max_archive_bytes = 50_000);
     let cache = Cache::new(case.cache_dir.path()).with_options(opts);
-    let err = ensure_image(
-        &reg,
-        &SPEC.parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = case
+        .pull_from(&cache, &url, &sha256_hex(&case.archive))
+        .await
+        .unwrap_err();
     assert!(
         err.message
             .contains("the download is larger than the limit of 50000 bytes"),
@@ -422,25 +434,16 @@ async fn a_body_that_is_not_gzip_is_refused_at_its_first_bytes() {
     // After 100 bytes the server goes silent: only a refusal on the first bytes ends this
     // before the (long) read deadline.
     case.server.fault("/login.tar.gz", Fault::Stall(100));
-    let reg = one_image(
-        SPEC,
-        "1",
-        &sha256_hex(&page),
-        &case.server.url("/login.tar.gz"),
-    );
     let opts = with_limits(|o| {
         o.deadlines.read = Duration::from_secs(60);
         o.deadlines.total = Duration::from_secs(120);
     });
     let cache = Cache::new(case.cache_dir.path()).with_options(opts);
-    let err = ensure_image(
-        &reg,
-        &SPEC.parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let url = case.server.url("/login.tar.gz");
+    let err = case
+        .pull_from(&cache, &url, &sha256_hex(&page))
+        .await
+        .unwrap_err();
     assert!(
         err.message
             .contains("the data is not gzip (it starts with \"<html><body>Sign"),
@@ -464,25 +467,13 @@ async fn a_decompression_bomb_is_refused_before_it_fills_the_disk() {
     let bomb = guest_image("aarch64", b"kernel", &zeros);
     assert!(bomb.len() < 100_000, "zeros compress well: {}", bomb.len());
     case.server.add("/bomb.tar.gz", bomb.clone());
-    let reg = one_image(
-        SPEC,
-        "1",
-        &sha256_hex(&bomb),
-        &case.server.url("/bomb.tar.gz"),
-    );
+    let (url, sha) = (case.server.url("/bomb.tar.gz"), sha256_hex(&bomb));
     let opts = with_limits(|o| {
         o.limits.max_ratio = Some(50);
         o.limits.ratio_floor = 1 << 20;
     });
     let cache = Cache::new(case.cache_dir.path()).with_options(opts);
-    let err = ensure_image(
-        &reg,
-        &SPEC.parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = case.pull_from(&cache, &url, &sha).await.unwrap_err();
     assert!(err.message.contains("expand more than 50x"), "{err}");
     assert!(err.message.contains("decompression bomb"), "{err}");
     assert_eq!(
@@ -493,14 +484,7 @@ async fn a_decompression_bomb_is_refused_before_it_fills_the_disk() {
     // the same archive within a generous ratio is fine: the rule measures, it does not guess
     let opts = with_limits(|o| o.limits.ratio_floor = 1 << 20);
     let cache = Cache::new(case.cache_dir.path()).with_options(opts);
-    let img = ensure_image(
-        &reg,
-        &SPEC.parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap();
+    let img = case.pull_from(&cache, &url, &sha).await.unwrap();
     assert_eq!(
         std::fs::metadata(img.rootfs().unwrap()).unwrap().len(),
         8 << 20
@@ -545,20 +529,14 @@ async fn a_redirect_to_another_scheme_is_named_as_such() {
     let case = Case::new();
     case.server
         .redirect("/ftp", 302, "ftp://127.0.0.1/qemu_aarch64_arceos.tar.gz");
-    let reg = one_image(
-        SPEC,
-        "1",
-        &sha256_hex(&case.archive),
-        &case.server.url("/ftp"),
-    );
-    let err = ensure_image(
-        &reg,
-        &SPEC.parse().unwrap(),
-        &case.cache(),
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = case
+        .pull_from(
+            &case.cache(),
+            &case.server.url("/ftp"),
+            &sha256_hex(&case.archive),
+        )
+        .await
+        .unwrap_err();
     assert!(
         err.message.contains("redirects to another scheme (ftp:"),
         "{err}"
@@ -572,24 +550,20 @@ async fn a_redirect_to_another_scheme_is_named_as_such() {
 
 #[tokio::test]
 async fn a_refused_connection_gives_up_within_seconds_with_the_default_policy() {
+    let case = Case::new();
     // a port nobody listens on: bind, note it, close
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let url = format!("http://127.0.0.1:{port}/x.tar.gz");
-    let reg = one_image(SPEC, "1", &sha256_hex(b"x"), &url);
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path()); // the default FetchOptions, as a run uses them
     let started = std::time::Instant::now();
-    let err = ensure_image(
-        &reg,
-        &SPEC.parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = case
+        .pull_from(&cache, &url, &sha256_hex(b"x"))
+        .await
+        .unwrap_err();
     let took = started.elapsed();
     assert!(err.message.contains("cannot connect"), "{err}");
     assert!(err.message.contains("gave up after 2 attempts"), "{err}");
