@@ -570,3 +570,28 @@ async fn a_refused_connection_gives_up_within_seconds_with_the_default_policy() 
     // 1 s backoff between the two attempts; 8 attempts with backoff would take ~90 s
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+#[tokio::test]
+async fn a_partial_file_that_is_not_gzip_is_discarded_and_downloaded_again() {
+    let case = Case::new();
+    let sha = sha256_hex(&case.archive);
+    let cache = case.cache();
+    let part = case
+        .cache_dir
+        .path()
+        .join("partial")
+        .join(format!("{sha}.tar.gz.part"));
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, b"<html>stale</html>").unwrap();
+    let mut progress = Recorder::default();
+    let img = case.pull_with(&cache, &sha, &mut progress).await.unwrap();
+    case.assert_complete(&img);
+    assert!(
+        progress
+            .notes()
+            .iter()
+            .any(|n| n.contains("was stale; starting over")),
+        "{:?}",
+        progress.notes()
+    );
+}

@@ -574,7 +574,8 @@ async fn local_file(url: &Url, pipe: &mut Pipeline, offset: u64) -> Result<(), F
 
 /// Why an archive was not accepted.
 enum Rejected {
-    /// The SHA-256 differs: retried once from scratch when a stale partial file was replayed.
+    /// The SHA-256 differs, or the stream does not start like the archive: retried once from
+    /// scratch when a stale partial file was replayed.
     Mismatch(Error),
     Other(Error),
 }
@@ -614,7 +615,10 @@ fn fail(job: &ArchiveJob, failure: Failure, stopped: Stopped) -> Rejected {
     match (failure, stopped) {
         (_, Stopped::Unpack(e)) => {
             discard_part(job);
-            Rejected::Other(refusal(job, &e))
+            match e {
+                UnpackError::NotArchive(_) => Rejected::Mismatch(refusal(job, &e)),
+                _ => Rejected::Other(refusal(job, &e)),
+            }
         }
         (_, Stopped::Io(path, e)) => Rejected::Other(Error::io(&path, "write", &e)),
         (Failure::Fatal(e), Stopped::Aborted) => Rejected::Other(e),
