@@ -200,10 +200,12 @@ impl Fetcher {
             return Err(too_big());
         }
         let mut body = Vec::new();
+        let mut rate = RateWindow::new(self.opts.min_throughput);
         while let Some(chunk) = within(deadline, resp.chunk())
             .await?
             .map_err(|e| classify_error(&e, &self.opts.deadlines))?
         {
+            rate.add(chunk.len())?;
             body.extend_from_slice(&chunk);
             if body.len() > max_len {
                 return Err(too_big());
