@@ -179,6 +179,7 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
                                           shell_check_steps and timeout are accepted too
   [[milestones]] name, pattern, deadline  ordered; a timeline in every report
   inactivity_timeout                      no console output for that long = timeout
+  max_log_size = \"64MiB\"                  console log kept on disk (head + tail, marker between)
   [[testcases]] pattern, results, otherwise, expected, affects_verdict
                                           groups test_case_id, result (measurement, units)
   fail_sets = [\"linux\", \"arceos\", \"axvisor-x86\"]   built-in fail patterns
@@ -243,6 +244,11 @@ pub struct RunArgs {
     /// Default: 5m.
     #[arg(long, value_name = "DURATION", value_parser = plan::duration::parse)]
     pub timeout: Option<Duration>,
+    /// Console log kept on disk per case: the first part and the last 4 MiB, with a marker
+    /// where bytes were dropped (the verdict still sees every byte), e.g. 64MiB, 512K.
+    /// Default: 64MiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::run::log::parse_size)]
+    pub max_log_size: Option<u64>,
     /// Success pattern (repeatable); replaces the config's success_regex.
     #[arg(long = "success-regex", value_name = "RE")]
     pub success_regex: Vec<String>,
@@ -315,6 +321,10 @@ impl RunArgs {
             requires: self.requires.clone(),
             on_unsupported: self.on_unsupported.clone(),
             retries: self.retries,
+            grammar: crate::config::grammar::GrammarSpec {
+                max_log_size: self.max_log_size,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -723,6 +733,7 @@ async fn images_command(cmd: ImagesCmd) -> i32 {
                 &cases,
                 &images,
                 common.registry.as_deref(),
+                common.cache_dir.as_deref(),
             )
             .await
             {

@@ -33,27 +33,49 @@ pub struct Deadlines {
 }
 
 impl Default for Deadlines {
-    /// AxVisor's xtask uses 30 s to connect and 30 min in total; a 60 s stall is a dead server.
+    /// AxVisor's xtask uses 30 min in total; a 60 s stall is a dead server. 10 s to connect is
+    /// plenty for any reachable host, and keeps an offline runner from waiting long.
     fn default() -> Self {
         Deadlines {
-            connect: Duration::from_secs(30),
+            connect: Duration::from_secs(10),
             read: Duration::from_secs(60),
             total: Duration::from_secs(1800),
         }
     }
 }
 
-/// Builds the HTTP client for registry and image downloads: rustls, bounded redirects,
-/// connect and read deadlines (the total deadline is enforced by the caller across retries).
+/// Builds the HTTP client for registry and image downloads: rustls, bounded redirects that stay
+/// on http(s) and never go from https to http, connect and read deadlines (the total deadline is
+/// enforced by the caller across retries).
 pub fn http_client(deadlines: &Deadlines, max_redirects: usize) -> Result<reqwest::Client, Error> {
     install_crypto_provider();
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let from = attempt.previous().last().cloned();
+        if attempt.previous().len() > max_redirects {
+            return attempt.error(format!("too many redirects (more than {max_redirects})"));
+        }
+        match from.and_then(|from| redirect_refusal(&from, attempt.url())) {
+            Some(why) => attempt.error(why),
+            None => attempt.follow(),
+        }
+    });
     reqwest::Client::builder()
         .user_agent(concat!("qemu-test/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(deadlines.connect)
         .read_timeout(deadlines.read)
-        .redirect(reqwest::redirect::Policy::limited(max_redirects))
+        .redirect(policy)
         .build()
         .map_err(|e| Error::infra(format!("cannot create the HTTP client: {e}")))
+}
+
+/// Why a redirect from `from` to `to` is not followed: another scheme than http(s), or a
+/// downgrade from https to plain http.
+pub fn redirect_refusal(from: &reqwest::Url, to: &reqwest::Url) -> Option<String> {
+    let (a, b) = (from.scheme(), to.scheme());
+    let refused = !matches!(b, "http" | "https") || (a == "https" && b == "http");
+    refused.then(|| {
+        format!("{from} redirects to another scheme ({b}:, at {to}); only http(s) redirects are followed, and never from https to http")
+    })
 }
 
 #[cfg(test)]
@@ -66,5 +88,18 @@ mod tests {
         install_crypto_provider();
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
         assert!(http_client(&Deadlines::default(), 5).is_ok());
+    }
+
+    #[test]
+    fn redirects_may_not_change_to_another_scheme_or_downgrade() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let https = url("https://a.example/x.tar.gz");
+        let http = url("http://a.example/x.tar.gz");
+        assert_eq!(redirect_refusal(&http, &https), None);
+        assert_eq!(redirect_refusal(&https, &https), None);
+        let why = redirect_refusal(&https, &http).unwrap();
+        assert!(why.contains("redirects to another scheme (http:"), "{why}");
+        let why = redirect_refusal(&http, &url("file:///etc/passwd")).unwrap();
+        assert!(why.contains("another scheme (file:"), "{why}");
     }
 }

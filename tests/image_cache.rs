@@ -28,13 +28,20 @@ fn four_concurrent_pulls_download_once_and_never_expose_a_partial_image() {
     let root = dir.path().to_path_buf();
 
     let done = Arc::new(AtomicBool::new(false));
+    // the watcher joins the start barrier, so its first look is before any download began
+    let start = Arc::new(Barrier::new(5));
     let watcher = {
-        let (done, cache) = (done.clone(), Cache::new(&root));
+        let (done, cache, start) = (done.clone(), Cache::new(&root), start.clone());
         let (sha, archive_len) = (sha.clone(), archive.len() as u64);
         let sizes = (kernel.len() as u64, rootfs.len() as u64);
-        std::thread::spawn(move || watch(&cache, &sha, archive_len, sizes, &done))
+        std::thread::spawn(move || {
+            let first = look(&cache, &sha, archive_len, sizes);
+            start.wait();
+            let mut seen = watch(&cache, &sha, archive_len, sizes, &done);
+            seen.absent += u64::from(!first);
+            seen
+        })
     };
-    let start = Arc::new(Barrier::new(4));
     let pullers: Vec<_> = (0..4)
         .map(|_| {
             let (start, root, url, sha) = (start.clone(), root.clone(), url.clone(), sha.clone());
@@ -60,7 +67,7 @@ fn four_concurrent_pulls_download_once_and_never_expose_a_partial_image() {
         .map(|t| t.join().unwrap().unwrap())
         .collect();
     done.store(true, Ordering::SeqCst);
-    let observations = watcher.join().unwrap();
+    let seen = watcher.join().unwrap();
 
     assert_eq!(server.hits(PATH), 1, "exactly one download");
     for img in &images {
@@ -68,36 +75,68 @@ fn four_concurrent_pulls_download_once_and_never_expose_a_partial_image() {
         assert_eq!(std::fs::read(img.kernel().unwrap()).unwrap(), kernel);
         assert_eq!(std::fs::read(img.rootfs().unwrap()).unwrap(), rootfs);
     }
-    println!("watcher looked at the final paths {observations} times");
+    // The watcher really looked: before the download (nothing there) and after it (the complete
+    // image, checked file by file), and however often the scheduler let it in between.
+    assert!(
+        seen.absent >= 1,
+        "the watcher never saw the cache empty: {seen:?}"
+    );
+    assert!(
+        seen.complete >= 1,
+        "the watcher never checked a published image: {seen:?}"
+    );
+    println!("watcher looks: {seen:?}");
 }
 
-/// Until `done`, checks that whatever is visible at the final paths is complete; returns how
-/// many times it looked.
-fn watch(cache: &Cache, sha: &str, archive_len: u64, sizes: (u64, u64), done: &AtomicBool) -> u64 {
-    let dir = cache.image_dir(sha);
-    let mut looks = 0;
-    while !done.load(Ordering::SeqCst) {
-        looks += 1;
-        if let Ok(meta) = std::fs::metadata(cache.archive_path(sha)) {
-            assert_eq!(meta.len(), archive_len, "partial archive at the final path");
+/// What the watcher saw at the final paths.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Looks that found no image published.
+    absent: u64,
+    /// Looks that found the image and checked it complete.
+    complete: u64,
+}
+
+/// Until `done`, and once more after it, checks that whatever is visible at the final paths is
+/// complete.
+fn watch(cache: &Cache, sha: &str, archive_len: u64, sizes: (u64, u64), done: &AtomicBool) -> Seen {
+    let mut seen = Seen::default();
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        if look(cache, sha, archive_len, sizes) {
+            seen.complete += 1;
+        } else {
+            seen.absent += 1;
         }
-        if dir.exists() {
-            assert!(
-                dir.join(".qemu-test-image.json").exists(),
-                "image dir without marker"
-            );
-            assert_eq!(
-                std::fs::metadata(dir.join("qemu-aarch64")).unwrap().len(),
-                sizes.0
-            );
-            assert_eq!(
-                std::fs::metadata(dir.join("rootfs.img")).unwrap().len(),
-                sizes.1
-            );
+        if finished {
+            return seen;
         }
         std::thread::yield_now();
     }
-    looks
+}
+
+/// One look: panics on anything partial; `true` when the image is published (and complete).
+fn look(cache: &Cache, sha: &str, archive_len: u64, sizes: (u64, u64)) -> bool {
+    let dir = cache.image_dir(sha);
+    if let Ok(meta) = std::fs::metadata(cache.archive_path(sha)) {
+        assert_eq!(meta.len(), archive_len, "partial archive at the final path");
+    }
+    if !dir.exists() {
+        return false;
+    }
+    assert!(
+        dir.join(".qemu-test-image.json").exists(),
+        "image dir without marker"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.join("qemu-aarch64")).unwrap().len(),
+        sizes.0
+    );
+    assert_eq!(
+        std::fs::metadata(dir.join("rootfs.img")).unwrap().len(),
+        sizes.1
+    );
+    true
 }
 
 #[tokio::test]
@@ -260,7 +299,10 @@ async fn images_commands_list_pull_verify_and_remove() {
         .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("removed "), "{out}");
-    assert_eq!(cache_files(cli.dir.path()), Vec::<PathBuf>::new());
+    // only the registry copy kept for offline runs stays (`rm --all` removes it too)
+    let left = cache_files(cli.dir.path());
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|p| p.starts_with("registries")), "{left:?}");
     assert_eq!(cli.server.hits(PATH), 1);
 }
 
@@ -345,4 +387,48 @@ async fn a_local_registry_with_relative_archive_paths_needs_no_server() {
         std::fs::read(cache.archive_path(&img.sha256)).unwrap(),
         archive
     );
+}
+
+#[tokio::test]
+async fn a_cached_file_rewritten_with_the_same_size_is_caught_before_use() {
+    let archive = guest_image("aarch64", b"kernel", b"rootfs");
+    let sha = sha256_hex(&archive);
+    let server = Server::start();
+    server.add(PATH, archive);
+    let reg = one_image("img", "1", &sha, &server.url(PATH));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path()).with_options(fast_options());
+    let pull = || async {
+        ensure_image(
+            &reg,
+            &"img".parse().unwrap(),
+            &cache,
+            &mut Recorder::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let img = pull().await;
+    let rootfs = img.rootfs().unwrap();
+
+    // the same content written again (new mtime/ctime): re-hashed, still a hit, no download
+    std::fs::write(&rootfs, b"rootfs").unwrap();
+    assert!(cache.lookup(&sha).is_some());
+    assert_eq!(
+        std::fs::read(pull().await.rootfs().unwrap()).unwrap(),
+        b"rootfs"
+    );
+    assert_eq!(server.hits(PATH), 1);
+
+    // other bytes, same size, in place (same inode): not a hit, fetched again
+    std::fs::write(&rootfs, b"ROOTFS").unwrap();
+    assert!(
+        cache.lookup(&sha).is_none(),
+        "a same-size rewrite went unnoticed"
+    );
+    assert_eq!(
+        std::fs::read(pull().await.rootfs().unwrap()).unwrap(),
+        b"rootfs"
+    );
+    assert_eq!(server.hits(PATH), 2);
 }

@@ -52,6 +52,23 @@ impl Case {
         ensure_image(&reg, &spec, cache, progress).await
     }
 
+    /// Pulls the archive with hash `sha` from `url` (any path or scheme) into `cache`.
+    async fn pull_from(
+        &self,
+        cache: &Cache,
+        url: &str,
+        sha: &str,
+    ) -> Result<qemu_test_action::image::LocalImage, qemu_test_action::Error> {
+        let reg = one_image(SPEC, "1", sha, url);
+        ensure_image(
+            &reg,
+            &SPEC.parse().unwrap(),
+            cache,
+            &mut Recorder::default(),
+        )
+        .await
+    }
+
     async fn pull(&self) -> Result<qemu_test_action::image::LocalImage, qemu_test_action::Error> {
         let sha = sha256_hex(&self.archive);
         self.pull_with(&self.cache(), &sha, &mut Recorder::default())
@@ -354,4 +371,227 @@ async fn the_total_deadline_bounds_all_attempts() {
         .unwrap_err();
     assert!(err.message.contains("total deadline of 0.6 s"), "{err}");
     assert_eq!(case.server.hits(PATH), 1);
+}
+
+/// Options whose unpack limits are `f` applied to the fast ones.
+fn with_limits(f: impl FnOnce(&mut FetchOptions)) -> FetchOptions {
+    let mut opts = fast_options();
+    f(&mut opts);
+    opts
+}
+
+#[tokio::test]
+async fn a_content_length_over_the_limit_is_refused_before_any_byte_is_stored() {
+    let case = Case::new();
+    let opts = with_limits(|o| o.limits.max_archive_bytes = 10_000);
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
+    let err = case
+        .pull_with(&cache, &sha256_hex(&case.archive), &mut Recorder::default())
+        .await
+        .unwrap_err();
+    let expected = format!(
+        "is {} bytes (Content-Length), more than the limit of 10000 bytes",
+        case.archive.len()
+    );
+    assert!(err.message.contains(&expected), "{err}");
+    assert_eq!(case.server.hits(PATH), 1, "a refusal is not retried");
+    assert_eq!(
+        cache_files(case.cache_dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_local_archive_growing_past_the_limit_is_cut_off() {
+    // No Content-Length to judge by: the bytes are counted as they arrive.
+    let case = Case::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("image.tar.gz");
+    std::fs::write(&file, &case.archive).unwrap();
+    let url = reqwest::Url::from_file_path(&file).unwrap().to_string();
+    let opts = with_limits(|o| o.limits.max_archive_bytes = 50_000);
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
+    let err = case
+        .pull_from(&cache, &url, &sha256_hex(&case.archive))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("the download is larger than the limit of 50000 bytes"),
+        "{err}"
+    );
+    assert_eq!(
+        cache_files(case.cache_dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_gzip_is_refused_at_its_first_bytes() {
+    let case = Case::new();
+    let page = b"<html><body>Sign in to continue</body></html>".repeat(20_000);
+    case.server.add("/login.tar.gz", page.clone());
+    // After 100 bytes the server goes silent: only a refusal on the first bytes ends this
+    // before the (long) read deadline.
+    case.server.fault("/login.tar.gz", Fault::Stall(100));
+    let opts = with_limits(|o| {
+        o.deadlines.read = Duration::from_secs(60);
+        o.deadlines.total = Duration::from_secs(120);
+    });
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
+    let url = case.server.url("/login.tar.gz");
+    let err = case
+        .pull_from(&cache, &url, &sha256_hex(&page))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("the data is not gzip (it starts with \"<html><body>Sign"),
+        "{err}"
+    );
+    assert!(
+        err.help.as_deref().unwrap().contains("error or login page"),
+        "{err}"
+    );
+    assert_eq!(case.server.hits("/login.tar.gz"), 1);
+    assert_eq!(
+        cache_files(case.cache_dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_before_it_fills_the_disk() {
+    let case = Case::new();
+    let zeros = vec![0u8; 8 << 20];
+    let bomb = guest_image("aarch64", b"kernel", &zeros);
+    assert!(bomb.len() < 100_000, "zeros compress well: {}", bomb.len());
+    case.server.add("/bomb.tar.gz", bomb.clone());
+    let (url, sha) = (case.server.url("/bomb.tar.gz"), sha256_hex(&bomb));
+    let opts = with_limits(|o| {
+        o.limits.max_ratio = Some(50);
+        o.limits.ratio_floor = 1 << 20;
+    });
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
+    let err = case.pull_from(&cache, &url, &sha).await.unwrap_err();
+    assert!(err.message.contains("expand more than 50x"), "{err}");
+    assert!(err.message.contains("decompression bomb"), "{err}");
+    assert_eq!(
+        cache_files(case.cache_dir.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
+
+    // the same archive within a generous ratio is fine: the rule measures, it does not guess
+    let opts = with_limits(|o| o.limits.ratio_floor = 1 << 20);
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
+    let img = case.pull_from(&cache, &url, &sha).await.unwrap();
+    assert_eq!(
+        std::fs::metadata(img.rootfs().unwrap()).unwrap().len(),
+        8 << 20
+    );
+}
+
+#[tokio::test]
+async fn a_trickling_server_fails_the_minimum_throughput_rule() {
+    let case = Case::new();
+    // 200 bytes every 40 ms: never silent for the 2 s read deadline, but ~5 KB/s
+    case.server
+        .fault(PATH, Fault::Trickle(200, Duration::from_millis(40)));
+    case.server
+        .fault(PATH, Fault::Trickle(200, Duration::from_millis(40)));
+    let opts = with_limits(|o| {
+        o.attempts = 2;
+        o.min_throughput = qemu_test_action::image::fetch::Throughput {
+            bytes: 100_000,
+            window: Duration::from_millis(500),
+        };
+    });
+    let cache = Cache::new(case.cache_dir.path()).with_options(opts);
+    let err = case
+        .pull_with(&cache, &sha256_hex(&case.archive), &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("the transfer stalled"), "{err}");
+    assert!(
+        err.message
+            .contains("slower than the minimum of 100000 bytes per 0.5 s"),
+        "{err}"
+    );
+    assert_eq!(
+        case.server.hits(PATH),
+        2,
+        "a stall is retried like other transient failures"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_scheme_is_named_as_such() {
+    let case = Case::new();
+    case.server
+        .redirect("/ftp", 302, "ftp://127.0.0.1/qemu_aarch64_arceos.tar.gz");
+    let err = case
+        .pull_from(
+            &case.cache(),
+            &case.server.url("/ftp"),
+            &sha256_hex(&case.archive),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("redirects to another scheme (ftp:"),
+        "{err}"
+    );
+    assert_eq!(
+        case.server.hits("/ftp"),
+        1,
+        "a refused redirect is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_gives_up_within_seconds_with_the_default_policy() {
+    let case = Case::new();
+    // a port nobody listens on: bind, note it, close
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/x.tar.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path()); // the default FetchOptions, as a run uses them
+    let started = std::time::Instant::now();
+    let err = case
+        .pull_from(&cache, &url, &sha256_hex(b"x"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(err.message.contains("cannot connect"), "{err}");
+    assert!(err.message.contains("gave up after 2 attempts"), "{err}");
+    // 1 s backoff between the two attempts; 8 attempts with backoff would take ~90 s
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_partial_file_that_is_not_gzip_is_discarded_and_downloaded_again() {
+    let case = Case::new();
+    let sha = sha256_hex(&case.archive);
+    let cache = case.cache();
+    let part = case
+        .cache_dir
+        .path()
+        .join("partial")
+        .join(format!("{sha}.tar.gz.part"));
+    std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+    std::fs::write(&part, b"<html>stale</html>").unwrap();
+    let mut progress = Recorder::default();
+    let img = case.pull_with(&cache, &sha, &mut progress).await.unwrap();
+    case.assert_complete(&img);
+    assert!(
+        progress
+            .notes()
+            .iter()
+            .any(|n| n.contains("was stale; starting over")),
+        "{:?}",
+        progress.notes()
+    );
 }

@@ -234,3 +234,91 @@ async fn a_missing_local_registry_is_a_usage_error() {
     assert!(err.message.contains("/nonexistent/registry.toml"), "{err}");
     assert_eq!(err.exit_code(), 2);
 }
+
+#[tokio::test]
+async fn the_last_good_copy_resolves_images_when_the_network_fails() {
+    let copies_dir = tempfile::tempdir().unwrap();
+    let copies = qemu_test_action::image::RegistryCopies::new(copies_dir.path());
+    let server = Server::start();
+    serve_real(&server, &["0.0.22", "0.0.25"]);
+    let url = server.url("/registry/default.toml");
+    let online = Registry::load_with(&url, &fetcher(), Some(&copies))
+        .await
+        .unwrap();
+    assert!(online.warnings.is_empty(), "{:?}", online.warnings);
+    drop(server); // the network is gone: connections are refused from now on
+
+    let err = Registry::load(&url, &fetcher()).await.unwrap_err();
+    assert!(err.message.contains("cannot connect"), "{err}");
+    let offline = Registry::load_with(&url, &fetcher(), Some(&copies))
+        .await
+        .unwrap();
+    // the includes were kept too: the latest still comes from v0.0.25.toml
+    assert_eq!(version_of(&offline, "qemu_aarch64_linux"), "0.0.25");
+    assert_eq!(version_of(&offline, "qemu_aarch64_linux:0.0.22"), "0.0.22");
+    assert_eq!(offline.sources, online.sources);
+    assert_eq!(offline.warnings.len(), 3, "{:?}", offline.warnings);
+    let w = &offline.warnings[0];
+    assert!(
+        w.contains(&format!("registry {url} could not be fetched")),
+        "{w}"
+    );
+    assert!(w.contains("cannot connect"), "{w}");
+    assert!(w.contains("using the copy fetched at 20"), "{w}");
+}
+
+#[tokio::test]
+async fn a_registry_that_arrives_broken_does_not_fall_back_to_the_copy() {
+    let copies_dir = tempfile::tempdir().unwrap();
+    let copies = qemu_test_action::image::RegistryCopies::new(copies_dir.path());
+    let server = Server::start();
+    server.add("/r.toml", real("v0.0.22.toml"));
+    let url = server.url("/r.toml");
+    Registry::load_with(&url, &fetcher(), Some(&copies))
+        .await
+        .unwrap();
+    server.add("/r.toml", b"[[images]\n".to_vec());
+    let err = Registry::load_with(&url, &fetcher(), Some(&copies))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("invalid registry format"), "{err}");
+}
+
+#[test]
+fn an_offline_cli_pull_uses_the_kept_registry_and_the_cached_image() {
+    use support::archives::{guest_image, noise, sha256_hex};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = Server::start();
+    let archive = guest_image("aarch64", &noise(10_000, 3), &noise(20_000, 4));
+    server.add("/img.tar.gz", archive.clone());
+    let text = registry_text(&[(
+        "guest",
+        "1.0",
+        &sha256_hex(&archive),
+        &server.url("/img.tar.gz"),
+    )]);
+    server.add("/registry.toml", text.into_bytes());
+    let url = server.url("/registry.toml");
+    let pull = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
+            .args(["images", "pull", "guest", "--registry", &url, "--cache-dir"])
+            .arg(&cache)
+            .output()
+            .unwrap()
+    };
+    let online = pull();
+    assert!(online.status.success(), "{online:?}");
+    drop(server);
+    let started = std::time::Instant::now();
+    let offline = pull();
+    let stderr = String::from_utf8_lossy(&offline.stderr);
+    assert!(offline.status.success(), "{stderr}");
+    assert_eq!(offline.stdout, online.stdout, "the same cached image");
+    assert!(stderr.contains("using the copy fetched at"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "offline took {:?}",
+        started.elapsed()
+    );
+}

@@ -338,6 +338,62 @@ fn a_flooding_guest_keeps_memory_bounded() {
 }
 
 #[test]
+fn a_flooding_guest_cannot_grow_the_log_past_max_log_size() {
+    // ≥ 5 MiB of console through a 4 MiB log (2 MiB head, 2 MiB tail): head, marker and tail
+    // stay, and the verdict is still decided on a line far past the head.
+    let s = Scratch::new();
+    let out = baremetal(
+        &s,
+        "flood",
+        &[
+            "--success-regex",
+            "^flood line 320$",
+            "--max-log-size",
+            "4MiB",
+            "--timeout",
+            "300s",
+            "--quiet",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let r = s.results();
+    let case = &r["cases"][0];
+    assert_eq!(case["verdict"]["outcome"], "pass");
+    let bytes = case["console_bytes"].as_u64().unwrap();
+    let dropped = case["log_dropped_bytes"].as_u64().unwrap();
+    assert!(bytes > 5 << 20, "the flood printed only {bytes} bytes");
+    let log = std::fs::read(s.out().join("flood.log")).unwrap();
+    assert!(log.len() <= (4 << 20) + 512, "log is {} bytes", log.len());
+    let marker = format!("\n[qemu-test: {dropped} bytes of console output dropped here");
+    let at = log
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+        .expect("the marker is in the log");
+    assert_eq!(at, 2 << 20, "the head is the first half");
+    let after = &log[at + 1..];
+    let tail = &after[after.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    assert_eq!(tail.len(), 2 << 20, "the tail is the second half");
+    assert_eq!(
+        bytes,
+        dropped + (4 << 20),
+        "every byte is in the log or counted as dropped"
+    );
+    // The tail is the end of the stream: its last numbered line is the judge's last one.
+    let last_line = |lines: Vec<String>| lines.into_iter().rfind(|l| l.starts_with("flood line "));
+    let judged: Vec<String> = case["console_tail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    let logged = String::from_utf8_lossy(tail)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(last_line(logged), last_line(judged));
+}
+
+#[test]
 fn cases_run_in_parallel_get_the_same_verdicts_as_one_by_one() {
     let outcomes = |jobs: &str| {
         let s = Scratch::new();

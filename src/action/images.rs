@@ -21,6 +21,7 @@ pub async fn image_keys(
     cases: &[String],
     images: &[String],
     registry: Option<&str>,
+    cache_dir: Option<&Path>,
 ) -> Result<Vec<String>, Error> {
     let default_registry = registry.unwrap_or(DEFAULT_REGISTRY).to_string();
     let mut wanted: Vec<(String, String)> = images
@@ -38,11 +39,15 @@ pub async fn image_keys(
         }
     }
     let fetcher = Fetcher::new(FetchOptions::default())?;
+    // Offline, the last good copy of each registry in the image cache answers.
+    let copies = Cache::locate(cache_dir)
+        .ok()
+        .map(|root| Cache::new(root).registry_copies());
     let mut registries: HashMap<String, Registry> = HashMap::new();
     let mut keys = BTreeSet::new();
     for (image, registry) in wanted {
         if !registries.contains_key(&registry) {
-            let loaded = Registry::load(&registry, &fetcher).await?;
+            let loaded = Registry::load_with(&registry, &fetcher, copies.as_ref()).await?;
             registries.insert(registry.clone(), loaded);
         }
         let spec: ImageSpec = image.parse()?;
@@ -79,7 +84,15 @@ pub async fn key_step(
     }
     let cases = inputs::names(inputs::text(vars, "case").as_deref());
     let registry = inputs::text(vars, "registry");
-    let digests = match image_keys(suite.as_deref(), &cases, &images, registry.as_deref()).await {
+    let digests = match image_keys(
+        suite.as_deref(),
+        &cases,
+        &images,
+        registry.as_deref(),
+        Some(&dir),
+    )
+    .await
+    {
         Ok(d) => d,
         Err(e) => {
             notes.push(format!(

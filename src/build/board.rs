@@ -98,8 +98,7 @@ const KNOWN_KEYS: [&str; 7] = [
 impl BoardConfig {
     /// Reads and parses a board config file.
     pub fn load(path: &Path) -> Result<BoardConfig, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "board config", &e))?;
+        let text = crate::config::source::read_input(path, "board config")?;
         Self::parse(path, &text)
     }
 

@@ -33,8 +33,7 @@ impl PackageInfo {
     /// Reads `<workspace>/Cargo.toml` without running cargo (so a dry run needs no toolchain).
     pub fn read(workspace: &Path) -> Result<PackageInfo, Error> {
         let path = workspace.join("Cargo.toml");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| Error::input_io(&path, "Cargo.toml", &e))?;
+        let text = crate::config::source::read_input(&path, "Cargo.toml")?;
         Self::parse(&path, &text)
     }
 
@@ -179,7 +178,7 @@ pub fn build_env(
 fn config_set_dir(vm_configs: &[PathBuf]) -> Result<String, Error> {
     let mut hasher = Sha256::new();
     for path in vm_configs {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read VM config", &e))?;
+        let bytes = crate::config::source::read_input(path, "VM config")?.into_bytes();
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }

@@ -34,6 +34,7 @@ pub const GRAMMAR_KEYS: &[&str] = &[
     "send_delay",
     "retries",
     "retry_on",
+    "max_log_size",
 ];
 
 /// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
@@ -117,6 +118,8 @@ pub struct GrammarSpec {
     pub send_delay: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_on: Vec<String>,
+    /// Bytes of console log kept on disk (head and tail; the judge sees everything).
+    pub max_log_size: Option<u64>,
 }
 
 impl GrammarSpec {
@@ -136,6 +139,7 @@ impl GrammarSpec {
             send_delay: self.send_delay.or(lower.send_delay),
             retries: self.retries.or(lower.retries),
             retry_on: list(&self.retry_on, &lower.retry_on),
+            max_log_size: self.max_log_size.or(lower.max_log_size),
         }
     }
 
@@ -163,6 +167,7 @@ impl GrammarSpec {
             "retries" => {
                 self.retries = Some(r.integer(item, key, 0, MAX_RETRIES.into())? as u32);
             }
+            "max_log_size" => self.max_log_size = Some(r.size(item, key)?),
             "retry_on" => {
                 let classes = r.strings(item, key)?;
                 for (c, at) in &classes {
@@ -185,6 +190,21 @@ pub const RETRY_CLASSES: &[&str] = &["infra", "timeout", "fail"];
 
 /// Reads of the grammar's own tables, on top of the shared typed reader.
 impl TomlReader<'_> {
+    /// A byte size: an integer or a string with a binary unit (`"64MiB"`).
+    fn size(&self, item: &Item, key: &str) -> Result<u64, Error> {
+        let text = match item.as_integer() {
+            Some(n) => n.to_string(),
+            None => self.string(item, key)?,
+        };
+        crate::run::log::parse_size(&text).map_err(|e| {
+            Error::config(format!("`{key}`: {e}"))
+                .at(self.at(item))
+                .help(format!(
+                    "write it as `{key} = \"64MiB\"` (K, M, G) or a number of bytes"
+                ))
+        })
+    }
+
     fn pattern(&self, item: &Item, key: &str) -> Result<PatternSpec, Error> {
         Ok(PatternSpec {
             regex: self.string(item, key)?,
@@ -344,6 +364,25 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    #[test]
+    fn max_log_size_takes_bytes_or_a_unit_and_names_a_bad_value() {
+        assert_eq!(
+            read("max_log_size = 1048576\n").unwrap().max_log_size,
+            Some(1 << 20)
+        );
+        assert_eq!(
+            read("max-log-size = \"64MiB\"\n").unwrap().max_log_size,
+            Some(64 << 20)
+        );
+        let e = read("\nmax_log_size = \"lots\"\n").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`max_log_size`: \"lots\" is not a size"),
+            "{e}"
+        );
+        assert_eq!(e.location.unwrap().line, 2);
+    }
 
     fn read(text: &str) -> Result<GrammarSpec, Error> {
         let src = SourceText::new(Path::new("g.toml"), text.to_string());

@@ -105,8 +105,7 @@ const KEYS: &[KeySpec] = &[
 impl QemuConfig {
     /// Reads and parses a QEMU TOML file.
     pub fn load(path: &Path) -> Result<QemuConfig, Error> {
-        let bytes = std::fs::read(path).map_err(|e| Error::input_io(path, "QEMU config", &e))?;
-        let text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e))?;
+        let text = crate::config::source::read_input(path, "QEMU config")?;
         Self::parse(path, &text)
     }
 
@@ -223,16 +222,6 @@ fn syntax_error(source: &SourceText, err: &toml_edit::TomlError) -> Error {
         .help(
             "fix the TOML syntax at this place (strings need double quotes, arrays [\"a\", \"b\"])",
         )
-}
-
-fn not_utf8(path: &Path, err: std::string::FromUtf8Error) -> Error {
-    let valid = err.utf8_error().valid_up_to();
-    let bytes = err.into_bytes();
-    let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
-    let location = SourceText::new(path, prefix).location(valid);
-    Error::config("the QEMU config is not valid UTF-8 text (TOML files must be UTF-8)")
-        .at(location)
-        .help("re-save the file as UTF-8")
 }
 
 fn unknown_key(key: &str, location: Location) -> Warning {

@@ -1,9 +1,94 @@
 //! A loaded text file that maps byte offsets to line:column, so every config error and warning
-//! can name the exact place.
+//! can name the exact place; and [`read_input`], the one bounded reader for every config-like
+//! file the user names (QEMU TOML, suite, registry, board, VM config, profiles, Cargo.toml).
 
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::Location;
+use crate::error::{Error, Location};
+
+/// The largest config-like file read: real ones are a few KiB, so anything this big is a
+/// mistake (`/dev/zero`, a disk image passed by accident) and must not be read into memory.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// Reads the user's file `path` (`what` names its kind in messages, e.g. "QEMU config") as UTF-8
+/// text: only a regular file of at most [`MAX_INPUT_BYTES`] is accepted.
+///
+/// The file is opened with `O_NONBLOCK` so that opening a FIFO with no writer returns at once
+/// instead of hanging, and `O_NOCTTY` so a terminal device never becomes the controlling
+/// terminal; the type is then checked on the open descriptor (`fstat`), so no rename between
+/// check and read can swap in another file. The read itself is capped too, for files that grow
+/// while being read.
+pub fn read_input(path: &Path, what: &str) -> Result<String, Error> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::input_io(path, what, &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::input_io(path, what, &e))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "{what} {} is {}, not a regular file",
+            path.display(),
+            kind_of(&meta.file_type())
+        ))
+        .help("pass the path of the file itself, not a directory, pipe or device"));
+    }
+    let too_big = || {
+        Error::usage(format!(
+            "{what} {} is larger than {} MiB; it cannot be a {what}",
+            path.display(),
+            MAX_INPUT_BYTES >> 20
+        ))
+        .help(format!("check the path: a {what} is a small text file"))
+    };
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file as &File)
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::input_io(path, what, &e))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| not_utf8(path, what, e))
+}
+
+/// "a directory", "a FIFO", … for messages about non-regular files.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// Names the line and column of the first byte that is not UTF-8.
+fn not_utf8(path: &Path, what: &str, err: std::string::FromUtf8Error) -> Error {
+    let valid = err.utf8_error().valid_up_to();
+    let bytes = err.into_bytes();
+    let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+    let location = SourceText::new(path, prefix).location(valid);
+    Error::config(format!(
+        "the {what} is not valid UTF-8 text (TOML files must be UTF-8)"
+    ))
+    .at(location)
+    .help("re-save the file as UTF-8")
+}
 
 /// The text of a user file plus the start offset of every line.
 #[derive(Debug, Clone)]

@@ -7,7 +7,9 @@
 //! - `partial/<sha256>.tar.gz.part`: an interrupted download, resumed by the next run;
 //! - `tmp/`: staging directories; `locks/<sha256>.lock`: one `flock` per image.
 //!
-//! A hit reads the marker and stats the files it lists: no network, no re-hash.
+//! A hit reads the marker and stats the files it lists: no network, and no re-hash unless a
+//! file's inode, mtime or ctime changed since it was hashed (then it is re-hashed before use,
+//! so a file rewritten in place with the same size is caught).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -44,6 +46,60 @@ struct Marker {
 struct MarkedFile {
     path: PathBuf,
     size: u64,
+    /// SHA-256 of the unpacked file (absent in markers of older versions: size-only checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    /// The file's identity and times when it was last hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stamp: Option<Stamp>,
+    /// The wall clock (ns since the epoch) just before that hash began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hashed_at_ns: Option<i128>,
+}
+
+/// File times come from a clock that lags by up to a tick: a stamp whose ctime is this close to
+/// the moment of hashing could be repeated by a write right after it, so it is not trusted
+/// ("racy", as git calls it) and the file is re-hashed until its stamp is older.
+const RACY_NS: i128 = 100_000_000;
+
+fn wall_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// What changes when a file is replaced or written to: device, inode, mtime and ctime (the
+/// latter cannot be set back by `touch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// How a cached image's files compare with its marker.
+enum Check {
+    /// As hashed.
+    Intact,
+    /// Same content, but some stamps changed (e.g. restored by actions/cache): the marker
+    /// should record the new ones.
+    Restamp(Marker),
+    /// A file is missing, has another size or other content.
+    Broken,
 }
 
 /// A complete entry of the cache.
@@ -97,6 +153,11 @@ impl Cache {
         &self.root
     }
 
+    /// The last good copies of remote registry files, for offline runs.
+    pub fn registry_copies(&self) -> super::registry::RegistryCopies {
+        super::registry::RegistryCopies::new(self.root.join("registries"))
+    }
+
     /// The download policy used on a miss.
     pub fn options(&self) -> &FetchOptions {
         &self.options
@@ -118,16 +179,45 @@ impl Cache {
             .join(format!("{sha256}.tar.gz.part"))
     }
 
-    /// The complete cached image with this hash, checked by `stat` only.
+    /// The complete cached image with this hash: checked by `stat`, and re-hashed where a
+    /// file's stamp changed since it was hashed.
     pub fn lookup(&self, sha256: &str) -> Option<CachedImage> {
+        self.find(sha256, false)
+    }
+
+    /// [`Cache::lookup`] by the holder of the image's lock, which may record new stamps.
+    fn lookup_locked(&self, sha256: &str) -> Option<CachedImage> {
+        self.find(sha256, true)
+    }
+
+    fn find(&self, sha256: &str, locked: bool) -> Option<CachedImage> {
         let dir = self.image_dir(sha256);
         let marker = read_marker(&dir).ok()?;
-        let intact = marker.sha256 == sha256
-            && marker
-                .files
-                .iter()
-                .all(|f| fs::metadata(dir.join(&f.path)).is_ok_and(|m| m.len() == f.size));
-        intact.then(|| cached(dir, marker))
+        if marker.sha256 != sha256 {
+            return None;
+        }
+        match check(&dir, &marker) {
+            Check::Intact => Some(cached(dir, marker)),
+            Check::Broken => None,
+            Check::Restamp(restamped) => {
+                // Record the new stamps only under the lock (a writer would otherwise lose its
+                // update); if it is busy, the next lookup re-hashes again.
+                let lock = if locked { None } else { self.try_lock(sha256) };
+                if locked || lock.is_some() {
+                    let _ = write_marker(&dir, &restamped);
+                }
+                Some(cached(dir, restamped))
+            }
+        }
+    }
+
+    /// The per-image lock if it is free right now.
+    fn try_lock(&self, sha: &str) -> Option<Lock> {
+        let path = self.root.join("locks").join(format!("{sha}.lock"));
+        let file = OpenOptions::new().write(true).open(path).ok()?;
+        // SAFETY: flock on a descriptor this function owns; no memory is involved.
+        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        taken.then_some(Lock { _file: file })
     }
 
     /// The image of `entry`, from the cache or downloaded, verified and unpacked into it.
@@ -142,11 +232,11 @@ impl Cache {
             return Ok(local(entry, hit));
         }
         let _lock = self.lock(&entry.sha256, progress).await?;
-        if self.lookup(&entry.sha256).is_none() {
+        if self.lookup_locked(&entry.sha256).is_none() {
             self.fill(entry, progress).await?;
         }
         self.add_name(&entry.sha256, &id)?;
-        let hit = self.lookup(&entry.sha256).ok_or_else(|| {
+        let hit = self.lookup_locked(&entry.sha256).ok_or_else(|| {
             Error::infra(format!(
                 "cache entry {} vanished after it was written",
                 entry.sha256
@@ -179,6 +269,7 @@ impl Cache {
                 dest: dest.clone(),
                 limits: self.options.limits.clone(),
                 reserved: vec![MARKER.to_string()],
+                kind: super::kind::ArchiveKind::of_name(&entry.url),
             },
         };
         let verified = Fetcher::new(self.options.clone())?
@@ -404,18 +495,69 @@ fn write_marker(dir: &Path, marker: &Marker) -> Result<(), Error> {
     fs::rename(&tmp, &path).map_err(|e| cache_io(&path, "write", &e))
 }
 
+/// Size, hash and stamp of each unpacked file, for the marker.
 fn sizes(dir: &Path, files: Vec<PathBuf>) -> Result<Vec<MarkedFile>, Error> {
     files
         .into_iter()
         .map(|path| {
             let abs = dir.join(&path);
+            let hashed_at_ns = wall_ns();
+            let sha256 = hash_file(&abs).map_err(|e| cache_io(&abs, "read", &e))?;
             let meta = fs::metadata(&abs).map_err(|e| cache_io(&abs, "stat", &e))?;
             Ok(MarkedFile {
                 path,
                 size: meta.len(),
+                sha256: Some(sha256),
+                stamp: Some(Stamp::of(&meta)),
+                hashed_at_ns: Some(hashed_at_ns),
             })
         })
         .collect()
+}
+
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut hashing = HashingReader {
+        inner: File::open(path)?,
+        hasher: <sha2::Sha256 as sha2::Digest>::new(),
+    };
+    io::copy(&mut hashing, &mut io::sink())?;
+    Ok(hex(&sha2::Digest::finalize(hashing.hasher)))
+}
+
+/// Compares the files in `dir` with `marker`: sizes always, content where the stamp moved.
+fn check(dir: &Path, marker: &Marker) -> Check {
+    let mut restamped = marker.clone();
+    let mut moved = false;
+    for f in &mut restamped.files {
+        let path = dir.join(&f.path);
+        let Ok(meta) = fs::metadata(&path) else {
+            return Check::Broken;
+        };
+        if meta.len() != f.size {
+            return Check::Broken;
+        }
+        let now = Stamp::of(&meta);
+        let (Some(stamp), Some(sha)) = (f.stamp, &f.sha256) else {
+            continue; // an older marker: size only
+        };
+        let racy = f
+            .hashed_at_ns
+            .is_none_or(|at| stamp.ctime_ns.max(stamp.mtime_ns) + RACY_NS >= at);
+        if stamp != now || racy {
+            let hashed_at_ns = wall_ns();
+            if hash_file(&path).ok().as_ref() != Some(sha) {
+                return Check::Broken;
+            }
+            f.stamp = Some(Stamp::of(&meta));
+            f.hashed_at_ns = Some(hashed_at_ns);
+            moved = true;
+        }
+    }
+    if moved {
+        Check::Restamp(restamped)
+    } else {
+        Check::Intact
+    }
 }
 
 fn cached(dir: PathBuf, m: Marker) -> CachedImage {
@@ -568,6 +710,7 @@ mod tests {
         );
         let home = locate_with(None, env(&all[3..])).unwrap();
         assert_eq!(home, Path::new("/home/u/.cache/qemu-test-action"));
-        assert!(locate_with(None, env(&[])).is_err());
+        let err = locate_with(None, env(&[])).unwrap_err();
+        assert!(err.message.contains("HOME is not set"), "{err}");
     }
 }

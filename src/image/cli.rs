@@ -66,10 +66,10 @@ pub async fn run_images(
     }
 }
 
-async fn load_registry(args: &ImagesArgs) -> Result<Registry, Error> {
+async fn load_registry(args: &ImagesArgs, cache: &Cache) -> Result<Registry, Error> {
     let location = args.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
     let fetcher = Fetcher::new(args.fetch.clone())?;
-    let reg = Registry::load(location, &fetcher).await?;
+    let reg = Registry::load_with(location, &fetcher, Some(&cache.registry_copies())).await?;
     for w in &reg.warnings {
         eprintln!("warning: {w}");
     }
@@ -77,7 +77,7 @@ async fn load_registry(args: &ImagesArgs) -> Result<Registry, Error> {
 }
 
 async fn ls(args: &ImagesArgs, cache: &Cache, out: &mut (dyn Write + Send)) -> Result<i32, Error> {
-    let reg = load_registry(args).await?;
+    let reg = load_registry(args, cache).await?;
     let rows: Vec<[String; 5]> = reg
         .images()
         .iter()
@@ -113,7 +113,7 @@ async fn pull(
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let spec: ImageSpec = image.parse()?;
-    let reg = load_registry(args).await?;
+    let reg = load_registry(args, cache).await?;
     let local = super::ensure_image(&reg, &spec, cache, progress).await?;
     writeln!(out, "{}", local.dir.display()).map_err(stdout_err)?;
     Ok(exit::PASS)
@@ -169,7 +169,8 @@ async fn rm(
     Ok(exit::PASS)
 }
 
-/// Removes everything cached, partial downloads included, each under its image's lock.
+/// Removes everything cached, partial downloads and kept registry copies included, each image
+/// under its lock.
 async fn rm_all(
     cache: &Cache,
     out: &mut (dyn Write + Send),
@@ -185,6 +186,7 @@ async fn rm_all(
         let aliases = names.get(&sha).map(|n| n.join(", ")).unwrap_or_default();
         writeln!(out, "removed {sha} {aliases}").map_err(stdout_err)?;
     }
+    cache.registry_copies().clear()?;
     Ok(exit::PASS)
 }
 

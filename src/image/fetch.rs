@@ -29,10 +29,15 @@ pub struct FetchOptions {
     pub max_backoff: Duration,
     pub max_redirects: usize,
     pub limits: UnpackLimits,
+    /// Attempts when the server cannot be reached at all (refused, no route, DNS): a host that
+    /// refuses now is unlikely to accept in a minute, so give up within seconds.
+    pub connect_attempts: u32,
+    /// The slowest transfer accepted: fewer bytes than this in one window is a stall.
+    pub min_throughput: Throughput,
 }
 
 impl Default for FetchOptions {
-    /// TuxRun-like: 8 attempts with exponential backoff from 1 s.
+    /// TuxRun-like: 8 attempts with exponential backoff from 1 s; 2 for an unreachable host.
     fn default() -> Self {
         FetchOptions {
             deadlines: Deadlines::default(),
@@ -41,7 +46,71 @@ impl Default for FetchOptions {
             max_backoff: Duration::from_secs(30),
             max_redirects: 10,
             limits: UnpackLimits::default(),
+            connect_attempts: 2,
+            min_throughput: Throughput::default(),
         }
+    }
+}
+
+/// A minimum transfer rate, judged over whole windows (like curl's `--speed-limit` and
+/// `--speed-time`): a server that trickles bytes just often enough to beat the read deadline
+/// still fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throughput {
+    pub bytes: u64,
+    pub window: Duration,
+}
+
+impl Default for Throughput {
+    /// 10 KiB/s over a minute: far below any working link, far above a stalled one.
+    fn default() -> Self {
+        Throughput {
+            bytes: 10 * 1024 * 60,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Measures one response's body against [`Throughput`].
+struct RateWindow {
+    rule: Throughput,
+    start: Instant,
+    bytes: u64,
+}
+
+impl RateWindow {
+    fn new(rule: Throughput) -> Self {
+        RateWindow {
+            rule,
+            start: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Counts `n` more bytes; a transient failure when a whole window passed below the rate.
+    fn add(&mut self, n: usize) -> Result<(), Failure> {
+        self.bytes += n as u64;
+        let elapsed = self.start.elapsed();
+        if elapsed < self.rule.window {
+            return Ok(());
+        }
+        let needed = (self.rule.bytes as f64 * elapsed.as_secs_f64()
+            / self.rule.window.as_secs_f64()) as u64;
+        if self.bytes < needed {
+            return Err(Failure::Transient(
+                format!(
+                    "the transfer stalled: {} bytes in {:.1} s, slower than the minimum of {} \
+                     bytes per {} s",
+                    self.bytes,
+                    elapsed.as_secs_f64(),
+                    self.rule.bytes,
+                    self.rule.window.as_secs_f64()
+                ),
+                None,
+            ));
+        }
+        *self = RateWindow::new(self.rule);
+        Ok(())
     }
 }
 
@@ -76,6 +145,8 @@ pub struct Fetcher {
 enum Failure {
     /// Worth another attempt (after the pause, or the server's `Retry-After`).
     Transient(String, Option<Duration>),
+    /// No connection at all: retried only [`FetchOptions::connect_attempts`] times.
+    Unreachable(String),
     Fatal(Error),
     /// The total deadline passed.
     Deadline,
@@ -102,6 +173,7 @@ impl Fetcher {
             match self.text_once(url, max_len, retry.deadline).await {
                 Ok(text) => return Ok(text),
                 Err(Failure::Transient(why, after)) => retry.pause(&why, after, None).await?,
+                Err(Failure::Unreachable(why)) => retry.unreachable(&why, None).await?,
                 Err(Failure::Deadline) => return Err(deadline_error(url, &self.opts.deadlines)),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Consumer) => return Err(Error::infra("text download had a consumer")),
@@ -119,16 +191,24 @@ impl Fetcher {
             .await?
             .map_err(|e| classify_error(&e, &self.opts.deadlines))?;
         check_status(&resp, url)?;
+        let too_big = || {
+            Failure::Fatal(Error::config(format!(
+                "{url} is larger than {max_len} bytes; it is not a registry file"
+            )))
+        };
+        if resp.content_length().is_some_and(|n| n > max_len as u64) {
+            return Err(too_big());
+        }
         let mut body = Vec::new();
+        let mut rate = RateWindow::new(self.opts.min_throughput);
         while let Some(chunk) = within(deadline, resp.chunk())
             .await?
             .map_err(|e| classify_error(&e, &self.opts.deadlines))?
         {
+            rate.add(chunk.len())?;
             body.extend_from_slice(&chunk);
             if body.len() > max_len {
-                return Err(Failure::Fatal(Error::config(format!(
-                    "{url} is larger than {max_len} bytes; it is not a registry file"
-                ))));
+                return Err(too_big());
             }
         }
         String::from_utf8(body).map_err(|_| {
@@ -185,7 +265,12 @@ impl Fetcher {
         progress.finish();
         if let Err(failure) = transferred {
             let stopped = pipe.abort().await;
-            return Err(fail(job, failure, stopped));
+            let rejected = fail(job, failure, stopped);
+            // A refusal before the first byte leaves an empty partial file: nothing to resume.
+            if std::fs::metadata(&job.target.part).is_ok_and(|m| m.len() == 0) {
+                discard_part(job);
+            }
+            return Err(rejected);
         }
         match pipe.finish().await {
             Ok(outcome) => judge(job, outcome),
@@ -209,6 +294,10 @@ impl Fetcher {
                 Ok(()) => return Ok(()),
                 Err(Failure::Transient(why, after)) => retry
                     .pause(&why, after, Some(&mut *progress))
+                    .await
+                    .map_err(Failure::Fatal)?,
+                Err(Failure::Unreachable(why)) => retry
+                    .unreachable(&why, Some(&mut *progress))
                     .await
                     .map_err(Failure::Fatal)?,
                 Err(Failure::Deadline) => {
@@ -255,8 +344,28 @@ impl Fetcher {
         }
         check_status(&resp, url)?;
         let total = resp.content_length().map(|len| len + *offset);
+        let limit = self.opts.limits.max_archive_bytes;
+        if let Some(total) = total.filter(|&t| t > limit) {
+            return Err(Failure::Fatal(
+                Error::infra(format!(
+                    "{url} is {total} bytes (Content-Length), more than the limit of {limit} \
+                     bytes for an image archive; nothing was downloaded"
+                ))
+                .help("check the url in the registry; an image this big is not a guest image"),
+            ));
+        }
         progress.update(*offset, total);
-        while let Some(chunk) = within(deadline, resp.chunk()).await?.map_err(classify)? {
+        let mut rate = RateWindow::new(self.opts.min_throughput);
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = pipe.closed() => return Err(Failure::Consumer),
+                next = within(deadline, resp.chunk()) => next,
+            };
+            let Some(chunk) = next?.map_err(classify)? else {
+                break;
+            };
+            rate.add(chunk.len())?;
             *offset += chunk.len() as u64;
             if !within(deadline, pipe.send(chunk)).await? {
                 return Err(Failure::Consumer);
@@ -272,6 +381,8 @@ struct Retry<'a> {
     opts: &'a FetchOptions,
     url: &'a Url,
     attempt: u32,
+    /// Attempts that found no server at all.
+    unreachable: u32,
     deadline: Instant,
 }
 
@@ -281,8 +392,36 @@ impl<'a> Retry<'a> {
             opts,
             url,
             attempt: 1,
+            unreachable: 0,
             deadline: Instant::now() + opts.deadlines.total,
         }
+    }
+
+    /// Like [`Retry::pause`] within the smaller budget for a server that cannot be reached.
+    async fn unreachable(
+        &mut self,
+        why: &str,
+        progress: Option<&mut dyn Progress>,
+    ) -> Result<(), Error> {
+        self.unreachable += 1;
+        if self.unreachable >= self.opts.connect_attempts {
+            return Err(self.give_up(why, self.unreachable));
+        }
+        self.pause(why, None, progress).await
+    }
+
+    fn give_up(&self, why: &str, tries: u32) -> Error {
+        let tries = match tries {
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        let message = format!(
+            "failed to download {}: {why} (gave up after {tries})",
+            self.url
+        );
+        Error::infra(message).help(
+            "check the network and the URL; bytes already downloaded are kept and resumed next time",
+        )
     }
 
     /// Waits before the next attempt, or fails when the budget or the deadline is spent.
@@ -293,17 +432,7 @@ impl<'a> Retry<'a> {
         progress: Option<&mut dyn Progress>,
     ) -> Result<(), Error> {
         if self.attempt >= self.opts.attempts {
-            let tries = match self.attempt {
-                1 => "1 attempt".to_string(),
-                n => format!("{n} attempts"),
-            };
-            let message = format!(
-                "failed to download {}: {why} (gave up after {tries})",
-                self.url
-            );
-            return Err(Error::infra(message).help(
-                "check the network and the URL; bytes already downloaded are kept and resumed next time",
-            ));
+            return Err(self.give_up(why, self.attempt));
         }
         let exponential = self
             .opts
@@ -389,11 +518,14 @@ fn classify_error(e: &reqwest::Error, deadlines: &Deadlines) -> Failure {
         return Failure::Fatal(Error::infra(detail).help("check the URL and its redirects"));
     }
     let what = if e.is_timeout() && e.is_connect() {
-        format!("no connection within {} s", deadlines.connect.as_secs_f64())
+        return Failure::Unreachable(format!(
+            "no connection within {} s",
+            deadlines.connect.as_secs_f64()
+        ));
     } else if e.is_timeout() {
         format!("no data for {} s", deadlines.read.as_secs_f64())
     } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(e))
+        return Failure::Unreachable(format!("cannot connect: {}", root_cause(e)));
     } else {
         detail
     };
@@ -444,7 +576,8 @@ async fn local_file(url: &Url, pipe: &mut Pipeline, offset: u64) -> Result<(), F
 
 /// Why an archive was not accepted.
 enum Rejected {
-    /// The SHA-256 differs: retried once from scratch when a stale partial file was replayed.
+    /// The SHA-256 differs, or the stream does not start like the archive: retried once from
+    /// scratch when a stale partial file was replayed.
     Mismatch(Error),
     Other(Error),
 }
@@ -484,11 +617,16 @@ fn fail(job: &ArchiveJob, failure: Failure, stopped: Stopped) -> Rejected {
     match (failure, stopped) {
         (_, Stopped::Unpack(e)) => {
             discard_part(job);
-            Rejected::Other(refusal(job, &e))
+            match e {
+                UnpackError::NotArchive(_) => Rejected::Mismatch(refusal(job, &e)),
+                _ => Rejected::Other(refusal(job, &e)),
+            }
         }
         (_, Stopped::Io(path, e)) => Rejected::Other(Error::io(&path, "write", &e)),
         (Failure::Fatal(e), Stopped::Aborted) => Rejected::Other(e),
-        (Failure::Transient(why, _), Stopped::Aborted) => Rejected::Other(Error::infra(why)),
+        (Failure::Transient(why, _) | Failure::Unreachable(why), Stopped::Aborted) => {
+            Rejected::Other(Error::infra(why))
+        }
         (Failure::Deadline, Stopped::Aborted) => {
             Rejected::Other(Error::infra(format!("{}: deadline passed", job.label)))
         }
@@ -500,7 +638,9 @@ fn fail(job: &ArchiveJob, failure: Failure, stopped: Stopped) -> Rejected {
 }
 
 fn refusal(job: &ArchiveJob, e: &UnpackError) -> Error {
-    let help = if e.is_policy() {
+    let help = if let UnpackError::NotArchive(_) = e {
+        "the server sent something else than the archive (an error or login page?); nothing was cached. Check the url in the registry"
+    } else if e.is_policy() {
         "the archive is unsafe or too big to unpack; nothing was cached. Report it to the image's publisher"
     } else {
         "the archive matches its SHA-256 but is not a valid .tar.gz; the registry entry is broken"

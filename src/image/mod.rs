@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod cli;
 pub mod fetch;
+pub mod kind;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub use cache::Cache;
 pub use fetch::{FetchOptions, Fetcher};
 pub use progress::Progress;
-pub use registry::{DEFAULT_REGISTRY, ImageEntry, ImageSpec, Registry};
+pub use registry::{DEFAULT_REGISTRY, ImageEntry, ImageSpec, Registry, RegistryCopies};
 pub use unpack::UnpackLimits;
 
 use crate::error::Error;

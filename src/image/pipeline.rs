@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::kind::ArchiveKind;
 use super::unpack::{UnpackError, UnpackLimits, unpack};
 
 /// What the consumer made of the complete stream.
@@ -64,6 +65,8 @@ pub struct Target {
     pub limits: UnpackLimits,
     /// Top-level names the archive may not use.
     pub reserved: Vec<String>,
+    /// The format: its magic number is checked before the first byte is stored.
+    pub kind: ArchiveKind,
 }
 
 impl Pipeline {
@@ -92,6 +95,14 @@ impl Pipeline {
         match &self.running {
             Some(r) => r.tx.send(Msg::Data(chunk)).await.is_ok(),
             None => false,
+        }
+    }
+
+    /// Resolves once the consumer has stopped on its own (it refused the stream), so a producer
+    /// waiting on a slow server learns of it at once instead of at its next chunk.
+    pub async fn closed(&self) {
+        if let Some(r) = &self.running {
+            r.tx.closed().await;
         }
     }
 
@@ -144,9 +155,19 @@ async fn join(task: JoinHandle<Result<Outcome, Stopped>>) -> Result<Outcome, Sto
     })
 }
 
+/// How many first bytes of a stream a "not an archive" message shows.
+const HEAD_SHOWN: usize = 16;
+
 /// The reader the decompressor pulls from: replayed bytes, then received chunks; hashes all,
-/// appends the received ones to the partial file.
+/// appends the received ones to the partial file. A chunk is admitted (magic number, archive
+/// size) before it is written.
 struct Tee {
+    kind: ArchiveKind,
+    max_bytes: u64,
+    /// The stream's first bytes, until there are enough to judge the magic number.
+    head: Vec<u8>,
+    /// Why the stream was refused on its own bytes (not a decompressor's opinion).
+    refused: Option<UnpackError>,
     replay: Option<File>,
     rx: mpsc::Receiver<Msg>,
     current: Bytes,
@@ -164,6 +185,7 @@ impl Read for Tee {
         if let Some(file) = &mut self.replay {
             let n = file.read(buf)?;
             if n > 0 {
+                self.admit(&buf[..n])?;
                 self.account(&buf[..n]);
                 return Ok(n);
             }
@@ -172,6 +194,7 @@ impl Read for Tee {
         while self.current.is_empty() && !self.ended {
             match self.rx.blocking_recv() {
                 Some(Msg::Data(chunk)) => {
+                    self.admit(&chunk)?;
                     if let Err(e) = self.part.write_all(&chunk) {
                         self.write_error = Some(io::Error::new(e.kind(), e.to_string()));
                         return Err(e);
@@ -197,6 +220,33 @@ impl Read for Tee {
 }
 
 impl Tee {
+    /// Refuses `data` (the bytes after `self.bytes`) when the stream so far cannot be of its
+    /// kind or grows past the archive size limit.
+    fn admit(&mut self, data: &[u8]) -> io::Result<()> {
+        // Judged while the magic number is incomplete; a few more bytes are kept to show.
+        let judged = self.head.len() >= self.kind.spec().magic.len();
+        if self.head.len() < HEAD_SHOWN {
+            let take = (HEAD_SHOWN - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        if !judged && let Err(why) = self.kind.check_magic(&self.head) {
+            return Err(self.refuse(UnpackError::NotArchive(why)));
+        }
+        if self.bytes + data.len() as u64 > self.max_bytes {
+            return Err(self.refuse(UnpackError::TooBig(format!(
+                "the download is larger than the limit of {} bytes",
+                self.max_bytes
+            ))));
+        }
+        Ok(())
+    }
+
+    fn refuse(&mut self, why: UnpackError) -> io::Error {
+        let e = io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+        self.refused = Some(why);
+        e
+    }
+
     fn account(&mut self, data: &[u8]) {
         self.hasher.update(data);
         self.bytes += data.len() as u64;
@@ -212,6 +262,10 @@ fn consume(rx: mpsc::Receiver<Msg>, target: &Target) -> Result<Outcome, Stopped>
         .map_err(io_err)?;
     let replay = File::open(&target.part).map_err(io_err)?;
     let mut tee = Tee {
+        kind: target.kind,
+        max_bytes: target.limits.max_archive_bytes,
+        head: Vec::new(),
+        refused: None,
         replay: Some(replay),
         rx,
         current: Bytes::new(),
@@ -227,6 +281,9 @@ fn consume(rx: mpsc::Receiver<Msg>, target: &Target) -> Result<Outcome, Stopped>
     let files = unpack_gz(&mut tee, &target.dest, &target.limits, &reserved);
     if tee.aborted {
         return Err(Stopped::Aborted);
+    }
+    if let Some(why) = tee.refused.take() {
+        return Err(Stopped::Unpack(why));
     }
     if let Some(e) = tee.write_error.take() {
         return Err(Stopped::Io(tee.part_path.clone(), e));
@@ -251,8 +308,20 @@ fn unpack_gz(
     limits: &UnpackLimits,
     reserved: &[&str],
 ) -> Result<Vec<PathBuf>, UnpackError> {
-    let mut gz = MultiGzDecoder::new(tee);
-    let files = unpack(&mut gz, dest, limits, reserved)?;
+    let max_ratio = limits.max_ratio.unwrap_or(tee.kind.spec().max_ratio);
+    let mut gz = RatioGuard {
+        inner: MultiGzDecoder::new(tee),
+        out: 0,
+        max_ratio,
+        floor: limits.ratio_floor,
+        compressed: |d: &MultiGzDecoder<&mut Tee>| d.get_ref().bytes,
+        tripped: None,
+    };
+    let files = unpack(&mut gz, dest, limits, reserved);
+    if let Some(e) = gz.tripped.take() {
+        return Err(e);
+    }
+    let files = files?;
     // After the tar end marker only zero padding may follow; bound it.
     let trailing =
         io::copy(&mut (&mut gz).take(1 << 20), &mut io::sink()).map_err(UnpackError::Format)?;
@@ -265,14 +334,48 @@ fn unpack_gz(
     Ok(files)
 }
 
+/// Counts what a decompressor yields and fails the read once it expands more than `max_ratio`
+/// times the compressed bytes it consumed (after `floor` bytes): a decompression bomb stops
+/// before its output reaches the disk.
+struct RatioGuard<D, F> {
+    inner: D,
+    out: u64,
+    max_ratio: u64,
+    floor: u64,
+    /// Compressed bytes consumed so far, read from the decompressor's source.
+    compressed: F,
+    tripped: Option<UnpackError>,
+}
+
+impl<D: Read, F: Fn(&D) -> u64> Read for RatioGuard<D, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out += n as u64;
+        let compressed = (self.compressed)(&self.inner).max(1);
+        if self.out > self.floor && self.out / compressed > self.max_ratio {
+            let why = format!(
+                "{} bytes decompressed from {compressed} expand more than {}x; refused as a \
+                 decompression bomb",
+                self.out, self.max_ratio
+            );
+            self.tripped = Some(UnpackError::TooBig(why.clone()));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+        }
+        Ok(n)
+    }
+}
+
 /// Hashes what the decompressor left unread (a truncated or damaged stream), within bounds.
 fn drain(tee: &mut Tee, limits: &UnpackLimits) -> Result<(), Stopped> {
-    let cap = limits.max_bytes.saturating_add(1 << 20);
+    let cap = limits.max_archive_bytes;
     let mut buf = vec![0; 64 * 1024];
     loop {
         let n = match tee.read(&mut buf) {
             Ok(n) => n,
             Err(_) if tee.aborted => return Err(Stopped::Aborted),
+            Err(_) if tee.refused.is_some() => {
+                return Err(Stopped::Unpack(tee.refused.take().expect("checked")));
+            }
             Err(e) => return Err(Stopped::Io(tee.part_path.clone(), e)),
         };
         if n == 0 {

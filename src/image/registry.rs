@@ -22,8 +22,8 @@ use crate::error::{Error, Location};
 /// The registry AxVisor's `cargo xtask image` uses by default.
 pub const DEFAULT_REGISTRY: &str = "https://raw.githubusercontent.com/arceos-hypervisor/axvisor-guest/refs/heads/main/registry/default.toml";
 
-/// Registry files are small; anything bigger is not a registry.
-const MAX_REGISTRY_BYTES: usize = 16 << 20;
+/// Registry files are small; anything bigger is not a registry (the same cap as local files).
+const MAX_REGISTRY_BYTES: usize = crate::config::source::MAX_INPUT_BYTES as usize;
 
 /// One downloadable guest image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,9 +201,90 @@ struct Pending {
     named_at: Option<Location>,
 }
 
+/// The last good copy of each registry file fetched over the network, kept in the image cache
+/// (`registries/<hash>.toml` and its `.json` with the URL and fetch time): when the network
+/// fails, the registry is read from these copies with a warning, so a job whose images were
+/// restored from the cache runs offline.
+#[derive(Debug, Clone)]
+pub struct RegistryCopies {
+    dir: PathBuf,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CopyMeta {
+    url: String,
+    /// Seconds since the epoch.
+    fetched_at: i64,
+}
+
+impl RegistryCopies {
+    pub fn new(dir: impl Into<PathBuf>) -> RegistryCopies {
+        RegistryCopies { dir: dir.into() }
+    }
+
+    /// Where the copy of `url` lives (without extension).
+    fn stem(&self, url: &Url) -> PathBuf {
+        let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+            url.as_str().as_bytes(),
+        ));
+        self.dir.join(&super::pipeline::hex(&digest)[..32])
+    }
+
+    /// Stores `text` as the last good copy of `url` (text first, then its metadata; each by
+    /// rename, so a reader sees whole files only).
+    fn save(&self, url: &Url, text: &str) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let stem = self.stem(url);
+        let meta = CopyMeta {
+            url: url.to_string(),
+            fetched_at: Timestamp::now().unix_seconds(),
+        };
+        let meta = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?;
+        for (ext, bytes) in [("toml", text.as_bytes()), ("json", &meta[..])] {
+            let path = stem.with_extension(ext);
+            let tmp = stem.with_extension(format!("{ext}.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets every copy (`images rm --all`).
+    pub fn clear(&self) -> Result<(), Error> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(&self.dir, "remove", &e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The last good copy of `url` and when it was fetched, if there is one.
+    fn load(&self, url: &Url) -> Option<(String, Timestamp)> {
+        let stem = self.stem(url);
+        let meta = crate::config::source::read_input(&stem.with_extension("json"), "registry copy");
+        let meta: CopyMeta = serde_json::from_str(&meta.ok()?).ok()?;
+        if meta.url != url.as_str() {
+            return None;
+        }
+        let text = crate::config::source::read_input(&stem.with_extension("toml"), "registry copy");
+        Some((text.ok()?, Timestamp::from_unix(meta.fetched_at)))
+    }
+}
+
 impl Registry {
     /// Reads the registry at `location` (URL or file path) and all it includes.
     pub async fn load(location: &str, fetcher: &Fetcher) -> Result<Registry, Error> {
+        Registry::load_with(location, fetcher, None).await
+    }
+
+    /// [`Registry::load`] that keeps the last good copy of every file fetched over the network
+    /// in `copies`, and falls back to it (with a warning) when the network fails.
+    pub async fn load_with(
+        location: &str,
+        fetcher: &Fetcher,
+        copies: Option<&RegistryCopies>,
+    ) -> Result<Registry, Error> {
         let root = Source::resolve(location, None).map_err(|e| {
             Error::usage(format!("invalid registry \"{location}\": {e}"))
                 .help("pass --registry an http(s) URL or the path of a registry .toml file")
@@ -214,11 +295,12 @@ impl Registry {
         }]);
         let mut seen = HashSet::new();
         let mut files = Vec::new();
+        let mut warnings = Vec::new();
         while let Some(pending) = queue.pop_front() {
             if !seen.insert(pending.source.key()) {
                 continue;
             }
-            let text = read_source(&pending, fetcher).await?;
+            let text = read_source(&pending, fetcher, copies, &mut warnings).await?;
             let file = RegistryFile::parse(&pending.source, text)?;
             queue.extend(file.includes.iter().cloned().map(|(source, at)| Pending {
                 source,
@@ -226,7 +308,10 @@ impl Registry {
             }));
             files.push(file);
         }
-        Ok(Registry::merge(files))
+        let mut reg = Registry::merge(files);
+        warnings.append(&mut reg.warnings);
+        reg.warnings = warnings;
+        Ok(reg)
     }
 
     /// Parses one registry text with no includes followed (for tests and offline use).
@@ -343,9 +428,39 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-async fn read_source(pending: &Pending, fetcher: &Fetcher) -> Result<String, Error> {
+async fn read_source(
+    pending: &Pending,
+    fetcher: &Fetcher,
+    copies: Option<&RegistryCopies>,
+    warnings: &mut Vec<String>,
+) -> Result<String, Error> {
     let result = match &pending.source {
-        Source::Url(url) => fetcher.text(url, MAX_REGISTRY_BYTES).await,
+        Source::Url(url) => match (fetcher.text(url, MAX_REGISTRY_BYTES).await, copies) {
+            (Ok(text), Some(copies)) => {
+                if let Err(e) = copies.save(url, &text) {
+                    warnings.push(format!(
+                        "cannot keep a copy of registry {url} for offline use: {e}"
+                    ));
+                }
+                Ok(text)
+            }
+            // Only a failure to fetch (network, server) falls back, not a registry that
+            // arrived and is bad.
+            (Err(e), Some(copies)) if e.kind == crate::error::ErrorKind::Infra => {
+                match copies.load(url) {
+                    Some((text, fetched_at)) => {
+                        warnings.push(format!(
+                            "registry {url} could not be fetched ({}); using the copy fetched \
+                             at {fetched_at} from the image cache",
+                            e.message
+                        ));
+                        Ok(text)
+                    }
+                    None => Err(e),
+                }
+            }
+            (result, _) => result,
+        },
         Source::File(path) => read_file(path),
     };
     result.map_err(|e| match &pending.named_at {
@@ -359,15 +474,7 @@ async fn read_source(pending: &Pending, fetcher: &Fetcher) -> Result<String, Err
 }
 
 fn read_file(path: &Path) -> Result<String, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::input_io(path, "registry", &e))?;
-    if meta.len() > MAX_REGISTRY_BYTES as u64 {
-        return Err(Error::config(format!(
-            "registry {} is {} bytes, more than a registry can be",
-            path.display(),
-            meta.len()
-        )));
-    }
-    std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "registry", &e))
+    crate::config::source::read_input(path, "registry")
 }
 
 /// One parsed registry file.
@@ -628,9 +735,17 @@ mod tests {
             "{err}"
         );
         let text = entry("a", "1", None).replace("\"a\"", "\"../a\"");
-        assert!(Registry::from_text("r.toml", &text).is_err());
+        let err = Registry::from_text("r.toml", &text).unwrap_err();
+        assert!(
+            err.message
+                .contains("\"name\" must be non-empty without ':' or '/'"),
+            "{err}"
+        );
         let remote = Source::Url(Url::parse("https://example.org/r.toml").unwrap());
-        assert!(Source::resolve("file:///etc/passwd", Some(&remote)).is_err());
+        assert_eq!(
+            Source::resolve("file:///etc/passwd", Some(&remote)).unwrap_err(),
+            "a registry fetched over the network may not point at local files"
+        );
         assert!(
             remote
                 .archive_url("/etc/passwd")
@@ -646,8 +761,10 @@ mod tests {
             (s.name.as_str(), s.version.as_deref()),
             ("qemu_x86_64_nimbos", Some("0.0.22"))
         );
-        assert!("".parse::<ImageSpec>().is_err());
-        assert!("x:".parse::<ImageSpec>().is_err());
+        for bad in ["", "x:"] {
+            let err = bad.parse::<ImageSpec>().unwrap_err();
+            assert_eq!(err.message, format!("invalid image \"{bad}\""));
+        }
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

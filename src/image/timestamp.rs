@@ -17,6 +17,31 @@ impl Timestamp {
     pub fn unix_seconds(&self) -> i64 {
         self.seconds
     }
+
+    /// The UTC instant `seconds` after the epoch, shown as `YYYY-MM-DDTHH:MM:SSZ`.
+    pub fn from_unix(seconds: i64) -> Timestamp {
+        let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let text = format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+        Timestamp {
+            seconds,
+            nanos: 0,
+            text,
+        }
+    }
+
+    /// The current time.
+    pub fn now() -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp::from_unix(i64::try_from(since).unwrap_or(i64::MAX))
+    }
 }
 
 impl PartialEq for Timestamp {
@@ -142,6 +167,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The date of a day count since 1970-01-01: the inverse of [`days_from_civil`] (Hinnant).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +198,19 @@ mod tests {
             ts("2024-02-29T00:00:00Z").to_string(),
             "2024-02-29T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn unix_seconds_format_back_to_the_same_text() {
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2026-01-06T03:08:54Z",
+            "2024-02-29T23:59:59Z",
+            "2000-03-01T00:00:00Z",
+        ] {
+            let t = Timestamp::from_unix(ts(text).unix_seconds());
+            assert_eq!(t.to_string(), text);
+        }
     }
 
     #[test]

@@ -22,6 +22,14 @@ pub struct UnpackLimits {
     pub max_bytes: u64,
     /// Number of archive members (files, directories, links).
     pub max_entries: u64,
+    /// Size of the compressed archive as downloaded (checked against `Content-Length` before the
+    /// first byte, and again as bytes arrive).
+    pub max_archive_bytes: u64,
+    /// Most decompressed bytes per archive byte; `None`: the archive kind's own bound
+    /// ([`super::kind::KindSpec::max_ratio`]).
+    pub max_ratio: Option<u64>,
+    /// The ratio is judged only once this many bytes were decompressed.
+    pub ratio_floor: u64,
 }
 
 impl Default for UnpackLimits {
@@ -30,6 +38,9 @@ impl Default for UnpackLimits {
         UnpackLimits {
             max_bytes: 8 << 30,
             max_entries: 100_000,
+            max_archive_bytes: 4 << 30,
+            max_ratio: None,
+            ratio_floor: super::kind::RATIO_FLOOR,
         }
     }
 }
@@ -43,6 +54,8 @@ pub enum UnpackError {
     TooBig(String),
     /// The stream is not a valid tar (or gzip) stream.
     Format(io::Error),
+    /// The first bytes are not the compression's magic number (an HTML error page, say).
+    NotArchive(String),
     /// Writing the destination failed.
     Io { path: PathBuf, err: io::Error },
 }
@@ -50,7 +63,10 @@ pub enum UnpackError {
 impl UnpackError {
     /// Refusals and limits are decided by the archive's content, not by a damaged transfer.
     pub fn is_policy(&self) -> bool {
-        matches!(self, UnpackError::Refused { .. } | UnpackError::TooBig(_))
+        matches!(
+            self,
+            UnpackError::Refused { .. } | UnpackError::TooBig(_) | UnpackError::NotArchive(_)
+        )
     }
 }
 
@@ -62,6 +78,7 @@ impl fmt::Display for UnpackError {
             }
             UnpackError::TooBig(what) => write!(f, "archive too big: {what}"),
             UnpackError::Format(e) => write!(f, "not a valid .tar.gz archive: {e}"),
+            UnpackError::NotArchive(why) => f.write_str(why),
             UnpackError::Io { path, err } => write!(f, "cannot write {}: {err}", path.display()),
         }
     }

@@ -119,6 +119,8 @@ pub struct Case {
     pub script: crate::console::Script,
     /// No console output for this long ends the boot as a timeout.
     pub inactivity_timeout: Option<Duration>,
+    /// Console log bytes kept on disk (`max_log_size`).
+    pub max_log_size: u64,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
     pub send_chunk: usize,
     pub send_delay: Duration,
@@ -343,6 +345,9 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             .unwrap_or(DEFAULT_TIMEOUT),
         script,
         inactivity_timeout: grammar.inactivity_timeout,
+        max_log_size: grammar
+            .max_log_size
+            .unwrap_or(crate::run::log::DEFAULT_MAX_LOG_SIZE),
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
         retries: inputs.retries.or(grammar.retries).unwrap_or(0),

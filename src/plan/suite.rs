@@ -46,8 +46,7 @@ pub struct Suite {
 
 impl Suite {
     pub fn load(path: &Path) -> Result<Suite, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "suite file", &e))?;
+        let text = crate::config::source::read_input(path, "suite file")?;
         Suite::parse(path, text)
     }
 

@@ -72,7 +72,7 @@ impl ImagePart {
 
 /// Patches the VM config at `path` (never written) for `image`.
 pub fn patch(path: &Path, image: Option<&ImageFiles>) -> Result<PatchedConfig, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, "VM config", &e))?;
+    let text = crate::config::source::read_input(path, "VM config")?;
     patch_text(path, &text, image)
 }
 

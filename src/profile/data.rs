@@ -139,8 +139,7 @@ impl Profiles {
 
     /// The built-ins with the fields that the TOML file at `path` sets replaced (`--profiles`).
     pub fn with_overrides(path: &Path) -> Result<Profiles, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::input_io(path, "profiles file", &e))?;
+        let text = crate::config::source::read_input(path, "profiles file")?;
         let mut profiles = Profiles::builtin();
         profiles.overlay(path, &text)?;
         Ok(profiles)

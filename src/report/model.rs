@@ -77,6 +77,8 @@ pub struct CaseResult {
     pub stderr_tail: Vec<String>,
     pub console_bytes: u64,
     pub console_lines: u64,
+    /// Console bytes not in the log file (over `max_log_size`; the verdict saw them).
+    pub log_dropped_bytes: u64,
     /// Milestones and steps: when each was reached (or that it was not).
     pub timeline: Vec<crate::console::TimelineEntry>,
     /// Test cases extracted from the console (and expected ones never seen).
@@ -117,6 +119,7 @@ impl CaseResult {
             stderr_tail: Vec::new(),
             console_bytes: 0,
             console_lines: 0,
+            log_dropped_bytes: 0,
             timeline: Vec::new(),
             testcases: Vec::new(),
             attempts: Vec::new(),

@@ -146,6 +146,15 @@ impl TerminalReporter {
         if let Some(log) = &r.log {
             self.line(&self.paint("2", &format!("  console log: {}", log.display())));
         }
+        if r.log_dropped_bytes > 0 {
+            self.line(&self.paint(
+                "2",
+                &format!(
+                    "  console log capped: {} of {} bytes dropped from the file (max_log_size)",
+                    r.log_dropped_bytes, r.console_bytes
+                ),
+            ));
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct BootPlan {
     pub script: Script,
     /// No console output for this long ends the boot as a timeout.
     pub inactivity: Option<Duration>,
+    /// Console log bytes kept on disk (head and tail).
+    pub max_log_size: u64,
     /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
     pub send_chunk: usize,
     pub send_delay: Duration,
@@ -52,6 +54,8 @@ pub struct BootReport {
     pub console_tail: Vec<String>,
     pub stderr_tail: Vec<String>,
     pub console_bytes: u64,
+    /// Console bytes dropped from the log file by `max_log_size`.
+    pub log_dropped_bytes: u64,
     pub console_lines: u64,
     pub elapsed: Duration,
     pub timeline: Vec<TimelineEntry>,
@@ -76,7 +80,7 @@ pub async fn boot(
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let mut log = tokio::fs::File::from_std(crate::prepare::workdir::create_file(&plan.log_path)?);
+    let mut log = super::log::ConsoleLog::create(&plan.log_path, plan.max_log_size)?;
     reporters.emit(Event::QemuStarting {
         case: &plan.case,
         command: &plan.command,
@@ -126,6 +130,7 @@ pub async fn boot(
         console_tail: console.judge.tail(),
         stderr_tail: console.stderr.lines(),
         console_bytes: console.bytes,
+        log_dropped_bytes: log.dropped(),
         console_lines: console.judge.lines_seen(),
         elapsed: start.elapsed(),
     })
@@ -157,7 +162,7 @@ impl Console<'_> {
     async fn watch(
         &mut self,
         qemu: &mut QemuProcess,
-        log: &mut tokio::fs::File,
+        log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
         cancel: &mut Cancel,
         plan: &BootPlan,
@@ -245,7 +250,7 @@ impl Console<'_> {
     async fn on_console(
         &mut self,
         bytes: &[u8],
-        log: &mut tokio::fs::File,
+        log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
     ) -> Result<Option<Decision>, Error> {
         self.bytes += bytes.len() as u64;
@@ -272,7 +277,7 @@ impl Console<'_> {
     async fn drain(
         &mut self,
         qemu: &mut QemuProcess,
-        log: &mut tokio::fs::File,
+        log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
     ) -> Result<(), Error> {
         let mut buf = vec![0u8; READ_CHUNK];

@@ -133,11 +133,12 @@ impl CaseRun<'_> {
     async fn fetch_image(&mut self, req: &crate::plan::ImageRequest) -> Result<ImageFiles, Error> {
         let opts = FetchOptions::default();
         let fetcher = Fetcher::new(opts.clone())?;
-        let registry = Registry::load(&req.registry, &fetcher).await?;
+        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
+        let copies = cache.registry_copies();
+        let registry = Registry::load_with(&req.registry, &fetcher, Some(&copies)).await?;
         for w in &registry.warnings {
             self.note(Level::Warning, w);
         }
-        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
         let mut progress = crate::image::progress::for_stderr();
         let image =
             crate::image::ensure_image(&registry, &req.spec, &cache, progress.as_mut()).await?;
@@ -290,6 +291,7 @@ impl CaseRun<'_> {
             judge: case.judge.clone(),
             script: case.script.clone(),
             inactivity: case.inactivity_timeout,
+            max_log_size: case.max_log_size,
             send_chunk: case.send_chunk,
             send_delay: case.send_delay,
         };
@@ -331,6 +333,7 @@ impl CaseRun<'_> {
                 r.console_tail = b.console_tail;
                 r.stderr_tail = b.stderr_tail;
                 r.console_bytes = b.console_bytes;
+                r.log_dropped_bytes = b.log_dropped_bytes;
                 r.console_lines = b.console_lines;
                 r.timeline = b.timeline;
                 r.testcases = b.testcases;

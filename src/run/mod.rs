@@ -4,6 +4,7 @@
 mod boot;
 mod case;
 mod jobs;
+pub mod log;
 
 pub use boot::{BootPlan, BootReport, boot};
 pub use case::{build_plan, dry_build_plan, execute_case};

@@ -17,6 +17,8 @@ pub enum Fault {
     Truncate(usize),
     /// Send the headers and this many body bytes, then go silent until the server is dropped.
     Stall(usize),
+    /// Send the body `n` bytes at a time with a pause after each: a slow but never silent server.
+    Trickle(usize, std::time::Duration),
 }
 
 #[derive(Default)]
@@ -204,6 +206,20 @@ fn serve(conn: TcpStream, state: &Mutex<State>, stopped: &(Mutex<bool>, Condvar)
             let (lock, cv) = stopped;
             let guard = lock.lock().unwrap();
             let _unused = cv.wait_while(guard, |s| !*s).unwrap();
+        }
+        Some(Fault::Trickle(n, pause)) => {
+            let _ = head(&mut out, status, &headers, body.len());
+            let (lock, cv) = stopped;
+            for piece in body.chunks(n.max(1)) {
+                if out.write_all(piece).and_then(|_| out.flush()).is_err() {
+                    return;
+                }
+                let guard = lock.lock().unwrap();
+                let (guard, _) = cv.wait_timeout_while(guard, pause, |s| !*s).unwrap();
+                if *guard {
+                    return;
+                }
+            }
         }
     }
 }

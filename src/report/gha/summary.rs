@@ -339,6 +339,14 @@ fn failure_details(md: &mut String, r: &CaseResult, tail_lines: usize) {
         pre(md, tail.iter().map(String::as_str));
         md.push_str("</details>\n\n");
     }
+    if r.log_dropped_bytes > 0 {
+        let _ = writeln!(
+            md,
+            "The console log file is capped (max_log_size): {} of {} bytes were dropped between \
+             its head and its tail; the verdict saw every byte.\n",
+            r.log_dropped_bytes, r.console_bytes
+        );
+    }
     if !r.stderr_tail.is_empty() && tail_lines > 0 {
         let lines = &r.stderr_tail[r.stderr_tail.len().saturating_sub(tail_lines)..];
         md.push_str("<details><summary>QEMU stderr</summary>\n\n");
