@@ -158,7 +158,7 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
                                           send_delay apart (default 16 B / 5ms); all steps done
                                           = pass when no success_regex; ostool 0.31
                                           shell_check_steps and timeout are accepted too
-  [[milestones]] name, pattern, deadline  ordered; a timeline in every report
+  [[milestones]] name, pattern, deadline, optional   ordered; missed = fail unless optional
   inactivity_timeout                      no console output for that long = timeout
   [[testcases]] pattern, results, otherwise, expected, affects_verdict
                                           groups test_case_id, result (measurement, units)

@@ -51,10 +51,6 @@ struct Target {
 /// Checks the named files; `Err` on the first config error (with its file:line:col).
 pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
     let targets = targets(req)?;
-    let log = match &req.log {
-        Some(p) => Some(std::fs::read(p).map_err(|e| Error::input_io(p, "console log", &e))?),
-        None => None,
-    };
     let mut report = CheckReport {
         warnings: Vec::new(),
         replays: Vec::new(),
@@ -72,8 +68,8 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
             grammar: &t.grammar,
             timeout: t.timeout,
         }));
-        if let Some(bytes) = &log {
-            let r = replay::replay(bytes, success, fail_compiled, script);
+        if let Some(log) = &req.log {
+            let r = replay::replay(log, success, fail_compiled, script)?;
             report.replays.push((t.name, r));
         }
     }

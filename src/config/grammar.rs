@@ -50,6 +50,9 @@ pub struct MilestoneSpec {
     pub name: String,
     pub pattern: PatternSpec,
     pub deadline: Option<Duration>,
+    /// `optional = true`: not reaching it does not fail the case (and its deadline does not
+    /// end the boot).
+    pub optional: bool,
     pub location: Location,
 }
 
@@ -260,11 +263,15 @@ impl TomlReader<'_> {
 
     fn milestone(&self, t: &dyn TableLike, at: Location) -> Result<MilestoneSpec, Error> {
         let what = "a milestone";
-        self.only(t, &["name", "pattern", "deadline"], what)?;
+        self.only(t, &["name", "pattern", "deadline", "optional"], what)?;
         Ok(MilestoneSpec {
             name: self.string(self.required(t, "name", what, &at)?, "name")?,
             pattern: self.pattern(self.required(t, "pattern", what, &at)?, "pattern")?,
             deadline: self.opt_duration(t, "deadline")?,
+            optional: match self.field(t, "optional") {
+                Some(i) => self.boolean(i, "optional")?,
+                None => false,
+            },
             location: at,
         })
     }

@@ -42,6 +42,7 @@ pub struct Milestone {
     pub name: String,
     pub pattern: Pattern,
     pub deadline: Option<Duration>,
+    pub optional: bool,
     screen: Screen,
 }
 
@@ -74,6 +75,9 @@ pub struct TimelineEntry {
     pub delta: Option<Duration>,
     pub line_no: Option<u64>,
     pub line: Option<String>,
+    /// An optional milestone: not reaching it does not fail the case.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// One test case found on the console (or expected and never seen).
@@ -181,6 +185,20 @@ impl Script {
         self.step >= self.steps.len()
     }
 
+    /// The console line on which the last step matched (0 without steps); `u64::MAX` while
+    /// steps are incomplete.
+    pub fn steps_done_line(&self) -> u64 {
+        if !self.steps_done() {
+            return u64::MAX;
+        }
+        self.timeline
+            .iter()
+            .rev()
+            .find(|e| e.kind == TimelineKind::Step)
+            .and_then(|e| e.line_no)
+            .unwrap_or(0)
+    }
+
     /// The earliest running deadline and what it waits for.
     pub fn next_deadline(&self) -> Option<(Duration, String)> {
         let step = self.steps.get(self.step).and_then(|s| {
@@ -197,6 +215,7 @@ impl Script {
         });
         let milestone = self.milestones[self.milestone.min(self.milestones.len())..]
             .iter()
+            .filter(|m| !m.optional)
             .filter_map(|m| Some((m.deadline?, m)))
             .min_by_key(|(d, _)| *d)
             .map(|(d, m)| {
@@ -216,7 +235,8 @@ impl Script {
             .min_by_key(|(d, _)| *d)
     }
 
-    /// What the grammar waits for now, for a timeout message.
+    /// What the grammar waits for now, for a timeout message: the current step, else the
+    /// next required milestone.
     pub fn awaiting(&self) -> Option<String> {
         if let Some(s) = self.steps.get(self.step) {
             return Some(format!(
@@ -225,11 +245,19 @@ impl Script {
                 s.expect.spec.regex
             ));
         }
-        let m = self.milestones.get(self.milestone)?;
-        Some(format!(
-            "milestone '{}' (pattern '{}')",
-            m.name, m.pattern.spec.regex
-        ))
+        let m = self.missed().next()?;
+        Some(format!("milestone {}", milestone_name(m)))
+    }
+
+    /// Required milestones not reached (yet), as `'name' (pattern '…')`.
+    pub fn missed_milestones(&self) -> Vec<String> {
+        self.missed().map(milestone_name).collect()
+    }
+
+    fn missed(&self) -> impl Iterator<Item = &Milestone> {
+        self.milestones[self.milestone.min(self.milestones.len())..]
+            .iter()
+            .filter(|m| !m.optional)
     }
 
     /// Follows one batch; returns a decision when a step's fail pattern matched, or when the
@@ -382,13 +410,14 @@ impl Script {
             delta: Some(now.saturating_sub(prev)),
             line_no: Some(line.no),
             line: Some(line.shown(end)),
+            optional: false,
         });
     }
 
     /// The timeline: reached entries in order, then the milestones and steps never reached.
     pub fn timeline(&self) -> Vec<TimelineEntry> {
         let mut t = self.timeline.clone();
-        let missing = |kind, name: String, p: &Pattern| TimelineEntry {
+        let missing = |kind, name: String, p: &Pattern, optional| TimelineEntry {
             kind,
             name,
             pattern: p.spec.regex.clone(),
@@ -396,13 +425,15 @@ impl Script {
             delta: None,
             line_no: None,
             line: None,
+            optional,
         };
         for (i, s) in self.steps.iter().enumerate().skip(self.step) {
             let name = step_name(i, s.send.as_deref());
-            t.push(missing(TimelineKind::Step, name, &s.expect));
+            t.push(missing(TimelineKind::Step, name, &s.expect, false));
         }
         for m in &self.milestones[self.milestone.min(self.milestones.len())..] {
-            t.push(missing(TimelineKind::Milestone, m.name.clone(), &m.pattern));
+            let (name, p) = (m.name.clone(), &m.pattern);
+            t.push(missing(TimelineKind::Milestone, name, p, m.optional));
         }
         t
     }
@@ -504,6 +535,10 @@ fn compile_step(s: &StepSpec) -> Result<Step, Error> {
     })
 }
 
+fn milestone_name(m: &Milestone) -> String {
+    format!("'{}' (pattern '{}')", m.name, m.pattern.spec.regex)
+}
+
 fn compile_milestone(m: &MilestoneSpec) -> Result<Milestone, Error> {
     let pattern = Pattern::compile(&m.pattern, "milestone")?;
     Ok(Milestone {
@@ -511,6 +546,7 @@ fn compile_milestone(m: &MilestoneSpec) -> Result<Milestone, Error> {
         screen: Screen::new(std::iter::once(&pattern)),
         pattern,
         deadline: m.deadline,
+        optional: m.optional,
     })
 }
 

@@ -22,7 +22,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
     if let Some(sig) = cancel.is_cancelled() {
         let mut v = Verdict::new(
             Outcome::Cancelled,
-            format!("not started: cancelled by {sig:?}"),
+            format!("not started: cancelled by {}", sig.name()),
         );
         v.cancelled_by = Some(sig);
         return CaseResult::without_boot(&case.name, v, Duration::ZERO);

@@ -5,6 +5,9 @@ use serde::Serialize;
 use crate::console::MatchInfo;
 use crate::error::exit;
 
+mod decide;
+pub use decide::{End, Facts, GuestEnding, decide, pattern_list};
+
 /// What happened to a case, from best to worst for reporting purposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +69,14 @@ pub enum CancelSignal {
 }
 
 impl CancelSignal {
+    /// The signal's name as people write it: `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CancelSignal::Sigint => "SIGINT",
+            CancelSignal::Sigterm => "SIGTERM",
+        }
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             CancelSignal::Sigint => exit::SIGINT,
