@@ -30,6 +30,7 @@ pub const GRAMMAR_KEYS: &[&str] = &[
     "send_delay",
     "retries",
     "retry_on",
+    "on_reset",
 ];
 
 /// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
@@ -116,6 +117,8 @@ pub struct GrammarSpec {
     pub send_delay: Option<Duration>,
     pub retries: Option<u32>,
     pub retry_on: Vec<String>,
+    /// `on_reset = "pass"` (true) or `"fail"` (false, the default), with where it was written.
+    pub on_reset_pass: Option<(bool, Location)>,
 }
 
 impl GrammarSpec {
@@ -135,6 +138,7 @@ impl GrammarSpec {
             send_delay: self.send_delay.or(lower.send_delay),
             retries: self.retries.or(lower.retries),
             retry_on: list(&self.retry_on, &lower.retry_on),
+            on_reset_pass: self.on_reset_pass.clone().or(lower.on_reset_pass.clone()),
         }
     }
 
@@ -170,6 +174,20 @@ impl GrammarSpec {
                     }
                 }
                 self.retry_on = classes.into_iter().map(|(c, _)| c).collect();
+            }
+            "on_reset" => {
+                let at = r.at(item);
+                self.on_reset_pass = match r.string(item, key)?.as_str() {
+                    "pass" => Some((true, at)),
+                    "fail" => Some((false, at)),
+                    other => {
+                        return Err(Error::config(format!(
+                            "`on_reset = \"{other}\"`: expected \"pass\" or \"fail\""
+                        ))
+                        .at(at)
+                        .help("`on_reset = \"pass\"` when the test reboots the guest on purpose; the default \"fail\" treats a guest reset as a failure"));
+                    }
+                };
             }
             _ => return Ok(false),
         }

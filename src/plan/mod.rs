@@ -119,6 +119,8 @@ pub struct Case {
     pub script: crate::console::Script,
     /// No console output for this long ends the boot as a timeout.
     pub inactivity_timeout: Option<Duration>,
+    /// `on_reset = "pass"`: a guest reset is the expected ending, not a failure.
+    pub reset_passes: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
     pub send_chunk: usize,
     pub send_delay: Duration,
@@ -343,6 +345,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             .unwrap_or(DEFAULT_TIMEOUT),
         script,
         inactivity_timeout: grammar.inactivity_timeout,
+        reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
         retries: inputs.retries.or(grammar.retries).unwrap_or(0),

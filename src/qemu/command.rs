@@ -83,6 +83,19 @@ impl QemuCommand {
         Ok(cmd)
     }
 
+    /// This command with a QMP monitor on `socket` (never TCP) and the guest started paused
+    /// (`-S`): the boot sends `cont` once QMP is negotiated, so every event of the guest's
+    /// life (a reset, a panic) reaches the judge.
+    pub fn with_qmp(&self, socket: &crate::qemu::qmp::QmpSocket) -> QemuCommand {
+        let mut cmd = self.clone();
+        cmd.add(
+            &["-qmp", &socket.qemu_option(), "-S"],
+            "QMP tells how the guest ended (power-off, reset or panic); the guest starts \
+             once it is connected",
+        );
+        cmd
+    }
+
     /// The command as one shell-quoted line, copy-pasteable into a terminal.
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())

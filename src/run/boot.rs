@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::Cancel;
+use super::control::{Control, ControlNote};
 use crate::console::{
     Decision, ExtractedCase, Judge, JudgeOptions, Pattern, Script, TimelineEntry,
 };
 use crate::error::Error;
 use crate::qemu::QemuCommand;
 use crate::qemu::process::QemuProcess;
+use crate::qemu::qmp::QmpSocket;
 use crate::report::{Event, Reporters};
 use crate::verdict::{End, Facts, QemuExit, Verdict};
 
@@ -45,6 +47,10 @@ pub struct BootPlan {
     /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
     pub send_chunk: usize,
     pub send_delay: Duration,
+    /// The case's work dir (QMP's socket goes there).
+    pub work_dir: PathBuf,
+    /// `on_reset = "pass"`: a guest reset is the expected ending.
+    pub reset_passes: bool,
 }
 
 /// What a boot produced, for the case result.
@@ -68,13 +74,17 @@ pub async fn boot(
     let mut log = tokio::fs::File::create(&plan.log_path)
         .await
         .map_err(|e| Error::io(&plan.log_path, "create the console log", &e))?;
+    let socket = QmpSocket::new(&plan.work_dir)
+        .map_err(|e| Error::io(&plan.work_dir, "create the QMP socket in", &e))?;
+    let command = plan.command.with_qmp(&socket);
     reporters.emit(Event::QemuStarting {
         case: &plan.case,
-        command: &plan.command,
+        command: &command,
     });
     let start = Instant::now();
-    let mut qemu = QemuProcess::spawn(&plan.program, &plan.command.args, &plan.cwd)
+    let mut qemu = QemuProcess::spawn(&plan.program, &command.args, &plan.cwd)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
+    let mut control = Control::start(socket.path(), start);
     let mut console = Console {
         case: &plan.case,
         judge: Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
@@ -91,8 +101,11 @@ pub async fn boot(
         },
     };
     let end = console
-        .watch(&mut qemu, &mut log, reporters, cancel, plan)
+        .watch(&mut qemu, &mut log, reporters, cancel, plan, &mut control)
         .await?;
+    if end == End::Exited {
+        control.drain().await;
+    }
     let exit = finish_process(&mut qemu, &end).await?;
     // What QEMU printed before it died still belongs in the log; when QEMU ended by itself it
     // also belongs in the verdict (its last line may decide).
@@ -106,7 +119,10 @@ pub async fn boot(
     let verdict = crate::verdict::decide(&Facts {
         elapsed: console.start.elapsed(),
         qemu_exit: Some(exit),
-        stderr_line: console.stderr.lines().last().cloned(),
+        guest: control.guest.clone(),
+        guest_started: control.started,
+        reset_passes: plan.reset_passes,
+        stderr_line: console.stderr.headline(),
         ..Facts::observed(end, &console.judge, &plan.success)
     });
     let script = console.judge.script();
@@ -152,6 +168,7 @@ impl Console<'_> {
         reporters: &Reporters,
         cancel: &mut Cancel,
         plan: &BootPlan,
+        control: &mut Control,
     ) -> Result<End, Error> {
         let mut stdout = qemu.stdout.take();
         let mut stderr = qemu.stderr.take();
@@ -204,6 +221,18 @@ impl Console<'_> {
                     status.map_err(|e| Error::infra(format!("cannot wait for QEMU: {e}")))?;
                     break End::Exited;
                 }
+                note = control.next() => match note {
+                    ControlNote::Started => {}
+                    ControlNote::Panicked(at) => break End::GuestPanicked(at),
+                    // QMP broke before the guest ran: most often QEMU itself is exiting (a
+                    // refused command line); give its exit a moment to be the reason.
+                    ControlNote::Failed(why) => {
+                        match tokio::time::timeout(STOP_GRACE, qemu.wait()).await {
+                            Ok(_) => break End::Exited,
+                            Err(_) => break End::NoControl(why),
+                        }
+                    }
+                },
             }
         };
         qemu.stdout = stdout;
@@ -346,6 +375,8 @@ async fn sleep_until_opt(at: Option<Instant>) {
 struct StderrTail {
     lines: std::collections::VecDeque<String>,
     partial: Vec<u8>,
+    /// The first line starting `qemu-system-…: ` (or `qemu: `), kept whatever follows.
+    first_error: Option<String>,
 }
 
 impl StderrTail {
@@ -358,6 +389,11 @@ impl StderrTail {
                     .trim_end()
                     .to_string();
                 self.partial.clear();
+                let is_error = line.starts_with("qemu-system-") || line.starts_with("qemu: ");
+                if self.first_error.is_none() && is_error && !line.contains("terminating on signal")
+                {
+                    self.first_error = Some(line.clone());
+                }
                 if !line.is_empty() {
                     if self.lines.len() == STDERR_TAIL_LINES {
                         self.lines.pop_front();
@@ -368,6 +404,15 @@ impl StderrTail {
                 self.partial.push(b);
             }
         }
+    }
+
+    /// The line that names QEMU's problem: the first line QEMU prefixed with its own name
+    /// (`qemu-system-x86_64: -m foo: …`; later lines of the same message only explain it),
+    /// else the last line.
+    fn headline(&self) -> Option<String> {
+        self.first_error
+            .clone()
+            .or_else(|| self.lines().last().cloned())
     }
 
     /// Drops QEMU's "terminating on signal N from pid …" line, which only echoes our own stop.

@@ -251,6 +251,8 @@ impl CaseRun<'_> {
             inactivity: case.inactivity_timeout,
             send_chunk: case.send_chunk,
             send_delay: case.send_delay,
+            work_dir: case.work_dir.clone(),
+            reset_passes: case.reset_passes,
         };
         let t = Instant::now();
         let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();

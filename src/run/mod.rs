@@ -3,6 +3,7 @@
 
 pub(crate) mod boot;
 mod case;
+mod control;
 mod jobs;
 
 pub use boot::{BootPlan, BootReport, boot};

@@ -28,6 +28,8 @@ pub enum End {
     GuestPanicked(Duration),
     /// A replayed console log ended: there is no QEMU exit to judge.
     LogEnded,
+    /// QMP failed before the guest was started (and QEMU did not exit): the guest never ran.
+    NoControl(String),
 }
 
 /// How the guest ended, as QEMU said over QMP (`SHUTDOWN`'s `reason`).
@@ -61,6 +63,9 @@ pub struct Facts<'a> {
     pub guest: Option<GuestEnding>,
     /// `on_reset = "pass"`: a guest reset is the expected ending.
     pub reset_passes: bool,
+    /// Whether the guest was started (QMP `cont` answered). QEMU failing before that refused
+    /// its command line: a configuration error, not a guest failure.
+    pub guest_started: bool,
     pub success: &'a [Pattern],
     /// What the grammar still waits for (the current step, else the next milestone).
     pub awaiting: Option<String>,
@@ -87,6 +92,7 @@ impl<'a> Facts<'a> {
             qemu_exit: None,
             guest: None,
             reset_passes: false,
+            guest_started: true,
             success,
             awaiting: script.and_then(|s| s.awaiting()),
             missed_milestones: script.map(|s| s.missed_milestones()).unwrap_or_default(),
@@ -152,6 +158,10 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
         ),
         End::Exited => exited(facts),
         End::LogEnded => log_ended(facts),
+        End::NoControl(why) => Verdict::new(
+            Outcome::Error,
+            format!("the guest was never started: QEMU's QMP monitor failed: {why}"),
+        ),
     };
     if v.outcome == Outcome::Pass {
         if let Some(why) = unmet(facts) {
@@ -212,6 +222,11 @@ fn exited(facts: &Facts<'_>) -> Verdict {
         signal: None,
         killed_by_runner: false,
     });
+    if !facts.guest_started
+        && let Some(code) = exit.code.filter(|&c| c != 0)
+    {
+        return refused(code, facts);
+    }
     if let Some(g) = &facts.guest {
         if g.is_panic() {
             return Verdict::new(
@@ -272,6 +287,31 @@ fn exited(facts: &Facts<'_>) -> Verdict {
             ),
         ),
     }
+}
+
+/// QEMU exited with `code` before the guest was started: it refused its command line. A
+/// missing accelerator is the host's problem (exit 3), anything else the config's (exit 2).
+fn refused(code: i32, facts: &Facts<'_>) -> Verdict {
+    let line = facts.stderr_line.as_deref().unwrap_or("");
+    let lower = line.to_ascii_lowercase();
+    let host = ["kvm", "accelerator", "hvf", "/dev/"]
+        .iter()
+        .any(|w| lower.contains(w));
+    let what = if host {
+        "QEMU could not start on this host"
+    } else {
+        "QEMU refused its command line"
+    };
+    let mut v = Verdict::new(
+        Outcome::Error,
+        if line.is_empty() {
+            format!("{what}: it exited with status {code} before the guest started")
+        } else {
+            format!("{what}: {line} (exit status {code}, before the guest started)")
+        },
+    );
+    v.config_error = !host;
+    v
 }
 
 /// A replayed log ended before a decision.

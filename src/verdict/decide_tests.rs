@@ -57,6 +57,7 @@ fn base(end: End, success: &[Pattern]) -> Facts<'_> {
         qemu_exit: exit(None, Some(15)),
         guest: None,
         reset_passes: false,
+        guest_started: true,
         success,
         awaiting: None,
         missed_milestones: Vec::new(),

@@ -96,6 +96,10 @@ pub struct Verdict {
     pub qemu_exit: Option<QemuExit>,
     /// Set when the outcome is [`Outcome::Cancelled`].
     pub cancelled_by: Option<CancelSignal>,
+    /// An [`Outcome::Error`] caused by the configuration (QEMU refused its command line):
+    /// exit 2 rather than 3.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub config_error: bool,
 }
 
 impl Verdict {
@@ -106,6 +110,7 @@ impl Verdict {
             decided_by: None,
             qemu_exit: None,
             cancelled_by: None,
+            config_error: false,
         }
     }
 }
@@ -120,6 +125,7 @@ pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
                 .cancelled_by
                 .map_or(exit::SIGTERM, CancelSignal::exit_code),
             Outcome::Fail | Outcome::Timeout => exit::FAIL,
+            Outcome::Error if v.config_error => exit::USAGE,
             Outcome::Error => exit::INFRA,
             Outcome::Pass | Outcome::Skipped => exit::PASS,
         };
@@ -130,8 +136,9 @@ pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
 
 fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
-        exit::SIGINT | exit::SIGTERM => 3,
-        exit::FAIL => 2,
+        exit::SIGINT | exit::SIGTERM => 4,
+        exit::FAIL => 3,
+        exit::USAGE => 2,
         exit::INFRA => 1,
         _ => 0,
     };

@@ -1,0 +1,140 @@
+//! End-to-end: the guest's own ending decides, learnt from QEMU over QMP — a reset or a panic
+//! is a failure (unless `on_reset = "pass"`), and QEMU refusing its command line is a
+//! configuration error, not a guest failure. Real QEMU, real guests.
+
+mod common;
+
+use common::fixtures::fixture;
+use common::{Scratch, text};
+
+const MACHINE: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
+"#;
+
+fn verdict(s: &Scratch) -> serde_json::Value {
+    s.results()["cases"][0]["verdict"].clone()
+}
+
+#[test]
+fn a_guest_reset_fails_with_its_time_and_last_line() {
+    let s = Scratch::new();
+    // No success pattern: before QMP, QEMU's exit 0 after the reset (-no-reboot) passed.
+    let out = s.run_baremetal("reset", MACHINE, &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let v = verdict(&s);
+    assert_eq!(v["outcome"], "fail", "{v}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.starts_with("guest reset itself at "), "{reason}");
+    assert!(
+        reason.contains("last console line 1: 'Hello, world!'"),
+        "{reason}"
+    );
+    assert!(stderr.contains("FAIL reset"), "{stderr}");
+    assert!(
+        !s.out().join("cases/reset/qmp.sock").exists(),
+        "socket left behind"
+    );
+}
+
+#[test]
+fn on_reset_pass_makes_a_reset_the_expected_ending() {
+    let s = Scratch::new();
+    let out = s.run_baremetal("reset", &format!("{MACHINE}on_reset = \"pass\"\n"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let v = verdict(&s);
+    assert_eq!(v["outcome"], "pass", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the guest reset itself (on_reset = \"pass\")"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_clean_power_off_still_passes() {
+    let s = Scratch::new();
+    let out = s.run_baremetal("silent_off", MACHINE, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(verdict(&s)["outcome"], "pass");
+}
+
+#[test]
+fn a_linux_panic_that_reboots_fails() {
+    let s = Scratch::new();
+    // No initramfs and no root disk: the kernel panics ("VFS: Unable to mount root fs"),
+    // and panic=-1 reboots at once. `fail_regex = []` leaves only the ending to judge.
+    let cfg = s.write(
+        "linux.toml",
+        r#"
+args = ["-nographic", "-machine", "virt,gic-version=3", "-cpu", "cortex-a72", "-m", "512M",
+        "-append", "console=ttyAMA0 panic=-1"]
+fail_regex = []
+"#,
+    );
+    let kernel = fixture("arm64-linux/kernel");
+    let out = s.run(&[
+        "run",
+        "--arch",
+        "aarch64",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "180s",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let v = verdict(&s);
+    assert_eq!(v["outcome"], "fail", "{v}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.starts_with("guest reset itself at "), "{reason}");
+}
+
+/// Runs the hello guest with `args` appended to the machine's arguments.
+fn refused(s: &Scratch, extra: &str) -> (std::process::Output, String) {
+    let config = MACHINE.replace("\"128M\"]", &format!("\"128M\", {extra}]"));
+    let out = s.run_baremetal("hello", &config, &[]);
+    let reason = verdict(s)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (out, reason)
+}
+
+#[test]
+fn qemu_refusing_a_bad_memory_size_is_a_config_error_naming_the_first_line() {
+    let s = Scratch::new();
+    let (out, reason) = refused(&s, r#""-m", "1Q""#);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(verdict(&s)["outcome"], "error");
+    assert!(
+        reason.starts_with("QEMU refused its command line: qemu-system-aarch64: -m 1Q:"),
+        "{reason}"
+    );
+    // QEMU's message goes on for two more lines; the headline is its first.
+    assert!(!reason.contains("exabytes"), "{reason}");
+}
+
+#[test]
+fn qemu_refusing_an_unknown_option_or_device_is_a_config_error() {
+    for (extra, needle) in [
+        (r#""-no-such-option""#, "-no-such-option: invalid option"),
+        (
+            r#""-device", "no-such-device""#,
+            "'no-such-device' is not a valid device model name",
+        ),
+    ] {
+        let s = Scratch::new();
+        let (out, reason) = refused(&s, extra);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {}", text(&out).1);
+        assert!(
+            reason.starts_with("QEMU refused its command line: qemu-system-aarch64: "),
+            "{reason}"
+        );
+        assert!(reason.contains(needle), "{extra}: {reason}");
+    }
+}
