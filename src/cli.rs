@@ -749,11 +749,31 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     if let Some(bin) = &case.bin_path {
         println!("# to_bin: {} -> {}", case.kernel.display(), bin.display());
     }
+    if case.default_fail {
+        println!(
+            "# fail patterns: the config names none, so the built-in `{}` set applies \
+             (fail_regex = [] turns it off):",
+            crate::console::sets::DEFAULT_SET
+        );
+    } else if case.fail.is_empty() {
+        println!("# fail patterns: none (fail_regex = [])");
+    }
     for p in &case.fail {
         println!("# fail pattern: {}", p.spec.regex);
     }
     for p in &case.success {
         println!("# success pattern: {}", p.spec.regex);
+    }
+    if case.success.is_empty() && case.script.steps_done() {
+        println!(
+            "# success: no success pattern and no steps, so the guest's clean power-off \
+             (QEMU exiting 0, not a reset or panic) is the pass"
+        );
+    } else if case.success.is_empty() {
+        println!("# success: all steps done");
+    }
+    if case.reset_passes {
+        println!("# on_reset = \"pass\": a guest reset is the expected ending");
     }
     println!("# timeout: {}", plan::duration::format(case.timeout));
     println!("# console log: {}", case.log_path.display());

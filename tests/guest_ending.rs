@@ -138,3 +138,80 @@ fn qemu_refusing_an_unknown_option_or_device_is_a_config_error() {
         assert!(reason.contains(needle), "{extra}: {reason}");
     }
 }
+
+#[test]
+fn with_no_fail_patterns_the_default_set_fails_a_panicking_guest() {
+    let s = Scratch::new();
+    let out = s.run_baremetal("panic", MACHINE, &["--timeout", "20s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let v = verdict(&s);
+    assert_eq!(v["outcome"], "fail", "{v}");
+    assert_eq!(v["decided_by"]["kind"], "fail", "{v}");
+    assert!(
+        v["decided_by"]["line"]
+            .as_str()
+            .unwrap()
+            .contains("panicked at src/main.rs:1:1")
+    );
+}
+
+#[test]
+fn explicit_empty_fail_regex_keeps_none_and_the_plan_says_which() {
+    let s = Scratch::new();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let plan = |config: &str| {
+        let cfg = s.write("qemu.toml", config);
+        let out = s.run(&[
+            "run",
+            "--dry-run",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+        text(&out).0
+    };
+    let default = plan(MACHINE);
+    assert!(
+        default.contains("the config names none, so the built-in `default` set applies"),
+        "{default}"
+    );
+    assert!(
+        default.contains("# fail pattern: Kernel panic - not syncing"),
+        "{default}"
+    );
+    assert!(
+        default.contains(
+            "the guest's clean power-off (QEMU exiting 0, not a reset or panic) is the pass"
+        ),
+        "{default}"
+    );
+    let none = plan(&format!("{MACHINE}fail_regex = []\n"));
+    assert!(
+        none.contains("# fail patterns: none (fail_regex = [])"),
+        "{none}"
+    );
+    assert!(!none.contains("# fail pattern: "), "{none}");
+}
+
+#[test]
+fn check_warns_about_reset_as_pass_and_no_fail_patterns() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "qemu.toml",
+        &format!("{MACHINE}fail_regex = []\non_reset = \"pass\"\n"),
+    );
+    let out = s.run(&["check", "--qemu-config", cfg.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("qemu.toml:3:12: warning: on_reset = \"pass\": a guest reset"),
+        "{all}"
+    );
+    assert!(
+        all.contains("qemu.toml:2:1: warning: no fail patterns"),
+        "{all}"
+    );
+}

@@ -121,6 +121,8 @@ pub struct Case {
     pub inactivity_timeout: Option<Duration>,
     /// `on_reset = "pass"`: a guest reset is the expected ending, not a failure.
     pub reset_passes: bool,
+    /// The fail patterns are the built-in default set (the config names none).
+    pub default_fail: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
     pub send_chunk: usize,
     pub send_delay: Duration,
@@ -305,6 +307,12 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     for spec in crate::console::sets::expand(&grammar.fail_sets)? {
         fail.push(Pattern::compile(&spec, "fail")?);
     }
+    let explicit = !inputs.fail_regex.is_empty() || config.fail_regex_at.is_some();
+    let (defaults, default_fail) =
+        crate::console::sets::or_default(Vec::new(), explicit || !fail.is_empty());
+    for spec in defaults {
+        fail.push(Pattern::compile(&spec, "fail")?);
+    }
     let script = crate::console::Script::compile(&grammar, success.is_empty())?;
     let log_path = opts
         .log
@@ -346,6 +354,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         script,
         inactivity_timeout: grammar.inactivity_timeout,
         reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
+        default_fail,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
         retries: inputs.retries.or(grammar.retries).unwrap_or(0),
