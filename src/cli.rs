@@ -146,9 +146,12 @@ pub struct MatrixArgs {
 }
 
 const RUN_HELP: &str = "\
-The verdict is the first decisive event: a fail pattern, then a success pattern, then QEMU's
-exit (status 0 without any success match is a FAIL when success patterns are set), then the
-deadline. Patterns are Rust regex syntax (no look-around or backreferences), matched per console
+The verdict is the first decisive event: a fail pattern, then a success pattern (counted only
+after all [[steps]] are done), then how the guest ended (a reset or panic reported by QEMU over
+QMP is a FAIL unless on_reset = \"pass\"), then QEMU's exit (status 0 without any success match
+is a FAIL when success patterns are set; exiting before the guest started = config error, exit
+2), then the deadline. With no fail patterns configured a built-in default set applies
+(fail_regex = [] keeps none). See README \"How a verdict is reached\". Patterns are Rust regex syntax (no look-around or backreferences), matched per console
 line after ANSI escapes and carriage returns are removed; the unfinished last line (a prompt)
 is matched too. The raw console is written to <out-dir>/<case>.log and the results to
 <out-dir>/results.json.
@@ -164,6 +167,7 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
                                           groups test_case_id, result (measurement, units)
   fail_sets = [\"linux\", \"arceos\", \"axvisor-x86\"]   built-in fail patterns
   retries, retry_on = [\"infra\", \"timeout\", \"fail\"]   (default retry_on: infra, timeout)
+  on_reset = \"pass\"                       a guest reset is the expected ending (default fail)
 Check a config without booting: qemu-test check --qemu-config F [--log saved.log]
 
 Exit codes:
