@@ -119,8 +119,6 @@ impl QemuCommand {
     }
 
     /// The command as one shell-quoted line, copy-pasteable into a terminal.
-
-    /// The command as one shell-quoted line, copy-pasteable into a terminal.
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))

@@ -163,11 +163,11 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
             format!("the guest was never started: QEMU's QMP monitor failed: {why}"),
         ),
     };
-    if v.outcome == Outcome::Pass {
-        if let Some(why) = unmet(facts) {
-            v.outcome = Outcome::Fail;
-            v.reason = format!("{why} ({})", v.reason);
-        }
+    if v.outcome == Outcome::Pass
+        && let Some(why) = unmet(facts)
+    {
+        v.outcome = Outcome::Fail;
+        v.reason = format!("{why} ({})", v.reason);
     }
     v.qemu_exit = facts.qemu_exit;
     v
