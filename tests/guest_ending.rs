@@ -5,10 +5,7 @@
 mod common;
 
 use common::fixtures::fixture;
-use common::{Scratch, text};
-
-const MACHINE: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
-"#;
+use common::{BAREMETAL_MACHINE as MACHINE, Scratch, text};
 
 fn verdict(s: &Scratch) -> serde_json::Value {
     s.results()["cases"][0]["verdict"].clone()

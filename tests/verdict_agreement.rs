@@ -8,10 +8,7 @@ mod common;
 use std::process::Output;
 
 use common::fixtures::fixture;
-use common::{Scratch, text};
-
-const MACHINE: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
-"#;
+use common::{BAREMETAL_MACHINE as MACHINE, Scratch, text};
 
 /// Boots `variant` with `config` as if in GitHub Actions (summary, outputs and JUnit on).
 fn boot(s: &Scratch, variant: &str, config: &str) -> Output {
