@@ -114,6 +114,8 @@ pub struct Script {
     step_since: Duration,
     milestone: usize,
     milestone_from: u64,
+    /// Optional milestones passed over by a later one (never reached).
+    passed_over: Vec<usize>,
     /// Cleaned bytes seen so far (absolute offset of the end of the latest batch).
     consumed: u64,
     /// Complete lines already given to the extractors.
@@ -160,6 +162,7 @@ impl Script {
             step_since: Duration::ZERO,
             milestone: 0,
             milestone_from: 0,
+            passed_over: Vec::new(),
             consumed: 0,
             extracted_upto: 0,
             timeline: Vec::new(),
@@ -318,18 +321,36 @@ impl Script {
         None
     }
 
+    /// Milestones in order; an optional one may be passed over: the current milestone and,
+    /// while they are optional, the ones after it up to the next required one are searched,
+    /// and the earliest match wins (the optional ones it passed stay not reached).
     fn run_milestones(&mut self, batch: &Batch<'_>, base: u64, now: Duration) {
-        while let Some(m) = self.milestones.get(self.milestone) {
+        while self.milestone < self.milestones.len() {
             let from = self.milestone_from.saturating_sub(base) as usize;
-            let Some((line, end, ())) = find(batch, &m.screen, from, |text, start| {
-                Some((m.pattern.regex.find_at(text, start)?.end(), ()))
-            }) else {
+            let mut best: Option<(usize, Line<'_>, usize)> = None;
+            for (k, m) in self.milestones.iter().enumerate().skip(self.milestone) {
+                let hit = find(batch, &m.screen, from, |text, start| {
+                    Some((m.pattern.regex.find_at(text, start)?.end(), ()))
+                });
+                if let Some((line, end, ())) = hit {
+                    let at = line.span.start + end;
+                    if best.as_ref().is_none_or(|(_, l, e)| at < l.span.start + *e) {
+                        best = Some((k, line, end));
+                    }
+                }
+                if !m.optional {
+                    break;
+                }
+            }
+            let Some((k, line, end)) = best else {
                 return;
             };
+            self.passed_over.extend(self.milestone..k);
+            let m = &self.milestones[k];
             let (name, pattern) = (m.name.clone(), m.pattern.clone());
             self.record(TimelineKind::Milestone, name, &pattern, &line, end, now);
             self.milestone_from = base + (line.span.start + end) as u64;
-            self.milestone += 1;
+            self.milestone = k + 1;
         }
     }
 
@@ -431,7 +452,9 @@ impl Script {
             let name = step_name(i, s.send.as_deref());
             t.push(missing(TimelineKind::Step, name, &s.expect, false));
         }
-        for m in &self.milestones[self.milestone.min(self.milestones.len())..] {
+        let unreached = self.passed_over.iter().copied();
+        for i in unreached.chain(self.milestone..self.milestones.len()) {
+            let m = &self.milestones[i];
             let (name, p) = (m.name.clone(), &m.pattern);
             t.push(missing(TimelineKind::Milestone, name, p, m.optional));
         }

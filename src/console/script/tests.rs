@@ -213,3 +213,33 @@ fn optional_milestones_neither_wait_nor_fail() {
     let tl = s.timeline();
     assert!(tl[0].optional && !tl[1].optional);
 }
+
+#[test]
+fn a_missed_optional_milestone_does_not_block_the_next_one() {
+    let mut j = judge(
+        "[[milestones]]\nname = \"a\"\npattern = \"A\"\n\
+         [[milestones]]\nname = \"extra\"\npattern = \"X\"\noptional = true\n\
+         [[milestones]]\nname = \"b\"\npattern = \"B\"\n\
+         [[milestones]]\nname = \"c\"\npattern = \"C\"\n",
+    );
+    j.feed(b"A\nB\nX\nC\n", Duration::from_secs(1));
+    let s = j.script().unwrap();
+    assert!(
+        s.missed_milestones().is_empty(),
+        "{:?}",
+        s.missed_milestones()
+    );
+    let tl = s.timeline();
+    let names: Vec<(&str, Option<u64>)> = tl.iter().map(|e| (e.name.as_str(), e.line_no)).collect();
+    // X after B is too late for its place: it stays not reached.
+    assert_eq!(
+        names,
+        vec![
+            ("a", Some(1)),
+            ("b", Some(2)),
+            ("c", Some(4)),
+            ("extra", None)
+        ]
+    );
+    assert!(tl[3].optional);
+}
