@@ -422,4 +422,31 @@ mod tests {
         let e = read("inactivity_timeout = \"soon\"\n").unwrap_err();
         assert!(e.message.starts_with("`inactivity_timeout`"), "{e}");
     }
+
+    #[test]
+    fn on_reset_and_optional_milestones() {
+        let g = read(
+            "on_reset = \"pass\"\n[[milestones]]\nname = \"m\"\npattern = \"x\"\noptional = true\n",
+        )
+        .unwrap();
+        let (pass, at) = g.on_reset_pass.clone().unwrap();
+        assert!(pass);
+        assert_eq!((at.line, at.column), (1, 12));
+        assert!(g.milestones[0].optional);
+        assert!(
+            !read("on_reset = \"fail\"\n")
+                .unwrap()
+                .on_reset_pass
+                .unwrap()
+                .0
+        );
+        let e = read("\non_reset = \"reboot\"\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`on_reset = \"reboot\"`: expected \"pass\" or \"fail\""
+        );
+        let at = e.location.unwrap();
+        assert_eq!((at.line, at.column), (2, 12));
+        assert!(e.help.unwrap().contains("on_reset = \"pass\""));
+    }
 }
