@@ -135,6 +135,7 @@ fn grammar() -> GrammarSpec {
         name: name.into(),
         pattern: spec(re),
         deadline: Some(Duration::from_secs(60)),
+        optional: false,
         location: at.clone(),
     };
     GrammarSpec {

@@ -165,9 +165,12 @@ pub struct MatrixArgs {
 }
 
 const RUN_HELP: &str = "\
-The verdict is the first decisive event: a fail pattern, then a success pattern, then QEMU's
-exit (status 0 without any success match is a FAIL when success patterns are set), then the
-deadline. Patterns are Rust regex syntax (no look-around or backreferences), matched per console
+The verdict is the first decisive event: a fail pattern, then a success pattern (counted only
+after all [[steps]] are done), then how the guest ended (a reset or panic reported by QEMU over
+QMP is a FAIL unless on_reset = \"pass\"), then QEMU's exit (status 0 without any success match
+is a FAIL when success patterns are set; exiting before the guest started = config error, exit
+2), then the deadline. With no fail patterns configured a built-in default set applies
+(fail_regex = [] keeps none). See README \"How a verdict is reached\". Patterns are Rust regex syntax (no look-around or backreferences), matched per console
 line after ANSI escapes and carriage returns are removed; the unfinished last line (a prompt)
 is matched too. The raw console is written to <out-dir>/<case>.log and the results to
 <out-dir>/results.json.
@@ -177,13 +180,14 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
                                           send_delay apart (default 16 B / 5ms); all steps done
                                           = pass when no success_regex; ostool 0.31
                                           shell_check_steps and timeout are accepted too
-  [[milestones]] name, pattern, deadline  ordered; a timeline in every report
+  [[milestones]] name, pattern, deadline, optional   ordered; missed = fail unless optional
   inactivity_timeout                      no console output for that long = timeout
   max_log_size = \"64MiB\"                  console log kept on disk (head + tail, marker between)
   [[testcases]] pattern, results, otherwise, expected, affects_verdict
                                           groups test_case_id, result (measurement, units)
   fail_sets = [\"linux\", \"arceos\", \"axvisor-x86\"]   built-in fail patterns
   retries, retry_on = [\"infra\", \"timeout\", \"fail\"]   (default retry_on: infra, timeout)
+  on_reset = \"pass\"                       a guest reset is the expected ending (default fail)
 Check a config without booting: qemu-test check --qemu-config F [--log saved.log]
 
 Exit codes:
@@ -838,11 +842,31 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     if let Some(bin) = &case.bin_path {
         println!("# to_bin: {} -> {}", case.kernel.display(), bin.display());
     }
+    if case.default_fail {
+        println!(
+            "# fail patterns: the config names none, so the built-in `{}` set applies \
+             (fail_regex = [] turns it off):",
+            crate::console::sets::DEFAULT_SET
+        );
+    } else if case.fail.is_empty() {
+        println!("# fail patterns: none (fail_regex = [])");
+    }
     for p in &case.fail {
         println!("# fail pattern: {}", p.spec.regex);
     }
     for p in &case.success {
         println!("# success pattern: {}", p.spec.regex);
+    }
+    if case.success.is_empty() && case.script.steps_done() {
+        println!(
+            "# success: no success pattern and no steps, so the guest's clean power-off \
+             (QEMU exiting 0, not a reset or panic) is the pass"
+        );
+    } else if case.success.is_empty() {
+        println!("# success: all steps done");
+    }
+    if case.reset_passes {
+        println!("# on_reset = \"pass\": a guest reset is the expected ending");
     }
     println!("# timeout: {}", plan::duration::format(case.timeout));
     println!("# console log: {}", case.log_path.display());

@@ -294,6 +294,11 @@ fn sigterm_mid_boot_reaps_qemu_and_still_reports() {
     let v = verdict(&s);
     assert_eq!(v["outcome"], "cancelled");
     assert_eq!(v["cancelled_by"], "SIGTERM");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("cancelled by SIGTERM after "),
+        "{reason}"
+    );
     let log = std::fs::read_to_string(s.out().join("hello_noexit.log")).unwrap();
     assert!(log.contains("Hello, world!"));
 }

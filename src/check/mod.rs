@@ -46,15 +46,13 @@ struct Target {
     grammar: GrammarSpec,
     timeout: std::time::Duration,
     warnings: Vec<Warning>,
+    /// Where `fail_regex` was written (explicitly; `[]` then means none).
+    fail_at: Option<crate::error::Location>,
 }
 
 /// Checks the named files; `Err` on the first config error (with its file:line:col).
 pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
     let targets = targets(req)?;
-    let log = match &req.log {
-        Some(p) => Some(std::fs::read(p).map_err(|e| Error::input_io(p, "console log", &e))?),
-        None => None,
-    };
     let mut report = CheckReport {
         warnings: Vec::new(),
         replays: Vec::new(),
@@ -62,6 +60,9 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
     for t in targets {
         let mut fail = t.fail.clone();
         fail.extend(crate::console::sets::expand(&t.grammar.fail_sets)?);
+        let explicit = t.fail_at.is_some() || !fail.is_empty();
+        let (fail, _) = crate::console::sets::or_default(fail, explicit);
+        report.warnings.extend(verdict_rules(&t, &fail));
         let success = compile(&t.success, "success")?;
         let fail_compiled = compile(&fail, "fail")?;
         let script = Script::compile(&t.grammar, success.is_empty())?;
@@ -72,8 +73,8 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
             grammar: &t.grammar,
             timeout: t.timeout,
         }));
-        if let Some(bytes) = &log {
-            let r = replay::replay(bytes, success, fail_compiled, script);
+        if let Some(log) = &req.log {
+            let r = replay::replay(log, success, fail_compiled, script)?;
             report.replays.push((t.name, r));
         }
     }
@@ -111,7 +112,33 @@ fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
         timeout: grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
         grammar,
         warnings: c.warnings.clone(),
+        fail_at: c.fail_regex_at.clone(),
     }
+}
+
+/// Findings about the verdict rules a config would hit (README "How a verdict is reached").
+fn verdict_rules(t: &Target, fail: &[PatternSpec]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some((true, at)) = &t.grammar.on_reset_pass {
+        out.push(Warning {
+            location: at.clone(),
+            message: "on_reset = \"pass\": a guest reset (a triple fault, a panic that reboots) \
+                      will pass this case; keep it only for a test that reboots on purpose"
+                .into(),
+        });
+    }
+    if fail.is_empty()
+        && let Some(at) = &t.fail_at
+    {
+        out.push(Warning {
+            location: at.clone(),
+            message: "no fail patterns: a kernel panic on the console fails nothing (only a \
+                      reset or QEMU's exit would); remove `fail_regex = []` for the built-in \
+                      default set"
+                .into(),
+        });
+    }
+    out
 }
 
 /// Each suite case over `[defaults]`, over its QEMU TOML (resolved against the workspace, as
@@ -138,6 +165,7 @@ fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
                 timeout: DEFAULT_TIMEOUT,
                 grammar: layered.grammar.clone(),
                 warnings: Vec::new(),
+                fail_at: None,
             },
         };
         let cli_specs = |v: &[String]| -> Vec<PatternSpec> {

@@ -3,10 +3,14 @@
 //! matched what and what the verdict would have been.
 
 use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::console::{Decision, Judge, JudgeOptions, Pattern, Script};
-use crate::verdict::Outcome;
+use crate::error::Error;
+use crate::run::boot::READ_CHUNK;
+use crate::verdict::{End, Facts, Outcome, decide};
 
 /// The result of a replay: a printable account and the verdict it implies.
 pub struct Replay {
@@ -14,19 +18,52 @@ pub struct Replay {
     pub outcome: Outcome,
 }
 
-/// Feeds `log` in 64 KiB reads (time does not advance: deadlines do not apply).
-pub fn replay(log: &[u8], success: Vec<Pattern>, fail: Vec<Pattern>, script: Script) -> Replay {
-    let steps_decide = success.is_empty();
-    let mut judge = Judge::new(success, fail, JudgeOptions::default()).with_script(script);
+/// Streams the log at `path` through the judge in the same 64 KiB reads as a live boot (memory
+/// stays bounded whatever the file's size; time does not advance, so deadlines do not apply),
+/// then asks [`decide`] — the rules a boot uses — for the verdict. A replay has no QEMU exit:
+/// a log that ends undecided is judged as such.
+pub fn replay(
+    path: &Path,
+    success: Vec<Pattern>,
+    fail: Vec<Pattern>,
+    script: Script,
+) -> Result<Replay, Error> {
+    let what = "console log";
+    let mut file = std::fs::File::open(path).map_err(|e| Error::input_io(path, what, &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::input_io(path, what, &e))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "the console log {} is not a regular file",
+            path.display()
+        ))
+        .help("give --log a saved log file, e.g. qemu-test-out/logs/<case>.log"));
+    }
+    let mut judge = Judge::new(success.clone(), fail, JudgeOptions::default()).with_script(script);
     let t = Duration::ZERO;
     let mut decision = None;
-    for chunk in log.chunks(64 * 1024) {
-        decision = decision.or(judge.feed(chunk, t));
-        if decision.is_some() {
-            break;
-        }
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut size = 0u64;
+    while decision.is_none() {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::input_io(path, what, &e)),
+        };
+        size += n as u64;
+        decision = judge.feed(&buf[..n], t);
     }
     let decision = decision.or_else(|| judge.finish(t));
+    let end = match &decision {
+        Some(d) => End::Decided(d.clone()),
+        None => End::LogEnded,
+    };
+    let verdict = decide(&Facts {
+        live: false,
+        ..Facts::observed(end, &judge, &success)
+    });
     let mut rows: Vec<(u64, String)> = Vec::new();
     if let Some(s) = judge.script() {
         for e in s.timeline() {
@@ -66,8 +103,12 @@ pub fn replay(log: &[u8], success: Vec<Pattern>, fail: Vec<Pattern>, script: Scr
     }
     rows.sort_by_key(|(n, _)| *n);
     let mut report = format!(
-        "replayed {} bytes, {} console lines\n",
-        log.len(),
+        "replayed {size} bytes{}, {} console lines\n",
+        if decision.is_some() {
+            " (up to the decision)"
+        } else {
+            ""
+        },
         judge.lines_seen()
     );
     for (n, what) in &rows {
@@ -78,27 +119,16 @@ pub fn replay(log: &[u8], success: Vec<Pattern>, fail: Vec<Pattern>, script: Scr
         };
         let _ = writeln!(report, "  line {at}  {what}");
     }
-    let case_failure = judge.script().and_then(|s| s.case_failure());
-    let (outcome, why) = match (&decision, case_failure) {
-        (Some(Decision::Fail(_)), _) => (Outcome::Fail, "a fail pattern matched".to_string()),
-        (Some(Decision::Success(_)), Some(why)) => (Outcome::Fail, why),
-        (Some(Decision::Success(_)), None) => {
-            (Outcome::Pass, "the success condition was met".into())
-        }
-        (None, _) => {
-            let waiting = judge.script().and_then(|s| s.awaiting());
-            let why = match waiting {
-                Some(w) => format!("the log ended while waiting for {w}"),
-                None if steps_decide => {
-                    "the log ended; only QEMU's exit status could decide".into()
-                }
-                None => "the log ended before any success pattern matched".into(),
-            };
-            (Outcome::Timeout, why)
-        }
-    };
-    let _ = writeln!(report, "verdict: {} — {why}", outcome.name());
-    Replay { report, outcome }
+    let _ = writeln!(
+        report,
+        "verdict: {} — {}",
+        verdict.outcome.name(),
+        verdict.reason
+    );
+    Ok(Replay {
+        report,
+        outcome: verdict.outcome,
+    })
 }
 
 fn kind(e: &crate::console::TimelineEntry) -> &'static str {

@@ -35,6 +35,7 @@ pub const GRAMMAR_KEYS: &[&str] = &[
     "retries",
     "retry_on",
     "max_log_size",
+    "on_reset",
 ];
 
 /// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
@@ -55,6 +56,9 @@ pub struct MilestoneSpec {
     pub name: String,
     pub pattern: PatternSpec,
     pub deadline: Option<Duration>,
+    /// `optional = true`: not reaching it does not fail the case (and its deadline does not
+    /// end the boot).
+    pub optional: bool,
     pub location: Location,
 }
 
@@ -120,6 +124,8 @@ pub struct GrammarSpec {
     pub retry_on: Vec<String>,
     /// Bytes of console log kept on disk (head and tail; the judge sees everything).
     pub max_log_size: Option<u64>,
+    /// `on_reset = "pass"` (true) or `"fail"` (false, the default), with where it was written.
+    pub on_reset_pass: Option<(bool, Location)>,
 }
 
 impl GrammarSpec {
@@ -140,6 +146,7 @@ impl GrammarSpec {
             retries: self.retries.or(lower.retries),
             retry_on: list(&self.retry_on, &lower.retry_on),
             max_log_size: self.max_log_size.or(lower.max_log_size),
+            on_reset_pass: self.on_reset_pass.clone().or(lower.on_reset_pass.clone()),
         }
     }
 
@@ -178,6 +185,20 @@ impl GrammarSpec {
                     }
                 }
                 self.retry_on = classes.into_iter().map(|(c, _)| c).collect();
+            }
+            "on_reset" => {
+                let at = r.at(item);
+                self.on_reset_pass = match r.string(item, key)?.as_str() {
+                    "pass" => Some((true, at)),
+                    "fail" => Some((false, at)),
+                    other => {
+                        return Err(Error::config(format!(
+                            "`on_reset = \"{other}\"`: expected \"pass\" or \"fail\""
+                        ))
+                        .at(at)
+                        .help("`on_reset = \"pass\"` when the test reboots the guest on purpose; the default \"fail\" treats a guest reset as a failure"));
+                    }
+                };
             }
             _ => return Ok(false),
         }
@@ -286,11 +307,15 @@ impl TomlReader<'_> {
 
     fn milestone(&self, t: &dyn TableLike, at: Location) -> Result<MilestoneSpec, Error> {
         let what = "a milestone";
-        self.only(t, &["name", "pattern", "deadline"], what)?;
+        self.only(t, &["name", "pattern", "deadline", "optional"], what)?;
         Ok(MilestoneSpec {
             name: self.string(self.required(t, "name", what, &at)?, "name")?,
             pattern: self.pattern(self.required(t, "pattern", what, &at)?, "pattern")?,
             deadline: self.opt_duration(t, "deadline")?,
+            optional: match self.field(t, "optional") {
+                Some(i) => self.boolean(i, "optional")?,
+                None => false,
+            },
             location: at,
         })
     }
@@ -441,5 +466,32 @@ mod tests {
         assert!(e.message.contains("one of pass, fail, skip"), "{e}");
         let e = read("inactivity_timeout = \"soon\"\n").unwrap_err();
         assert!(e.message.starts_with("`inactivity_timeout`"), "{e}");
+    }
+
+    #[test]
+    fn on_reset_and_optional_milestones() {
+        let g = read(
+            "on_reset = \"pass\"\n[[milestones]]\nname = \"m\"\npattern = \"x\"\noptional = true\n",
+        )
+        .unwrap();
+        let (pass, at) = g.on_reset_pass.clone().unwrap();
+        assert!(pass);
+        assert_eq!((at.line, at.column), (1, 12));
+        assert!(g.milestones[0].optional);
+        assert!(
+            !read("on_reset = \"fail\"\n")
+                .unwrap()
+                .on_reset_pass
+                .unwrap()
+                .0
+        );
+        let e = read("\non_reset = \"reboot\"\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`on_reset = \"reboot\"`: expected \"pass\" or \"fail\""
+        );
+        let at = e.location.unwrap();
+        assert_eq!((at.line, at.column), (2, 12));
+        assert!(e.help.unwrap().contains("on_reset = \"pass\""));
     }
 }

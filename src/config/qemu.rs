@@ -61,6 +61,9 @@ pub struct QemuConfig {
     pub to_bin: bool,
     pub success_regex: Vec<PatternSpec>,
     pub fail_regex: Vec<PatternSpec>,
+    /// Where `fail_regex` is written, when it is (`fail_regex = []` then means "none", and the
+    /// built-in default fail set does not apply).
+    pub fail_regex_at: Option<Location>,
     /// Our extension: add `-no-reboot` (default true) so a reset ends QEMU instead of looping.
     pub no_reboot: bool,
     /// Console grammar extension keys (steps, milestones, extraction, …).
@@ -151,6 +154,7 @@ impl QemuConfig {
             to_bin: false,
             success_regex: Vec::new(),
             fail_regex: Vec::new(),
+            fail_regex_at: None,
             no_reboot: true,
             grammar: GrammarSpec::default(),
             warnings: Vec::new(),
@@ -193,6 +197,7 @@ fn read_success(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error>
 
 fn read_fail(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
     config.fail_regex = patterns(field, r#"`fail_regex = ["panicked at"]`"#)?;
+    config.fail_regex_at = Some(field.key_location.clone());
     Ok(())
 }
 

@@ -221,7 +221,13 @@ impl Judge {
             return None;
         }
         let by_script = self.script.as_mut().and_then(|s| s.observe(&batch, now));
-        let by_rules = self.rules.judge_batch(&batch, &mut self.pending, now);
+        // A success pattern cannot pass a case whose steps were not all typed: the boot goes
+        // on waiting for the step (fail patterns still count), and only a success on the last
+        // step's line or later counts.
+        let success_from = self.script.as_ref().map_or(0, |s| s.steps_done_line());
+        let by_rules = self
+            .rules
+            .judge_batch(&batch, &mut self.pending, now, success_from);
         let decision = first_decision(by_script, by_rules);
         if decision.is_some() {
             self.decided = true;
@@ -246,12 +252,14 @@ impl Judge {
 
 impl Rules {
     /// Judges the lines of a batch in order; only lines the screen points at are checked, and
-    /// the first line when a success on it is pending.
+    /// the first line when a success on it is pending. Success counts only on lines numbered
+    /// `success_from` or later.
     fn judge_batch(
         &self,
         batch: &Batch<'_>,
         pending: &mut Option<Pending>,
         now: Duration,
+        success_from: u64,
     ) -> Option<Decision> {
         let text = batch.text();
         let mut cursor = batch.cursor();
@@ -268,7 +276,7 @@ impl Rules {
         }
         while let Some(hit) = self.screen.next_hit(text, from) {
             let line = cursor.line_at(hit);
-            if let Some(d) = self.judge_line(&line, pending, now) {
+            if let Some(d) = self.judge_line(&line, pending, now, success_from) {
                 return Some(d);
             }
             if !line.complete {
@@ -285,9 +293,13 @@ impl Rules {
         line: &Line<'_>,
         pending: &mut Option<Pending>,
         now: Duration,
+        success_from: u64,
     ) -> Option<Decision> {
         if let Some(d) = self.fail_on(line, now) {
             return Some(d);
+        }
+        if line.no < success_from {
+            return None;
         }
         let (index, end) = earliest_match(&self.success, line.text)?;
         if line.complete {

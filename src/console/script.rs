@@ -42,6 +42,7 @@ pub struct Milestone {
     pub name: String,
     pub pattern: Pattern,
     pub deadline: Option<Duration>,
+    pub optional: bool,
     screen: Screen,
 }
 
@@ -74,6 +75,9 @@ pub struct TimelineEntry {
     pub delta: Option<Duration>,
     pub line_no: Option<u64>,
     pub line: Option<String>,
+    /// An optional milestone: not reaching it does not fail the case.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// One test case found on the console (or expected and never seen).
@@ -110,6 +114,8 @@ pub struct Script {
     step_since: Duration,
     milestone: usize,
     milestone_from: u64,
+    /// Optional milestones passed over by a later one (never reached).
+    passed_over: Vec<usize>,
     /// Cleaned bytes seen so far (absolute offset of the end of the latest batch).
     consumed: u64,
     /// Complete lines already given to the extractors.
@@ -156,6 +162,7 @@ impl Script {
             step_since: Duration::ZERO,
             milestone: 0,
             milestone_from: 0,
+            passed_over: Vec::new(),
             consumed: 0,
             extracted_upto: 0,
             timeline: Vec::new(),
@@ -181,6 +188,20 @@ impl Script {
         self.step >= self.steps.len()
     }
 
+    /// The console line on which the last step matched (0 without steps); `u64::MAX` while
+    /// steps are incomplete.
+    pub fn steps_done_line(&self) -> u64 {
+        if !self.steps_done() {
+            return u64::MAX;
+        }
+        self.timeline
+            .iter()
+            .rev()
+            .find(|e| e.kind == TimelineKind::Step)
+            .and_then(|e| e.line_no)
+            .unwrap_or(0)
+    }
+
     /// The earliest running deadline and what it waits for.
     pub fn next_deadline(&self) -> Option<(Duration, String)> {
         let step = self.steps.get(self.step).and_then(|s| {
@@ -197,6 +218,7 @@ impl Script {
         });
         let milestone = self.milestones[self.milestone.min(self.milestones.len())..]
             .iter()
+            .filter(|m| !m.optional)
             .filter_map(|m| Some((m.deadline?, m)))
             .min_by_key(|(d, _)| *d)
             .map(|(d, m)| {
@@ -216,7 +238,8 @@ impl Script {
             .min_by_key(|(d, _)| *d)
     }
 
-    /// What the grammar waits for now, for a timeout message.
+    /// What the grammar waits for now, for a timeout message: the current step, else the
+    /// next required milestone.
     pub fn awaiting(&self) -> Option<String> {
         if let Some(s) = self.steps.get(self.step) {
             return Some(format!(
@@ -225,11 +248,19 @@ impl Script {
                 s.expect.spec.regex
             ));
         }
-        let m = self.milestones.get(self.milestone)?;
-        Some(format!(
-            "milestone '{}' (pattern '{}')",
-            m.name, m.pattern.spec.regex
-        ))
+        let m = self.missed().next()?;
+        Some(format!("milestone {}", milestone_name(m)))
+    }
+
+    /// Required milestones not reached (yet), as `'name' (pattern '…')`.
+    pub fn missed_milestones(&self) -> Vec<String> {
+        self.missed().map(milestone_name).collect()
+    }
+
+    fn missed(&self) -> impl Iterator<Item = &Milestone> {
+        self.milestones[self.milestone.min(self.milestones.len())..]
+            .iter()
+            .filter(|m| !m.optional)
     }
 
     /// Follows one batch; returns a decision when a step's fail pattern matched, or when the
@@ -290,18 +321,36 @@ impl Script {
         None
     }
 
+    /// Milestones in order; an optional one may be passed over: the current milestone and,
+    /// while they are optional, the ones after it up to the next required one are searched,
+    /// and the earliest match wins (the optional ones it passed stay not reached).
     fn run_milestones(&mut self, batch: &Batch<'_>, base: u64, now: Duration) {
-        while let Some(m) = self.milestones.get(self.milestone) {
+        while self.milestone < self.milestones.len() {
             let from = self.milestone_from.saturating_sub(base) as usize;
-            let Some((line, end, ())) = find(batch, &m.screen, from, |text, start| {
-                Some((m.pattern.regex.find_at(text, start)?.end(), ()))
-            }) else {
+            let mut best: Option<(usize, Line<'_>, usize)> = None;
+            for (k, m) in self.milestones.iter().enumerate().skip(self.milestone) {
+                let hit = find(batch, &m.screen, from, |text, start| {
+                    Some((m.pattern.regex.find_at(text, start)?.end(), ()))
+                });
+                if let Some((line, end, ())) = hit {
+                    let at = line.span.start + end;
+                    if best.as_ref().is_none_or(|(_, l, e)| at < l.span.start + *e) {
+                        best = Some((k, line, end));
+                    }
+                }
+                if !m.optional {
+                    break;
+                }
+            }
+            let Some((k, line, end)) = best else {
                 return;
             };
+            self.passed_over.extend(self.milestone..k);
+            let m = &self.milestones[k];
             let (name, pattern) = (m.name.clone(), m.pattern.clone());
             self.record(TimelineKind::Milestone, name, &pattern, &line, end, now);
             self.milestone_from = base + (line.span.start + end) as u64;
-            self.milestone += 1;
+            self.milestone = k + 1;
         }
     }
 
@@ -382,13 +431,14 @@ impl Script {
             delta: Some(now.saturating_sub(prev)),
             line_no: Some(line.no),
             line: Some(line.shown(end)),
+            optional: false,
         });
     }
 
     /// The timeline: reached entries in order, then the milestones and steps never reached.
     pub fn timeline(&self) -> Vec<TimelineEntry> {
         let mut t = self.timeline.clone();
-        let missing = |kind, name: String, p: &Pattern| TimelineEntry {
+        let missing = |kind, name: String, p: &Pattern, optional| TimelineEntry {
             kind,
             name,
             pattern: p.spec.regex.clone(),
@@ -396,13 +446,17 @@ impl Script {
             delta: None,
             line_no: None,
             line: None,
+            optional,
         };
         for (i, s) in self.steps.iter().enumerate().skip(self.step) {
             let name = step_name(i, s.send.as_deref());
-            t.push(missing(TimelineKind::Step, name, &s.expect));
+            t.push(missing(TimelineKind::Step, name, &s.expect, false));
         }
-        for m in &self.milestones[self.milestone.min(self.milestones.len())..] {
-            t.push(missing(TimelineKind::Milestone, m.name.clone(), &m.pattern));
+        let unreached = self.passed_over.iter().copied();
+        for i in unreached.chain(self.milestone..self.milestones.len()) {
+            let m = &self.milestones[i];
+            let (name, p) = (m.name.clone(), &m.pattern);
+            t.push(missing(TimelineKind::Milestone, name, p, m.optional));
         }
         t
     }
@@ -504,6 +558,10 @@ fn compile_step(s: &StepSpec) -> Result<Step, Error> {
     })
 }
 
+fn milestone_name(m: &Milestone) -> String {
+    format!("'{}' (pattern '{}')", m.name, m.pattern.spec.regex)
+}
+
 fn compile_milestone(m: &MilestoneSpec) -> Result<Milestone, Error> {
     let pattern = Pattern::compile(&m.pattern, "milestone")?;
     Ok(Milestone {
@@ -511,6 +569,7 @@ fn compile_milestone(m: &MilestoneSpec) -> Result<Milestone, Error> {
         screen: Screen::new(std::iter::once(&pattern)),
         pattern,
         deadline: m.deadline,
+        optional: m.optional,
     })
 }
 

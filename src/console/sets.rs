@@ -56,6 +56,31 @@ pub fn expand(names: &[(String, Location)]) -> Result<Vec<PatternSpec>, Error> {
     Ok(out)
 }
 
+/// The built-in set that applies when a case names no fail patterns.
+pub const DEFAULT_SET: &str = "default";
+
+/// `fail` as configured, or the [`DEFAULT_SET`]'s patterns when it is empty and the config did
+/// not say "none" on purpose (`explicit`: a `fail_regex` key, `--fail-regex` or `fail_sets`).
+/// The flag says whether the default applied.
+pub fn or_default(fail: Vec<PatternSpec>, explicit: bool) -> (Vec<PatternSpec>, bool) {
+    if !fail.is_empty() || explicit {
+        return (fail, false);
+    }
+    let set = builtin().into_iter().find(|s| s.name == DEFAULT_SET);
+    let specs = set
+        .map(|s| {
+            s.patterns
+                .into_iter()
+                .map(|regex| PatternSpec {
+                    regex,
+                    location: None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (specs, true)
+}
+
 /// One line per set for `--help` and the README: `name: description`.
 pub fn help_text() -> String {
     builtin()
@@ -102,5 +127,40 @@ mod tests {
         assert!(!pats.iter().any(|p| p.regex.is_match(b"usertests passed!")));
         let e = expand(&[("linx".into(), at)]).unwrap_err();
         assert!(e.help.unwrap().contains("linux, arceos, axvisor-x86"));
+    }
+
+    #[test]
+    fn the_default_set_applies_only_when_nothing_is_named() {
+        let given = vec![PatternSpec {
+            regex: "x".into(),
+            location: None,
+        }];
+        assert_eq!(or_default(given.clone(), false), (given, false));
+        assert_eq!(or_default(Vec::new(), true), (Vec::new(), false));
+        let (set, applied) = or_default(Vec::new(), false);
+        assert!(applied);
+        let set: Vec<regex::Regex> = set
+            .iter()
+            .map(|p| regex::Regex::new(&p.regex).unwrap())
+            .collect();
+        let fails = |line: &str| set.iter().any(|r| r.is_match(line));
+        for bad in [
+            "[    1.23] Kernel panic - not syncing: VFS: Unable to mount root fs",
+            "panicked at src/main.rs:1:1",
+            "[ERROR] PANIC: something",
+            "Internal error: Oops: 96000004 [#1] SMP",
+            "BUG: unable to handle page fault",
+            "kernel panic",
+            "the system panicked",
+        ] {
+            assert!(fails(bad), "{bad}");
+        }
+        for fine in [
+            "[    0.000000] Kernel command line: console=ttyAMA0 panic=-1",
+            "sysctl kernel.panic_on_oops = 1",
+            "Hello, world!",
+        ] {
+            assert!(!fails(fine), "{fine}");
+        }
     }
 }

@@ -121,6 +121,10 @@ pub struct Case {
     pub inactivity_timeout: Option<Duration>,
     /// Console log bytes kept on disk (`max_log_size`).
     pub max_log_size: u64,
+    /// `on_reset = "pass"`: a guest reset is the expected ending, not a failure.
+    pub reset_passes: bool,
+    /// The fail patterns are the built-in default set (the config names none).
+    pub default_fail: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
     pub send_chunk: usize,
     pub send_delay: Duration,
@@ -305,6 +309,12 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     for spec in crate::console::sets::expand(&grammar.fail_sets)? {
         fail.push(Pattern::compile(&spec, "fail")?);
     }
+    let explicit = !inputs.fail_regex.is_empty() || config.fail_regex_at.is_some();
+    let (defaults, default_fail) =
+        crate::console::sets::or_default(Vec::new(), explicit || !fail.is_empty());
+    for spec in defaults {
+        fail.push(Pattern::compile(&spec, "fail")?);
+    }
     let script = crate::console::Script::compile(&grammar, success.is_empty())?;
     let log_path = opts
         .log
@@ -348,6 +358,8 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         max_log_size: grammar
             .max_log_size
             .unwrap_or(crate::run::log::DEFAULT_MAX_LOG_SIZE),
+        reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
+        default_fail,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
         retries: inputs.retries.or(grammar.retries).unwrap_or(0),

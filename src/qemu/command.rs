@@ -83,6 +83,41 @@ impl QemuCommand {
         Ok(cmd)
     }
 
+    /// This command with a QMP monitor on `socket` (never TCP) and the guest started paused
+    /// (`-S`): the boot sends `cont` once QMP is negotiated, so every event of the guest's
+    /// life (a reset, a panic) reaches the judge.
+    pub fn with_qmp(&self, socket: &crate::qemu::qmp::QmpSocket) -> QemuCommand {
+        let mut cmd = self.clone();
+        cmd.add(
+            &["-qmp", &socket.qemu_option(), "-S"],
+            "QMP tells how the guest ended (power-off, reset or panic); the guest starts \
+             once it is connected",
+        );
+        let given = Given(self.args.clone());
+        if let Some(device) = pvpanic_device(&self.program, self.machine())
+            && !self.args.iter().any(|a| a.contains("pvpanic"))
+            && !given.any(&["-nodefaults"])
+        {
+            cmd.add(
+                &["-device", device],
+                "a guest kernel that panics tells QEMU (GUEST_PANICKED), and the case fails \
+                 with that reason",
+            );
+        }
+        cmd
+    }
+
+    /// The machine type named by `-machine`/`-M` (`virt` of `virt,gic-version=3`).
+    fn machine(&self) -> Option<&str> {
+        let i = self
+            .args
+            .iter()
+            .rposition(|a| matches!(a.as_str(), "-machine" | "--machine" | "-M"))?;
+        let value = self.args.get(i + 1)?;
+        let first = value.split(',').next()?;
+        Some(first.strip_prefix("type=").unwrap_or(first))
+    }
+
     /// The command as one shell-quoted line, copy-pasteable into a terminal.
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())
@@ -165,6 +200,17 @@ impl QemuCommand {
             );
         }
     }
+}
+
+/// The pvpanic device of `program`'s usual machines: the ISA one on x86 PCs, the PCI one on
+/// the arm64 `virt` board (QEMU ≥ 6.0). Other machines get none.
+fn pvpanic_device(program: &str, machine: Option<&str>) -> Option<&'static str> {
+    let machine = machine?;
+    let x86 = program.ends_with("x86_64") || program.ends_with("i386");
+    if x86 && (machine == "q35" || machine.starts_with("pc")) {
+        return Some("pvpanic");
+    }
+    (program.ends_with("aarch64") && machine == "virt").then_some("pvpanic-pci")
 }
 
 /// The user's arguments, for "is this option already given?" checks. QEMU accepts `-opt` and
@@ -369,6 +415,53 @@ mod tests {
         assert_eq!(
             cmd.display(),
             r#"qemu-system-aarch64 -append 'root=/dev/vda rw init=/init' 'it'\''s' '' '$HOME' id=disk0,if=none,file=/ws/a.img"#
+        );
+    }
+
+    #[test]
+    fn with_qmp_adds_the_socket_a_paused_start_and_pvpanic_where_the_machine_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = crate::qemu::qmp::QmpSocket::new(dir.path()).unwrap();
+        let cmd = |program: &str, args: &[&str]| QemuCommand {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            notes: vec![],
+        };
+        let added = |c: QemuCommand| {
+            let n = c.args.len();
+            c.with_qmp(&socket).args[n..].join(" ")
+        };
+        let qmp = format!("-qmp {} -S", socket.qemu_option());
+        assert_eq!(
+            added(cmd(
+                "qemu-system-aarch64",
+                &["-machine", "virt,gic-version=3"]
+            )),
+            format!("{qmp} -device pvpanic-pci")
+        );
+        assert_eq!(
+            added(cmd("qemu-system-x86_64", &["-M", "pc-q35-8.0"])),
+            format!("{qmp} -device pvpanic")
+        );
+        assert_eq!(
+            added(cmd("qemu-system-x86_64", &["-machine", "q35"])),
+            format!("{qmp} -device pvpanic")
+        );
+        // Other boards, a user's own pvpanic, or -nodefaults: no device added.
+        assert_eq!(
+            added(cmd("qemu-system-aarch64", &["-machine", "raspi3b"])),
+            qmp
+        );
+        assert_eq!(
+            added(cmd(
+                "qemu-system-x86_64",
+                &["-machine", "q35", "-device", "pvpanic,ioport=0x506"]
+            )),
+            qmp
+        );
+        assert_eq!(
+            added(cmd("qemu-system-riscv64", &["-machine", "virt"])),
+            qmp
         );
     }
 }

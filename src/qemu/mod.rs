@@ -3,6 +3,7 @@
 pub mod command;
 pub mod firmware;
 pub mod process;
+pub mod qmp;
 pub mod version;
 
 pub use command::{CommandRequest, QemuCommand};

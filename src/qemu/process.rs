@@ -4,11 +4,17 @@
 //! group, waits a grace period, then SIGKILLs it and reaps the leader; dropping an unreaped
 //! process SIGKILLs the group; and the child asks the kernel (`PR_SET_PDEATHSIG`) to kill it if
 //! this process dies without cleaning up (even by SIGKILL), so no QEMU outlives the tool.
+//!
+//! Descendants that leave the group (`setsid`, a daemonising helper) are found too: every
+//! spawned command carries a unique `QEMU_TEST_SPAWN` token in its environment, which its
+//! descendants inherit, and this process is a child sub-reaper (`PR_SET_CHILD_SUBREAPER`), so
+//! orphans are re-parented to it rather than to init and can be reaped here after the kill.
 
 use std::io;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
@@ -16,6 +22,8 @@ use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 pub struct QemuProcess {
     child: Child,
     pgid: i32,
+    /// `QEMU_TEST_SPAWN=<token>` in the environment of the command and its descendants.
+    token: String,
     reaped: Option<ExitStatus>,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
@@ -39,9 +47,17 @@ impl QemuProcess {
         cwd: &Path,
         env: &[(String, String)],
     ) -> io::Result<QemuProcess> {
+        become_subreaper();
+        static SPAWNS: AtomicU64 = AtomicU64::new(0);
+        let token = format!(
+            "{}.{}",
+            std::process::id(),
+            SPAWNS.fetch_add(1, Ordering::Relaxed)
+        );
         let mut cmd = Command::new(program);
         cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
+            .env(TOKEN_VAR, &token)
             .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -71,6 +87,7 @@ impl QemuProcess {
             stderr: child.stderr.take(),
             child,
             pgid,
+            token,
             reaped: None,
         })
     }
@@ -105,9 +122,46 @@ impl QemuProcess {
             self.signal_group(libc::SIGKILL);
             self.reaped = Some(self.child.wait().await?);
         }
-        // Members that ignored SIGTERM or were started by QEMU itself.
+        // Members that ignored SIGTERM or were started by QEMU itself, and descendants that
+        // left the group.
         self.signal_group(libc::SIGKILL);
+        self.sweep_descendants().await;
         Ok(self.reaped.expect("reaped above"))
+    }
+
+    /// Kills every process still carrying this spawn's token and reaps those re-parented to
+    /// us; bounded by [`SWEEP_LIMIT`] (a process that is not ours to reap is left to its parent).
+    async fn sweep_descendants(&self) {
+        let needle = format!("{TOKEN_VAR}={}", self.token).into_bytes();
+        let me = std::process::id() as i32;
+        let until = Instant::now() + SWEEP_LIMIT;
+        let mut known: Vec<i32> = Vec::new();
+        loop {
+            for pid in marked_pids(&needle) {
+                if !known.contains(&pid) {
+                    known.push(pid);
+                }
+                // SAFETY: kill(2) on a pid that carried our token a moment ago.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            known.retain(|&pid| match proc_state(pid) {
+                None => false,
+                Some((state, ppid)) if ppid == me && (state == 'Z' || state == 'X') => {
+                    // SAFETY: waitpid(2) on our own (re-parented) zombie child.
+                    unsafe {
+                        libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG);
+                    }
+                    false
+                }
+                Some(_) => true,
+            });
+            if known.is_empty() || Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     fn signal_group(&self, signal: libc::c_int) {
@@ -129,6 +183,47 @@ impl Drop for QemuProcess {
             self.signal_group(libc::SIGKILL);
         }
     }
+}
+
+/// The environment variable that marks a spawn and its descendants.
+const TOKEN_VAR: &str = "QEMU_TEST_SPAWN";
+/// Longest time spent killing and reaping descendants after a stop.
+const SWEEP_LIMIT: Duration = Duration::from_secs(2);
+
+/// Makes this process the reaper of its orphaned descendants (once; Linux ≥ 3.4).
+fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: prctl(2) with an integer argument; failure only loses the setsid sweep's
+        // reaping (the kill still happens), so the result is not fatal.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong);
+        }
+    });
+}
+
+/// Live processes whose environment contains `needle` (`VAR=value`). Processes of other users
+/// are unreadable and skipped.
+fn marked_pids(needle: &[u8]) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle))
+        })
+        .collect()
+}
+
+/// A process's state letter and parent pid, from `/proc/<pid>/stat`.
+fn proc_state(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat.rsplit_once(") ")?.1.split(' ');
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 /// Whether any process of group `pgid` is still running (zombies waiting to be reaped by their

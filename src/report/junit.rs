@@ -139,6 +139,16 @@ fn grammar_cases(r: &CaseResult) -> Vec<TestCase> {
     for e in &r.timeline {
         let status = match e.at {
             Some(_) => TestCaseStatus::success(),
+            // Not reaching it does not fail the case, so it is no JUnit failure either.
+            None if e.optional => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_type("not-reached");
+                s.set_message(xml_text(&format!(
+                    "optional: '{}' never matched",
+                    e.pattern
+                )));
+                s
+            }
             None => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_type("not-reached");
@@ -158,6 +168,19 @@ fn grammar_cases(r: &CaseResult) -> Vec<TestCase> {
         let status = match c.status {
             CaseStatus::Pass => TestCaseStatus::success(),
             CaseStatus::Skip => TestCaseStatus::skipped(),
+            // `affects_verdict = false`: reported, but no JUnit failure (the verdict ignores it).
+            CaseStatus::Fail if !c.affects_verdict => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_type(c.note.as_deref().unwrap_or("case-failed"));
+                let what = match (&c.raw, c.line_no) {
+                    (Some(raw), Some(l)) => format!("result '{raw}' on console line {l}"),
+                    _ => c.note.clone().unwrap_or_default(),
+                };
+                s.set_message(xml_text(&format!(
+                    "failed ({what}), but affects_verdict = false"
+                )));
+                s
+            }
             CaseStatus::Fail => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_type(c.note.as_deref().unwrap_or("case-failed"));
@@ -231,6 +254,8 @@ fn failure_type(v: &Verdict) -> &'static str {
     match v.outcome {
         Outcome::Fail => match (&v.decided_by, &v.qemu_exit) {
             (Some(m), _) if m.kind == PatternKind::Fail => "fail-pattern",
+            // A success pattern matched, but a required milestone or test case was missed.
+            (Some(_), _) => "unmet",
             (_, Some(_)) => "qemu-exit",
             _ => "fail",
         },
@@ -364,6 +389,7 @@ mod tests {
             delta: at.map(Duration::from_secs),
             line_no: at,
             line: None,
+            optional: false,
         };
         r.timeline = vec![entry("hv up", Some(2)), entry("guest up", None)];
         r.testcases = vec![ExtractedCase {

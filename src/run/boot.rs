@@ -7,21 +7,24 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::Cancel;
+use super::control::{Control, ControlNote};
 use crate::console::{
-    Decision, ExtractedCase, Judge, JudgeOptions, Pattern, PatternKind, Script, TimelineEntry,
+    Decision, ExtractedCase, Judge, JudgeOptions, Pattern, Script, TimelineEntry,
 };
 use crate::error::Error;
 use crate::qemu::QemuCommand;
 use crate::qemu::process::QemuProcess;
+use crate::qemu::qmp::QmpSocket;
 use crate::report::{Event, Reporters};
-use crate::verdict::{CancelSignal, Outcome, QemuExit, Verdict};
+use crate::verdict::{End, Facts, QemuExit, Verdict};
 
 /// How long QEMU gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long to keep reading the console after QEMU is gone (data still in the pipe).
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
-/// Console read size: large enough that a flood costs few wakeups.
-const READ_CHUNK: usize = 64 * 1024;
+/// Console read size: large enough that a flood costs few wakeups (`check --log` reads the
+/// same).
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Lines of QEMU's stderr kept for the report.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -46,6 +49,10 @@ pub struct BootPlan {
     /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
     pub send_chunk: usize,
     pub send_delay: Duration,
+    /// The case's work dir (QMP's socket goes there).
+    pub work_dir: PathBuf,
+    /// `on_reset = "pass"`: a guest reset is the expected ending.
+    pub reset_passes: bool,
 }
 
 /// What a boot produced, for the case result.
@@ -62,18 +69,6 @@ pub struct BootReport {
     pub testcases: Vec<ExtractedCase>,
 }
 
-/// Why the console loop stopped.
-enum Stop {
-    Decided(Decision),
-    Deadline,
-    /// A step timeout or milestone deadline passed; says what was awaited.
-    Awaited(String),
-    /// No console output for the inactivity timeout.
-    Inactive(Duration),
-    Cancelled(CancelSignal),
-    Exited(std::process::ExitStatus),
-}
-
 /// Boots `plan`; errors only when QEMU cannot be started or the log cannot be written.
 pub async fn boot(
     plan: &BootPlan,
@@ -81,13 +76,17 @@ pub async fn boot(
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
     let mut log = super::log::ConsoleLog::create(&plan.log_path, plan.max_log_size)?;
+    let socket = QmpSocket::new(&plan.work_dir)
+        .map_err(|e| Error::io(&plan.work_dir, "create the QMP socket in", &e))?;
+    let command = plan.command.with_qmp(&socket);
     reporters.emit(Event::QemuStarting {
         case: &plan.case,
-        command: &plan.command,
+        command: &command,
     });
     let start = Instant::now();
-    let mut qemu = QemuProcess::spawn(&plan.program, &plan.command.args, &plan.cwd)
+    let mut qemu = QemuProcess::spawn(&plan.program, &command.args, &plan.cwd)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
+    let mut control = Control::start(socket.path(), start);
     let mut console = Console {
         case: &plan.case,
         judge: Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
@@ -103,26 +102,32 @@ pub async fn boot(
             delay: plan.send_delay,
         },
     };
-    let stop = console
-        .watch(&mut qemu, &mut log, reporters, cancel, plan)
+    let end = console
+        .watch(&mut qemu, &mut log, reporters, cancel, plan, &mut control)
         .await?;
-    let exit = finish_process(&mut qemu, &stop).await?;
-    // What QEMU printed before it died still belongs in the log (not in the verdict).
-    console.drain(&mut qemu, &mut log, reporters).await?;
+    if end == End::Exited {
+        control.drain().await;
+    }
+    let exit = finish_process(&mut qemu, &end).await?;
+    // What QEMU printed before it died still belongs in the log; when QEMU ended by itself it
+    // also belongs in the verdict (its last line may decide).
+    let end = console.drain(&mut qemu, &mut log, reporters, end).await?;
     log.flush()
         .await
         .map_err(|e| Error::io(&plan.log_path, "write the console log", &e))?;
     if exit.killed_by_runner {
         console.stderr.forget_termination_notice();
     }
-    let mut verdict = judge_stop(stop, exit, &console, plan);
+    let verdict = crate::verdict::decide(&Facts {
+        elapsed: console.start.elapsed(),
+        qemu_exit: Some(exit),
+        guest: control.guest.clone(),
+        guest_started: control.started,
+        reset_passes: plan.reset_passes,
+        stderr_line: console.stderr.headline(),
+        ..Facts::observed(end, &console.judge, &plan.success)
+    });
     let script = console.judge.script();
-    if let Some(why) = script.and_then(|s| s.case_failure())
-        && verdict.outcome == Outcome::Pass
-    {
-        verdict.outcome = Outcome::Fail;
-        verdict.reason = format!("{why} ({})", verdict.reason);
-    }
     Ok(BootReport {
         timeline: script.map(|s| s.timeline()).unwrap_or_default(),
         testcases: script.map(|s| s.cases()).unwrap_or_default(),
@@ -166,7 +171,8 @@ impl Console<'_> {
         reporters: &Reporters,
         cancel: &mut Cancel,
         plan: &BootPlan,
-    ) -> Result<Stop, Error> {
+        control: &mut Control,
+    ) -> Result<End, Error> {
         let mut stdout = qemu.stdout.take();
         let mut stderr = qemu.stderr.take();
         let mut buf = vec![0u8; READ_CHUNK];
@@ -180,18 +186,18 @@ impl Console<'_> {
             let quiet_at = plan.inactivity.map(|d| self.last_output + d);
             tokio::select! {
                 biased;
-                sig = cancel.cancelled() => break Stop::Cancelled(sig),
+                sig = cancel.cancelled() => break End::Cancelled(sig),
                 n = read_some(&mut stdout, &mut buf) => match n {
                     Some(n) => {
                         if let Some(d) = self.on_console(&buf[..n], log, reporters).await? {
-                            break Stop::Decided(d);
+                            break End::Decided(d);
                         }
                         self.queue_typing();
                     }
                     None => {
                         stdout = None;
                         if let Some(d) = self.judge.finish(self.start.elapsed()) {
-                            break Stop::Decided(d);
+                            break End::Decided(d);
                         }
                     }
                 },
@@ -201,21 +207,35 @@ impl Console<'_> {
                 },
                 _ = sleep_until_opt(wake) => {
                     if let Some(d) = self.judge.poll(self.start.elapsed()) {
-                        break Stop::Decided(d);
+                        break End::Decided(d);
                     }
                 }
                 _ = sleep_until_opt(self.typing.at) => self.type_chunk(qemu).await,
                 _ = sleep_until_opt(awaited_at) => {
-                    break Stop::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
+                    break End::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
                 }
                 _ = sleep_until_opt(quiet_at) => {
-                    break Stop::Inactive(plan.inactivity.unwrap_or_default());
+                    break End::Inactive(plan.inactivity.unwrap_or_default());
                 }
-                _ = &mut deadline => break Stop::Deadline,
-                status = qemu.wait(), if stdout.is_none() => {
-                    let status = status.map_err(|e| Error::infra(format!("cannot wait for QEMU: {e}")))?;
-                    break Stop::Exited(status);
+                _ = &mut deadline => break End::Deadline(plan.timeout),
+                // The process's own exit, not its stdout closing: a child it forked may hold
+                // the pipe open (and keep printing) long after QEMU itself is gone.
+                status = qemu.wait() => {
+                    status.map_err(|e| Error::infra(format!("cannot wait for QEMU: {e}")))?;
+                    break End::Exited;
                 }
+                note = control.next() => match note {
+                    ControlNote::Started => {}
+                    ControlNote::Panicked(at) => break End::GuestPanicked(at),
+                    // QMP broke before the guest ran: most often QEMU itself is exiting (a
+                    // refused command line); give its exit a moment to be the reason.
+                    ControlNote::Failed(why) => {
+                        match tokio::time::timeout(STOP_GRACE, qemu.wait()).await {
+                            Ok(_) => break End::Exited,
+                            Err(_) => break End::NoControl(why),
+                        }
+                    }
+                },
             }
         };
         qemu.stdout = stdout;
@@ -273,13 +293,15 @@ impl Console<'_> {
         });
     }
 
-    /// After QEMU is gone: copy what is left in the pipes to the log and the reporters.
+    /// After QEMU is gone: copy what is left in the pipes to the log and the reporters. When
+    /// QEMU exited by itself (`end` is [`End::Exited`]) the judge reads it too and may decide.
     async fn drain(
         &mut self,
         qemu: &mut QemuProcess,
         log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
-    ) -> Result<(), Error> {
+        mut end: End,
+    ) -> Result<End, Error> {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut ebuf = vec![0u8; 8 * 1024];
         let until = Instant::now() + DRAIN_LIMIT;
@@ -288,6 +310,11 @@ impl Console<'_> {
         while stdout.is_some() || stderr.is_some() {
             tokio::select! {
                 n = read_some(&mut stdout, &mut buf) => match n {
+                    Some(n) if end == End::Exited => {
+                        if let Some(d) = self.on_console(&buf[..n], log, reporters).await? {
+                            end = End::Decided(d);
+                        }
+                    }
                     Some(n) => {
                         self.bytes += n as u64;
                         log.write_all(&buf[..n]).await.map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
@@ -304,174 +331,28 @@ impl Console<'_> {
                 _ = tokio::time::sleep_until(until.into()) => break,
             }
         }
-        Ok(())
+        if end == End::Exited
+            && let Some(d) = self.judge.finish(self.start.elapsed())
+        {
+            end = End::Decided(d);
+        }
+        Ok(end)
     }
 }
 
-/// Stops QEMU unless it already exited, and describes how it ended.
-async fn finish_process(qemu: &mut QemuProcess, stop: &Stop) -> Result<QemuExit, Error> {
-    let (status, killed) = match stop {
-        Stop::Exited(s) => (*s, false),
-        _ => {
-            let s = qemu
-                .stop(STOP_GRACE)
-                .await
-                .map_err(|e| Error::infra(format!("cannot stop QEMU: {e}")))?;
-            (s, true)
-        }
-    };
+/// Stops QEMU unless it already exited, kills and reaps whatever it left behind, and
+/// describes how it ended.
+async fn finish_process(qemu: &mut QemuProcess, end: &End) -> Result<QemuExit, Error> {
+    let status = qemu
+        .stop(STOP_GRACE)
+        .await
+        .map_err(|e| Error::infra(format!("cannot stop QEMU: {e}")))?;
     use std::os::unix::process::ExitStatusExt;
     Ok(QemuExit {
         code: status.code(),
         signal: status.signal(),
-        killed_by_runner: killed,
+        killed_by_runner: *end != End::Exited,
     })
-}
-
-/// Turns how the console loop stopped into a verdict with its one-sentence reason.
-fn judge_stop(stop: Stop, exit: QemuExit, console: &Console<'_>, plan: &BootPlan) -> Verdict {
-    let mut v = match stop {
-        Stop::Decided(Decision::Fail(m)) | Stop::Decided(Decision::Success(m)) => {
-            let (outcome, what) = match m.kind {
-                PatternKind::Fail => (Outcome::Fail, "fail"),
-                PatternKind::Success => (Outcome::Pass, "success"),
-            };
-            let mut v = Verdict::new(
-                outcome,
-                format!(
-                    "{what} pattern '{}' matched console line {} at {:.3}s: {}",
-                    m.pattern,
-                    m.line_no,
-                    m.at.as_secs_f64(),
-                    m.line.trim_end()
-                ),
-            );
-            v.decided_by = Some(m);
-            v
-        }
-        Stop::Deadline => Verdict::new(
-            Outcome::Timeout,
-            format!(
-                "timed out after {}: {}; {}",
-                crate::plan::duration::format(plan.timeout),
-                awaited(plan, console),
-                last_line(console)
-            ),
-        ),
-        Stop::Awaited(what) => Verdict::new(
-            Outcome::Timeout,
-            format!("timed out: {what}; {}", last_line(console)),
-        ),
-        Stop::Inactive(d) => Verdict::new(
-            Outcome::Timeout,
-            format!(
-                "timed out: no console output for {} (inactivity_timeout){}; {}",
-                crate::plan::duration::format(d),
-                awaiting_suffix(console),
-                last_line(console)
-            ),
-        ),
-        Stop::Cancelled(sig) => {
-            let mut v = Verdict::new(
-                Outcome::Cancelled,
-                format!(
-                    "cancelled by {sig:?} after {:.3}s",
-                    console.start.elapsed().as_secs_f64()
-                ),
-            );
-            v.cancelled_by = Some(sig);
-            v
-        }
-        Stop::Exited(_) => exit_verdict(&exit, console, plan),
-    };
-    v.qemu_exit = Some(exit);
-    v
-}
-
-/// The verdict when QEMU ended by itself before any pattern decided.
-fn exit_verdict(exit: &QemuExit, console: &Console<'_>, plan: &BootPlan) -> Verdict {
-    let awaiting = console.judge.script().and_then(|s| s.awaiting());
-    match (exit.code, exit.signal) {
-        (Some(0), _) if plan.success.is_empty() && awaiting.is_some() => Verdict::new(
-            Outcome::Fail,
-            format!(
-                "QEMU exited with status 0 while waiting for {}; {}",
-                awaiting.unwrap_or_default(),
-                last_line(console)
-            ),
-        ),
-        (Some(0), _) if plan.success.is_empty() => Verdict::new(
-            Outcome::Pass,
-            "QEMU exited with status 0 and no success pattern is configured",
-        ),
-        (Some(0), _) => Verdict::new(
-            Outcome::Fail,
-            format!(
-                "QEMU exited with status 0 before any success pattern matched ({}); {}",
-                pattern_list(&plan.success),
-                last_line(console)
-            ),
-        ),
-        (Some(code), _) => Verdict::new(
-            Outcome::Fail,
-            format!("QEMU exited with status {code}{}", stderr_hint(console)),
-        ),
-        (None, sig) => Verdict::new(
-            Outcome::Fail,
-            format!(
-                "QEMU was killed by signal {}{}",
-                sig.unwrap_or(0),
-                stderr_hint(console)
-            ),
-        ),
-    }
-}
-
-fn awaiting_suffix(console: &Console<'_>) -> String {
-    match console.judge.script().and_then(|s| s.awaiting()) {
-        Some(w) => format!(" while waiting for {w}"),
-        None => String::new(),
-    }
-}
-
-fn awaited(plan: &BootPlan, console: &Console<'_>) -> String {
-    if let Some(w) = console.judge.script().and_then(|s| s.awaiting()) {
-        return format!("waiting for {w}");
-    }
-    if plan.success.is_empty() {
-        "QEMU did not exit and no success pattern is configured".into()
-    } else {
-        format!(
-            "no success pattern matched (waiting for {})",
-            pattern_list(&plan.success)
-        )
-    }
-}
-
-fn pattern_list(patterns: &[Pattern]) -> String {
-    patterns
-        .iter()
-        .map(|p| format!("'{}'", p.spec.regex))
-        .collect::<Vec<_>>()
-        .join(" or ")
-}
-
-fn last_line(console: &Console<'_>) -> String {
-    match console.judge.tail().last() {
-        Some(l) => format!(
-            "last console line {}: '{}'",
-            console.judge.lines_seen(),
-            l.trim_end()
-        ),
-        None => "no console output at all".into(),
-    }
-}
-
-fn stderr_hint(console: &Console<'_>) -> String {
-    match console.stderr.lines().last() {
-        Some(l) => format!(": {l}"),
-        None => String::new(),
-    }
 }
 
 /// Reads into `buf` from an optional stream; `None` on EOF or error (the stream is finished).
@@ -497,6 +378,8 @@ async fn sleep_until_opt(at: Option<Instant>) {
 struct StderrTail {
     lines: std::collections::VecDeque<String>,
     partial: Vec<u8>,
+    /// The first line starting `qemu-system-…: ` (or `qemu: `), kept whatever follows.
+    first_error: Option<String>,
 }
 
 impl StderrTail {
@@ -509,6 +392,11 @@ impl StderrTail {
                     .trim_end()
                     .to_string();
                 self.partial.clear();
+                let is_error = line.starts_with("qemu-system-") || line.starts_with("qemu: ");
+                if self.first_error.is_none() && is_error && !line.contains("terminating on signal")
+                {
+                    self.first_error = Some(line.clone());
+                }
                 if !line.is_empty() {
                     if self.lines.len() == STDERR_TAIL_LINES {
                         self.lines.pop_front();
@@ -519,6 +407,15 @@ impl StderrTail {
                 self.partial.push(b);
             }
         }
+    }
+
+    /// The line that names QEMU's problem: the first line QEMU prefixed with its own name
+    /// (`qemu-system-x86_64: -m foo: …`; later lines of the same message only explain it),
+    /// else the last line.
+    fn headline(&self) -> Option<String> {
+        self.first_error
+            .clone()
+            .or_else(|| self.lines().last().cloned())
     }
 
     /// Drops QEMU's "terminating on signal N from pid …" line, which only echoes our own stop.

@@ -294,6 +294,8 @@ impl CaseRun<'_> {
             max_log_size: case.max_log_size,
             send_chunk: case.send_chunk,
             send_delay: case.send_delay,
+            work_dir: case.work_dir.clone(),
+            reset_passes: case.reset_passes,
         };
         let t = Instant::now();
         let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();

@@ -1,8 +1,9 @@
 //! Running planned cases: each goes through its stages (image, prepare, build, boot) and ends
 //! in a result; QEMU is always stopped and reaped, also on SIGINT/SIGTERM.
 
-mod boot;
+pub(crate) mod boot;
 mod case;
+mod control;
 mod jobs;
 pub mod log;
 

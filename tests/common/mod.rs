@@ -154,3 +154,7 @@ fail_regex = ["panicked at"]
 to_bin = false
 uefi = false
 "#;
+
+/// Only the machine of [`BAREMETAL_CONFIG`] (no patterns), for tests that add their own keys.
+pub const BAREMETAL_MACHINE: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
+"#;

@@ -151,3 +151,95 @@ fn extractor_needs_named_groups() {
     assert!(e.message.contains("no named group `test_case_id`"), "{e}");
     assert_eq!(e.location.unwrap().line, 2);
 }
+
+#[test]
+fn a_success_pattern_does_not_decide_while_steps_are_incomplete() {
+    let script = Script::compile(&grammar(NIMBOS), false).expect("compiles");
+    let success = vec![
+        Pattern::compile(
+            &crate::config::qemu::PatternSpec {
+                regex: "Hello".into(),
+                location: None,
+            },
+            "success",
+        )
+        .unwrap(),
+    ];
+    let mut j = Judge::new(success, Vec::new(), JudgeOptions::default()).with_script(script);
+    let t = Duration::from_millis(1);
+    // Complete line and prompt-like unfinished line: neither passes before the steps are done.
+    assert!(j.feed(b"Hello\r\nRust user shell\r\n", t).is_none());
+    assert!(j.feed(b"Hello", t).is_none());
+    assert!(
+        j.poll(Duration::from_secs(5)).is_none(),
+        "pending success kept"
+    );
+    assert!(j.finish(Duration::from_secs(5)).is_none());
+    assert_eq!(
+        j.script().unwrap().awaiting().as_deref(),
+        Some("step 2 (expect '>> ')")
+    );
+    // The success text seen before the last step does not count, even in the same read.
+    assert!(
+        j.feed(b"\r\n>> usertests\r\nusertests passed!\r\n", t)
+            .is_none()
+    );
+    assert!(j.script().unwrap().steps_done());
+    match j.feed(b"Hello and more\r\nHello\r\n", t) {
+        Some(Decision::Success(m)) => assert_eq!((m.pattern.as_str(), m.line_no), ("Hello", 6)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn optional_milestones_neither_wait_nor_fail() {
+    let j = judge(
+        "[[milestones]]\nname = \"extra\"\npattern = \"X\"\ndeadline = \"5s\"\noptional = true\n\
+         [[milestones]]\nname = \"must\"\npattern = \"Y\"\n",
+    );
+    let s = j.script().unwrap();
+    assert!(
+        s.next_deadline().is_none(),
+        "an optional deadline ends nothing"
+    );
+    assert_eq!(
+        s.awaiting().as_deref(),
+        Some("milestone 'must' (pattern 'Y')")
+    );
+    assert_eq!(
+        s.missed_milestones(),
+        vec!["'must' (pattern 'Y')".to_string()]
+    );
+    let tl = s.timeline();
+    assert!(tl[0].optional && !tl[1].optional);
+}
+
+#[test]
+fn a_missed_optional_milestone_does_not_block_the_next_one() {
+    let mut j = judge(
+        "[[milestones]]\nname = \"a\"\npattern = \"A\"\n\
+         [[milestones]]\nname = \"extra\"\npattern = \"X\"\noptional = true\n\
+         [[milestones]]\nname = \"b\"\npattern = \"B\"\n\
+         [[milestones]]\nname = \"c\"\npattern = \"C\"\n",
+    );
+    j.feed(b"A\nB\nX\nC\n", Duration::from_secs(1));
+    let s = j.script().unwrap();
+    assert!(
+        s.missed_milestones().is_empty(),
+        "{:?}",
+        s.missed_milestones()
+    );
+    let tl = s.timeline();
+    let names: Vec<(&str, Option<u64>)> = tl.iter().map(|e| (e.name.as_str(), e.line_no)).collect();
+    // X after B is too late for its place: it stays not reached.
+    assert_eq!(
+        names,
+        vec![
+            ("a", Some(1)),
+            ("b", Some(2)),
+            ("c", Some(4)),
+            ("extra", None)
+        ]
+    );
+    assert!(tl[3].optional);
+}

@@ -555,6 +555,7 @@ mod tests {
                 delta: Some(Duration::from_millis(1500)),
                 line_no: Some(3),
                 line: None,
+                optional: false,
             },
             TimelineEntry {
                 kind: TimelineKind::Step,
@@ -564,6 +565,7 @@ mod tests {
                 delta: None,
                 line_no: None,
                 line: None,
+                optional: false,
             },
         ];
         r.testcases = vec![ExtractedCase {

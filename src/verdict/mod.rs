@@ -5,6 +5,9 @@ use serde::Serialize;
 use crate::console::MatchInfo;
 use crate::error::exit;
 
+mod decide;
+pub use decide::{End, Facts, GuestEnding, decide, pattern_list};
+
 /// What happened to a case, from best to worst for reporting purposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,6 +107,10 @@ pub struct Verdict {
     pub qemu_exit: Option<QemuExit>,
     /// Set when the outcome is [`Outcome::Cancelled`].
     pub cancelled_by: Option<CancelSignal>,
+    /// An [`Outcome::Error`] caused by the configuration (QEMU refused its command line):
+    /// exit 2 rather than 3.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub config_error: bool,
 }
 
 impl Verdict {
@@ -114,6 +121,7 @@ impl Verdict {
             decided_by: None,
             qemu_exit: None,
             cancelled_by: None,
+            config_error: false,
         }
     }
 }
@@ -128,6 +136,7 @@ pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
                 .cancelled_by
                 .map_or(exit::SIGTERM, CancelSignal::exit_code),
             Outcome::Fail | Outcome::Timeout => exit::FAIL,
+            Outcome::Error if v.config_error => exit::USAGE,
             Outcome::Error => exit::INFRA,
             Outcome::Pass | Outcome::Skipped => exit::PASS,
         };
@@ -138,8 +147,9 @@ pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
 
 fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
-        exit::SIGHUP | exit::SIGINT | exit::SIGTERM => 3,
-        exit::FAIL => 2,
+        exit::SIGHUP | exit::SIGINT | exit::SIGTERM => 4,
+        exit::FAIL => 3,
+        exit::USAGE => 2,
         exit::INFRA => 1,
         _ => 0,
     };

@@ -1,0 +1,359 @@
+//! A small QMP (QEMU Machine Protocol) client over a unix socket: the greeting, capability
+//! negotiation, commands with their replies, and the event stream.
+//!
+//! Hand-written rather than taken from a crate: `qapi` (with `qapi-qmp`) generates thousands
+//! of types from QEMU's schema, a large compile for the three commands and two events used here,
+//! and the `qmp` crate is a single 0.1 release. QMP itself is one JSON object per line, which
+//! `serde_json` already reads.
+//!
+//! Use: [`QmpSocket`] picks the socket path (in the case's work dir; a private temporary
+//! directory when that path is too long for a unix socket) and the QEMU arguments;
+//! [`Qmp::connect`] waits for QEMU to listen, negotiates, and returns the client and its
+//! [`QmpEvent`] receiver. [`Qmp::execute`] runs any command (`cont`, `query-status`,
+//! `query-cpus-fast`, `human-monitor-command`, …) and returns its `return` value.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Longest QMP message accepted (a reply to `query-cpus-fast` on many vCPUs is a few KiB).
+const MAX_MESSAGE: usize = 1024 * 1024;
+/// Events buffered for the reader; QEMU rate-limits the chatty ones.
+const EVENT_BUFFER: usize = 256;
+/// Longest path a unix socket address holds (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// One asynchronous QMP event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QmpEvent {
+    /// `SHUTDOWN`, `GUEST_PANICKED`, `RESET`, `STOP`, …
+    pub name: String,
+    /// The event's `data` object (`Value::Null` when absent).
+    pub data: Value,
+    /// When it was read.
+    pub received: Instant,
+}
+
+/// A failed QMP exchange.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QmpError {
+    /// QEMU answered with an error object.
+    #[error("QMP {class}: {desc}")]
+    Command { class: String, desc: String },
+    /// The connection broke or QEMU sent something that is not QMP.
+    #[error("QMP connection: {0}")]
+    Io(String),
+}
+
+/// Commands waiting for their reply, by id; `None` once the connection is gone.
+type Waiters =
+    Arc<std::sync::Mutex<Option<HashMap<u64, oneshot::Sender<Result<Value, QmpError>>>>>>;
+
+/// A negotiated QMP connection; clones share it.
+#[derive(Clone)]
+pub struct Qmp {
+    writer: Arc<Mutex<OwnedWriteHalf>>,
+    waiters: Waiters,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Qmp {
+    /// Connects to `path` (retrying while QEMU has not created or opened it yet, until
+    /// `give_up`), reads the greeting and enters command mode. Events arrive on the returned
+    /// receiver until QEMU closes the connection.
+    pub async fn connect(
+        path: &Path,
+        give_up: Instant,
+    ) -> io::Result<(Qmp, mpsc::Receiver<QmpEvent>)> {
+        let stream = loop {
+            match UnixStream::connect(path).await {
+                Ok(s) => break s,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    ) && Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let greeting = read_message(&mut read).await?;
+        if greeting.get("QMP").is_none() {
+            return Err(protocol(format!(
+                "expected the QMP greeting, got {greeting}"
+            )));
+        }
+        write
+            .write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+            .await?;
+        let reply = read_message(&mut read).await?;
+        if reply.get("return").is_none() {
+            return Err(protocol(format!("qmp_capabilities refused: {reply}")));
+        }
+        let waiters: Waiters = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        tokio::spawn(read_loop(read, waiters.clone(), tx));
+        Ok((
+            Qmp {
+                writer: Arc::new(Mutex::new(write)),
+                waiters,
+                next_id: Arc::new(AtomicU64::new(1)),
+            },
+            rx,
+        ))
+    }
+
+    /// Runs `command` with `arguments` and returns its `return` value.
+    pub async fn execute(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, QmpError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut msg = serde_json::json!({ "execute": command, "id": id });
+        if let Some(a) = arguments {
+            msg["arguments"] = a;
+        }
+        let (tx, rx) = oneshot::channel();
+        match lock(&self.waiters).as_mut() {
+            Some(w) => w.insert(id, tx),
+            None => return Err(QmpError::Io("QEMU closed the connection".into())),
+        };
+        let mut line = msg.to_string();
+        line.push('\n');
+        let sent = self.writer.lock().await.write_all(line.as_bytes()).await;
+        if let Err(e) = sent {
+            lock(&self.waiters).as_mut().map(|w| w.remove(&id));
+            return Err(QmpError::Io(e.to_string()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(QmpError::Io("QEMU closed the connection".into())))
+    }
+}
+
+/// Routes replies to their waiters and events to the channel until EOF or an error; then
+/// every waiter learns the connection is gone (its sender is dropped).
+async fn read_loop(
+    mut read: BufReader<OwnedReadHalf>,
+    waiters: Waiters,
+    events: mpsc::Sender<QmpEvent>,
+) {
+    while let Ok(msg) = read_message(&mut read).await {
+        if let Some(name) = msg.get("event").and_then(Value::as_str) {
+            // A full buffer drops the event: nobody is reading them.
+            let _ = events.try_send(QmpEvent {
+                name: name.to_string(),
+                data: msg.get("data").cloned().unwrap_or(Value::Null),
+                received: Instant::now(),
+            });
+            continue;
+        }
+        let Some(id) = msg.get("id").and_then(Value::as_u64) else {
+            continue;
+        };
+        let Some(tx) = lock(&waiters).as_mut().and_then(|w| w.remove(&id)) else {
+            continue;
+        };
+        let result = match (msg.get("return"), msg.get("error")) {
+            (Some(r), _) => Ok(r.clone()),
+            (None, Some(e)) => Err(QmpError::Command {
+                class: e["class"].as_str().unwrap_or("Error").to_string(),
+                desc: e["desc"].as_str().unwrap_or_default().to_string(),
+            }),
+            (None, None) => Err(QmpError::Io(format!("unexpected QMP message {msg}"))),
+        };
+        let _ = tx.send(result);
+    }
+    lock(&waiters).take();
+}
+
+/// Reads one message (one line of JSON), at most [`MAX_MESSAGE`] bytes.
+async fn read_message(read: &mut BufReader<OwnedReadHalf>) -> io::Result<Value> {
+    let mut line = Vec::new();
+    loop {
+        let buf = read.fill_buf().await?;
+        if buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "QEMU closed the QMP connection",
+            ));
+        }
+        let (take, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        line.extend_from_slice(&buf[..take]);
+        read.consume(take);
+        if line.len() > MAX_MESSAGE {
+            return Err(protocol(format!("a QMP message over {MAX_MESSAGE} bytes")));
+        }
+        if done {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                line.clear();
+                continue;
+            }
+            return serde_json::from_slice(&line)
+                .map_err(|e| protocol(format!("QMP message is not JSON: {e}")));
+        }
+    }
+}
+
+fn protocol(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where QEMU listens for QMP; the socket file (and a temporary directory) go with it.
+pub struct QmpSocket {
+    path: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    /// The work dir, when it was created for the socket (removed again if still empty).
+    created: Option<PathBuf>,
+}
+
+impl QmpSocket {
+    /// `<dir>/qmp.sock`, or the same name in a private temporary directory when that path is
+    /// too long for a unix socket address. A stale socket file from an earlier boot is removed.
+    pub fn new(dir: &Path) -> io::Result<QmpSocket> {
+        let path = dir.join("qmp.sock");
+        if path.as_os_str().len() <= MAX_SOCKET_PATH {
+            let created = (!dir.exists()).then(|| dir.to_path_buf());
+            std::fs::create_dir_all(dir)?;
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            return Ok(QmpSocket {
+                path,
+                _dir: None,
+                created,
+            });
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("qemu-test-qmp-")
+            .tempdir()?;
+        Ok(QmpSocket {
+            path: tmp.path().join("qmp.sock"),
+            _dir: Some(tmp),
+            created: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// QEMU's `-qmp` option value: listen on the socket, do not wait for the client (QEMU is
+    /// started paused with `-S` instead, so no event is missed). Commas are doubled, as
+    /// QEMU's option parser wants.
+    pub fn qemu_option(&self) -> String {
+        format!(
+            "unix:{},server=on,wait=off",
+            self.path.to_string_lossy().replace(',', ",,")
+        )
+    }
+}
+
+impl Drop for QmpSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = &self.created {
+            // Only an empty directory is removed.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::UnixListener;
+
+    /// A scripted QMP server: greets, accepts capabilities, answers `query-status` and emits
+    /// one event, then closes.
+    async fn server(listener: UnixListener) {
+        let (mut s, _) = listener.accept().await.unwrap();
+        s.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("qmp_capabilities"));
+        s.write_all(b"{\"return\": {}}\n").await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        let req: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!(req["execute"], "query-status");
+        let id = req["id"].clone();
+        let event = b"{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": \"guest-reset\"}, \"timestamp\": {}}\n";
+        s.write_all(event).await.unwrap();
+        let reply = serde_json::json!({"return": {"status": "running"}, "id": id});
+        s.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        let req: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let reply =
+            serde_json::json!({"error": {"class": "GenericError", "desc": "no"}, "id": req["id"]});
+        s.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn negotiates_runs_commands_and_delivers_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = QmpSocket::new(dir.path()).unwrap();
+        let path = sock.path().to_path_buf();
+        // The client starts first: it must wait for the socket to appear.
+        let client = tokio::spawn(async move {
+            Qmp::connect(&path, Instant::now() + Duration::from_secs(5)).await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let listener = UnixListener::bind(sock.path()).unwrap();
+        let srv = tokio::spawn(server(listener));
+        let (qmp, mut events) = client.await.unwrap().unwrap();
+        let status = qmp.execute("query-status", None).await.unwrap();
+        assert_eq!(status["status"], "running");
+        let ev = events.recv().await.unwrap();
+        assert_eq!(ev.name, "SHUTDOWN");
+        assert_eq!(ev.data["reason"], "guest-reset");
+        let err = qmp.execute("cont", None).await.unwrap_err();
+        assert_eq!(
+            err,
+            QmpError::Command {
+                class: "GenericError".into(),
+                desc: "no".into()
+            }
+        );
+        srv.await.unwrap();
+        // The server is gone: the event stream ends and commands fail.
+        assert!(events.recv().await.is_none());
+        let err = qmp.execute("query-status", None).await.unwrap_err();
+        assert!(matches!(err, QmpError::Io(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_long_work_dir_gets_a_short_private_socket_path() {
+        let long = Path::new("/tmp").join("d".repeat(120));
+        let s = QmpSocket::new(&long).unwrap();
+        assert!(s.path().as_os_str().len() <= MAX_SOCKET_PATH);
+        assert!(!long.exists(), "the long dir is not created");
+        let short = tempfile::tempdir().unwrap();
+        let s = QmpSocket::new(short.path()).unwrap();
+        assert_eq!(s.path(), short.path().join("qmp.sock"));
+        assert!(s.qemu_option().ends_with("qmp.sock,server=on,wait=off"));
+    }
+}

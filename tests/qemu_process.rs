@@ -1,0 +1,83 @@
+//! End-to-end with a misbehaving emulator: a fake `qemu-system-aarch64` shell script first on
+//! PATH. QEMU's end is its process's exit, not its stdout closing, and whatever it leaves
+//! behind (in its group or `setsid`'d away) is killed and reaped.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::{BAREMETAL_CONFIG, Scratch, text};
+
+/// Writes an executable `qemu-system-aarch64` running `body` into `<scratch>/bin`; returns a
+/// PATH with that directory first.
+fn fake_qemu(s: &Scratch, body: &str) -> String {
+    let bin = s.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("qemu-system-aarch64");
+    let text = format!(
+        "#!/bin/sh\n\
+         case \"$1\" in --version|-version) echo 'QEMU emulator version 10.0.2'; exit 0;; esac\n\
+         {body}\n"
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_qemu_whose_forked_child_holds_the_console_ends_at_its_own_exit() {
+    let s = Scratch::new();
+    // The child's command line names the scratch dir, so Scratch::run's leak check sees it.
+    let child = s.write(
+        "child.sh",
+        "while :; do echo child-noise; sleep 0.05; done\n",
+    );
+    let path = fake_qemu(
+        &s,
+        &format!(
+            "setsid sh {} &\nsh {} &\necho booting\nexit 0",
+            child.display(),
+            child.display()
+        ),
+    );
+    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
+    let kernel = s.write("kernel.elf", "not a kernel: the fake QEMU ignores it");
+    let started = Instant::now();
+    let out = s
+        .cmd(&[
+            "run",
+            "--arch",
+            "aarch64",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+            "--timeout",
+            "60s",
+        ])
+        .env("PATH", &path)
+        .output()
+        .expect("spawn qemu-test");
+    let took = started.elapsed();
+    let (_, stderr) = text(&out);
+    common::assert_no_qemu_left(s.path());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        took < Duration::from_secs(30),
+        "waited for the pipe, not the process: {took:?}"
+    );
+    let v = &s.results()["cases"][0]["verdict"];
+    assert_eq!(v["outcome"], "fail", "{v}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("QEMU exited with status 0 before any success pattern matched"),
+        "{reason}"
+    );
+    assert_eq!(v["qemu_exit"]["code"], 0);
+    assert_eq!(v["qemu_exit"]["killed_by_runner"], false);
+}

@@ -1,0 +1,142 @@
+//! End-to-end: every report tells the same verdict. One real boot per ending (pass, fail
+//! pattern, a success pattern seen while steps are incomplete, a required milestone missed,
+//! an optional milestone missed); the exit code, the terminal line, `results.json`, the JUnit
+//! counts, the step summary and the `verdict` output must agree.
+
+mod common;
+
+use std::process::Output;
+
+use common::fixtures::fixture;
+use common::{BAREMETAL_MACHINE as MACHINE, Scratch, text};
+
+/// Boots `variant` with `config` as if in GitHub Actions (summary, outputs and JUnit on).
+fn boot(s: &Scratch, variant: &str, config: &str) -> Output {
+    let cfg = s.write("qemu.toml", &format!("{MACHINE}{config}"));
+    let kernel = fixture(&format!("aarch64-baremetal/{variant}.elf"));
+    let out = s
+        .cmd(&[
+            "run",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+            "--timeout",
+            "60s",
+            "--junit",
+            "true",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", s.path().join("summary.md"))
+        .env("GITHUB_OUTPUT", s.path().join("outputs.txt"))
+        .env("GITHUB_WORKSPACE", s.path())
+        .env("INPUT_SUMMARY", "true")
+        .env("INPUT_ANNOTATIONS", "false")
+        .output()
+        .expect("spawn qemu-test");
+    common::assert_no_qemu_left(s.path());
+    out
+}
+
+/// Asserts every report says `outcome` for the one case `name`; returns the reason.
+fn assert_agree(s: &Scratch, out: &Output, name: &str, outcome: &str) -> String {
+    let (stdout, stderr) = text(out);
+    let all = format!("{stdout}{stderr}");
+    let code = if outcome == "pass" { 0 } else { 1 };
+    assert_eq!(out.status.code(), Some(code), "{name}: {all}");
+    let label = match outcome {
+        "pass" => "PASS",
+        "fail" => "FAIL",
+        _ => "TIMEOUT",
+    };
+    assert!(all.contains(&format!("{label} {name}")), "terminal: {all}");
+    let r = s.results();
+    let v = &r["cases"][0]["verdict"];
+    assert_eq!(v["outcome"], outcome, "results.json: {v}");
+    let xml = std::fs::read_to_string(s.out().join("junit.xml")).unwrap();
+    let root = xml
+        .lines()
+        .find(|l| l.contains("<testsuites"))
+        .expect("root");
+    let failing = !root.contains(r#"failures="0""#) || !root.contains(r#"errors="0""#);
+    assert_eq!(failing, outcome != "pass", "JUnit disagrees: {root}\n{xml}");
+    let summary = std::fs::read_to_string(s.path().join("summary.md")).unwrap();
+    assert!(
+        summary.contains(label) || summary.to_lowercase().contains(outcome),
+        "summary: {summary}"
+    );
+    let outputs = std::fs::read_to_string(s.path().join("outputs.txt")).unwrap();
+    assert!(
+        outputs.contains(&format!("verdict={outcome}")),
+        "outputs: {outputs}"
+    );
+    v["reason"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn pass_agrees_everywhere() {
+    let s = Scratch::new();
+    let out = boot(&s, "hello", "success_regex = [\"Hello, world!\"]\n");
+    assert_agree(&s, &out, "hello", "pass");
+}
+
+#[test]
+fn fail_pattern_agrees_everywhere() {
+    let s = Scratch::new();
+    let out = boot(&s, "panic", "fail_regex = [\"panicked at\"]\n");
+    let reason = assert_agree(&s, &out, "panic", "fail");
+    assert!(reason.contains("fail pattern 'panicked at'"), "{reason}");
+}
+
+#[test]
+fn a_success_pattern_before_the_steps_are_done_does_not_pass() {
+    let s = Scratch::new();
+    // "Rust user shell" is printed before the prompt: it used to pass at once, with the
+    // step never typed and JUnit counting it as not reached.
+    let out = boot(
+        &s,
+        "shell",
+        "success_regex = [\"Rust user shell\"]\n\
+         [[steps]]\nexpect = \">> \"\nsend = \"nothing\\n\"\n\
+         [[steps]]\nexpect = \"never printed\"\ntimeout = \"2s\"\n",
+    );
+    let reason = assert_agree(&s, &out, "shell", "timeout");
+    assert!(
+        reason.contains("step 2 (expect 'never printed') not matched within 2s"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_missed_required_milestone_fails_everywhere() {
+    let s = Scratch::new();
+    let out = boot(
+        &s,
+        "hello",
+        "success_regex = [\"Hello, world!\"]\n\
+         [[milestones]]\nname = \"hv up\"\npattern = \"never printed\"\n",
+    );
+    let reason = assert_agree(&s, &out, "hello", "fail");
+    assert!(
+        reason.contains("required milestone 'hv up' (pattern 'never printed') not reached"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_missed_optional_milestone_still_passes_everywhere() {
+    let s = Scratch::new();
+    let out = boot(
+        &s,
+        "hello",
+        "success_regex = [\"Hello, world!\"]\n\
+         [[milestones]]\nname = \"bonus\"\npattern = \"never printed\"\noptional = true\n",
+    );
+    assert_agree(&s, &out, "hello", "pass");
+    let xml = std::fs::read_to_string(s.out().join("junit.xml")).unwrap();
+    assert!(xml.contains("milestone: bonus"), "{xml}");
+    assert!(
+        xml.contains("optional: &apos;never printed&apos; never matched"),
+        "{xml}"
+    );
+}
