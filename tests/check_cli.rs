@@ -137,3 +137,63 @@ fn suite_cases_carry_grammar_keys_over_their_qemu_toml() {
         "{stderr}"
     );
 }
+
+/// A key close to a known one is an error in `check` as in `run` (exit 2, file:line:col, the key
+/// meant); a key of another tool stays a warning, and `check --suite` prints the suite's own.
+#[test]
+fn misspelt_keys_are_errors_and_unknown_suite_keys_are_reported() {
+    let s = Scratch::new();
+    let typo = s.write(
+        "typo.toml",
+        "fail_regex = [\"panicked at\"]\nsucess_regex = [\"Hello\"]\n",
+    );
+    let out = s.run(&["check", "--qemu-config", typo.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "typo.toml:2:1: unknown key `sucess_regex` in the QEMU config (did you mean \
+             `success_regex`?)"
+        ),
+        "{stderr}"
+    );
+    let out = s.run(&[
+        "run",
+        "--qemu-config",
+        typo.to_str().unwrap(),
+        "--kernel",
+        typo.to_str().unwrap(),
+        "--arch",
+        "aarch64",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("typo.toml:2:1: unknown key `sucess_regex`"),
+        "{stderr}"
+    );
+
+    let suite = s.write("suite.toml", "[[case]]\nname = \"a\"\nkernal = \"k.elf\"\n");
+    let out = s.run(&["check", "--suite", suite.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("suite.toml:3:1: unknown key `kernal` in [[case]] (did you mean `kernel`?)"),
+        "{stderr}"
+    );
+
+    let foreign = s.write(
+        "foreign.toml",
+        "[[case]]\nname = \"a\"\nfail-regex = [\"panic\"]\nowner = \"ci-team\"\n",
+    );
+    let out = s.run(&["check", "--suite", foreign.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout
+            .contains("foreign.toml:4:1: warning: unknown key `owner` in [[case]]; it is ignored"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ok: no findings"), "{stdout}");
+}

@@ -50,13 +50,13 @@ struct Target {
 
 /// Checks the named files; `Err` on the first config error (with its file:line:col).
 pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
-    let targets = targets(req)?;
+    let (targets, file_warnings) = targets(req)?;
     let log = match &req.log {
         Some(p) => Some(std::fs::read(p).map_err(|e| Error::input_io(p, "console log", &e))?),
         None => None,
     };
     let mut report = CheckReport {
-        warnings: Vec::new(),
+        warnings: file_warnings,
         replays: Vec::new(),
     };
     for t in targets {
@@ -84,15 +84,13 @@ fn compile(specs: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
     specs.iter().map(|s| Pattern::compile(s, role)).collect()
 }
 
-fn targets(req: &CheckRequest) -> Result<Vec<Target>, Error> {
+/// The cases to check, and the findings about the suite file itself (its unknown keys).
+fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
     match (&req.qemu_config, &req.suite) {
         (Some(q), None) => {
             let c = QemuConfig::load(q)?;
-            Ok(vec![from_config(
-                &c,
-                &GrammarSpec::default(),
-                q.display().to_string(),
-            )])
+            let target = from_config(&c, &GrammarSpec::default(), q.display().to_string());
+            Ok((vec![target], Vec::new()))
         }
         (None, Some(s)) => suite_targets(s, &req.workspace),
         _ => Err(
@@ -116,8 +114,16 @@ fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
 
 /// Each suite case over `[defaults]`, over its QEMU TOML (resolved against the workspace, as
 /// `qemu-test run` does); the suite's own patterns replace the TOML's.
-fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
+fn suite_targets(path: &Path, base: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error> {
     let suite = Suite::load(path)?;
+    let suite_warnings = suite
+        .warnings
+        .iter()
+        .map(|(location, message)| Warning {
+            location: location.clone(),
+            message: message.clone(),
+        })
+        .collect();
     let mut out = Vec::new();
     for case in &suite.cases {
         let layered = case.over(&suite.defaults);
@@ -159,5 +165,5 @@ fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
         }
         out.push(t);
     }
-    Ok(out)
+    Ok((out, suite_warnings))
 }
