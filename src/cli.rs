@@ -213,7 +213,8 @@ pub struct RunArgs {
     /// first of qemu-<arch>.toml, .qemu-<arch>.toml, qemu.toml, .qemu.toml in the workspace.
     #[arg(long, value_name = "FILE")]
     pub qemu_config: Option<PathBuf>,
-    /// Guest architecture (aarch64, x86_64, riscv64, …); default: from the kernel's ELF header.
+    /// Guest architecture (aarch64, x86_64, riscv64, …); default: from the kernel's header (ELF,
+    /// Linux arm64/RISC-V Image, x86 bzImage, uImage); needed for raw binaries.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<Arch>,
     /// Value of ${workspaceFolder}; default: $WORKSPACE_FOLDER, else the current directory.

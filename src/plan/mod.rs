@@ -15,6 +15,7 @@ use crate::arch::Arch;
 use crate::build::board::BoardConfig;
 use crate::build::cargo::PackageInfo;
 use crate::build::elf;
+use crate::build::format::KernelFormat;
 use crate::config::{PatternSpec, QemuConfig};
 use crate::console::{JudgeOptions, Pattern};
 use crate::error::Error;
@@ -525,22 +526,16 @@ fn load_config(inputs: &CaseInputs, workspace: &Path) -> Result<QemuConfig, Erro
     QemuConfig::parse(Path::new("<built-in defaults>"), "")
 }
 
-/// The guest architecture: `--arch`, else the ELF header. Returns whether the kernel is an ELF.
+/// The guest architecture: `--arch` when the kernel's format allows it, else the one its
+/// format tells (ELF, Linux Image/bzImage, uImage); a kernel that cannot boot is refused here
+/// ([`KernelFormat::arch`]). Returns whether the kernel is an ELF.
 fn kernel_arch(kernel: &Path, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
-    use std::io::Read;
-    let mut head = [0u8; 4];
-    let mut f = std::fs::File::open(kernel).map_err(|e| Error::input_io(kernel, "kernel", &e))?;
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::usage(format!(
-            "kernel {} is a directory",
-            kernel.display()
-        )));
+    let format = KernelFormat::read(kernel)?;
+    if let (KernelFormat::ForeignElf, None) = (&format, arch) {
+        // The ELF reader names the machine.
+        elf::kernel_arch(kernel)?;
     }
-    let is_elf = f.read_exact(&mut head).is_ok() && head == *b"\x7fELF";
-    match arch {
-        Some(a) => Ok((a, is_elf)),
-        None => elf::kernel_arch(kernel).map(|a| (a, true)),
-    }
+    Ok((format.arch(kernel, arch)?, format.is_elf()))
 }
 
 /// CLI patterns replace the config's list of the same kind (CLI flag > config file).
