@@ -162,9 +162,9 @@ fn misspelt_keys_are_errors_and_unknown_suite_keys_are_reported() {
         "--qemu-config",
         typo.to_str().unwrap(),
         "--kernel",
-        typo.to_str().unwrap(),
-        "--arch",
-        "aarch64",
+        common::fixtures::fixture("aarch64-baremetal/hello.elf")
+            .to_str()
+            .unwrap(),
     ]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

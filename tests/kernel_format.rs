@@ -138,3 +138,18 @@ fn files_that_are_no_kernel_are_refused() {
         );
     }
 }
+
+/// With the architecture read from the kernel, ostool's default `qemu-<arch>.toml` in the
+/// workspace is found without `--arch` (as ostool finds it from the ELF).
+#[test]
+fn the_inferred_arch_picks_the_default_config_name() {
+    let s = Scratch::new();
+    s.write("qemu-aarch64.toml", "args = [\"-m\", \"321M\"]\n");
+    s.write("qemu-x86_64.toml", "args = [\"-m\", \"123M\"]\n");
+    let (code, stdout, stderr) = dry_run(&s, &["--kernel", &path("arm64-linux/kernel")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(" -m 321M"), "{stdout}");
+    let (code, stdout, stderr) = dry_run(&s, &["--kernel", &path("amd64-linux/kernel")]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(" -m 123M"), "{stdout}");
+}

@@ -257,8 +257,9 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
 /// writing) the files they name.
 pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
     let workspace = workspace.to_path_buf();
-    let config = load_config(inputs, &workspace)?;
     let source = kernel_source(inputs, &workspace)?;
+    let (arch, is_elf) = source_arch(&source, inputs.arch)?;
+    let config = load_config(inputs, arch, &workspace)?;
     let vm_configs = match &source {
         KernelSource::Cargo { board, .. } => {
             board.resolve_vm_configs(&workspace, &inputs.vmconfigs)?
@@ -271,7 +272,6 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     };
     let out_dir = opts.out_dir.clone();
     let work_dir = crate::prepare::workdir::case_dir(&out_dir, &name);
-    let (arch, is_elf) = source_arch(&source, inputs.arch)?;
     let kernel = match &source {
         KernelSource::Prebuilt(k) => k.clone(),
         _ => work_dir.join("kernel.elf"),
@@ -506,18 +506,18 @@ fn workspace_root(inputs: &CaseInputs, cwd: &Path) -> PathBuf {
 
 /// The named config, else the first of ostool's default names in the workspace, else an empty
 /// config (no extra QEMU arguments, no patterns).
-fn load_config(inputs: &CaseInputs, workspace: &Path) -> Result<QemuConfig, Error> {
+/// `arch` is the guest architecture, given or read from the kernel.
+fn load_config(inputs: &CaseInputs, arch: Arch, workspace: &Path) -> Result<QemuConfig, Error> {
     if let Some(p) = &inputs.qemu_config {
         return QemuConfig::load(p);
     }
-    let arch = inputs.arch.map(|a| a.name()).unwrap_or("");
     let names = [
         format!("qemu-{arch}.toml"),
         format!(".qemu-{arch}.toml"),
         "qemu.toml".into(),
         ".qemu.toml".into(),
     ];
-    for n in names.iter().filter(|n| !n.contains("-.")) {
+    for n in &names {
         let p = workspace.join(n);
         if p.is_file() {
             return QemuConfig::load(&p);
