@@ -118,11 +118,18 @@ fn suite_cases_carry_grammar_keys_over_their_qemu_toml() {
     let out = s.run(&["check", "--suite", suite.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    // Case b's own step replaces the TOML's steps: only it lacks a newline.
+    // Case a has no fail patterns (b names the linux set); case b's own step replaces the
+    // TOML's steps: only it lacks a newline.
     let findings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning:")).collect();
-    assert_eq!(findings.len(), 1, "{stdout}");
+    assert_eq!(findings.len(), 2, "{stdout}");
     assert!(
-        findings[0].contains("suite.toml:9:10: warning: this step sends 'usertests'"),
+        findings[0].contains(
+            "suite.toml:3:1: warning: no fail patterns: the built-in default set applies"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        findings[1].contains("suite.toml:9:10: warning: this step sends 'usertests'"),
         "{stdout}"
     );
     let bad = s.write(

@@ -46,6 +46,8 @@ struct Target {
     grammar: GrammarSpec,
     timeout: std::time::Duration,
     warnings: Vec<Warning>,
+    /// Where the case is defined, for findings about something missing.
+    origin: Option<crate::error::Location>,
 }
 
 /// Checks the named files; `Err` on the first config error (with its file:line:col).
@@ -71,6 +73,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
             fail: &fail,
             grammar: &t.grammar,
             timeout: t.timeout,
+            origin: t.origin.as_ref(),
         }));
         if let Some(bytes) = &log {
             let r = replay::replay(bytes, success, fail_compiled, script);
@@ -109,6 +112,11 @@ fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
         timeout: grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
         grammar,
         warnings: c.warnings.clone(),
+        origin: Some(crate::error::Location {
+            path: c.path.clone(),
+            line: 1,
+            column: 1,
+        }),
     }
 }
 
@@ -144,8 +152,10 @@ fn suite_targets(path: &Path, base: &Path) -> Result<(Vec<Target>, Vec<Warning>)
                 timeout: DEFAULT_TIMEOUT,
                 grammar: layered.grammar.clone(),
                 warnings: Vec::new(),
+                origin: None,
             },
         };
+        t.origin = layered.location.clone().or(t.origin);
         let cli_specs = |v: &[String]| -> Vec<PatternSpec> {
             v.iter()
                 .map(|r| PatternSpec {
