@@ -44,6 +44,10 @@ pub enum KernelSource {
     },
     /// `--build-command CMD --artifact FILE`.
     Shell { command: String, artifact: PathBuf },
+    /// No kernel: the QEMU config's own `-bios`/`-pflash`/`-drive`/`-cdrom` (or `uefi = true`)
+    /// is the guest under test, e.g. U-Boot or an EFI shell. The path is the firmware or disk
+    /// file named there (it names the case).
+    Firmware(PathBuf),
 }
 
 impl KernelSource {
@@ -53,6 +57,7 @@ impl KernelSource {
             KernelSource::Prebuilt(k) => k,
             KernelSource::Cargo { board, .. } => &board.path,
             KernelSource::Shell { artifact, .. } => artifact,
+            KernelSource::Firmware(f) => f,
         }
     }
 }
@@ -257,9 +262,26 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
 /// writing) the files they name.
 pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
     let workspace = workspace.to_path_buf();
-    let source = kernel_source(inputs, &workspace)?;
-    let (arch, is_elf) = source_arch(&source, inputs.arch)?;
-    let config = load_config(inputs, arch, &workspace)?;
+    let (source, arch, is_elf, config) = match kernel_source(inputs, &workspace)? {
+        Some(source) => {
+            let (arch, is_elf) = source_arch(&source, inputs.arch)?;
+            let config = load_config(inputs, Some(arch), &workspace)?;
+            (source, arch, is_elf, config)
+        }
+        None => {
+            let config = load_config(inputs, inputs.arch, &workspace)?;
+            let firmware = firmware_under_test(&config).ok_or_else(no_kernel)?;
+            let arch = inputs.arch.ok_or_else(|| {
+                Error::usage(format!(
+                    "the firmware-only guest {} needs --arch: a firmware file does not say \
+                     which architecture it is for",
+                    firmware.display()
+                ))
+                .help("pass --arch (e.g. --arch aarch64), or set `arch` in the suite case")
+            })?;
+            (KernelSource::Firmware(firmware), arch, false, config)
+        }
+    };
     let vm_configs = match &source {
         KernelSource::Cargo { board, .. } => {
             board.resolve_vm_configs(&workspace, &inputs.vmconfigs)?
@@ -273,7 +295,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     let out_dir = opts.out_dir.clone();
     let work_dir = crate::prepare::workdir::case_dir(&out_dir, &name);
     let kernel = match &source {
-        KernelSource::Prebuilt(k) => k.clone(),
+        KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => k.clone(),
         _ => work_dir.join("kernel.elf"),
     };
     let bin_path = match (config.to_bin, is_elf) {
@@ -293,7 +315,10 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     let command = QemuCommand::build(&CommandRequest {
         config: &config,
         arch,
-        kernel: bin_path.as_deref().unwrap_or(&kernel),
+        kernel: match &source {
+            KernelSource::Firmware(_) => None,
+            _ => Some(bin_path.as_deref().unwrap_or(&kernel)),
+        },
         workspace: &workspace,
         firmware: inputs.firmware.as_deref(),
     })?;
@@ -373,32 +398,57 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
 }
 
 /// Where the kernel comes from: `--build-config` (cargo, as AxVisor's xtask), else
-/// `--build-command` + `--artifact`, else `--kernel`.
-fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<KernelSource, Error> {
+/// `--build-command` + `--artifact`, else `--kernel`; `None` when none is given (a
+/// firmware-only guest, or a mistake: see [`firmware_under_test`]).
+fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<Option<KernelSource>, Error> {
     if let Some(board_path) = &inputs.build_config {
         let board = BoardConfig::load(board_path)?;
         let package = PackageInfo::read(workspace)?;
-        return Ok(KernelSource::Cargo {
+        return Ok(Some(KernelSource::Cargo {
             board: Box::new(board),
             package,
-        });
+        }));
     }
     if let Some(command) = &inputs.build_command {
         let artifact = inputs.artifact.clone().ok_or_else(|| {
             Error::usage("--build-command needs --artifact: the kernel file the command writes")
         })?;
-        return Ok(KernelSource::Shell {
+        return Ok(Some(KernelSource::Shell {
             command: command.clone(),
             artifact,
-        });
+        }));
     }
-    let kernel = inputs.kernel.clone().ok_or_else(|| {
-        Error::usage("no kernel to boot").help(
-            "pass --kernel FILE, --build-config BOARD.toml, or --build-command CMD --artifact FILE \
-             (or set them in the suite case)",
-        )
-    })?;
-    Ok(KernelSource::Prebuilt(kernel))
+    Ok(inputs.kernel.clone().map(KernelSource::Prebuilt))
+}
+
+/// The error for a case with neither a kernel nor a firmware-only QEMU config.
+fn no_kernel() -> Error {
+    Error::usage("no kernel to boot").help(
+        "pass --kernel FILE, --build-config BOARD.toml, or --build-command CMD --artifact FILE \
+         (or set them in the suite case); a firmware-only guest (U-Boot, an EFI shell) needs \
+         --arch and a QEMU config with -bios, -pflash, -drive or -cdrom (or uefi = true)",
+    )
+}
+
+/// What a firmware-only guest boots: the file after the config's first `-bios`, `-pflash` or
+/// `-cdrom`, or the `file=` of its first `-drive`; with none of them, the config itself when
+/// it says `uefi = true` (the UEFI firmware's own shell). `None`: nothing to boot.
+fn firmware_under_test(config: &QemuConfig) -> Option<PathBuf> {
+    let args = &config.args;
+    let found = args.windows(2).find_map(|w| {
+        let value = w[1].value.as_str();
+        match w[0].value.as_str() {
+            "-bios" | "-pflash" | "-cdrom" => Some(value.to_string()),
+            "-drive" => value
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("file="))
+                .map(String::from),
+            _ => None,
+        }
+    });
+    found
+        .map(PathBuf::from)
+        .or_else(|| config.uefi.then(|| config.path.clone()))
 }
 
 /// The guest architecture and whether the kernel is an ELF: `--arch` first; else the ELF header
@@ -420,6 +470,7 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
                 }),
             }
         }
+        KernelSource::Firmware(_) => Err(no_kernel()),
         KernelSource::Shell { artifact, .. } => match arch {
             Some(a) => Ok((a, true)),
             None if artifact.is_file() => kernel_arch(artifact, None),
@@ -506,18 +557,23 @@ fn workspace_root(inputs: &CaseInputs, cwd: &Path) -> PathBuf {
 
 /// The named config, else the first of ostool's default names in the workspace, else an empty
 /// config (no extra QEMU arguments, no patterns).
-/// `arch` is the guest architecture, given or read from the kernel.
-fn load_config(inputs: &CaseInputs, arch: Arch, workspace: &Path) -> Result<QemuConfig, Error> {
+/// `arch` is the guest architecture, given or read from the kernel (`None`: not known yet).
+fn load_config(
+    inputs: &CaseInputs,
+    arch: Option<Arch>,
+    workspace: &Path,
+) -> Result<QemuConfig, Error> {
     if let Some(p) = &inputs.qemu_config {
         return QemuConfig::load(p);
     }
+    let arch = arch.map(|a| a.name()).unwrap_or("");
     let names = [
         format!("qemu-{arch}.toml"),
         format!(".qemu-{arch}.toml"),
         "qemu.toml".into(),
         ".qemu.toml".into(),
     ];
-    for n in &names {
+    for n in names.iter().filter(|n| !n.contains("-.")) {
         let p = workspace.join(n);
         if p.is_file() {
             return QemuConfig::load(&p);
