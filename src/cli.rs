@@ -554,7 +554,14 @@ fn plan_cases(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
         None => Profiles::builtin(),
     };
     let probe = if cases.iter().any(plan::Case::needs_probe) {
-        crate::host::probe(&crate::host::ProbeOptions::default())
+        let cache_root = cases.first().and_then(|c| c.cache_dir.clone());
+        crate::host::probe(&crate::host::ProbeOptions {
+            // Once per host boot (see host::probe_cache).
+            kvm_cache: crate::image::Cache::locate(cache_root.as_deref())
+                .ok()
+                .map(|root| crate::host::probe_cache::cache_file(&root)),
+            ..crate::host::ProbeOptions::default()
+        })
     } else {
         plan::probe_not_needed()
     };

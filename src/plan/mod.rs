@@ -175,6 +175,17 @@ pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles
             case.command.notes.push(format!("{accel}: {reason}"));
             case.command.notes.extend(notes);
         }
+        if let Some(file) = probe
+            .kvm_cached_from
+            .as_ref()
+            .filter(|_| case.needs_probe())
+        {
+            case.command.notes.push(format!(
+                "the KVM answer was probed earlier in this host boot and read from {} \
+                 (delete the file to probe again)",
+                file.display()
+            ));
+        }
         case.decision = Some(decision);
     }
 }
