@@ -74,7 +74,7 @@ fn replays_a_log_through_steps_milestones_extraction_and_the_judge() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     for needle in [
         "line    1  milestone  shell ← 'Rust user shell'",
-        "line    2  step       step 1: send 'usertests' ← '>> '",
+        "line    2  step       step 1: send 'usertests\\n' ← '>> '",
         "line    3  case       fork: pass (raw '0')",
         "line    4  success    'usertests passed!' decides: usertests passed!",
         "verdict: pass",

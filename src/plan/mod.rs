@@ -152,7 +152,7 @@ impl Case {
     /// when KVM could be used (same architecture as the host, accel not `tcg`) or a
     /// requirement must be checked.
     pub fn needs_probe(&self) -> bool {
-        let same_arch = Arch::host() == Some(self.arch);
+        let same_arch = Arch::host().is_some_and(|h| self.arch.kvm_runs_on(h));
         !self.requires.is_empty() || (same_arch && self.accel_request != AccelRequest::Tcg)
     }
 }

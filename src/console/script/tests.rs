@@ -51,7 +51,7 @@ fn steps_send_only_after_the_prompt_on_the_unfinished_line() {
     }
     let tl = j.script().unwrap().timeline();
     assert_eq!(tl.len(), 3);
-    assert_eq!(tl[1].name, "step 2: send 'usertests'");
+    assert_eq!(tl[1].name, "step 2: send 'usertests\\n'");
     assert_eq!(tl[2].delta, Some(Duration::from_millis(1999)));
 }
 
@@ -150,4 +150,13 @@ fn extractor_needs_named_groups() {
         Script::compile(&grammar("[[testcases]]\npattern = \"(\\\\w+) ok\"\n"), true).unwrap_err();
     assert!(e.message.contains("no named group `test_case_id`"), "{e}");
     assert_eq!(e.location.unwrap().line, 2);
+}
+
+#[test]
+fn sends_are_named_with_control_characters_escaped() {
+    assert_eq!(super::step_name(0, Some(b"\n")), "step 1: send '\\n'");
+    assert_eq!(
+        super::step_name(1, Some(b"run\r\x03")),
+        "step 2: send 'run\\r\\u{3}'"
+    );
 }
