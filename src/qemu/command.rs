@@ -137,7 +137,9 @@ impl QemuCommand {
             }
             None => {
                 let path = firmware::find(req.arch)?;
-                let package = firmware::installed(req.arch).map_or("", |i| i.package);
+                let package = firmware::installed(req.arch)
+                    .and_then(|i| i.package)
+                    .unwrap_or("");
                 (path, format!("from the Debian package {package}"))
             }
         };
