@@ -15,10 +15,7 @@
 //! Hand-written rather than a terminal-emulator crate (`vte`) because we need the opposite of
 //! parsing into actions: pass bytes through unchanged except for a few, in bounded memory.
 
-const ESC: u8 = 0x1b;
-const BEL: u8 = 0x07;
-const CAN: u8 = 0x18;
-const SUB: u8 = 0x1a;
+use crate::console::clean::{BEL, CAN, ESC, SUB};
 
 /// Longest SGR sequence kept (longer ones are dropped; real ones are a few bytes).
 const MAX_SGR: usize = 64;
