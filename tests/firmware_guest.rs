@@ -96,3 +96,36 @@ fn no_kernel_and_no_firmware_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+/// `uefi = true` alone is a firmware-only guest too (the UEFI firmware's own shell): Debian's
+/// packaged firmware goes to `-bios`, no `-kernel`, and the case is named after the config.
+#[test]
+fn uefi_config_without_a_kernel_boots_the_firmware_itself() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "efi-shell.toml",
+        "args = [\"-machine\", \"virt\", \"-cpu\", \"cortex-a57\"]\nuefi = true\n\
+         success_regex = [\"Shell> \"]\n",
+    );
+    let out = s.run(&[
+        "run",
+        "--dry-run",
+        "--arch",
+        "aarch64",
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let command = stdout.lines().next().unwrap();
+    assert!(
+        command.starts_with("qemu-system-aarch64 ")
+            && command.contains(" -bios /usr/share/")
+            && !command.contains("-kernel"),
+        "{command}"
+    );
+    assert!(
+        stdout.contains("qemu-test-out/efi-shell.log"),
+        "named after the config: {stdout}"
+    );
+}
