@@ -112,6 +112,17 @@ else
     say "all packages already installed"
 fi
 
+# node + npm run the test-only consumers in tests/tools/node. Any nodejs will do (the image may
+# carry NodeSource's, which bundles npm and conflicts with Debian's npm package): install
+# Debian's only when a command is missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "installing nodejs npm"
+    apt-get update -q -o DPkg::Lock::Timeout=300
+    # shellcheck disable=SC2086
+    apt-get install $APT_OPTS nodejs npm
+fi
+node --version | sed 's/^/node /'
+
 # shellcheck disable=SC2086
 dpkg-query -W -f='${Package} ${Version}\n' $QEMU_PKGS $TOOL_PKGS
 qemu-system-aarch64 --version | head -n1

@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then bash scripts/install-deps.sh; else sudo bash scripts/install-deps.sh; fi
 bash fixtures/build.sh
+# Test-only tools: real consumers of the action's outputs (@actions/glob, as upload-artifact uses it).
+npm ci --prefix tests/tools/node --no-audit --no-fund --loglevel=error
 cargo test --locked "$@"

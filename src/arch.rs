@@ -41,6 +41,20 @@ impl Arch {
         }
     }
 
+    /// The architecture of a Rust target triple's first component (`riscv64gc-unknown-none-elf`
+    /// → riscv64, `i686-…` → i386, `aarch64-unknown-none-softfloat` → aarch64).
+    pub fn from_triple(triple: &str) -> Option<Arch> {
+        let first = triple.split('-').next().unwrap_or_default();
+        let base = match first {
+            f if f.starts_with("riscv64") => "riscv64",
+            f if f.starts_with("riscv32") => "riscv32",
+            f if f.starts_with("armv7") || f.starts_with("thumbv7") => "arm",
+            "i586" => "i386",
+            f => f,
+        };
+        base.parse().ok()
+    }
+
     /// The system emulator binary for this architecture.
     pub fn qemu_binary(self) -> String {
         format!("qemu-system-{}", self.name())
@@ -108,6 +122,23 @@ impl FromStr for Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_triples_name_their_arch() {
+        for (t, a) in [
+            ("aarch64-unknown-none-softfloat", Some(Arch::Aarch64)),
+            ("riscv64gc-unknown-none-elf", Some(Arch::Riscv64)),
+            ("x86_64-unknown-none", Some(Arch::X86_64)),
+            (
+                "loongarch64-unknown-none-softfloat",
+                Some(Arch::Loongarch64),
+            ),
+            ("i686-unknown-linux-gnu", Some(Arch::I386)),
+            ("wasm32-unknown-unknown", None),
+        ] {
+            assert_eq!(Arch::from_triple(t), a, "{t}");
+        }
+    }
 
     #[test]
     fn aliases_parse_to_qemu_names() {

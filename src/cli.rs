@@ -23,6 +23,7 @@ Exit codes:
   1    at least one case failed or timed out
   2    usage or configuration error (nothing ran)
   3    infrastructure error (QEMU missing, download or build failed)
+  129  cancelled by SIGHUP
   130  cancelled by SIGINT
   143  cancelled by SIGTERM";
 
@@ -49,6 +50,24 @@ pub enum Command {
     /// Guest images: list the registry, pull, verify or remove cached images.
     #[command(subcommand)]
     Images(ImagesCmd),
+    /// The composite action's own steps (used by action.yml; reads INPUT_* variables).
+    #[command(subcommand, hide = true)]
+    Action(ActionCmd),
+}
+
+/// `qemu-test action …`: the steps of action.yml that are not about obtaining the binary or
+/// setting up the host.
+#[derive(Debug, Subcommand)]
+pub enum ActionCmd {
+    /// Resolve the log dir, JUnit path, upload paths, artifact name and guest arches.
+    Prepare,
+    /// `key`: the guest image cache dir and actions/cache key; `filled`: whether it holds files.
+    ImageCache {
+        #[arg(value_parser = ["key", "filled"])]
+        what: String,
+    },
+    /// Run the `command` input: `run` (with every INPUT_*), or `matrix` for the `suite` input.
+    Run,
 }
 
 /// `qemu-test images …`
@@ -172,11 +191,12 @@ Exit codes:
   2    usage or configuration error (nothing ran)
   3    infrastructure error (QEMU missing, cannot start, image download or build failed,
        or the runner cannot run the case and --on-unsupported is fail)
+  129  cancelled by SIGHUP
   130  cancelled by SIGINT
   143  cancelled by SIGTERM";
 
 /// Flags of `qemu-test run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Suite file ([defaults] + [[case]] tables); runs its cases (or those named by --case).
     #[arg(long, value_name = "FILE")]
@@ -268,7 +288,8 @@ pub struct RunArgs {
     pub junit: Option<String>,
     /// Boot a case again up to N times when its verdict is in `retry_on` (default: infra,
     /// timeout); a pass after a failure is reported flaky.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::config::grammar::MAX_RETRIES)))]
     pub retries: Option<u32>,
 }
 
@@ -311,17 +332,16 @@ impl RunArgs {
         if !self.cases.is_empty() {
             return self.cases.clone();
         }
-        split_names(env_input("INPUT_CASE"))
+        crate::action::inputs::names(env_input("INPUT_CASE").as_deref())
     }
 
     fn options(&self, cwd: &std::path::Path) -> RunOptions {
         let out = self
             .out_dir
             .clone()
-            .or_else(|| env_input("INPUT_LOG_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("qemu-test-out"));
+            .or_else(|| env_input("INPUT_LOG_DIR").map(PathBuf::from));
         RunOptions {
-            out_dir: cwd.join(out),
+            out_dir: crate::action::prepare::log_dir(out.as_deref(), cwd),
             log: self.log.as_ref().map(|l| cwd.join(l)),
             cache_dir: self.cache_dir.as_ref().map(|c| cwd.join(c)),
         }
@@ -354,46 +374,41 @@ fn in_github_actions() -> bool {
 }
 
 /// `--junit`, else `INPUT_JUNIT`: a path, or `true` for `<out-dir>/junit.xml`.
-fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Option<PathBuf> {
-    let v = args.junit.clone().or_else(|| env_input("INPUT_JUNIT"))?;
-    match v.as_str() {
-        "false" => None,
-        "true" => Some(out_dir.join("junit.xml")),
-        // Relative to the current directory, like every other path flag.
-        p => Some(std::env::current_dir().map_or_else(|_| PathBuf::from(p), |d| d.join(p))),
-    }
+fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Result<Option<PathBuf>, Error> {
+    let v = args.junit.clone().or_else(|| env_input("INPUT_JUNIT"));
+    // Relative to the current directory, like every other path flag.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    crate::action::inputs::junit_path(v.as_deref(), out_dir, &cwd)
 }
 
-/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs.
+/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs;
+/// `echo_console` is false with `--quiet`, `parallel` when cases run at once. A
+/// `summary`/`annotations` value that is not a boolean is an error, even outside Actions.
 fn github_reporter(
     junit: Option<PathBuf>,
     results_json: Option<PathBuf>,
-) -> Option<GithubReporter> {
-    let flag = |name: &str| env_input(name).is_none_or(|v| v != "false");
-    let reporter = GithubReporter::from_env(Box::new(std::io::stdout()))?;
+    echo_console: bool,
+    parallel: bool,
+) -> Result<Option<GithubReporter>, Error> {
+    let vars = crate::action::inputs::env();
+    let annotations = crate::action::inputs::boolean(&vars, "annotations", true)?;
+    let summary = crate::action::inputs::boolean(&vars, "summary", true)?;
+    let Some(reporter) = GithubReporter::from_env(Box::new(std::io::stdout())) else {
+        return Ok(None);
+    };
     let mut reporter = reporter.with_options(GithubOptions {
-        annotations: flag("INPUT_ANNOTATIONS"),
-        summary: flag("INPUT_SUMMARY"),
+        annotations,
+        summary,
         junit,
         results_json,
+        echo_console,
+        parallel,
         ..GithubOptions::default()
     });
     if let Some(token) = env_input("INPUT_GITHUB_TOKEN") {
         reporter.mask(&token);
     }
-    Some(reporter)
-}
-
-/// Case names from a newline- or comma-separated input.
-fn split_names(v: Option<String>) -> Vec<String> {
-    v.map(|v| {
-        v.split([',', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    })
-    .unwrap_or_default()
+    Ok(Some(reporter))
 }
 
 /// A non-empty `INPUT_*` variable.
@@ -455,6 +470,65 @@ pub async fn main() -> i32 {
         Command::Probe(args) => crate::host::cli(args.json),
         Command::Check(args) => check_command(&args),
         Command::Images(cmd) => images_command(cmd).await,
+        Command::Action(cmd) => action_command(cmd).await,
+    }
+}
+
+async fn action_command(cmd: ActionCmd) -> i32 {
+    use crate::action;
+    let vars = action::inputs::env();
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => return report_error(&Error::infra(format!("no current directory: {e}"))),
+    };
+    let outputs = match cmd {
+        ActionCmd::Prepare => action::prepare::prepare(&vars, &cwd).map(|p| {
+            for n in &p.notes {
+                eprintln!("qemu-test-action: {n}");
+            }
+            p.outputs()
+        }),
+        ActionCmd::ImageCache { what } if what == "key" => action::images::key_step(&vars, &cwd)
+            .await
+            .map(|(dir, key, notes)| {
+                for n in &notes {
+                    eprintln!("qemu-test-action: {n}");
+                }
+                vec![("dir", dir.display().to_string()), ("key", key)]
+            }),
+        ActionCmd::ImageCache { .. } => crate::image::Cache::locate(None)
+            .map(|dir| vec![("filled", action::images::filled(&dir).to_string())]),
+        ActionCmd::Run => {
+            return match action::inputs::text(&vars, "command").as_deref() {
+                None | Some("run") => match Cli::try_parse_from(["qemu-test", "run"]) {
+                    Ok(Cli {
+                        command: Command::Run(args),
+                    }) => run_command(&args).await,
+                    _ => exit::USAGE,
+                },
+                Some("matrix") => match action::inputs::text(&vars, "suite") {
+                    Some(suite) => matrix_command(&MatrixArgs {
+                        suite: PathBuf::from(suite),
+                        filter: Vec::new(),
+                        cases: Vec::new(),
+                    }),
+                    None => report_plan_error(
+                        &Error::usage("command: matrix needs the suite input")
+                            .help("set `suite:` to the suite file whose cases form the matrix"),
+                    ),
+                },
+                Some(other) => report_plan_error(
+                    &Error::usage(format!(
+                        "input `command`: '{other}' is not a command of the action"
+                    ))
+                    .help("write `command: run` (the default) or `command: matrix`"),
+                ),
+            };
+        }
+    };
+    match outputs.and_then(|o| action::emit(&vars, &o)) {
+        Ok(()) => exit::PASS,
+        Err(e) => report_plan_error(&e),
     }
 }
 
@@ -464,9 +538,23 @@ async fn run_command(args: &RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
-    let cases = match plan_cases(args) {
-        Ok(c) => c,
-        Err(e) => return report_plan_error(&e),
+    // Reading the configs (and probing the host) blocks: on a blocking thread, so a signal
+    // meanwhile ends the run at once. Nothing has been written yet.
+    let planning = {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || plan_cases(&args))
+    };
+    let mut watch = cancel.clone();
+    let cases = tokio::select! {
+        r = planning => match r {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return report_plan_error(&e),
+            Err(e) => return report_error(&Error::infra(format!("planning failed: {e}"))),
+        },
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig} while reading the configuration; nothing ran");
+            return sig.exit_code();
+        }
     };
     let mut reporters = Reporters::new();
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
@@ -485,13 +573,24 @@ async fn run_command(args: &RunArgs) -> i32 {
         return exit::PASS;
     }
     let out_dir = &cases[0].out_dir;
+    // Held until the process ends: a second run on this out dir stops here, writing nothing.
+    let _lock = match crate::prepare::workdir::OutDirLock::acquire(out_dir) {
+        Ok(l) => l,
+        Err(e) => return report_error(&e),
+    };
     let results_json = out_dir.join("results.json");
-    let junit = junit_path(args, out_dir);
+    let (junit, gh) = match junit_path(args, out_dir).and_then(|j| {
+        let gh = github_reporter(j.clone(), Some(results_json.clone()), !args.quiet, jobs > 1)?;
+        Ok((j, gh))
+    }) {
+        Ok(x) => x,
+        Err(e) => return report_plan_error(&e),
+    };
     reporters.add(Box::new(JsonReporter::new(results_json.clone())));
     if let Some(j) = &junit {
         reporters.add(Box::new(JunitReporter::new(j.clone())));
     }
-    if let Some(gh) = github_reporter(junit, Some(results_json)) {
+    if let Some(gh) = gh {
         reporters.add(Box::new(gh));
     }
     let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
@@ -508,12 +607,24 @@ async fn run_command(args: &RunArgs) -> i32 {
         .buffered(jobs)
         .collect()
         .await;
-    let code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
+    let mut code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
+    // A signal after the last case ended still makes this a cancelled run.
+    if let Some(sig) = cancel.is_cancelled() {
+        code = sig.exit_code();
+    }
     reporters.emit(Event::RunFinished {
         results: &results,
         exit_code: code,
     });
-    publish_checks(&results).await;
+    // The reports are written; a signal now only stops publishing the check runs.
+    let mut watch = cancel.clone();
+    tokio::select! {
+        () = publish_checks(&results) => {}
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig}: check runs not (all) published");
+            code = sig.exit_code();
+        }
+    }
     match reporters.finish() {
         Ok(()) => code,
         Err(e) => {
@@ -615,7 +726,14 @@ async fn images_command(cmd: ImagesCmd) -> i32 {
             images,
             common,
         } => {
-            return match image_keys(suite, &cases, &images, &common).await {
+            return match crate::action::images::image_keys(
+                suite.as_deref(),
+                &cases,
+                &images,
+                common.registry.as_deref(),
+            )
+            .await
+            {
                 Ok(keys) => {
                     for k in keys {
                         println!("{k}");
@@ -635,53 +753,13 @@ async fn images_command(cmd: ImagesCmd) -> i32 {
     .await
 }
 
-/// The SHA-256 of each image used by the selected suite cases and `images`, sorted, unique.
-async fn image_keys(
-    suite: Option<PathBuf>,
-    cases: &[String],
-    images: &[String],
-    common: &ImagesCommon,
-) -> Result<Vec<String>, Error> {
-    use crate::image::{DEFAULT_REGISTRY, FetchOptions, Fetcher, ImageSpec, Registry};
-    let default_registry = common
-        .registry
-        .clone()
-        .unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
-    let mut wanted: Vec<(String, String)> = images
-        .iter()
-        .map(|i| (i.clone(), default_registry.clone()))
-        .collect();
-    if let Some(path) = suite {
-        let suite = Suite::load(&path)?;
-        for c in suite.select(cases)? {
-            let merged = c.over(&suite.defaults);
-            if let Some(image) = merged.image {
-                let registry = common.registry.clone().or(merged.registry);
-                wanted.push((image, registry.unwrap_or_else(|| default_registry.clone())));
-            }
-        }
-    }
-    let fetcher = Fetcher::new(FetchOptions::default())?;
-    let mut registries: std::collections::HashMap<String, Registry> = Default::default();
-    let mut keys = std::collections::BTreeSet::new();
-    for (image, registry) in wanted {
-        if !registries.contains_key(&registry) {
-            let loaded = Registry::load(&registry, &fetcher).await?;
-            registries.insert(registry.clone(), loaded);
-        }
-        let spec: ImageSpec = image.parse()?;
-        keys.insert(registries[&registry].resolve(&spec)?.sha256.clone());
-    }
-    Ok(keys.into_iter().collect())
-}
-
 fn matrix_command(args: &MatrixArgs) -> i32 {
     let suite = match Suite::load(&args.suite) {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
     let names = if args.cases.is_empty() {
-        split_names(env_input("INPUT_CASE"))
+        crate::action::inputs::names(env_input("INPUT_CASE").as_deref())
     } else {
         args.cases.clone()
     };
@@ -771,7 +849,7 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
 /// in the step summary and as `verdict=error` in the outputs (nothing ran).
 fn report_plan_error(e: &Error) -> i32 {
     let code = report_error(e);
-    if let Some(gh) = github_reporter(None, None) {
+    if let Ok(Some(gh)) = github_reporter(None, None, true, false) {
         let mut reporters = Reporters::new();
         reporters.add(Box::new(gh));
         reporters.emit(Event::Failed {

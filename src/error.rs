@@ -14,6 +14,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Infrastructure error: QEMU missing, download failed, build failed.
     pub const INFRA: i32 = 3;
+    /// Cancelled by SIGHUP (128 + 1).
+    pub const SIGHUP: i32 = 129;
     /// Cancelled by SIGINT.
     pub const SIGINT: i32 = 130;
     /// Cancelled by SIGTERM.

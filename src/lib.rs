@@ -4,6 +4,7 @@
 //! judged, and every stage emits [`report::Event`]s that reporters turn into terminal output,
 //! files and GitHub workflow commands. Stages never call reporters directly.
 
+pub mod action;
 pub mod arch;
 pub mod build;
 pub mod check;

@@ -63,14 +63,33 @@ pub struct QemuExit {
 pub enum CancelSignal {
     Sigint,
     Sigterm,
+    /// The terminal (or an SSH session) went away.
+    Sighup,
 }
 
 impl CancelSignal {
+    /// 128 + the signal number, as a shell reports a process killed by it.
     pub fn exit_code(self) -> i32 {
         match self {
             CancelSignal::Sigint => exit::SIGINT,
             CancelSignal::Sigterm => exit::SIGTERM,
+            CancelSignal::Sighup => exit::SIGHUP,
         }
+    }
+
+    /// The signal's name as people write it ("SIGTERM"), for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            CancelSignal::Sigint => "SIGINT",
+            CancelSignal::Sigterm => "SIGTERM",
+            CancelSignal::Sighup => "SIGHUP",
+        }
+    }
+}
+
+impl std::fmt::Display for CancelSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -119,7 +138,7 @@ pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
 
 fn worse(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
-        exit::SIGINT | exit::SIGTERM => 3,
+        exit::SIGHUP | exit::SIGINT | exit::SIGTERM => 3,
         exit::FAIL => 2,
         exit::INFRA => 1,
         _ => 0,
@@ -142,6 +161,13 @@ mod tests {
         assert_eq!(exit_code(&[v(Outcome::Error), v(Outcome::Timeout)]), 1);
         let mut c = v(Outcome::Cancelled);
         c.cancelled_by = Some(CancelSignal::Sigint);
-        assert_eq!(exit_code(&[v(Outcome::Fail), c]), 130);
+        assert_eq!(exit_code(&[v(Outcome::Fail), c.clone()]), 130);
+        c.cancelled_by = Some(CancelSignal::Sighup);
+        assert_eq!(exit_code(&[c, v(Outcome::Error)]), 129);
+        assert_eq!(CancelSignal::Sighup.to_string(), "SIGHUP");
+        assert_eq!(
+            serde_json::to_value(CancelSignal::Sigterm).unwrap(),
+            serde_json::json!("SIGTERM")
+        );
     }
 }

@@ -38,7 +38,8 @@ const ACTION_ONLY_INPUTS: [&str; 5] = [
     "working-directory",
 ];
 
-/// Inputs a suite file can also set (and log-dir, whose default the binary and prepare.sh share):
+/// Inputs a suite file can also set (and log-dir, whose default `qemu-test action prepare` and
+/// `run` share):
 /// an action default would override the suite.
 const EMPTY_DEFAULT_INPUTS: [&str; 16] = [
     "build-config",
@@ -331,7 +332,15 @@ fn composite_run_boots_the_demo_guest_and_maps_the_outputs() {
     assert!(upload.ran);
     assert_eq!(upload.uses.as_deref(), Some("actions/upload-artifact@v4"));
     assert_eq!(&upload.with["name"], artifact);
-    assert_eq!(Path::new(&upload.with["path"]), out_dir);
+    let paths: Vec<PathBuf> = upload.with["path"].lines().map(PathBuf::from).collect();
+    assert_eq!(
+        paths,
+        [
+            out_dir.join("*.log"),
+            out_dir.join("results.json"),
+            out_dir.join("junit.xml")
+        ]
+    );
 
     assert!(run.summary.contains("hello"), "summary:\n{}", run.summary);
     for s in &run.steps {
@@ -368,7 +377,15 @@ fn failing_guest_fails_the_step_and_still_uploads_the_log() {
     assert_eq!(run.step("prepare").outputs["junit"], "");
     let upload = run.step("Upload console logs and JUnit");
     assert!(upload.ran, "upload runs under always():\n{t}");
-    assert_eq!(Path::new(&upload.with["path"]), job.workspace().join("out"));
+    let out_dir = job.workspace().join("out");
+    assert_eq!(
+        upload.with["path"],
+        format!(
+            "{}\n{}",
+            out_dir.join("*.log").display(),
+            out_dir.join("results.json").display()
+        )
+    );
     let console = std::fs::read_to_string(&step.outputs["log"]).expect("console log");
     assert!(console.contains("panicked at"), "{console}");
 }
@@ -436,5 +453,55 @@ fn matrix_command_plans_axvisors_suite() {
         Some(1),
         "{}",
         one.transcript()
+    );
+}
+
+/// A Markdown table cell: one line, `|` escaped.
+fn cell(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+/// The README's Inputs and Outputs tables are generated from action.yml; this fails when they
+/// drift. `QEMU_TEST_BLESS=1 cargo test --test action_composite readme` rewrites them.
+#[test]
+fn readme_inputs_and_outputs_tables_match_action_yml() {
+    let (action, _) = load_action();
+    let mut inputs = String::from("| input | default | description |\n|---|---|---|\n");
+    for (name, i) in &action.inputs {
+        let default = match i.default.as_deref().unwrap_or("") {
+            "" => String::new(),
+            d => format!("`{d}`"),
+        };
+        inputs.push_str(&format!(
+            "| `{name}` | {default} | {} |\n",
+            cell(&i.description)
+        ));
+    }
+    let mut outputs = String::from("| output | description |\n|---|---|\n");
+    for (name, o) in &action.outputs {
+        outputs.push_str(&format!("| `{name}` | {} |\n", cell(&o.description)));
+    }
+    let path = repo().join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let mut want = readme.clone();
+    for (tag, table) in [("inputs", &inputs), ("outputs", &outputs)] {
+        let (begin, end) = (
+            format!("<!-- {tag}:begin -->\n"),
+            format!("<!-- {tag}:end -->"),
+        );
+        let a = want.find(&begin).expect("begin marker") + begin.len();
+        let b = want.find(&end).expect("end marker");
+        want.replace_range(a..b, table);
+    }
+    if want != readme && std::env::var_os("QEMU_TEST_BLESS").is_some() {
+        std::fs::write(&path, &want).expect("write README.md");
+        return;
+    }
+    assert!(
+        want == readme,
+        "README.md's Inputs/Outputs tables differ from action.yml; rerun with QEMU_TEST_BLESS=1.\nExpected:\n{inputs}\n{outputs}"
     );
 }

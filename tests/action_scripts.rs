@@ -1,7 +1,8 @@
-//! The composite action's step scripts on their own: what prepare.sh resolves (paths, artifact
-//! names, guest arches from real ELF files and AxVisor's board configs), what setup-host.sh says
-//! when QEMU is missing and may not be installed, the image cache key switch, the source
-//! fingerprint, and lib.sh's output and escaping rules.
+//! The composite action's steps on their own: what `qemu-test action prepare` resolves (paths,
+//! upload list, artifact names, guest arches from real ELF files and AxVisor's board configs),
+//! the image cache key switch (`qemu-test action image-cache`), what setup-host.sh says when QEMU
+//! is missing and may not be installed, the source fingerprint, and lib.sh's output and escaping
+//! rules.
 
 #[path = "action_runner/env_file.rs"]
 mod env_file;
@@ -41,6 +42,25 @@ fn run_script(
     (out, parse_env_file(&text))
 }
 
+/// Runs `qemu-test action <args>` like a step: cleared environment, GITHUB_ACTIONS, GITHUB_OUTPUT.
+fn run_step(args: &[&str], wd: &Path, env: &[(&str, &str)]) -> (Output, BTreeMap<String, String>) {
+    let outputs = tempfile::NamedTempFile::new().expect("output file");
+    let out = Command::new(env!("CARGO_BIN_EXE_qemu-test"))
+        .arg("action")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", wd)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", outputs.path())
+        .envs(env.iter().copied())
+        .current_dir(wd)
+        .output()
+        .expect("run qemu-test action");
+    let text = std::fs::read_to_string(outputs.path()).unwrap_or_default();
+    (out, parse_env_file(&text))
+}
+
 fn log(out: &Output) -> String {
     format!(
         "{}{}",
@@ -52,8 +72,12 @@ fn log(out: &Output) -> String {
 fn prepare(wd: &Path, env: &[(&str, &str)]) -> BTreeMap<String, String> {
     let mut all = vec![("GITHUB_JOB", "boot"), ("GITHUB_RUN_ATTEMPT", "3")];
     all.extend_from_slice(env);
-    let (out, outputs) = run_script("prepare.sh", &[], wd, &all);
-    assert!(out.status.success(), "prepare.sh failed:\n{}", log(&out));
+    let (out, outputs) = run_step(&["prepare"], wd, &all);
+    assert!(
+        out.status.success(),
+        "action prepare failed:\n{}",
+        log(&out)
+    );
     outputs
 }
 
@@ -82,27 +106,42 @@ fn prepare_resolves_paths_from_the_working_directory() {
         "the binary's default log dir"
     );
     assert_eq!(o["junit"], "", "JUnit only when asked");
-    assert_eq!(Path::new(&o["upload-paths"]), out_dir);
+    let uploads = |o: &BTreeMap<String, String>| -> Vec<PathBuf> {
+        o["upload-paths"].lines().map(PathBuf::from).collect()
+    };
+    assert_eq!(
+        uploads(&o),
+        [out_dir.join("*.log"), out_dir.join("results.json")],
+        "console logs and results, never the whole dir (cargo target, rootfs copies)"
+    );
 
     let o = prepare(
         wd.path(),
         &[("INPUT_LOG_DIR", "logs"), ("INPUT_JUNIT", "true")],
     );
-    assert_eq!(Path::new(&o["junit"]), wd.path().join("logs/junit.xml"));
-    assert_eq!(Path::new(&o["upload-paths"]), wd.path().join("logs"));
+    let logs = wd.path().join("logs");
+    assert_eq!(Path::new(&o["junit"]), logs.join("junit.xml"));
+    assert_eq!(
+        uploads(&o),
+        [
+            logs.join("*.log"),
+            logs.join("results.json"),
+            logs.join("junit.xml")
+        ]
+    );
 
     let o = prepare(
         wd.path(),
         &[("INPUT_LOG_DIR", "logs"), ("INPUT_JUNIT", "reports/j.xml")],
     );
-    let paths: Vec<&str> = o["upload-paths"].lines().collect();
-    let expected = [wd.path().join("logs"), wd.path().join("reports/j.xml")];
-    assert_eq!(
-        paths,
-        expected
-            .iter()
-            .map(|p| p.to_str().expect("utf-8"))
-            .collect::<Vec<_>>()
+    assert_eq!(uploads(&o)[2], wd.path().join("reports/j.xml"));
+    // `junit: yes` once wrote a file named `yes` while the upload looked for junit.xml.
+    let (out, _) = run_step(&["prepare"], wd.path(), &[("INPUT_JUNIT", "yes")]);
+    assert_eq!(out.status.code(), Some(2), "{}", log(&out));
+    assert!(
+        log(&out).contains("::error") && log(&out).contains("neither a boolean nor a file path"),
+        "{}",
+        log(&out)
     );
     assert!(
         wd.path().read_dir().expect("read wd").next().is_none(),
@@ -125,10 +164,17 @@ fn prepare_names_artifacts_uniquely_and_safely() {
     );
 
     let quoted = prepare(wd.path(), &[("INPUT_CASE", "it's \"x\"")])["artifact-name"].clone();
-    assert!(quoted.starts_with("qemu-test-it_s+_x_-boot-3-"), "{quoted}");
+    assert!(quoted.starts_with("qemu-test-it_s__x-boot-3-"), "{quoted}");
 
     let o = prepare(wd.path(), &[("INPUT_UPLOAD_LOGS", "false")]);
     assert_eq!(o["artifact-name"], "");
+    let (out, _) = run_step(&["prepare"], wd.path(), &[("INPUT_UPLOAD_LOGS", "no")]);
+    assert_eq!(out.status.code(), Some(2), "getBooleanInput refuses 'no'");
+    assert!(
+        log(&out).contains("input `upload-logs`: 'no' is not a boolean"),
+        "{}",
+        log(&out)
+    );
     let o = prepare(wd.path(), &[("INPUT_COMMAND", "matrix")]);
     assert_eq!(o["command"], "matrix");
     assert!(
@@ -140,9 +186,13 @@ fn prepare_names_artifacts_uniquely_and_safely() {
 #[test]
 fn prepare_rejects_unknown_commands() {
     let wd = TempDir::new().expect("tempdir");
-    let (out, _) = run_script("prepare.sh", &[], wd.path(), &[("INPUT_COMMAND", "rm -rf")]);
-    assert!(!out.status.success());
-    assert!(log(&out).contains("::error"), "{}", log(&out));
+    let (out, _) = run_step(&["prepare"], wd.path(), &[("INPUT_COMMAND", "rm -rf")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        log(&out).contains("::error") && log(&out).contains("input `command`: 'rm -rf'"),
+        "{}",
+        log(&out)
+    );
 }
 
 #[test]
@@ -163,7 +213,7 @@ fn prepare_reads_the_guest_arch_from_elf_headers_and_board_configs() {
     let board = wd.path().join("qemu-x86_64.toml");
     std::fs::write(
         &board,
-        "cargo_args = []\ntarget = \"x86_64-unknown-none\"\nto_bin = false\n",
+        "cargo_args = []\nfeatures = []\ntarget = \"x86_64-unknown-none\"\nto_bin = false\nvm_configs = []\n",
     )
     .expect("write board config");
     let o = prepare(wd.path(), &[("INPUT_BUILD_CONFIG", "qemu-x86_64.toml")]);
@@ -228,27 +278,28 @@ fn image_cache_key_is_empty_when_caching_is_off_or_nothing_is_cached() {
     let wd = TempDir::new().expect("tempdir");
     let cache = wd.path().join("cache");
     let cache_s = cache.to_str().expect("utf-8");
-    let base = [
-        ("QEMU_TEST_CACHE", cache_s),
-        ("QEMU_TEST_BIN", "/nonexistent/qemu-test"),
-    ];
+    let base = [("QEMU_TEST_CACHE", cache_s)];
     let mut off = base.to_vec();
     off.extend([
         ("INPUT_CACHE_IMAGES", "false"),
         ("INPUT_IMAGE", "qemu_aarch64_arceos"),
     ]);
-    let (out, o) = run_script("images.sh", &["key"], wd.path(), &off);
+    let (out, o) = run_step(&["image-cache", "key"], wd.path(), &off);
     assert!(out.status.success(), "{}", log(&out));
     assert_eq!(o["key"], "");
     assert_eq!(o["dir"], cache_s);
 
-    let (out, o) = run_script("images.sh", &["key"], wd.path(), &base);
+    let (out, o) = run_step(&["image-cache", "key"], wd.path(), &base);
     assert!(out.status.success(), "{}", log(&out));
     assert_eq!(o["key"], "", "no suite and no image: nothing to cache");
 
     let mut broken = base.to_vec();
-    broken.push(("INPUT_IMAGE", "qemu_aarch64_arceos"));
-    let (out, o) = run_script("images.sh", &["key"], wd.path(), &broken);
+    // a registry that cannot be read (no network here, and none needed for this rule)
+    broken.extend([
+        ("INPUT_IMAGE", "qemu_aarch64_arceos"),
+        ("INPUT_REGISTRY", "/nonexistent/registry.toml"),
+    ]);
+    let (out, o) = run_step(&["image-cache", "key"], wd.path(), &broken);
     assert!(
         out.status.success(),
         "a failing key command only disables the cache: {}",
@@ -256,10 +307,10 @@ fn image_cache_key_is_empty_when_caching_is_off_or_nothing_is_cached() {
     );
     assert_eq!(o["key"], "");
 
-    let (_, o) = run_script("images.sh", &["filled"], wd.path(), &base);
+    let (_, o) = run_step(&["image-cache", "filled"], wd.path(), &base);
     assert_eq!(o["filled"], "false");
     std::fs::create_dir_all(cache.join("sha256")).expect("mkdir cache");
-    let (_, o) = run_script("images.sh", &["filled"], wd.path(), &base);
+    let (_, o) = run_step(&["image-cache", "filled"], wd.path(), &base);
     assert_eq!(o["filled"], "true");
 }
 

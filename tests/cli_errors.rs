@@ -257,3 +257,81 @@ fn a_missing_rootfs_or_initrd_is_named_at_its_config_line_before_anything_runs()
     );
     assert!(e.contains("initrd.toml:1:"), "{e}");
 }
+
+/// `--retries`, `INPUT_RETRIES` and the `retries` key share one range, 0..=10.
+#[test]
+fn retries_have_one_range_everywhere() {
+    let s = Scratch::new();
+    let cfg = s.write("q.toml", BAREMETAL_CONFIG);
+    let base = [
+        "run",
+        "--kernel",
+        &hello(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+    ];
+    let mut flag = base.to_vec();
+    flag.extend(["--retries", "11"]);
+    let e = expect_error(&s, &flag, 2);
+    assert!(e.contains("11 is not in 0..=10"), "{e}");
+
+    let before = s.tree();
+    let out = s.cmd(&base).env("INPUT_RETRIES", "11").output().unwrap();
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("input INPUT_RETRIES: '11' is not a number in 0..=10"),
+        "{e}"
+    );
+    assert_eq!(s.tree(), before);
+
+    let cfg11 = s.write("q11.toml", &format!("{BAREMETAL_CONFIG}retries = 11\n"));
+    let e = expect_error(
+        &s,
+        &[
+            "run",
+            "--kernel",
+            &hello(),
+            "--qemu-config",
+            cfg11.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(e.contains("q11.toml:") && e.contains("retries"), "{e}");
+}
+
+/// Names become file names: a too-long `--name` or suite case name is refused before anything
+/// runs (the suite one at its line).
+#[test]
+fn a_too_long_case_name_is_a_usage_error() {
+    let s = Scratch::new();
+    let cfg = s.write("q.toml", BAREMETAL_CONFIG);
+    let long = "n".repeat(101);
+    let e = expect_error(
+        &s,
+        &[
+            "run",
+            "--kernel",
+            &hello(),
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+            "--name",
+            &long,
+        ],
+        2,
+    );
+    assert!(
+        e.contains("is 101 characters long; at most 100 are allowed"),
+        "{e}"
+    );
+    s.write(
+        "suite.toml",
+        &format!("[defaults]\nqemu-config = \"q.toml\"\n\n[[case]]\nname = \"{long}\"\nkernel = \"{}\"\n", hello()),
+    );
+    let e = expect_error(&s, &["run", "--suite", "suite.toml"], 2);
+    assert!(
+        e.contains("suite.toml:4:1") || e.contains("suite.toml:5:"),
+        "{e}"
+    );
+    assert!(e.contains("at most 100 are allowed"), "{e}");
+}

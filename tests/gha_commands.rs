@@ -71,6 +71,10 @@ struct RunnerModel {
     stop_token: Option<String>,
     processed: Vec<Processed>,
     tokens_seen: Vec<String>,
+    /// The open log group (`::group::` … `::endgroup::`), as the UI folds the log.
+    group: Option<String>,
+    /// Every line the log shows as text (not a processed command), with its group.
+    shown: Vec<(Option<String>, String)>,
 }
 
 impl RunnerModel {
@@ -92,13 +96,21 @@ impl RunnerModel {
 
     fn line(&mut self, line: &str) {
         let Some(cmd) = self.parse_v2(line).or_else(|| self.parse_v1(line)) else {
+            self.shown.push((self.group.clone(), line.to_string()));
             return;
         };
         if let Some(token) = &self.stop_token {
             if cmd.name.eq_ignore_ascii_case(token) {
                 self.stop_token = None;
+            } else {
+                self.shown.push((self.group.clone(), line.to_string()));
             }
             return;
+        }
+        if cmd.name.eq_ignore_ascii_case("group") {
+            self.group = Some(cmd.data.clone());
+        } else if cmd.name.eq_ignore_ascii_case("endgroup") {
+            self.group = None;
         }
         if cmd.name.eq_ignore_ascii_case("stop-commands") {
             self.tokens_seen.push(cmd.data.clone());
@@ -552,4 +564,157 @@ fn a_config_error_is_annotated_at_its_line_in_actions() {
             .unwrap()
             .contains("verdict=error")
     );
+}
+
+/// The QEMU config of the e2e tests below: the bare-metal fixtures on `virt`.
+const VIRT_CONFIG: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt", "-m", "128M"]
+success_regex = ["Hello, world!"]
+fail_regex = ["panicked at"]
+"#;
+
+/// `qemu-test run` on a real guest in Actions; returns (exit code, stdout).
+fn run_in_actions(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
+        .arg("run")
+        .args(args)
+        .current_dir(dir)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+        .env("GITHUB_OUTPUT", dir.join("output.txt"))
+        .env("GITHUB_WORKSPACE", dir)
+        .env_remove("INPUT_JOBS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), stdout)
+}
+
+fn fixture_kernel(name: &str) -> PathBuf {
+    let fixtures = std::env::var_os("QEMU_TEST_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures")
+        });
+    let k = fixtures.join("aarch64-baremetal").join(name);
+    assert!(
+        k.is_file(),
+        "fixture {} missing: run fixtures/build.sh",
+        k.display()
+    );
+    k
+}
+
+/// Two cases at once in Actions (`--jobs 2`): `late` prints its fail text 200 ms after its
+/// first line, while `long` (which outlives it) is already booting. Parsed as the runner folds
+/// the log, every console line sits in its own case's "Boot" group.
+#[test]
+fn parallel_cases_in_actions_show_each_console_in_its_own_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.toml");
+    std::fs::write(
+        &suite,
+        format!(
+            r#"[defaults]
+qemu-config = "qemu.toml"
+[[case]]
+name = "late"
+kernel = "{}"
+[[case]]
+name = "long"
+kernel = "{}"
+success-regex = ["never printed"]
+timeout = "3s"
+"#,
+            fixture_kernel("late_fail.elf").display(),
+            fixture_kernel("hello_noexit.elf").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("qemu.toml"), VIRT_CONFIG).unwrap();
+    let (code, stdout) = run_in_actions(
+        dir.path(),
+        &[
+            "--suite",
+            suite.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--workspace",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    let runner = RunnerModel::run(&stdout);
+    assert!(
+        runner.stop_token.is_none(),
+        "a window was left open:\n{stdout}"
+    );
+    let group_of = |needle: &str| -> Vec<Option<String>> {
+        runner
+            .shown
+            .iter()
+            .filter(|(_, l)| l.contains(needle))
+            .map(|(g, _)| g.clone())
+            .collect()
+    };
+    let late = Some("Boot late".to_string());
+    let long = Some("Boot long".to_string());
+    // late_fail prints "Hello, world! " and, 200 ms later, the panic on the same line.
+    assert_eq!(
+        group_of("panicked at src/main.rs"),
+        std::slice::from_ref(&late),
+        "{stdout}"
+    );
+    let hellos = group_of("Hello, world!");
+    assert_eq!(hellos.len(), 2, "{stdout}");
+    assert!(hellos.contains(&late) && hellos.contains(&long), "{stdout}");
+    // Each case's group is shown once, whole.
+    let opened: Vec<&str> = runner
+        .processed
+        .iter()
+        .filter(|c| c.name == "group")
+        .map(|c| c.data.as_str())
+        .collect();
+    assert_eq!(
+        opened.iter().filter(|g| **g == "Boot late").count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(
+        opened.iter().filter(|g| **g == "Boot long").count(),
+        1,
+        "{stdout}"
+    );
+}
+
+/// `-q` in Actions: the console is logged, not echoed; the verdict is still reported.
+#[test]
+fn quiet_is_honoured_in_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qemu.toml");
+    std::fs::write(&cfg, VIRT_CONFIG).unwrap();
+    let kernel = fixture_kernel("hello.elf");
+    let args = [
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+    ];
+    let (code, loud) = run_in_actions(dir.path(), &args);
+    assert_eq!(code, Some(0), "{loud}");
+    let shown = |model: &RunnerModel| model.shown.iter().any(|(_, l)| l == "Hello, world!");
+    assert!(shown(&RunnerModel::run(&loud)), "{loud}");
+    let mut quiet_args = args.to_vec();
+    quiet_args.push("-q");
+    let (code, quiet) = run_in_actions(dir.path(), &quiet_args);
+    assert_eq!(code, Some(0), "{quiet}");
+    let runner = RunnerModel::run(&quiet);
+    assert!(!shown(&runner), "console echoed with -q:\n{quiet}");
+    assert!(
+        runner.tokens_seen.is_empty(),
+        "a console window was opened:\n{quiet}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("qemu-test-out/hello.log")).unwrap();
+    assert!(log.contains("Hello, world!"), "{log}");
+    let outputs = std::fs::read_to_string(dir.path().join("output.txt")).unwrap();
+    assert!(outputs.contains("verdict=pass"), "{outputs}");
 }

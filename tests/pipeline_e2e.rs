@@ -142,6 +142,88 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     // The checkout is unchanged.
     assert_eq!(hash_tree(&ws), before, "the run modified the workspace");
     assert_eq!(server.hits("/images/guest_x86.tar.gz"), 1);
+
+    // What the action uploads after this AxVisor-shaped run: the upload list from
+    // `qemu-test action prepare`, expanded by @actions/glob as actions/upload-artifact does —
+    // console logs and results only, never the cargo target dir, rootfs copies or images.
+    let prep = s
+        .cmd(&["action", "prepare"])
+        .env("INPUT_LOG_DIR", s.out())
+        .env("GITHUB_OUTPUT", s.path().join("gh-output"))
+        .output()
+        .unwrap();
+    assert!(prep.status.success(), "{}", common::text(&prep).1);
+    let outputs = std::fs::read_to_string(s.path().join("gh-output")).unwrap();
+    let paths = heredoc_value(&outputs, "upload-paths");
+    let uploaded = upload_artifact_files(&paths);
+    let names: Vec<String> = uploaded
+        .iter()
+        .map(|p| p.strip_prefix(s.out()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(names, ["pipeline.log", "results.json"], "{paths}");
+    let in_dir: u64 = walk_size(&s.out());
+    let up: u64 = uploaded.iter().map(|p| p.metadata().unwrap().len()).sum();
+    assert!(
+        up * 10 < in_dir,
+        "the upload ({up} B) must be a small part of the out dir ({in_dir} B)"
+    );
+}
+
+/// A multi-line `name<<DELIM … DELIM` value from a GITHUB_OUTPUT file.
+fn heredoc_value(file: &str, name: &str) -> String {
+    let mut lines = file.lines();
+    while let Some(l) = lines.next() {
+        if let Some(delim) = l.strip_prefix(&format!("{name}<<")) {
+            return lines
+                .by_ref()
+                .take_while(|l| *l != delim)
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+    }
+    panic!("no {name} in {file}");
+}
+
+/// The files actions/upload-artifact would upload for `paths`, through the real @actions/glob
+/// (tests/tools/node, installed by scripts/test.sh).
+fn upload_artifact_files(paths: &str) -> Vec<PathBuf> {
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/node");
+    assert!(
+        tools.join("node_modules/@actions/glob").is_dir(),
+        "missing test tools: run `npm ci --prefix tests/tools/node` (scripts/test.sh does)"
+    );
+    let out = std::process::Command::new("node")
+        .arg(tools.join("upload-files.mjs"))
+        .arg(paths)
+        .output()
+        .expect("node (apt-get install nodejs)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("::"))
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn walk_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                walk_size(&e.path())
+            } else if t.is_file() {
+                e.metadata().unwrap().len()
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 fn copy_tree(from: &Path, to: &Path) {

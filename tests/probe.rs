@@ -1,11 +1,12 @@
-//! The real probe on this project's machines: `/dev/kvm` opens and its API works, but guests
-//! are emulated (they crawl and die at `lock cmpxchg16b`), no VMX is offered, and QEMU for
-//! aarch64 and x86_64 is installed. Profile decisions are then made from that real probe.
+//! The real probe on whatever machine runs the tests. Each test checks that the probe's
+//! findings and the decisions made from them agree with what it measured (and, where a fact
+//! can be read independently, with that fact): a host where KVM really runs guests passes as
+//! well as this project's machines, where `/dev/kvm` opens but guests are emulated.
 
 use std::time::Instant;
 
 use qemu_test_action::arch::Arch;
-use qemu_test_action::host::{self, HostProbe, ProbeOptions, Status};
+use qemu_test_action::host::{self, HostProbe, KvmAccess, ProbeOptions, Status};
 use qemu_test_action::profile::{self, Accel, AccelRequest, Policy, ProfileDecision, Requirement};
 
 fn real_probe() -> HostProbe {
@@ -16,36 +17,101 @@ fn real_probe() -> HostProbe {
     probe
 }
 
+/// KVM as measured independently: (device exists, opens read-write, CPU flags vmx/svm).
+fn host_facts() -> (bool, bool, bool) {
+    let device = std::path::Path::new("/dev/kvm");
+    let opens = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(device)
+        .is_ok();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let vmx = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|f| f == "vmx"));
+    (device.exists(), opens, vmx)
+}
+
 #[test]
-fn kvm_is_present_with_a_working_api_but_cannot_run_guests() {
+fn kvm_findings_agree_with_the_measurements() {
     let probe = real_probe();
     let kvm = &probe.kvm;
-    assert_eq!(kvm.present, Status::Yes, "{:?}", kvm.present);
-    assert_eq!(kvm.api, Status::Yes, "{:?}", kvm.api);
-    assert_eq!(kvm.api_version, Some(12));
-    let Status::No { reason } = &kvm.runs_guests else {
-        panic!(
-            "KVM must be reported unusable here, got {:?}",
-            kvm.runs_guests
-        )
-    };
-    assert!(
-        reason.contains("emulation failure") || reason.contains("KVM emulates guest code"),
-        "the reason must name emulation or slowness: {reason}"
+    let (exists, opens, host_vmx) = host_facts();
+    // The three levels follow the device as this process sees it.
+    assert_eq!(
+        kvm.access == KvmAccess::Missing,
+        !exists,
+        "{:?}",
+        kvm.access
     );
-    assert!(!kvm.usable());
-    assert!(!kvm.nested.vmx.is_yes(), "{:?}", kvm.nested.vmx);
-    assert!(!kvm.nested.host_vmx);
-    assert!(probe.findings.iter().any(|f| {
+    assert_eq!(kvm.present.is_yes(), opens, "{:?}", kvm.present);
+    assert_eq!(kvm.nested.host_vmx, host_vmx);
+    if kvm.api.is_yes() {
+        assert!(kvm.present.is_yes());
+        assert_eq!(kvm.api_version, Some(12));
+    }
+    // "Runs guests" is exactly what the test guest measured.
+    match &kvm.runs_guests {
+        Status::Yes => {
+            assert!(kvm.api.is_yes());
+            let guest = kvm.guest.as_ref().expect("a yes needs the guest run");
+            assert!(guest.cmpxchg16b.is_yes(), "{guest:?}");
+            assert!(guest.loop_completed, "{guest:?}");
+            assert!(kvm.usable());
+        }
+        Status::No { reason } => {
+            assert!(!reason.is_empty());
+            assert!(!kvm.usable());
+            if let Some(guest) = &kvm.guest {
+                let failed = guest
+                    .cmpxchg16b
+                    .reason()
+                    .is_some_and(|r| reason.contains(r))
+                    || !guest.loop_completed
+                    || !guest.cmpxchg16b.is_yes();
+                assert!(failed, "a no without a failed measurement: {guest:?}");
+            }
+        }
+        Status::NotChecked { reason } => {
+            assert!(!kvm.api.is_yes() || kvm.guest.is_none(), "{reason}");
+            assert!(!kvm.usable());
+        }
+    }
+    // The finding says so exactly when KVM opens, its API works, and guests fail.
+    let says_unusable = probe.findings.iter().any(|f| {
         f.message.contains("cannot run guests")
             && f.fix
                 .as_deref()
                 .is_some_and(|fix| fix.contains("accel=tcg"))
-    }));
+    });
+    let unusable =
+        kvm.present.is_yes() && kvm.api.is_yes() && matches!(kvm.runs_guests, Status::No { .. });
+    assert_eq!(says_unusable, unusable, "{:?}", probe.findings);
+    // A guest hypervisor can use VT-x only when KVM runs guests on a VMX host.
+    if kvm.nested.vmx.is_yes() {
+        assert!(kvm.usable() && host_vmx, "{:?}", kvm.nested);
+    }
 
     let json = serde_json::to_value(&probe).unwrap();
-    assert_eq!(json["kvm"]["runs_guests"]["status"], "no");
-    assert_eq!(json["kvm"]["nested"]["vmx"]["status"], "no");
+    let status = |s: &Status| match s {
+        Status::Yes => "yes",
+        Status::No { .. } => "no",
+        Status::NotChecked { .. } => "not_checked",
+    };
+    assert_eq!(
+        json["kvm"]["runs_guests"]["status"],
+        status(&kvm.runs_guests)
+    );
+    assert_eq!(
+        json["kvm"]["nested"]["vmx"]["status"],
+        status(&kvm.nested.vmx)
+    );
+}
+
+/// Whether KVM can run an x86_64 guest here, by the probe's own measurements.
+fn kvm_runs_x86_64(probe: &HostProbe) -> bool {
+    probe.kvm.usable() && probe.host.arch == Some(Arch::X86_64)
 }
 
 #[test]
@@ -72,7 +138,7 @@ fn qemu_for_aarch64_and_x86_64_is_found_with_its_version() {
 }
 
 #[test]
-fn auto_picks_tcg_here_and_says_why() {
+fn auto_follows_what_the_probe_measured_and_says_why() {
     let probe = real_probe();
     let decision = profile::choose(AccelRequest::Auto, &[], Arch::X86_64, &probe, Policy::Skip);
     let ProfileDecision::Use {
@@ -81,55 +147,82 @@ fn auto_picks_tcg_here_and_says_why() {
     else {
         panic!("{decision:?}")
     };
+    if kvm_runs_x86_64(&probe) {
+        assert_eq!(*accel, Accel::Kvm, "{warnings:?}");
+        return;
+    }
     assert_eq!(*accel, Accel::Tcg);
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("KVM is present but not usable") && w.contains("→ TCG")),
-        "{warnings:?}"
-    );
+    if probe.host.arch != Some(Arch::X86_64) {
+        // KVM cannot run another architecture: TCG is expected, no warning needed.
+        let ProfileDecision::Use { reason, .. } = &decision else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains("KVM runs only guests of the host's architecture"),
+            "{reason}"
+        );
+    } else {
+        // Not proven to run guests here: TCG, and the user is told why.
+        assert!(warnings.iter().any(|w| w.contains("→ TCG")), "{warnings:?}");
+        if probe.kvm.present.is_yes() && probe.kvm.api.is_yes() {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains("KVM is present but not usable")),
+                "{warnings:?}"
+            );
+        }
+    }
 }
 
 /// AxVisor's NimbOS case (`qemu-x86_64.toml`: `-accel kvm -cpu host`, a guest hypervisor that
-/// needs VT-x) can only be skipped or failed here, before any build.
+/// needs VT-x) runs under KVM only where the probe saw KVM run guests and offer VT-x to them;
+/// anywhere else it is skipped or failed with the reason, before any build.
 #[test]
-fn axvisor_nimbos_x86_64_is_skipped_or_failed_with_the_reason() {
+fn axvisor_nimbos_x86_64_runs_only_where_kvm_and_vtx_were_measured() {
     let probe = real_probe();
     let requires = [Requirement::Kvm, Requirement::Vmx];
-    let skip = profile::choose(
-        AccelRequest::Auto,
-        &requires,
-        Arch::X86_64,
-        &probe,
-        Policy::Skip,
-    );
+    let choose =
+        |policy| profile::choose(AccelRequest::Auto, &requires, Arch::X86_64, &probe, policy);
+    let skip = choose(Policy::Skip);
+    if kvm_runs_x86_64(&probe) && probe.kvm.nested.vmx.is_yes() {
+        assert!(
+            matches!(
+                &skip,
+                ProfileDecision::Use {
+                    accel: Accel::Kvm,
+                    ..
+                }
+            ),
+            "{skip:?}"
+        );
+        return;
+    }
     let ProfileDecision::Skip { reason } = &skip else {
         panic!("expected Skip, got {skip:?}")
     };
     println!("skip reason: {reason}");
-    assert!(reason.contains("KVM is present but not usable"), "{reason}");
-    assert!(
-        reason.contains("requires vmx, but guests cannot use VT-x"),
-        "{reason}"
-    );
+    if !kvm_runs_x86_64(&probe) {
+        assert!(
+            reason.contains("KVM is present but not usable")
+                || reason.contains("KVM is not available")
+                || reason.contains("KVM runs only guests of the host's architecture")
+                || reason.contains("KVM is present but its API fails"),
+            "{reason}"
+        );
+    } else {
+        assert!(reason.contains("requires vmx"), "{reason}");
+    }
     assert!(reason.contains("TCG never provides"), "{reason}");
-
-    let fail = profile::choose(
-        AccelRequest::Auto,
-        &requires,
-        Arch::X86_64,
-        &probe,
-        Policy::Fail,
-    );
     assert_eq!(
-        fail,
+        choose(Policy::Fail),
         ProfileDecision::Fail {
             reason: reason.clone()
         }
     );
 }
 
-/// `qemu-test probe --json` exits 0 here: problems are findings, and QEMU exists.
+/// `qemu-test probe --json` exits 0: problems are findings, and QEMU exists.
 #[test]
 fn the_cli_entry_succeeds_here() {
     assert_eq!(host::cli(true), 0);

@@ -15,6 +15,10 @@ use crate::config::qemu::PatternSpec;
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
 
+/// Most boots again after the first (`retries`, `--retries`, `INPUT_RETRIES`): one range
+/// everywhere.
+pub const MAX_RETRIES: u32 = 10;
+
 /// Keys of the grammar, as written in the QEMU TOML (suite files also accept `-` for `_`).
 pub const GRAMMAR_KEYS: &[&str] = &[
     "steps",
@@ -156,7 +160,9 @@ impl GrammarSpec {
             "inactivity_timeout" => self.inactivity_timeout = Some(r.duration(item, key)?),
             "send_chunk" => self.send_chunk = Some(r.integer(item, key, 1, 4096)? as usize),
             "send_delay" => self.send_delay = Some(r.duration(item, key)?),
-            "retries" => self.retries = Some(r.integer(item, key, 0, 10)? as u32),
+            "retries" => {
+                self.retries = Some(r.integer(item, key, 0, MAX_RETRIES.into())? as u32);
+            }
             "retry_on" => {
                 let classes = r.strings(item, key)?;
                 for (c, at) in &classes {

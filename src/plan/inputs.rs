@@ -120,9 +120,13 @@ impl CaseInputs {
             grammar: Default::default(),
             retries: one("INPUT_RETRIES")
                 .map(|t| {
-                    t.trim()
-                        .parse()
-                        .map_err(|_| bad("INPUT_RETRIES", format!("'{t}' is not a number")))
+                    let max = crate::config::grammar::MAX_RETRIES;
+                    t.trim().parse().ok().filter(|n| *n <= max).ok_or_else(|| {
+                        bad(
+                            "INPUT_RETRIES",
+                            format!("'{t}' is not a number in 0..={max}"),
+                        )
+                    })
                 })
                 .transpose()?,
             location: None,

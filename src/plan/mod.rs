@@ -273,14 +273,25 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
 /// writing) the files they name.
 pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
     let workspace = workspace.to_path_buf();
+    // A named config is read first, so its errors come before the kernel's; ostool's default
+    // `qemu-<arch>.toml` needs the architecture, which the kernel may tell.
+    let mut named = inputs
+        .qemu_config
+        .as_deref()
+        .map(QemuConfig::load)
+        .transpose()?;
+    let mut config_for = |arch: Option<Arch>| match named.take() {
+        Some(config) => Ok(config),
+        None => load_config(inputs, arch, &workspace),
+    };
     let (source, arch, is_elf, config) = match kernel_source(inputs, &workspace)? {
         Some(source) => {
             let (arch, is_elf) = source_arch(&source, inputs.arch)?;
-            let config = load_config(inputs, Some(arch), &workspace)?;
+            let config = config_for(Some(arch))?;
             (source, arch, is_elf, config)
         }
         None => {
-            let config = load_config(inputs, inputs.arch, &workspace)?;
+            let config = config_for(inputs.arch)?;
             let firmware = firmware_under_test(&config).ok_or_else(no_kernel)?;
             let arch = inputs.arch.ok_or_else(|| {
                 Error::usage(format!(
@@ -450,10 +461,7 @@ fn firmware_under_test(config: &QemuConfig) -> Option<PathBuf> {
         let value = w[1].value.as_str();
         match w[0].value.as_str() {
             "-bios" | "-pflash" | "-cdrom" => Some(value.to_string()),
-            "-drive" => value
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("file="))
-                .map(String::from),
+            "-drive" => drive_file(value),
             _ => None,
         }
     });
@@ -467,11 +475,11 @@ fn firmware_under_test(config: &QemuConfig) -> Option<PathBuf> {
 fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
     match source {
         KernelSource::Prebuilt(k) => kernel_arch(k, arch),
-        KernelSource::Cargo { board, .. } => {
-            let triple_arch = board.target.split('-').next().unwrap_or_default();
-            match arch {
-                Some(a) => Ok((a, true)),
-                None => triple_arch.parse().map(|a| (a, true)).map_err(|_| {
+        KernelSource::Cargo { board, .. } => match arch {
+            Some(a) => Ok((a, true)),
+            None => Arch::from_triple(&board.target)
+                .map(|a| (a, true))
+                .ok_or_else(|| {
                     Error::config(format!(
                         "unsupported target architecture in `{}`",
                         board.target
@@ -479,8 +487,7 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
                     .at_file(&board.path)
                     .help("pass --arch")
                 }),
-            }
-        }
+        },
         KernelSource::Firmware(_) => Err(no_kernel()),
         KernelSource::Shell { artifact, .. } => match arch {
             Some(a) => Ok((a, true)),
@@ -628,19 +635,44 @@ fn default_name(kernel: &Path) -> Result<String, Error> {
     check_name(&stem)
 }
 
-/// Case names become file names in the out dir: keep them to a safe alphabet.
-fn check_name(name: &str) -> Result<String, Error> {
+/// Longest case name. Names become file names in the out dir (`<name>.log`, `<name>.bin`,
+/// `cases/<name>/`), log group and check-run titles: 100 leaves room below every file-name
+/// limit (255 bytes) for the suffixes.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// What is wrong with a case name, if anything: (message, help). Names become file names in
+/// the out dir, so they keep to a safe alphabet and length.
+pub(crate) fn name_problem(name: &str) -> Option<(String, String)> {
+    let len = name.chars().count();
+    if len > MAX_NAME_LEN {
+        let head: String = name.chars().take(20).collect();
+        return Some((
+            format!(
+                "case name '{head}…' is {len} characters long; at most {MAX_NAME_LEN} are allowed"
+            ),
+            "use a shorter name".to_string(),
+        ));
+    }
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '@'));
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(Error::usage(format!("invalid case name '{name}'"))
-            .help("use letters, digits and - _ . + @ (set it with --name)"))
+    (!ok).then(|| {
+        (
+            format!("invalid case name '{name}'"),
+            "use letters, digits and - _ . + @".to_string(),
+        )
+    })
+}
+
+fn check_name(name: &str) -> Result<String, Error> {
+    match name_problem(name) {
+        None => Ok(name.to_string()),
+        Some((message, help)) => {
+            Err(Error::usage(message).help(format!("{help} (set it with --name)")))
+        }
     }
 }
 
@@ -661,6 +693,13 @@ mod tests {
         assert!(check_name("hello_noexit").is_ok());
         assert!(check_name("a/b").is_err());
         assert!(check_name("..").is_err());
+        assert!(check_name(&"a".repeat(MAX_NAME_LEN)).is_ok());
+        let e = check_name(&"a".repeat(MAX_NAME_LEN + 1)).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        assert!(
+            e.message.contains("is 101 characters long; at most 100"),
+            "{e}"
+        );
         assert_eq!(default_name(Path::new("/x/hello.elf")).unwrap(), "hello");
     }
 }

@@ -147,6 +147,9 @@ fn check_names(src: &SourceText, cases: &[CaseInputs]) -> Result<(), Error> {
         let Some(name) = &c.name else {
             return Err(Error::config(format!("case {} has no `name`", i + 1)).at(loc));
         };
+        if let Some((message, help)) = super::name_problem(name) {
+            return Err(Error::config(message).at(loc).help(help));
+        }
         if cases[..i].iter().any(|o| o.name.as_ref() == Some(name)) {
             return Err(Error::config(format!("duplicate case name '{name}'")).at(loc));
         }

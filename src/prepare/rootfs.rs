@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -88,9 +89,11 @@ fn inject_fat(image: &Path, files: &[Injection]) -> Result<(), Error> {
         ))
         .help("check that the image's rootfs.img is a valid FAT filesystem with enough free space")
     };
+    // The per-run copy in the out dir: never through a symlink planted there.
     let disk = OpenOptions::new()
         .read(true)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(image)
         .map_err(|e| Error::io(image, "open", &e))?;
     let fs = fatfs::FileSystem::new(disk, fatfs::FsOptions::new()).map_err(|e| fail("mount", e))?;

@@ -48,21 +48,184 @@ pub fn create(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(&vms).map_err(|e| Error::io(&vms, "create work directory", &e))
 }
 
-/// Writes `bytes` to `path` through a temporary name, so a reader never sees half a file.
+/// Writes `bytes` to `path` through a new temporary file in the same directory (created
+/// with `O_EXCL`, so never through a planted symlink) renamed over `path`: a reader never sees
+/// half a file, and a symlink planted at `path` is replaced, not followed. Every writer into
+/// the out dir goes through this, [`copy_file`] or [`create_file`].
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io(path, "write", &e))
+    use std::io::Write;
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io(tmp.path(), "write", &e))?;
+    persist(tmp, path)
 }
 
-/// Copies `from` to `to` (replacing it), through a temporary name.
+/// Copies `from` to `to` (replacing it, never writing through a symlink at `to`), through a
+/// temporary name; the copy keeps `from`'s permission bits.
 pub fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
-    let tmp = to.with_extension("tmp");
-    std::fs::copy(from, &tmp)
-        .and_then(|_| std::fs::rename(&tmp, to))
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |e: &std::io::Error| Error::io(from, &format!("copy to {}", to.display()), e);
+    let mut src = std::fs::File::open(from).map_err(|e| fail(&e))?;
+    let mode = src.metadata().map_err(|e| fail(&e))?.permissions().mode();
+    let mut tmp = temp_beside(to)?;
+    // std::io::copy between files uses copy_file_range, as std::fs::copy does.
+    std::io::copy(&mut src, tmp.as_file_mut()).map_err(|e| fail(&e))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+        .map_err(|e| fail(&e))?;
+    let tmp = tmp.into_temp_path();
+    tmp.persist(to)
+        .map_err(|e| Error::io(to, "write", &e.error))
+}
+
+/// Creates `path` afresh for streaming (a console log): whatever entry is there — an old log
+/// or a planted symlink — is removed (unlink never follows a symlink), and the new file is
+/// opened with `O_CREAT | O_EXCL | O_NOFOLLOW`, so it is never a symlink's target.
+pub fn create_file(path: &Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(Error::infra(format!(
+                "cannot create {}: a directory is in the way",
+                path.display()
+            )));
+        }
+        Ok(_) => std::fs::remove_file(path).map_err(|e| Error::io(path, "replace", &e))?,
+        Err(_) => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(path, "create", &e))
+}
+
+/// Creates `dir` and the directories between `root` and it, refusing a symlink (or a file) on
+/// the way below `root`: a symlink planted in the out dir (`cases -> /elsewhere`) must not
+/// send our writes elsewhere. `root` itself, and a `dir` outside it, are created as given.
+pub fn create_dir_in(root: &Path, dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, "create", &e))?;
+    let Ok(rest) = dir.strip_prefix(root) else {
+        return std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", &e));
+    };
+    let mut at = root.to_path_buf();
+    for part in rest.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                let what = if m.file_type().is_symlink() {
+                    "a symlink"
+                } else {
+                    "not a directory"
+                };
+                return Err(Error::infra(format!(
+                    "refusing to write under {}: it is {what} inside the out dir {}",
+                    at.display(),
+                    root.display()
+                ))
+                .help("remove it, or use a fresh --out-dir"));
+            }
+            Err(_) => match std::fs::create_dir(&at) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&at, "create", &e)),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: by hand because `File::try_lock` needs Rust 1.89 (our MSRV is
+/// 1.88). The lock belongs to the open file, so it ends with the process however it ends.
+fn try_flock(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A new temporary file next to `path` (same file system, so the rename is atomic).
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".qemu-test-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, "create a temporary file in", &e))
+}
+
+/// Makes the temporary file an ordinary report (0644, not tempfile's 0600) and renames it
+/// over `path`.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(tmp.path(), "set permissions of", &e))?;
+    tmp.persist(path)
         .map(|_| ())
-        .map_err(|e| Error::io(from, &format!("copy to {}", to.display()), &e))
+        .map_err(|e| Error::io(path, "write", &e.error))
+}
+
+/// Holds the out dir for one run: an exclusive `flock` on `<out>/.qemu-test.lock`, released
+/// when dropped (or when the process dies, so a killed run never leaves a stale lock).
+#[derive(Debug)]
+pub struct OutDirLock {
+    _file: std::fs::File,
+}
+
+/// The lock file's name in the out dir.
+pub const LOCK_FILE: &str = ".qemu-test.lock";
+
+impl OutDirLock {
+    /// Creates `out_dir` and locks it; a second run on the same out dir gets a usage error
+    /// (exit 2) naming the holder, before it writes anything.
+    pub fn acquire(out_dir: &Path) -> Result<OutDirLock, Error> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, "create", &e))?;
+        let path = out_dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "open the lock file", &e))?;
+        match try_flock(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut holder = String::new();
+                let _ = Read::by_ref(&mut file).take(32).read_to_string(&mut holder);
+                let holder = holder.trim();
+                let by = if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                };
+                return Err(Error::usage(format!(
+                    "the out dir {} is in use by another qemu-test run{by}",
+                    out_dir.display()
+                ))
+                .help("give this run its own --out-dir, or wait for the other run to end"));
+            }
+            Err(e) => return Err(Error::io(&path, "lock", &e)),
+        }
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| write!(file, "{}", std::process::id()));
+        Ok(OutDirLock { _file: file })
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +254,67 @@ mod tests {
             config_copy(w, &configs, 1),
             Path::new("/w/vmconfigs/1-vm.toml")
         );
+    }
+
+    #[test]
+    fn writers_replace_a_planted_symlink_and_leave_its_target_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "precious").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        for (name, write) in [("a.json", 0), ("b.bin", 1), ("c.log", 2)] {
+            let link = out.join(name);
+            std::os::unix::fs::symlink(&outside, &link).unwrap();
+            match write {
+                0 => write_file(&link, b"new").unwrap(),
+                1 => copy_file(&dir.path().join("outside.txt"), &link).unwrap(),
+                _ => drop(create_file(&link).unwrap()),
+            }
+            assert!(
+                !std::fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink()
+            );
+            assert_eq!(
+                std::fs::read_to_string(&outside).unwrap(),
+                "precious",
+                "{name}"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(out.join("a.json")).unwrap(), "new");
+    }
+
+    #[test]
+    fn directories_below_the_out_dir_may_not_be_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(dir.path(), out.join("cases")).unwrap();
+        let e = create_dir_in(&out, &out.join("cases/x/vmconfigs")).unwrap_err();
+        assert!(
+            e.message.contains("it is a symlink inside the out dir"),
+            "{e}"
+        );
+        assert!(!dir.path().join("x").exists());
+        create_dir_in(&out, &out.join("logs/deep")).unwrap();
+        assert!(out.join("logs/deep").is_dir());
+    }
+
+    #[test]
+    fn a_locked_out_dir_refuses_a_second_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = OutDirLock::acquire(dir.path()).unwrap();
+        let e = OutDirLock::acquire(dir.path()).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        let pid = std::process::id();
+        assert!(
+            e.message
+                .contains(&format!("in use by another qemu-test run (pid {pid})")),
+            "{e}"
+        );
+        drop(held);
+        OutDirLock::acquire(dir.path()).unwrap();
     }
 }

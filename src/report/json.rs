@@ -60,9 +60,7 @@ impl JsonReporter {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", &e))?;
         }
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, "write", &e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, "write", &e))
+        crate::prepare::workdir::write_file(&self.path, (text + "\n").as_bytes())
     }
 }
 

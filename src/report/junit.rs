@@ -24,7 +24,8 @@ use crate::verdict::{Outcome, Verdict};
 /// Most console bytes copied into a suite's `system-out` (the end of the log).
 const LOG_EXCERPT: u64 = 64 * 1024;
 
-/// Writes the JUnit report for `results` to `path` (temp file + rename: never half a file).
+/// Writes the JUnit report for `results` to `path` (temp file + rename: never half a file,
+/// never through a symlink).
 pub fn write_junit(results: &[CaseResult], path: &Path) -> Result<(), Error> {
     let xml = to_xml(results)?;
     let dir = match path.parent() {
@@ -32,26 +33,7 @@ pub fn write_junit(results: &[CaseResult], path: &Path) -> Result<(), Error> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create the directory", &e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Error::io(dir, "create a temporary file in", &e))?;
-    std::io::Write::write_all(&mut tmp, xml.as_bytes())
-        .map_err(|e| Error::io(tmp.path(), "write", &e))?;
-    readable_by_all(tmp.as_file()).map_err(|e| Error::io(tmp.path(), "set permissions of", &e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(path, "write the JUnit report", &e.error))?;
-    Ok(())
-}
-
-/// Temporary files are created 0600; a report is an ordinary file (0644).
-#[cfg(unix)]
-fn readable_by_all(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-}
-
-#[cfg(not(unix))]
-fn readable_by_all(_file: &std::fs::File) -> std::io::Result<()> {
-    Ok(())
+    crate::prepare::workdir::write_file(path, xml.as_bytes())
 }
 
 fn to_xml(results: &[CaseResult]) -> Result<String, Error> {

@@ -222,16 +222,37 @@ impl Reporter for TerminalReporter {
             }
             Event::RunFinished { results, .. } if results.len() > 1 => {
                 let count = |o: Outcome| results.iter().filter(|r| r.verdict.outcome == o).count();
-                self.line(&format!(
-                    "{} passed, {} failed, {} timed out, {} errors, {} skipped",
-                    count(Outcome::Pass),
-                    count(Outcome::Fail),
-                    count(Outcome::Timeout),
-                    count(Outcome::Error),
-                    count(Outcome::Skipped)
-                ));
+                self.line(&summary_line(count));
             }
             _ => {}
         }
+    }
+}
+
+/// The run's one-line tally; every outcome is counted, so the numbers add up to the cases.
+fn summary_line(count: impl Fn(Outcome) -> usize) -> String {
+    format!(
+        "{} passed, {} failed, {} timed out, {} errors, {} skipped, {} cancelled",
+        count(Outcome::Pass),
+        count(Outcome::Fail),
+        count(Outcome::Timeout),
+        count(Outcome::Error),
+        count(Outcome::Skipped),
+        count(Outcome::Cancelled)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_counts_cancelled_cases() {
+        let outcomes = [Outcome::Pass, Outcome::Cancelled, Outcome::Cancelled];
+        let line = summary_line(|o| outcomes.iter().filter(|x| **x == o).count());
+        assert_eq!(
+            line,
+            "1 passed, 0 failed, 0 timed out, 0 errors, 0 skipped, 2 cancelled"
+        );
     }
 }

@@ -76,9 +76,7 @@ pub async fn boot(
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let mut log = tokio::fs::File::create(&plan.log_path)
-        .await
-        .map_err(|e| Error::io(&plan.log_path, "create the console log", &e))?;
+    let mut log = tokio::fs::File::from_std(crate::prepare::workdir::create_file(&plan.log_path)?);
     reporters.emit(Event::QemuStarting {
         case: &plan.case,
         command: &plan.command,

@@ -22,7 +22,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
     if let Some(sig) = cancel.is_cancelled() {
         let mut v = Verdict::new(
             Outcome::Cancelled,
-            format!("not started: cancelled by {sig:?}"),
+            format!("not started: cancelled by {}", sig.name()),
         );
         v.cancelled_by = Some(sig);
         return CaseResult::without_boot(&case.name, v, Duration::ZERO);
@@ -35,6 +35,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
         image: None,
         command: case.command.clone(),
         files: None,
+        current: None,
     };
     let mut result = match unsupported(case, reporters) {
         Some(result) => result,
@@ -59,14 +60,49 @@ struct CaseRun<'a> {
     command: crate::qemu::QemuCommand,
     /// The extracted image, kept so a retry can boot from a fresh copy of its rootfs.
     files: Option<ImageFiles>,
+    /// The stage running now and when it began, for a cancel before the boot.
+    current: Option<(Stage, Instant)>,
 }
 
 impl CaseRun<'_> {
     async fn stages(&mut self, cancel: &mut Cancel) -> CaseResult {
-        match self.prepare_all().await {
-            Ok(program) => self.boot(program, cancel).await,
-            Err((stage, e)) => self.error_result(stage, e),
+        // A signal during the image, prepare or build stage drops that stage's future: a
+        // download stops (its partial file stays for a resume), a build's process group is
+        // SIGKILLed by `QemuProcess`'s drop (a build leaves nothing worth a graceful stop).
+        let mut watch = cancel.clone();
+        let prepared = tokio::select! {
+            r = self.prepare_all() => Ok(r),
+            sig = watch.cancelled() => Err(sig),
+        };
+        match prepared {
+            Ok(Ok(program)) => self.boot(program, cancel).await,
+            Ok(Err((stage, e))) => self.error_result(stage, e),
+            Err(sig) => self.cancelled_result(sig),
         }
+    }
+
+    /// The result of a case cancelled before its boot: the stage that was running is recorded
+    /// as ended (not ok) and named in the reason.
+    fn cancelled_result(&mut self, sig: crate::verdict::CancelSignal) -> CaseResult {
+        let during = match self.current.take() {
+            Some((stage, t)) => {
+                self.record(stage, t, false);
+                format!(" during the {} stage", stage.name())
+            }
+            None => String::new(),
+        };
+        let mut v = Verdict::new(
+            Outcome::Cancelled,
+            format!("cancelled by {}{during}", sig.name()),
+        );
+        v.cancelled_by = Some(sig);
+        let mut r = CaseResult::without_boot(&self.case.name, v, Duration::ZERO);
+        r.log = self
+            .case
+            .log_path
+            .exists()
+            .then(|| self.case.log_path.clone());
+        r
     }
 
     /// Image, prepare and build; returns the QEMU binary to run.
@@ -126,9 +162,9 @@ impl CaseRun<'_> {
     /// Creates the out dir and, with VM configs or an image, the patched work dir.
     async fn prepare(&mut self, image: Option<&ImageFiles>) -> Result<Prepared, Error> {
         let case = self.case;
-        create_dir(&case.out_dir)?;
+        create_dir(&case.out_dir, &case.out_dir)?;
         if let Some(parent) = case.log_path.parent() {
-            create_dir(parent)?;
+            create_dir(&case.out_dir, parent)?;
         }
         if case.vm_configs.is_empty() && image.is_none() {
             return Ok(Prepared {
@@ -138,6 +174,7 @@ impl CaseRun<'_> {
                 notes: Vec::new(),
             });
         }
+        create_dir(&case.out_dir, &case.work_dir.join("vmconfigs"))?;
         let prepared = crate::prepare::prepare(&PrepareRequest {
             work_dir: &case.work_dir,
             vm_configs: &case.vm_configs,
@@ -158,13 +195,17 @@ impl CaseRun<'_> {
     async fn build(&mut self, prepared: &Prepared) -> Result<(), Error> {
         let case = self.case;
         let plan = build_plan(case, &prepared.vm_configs)?;
+        if matches!(case.source, KernelSource::Cargo { .. }) {
+            // cargo writes below it: no planted symlink may send that elsewhere.
+            create_dir(&case.out_dir, &case.out_dir.join("cargo-target"))?;
+        }
         self.note(Level::Info, &format!("build: {}", plan.display()));
         let reporters = self.reporters;
         let name = case.name.as_str();
         let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });
         let elf = crate::build::exec::run_build(&plan, case.build_timeout, &mut on_output).await?;
         if let Some(dir) = case.kernel.parent() {
-            create_dir(dir)?;
+            create_dir(&case.out_dir, dir)?;
         }
         crate::prepare::workdir::copy_file(&elf, &case.kernel)
     }
@@ -315,12 +356,14 @@ impl CaseRun<'_> {
         r
     }
 
-    fn begin(&self, stage: Stage) -> Instant {
+    fn begin(&mut self, stage: Stage) -> Instant {
         self.reporters.emit(Event::StageStarted {
             case: &self.case.name,
             stage,
         });
-        Instant::now()
+        let t = Instant::now();
+        self.current = Some((stage, t));
+        t
     }
 
     fn end<T>(
@@ -329,7 +372,14 @@ impl CaseRun<'_> {
         t: Instant,
         r: Result<T, Error>,
     ) -> Result<T, (Stage, Error)> {
-        let (elapsed, ok) = (t.elapsed(), r.is_ok());
+        self.record(stage, t, r.is_ok());
+        r.map_err(|e| (stage, e))
+    }
+
+    /// Reports and records the end of the stage that began at `t`.
+    fn record(&mut self, stage: Stage, t: Instant, ok: bool) {
+        self.current = None;
+        let elapsed = t.elapsed();
         self.reporters.emit(Event::StageFinished {
             case: &self.case.name,
             stage,
@@ -341,7 +391,6 @@ impl CaseRun<'_> {
             duration: elapsed,
             ok,
         });
-        r.map_err(|e| (stage, e))
     }
 
     /// The boot stage's own start: its timing is recorded when QEMU ends, unless this fails.
@@ -352,7 +401,10 @@ impl CaseRun<'_> {
         r: Result<T, Error>,
     ) -> Result<T, (Stage, Error)> {
         match r {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                self.current = None;
+                Ok(v)
+            }
             Err(e) => self.end(stage, t, Err(e)),
         }
     }
@@ -457,8 +509,9 @@ fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {
     ))
 }
 
-fn create_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", &e))
+/// Creates `dir`, refusing symlinks planted below the out dir.
+fn create_dir(out_dir: &Path, dir: &Path) -> Result<(), Error> {
+    crate::prepare::workdir::create_dir_in(out_dir, dir)
 }
 
 /// Whether a verdict belongs to a class the user allows retries for.

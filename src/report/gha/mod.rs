@@ -12,6 +12,7 @@
 //! ([`summary`]); outputs use random heredoc delimiters ([`outputs`]).
 
 pub mod commands;
+mod held;
 pub mod outputs;
 mod reporter;
 pub mod summary;

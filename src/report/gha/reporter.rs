@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::commands::{self, Annotation, Annotator, Level, StopCommands};
+use super::held::{Held, stream_log};
 use super::outputs;
 use super::summary::{self, ImageRef, SummaryCase};
 use crate::console::{MatchInfo, PatternKind};
@@ -57,6 +58,11 @@ pub struct GithubOptions {
     pub junit: Option<PathBuf>,
     /// Reported as the `results-json` output when set.
     pub results_json: Option<PathBuf>,
+    /// Echo the guest console, QEMU's stderr and the build output (`false`: `--quiet`).
+    pub echo_console: bool,
+    /// Cases run at once: each case's output is held and shown whole in its own groups when
+    /// it ends (see `held.rs` for why), never under another case's group.
+    pub parallel: bool,
 }
 
 impl Default for GithubOptions {
@@ -67,6 +73,8 @@ impl Default for GithubOptions {
             summary_budget: summary::DEFAULT_BUDGET,
             junit: None,
             results_json: None,
+            echo_console: true,
+            parallel: false,
         }
     }
 }
@@ -90,6 +98,8 @@ pub struct GithubReporter {
     decided: HashMap<String, MatchInfo>,
     /// Cases (and `""` for the run) already annotated from a `Failed` event.
     annotated: HashSet<String>,
+    /// With `parallel`: each running case's output, shown when it ends.
+    held: HashMap<String, Held>,
     error: Option<Error>,
 }
 
@@ -106,6 +116,7 @@ impl GithubReporter {
             images: HashMap::new(),
             decided: HashMap::new(),
             annotated: HashSet::new(),
+            held: HashMap::new(),
             error: None,
         }
     }
@@ -139,7 +150,15 @@ impl GithubReporter {
     }
 
     fn handle(&mut self, event: &Event<'_>) -> io::Result<()> {
+        if self.options.parallel && self.hold(event) {
+            return Ok(());
+        }
         match event {
+            Event::Console { .. } | Event::QemuStderr { .. } | Event::BuildOutput { .. }
+                if !self.options.echo_console =>
+            {
+                Ok(())
+            }
             Event::StageStarted {
                 case,
                 stage: Stage::Build,
@@ -182,6 +201,9 @@ impl GithubReporter {
             }
             Event::CaseFinished { result } => {
                 self.close_group()?;
+                if self.options.parallel {
+                    self.show_held(result)?;
+                }
                 self.on_case_finished(result)
             }
             Event::RunFinished { results, exit_code } => {
@@ -191,6 +213,71 @@ impl GithubReporter {
             }
             _ => Ok(()),
         }
+    }
+
+    /// With cases running at once: keeps what belongs in a case's groups until it ends;
+    /// `true` when the event was taken.
+    fn hold(&mut self, event: &Event<'_>) -> bool {
+        fn held<'a>(me: &'a mut GithubReporter, case: &str) -> &'a mut Held {
+            me.held.entry(case.to_string()).or_default()
+        }
+        let echo = self.options.echo_console;
+        match event {
+            Event::StageStarted {
+                case,
+                stage: Stage::Build,
+            } => held(self, case).built = true,
+            Event::QemuStarting { case, command } => {
+                held(self, case).command = Some(command.display());
+            }
+            // Read back from the case's console log when it ends.
+            Event::Console { .. } => {}
+            Event::QemuStderr { case, bytes } if echo => held(self, case).stderr.push(bytes),
+            Event::BuildOutput { case, bytes } if echo => held(self, case).build.push(bytes),
+            Event::QemuStderr { .. }
+            | Event::BuildOutput { .. }
+            | Event::StageStarted { .. }
+            | Event::StageFinished { .. } => {}
+            _ => return false,
+        }
+        true
+    }
+
+    /// Shows a finished case's held output in its own groups: the build, then the boot (the
+    /// command, every attempt's console from its log, QEMU's stderr).
+    fn show_held(&mut self, r: &CaseResult) -> io::Result<()> {
+        let held = self.held.remove(&r.name).unwrap_or_default();
+        if held.built {
+            self.open_group(&format!("Build {}", r.name))?;
+            self.window.echo(&mut self.out, &held.build.bytes)?;
+            if let Some(note) = held.build.dropped_note("build output") {
+                self.own_line(&note)?;
+            }
+            self.close_group()?;
+        }
+        let Some(command) = &held.command else {
+            return Ok(());
+        };
+        self.open_group(&boot_title(&r.name))?;
+        self.own_line(&format!("$ {command}"))?;
+        if self.options.echo_console {
+            let earlier = r.attempts.iter().filter_map(|a| a.log.as_deref());
+            let logs: Vec<&Path> = earlier.chain(r.log.as_deref()).collect();
+            for (i, log) in logs.iter().enumerate() {
+                if logs.len() > 1 {
+                    self.own_line(&format!("attempt {}:", i + 1))?;
+                }
+                let (window, out) = (&mut self.window, &mut self.out);
+                if let Err(e) = stream_log(log, &mut |bytes| window.echo(out, bytes)) {
+                    self.own_line(&format!("(console log {}: {e})", log.display()))?;
+                }
+            }
+            self.window.echo(&mut self.out, &held.stderr.bytes)?;
+            if let Some(note) = held.stderr.dropped_note("QEMU stderr") {
+                self.own_line(&note)?;
+            }
+        }
+        self.close_group()
     }
 
     fn on_failed(&mut self, case: Option<&str>, error: &Error) -> io::Result<()> {

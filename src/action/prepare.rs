@@ -1,0 +1,315 @@
+//! `qemu-test action prepare`: the composite action's second step. Before anything is installed
+//! or run it resolves what the later steps need (the subcommand, the log directory, the JUnit
+//! path, what to upload and under which artifact name, and the guest architectures whose
+//! `qemu-system-*` the host step must provide) from the same `INPUT_*` variables and with the
+//! same rules as `qemu-test run`, so the two can never disagree.
+
+use std::path::{Path, PathBuf};
+
+use super::inputs::{self, Lookup};
+use crate::arch::Arch;
+use crate::build::board::BoardConfig;
+use crate::error::Error;
+use crate::plan::Suite;
+
+/// The default log directory (`--out-dir`, the `log-dir` input).
+pub const DEFAULT_LOG_DIR: &str = "qemu-test-out";
+
+/// What the prepare step outputs (names as in `action.yml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// `run` or `matrix`.
+    pub command: String,
+    /// Absolute log directory; empty for `matrix`.
+    pub log_dir: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    /// What actions/upload-artifact uploads: console logs, `results.json` and the JUnit file —
+    /// never the cargo target dir, rootfs copies or images that also live in the log dir.
+    pub upload_paths: Vec<String>,
+    /// Unique artifact name; `None` when `upload-logs` is false.
+    pub artifact_name: Option<String>,
+    /// Guest architectures, sorted, unique.
+    pub arches: Vec<Arch>,
+    /// Things worth a line in the log (e.g. why the arches could not be read yet).
+    pub notes: Vec<String>,
+}
+
+impl Prepared {
+    /// As `GITHUB_OUTPUT` pairs.
+    pub fn outputs(&self) -> Vec<(&'static str, String)> {
+        if self.command != "run" {
+            return vec![("command", self.command.clone())];
+        }
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        vec![
+            ("command", self.command.clone()),
+            ("log-dir", path(&self.log_dir)),
+            ("junit", path(&self.junit)),
+            ("upload-paths", self.upload_paths.join("\n")),
+            (
+                "artifact-name",
+                self.artifact_name.clone().unwrap_or_default(),
+            ),
+            (
+                "arches",
+                self.arches
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        ]
+    }
+}
+
+/// The log directory of a run: `--out-dir`/`log-dir`, else `qemu-test-out`, against `cwd`.
+pub fn log_dir(given: Option<&Path>, cwd: &Path) -> PathBuf {
+    cwd.join(given.unwrap_or(Path::new(DEFAULT_LOG_DIR)))
+}
+
+/// Resolves the prepare step's outputs from `vars` in the working directory `cwd`.
+pub fn prepare(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
+    let command = inputs::text(vars, "command").unwrap_or_else(|| "run".into());
+    if command != "run" && command != "matrix" {
+        return Err(Error::usage(format!(
+            "input `command`: '{command}' is not a command of the action"
+        ))
+        .help("write `command: run` (the default) or `command: matrix`"));
+    }
+    for b in inputs::BOOLEANS {
+        inputs::boolean(vars, b, true)?;
+    }
+    let upload = inputs::boolean(vars, "upload-logs", true)?;
+    if command == "matrix" {
+        return Ok(Prepared {
+            command,
+            log_dir: None,
+            junit: None,
+            upload_paths: Vec::new(),
+            artifact_name: None,
+            arches: Vec::new(),
+            notes: Vec::new(),
+        });
+    }
+    let log_dir = log_dir(
+        inputs::text(vars, "log-dir").map(PathBuf::from).as_deref(),
+        cwd,
+    );
+    let junit = inputs::junit_path(inputs::text(vars, "junit").as_deref(), &log_dir, cwd)?;
+    let mut upload_paths = vec![
+        log_dir.join("*.log").display().to_string(),
+        log_dir.join("results.json").display().to_string(),
+    ];
+    if let Some(j) = &junit {
+        upload_paths.push(j.display().to_string());
+    }
+    let mut notes = Vec::new();
+    let arches = guest_arches(vars, cwd, &mut notes);
+    let artifact_name = upload.then(|| {
+        format!(
+            "qemu-test-{}-{}-{}-{}",
+            label(vars),
+            vars.get("GITHUB_JOB")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "job".into()),
+            vars.get("GITHUB_RUN_ATTEMPT")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "1".into()),
+            crate::report::gha::random_hex(3)
+        )
+    });
+    Ok(Prepared {
+        command,
+        log_dir: Some(log_dir),
+        junit,
+        upload_paths,
+        artifact_name,
+        arches,
+        notes,
+    })
+}
+
+/// The architectures the run needs: the `arch` input; else every selected suite case's arch
+/// (its own, its kernel's ELF header or its board's target triple); else the kernel's or the
+/// board's. A case whose arch cannot be read yet (a kernel still to be built) adds nothing: the
+/// run step reports it.
+fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<Arch> {
+    let mut out = Vec::new();
+    if let Some(a) = inputs::text(vars, "arch") {
+        match a.parse() {
+            Ok(a) => out.push(a),
+            Err(e) => notes.push(format!("input `arch`: {e}")),
+        }
+        return out;
+    }
+    let mut one = |kernel: Option<&Path>, board: Option<&Path>| -> Option<Arch> {
+        if let Some(k) = kernel.map(|k| cwd.join(k)).filter(|k| k.is_file()) {
+            return crate::build::elf::kernel_arch(&k).ok();
+        }
+        match BoardConfig::load(&cwd.join(board?)) {
+            Ok(b) => Arch::from_triple(&b.target),
+            Err(e) => {
+                notes.push(format!("cannot read the guest arch yet: {e}"));
+                None
+            }
+        }
+    };
+    if let Some(suite) = inputs::text(vars, "suite") {
+        let names = inputs::names(inputs::text(vars, "case").as_deref());
+        match Suite::load(&cwd.join(&suite)).and_then(|s| {
+            Ok(s.select(&names)?
+                .into_iter()
+                .map(|c| c.over(&s.defaults))
+                .collect::<Vec<_>>())
+        }) {
+            Ok(cases) => {
+                for c in cases {
+                    if let Some(a) = c
+                        .arch
+                        .or_else(|| one(c.kernel.as_deref(), c.build_config.as_deref()))
+                    {
+                        out.push(a);
+                    }
+                }
+            }
+            Err(e) => notes.push(format!(
+                "could not read the suite's cases now ({e}); the run step reports why"
+            )),
+        }
+    } else if let Some(a) = one(
+        inputs::text(vars, "kernel").as_deref().map(Path::new),
+        inputs::text(vars, "build-config").as_deref().map(Path::new),
+    ) {
+        out.push(a);
+    }
+    out.sort_by_key(|a| a.name());
+    out.dedup();
+    out
+}
+
+/// What the artifact is about: the cases asked for, else the suite or kernel file name; only
+/// `[A-Za-z0-9._+-]`, at most 80 characters.
+fn label(vars: &impl Lookup) -> String {
+    let stem = |p: String| {
+        Path::new(&p)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let raw = {
+        let cases = inputs::names(inputs::text(vars, "case").as_deref());
+        if !cases.is_empty() {
+            cases.join("+")
+        } else if let Some(s) = inputs::text(vars, "suite") {
+            stem(s)
+        } else if let Some(k) = inputs::text(vars, "kernel") {
+            stem(k)
+        } else {
+            String::new()
+        }
+    };
+    let raw = if raw.is_empty() { "run".into() } else { raw };
+    let safe: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let trimmed = safe.trim_end_matches('_');
+    if trimmed.is_empty() {
+        "run".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Lookup + use<> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| m.get(k).cloned()
+    }
+
+    #[test]
+    fn uploads_only_reports_and_logs() {
+        let cwd = Path::new("/w");
+        let p = prepare(
+            &vars(&[("INPUT_LOG_DIR", "out"), ("INPUT_JUNIT", "true")]),
+            cwd,
+        )
+        .unwrap();
+        assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/out")));
+        assert_eq!(
+            p.upload_paths,
+            ["/w/out/*.log", "/w/out/results.json", "/w/out/junit.xml"]
+        );
+        let p = prepare(&vars(&[("INPUT_JUNIT", "reports/j.xml")]), cwd).unwrap();
+        assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/qemu-test-out")));
+        assert_eq!(p.upload_paths[2], "/w/reports/j.xml");
+    }
+
+    #[test]
+    fn artifact_names_are_safe_and_unique() {
+        let v = vars(&[
+            ("INPUT_CASE", "linux smp1,../../etc"),
+            ("GITHUB_JOB", "test"),
+            ("GITHUB_RUN_ATTEMPT", "2"),
+        ]);
+        let a = prepare(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
+        let b = prepare(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
+        assert!(
+            a.starts_with("qemu-test-linux_smp1+.._.._etc-test-2-"),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert!(
+            prepare(&vars(&[("INPUT_UPLOAD_LOGS", "FALSE")]), Path::new("/w"))
+                .unwrap()
+                .artifact_name
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_usage_errors_naming_the_input() {
+        let e = prepare(&vars(&[("INPUT_COMMAND", "rm -rf")]), Path::new("/w")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("input `command`: 'rm -rf'"), "{e}");
+        let e = prepare(&vars(&[("INPUT_UPLOAD_LOGS", "yes")]), Path::new("/w")).unwrap_err();
+        assert!(e.to_string().contains("input `upload-logs`"), "{e}");
+        let e = prepare(&vars(&[("INPUT_JUNIT", "on")]), Path::new("/w")).unwrap_err();
+        assert!(
+            e.to_string().contains("neither a boolean nor a file path"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn arches_come_from_the_input_or_the_board_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = prepare(&vars(&[("INPUT_ARCH", "arm64")]), dir.path()).unwrap();
+        assert_eq!(p.arches, [Arch::Aarch64]);
+        std::fs::write(
+            dir.path().join("board.toml"),
+            "target = \"riscv64gc-unknown-none-elf\"\nfeatures = []\nlog = \"Info\"\ncargo_args = []\nto_bin = true\nvm_configs = []\n",
+        )
+        .unwrap();
+        let p = prepare(&vars(&[("INPUT_BUILD_CONFIG", "board.toml")]), dir.path()).unwrap();
+        assert_eq!(p.arches, [Arch::Riscv64]);
+    }
+}
