@@ -16,7 +16,7 @@ QEMU_PKGS="qemu-system-arm qemu-system-x86 qemu-utils"
 # UEFI firmware (qemu-efi-aarch64 = AAVMF, ovmf = x86 OVMF), guest building (aarch64 cross
 # toolchain, busybox, cpio, ext4/FAT tools, xz, file), host gcc/libc for native helpers, and
 # xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for bench/bench.py
-TOOL_PKGS="qemu-efi-aarch64 ovmf gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
+TOOL_PKGS="qemu-efi-aarch64 ovmf u-boot-qemu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
  cpio e2fsprogs dosfstools mtools xz-utils file gcc libc6-dev libxml2-utils shellcheck python3"
 APT_OPTS="-y -q --no-install-recommends -o DPkg::Lock::Timeout=300"
 

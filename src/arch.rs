@@ -77,6 +77,12 @@ impl Arch {
         }
     }
 
+    /// Whether KVM on a `host` machine runs guests of this architecture: its own, and i386
+    /// guests on x86_64 (the CPU runs 32-bit code natively; `qemu-system-i386 -accel kvm`).
+    pub fn kvm_runs_on(self, host: Arch) -> bool {
+        self == host || (self == Arch::I386 && host == Arch::X86_64)
+    }
+
     /// The architecture of the machine this process runs on, if it is one QEMU emulates.
     pub fn host() -> Option<Arch> {
         std::env::consts::ARCH.parse().ok()
@@ -141,5 +147,9 @@ mod tests {
         assert_eq!(Arch::X86_64.qemu_binary(), "qemu-system-x86_64");
         assert_eq!(Arch::Aarch64.debian_package(), "qemu-system-arm");
         assert!("sparc".parse::<Arch>().unwrap_err().contains("aarch64"));
+        assert!(Arch::I386.kvm_runs_on(Arch::X86_64));
+        assert!(Arch::X86_64.kvm_runs_on(Arch::X86_64));
+        assert!(!Arch::X86_64.kvm_runs_on(Arch::I386));
+        assert!(!Arch::Arm.kvm_runs_on(Arch::Aarch64));
     }
 }

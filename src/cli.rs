@@ -238,7 +238,8 @@ pub struct RunArgs {
     /// first of qemu-<arch>.toml, .qemu-<arch>.toml, qemu.toml, .qemu.toml in the workspace.
     #[arg(long, value_name = "FILE")]
     pub qemu_config: Option<PathBuf>,
-    /// Guest architecture (aarch64, x86_64, riscv64, …); default: from the kernel's ELF header.
+    /// Guest architecture (aarch64, x86_64, riscv64, …); default: from the kernel's header (ELF,
+    /// Linux arm64/RISC-V Image, x86 bzImage, uImage); needed for raw binaries.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<Arch>,
     /// Value of ${workspaceFolder}; default: $WORKSPACE_FOLDER, else the current directory.
@@ -678,7 +679,14 @@ fn plan_cases(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
         None => Profiles::builtin(),
     };
     let probe = if cases.iter().any(plan::Case::needs_probe) {
-        crate::host::probe(&crate::host::ProbeOptions::default())
+        let cache_root = cases.first().and_then(|c| c.cache_dir.clone());
+        crate::host::probe(&crate::host::ProbeOptions {
+            // Once per host boot (see host::probe_cache).
+            kvm_cache: crate::image::Cache::locate(cache_root.as_deref())
+                .ok()
+                .map(|root| crate::host::probe_cache::cache_file(&root)),
+            ..crate::host::ProbeOptions::default()
+        })
     } else {
         plan::probe_not_needed()
     };

@@ -74,7 +74,7 @@ fn replays_a_log_through_steps_milestones_extraction_and_the_judge() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     for needle in [
         "line    1  milestone  shell ← 'Rust user shell'",
-        "line    2  step       step 1: send 'usertests' ← '>> '",
+        "line    2  step       step 1: send 'usertests\\n' ← '>> '",
         "line    3  case       fork: pass (raw '0')",
         "line    4  success    'usertests passed!' decides: usertests passed!",
         "verdict: pass",
@@ -118,11 +118,18 @@ fn suite_cases_carry_grammar_keys_over_their_qemu_toml() {
     let out = s.run(&["check", "--suite", suite.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    // Case b's own step replaces the TOML's steps: only it lacks a newline.
+    // Case a has no fail patterns (b names the linux set); case b's own step replaces the
+    // TOML's steps: only it lacks a newline.
     let findings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning:")).collect();
-    assert_eq!(findings.len(), 1, "{stdout}");
+    assert_eq!(findings.len(), 2, "{stdout}");
     assert!(
-        findings[0].contains("suite.toml:9:10: warning: this step sends 'usertests'"),
+        findings[0].contains(
+            "suite.toml:3:1: warning: no fail patterns: the built-in default set applies"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        findings[1].contains("suite.toml:9:10: warning: this step sends 'usertests'"),
         "{stdout}"
     );
     let bad = s.write(
@@ -136,4 +143,64 @@ fn suite_cases_carry_grammar_keys_over_their_qemu_toml() {
         stderr.contains("bad-suite.toml:3:14: unknown pattern set `linx`"),
         "{stderr}"
     );
+}
+
+/// A key close to a known one is an error in `check` as in `run` (exit 2, file:line:col, the key
+/// meant); a key of another tool stays a warning, and `check --suite` prints the suite's own.
+#[test]
+fn misspelt_keys_are_errors_and_unknown_suite_keys_are_reported() {
+    let s = Scratch::new();
+    let typo = s.write(
+        "typo.toml",
+        "fail_regex = [\"panicked at\"]\nsucess_regex = [\"Hello\"]\n",
+    );
+    let out = s.run(&["check", "--qemu-config", typo.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "typo.toml:2:1: unknown key `sucess_regex` in the QEMU config (did you mean \
+             `success_regex`?)"
+        ),
+        "{stderr}"
+    );
+    let out = s.run(&[
+        "run",
+        "--qemu-config",
+        typo.to_str().unwrap(),
+        "--kernel",
+        common::fixtures::fixture("aarch64-baremetal/hello.elf")
+            .to_str()
+            .unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("typo.toml:2:1: unknown key `sucess_regex`"),
+        "{stderr}"
+    );
+
+    let suite = s.write("suite.toml", "[[case]]\nname = \"a\"\nkernal = \"k.elf\"\n");
+    let out = s.run(&["check", "--suite", suite.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("suite.toml:3:1: unknown key `kernal` in [[case]] (did you mean `kernel`?)"),
+        "{stderr}"
+    );
+
+    let foreign = s.write(
+        "foreign.toml",
+        "[[case]]\nname = \"a\"\nfail-regex = [\"panic\"]\nowner = \"ci-team\"\n",
+    );
+    let out = s.run(&["check", "--suite", foreign.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout
+            .contains("foreign.toml:4:1: warning: unknown key `owner` in [[case]]; it is ignored"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ok: no findings"), "{stdout}");
 }

@@ -162,7 +162,7 @@ fn elf_of_an_unknown_machine_asks_for_arch() {
 #[test]
 fn raw_kernel_without_arch_asks_for_arch() {
     let s = Scratch::new();
-    s.write("Image", "not an elf");
+    std::fs::write(s.path().join("Image"), [0x14u8, 0, 0, 0x94, 0xff, 0x0f]).unwrap();
     let e = expect_error(&s, &["run", "--kernel", "Image"], 2);
     assert!(e.contains("--arch"), "{e}");
 }

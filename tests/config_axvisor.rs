@@ -28,7 +28,7 @@ fn command(config: &QemuConfig, arch: Arch, kernel: &str) -> QemuCommand {
     QemuCommand::build(&CommandRequest {
         config,
         arch,
-        kernel: Path::new(kernel),
+        kernel: Some(Path::new(kernel)),
         workspace: Path::new("/ws"),
         firmware: None,
     })
@@ -253,7 +253,7 @@ fn unset_env_var_in_an_argument_is_an_error_at_that_argument() {
     let err = QemuCommand::build(&CommandRequest {
         config: &config,
         arch: Arch::Aarch64,
-        kernel: Path::new("/k/axvisor.bin"),
+        kernel: Some(Path::new("/k/axvisor.bin")),
         workspace: Path::new("/ws"),
         firmware: None,
     })

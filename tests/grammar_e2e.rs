@@ -46,7 +46,7 @@ fn nimbos_flow_types_usertests_after_the_prompt_on_the_bare_metal_shell() {
     assert_eq!(c["verdict"]["decided_by"]["pattern"], "usertests passed!");
     let tl = c["timeline"].as_array().unwrap();
     assert_eq!(tl.len(), 3, "{c}");
-    assert_eq!(tl[1]["name"], "step 2: send 'usertests'");
+    assert_eq!(tl[1]["name"], "step 2: send 'usertests\\n'");
     assert!(tl.iter().all(|e| e["at"].is_number()), "{c}");
 }
 
@@ -120,7 +120,7 @@ pattern = 'Rust user shell'
     for n in [
         "kernel up",
         "shell",
-        "step 2: send 'usertests'",
+        "step 2: send 'usertests\\n'",
         "step 3: expect",
     ] {
         assert!(names.contains(&n), "{names:?}");

@@ -203,8 +203,7 @@ fail_regex = ["Kernel panic", "panicked at"]
     let out = s
         .cmd(&[
             "run",
-            "--arch",
-            "aarch64",
+            // No --arch: the arm64 Image header tells it.
             "--kernel",
             kernel.to_str().unwrap(),
             "--qemu-config",

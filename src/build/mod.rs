@@ -5,6 +5,7 @@ pub mod board;
 pub mod cargo;
 pub mod elf;
 pub mod exec;
+pub mod format;
 pub mod plan;
 
 pub use exec::run_build;

@@ -9,6 +9,7 @@ use crate::config::PatternSpec;
 use crate::config::grammar::GrammarSpec;
 use crate::config::qemu::Warning;
 use crate::console::pattern::parser;
+use crate::error::Location;
 
 /// What the lints look at: the patterns and grammar of one case, before compiling.
 pub struct LintInput<'a> {
@@ -17,6 +18,9 @@ pub struct LintInput<'a> {
     pub fail: &'a [PatternSpec],
     pub grammar: &'a GrammarSpec,
     pub timeout: Duration,
+    /// Where the case is defined (the QEMU TOML, or the suite case), for findings about
+    /// something missing.
+    pub origin: Option<&'a Location>,
 }
 
 /// Every finding, in file order of the lints.
@@ -27,6 +31,8 @@ pub fn lint(input: &LintInput<'_>) -> Vec<Warning> {
     matches_own_echo(input, &mut out);
     unreachable_success(input, &mut out);
     deadlines(input, &mut out);
+    no_fail_patterns(input, &mut out);
+    success_before_steps(input, &mut out);
     out
 }
 
@@ -195,6 +201,59 @@ fn deadlines(input: &LintInput<'_>, out: &mut Vec<Warning>) {
     }
 }
 
+/// Without fail patterns a panic is only caught by the built-in default set: say so, so the
+/// user names the failures their guest prints.
+fn no_fail_patterns(input: &LintInput<'_>, out: &mut Vec<Warning>) {
+    let step_fails = input.grammar.steps.iter().any(|s| !s.fail.is_empty());
+    if input.fail.is_empty()
+        && !step_fails
+        && let Some(origin) = input.origin
+    {
+        out.push(Warning {
+            location: origin.clone(),
+            message: "no fail patterns: the built-in default set applies; name the failures \
+                      your guest prints with fail_regex or fail_sets (`fail_regex = []` keeps \
+                      none)"
+                .into(),
+        });
+    }
+}
+
+/// With steps, a success pattern that matches what a step waits for (or the echo of what it
+/// types) can match before the steps finish: the case then waits on for the remaining steps,
+/// so the pattern proves nothing about what the steps ran.
+fn success_before_steps(input: &LintInput<'_>, out: &mut Vec<Warning>) {
+    let steps = &input.grammar.steps;
+    for p in input.success {
+        let Some(re) = regex(p) else { continue };
+        let early = steps.iter().enumerate().find_map(|(i, s)| {
+            let expect = literal(&s.expect.regex).filter(|t| re.is_match(t.as_bytes()));
+            let echo = s
+                .send
+                .as_deref()
+                .filter(|_| i + 1 < steps.len())
+                .map(|t| t.trim_end_matches(['\n', '\r']))
+                .filter(|t| re.is_match(t.as_bytes()));
+            match (expect, echo) {
+                (Some(t), _) => Some(format!("step {} waits for '{t}'", i + 1)),
+                (None, Some(t)) => Some(format!("step {} types '{t}'", i + 1)),
+                _ => None,
+            }
+        });
+        if let Some(why) = early {
+            warn(
+                out,
+                p,
+                format!(
+                    "success pattern '{}' can match before the steps finish ({why}, and it \
+                     matches that text); match what the guest prints after the last step",
+                    p.regex
+                ),
+            );
+        }
+    }
+}
+
 /// The text of a pattern that is a plain literal (no classes, repetition or anchors).
 fn literal(re: &str) -> Option<String> {
     let hir = parser().parse(re).ok()?;
@@ -270,6 +329,7 @@ mod tests {
             fail,
             grammar: g,
             timeout: Duration::from_secs(60),
+            origin: None,
         })
         .iter()
         .map(|w| w.to_string())
@@ -325,5 +385,55 @@ mod tests {
             f[1].contains("'late' deadline 1m30s is longer than the boot timeout 1m"),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn missing_fail_patterns_and_early_success_are_named() {
+        let origin = crate::error::Location {
+            path: "q.toml".into(),
+            line: 1,
+            column: 1,
+        };
+        let run = |g: &GrammarSpec, success: &[PatternSpec], fail: &[PatternSpec]| {
+            lint(&LintInput {
+                success,
+                fail,
+                grammar: g,
+                timeout: Duration::from_secs(60),
+                origin: Some(&origin),
+            })
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+        };
+        let none = GrammarSpec::default();
+        assert_eq!(
+            run(&none, &[spec("Hello", 1)], &[]),
+            [
+                "q.toml:1:1: warning: no fail patterns: the built-in default set applies; name the \
+              failures your guest prints with fail_regex or fail_sets (`fail_regex = []` keeps \
+              none)"
+            ]
+        );
+        assert!(run(&none, &[spec("Hello", 1)], &[spec("panic", 2)]).is_empty());
+
+        let g = grammar(
+            "[[steps]]\nexpect = \"login: \"\nsend = \"root\\n\"\n\
+             [[steps]]\nexpect = \"# \"\nsend = \"run-tests\\n\"\n\
+             [[steps]]\nexpect = \"ALL PASSED\"\n",
+        );
+        let fail = [spec("panic", 9)];
+        let f = run(&g, &[spec("login", 8)], &fail);
+        assert_eq!(
+            f,
+            [
+                "g.toml:8:1: warning: success pattern 'login' can match before the steps finish \
+              (step 1 waits for 'login: ', and it matches that text); match what the guest \
+              prints after the last step"
+            ]
+        );
+        let f = run(&g, &[spec("run-tests", 8)], &fail);
+        assert!(f[0].contains("(step 2 types 'run-tests'"), "{f:?}");
+        assert!(run(&g, &[spec("^tests done$", 8)], &fail).is_empty());
     }
 }

@@ -48,13 +48,15 @@ struct Target {
     warnings: Vec<Warning>,
     /// Where `fail_regex` was written (explicitly; `[]` then means none).
     fail_at: Option<crate::error::Location>,
+    /// Where the case is defined, for findings about something missing.
+    origin: Option<crate::error::Location>,
 }
 
 /// Checks the named files; `Err` on the first config error (with its file:line:col).
 pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
-    let targets = targets(req)?;
+    let (targets, file_warnings) = targets(req)?;
     let mut report = CheckReport {
-        warnings: Vec::new(),
+        warnings: file_warnings,
         replays: Vec::new(),
     };
     for t in targets {
@@ -72,6 +74,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
             fail: &fail,
             grammar: &t.grammar,
             timeout: t.timeout,
+            origin: t.origin.as_ref(),
         }));
         if let Some(log) = &req.log {
             let r = replay::replay(log, success, fail_compiled, script)?;
@@ -85,15 +88,13 @@ fn compile(specs: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
     specs.iter().map(|s| Pattern::compile(s, role)).collect()
 }
 
-fn targets(req: &CheckRequest) -> Result<Vec<Target>, Error> {
+/// The cases to check, and the findings about the suite file itself (its unknown keys).
+fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
     match (&req.qemu_config, &req.suite) {
         (Some(q), None) => {
             let c = QemuConfig::load(q)?;
-            Ok(vec![from_config(
-                &c,
-                &GrammarSpec::default(),
-                q.display().to_string(),
-            )])
+            let target = from_config(&c, &GrammarSpec::default(), q.display().to_string());
+            Ok((vec![target], Vec::new()))
         }
         (None, Some(s)) => suite_targets(s, &req.workspace),
         _ => Err(
@@ -113,6 +114,11 @@ fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
         grammar,
         warnings: c.warnings.clone(),
         fail_at: c.fail_regex_at.clone(),
+        origin: Some(crate::error::Location {
+            path: c.path.clone(),
+            line: 1,
+            column: 1,
+        }),
     }
 }
 
@@ -143,8 +149,16 @@ fn verdict_rules(t: &Target, fail: &[PatternSpec]) -> Vec<Warning> {
 
 /// Each suite case over `[defaults]`, over its QEMU TOML (resolved against the workspace, as
 /// `qemu-test run` does); the suite's own patterns replace the TOML's.
-fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
+fn suite_targets(path: &Path, base: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error> {
     let suite = Suite::load(path)?;
+    let suite_warnings = suite
+        .warnings
+        .iter()
+        .map(|(location, message)| Warning {
+            location: location.clone(),
+            message: message.clone(),
+        })
+        .collect();
     let mut out = Vec::new();
     for case in &suite.cases {
         let layered = case.over(&suite.defaults);
@@ -166,8 +180,10 @@ fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
                 grammar: layered.grammar.clone(),
                 warnings: Vec::new(),
                 fail_at: None,
+                origin: None,
             },
         };
+        t.origin = layered.location.clone().or(t.origin);
         let cli_specs = |v: &[String]| -> Vec<PatternSpec> {
             v.iter()
                 .map(|r| PatternSpec {
@@ -187,5 +203,5 @@ fn suite_targets(path: &Path, base: &Path) -> Result<Vec<Target>, Error> {
         }
         out.push(t);
     }
-    Ok(out)
+    Ok((out, suite_warnings))
 }

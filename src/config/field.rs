@@ -76,6 +76,31 @@ impl Field<'_> {
     }
 }
 
+/// The one unknown-key rule for config files (QEMU TOML, suite files): a key that is close to a
+/// known one (`sucess_regex`, `timout`, `kernal`) is an error, because the key it meant would be
+/// silently missing and a check could turn into a pass; any other unknown key is returned as a
+/// warning message (a key of another tool sharing the file, say). `known` is the format's one
+/// key table; `what` names the place ("the QEMU config", "[[case]]"); `ignored` ends the
+/// warning ("ostool ignores it too").
+pub fn unknown_key(
+    key: &str,
+    known: &[&str],
+    location: Location,
+    what: &str,
+    ignored: &str,
+) -> Result<String, Error> {
+    match crate::config::source::did_you_mean(key, known) {
+        Some(meant) => Err(Error::config(format!(
+            "unknown key `{key}` in {what} (did you mean `{meant}`?)"
+        ))
+        .at(location)
+        .help(format!(
+            "rename it to `{meant}`; a misspelt key would be ignored and its check silently skipped"
+        ))),
+        None => Ok(format!("unknown key `{key}` in {what}; {ignored}")),
+    }
+}
+
 /// A TOML type name as users read it in `[table]`/`key = value` terms.
 fn item_type(item: &Item) -> &'static str {
     match item {

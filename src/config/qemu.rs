@@ -4,8 +4,9 @@
 //! Differences from ostool, all in the direction of catching mistakes earlier:
 //! - every key is optional (ostool requires all five): `args = []`, `uefi = false`,
 //!   `to_bin = false`, empty pattern lists;
-//! - an unknown key is a [`Warning`] at its line:column with a did-you-mean suggestion (ostool
-//!   silently ignores it, so a typo such as `succes_regex` disables the check unnoticed);
+//! - an unknown key close to a known one (`succes_regex`, `timout`) is an error at its
+//!   line:column with a did-you-mean suggestion (ostool silently ignores it, so the typo would
+//!   disable the check unnoticed); any other unknown key is a [`Warning`];
 //! - a `${...}` in `args` that is neither `${workspaceFolder}` nor `${env:NAME}` is a warning
 //!   (it reaches QEMU as written, as with ostool);
 //! - our extension key `no_reboot` (default `true`): see [`crate::qemu::command`];
@@ -17,9 +18,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::field::Field;
+use crate::config::field::{self, Field};
 use crate::config::grammar::{GRAMMAR_KEYS, GrammarSpec};
-use crate::config::source::{self, SourceText};
+use crate::config::source::SourceText;
 use crate::config::vars;
 use crate::error::{Error, Location};
 
@@ -134,7 +135,7 @@ impl QemuConfig {
                 )?,
                 None => {
                     if !config.grammar.read_key(key, item, &source)? {
-                        config.warnings.push(unknown_key(key, key_location));
+                        config.warnings.push(unknown_key(key, key_location)?);
                     }
                 }
             }
@@ -229,28 +230,32 @@ fn syntax_error(source: &SourceText, err: &toml_edit::TomlError) -> Error {
         )
 }
 
-fn unknown_key(key: &str, location: Location) -> Warning {
-    let suggestion = closest_key(key).map_or_else(
-        || {
-            let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-            format!(" (known keys: {})", known.join(", "))
-        },
-        |k| format!(" (did you mean `{k}`?)"),
-    );
-    Warning {
-        location,
-        message: format!("unknown key `{key}`{suggestion}; ostool ignores it too"),
-    }
+/// An unknown top-level key: an error when it is close to a known key, else a warning (the one
+/// policy, [`field::unknown_key`]).
+fn unknown_key(key: &str, location: Location) -> Result<Warning, Error> {
+    let known = known_keys();
+    let message = field::unknown_key(
+        key,
+        &known,
+        location.clone(),
+        "the QEMU config",
+        &format!("ostool ignores it too (known keys: {})", known.join(", ")),
+    )?;
+    Ok(Warning { location, message })
+}
+
+/// The QEMU TOML's one key table: ostool's keys and ours ([`KEYS`]), then the console grammar's.
+pub fn known_keys() -> Vec<&'static str> {
+    KEYS.iter()
+        .map(|k| k.name)
+        .chain(GRAMMAR_KEYS.iter().copied())
+        .collect()
 }
 
 /// The known key a typo most likely meant.
+#[cfg(test)]
 fn closest_key(key: &str) -> Option<&'static str> {
-    let names: Vec<&'static str> = KEYS
-        .iter()
-        .map(|k| k.name)
-        .chain(GRAMMAR_KEYS.iter().copied())
-        .collect();
-    source::did_you_mean(key, &names)
+    crate::config::source::did_you_mean(key, &known_keys())
 }
 
 fn unknown_variable_warnings(args: &[ArgSpec]) -> Vec<Warning> {
@@ -273,6 +278,7 @@ fn unknown_variable_warnings(args: &[ArgSpec]) -> Vec<Warning> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::source;
     use crate::error::ErrorKind;
 
     fn parse(text: &str) -> Result<QemuConfig, Error> {
@@ -341,29 +347,39 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_warn_with_suggestions() {
-        let c =
-            parse("succes_regex = [\"x\"]\nTo-Bin = true\nbaud_rate = 1\n[net]\na = 1\n").unwrap();
+    fn unknown_keys_close_to_known_ones_are_errors() {
+        for (text, meant, col) in [
+            ("sucess_regex = [\"x\"]\n", "success_regex", 1),
+            ("args = []\n  timout = \"30s\"\n", "timeout", 3),
+            ("To-Bin = true\n", "to_bin", 1),
+            ("fail_regexp = []\n", "fail_regex", 1),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Config, "{text}");
+            let key = text.trim_start_matches("args = []\n").trim_start();
+            let key = &key[..key.find(' ').unwrap()];
+            assert_eq!(
+                err.message,
+                format!("unknown key `{key}` in the QEMU config (did you mean `{meant}`?)")
+            );
+            assert_eq!(at(&err.location), (text.lines().count(), col), "{text}");
+        }
+    }
+
+    #[test]
+    fn other_unknown_keys_warn() {
+        let c = parse("baud_rate = 1\n[net]\na = 1\n").unwrap();
         let messages: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();
-        assert_eq!(
-            messages[0],
-            "unknown key `succes_regex` (did you mean `success_regex`?); ostool ignores it too"
-        );
         assert!(
-            messages[1].contains("did you mean `to_bin`?"),
+            messages[0].starts_with(
+                "unknown key `baud_rate` in the QEMU config; ostool ignores it too (known keys: \
+                 args, uefi"
+            ),
             "{messages:?}"
         );
-        assert!(
-            messages[2].contains("known keys: args, uefi"),
-            "{messages:?}"
-        );
-        assert!(messages[3].starts_with("unknown key `net`"), "{messages:?}");
-        assert_eq!(messages.len(), 4);
-        assert_eq!(
-            (c.warnings[1].location.line, c.warnings[1].location.column),
-            (2, 1)
-        );
-        assert_eq!(c.warnings[3].location.line, 4);
+        assert!(messages[1].starts_with("unknown key `net`"), "{messages:?}");
+        assert_eq!(messages.len(), 2);
+        assert_eq!(c.warnings[1].location.line, 2);
     }
 
     #[test]

@@ -28,12 +28,12 @@
 //! UTF-8 mode do; other C1 bytes (0x90, 0x9d, …) are kept as well. All other bytes, including
 //! invalid UTF-8, pass through unchanged: matching works on bytes.
 
-const ESC: u8 = 0x1b;
+pub(crate) const ESC: u8 = 0x1b;
 const CR: u8 = b'\r';
 const C1_CSI: u8 = 0x9b;
-const BEL: u8 = 0x07;
-const CAN: u8 = 0x18;
-const SUB: u8 = 0x1a;
+pub(crate) const BEL: u8 = 0x07;
+pub(crate) const CAN: u8 = 0x18;
+pub(crate) const SUB: u8 = 0x1a;
 const DEL: u8 = 0x7f;
 
 /// Where the state machine is between two bytes.

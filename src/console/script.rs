@@ -622,13 +622,14 @@ fn find<'a, R>(
     None
 }
 
-/// A step's name in the timeline: `step 2: send 'usertests'` or `step 3: expect`.
+/// A step's name in the timeline: `step 2: send 'usertests\n'` or `step 3: expect`; control
+/// characters are shown escaped, so `send = "\n"` reads `send '\n'`, not `send ''`.
 fn step_name(index: usize, send: Option<&[u8]>) -> String {
     match send {
         Some(x) => format!(
             "step {}: send '{}'",
             index + 1,
-            String::from_utf8_lossy(x).trim_end()
+            String::from_utf8_lossy(x).escape_debug()
         ),
         None => format!("step {}: expect", index + 1),
     }

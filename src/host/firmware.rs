@@ -3,64 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::arch::Arch;
-
 use super::model::Firmware;
 
-/// Known locations per architecture, best first, and the Debian package that ships them.
-const KNOWN: &[(Arch, Option<&str>, &[&str])] = &[
-    (
-        Arch::X86_64,
-        Some("ovmf"),
-        &[
-            "/usr/share/ovmf/OVMF.fd",
-            "/usr/share/OVMF/OVMF.fd",
-            "/usr/share/qemu/OVMF.fd",
-            "/usr/share/OVMF/OVMF_CODE.fd",
-            "/usr/share/OVMF/OVMF_CODE_4M.fd",
-            "/usr/share/edk2/ovmf/OVMF_CODE.fd",
-            "/usr/share/edk2/x64/OVMF_CODE.fd",
-            "/usr/share/qemu/edk2-x86_64-code.fd",
-        ],
-    ),
-    (
-        Arch::Aarch64,
-        Some("qemu-efi-aarch64"),
-        &[
-            "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-            "/usr/share/AAVMF/AAVMF_CODE.fd",
-            "/usr/share/edk2/aarch64/QEMU_EFI.fd",
-            "/usr/share/qemu/edk2-aarch64-code.fd",
-        ],
-    ),
-    (
-        Arch::Arm,
-        Some("qemu-efi-arm"),
-        &[
-            "/usr/share/AAVMF/AAVMF32_CODE.fd",
-            "/usr/share/qemu/edk2-arm-code.fd",
-        ],
-    ),
-    (Arch::Riscv64, None, &["/usr/share/qemu/edk2-riscv-code.fd"]),
-    (
-        Arch::Loongarch64,
-        None,
-        &["/usr/share/qemu/edk2-loongarch64-code.fd"],
-    ),
-];
-
-/// Firmware found under `root` (`/` on a real host) for every architecture with known paths.
+/// Firmware found under `root` (`/` on a real host) for every architecture in the one firmware
+/// table ([`crate::qemu::firmware::UEFI`]).
 pub fn find_all(root: &Path) -> Vec<Firmware> {
-    KNOWN
+    crate::qemu::firmware::UEFI
         .iter()
-        .map(|(arch, package, paths)| Firmware {
-            arch: *arch,
-            found: paths
-                .iter()
+        .map(|u| Firmware {
+            arch: u.arch,
+            found: u
+                .paths()
                 .map(PathBuf::from)
                 .filter(|p| rooted(root, p).is_file())
                 .collect(),
-            package: package.map(str::to_string),
+            package: u.package.map(str::to_string),
         })
         .collect()
 }
@@ -72,6 +29,7 @@ fn rooted(root: &Path, path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::Arch;
 
     #[test]
     fn finds_files_in_preference_order() {

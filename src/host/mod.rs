@@ -12,6 +12,7 @@ mod kvm;
 mod kvm_sys;
 mod model;
 mod probe;
+pub mod probe_cache;
 mod render;
 mod system;
 

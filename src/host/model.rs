@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 
 /// The outcome of one check, with the reason whenever the answer is not a plain yes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     Yes,
@@ -107,7 +107,7 @@ pub struct Firmware {
 }
 
 /// How `/dev/kvm` answered `open(O_RDWR)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KvmAccess {
     ReadWrite,
@@ -118,7 +118,7 @@ pub enum KvmAccess {
 }
 
 /// What the guest run through the KVM ioctls measured (x86_64 hosts only).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuestRun {
     /// `lock cmpxchg16b` then `hlt` in a 64-bit guest: Linux's SLUB needs it, emulators lack it.
     pub cmpxchg16b: Status,
@@ -131,7 +131,7 @@ pub struct GuestRun {
 }
 
 /// VMX/SVM facts that decide whether a guest hypervisor can run under KVM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nested {
     /// `vmx` in the host's `/proc/cpuinfo` flags.
     pub host_vmx: bool,
@@ -154,7 +154,7 @@ pub struct Nested {
 }
 
 /// KVM in three levels: the device opens, the API works, and it really runs guests.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KvmProbe {
     pub device: PathBuf,
     pub access: KvmAccess,
@@ -207,6 +207,9 @@ pub struct HostProbe {
     pub findings: Vec<Finding>,
     /// Wall time of the probe.
     pub duration_seconds: f64,
+    /// The KVM answer was read from this cache file (probed earlier in this host boot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kvm_cached_from: Option<PathBuf>,
 }
 
 impl HostProbe {
@@ -231,6 +234,7 @@ impl HostProbe {
             kvm,
             findings: Vec::new(),
             duration_seconds: 0.0,
+            kvm_cached_from: None,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::exit;
 
 use super::model::{HostProbe, Severity};
-use super::{emulators, findings, firmware, kvm, system};
+use super::{emulators, findings, firmware, kvm, probe_cache, system};
 
 /// What to probe and how long to wait; `Default` is the real host.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct ProbeOptions {
     pub qemu_timeout: Duration,
     /// The test guest's 1M-iteration loop must finish within this (native: ~1 ms).
     pub guest_loop_limit: Duration,
+    /// The KVM answer's cache file (see [`super::probe_cache`]); `None` always probes.
+    pub kvm_cache: Option<PathBuf>,
 }
 
 impl Default for ProbeOptions {
@@ -34,6 +36,7 @@ impl Default for ProbeOptions {
             search_path: None,
             qemu_timeout: Duration::from_secs(1),
             guest_loop_limit: Duration::from_millis(500),
+            kvm_cache: None,
         }
     }
 }
@@ -50,14 +53,22 @@ pub fn probe(opts: &ProbeOptions) -> HostProbe {
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_default();
     let arch_name = host.machine.clone();
-    let (kvm, qemu) = std::thread::scope(|scope| {
+    let ((kvm, kvm_source), qemu) = std::thread::scope(|scope| {
         let kvm = scope.spawn(|| {
             let host_cpu = kvm::HostCpu {
                 is_x86_64: cfg!(target_arch = "x86_64"),
                 arch_name: &arch_name,
                 flags: &cpu.flags,
             };
-            kvm::probe(&opts.kvm_device, &host_cpu, opts.guest_loop_limit)
+            let probe = || kvm::probe(&opts.kvm_device, &host_cpu, opts.guest_loop_limit);
+            match &opts.kvm_cache {
+                Some(file) => probe_cache::kvm_probe(
+                    file,
+                    probe_cache::CacheKey::current(&opts.kvm_device, &path),
+                    probe,
+                ),
+                None => (probe(), probe_cache::Source::Probed),
+            }
         });
         let qemu = emulators::find_all(&path, opts.qemu_timeout);
         (
@@ -74,6 +85,10 @@ pub fn probe(opts: &ProbeOptions) -> HostProbe {
         kvm,
         findings: Vec::new(),
         duration_seconds: 0.0,
+        kvm_cached_from: match kvm_source {
+            probe_cache::Source::Cached(file) => Some(file),
+            probe_cache::Source::Probed => None,
+        },
     };
     probe.findings = findings::derive(&probe);
     probe.duration_seconds = started.elapsed().as_secs_f64();

@@ -15,6 +15,7 @@ use crate::arch::Arch;
 use crate::build::board::BoardConfig;
 use crate::build::cargo::PackageInfo;
 use crate::build::elf;
+use crate::build::format::KernelFormat;
 use crate::config::{PatternSpec, QemuConfig};
 use crate::console::{JudgeOptions, Pattern};
 use crate::error::Error;
@@ -43,6 +44,10 @@ pub enum KernelSource {
     },
     /// `--build-command CMD --artifact FILE`.
     Shell { command: String, artifact: PathBuf },
+    /// No kernel: the QEMU config's own `-bios`/`-pflash`/`-drive`/`-cdrom` (or `uefi = true`)
+    /// is the guest under test, e.g. U-Boot or an EFI shell. The path is the firmware or disk
+    /// file named there (it names the case).
+    Firmware(PathBuf),
 }
 
 impl KernelSource {
@@ -52,6 +57,7 @@ impl KernelSource {
             KernelSource::Prebuilt(k) => k,
             KernelSource::Cargo { board, .. } => &board.path,
             KernelSource::Shell { artifact, .. } => artifact,
+            KernelSource::Firmware(f) => f,
         }
     }
 }
@@ -152,7 +158,7 @@ impl Case {
     /// when KVM could be used (same architecture as the host, accel not `tcg`) or a
     /// requirement must be checked.
     pub fn needs_probe(&self) -> bool {
-        let same_arch = Arch::host() == Some(self.arch);
+        let same_arch = Arch::host().is_some_and(|h| self.arch.kvm_runs_on(h));
         !self.requires.is_empty() || (same_arch && self.accel_request != AccelRequest::Tcg)
     }
 }
@@ -174,6 +180,17 @@ pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles
             case.command.args = args;
             case.command.notes.push(format!("{accel}: {reason}"));
             case.command.notes.extend(notes);
+        }
+        if let Some(file) = probe
+            .kvm_cached_from
+            .as_ref()
+            .filter(|_| case.needs_probe())
+        {
+            case.command.notes.push(format!(
+                "the KVM answer was probed earlier in this host boot and read from {} \
+                 (delete the file to probe again)",
+                file.display()
+            ));
         }
         case.decision = Some(decision);
     }
@@ -262,8 +279,37 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
 /// writing) the files they name.
 pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
     let workspace = workspace.to_path_buf();
-    let config = load_config(inputs, &workspace)?;
-    let source = kernel_source(inputs, &workspace)?;
+    // A named config is read first, so its errors come before the kernel's; ostool's default
+    // `qemu-<arch>.toml` needs the architecture, which the kernel may tell.
+    let mut named = inputs
+        .qemu_config
+        .as_deref()
+        .map(QemuConfig::load)
+        .transpose()?;
+    let mut config_for = |arch: Option<Arch>| match named.take() {
+        Some(config) => Ok(config),
+        None => load_config(inputs, arch, &workspace),
+    };
+    let (source, arch, is_elf, config) = match kernel_source(inputs, &workspace)? {
+        Some(source) => {
+            let (arch, is_elf) = source_arch(&source, inputs.arch)?;
+            let config = config_for(Some(arch))?;
+            (source, arch, is_elf, config)
+        }
+        None => {
+            let config = config_for(inputs.arch)?;
+            let firmware = firmware_under_test(&config).ok_or_else(no_kernel)?;
+            let arch = inputs.arch.ok_or_else(|| {
+                Error::usage(format!(
+                    "the firmware-only guest {} needs --arch: a firmware file does not say \
+                     which architecture it is for",
+                    firmware.display()
+                ))
+                .help("pass --arch (e.g. --arch aarch64), or set `arch` in the suite case")
+            })?;
+            (KernelSource::Firmware(firmware), arch, false, config)
+        }
+    };
     let vm_configs = match &source {
         KernelSource::Cargo { board, .. } => {
             board.resolve_vm_configs(&workspace, &inputs.vmconfigs)?
@@ -276,9 +322,8 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     };
     let out_dir = opts.out_dir.clone();
     let work_dir = crate::prepare::workdir::case_dir(&out_dir, &name);
-    let (arch, is_elf) = source_arch(&source, inputs.arch)?;
     let kernel = match &source {
-        KernelSource::Prebuilt(k) => k.clone(),
+        KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => k.clone(),
         _ => work_dir.join("kernel.elf"),
     };
     let bin_path = match (config.to_bin, is_elf) {
@@ -298,7 +343,10 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     let command = QemuCommand::build(&CommandRequest {
         config: &config,
         arch,
-        kernel: bin_path.as_deref().unwrap_or(&kernel),
+        kernel: match &source {
+            KernelSource::Firmware(_) => None,
+            _ => Some(bin_path.as_deref().unwrap_or(&kernel)),
+        },
         workspace: &workspace,
         firmware: inputs.firmware.as_deref(),
     })?;
@@ -389,32 +437,54 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
 }
 
 /// Where the kernel comes from: `--build-config` (cargo, as AxVisor's xtask), else
-/// `--build-command` + `--artifact`, else `--kernel`.
-fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<KernelSource, Error> {
+/// `--build-command` + `--artifact`, else `--kernel`; `None` when none is given (a
+/// firmware-only guest, or a mistake: see [`firmware_under_test`]).
+fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<Option<KernelSource>, Error> {
     if let Some(board_path) = &inputs.build_config {
         let board = BoardConfig::load(board_path)?;
         let package = PackageInfo::read(workspace)?;
-        return Ok(KernelSource::Cargo {
+        return Ok(Some(KernelSource::Cargo {
             board: Box::new(board),
             package,
-        });
+        }));
     }
     if let Some(command) = &inputs.build_command {
         let artifact = inputs.artifact.clone().ok_or_else(|| {
             Error::usage("--build-command needs --artifact: the kernel file the command writes")
         })?;
-        return Ok(KernelSource::Shell {
+        return Ok(Some(KernelSource::Shell {
             command: command.clone(),
             artifact,
-        });
+        }));
     }
-    let kernel = inputs.kernel.clone().ok_or_else(|| {
-        Error::usage("no kernel to boot").help(
-            "pass --kernel FILE, --build-config BOARD.toml, or --build-command CMD --artifact FILE \
-             (or set them in the suite case)",
-        )
-    })?;
-    Ok(KernelSource::Prebuilt(kernel))
+    Ok(inputs.kernel.clone().map(KernelSource::Prebuilt))
+}
+
+/// The error for a case with neither a kernel nor a firmware-only QEMU config.
+fn no_kernel() -> Error {
+    Error::usage("no kernel to boot").help(
+        "pass --kernel FILE, --build-config BOARD.toml, or --build-command CMD --artifact FILE \
+         (or set them in the suite case); a firmware-only guest (U-Boot, an EFI shell) needs \
+         --arch and a QEMU config with -bios, -pflash, -drive or -cdrom (or uefi = true)",
+    )
+}
+
+/// What a firmware-only guest boots: the file after the config's first `-bios`, `-pflash` or
+/// `-cdrom`, or the `file=` of its first `-drive`; with none of them, the config itself when
+/// it says `uefi = true` (the UEFI firmware's own shell). `None`: nothing to boot.
+fn firmware_under_test(config: &QemuConfig) -> Option<PathBuf> {
+    let args = &config.args;
+    let found = args.windows(2).find_map(|w| {
+        let value = w[1].value.as_str();
+        match w[0].value.as_str() {
+            "-bios" | "-pflash" | "-cdrom" => Some(value.to_string()),
+            "-drive" => drive_file(value),
+            _ => None,
+        }
+    });
+    found
+        .map(PathBuf::from)
+        .or_else(|| config.uefi.then(|| config.path.clone()))
 }
 
 /// The guest architecture and whether the kernel is an ELF: `--arch` first; else the ELF header
@@ -435,6 +505,7 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
                     .help("pass --arch")
                 }),
         },
+        KernelSource::Firmware(_) => Err(no_kernel()),
         KernelSource::Shell { artifact, .. } => match arch {
             Some(a) => Ok((a, true)),
             None if artifact.is_file() => kernel_arch(artifact, None),
@@ -521,11 +592,16 @@ fn workspace_root(inputs: &CaseInputs, cwd: &Path) -> PathBuf {
 
 /// The named config, else the first of ostool's default names in the workspace, else an empty
 /// config (no extra QEMU arguments, no patterns).
-fn load_config(inputs: &CaseInputs, workspace: &Path) -> Result<QemuConfig, Error> {
+/// `arch` is the guest architecture, given or read from the kernel (`None`: not known yet).
+fn load_config(
+    inputs: &CaseInputs,
+    arch: Option<Arch>,
+    workspace: &Path,
+) -> Result<QemuConfig, Error> {
     if let Some(p) = &inputs.qemu_config {
         return QemuConfig::load(p);
     }
-    let arch = inputs.arch.map(|a| a.name()).unwrap_or("");
+    let arch = arch.map(|a| a.name()).unwrap_or("");
     let names = [
         format!("qemu-{arch}.toml"),
         format!(".qemu-{arch}.toml"),
@@ -541,22 +617,16 @@ fn load_config(inputs: &CaseInputs, workspace: &Path) -> Result<QemuConfig, Erro
     QemuConfig::parse(Path::new("<built-in defaults>"), "")
 }
 
-/// The guest architecture: `--arch`, else the ELF header. Returns whether the kernel is an ELF.
+/// The guest architecture: `--arch` when the kernel's format allows it, else the one its
+/// format tells (ELF, Linux Image/bzImage, uImage); a kernel that cannot boot is refused here
+/// ([`KernelFormat::arch`]). Returns whether the kernel is an ELF.
 fn kernel_arch(kernel: &Path, arch: Option<Arch>) -> Result<(Arch, bool), Error> {
-    use std::io::Read;
-    let mut head = [0u8; 4];
-    let mut f = std::fs::File::open(kernel).map_err(|e| Error::input_io(kernel, "kernel", &e))?;
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::usage(format!(
-            "kernel {} is a directory",
-            kernel.display()
-        )));
+    let format = KernelFormat::read(kernel)?;
+    if let (KernelFormat::ForeignElf, None) = (&format, arch) {
+        // The ELF reader names the machine.
+        elf::kernel_arch(kernel)?;
     }
-    let is_elf = f.read_exact(&mut head).is_ok() && head == *b"\x7fELF";
-    match arch {
-        Some(a) => Ok((a, is_elf)),
-        None => elf::kernel_arch(kernel).map(|a| (a, true)),
-    }
+    Ok((format.arch(kernel, arch)?, format.is_elf()))
 }
 
 /// CLI patterns replace the config's list of the same kind (CLI flag > config file).

@@ -8,6 +8,7 @@ use toml_edit::{Document, Item};
 
 use super::inputs::CaseInputs;
 use crate::config::field::TomlReader;
+use crate::config::grammar::GRAMMAR_KEYS;
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
 
@@ -32,6 +33,19 @@ pub const CASE_KEYS: &[&str] = &[
     "firmware",
     "runner",
 ];
+
+/// The top-level keys of a suite file.
+const TOP_KEYS: &[&str] = &["defaults", "case"];
+
+/// The suite format's one key table for a case: [`CASE_KEYS`], then the console grammar's keys
+/// as suite files spell them (with `-`; `_` is accepted too).
+pub fn known_keys() -> Vec<String> {
+    CASE_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .chain(GRAMMAR_KEYS.iter().map(|k| k.replace('_', "-")))
+        .collect()
+}
 
 /// A parsed suite file.
 #[derive(Debug, Clone)]
@@ -77,10 +91,17 @@ impl Suite {
                         cases.push(c);
                     }
                 }
-                other => reader.warn(
-                    item,
-                    format!("unknown top-level key `{other}` (expected [defaults] or [[case]])"),
-                ),
+                other => {
+                    let at = reader.loc(doc.key(other).and_then(|k| k.span()).or(item.span()));
+                    let message = crate::config::field::unknown_key(
+                        other,
+                        TOP_KEYS,
+                        at.clone(),
+                        "the suite file",
+                        "expected [defaults] or [[case]]; it is ignored",
+                    )?;
+                    reader.warnings.push((at, message));
+                }
             }
         }
         check_names(&src, &cases)?;
@@ -149,11 +170,6 @@ impl Reader<'_> {
         Error::config(msg).at(self.loc(item.span()))
     }
 
-    fn warn(&mut self, item: &Item, msg: String) {
-        let loc = self.loc(item.span());
-        self.warnings.push((loc, msg));
-    }
-
     fn case(&mut self, item: &Item, what: &str) -> Result<CaseInputs, Error> {
         let t = item
             .as_table()
@@ -198,14 +214,17 @@ impl Reader<'_> {
                 "runner" => c.runner = Some(self.runner(item, key)?),
                 _ if c.grammar.read_key(key, item, self.src)? => {}
                 _ => {
-                    let hint = crate::config::source::did_you_mean(&k, CASE_KEYS)
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
                     let loc = self.loc(t.key(key).and_then(|k| k.span()).or_else(|| item.span()));
-                    self.warnings.push((
-                        loc,
-                        format!("unknown key `{key}` in {what}{hint}; it is ignored"),
-                    ));
+                    let known = known_keys();
+                    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                    let message = crate::config::field::unknown_key(
+                        key,
+                        &known,
+                        loc.clone(),
+                        what,
+                        "it is ignored",
+                    )?;
+                    self.warnings.push((loc, message));
                 }
             }
         }
@@ -253,7 +272,7 @@ name = "b"
 kernel = "b.elf"
 timeout = 30
 runner = ["self-hosted", "intel"]
-tiemout = 3
+serial-baud = 3
 "#;
 
     #[test]
@@ -273,9 +292,46 @@ tiemout = 3
         assert_eq!(s.warnings.len(), 1);
         let (loc, msg) = &s.warnings[0];
         assert_eq!((loc.line, loc.column), (16, 1));
-        assert!(msg.contains("did you mean `timeout`"), "{msg}");
+        assert_eq!(msg, "unknown key `serial-baud` in [[case]]; it is ignored");
         let merged = s.cases[0].over(&s.defaults);
         assert_eq!(merged.fail_regex, vec!["panicked at"]);
+    }
+
+    #[test]
+    fn misspelt_keys_are_errors_with_the_key_meant() {
+        for (text, key, meant, line) in [
+            (
+                "[[case]]\nname = 'a'\nkernal = 'k'\n",
+                "kernal",
+                "kernel",
+                3,
+            ),
+            ("[defaults]\ntimout = 3\n", "timout", "timeout", 2),
+            (
+                "[[case]]\nname = 'a'\nsucess-regex = 'x'\n",
+                "sucess-regex",
+                "success-regex",
+                3,
+            ),
+            (
+                "[[case]]\nname = 'a'\ninactivity_timout = 3\n",
+                "inactivity_timout",
+                "inactivity-timeout",
+                3,
+            ),
+            ("[[cases]]\nname = 'a'\n", "cases", "case", 1), // [[ before the key
+        ] {
+            let e = Suite::parse(Path::new("s.toml"), text.into()).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Config);
+            assert!(
+                e.message.starts_with(&format!("unknown key `{key}` in "))
+                    && e.message.ends_with(&format!("(did you mean `{meant}`?)")),
+                "{e}"
+            );
+            let loc = e.location.unwrap();
+            let col = if text.starts_with("[[cases") { 3 } else { 1 };
+            assert_eq!((loc.line, loc.column), (line, col), "{text}");
+        }
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl KvmFit {
     fn of(probe: &HostProbe, guest: Arch) -> KvmFit {
         let k = &probe.kvm;
         match probe.host.arch {
-            Some(host) if host == guest => {}
+            Some(host) if guest.kvm_runs_on(host) => {}
             host => {
                 let host = host.map_or(probe.host.machine.clone(), |a| a.name().to_string());
                 return KvmFit::OtherArch(format!(

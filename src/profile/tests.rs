@@ -697,3 +697,17 @@ fn remove_rules_from_a_user_profile() {
             .contains("removed `kernel-irqchip=split` from -machine: TCG has no in-kernel irqchip")
     );
 }
+
+#[test]
+fn i386_guests_use_kvm_on_an_x86_64_host() {
+    let d = decide(AccelRequest::Auto, &[], Arch::I386, &usable());
+    expect_use(&d, Accel::Kvm, "KVM runs guests on this host", None);
+    let d = decide(AccelRequest::Kvm, &[], Arch::I386, &usable());
+    expect_use(&d, Accel::Kvm, "accel=kvm requested", None);
+    // Not the other way round, and not across families.
+    let i386_host = HostProbe::with_kvm(Arch::I386, KvmProbe::working());
+    let d = decide(AccelRequest::Auto, &[], Arch::X86_64, &i386_host);
+    expect_use(&d, Accel::Tcg, "host's architecture", None);
+    let d = decide(AccelRequest::Auto, &[], Arch::Arm, &arm_unverified());
+    expect_use(&d, Accel::Tcg, "host's architecture", None);
+}

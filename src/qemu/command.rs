@@ -7,7 +7,7 @@
 //!    `-machine` or `-M` (ostool ≥ 0.8.13; we also accept QEMU's `--machine` spelling);
 //! 3. `-bios <firmware>` when `uefi = true` (`--firmware` or Debian's packaged file; ostool ≤ 0.8.12
 //!    style, so `-kernel` still follows);
-//! 4. `-kernel <kernel>`;
+//! 4. `-kernel <kernel>` (none for a firmware-only guest);
 //! 5. console ownership: `-nographic` when none of `-nographic`, `-serial`, `-display`,
 //!    `-chardev` is given (serial on stdio, no window); `-display none` when `-serial` is given
 //!    without `-nographic`/`-display` (no window in CI); `-serial stdio` when only `-display` is
@@ -31,8 +31,9 @@ use crate::qemu::firmware;
 pub struct CommandRequest<'a> {
     pub config: &'a QemuConfig,
     pub arch: Arch,
-    /// The file to pass to `-kernel` (the flat binary when `to_bin`).
-    pub kernel: &'a Path,
+    /// The file to pass to `-kernel` (the flat binary when `to_bin`); `None` for a
+    /// firmware-only guest, whose `-bios`/`-pflash`/`-drive` in the config is what boots.
+    pub kernel: Option<&'a Path>,
     /// Value of `${workspaceFolder}`.
     pub workspace: &'a Path,
     /// UEFI firmware to use when the config says `uefi = true` (`None` = look in Debian's paths).
@@ -69,9 +70,11 @@ impl QemuCommand {
         if req.config.uefi {
             cmd.add_firmware(req)?;
         }
-        let kernel = vars::substitute(&path_text(req.kernel, "kernel")?, req.workspace, None)?;
-        // Always there (as in ostool), so not worth a note.
-        cmd.args.extend(["-kernel".to_string(), kernel]);
+        if let Some(kernel) = req.kernel {
+            let kernel = vars::substitute(&path_text(kernel, "kernel")?, req.workspace, None)?;
+            // Always there (as in ostool) when there is a kernel, so not worth a note.
+            cmd.args.extend(["-kernel".to_string(), kernel]);
+        }
         cmd.add_console(&given);
         if req.config.no_reboot && !given.any(&["-no-reboot", "-action"]) {
             cmd.add(
@@ -169,7 +172,9 @@ impl QemuCommand {
             }
             None => {
                 let path = firmware::find(req.arch)?;
-                let package = firmware::installed(req.arch).map_or("", |i| i.package);
+                let package = firmware::installed(req.arch)
+                    .and_then(|i| i.package)
+                    .unwrap_or("");
                 (path, format!("from the Debian package {package}"))
             }
         };
@@ -252,7 +257,7 @@ mod tests {
         QemuCommand::build(&CommandRequest {
             config: &config(text),
             arch,
-            kernel: Path::new("/k/kernel.bin"),
+            kernel: Some(Path::new("/k/kernel.bin")),
             workspace: Path::new("/ws"),
             firmware: None,
         })
@@ -370,7 +375,7 @@ mod tests {
         let req = |firmware| CommandRequest {
             config: &cfg,
             arch: Arch::Aarch64,
-            kernel: Path::new("/k/kernel.bin"),
+            kernel: Some(Path::new("/k/kernel.bin")),
             workspace: Path::new("/ws"),
             firmware,
         };

@@ -7,40 +7,92 @@ use std::path::{Path, PathBuf};
 use crate::arch::Arch;
 use crate::error::Error;
 
-/// Where Debian and Ubuntu install a UEFI firmware usable with `-bios`, and the package.
+/// The one table of UEFI firmware files per architecture: what `uefi = true` passes to `-bios`
+/// ([`find`]) and what `qemu-test probe` reports ([`crate::host`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Installed {
-    /// The Debian/Ubuntu package to install.
-    pub package: &'static str,
-    /// Candidate files, most preferred first.
-    pub paths: &'static [&'static str],
+pub struct Uefi {
+    pub arch: Arch,
+    /// The Debian/Ubuntu package to install, where one exists.
+    pub package: Option<&'static str>,
+    /// When the package is not in every supported release, which ones have it.
+    pub package_note: Option<&'static str>,
+    /// Files that boot with `-bios`, most preferred first (Debian's first).
+    pub bios: &'static [&'static str],
+    /// Other known images (split CODE images for `-pflash`, other distributions' and QEMU's own
+    /// builds): found and reported by the probe, never chosen for `-bios`.
+    pub other: &'static [&'static str],
 }
 
-/// The packaged firmware for `arch`, if Debian ships one that boots with `-bios`.
-/// (riscv64's EDK2 build needs pflash plus OpenSBI, so it is not offered here.)
-pub fn installed(arch: Arch) -> Option<Installed> {
-    match arch {
-        Arch::Aarch64 => Some(Installed {
-            package: "qemu-efi-aarch64",
-            paths: &[
-                "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
-                "/usr/share/AAVMF/AAVMF_CODE.fd",
-            ],
-        }),
-        Arch::Arm => Some(Installed {
-            package: "qemu-efi-arm",
-            paths: &["/usr/share/AAVMF/AAVMF32_CODE.fd"],
-        }),
-        Arch::X86_64 => Some(Installed {
-            package: "ovmf",
-            paths: &[
-                "/usr/share/ovmf/OVMF.fd",
-                "/usr/share/OVMF/OVMF.fd",
-                "/usr/share/qemu/OVMF.fd",
-            ],
-        }),
-        _ => None,
+impl Uefi {
+    /// Every known file, `-bios` ones first.
+    pub fn paths(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.bios.iter().chain(self.other).copied()
     }
+}
+
+pub const UEFI: &[Uefi] = &[
+    Uefi {
+        arch: Arch::X86_64,
+        package: Some("ovmf"),
+        package_note: None,
+        bios: &[
+            "/usr/share/ovmf/OVMF.fd",
+            "/usr/share/OVMF/OVMF.fd",
+            "/usr/share/qemu/OVMF.fd",
+        ],
+        other: &[
+            "/usr/share/OVMF/OVMF_CODE.fd",
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+            "/usr/share/edk2/x64/OVMF_CODE.fd",
+            "/usr/share/qemu/edk2-x86_64-code.fd",
+        ],
+    },
+    Uefi {
+        arch: Arch::Aarch64,
+        package: Some("qemu-efi-aarch64"),
+        package_note: None,
+        bios: &[
+            "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+            "/usr/share/AAVMF/AAVMF_CODE.fd",
+        ],
+        other: &[
+            "/usr/share/edk2/aarch64/QEMU_EFI.fd",
+            "/usr/share/qemu/edk2-aarch64-code.fd",
+        ],
+    },
+    Uefi {
+        arch: Arch::Arm,
+        package: Some("qemu-efi-arm"),
+        package_note: None,
+        bios: &["/usr/share/AAVMF/AAVMF32_CODE.fd"],
+        other: &["/usr/share/qemu/edk2-arm-code.fd"],
+    },
+    // EDK2 for riscv64 needs pflash plus OpenSBI, so nothing is offered for -bios.
+    Uefi {
+        arch: Arch::Riscv64,
+        package: Some("qemu-efi-riscv64"),
+        package_note: Some("Debian 13 (trixie) and later"),
+        bios: &[],
+        other: &[
+            "/usr/share/qemu-efi-riscv64/RISCV_VIRT_CODE.fd",
+            "/usr/share/qemu/edk2-riscv-code.fd",
+        ],
+    },
+    // Debian ships it from edk2 2025.02 on (trixie); bookworm and bookworm-backports have no
+    // LoongArch firmware package.
+    Uefi {
+        arch: Arch::Loongarch64,
+        package: Some("qemu-efi-loongarch64"),
+        package_note: Some("Debian 13 (trixie) and later; not in Debian 12 or its backports"),
+        bios: &["/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd"],
+        other: &["/usr/share/qemu/edk2-loongarch64-code.fd"],
+    },
+];
+
+/// The table's entry for `arch`, when it has files that boot with `-bios`.
+pub fn installed(arch: Arch) -> Option<&'static Uefi> {
+    UEFI.iter().find(|u| u.arch == arch && !u.bios.is_empty())
 }
 
 /// The firmware file to pass to `-bios` for `arch`, from the installed packages.
@@ -56,20 +108,22 @@ fn find_with(arch: Arch, exists: &dyn Fn(&Path) -> bool) -> Result<PathBuf, Erro
         .help("pass --firmware FILE with a firmware image for this architecture"));
     };
     known
-        .paths
+        .bios
         .iter()
         .map(Path::new)
         .find(|p| exists(p))
         .map(Path::to_path_buf)
         .ok_or_else(|| {
+            let install = match (known.package, known.package_note) {
+                (Some(p), Some(note)) => format!("install it with `apt-get install {p}` ({note})"),
+                (Some(p), None) => format!("install it with `apt-get install {p}`"),
+                (None, _) => "install UEFI firmware for it".to_string(),
+            };
             Error::infra(format!(
                 "`uefi = true` needs UEFI firmware for {arch}, but none was found (looked for {})",
-                known.paths.join(", ")
+                known.bios.join(", ")
             ))
-            .help(format!(
-                "install it with `apt-get install {}`, or pass --firmware FILE",
-                known.package
-            ))
+            .help(format!("{install}, or pass --firmware FILE"))
         })
 }
 
@@ -106,6 +160,17 @@ mod tests {
         assert!(err.help.unwrap().contains("--firmware FILE"));
         let err = find_with(Arch::Aarch64, &none).unwrap_err();
         assert!(err.help.unwrap().contains("qemu-efi-aarch64"));
+        let err = find_with(Arch::Loongarch64, &none).unwrap_err();
+        assert!(
+            err.message
+                .contains("/usr/share/qemu-efi-loongarch64/QEMU_EFI.fd"),
+            "{err}"
+        );
+        assert!(
+            err.help
+                .unwrap()
+                .contains("apt-get install qemu-efi-loongarch64` (Debian 13 (trixie) and later")
+        );
         let err = find_with(Arch::Riscv64, &none).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Usage);
         assert!(err.help.unwrap().contains("--firmware FILE"));

@@ -3,6 +3,7 @@
 //! touches a stage.
 
 pub mod checks;
+pub mod echo;
 pub mod gha;
 pub mod json;
 pub mod junit;

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 
+use super::echo::EchoFilter;
 use super::{Event, Level, Reporter};
 use crate::report::CaseResult;
 use crate::verdict::Outcome;
@@ -18,6 +19,9 @@ pub struct TerminalReporter {
     /// With cases running at once, console lines are prefixed with `[case] ` and written only
     /// when complete, so cases never mix within a line. Holds each case's unfinished line.
     prefixed: Option<HashMap<String, Vec<u8>>>,
+    /// On a terminal, each case's console is made inert ([`EchoFilter`]); `None` elsewhere
+    /// (a pipe or file gets the bytes as they are).
+    inert: Option<HashMap<String, EchoFilter>>,
 }
 
 /// An unfinished console line longer than this is written out anyway (bounded memory).
@@ -32,6 +36,21 @@ impl TerminalReporter {
             color,
             console_at_line_start: true,
             prefixed: parallel.then(HashMap::new),
+            inert: std::io::stdout().is_terminal().then(HashMap::new),
+        }
+    }
+
+    /// The console bytes as they may reach the terminal.
+    fn echoed<'b>(&mut self, case: &str, bytes: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+        match self.inert.as_mut() {
+            Some(filters) => {
+                let colour = std::env::var_os("NO_COLOR").is_none();
+                let filter = filters
+                    .entry(case.to_string())
+                    .or_insert_with(|| EchoFilter::new(colour));
+                filter.filter(bytes).into()
+            }
+            None => bytes.into(),
         }
     }
 
@@ -169,13 +188,17 @@ impl Reporter for TerminalReporter {
                 }
             }
             Event::Console { case, bytes } if self.echo_console && self.prefixed.is_some() => {
-                self.prefixed_console(case, bytes, false);
+                let bytes = self.echoed(case, bytes);
+                self.prefixed_console(case, &bytes, false);
             }
-            Event::Console { bytes, .. } if self.echo_console && !bytes.is_empty() => {
+            Event::Console { case, bytes } if self.echo_console && !bytes.is_empty() => {
+                let bytes = self.echoed(case, bytes);
                 let mut out = std::io::stdout().lock();
-                let _ = out.write_all(bytes);
+                let _ = out.write_all(&bytes);
                 let _ = out.flush();
-                self.console_at_line_start = bytes.ends_with(b"\n");
+                if !bytes.is_empty() {
+                    self.console_at_line_start = bytes.ends_with(b"\n");
+                }
             }
             Event::QemuStderr { bytes, .. } | Event::BuildOutput { bytes, .. }
                 if self.echo_console =>

@@ -427,14 +427,17 @@ impl CaseRun<'_> {
 impl Case {
     /// Whether the kernel comes from a build (cargo or the user's command).
     fn source_needs_build(&self) -> bool {
-        !matches!(self.source, KernelSource::Prebuilt(_))
+        !matches!(
+            self.source,
+            KernelSource::Prebuilt(_) | KernelSource::Firmware(_)
+        )
     }
 }
 
 /// The build stage's plan for a case with the (patched) VM configs to embed.
 pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Error> {
     match &case.source {
-        KernelSource::Prebuilt(k) => Ok(BuildPlan::prebuilt(k)),
+        KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => Ok(BuildPlan::prebuilt(k)),
         KernelSource::Cargo { board, package } => plan_cargo(&CargoRequest {
             board,
             package,

@@ -51,7 +51,7 @@ fn steps_send_only_after_the_prompt_on_the_unfinished_line() {
     }
     let tl = j.script().unwrap().timeline();
     assert_eq!(tl.len(), 3);
-    assert_eq!(tl[1].name, "step 2: send 'usertests'");
+    assert_eq!(tl[1].name, "step 2: send 'usertests\\n'");
     assert_eq!(tl[2].delta, Some(Duration::from_millis(1999)));
 }
 
@@ -242,4 +242,13 @@ fn a_missed_optional_milestone_does_not_block_the_next_one() {
         ]
     );
     assert!(tl[3].optional);
+}
+
+#[test]
+fn sends_are_named_with_control_characters_escaped() {
+    assert_eq!(super::step_name(0, Some(b"\n")), "step 1: send '\\n'");
+    assert_eq!(
+        super::step_name(1, Some(b"run\r\x03")),
+        "step 2: send 'run\\r\\u{3}'"
+    );
 }
