@@ -207,6 +207,7 @@ impl Reader<'_> {
                 }
             }
         }
+        c.grammar.finish()?;
         Ok(c)
     }
 
