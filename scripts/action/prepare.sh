@@ -45,7 +45,9 @@ board_arch() {
 # suite_arches: the `arch` of every selected case, from `qemu-test matrix` (which reads INPUT_CASE).
 suite_arches() {
     local json
-    if ! json=$(env -u GITHUB_OUTPUT "$QEMU_TEST_BIN" matrix --suite "$INPUT_SUITE" 2> /dev/null); then
+    local source=(--suite "${INPUT_SUITE:-}")
+    [ -z "${INPUT_TEST_SUIT:-}" ] || source=(--test-suit "$INPUT_TEST_SUIT")
+    if ! json=$(env -u GITHUB_OUTPUT "$QEMU_TEST_BIN" matrix "${source[@]}" 2> /dev/null); then
         qt_log "could not list the suite's cases now; the run step will report why"
         return 0
     fi
@@ -55,7 +57,7 @@ suite_arches() {
 guest_arches() {
     if [ -n "${INPUT_ARCH:-}" ]; then
         echo "$INPUT_ARCH"
-    elif [ -n "${INPUT_SUITE:-}" ]; then
+    elif [ -n "${INPUT_SUITE:-}" ] || [ -n "${INPUT_TEST_SUIT:-}" ]; then
         suite_arches
     elif [ -n "${INPUT_KERNEL:-}" ] && [ -f "$INPUT_KERNEL" ]; then
         elf_arch "$INPUT_KERNEL"

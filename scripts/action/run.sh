@@ -10,7 +10,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case "${INPUT_COMMAND:-run}" in
     run) exec "$QEMU_TEST_BIN" run ;;
     matrix)
-        [ -n "${INPUT_SUITE:-}" ] || qt_die "command: matrix needs the suite input"
+        if [ -n "${INPUT_TEST_SUIT:-}" ]; then
+            exec "$QEMU_TEST_BIN" matrix --test-suit "$INPUT_TEST_SUIT"
+        fi
+        [ -n "${INPUT_SUITE:-}" ] || qt_die "command: matrix needs the suite or test-suit input"
         exec "$QEMU_TEST_BIN" matrix --suite "$INPUT_SUITE"
         ;;
     *) qt_die "command must be run or matrix, not '${INPUT_COMMAND}'" ;;
