@@ -820,6 +820,12 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     if let Some(img) = &case.image {
         println!("# image: {} from {}", img.spec, img.registry);
     }
+    if let Some(h) = &case.config.host_http_server {
+        println!(
+            "# host http server: {}:{} for the boot (guest: 10.0.2.2:{})",
+            h.bind, h.port, h.port
+        );
+    }
     for (i, v) in case.vm_configs.iter().enumerate() {
         let copy = crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i);
         println!(

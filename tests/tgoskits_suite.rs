@@ -319,3 +319,27 @@ fn every_build_file_loads_in_the_axbuild_shape() {
     assert_eq!(b.env[0].0, "KERNEL_BUILTIN_CMDLINE");
     assert_eq!((b.max_cpu_num, b.features.len()), (Some(1), 2));
 }
+
+/// `[host_http_server]` as axbuild writes it is known; a bind beyond loopback is refused with
+/// the fix, unless the config says `allow_non_loopback = true`.
+#[test]
+fn host_http_server_keys_and_the_loopback_rule() {
+    let s = Scratch::new();
+    let ok = s.write(
+        "ok.toml",
+        "args = []\n[host_http_server]\nbind = \"127.0.0.1\"\nport = 18281\nbody = \"fixture\\n\"\n",
+    );
+    let out = s.run(&["check", "--qemu-config", ok.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "ok: no findings");
+    let wide = s.write(
+        "wide.toml",
+        "[host_http_server]\nbind = \"0.0.0.0\"\nport = 18281\n",
+    );
+    let out = s.run(&["check", "--qemu-config", wide.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wide.toml:2:8: `bind = \"0.0.0.0\"` would serve the host HTTP server beyond this machine"), "{stderr}");
+    assert!(stderr.contains("allow_non_loopback = true"), "{stderr}");
+}

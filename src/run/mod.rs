@@ -3,6 +3,7 @@
 
 mod boot;
 mod case;
+pub mod host_http;
 mod jobs;
 
 pub use boot::{BootPlan, BootReport, boot};
