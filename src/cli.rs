@@ -169,6 +169,14 @@ impl TestSuitArgs {
         let cwd = std::env::current_dir()
             .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
         let root = cwd.join(dir);
+        let arch = match (arch, env_input("INPUT_ARCH")) {
+            (Some(a), _) => Some(a),
+            (None, Some(a)) => Some(
+                a.parse::<Arch>()
+                    .map_err(|e| Error::usage(format!("input INPUT_ARCH: {e}")))?,
+            ),
+            (None, None) => None,
+        };
         let filter = plan::testsuit::Filter {
             archs: arch.into_iter().collect(),
             groups: or_env(&self.test_group, "INPUT_TEST_GROUP"),
@@ -193,7 +201,7 @@ pub struct MatrixArgs {
     pub suite: Option<PathBuf>,
     #[command(flatten)]
     pub test_suit: TestSuitArgs,
-    /// Only this architecture (with --test-suit).
+    /// Only this architecture (with --test-suit) [env: INPUT_ARCH].
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<Arch>,
     /// Keep only cases whose name contains this text (repeatable; any may match).
