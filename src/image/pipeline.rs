@@ -224,7 +224,7 @@ fn consume(rx: mpsc::Receiver<Msg>, target: &Target) -> Result<Outcome, Stopped>
         bytes: 0,
     };
     let reserved: Vec<&str> = target.reserved.iter().map(String::as_str).collect();
-    let files = unpack_gz(&mut tee, &target.dest, &target.limits, &reserved);
+    let files = unpack_compressed(&mut tee, &target.dest, &target.limits, &reserved);
     if tee.aborted {
         return Err(Stopped::Aborted);
     }
@@ -244,14 +244,42 @@ fn consume(rx: mpsc::Receiver<Msg>, target: &Target) -> Result<Outcome, Stopped>
     })
 }
 
-/// gunzip → untar, then read the gzip stream to its end so its CRC is checked too.
-fn unpack_gz(
+/// The xz stream magic (`FD '7zXZ' 00`); anything else is read as gzip, as before.
+const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// gunzip or unxz (told apart by the first bytes: axvisor-guest's `.tar.gz`, tgosimages'
+/// `.tar.xz`) → untar, then read the compressed stream to its end so its CRC is checked too.
+fn unpack_compressed(
     tee: &mut Tee,
     dest: &Path,
     limits: &UnpackLimits,
     reserved: &[&str],
 ) -> Result<Vec<PathBuf>, UnpackError> {
-    let mut gz = MultiGzDecoder::new(tee);
+    let mut head = Vec::with_capacity(XZ_MAGIC.len());
+    (&mut *tee)
+        .take(XZ_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(UnpackError::Format)?;
+    let stream = io::Cursor::new(head.clone()).chain(tee);
+    if head == XZ_MAGIC {
+        untar_to_end(
+            liblzma::read::XzDecoder::new_multi_decoder(stream),
+            dest,
+            limits,
+            reserved,
+        )
+    } else {
+        untar_to_end(MultiGzDecoder::new(stream), dest, limits, reserved)
+    }
+}
+
+/// Untars the decompressed stream, then reads it to its end (bounded) for the trailing checks.
+fn untar_to_end(
+    mut gz: impl Read,
+    dest: &Path,
+    limits: &UnpackLimits,
+    reserved: &[&str],
+) -> Result<Vec<PathBuf>, UnpackError> {
     let files = unpack(&mut gz, dest, limits, reserved)?;
     // After the tar end marker only zero padding may follow; bound it.
     let trailing =
