@@ -25,6 +25,16 @@ fn registry(server: &Server, entries: &[(&str, &str, &[u8])]) -> Registry {
     Registry::from_text("tgosimages.toml", &text).expect("registry parses")
 }
 
+/// Pulls `spec` from `reg` into `cache`.
+async fn pull(
+    reg: &Registry,
+    spec: &str,
+    cache: &Cache,
+) -> Result<qemu_test_action::image::LocalImage, qemu_test_action::Error> {
+    let spec: ImageSpec = spec.parse().unwrap();
+    ensure_image(reg, &spec, cache, &mut Recorder::default()).await
+}
+
 #[tokio::test]
 async fn bundle_and_rootfs_images_are_pulled_by_name_and_version() {
     let server = Server::start();
@@ -47,10 +57,7 @@ async fn bundle_and_rootfs_images_are_pulled_by_name_and_version() {
     );
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path()).with_options(fast_options());
-    let spec: ImageSpec = "qemu-aarch64:0.0.15".parse().unwrap();
-    let img = ensure_image(&reg, &spec, &cache, &mut Recorder::default())
-        .await
-        .unwrap();
+    let img = pull(&reg, "qemu-aarch64:0.0.15", &cache).await.unwrap();
     assert_eq!(img.sha256, sha256_hex(&bundle));
     assert_eq!(std::fs::read(img.dir.join("qemu-aarch64")).unwrap(), kernel);
     assert_eq!(
@@ -62,8 +69,7 @@ async fn bundle_and_rootfs_images_are_pulled_by_name_and_version() {
         std::fs::read(cache.archive_path(&img.sha256)).unwrap(),
         bundle
     );
-    let spec: ImageSpec = "rootfs-aarch64-alpine.img:0.0.15".parse().unwrap();
-    let root = ensure_image(&reg, &spec, &cache, &mut Recorder::default())
+    let root = pull(&reg, "rootfs-aarch64-alpine.img:0.0.15", &cache)
         .await
         .unwrap();
     assert_eq!(
@@ -84,14 +90,9 @@ async fn a_hostile_xz_archive_is_refused_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cache_root = dir.path().join("cache");
     let cache = Cache::new(&cache_root).with_options(fast_options());
-    let err = ensure_image(
-        &reg,
-        &"qemu-aarch64:0.0.15".parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .expect_err("hostile archive must be refused");
+    let err = pull(&reg, "qemu-aarch64:0.0.15", &cache)
+        .await
+        .expect_err("hostile archive must be refused");
     let text = err.to_string();
     assert!(
         text.contains("\"../../../x\": contains a '..' component"),
@@ -114,14 +115,7 @@ async fn a_wrong_checksum_on_an_xz_archive_is_an_error_and_caches_nothing() {
     );
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path()).with_options(fast_options());
-    let err = ensure_image(
-        &reg,
-        &"qemu-aarch64:0.0.15".parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = pull(&reg, "qemu-aarch64:0.0.15", &cache).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains(&format!("expected {}", sha256_hex(&archive))),
@@ -143,14 +137,7 @@ async fn a_corrupt_xz_stream_with_a_matching_checksum_names_the_format() {
     let reg = registry(&server, &[("qemu-aarch64", "0.0.15", &broken)]);
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::new(dir.path()).with_options(fast_options());
-    let err = ensure_image(
-        &reg,
-        &"qemu-aarch64:0.0.15".parse().unwrap(),
-        &cache,
-        &mut Recorder::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = pull(&reg, "qemu-aarch64:0.0.15", &cache).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("not a valid .tar.gz or .tar.xz"), "{text}");
     assert_eq!(cache_files(dir.path()), Vec::<std::path::PathBuf>::new());

@@ -45,11 +45,11 @@ fn cpio_entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, data: &[u8]) {
     }
     out.extend_from_slice(name.as_bytes());
     out.push(0);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
     out.extend_from_slice(data);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -65,7 +65,7 @@ fn shell_initrd(s: &Scratch) -> std::path::PathBuf {
     let mut extra = Vec::new();
     cpio_entry(&mut extra, 900_001, "init", 0o100_755, INIT.as_bytes());
     cpio_entry(&mut extra, 0, "TRAILER!!!", 0, b"");
-    while extra.len() % 512 != 0 {
+    while !extra.len().is_multiple_of(512) {
         extra.push(0);
     }
     bytes.extend_from_slice(&extra);

@@ -180,6 +180,23 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
     );
 }
 
+/// `run --test-suit <vendored> --dry-run --arch ARCH --test-group normal`: its stdout (exit 0).
+fn dry_run_normal(s: &Scratch, arch: &str) -> String {
+    let root = data().join("test-suit");
+    let args = [
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        arch,
+    ];
+    let out = s.run(&[&args[..], &["--test-group", "normal"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    stdout
+}
+
 /// `run --test-suit … --dry-run` from anywhere: the workspace is the tree's parent, the cargo
 /// build is axbuild's (package from os/axvisor, `SMP`, `AX_ARCH`, `AX_TARGET`, the file's
 /// `env`), the QEMU command has `${workspace}` substituted and the prompt steps are shown.
@@ -187,19 +204,7 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
 fn dry_run_shows_each_cases_build_and_qemu_command() {
     let s = Scratch::new();
     let ws = data();
-    let root = ws.join("test-suit");
-    let out = s.run(&[
-        "run",
-        "--test-suit",
-        root.to_str().unwrap(),
-        "--dry-run",
-        "--arch",
-        "riscv64",
-        "--test-group",
-        "normal",
-    ]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let stdout = dry_run_normal(&s, "riscv64");
     let ws = ws.to_str().unwrap();
     let work = s.out().join("cases/axvisor.normal.smoke_riscv64");
     let work = work.to_str().unwrap();
@@ -233,19 +238,7 @@ fn dry_run_shows_each_cases_build_and_qemu_command() {
 #[test]
 fn x86_svm_and_vmx_cases_skip_with_their_own_reason() {
     let s = Scratch::new();
-    let root = data().join("test-suit");
-    let out = s.run(&[
-        "run",
-        "--test-suit",
-        root.to_str().unwrap(),
-        "--dry-run",
-        "--arch",
-        "x86_64",
-        "--test-group",
-        "normal",
-    ]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let stdout = dry_run_normal(&s, "x86_64");
     let mut skipped = 0;
     for (variant, other) in [("svm", "vmx"), ("vmx", "svm")] {
         let section = stdout

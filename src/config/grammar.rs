@@ -509,6 +509,14 @@ mod tests {
         assert_eq!(g.fail_sets[0].0, "linux");
     }
 
+    /// Each step as (expect, send).
+    fn expect_send(g: &GrammarSpec) -> Vec<(&str, Option<&str>)> {
+        g.steps
+            .iter()
+            .map(|s| (s.expect.regex.as_str(), s.send.as_deref()))
+            .collect()
+    }
+
     fn read_finished(text: &str) -> Result<GrammarSpec, Error> {
         let mut g = read(text)?;
         g.finish()?;
@@ -523,11 +531,7 @@ mod tests {
              [[steps]]\nexpect = \"done\"\n",
         )
         .unwrap();
-        let shown: Vec<(&str, Option<&str>)> = g
-            .steps
-            .iter()
-            .map(|s| (s.expect.regex.as_str(), s.send.as_deref()))
-            .collect();
+        let shown = expect_send(&g);
         assert_eq!(
             shown,
             [
@@ -562,11 +566,7 @@ mod tests {
              [[shell_check_steps]]\nshell_cmd = \"b\"\nsuccess_regex = \"B\"\n",
         )
         .unwrap();
-        let shown: Vec<(&str, Option<&str>)> = g
-            .steps
-            .iter()
-            .map(|s| (s.expect.regex.as_str(), s.send.as_deref()))
-            .collect();
+        let shown = expect_send(&g);
         assert_eq!(
             shown,
             [
