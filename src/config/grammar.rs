@@ -276,11 +276,13 @@ impl ShellCheck {
                 .at(self.at)
                 .help("add `shell_prefix = \"~ #\"`: later entries inherit it"));
             };
+            // `fail_regex` guards the command's output, not the wait for the prompt (text
+            // before the command was typed is not its result).
             steps.push(StepSpec {
                 expect,
                 send: Some(format!("{cmd}\n")),
                 timeout: self.timeout,
-                fail: self.fail.clone(),
+                fail: Vec::new(),
                 location: self.at.clone(),
             });
         }
