@@ -150,12 +150,79 @@ pub struct CheckArgs {
     pub workspace: Option<PathBuf>,
 }
 
+/// tgoskits' test-suit tree as a suite (`run` and `matrix`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct TestSuitArgs {
+    /// tgoskits' test-suit directory: cases discovered and named as its axbuild does
+    /// (test-suit/<os>/<group>/…/build-<target>.toml + qemu-<arch>.toml); the workspace is its
+    /// parent [env: INPUT_TEST_SUIT].
+    #[arg(long, value_name = "DIR", conflicts_with = "suite")]
+    pub test_suit: Option<PathBuf>,
+    /// Only this test group (`normal`, `uefi`, `axtest`; repeatable) [env: INPUT_TEST_GROUP].
+    #[arg(long, value_name = "GROUP")]
+    pub test_group: Vec<String>,
+    /// Only this axbuild test case (`smoke-svm`, `qemu-nimbos`, `qemu-svm/smoke-svm`;
+    /// repeatable) [env: INPUT_TEST_CASE].
+    #[arg(long, value_name = "NAME")]
+    pub test_case: Vec<String>,
+}
+
+impl TestSuitArgs {
+    /// The discovered cases as a suite, with the workspace they belong to; `None` without
+    /// `--test-suit`/`INPUT_TEST_SUIT`.
+    fn load(&self, arch: Option<Arch>) -> Result<Option<(Suite, PathBuf)>, Error> {
+        let Some(dir) = self
+            .test_suit
+            .clone()
+            .or_else(|| env_input("INPUT_TEST_SUIT").map(PathBuf::from))
+        else {
+            return Ok(None);
+        };
+        let or_env = |v: &[String], k: &str| {
+            if v.is_empty() {
+                crate::action::inputs::names(env_input(k).as_deref())
+            } else {
+                v.to_vec()
+            }
+        };
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
+        let root = cwd.join(dir);
+        let arch = match (arch, env_input("INPUT_ARCH")) {
+            (Some(a), _) => Some(a),
+            (None, Some(a)) => Some(
+                a.parse::<Arch>()
+                    .map_err(|e| Error::usage(format!("input INPUT_ARCH: {e}")))?,
+            ),
+            (None, None) => None,
+        };
+        let filter = plan::testsuit::Filter {
+            archs: arch.into_iter().collect(),
+            groups: or_env(&self.test_group, "INPUT_TEST_GROUP"),
+            cases: or_env(&self.test_case, "INPUT_TEST_CASE"),
+        };
+        let cases = plan::testsuit::discover(&root, &filter)?;
+        let suite = plan::testsuit::to_suite(&root, &cases)?;
+        Ok(Some((suite, plan::testsuit::workspace_of(&root))))
+    }
+}
+
 /// Flags of `qemu-test matrix`.
 #[derive(Debug, Args)]
 pub struct MatrixArgs {
     /// Suite file ([defaults] + [[case]] tables).
-    #[arg(long, value_name = "FILE", env = "INPUT_SUITE")]
-    pub suite: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "INPUT_SUITE",
+        required_unless_present = "test_suit"
+    )]
+    pub suite: Option<PathBuf>,
+    #[command(flatten)]
+    pub test_suit: TestSuitArgs,
+    /// Only this architecture (with --test-suit) [env: INPUT_ARCH].
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<Arch>,
     /// Keep only cases whose name contains this text (repeatable; any may match).
     #[arg(long, value_name = "TEXT")]
     pub filter: Vec<String>,
@@ -209,6 +276,8 @@ pub struct RunArgs {
     /// Suite case to run (repeatable); default: all.
     #[arg(long = "case", value_name = "NAME")]
     pub cases: Vec<String>,
+    #[command(flatten)]
+    pub test_suit: TestSuitArgs,
     /// Kernel to boot: an ELF (its header picks qemu-system-<arch>) or a raw image with --arch.
     #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
@@ -520,17 +589,13 @@ async fn action_command(cmd: ActionCmd) -> i32 {
                     }) => run_command(&args).await,
                     _ => exit::USAGE,
                 },
-                Some("matrix") => match action::inputs::text(&vars, "suite") {
-                    Some(suite) => matrix_command(&MatrixArgs {
-                        suite: PathBuf::from(suite),
-                        filter: Vec::new(),
-                        cases: Vec::new(),
-                    }),
-                    None => report_plan_error(
-                        &Error::usage("command: matrix needs the suite input")
-                            .help("set `suite:` to the suite file whose cases form the matrix"),
-                    ),
-                },
+                Some("matrix") => matrix_command(&MatrixArgs {
+                    suite: action::inputs::text(&vars, "suite").map(PathBuf::from),
+                    test_suit: TestSuitArgs::default(),
+                    arch: None,
+                    filter: Vec::new(),
+                    cases: Vec::new(),
+                }),
                 Some(other) => report_plan_error(
                     &Error::usage(format!(
                         "input `command`: '{other}' is not a command of the action"
@@ -559,7 +624,7 @@ async fn run_command(args: &RunArgs) -> i32 {
         tokio::task::spawn_blocking(move || plan_cases(&args))
     };
     let mut watch = cancel.clone();
-    let cases = tokio::select! {
+    let (cases, unplanned) = tokio::select! {
         r = planning => match r {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return report_plan_error(&e),
@@ -582,9 +647,12 @@ async fn run_command(args: &RunArgs) -> i32 {
     emit_warnings(&cases, &mut reporters);
     if args.dry_run {
         for case in &cases {
-            print_dry_run(case, cases.len() > 1);
+            print_dry_run(case, cases.len() + unplanned.len() > 1);
         }
-        return exit::PASS;
+        for e in &unplanned {
+            println!("# cannot plan here: {e}");
+        }
+        return unplanned.first().map_or(exit::PASS, Error::exit_code);
     }
     let out_dir = &cases[0].out_dir;
     // Held until the process ends: a second run on this out dir stops here, writing nothing.
@@ -668,8 +736,18 @@ async fn publish_checks(results: &[crate::report::CaseResult]) {
 
 /// Plans every case, then probes the host (only when a case could use KVM or has requirements)
 /// and applies the KVM/TCG profiles.
-fn plan_cases(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
-    let mut cases = plan_inputs(args)?;
+/// With `--dry-run` a case that cannot be planned is returned with the others (to be shown);
+/// otherwise its error ends the run before anything starts.
+fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
+    let mut cases = Vec::new();
+    let mut unplanned = Vec::new();
+    for planned in plan_inputs(args)? {
+        match planned {
+            Ok(c) => cases.push(c),
+            Err(e) if args.dry_run => unplanned.push(e),
+            Err(e) => return Err(e),
+        }
+    }
     let profiles = match args
         .profiles
         .clone()
@@ -691,23 +769,30 @@ fn plan_cases(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
         plan::probe_not_needed()
     };
     plan::apply_profiles(&mut cases, &probe, &profiles);
-    Ok(cases)
+    Ok((cases, unplanned))
 }
 
-fn plan_inputs(args: &RunArgs) -> Result<Vec<plan::Case>, Error> {
+fn plan_inputs(args: &RunArgs) -> Result<Vec<Result<plan::Case, Error>>, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
-    let suite = args
-        .suite_path()
-        .map(|p| Suite::load(&cwd.join(p)))
-        .transpose()?;
+    let mut inputs = args.inputs();
+    let suite = match args.test_suit.load(args.arch)? {
+        Some((suite, workspace)) => {
+            inputs.workspace = inputs.workspace.or(Some(workspace));
+            Some(suite)
+        }
+        None => args
+            .suite_path()
+            .map(|p| Suite::load(&cwd.join(p)))
+            .transpose()?,
+    };
     if let Some(s) = &suite {
         for (loc, msg) in &s.warnings {
             eprintln!("warning: {loc}: {msg}");
         }
     }
-    plan::plan_run(
-        &args.inputs(),
+    plan::plan_run_each(
+        &inputs,
         suite.as_ref(),
         &args.case_names(),
         &args.options(&cwd),
@@ -769,7 +854,13 @@ async fn images_command(cmd: ImagesCmd) -> i32 {
 }
 
 fn matrix_command(args: &MatrixArgs) -> i32 {
-    let suite = match Suite::load(&args.suite) {
+    let loaded = match (&args.suite, args.test_suit.load(args.arch)) {
+        (_, Err(e)) => Err(e),
+        (_, Ok(Some((suite, _)))) => Ok(suite),
+        (Some(path), Ok(None)) => Suite::load(path),
+        (None, Ok(None)) => Err(Error::usage("matrix needs --suite FILE or --test-suit DIR")),
+    };
+    let suite = match loaded {
         Ok(s) => s,
         Err(e) => return report_error(&e),
     };
@@ -834,6 +925,12 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     if let Some(img) = &case.image {
         println!("# image: {} from {}", img.spec, img.registry);
     }
+    if let Some(h) = &case.config.host_http_server {
+        println!(
+            "# host http server: {}:{} for the boot (guest: 10.0.2.2:{})",
+            h.bind, h.port, h.port
+        );
+    }
     for (i, v) in case.vm_configs.iter().enumerate() {
         let copy = crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i);
         println!(
@@ -849,6 +946,11 @@ fn print_dry_run(case: &plan::Case, with_name: bool) {
     }
     if let Some(bin) = &case.bin_path {
         println!("# to_bin: {} -> {}", case.kernel.display(), bin.display());
+    }
+    for step in case.script.timeline() {
+        if step.kind == crate::console::script::TimelineKind::Step {
+            println!("# {} (once '{}' matched)", step.name, step.pattern);
+        }
     }
     if case.default_fail {
         println!(

@@ -158,7 +158,19 @@ fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<
             }
         }
     };
-    if let Some(suite) = inputs::text(vars, "suite") {
+    if let Some(dir) = inputs::text(vars, "test-suit") {
+        let filter = crate::plan::testsuit::Filter {
+            archs: Vec::new(),
+            groups: inputs::names(inputs::text(vars, "test-group").as_deref()),
+            cases: inputs::names(inputs::text(vars, "test-case").as_deref()),
+        };
+        match crate::plan::testsuit::discover(&cwd.join(dir), &filter) {
+            Ok(cases) => out.extend(cases.iter().map(|c| c.arch)),
+            Err(e) => notes.push(format!(
+                "could not read the test-suit's cases now ({e}); the run step reports why"
+            )),
+        }
+    } else if let Some(suite) = inputs::text(vars, "suite") {
         let names = inputs::names(inputs::text(vars, "case").as_deref());
         match Suite::load(&cwd.join(&suite)).and_then(|s| {
             Ok(s.select(&names)?
@@ -297,6 +309,23 @@ mod tests {
             e.to_string().contains("neither a boolean nor a file path"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn arches_of_a_test_suit_follow_its_filters() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tgoskits/test-suit");
+        let all = prepare(&vars(&[("INPUT_TEST_SUIT", root)]), Path::new("/")).unwrap();
+        assert!(
+            all.arches.contains(&Arch::X86_64) && all.arches.contains(&Arch::Aarch64),
+            "{:?}",
+            all.arches
+        );
+        let svm = prepare(
+            &vars(&[("INPUT_TEST_SUIT", root), ("INPUT_TEST_CASE", "smoke-svm")]),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(svm.arches, [Arch::X86_64]);
     }
 
     #[test]

@@ -1,5 +1,13 @@
 //! AxVisor's board config (`configs/board/*.toml`), read exactly as its xtask reads it
 //! (axvisor.md §3.3), with every error and warning at file:line:column.
+//!
+//! Two shapes, told apart by their keys:
+//! - **xtask** (the older arceos-hypervisor/axvisor): `target`, `features`, `log`, `cargo_args`,
+//!   `to_bin`, `smp`, `vm_configs`, the first five required;
+//! - **axbuild** (tgoskits, `test-suit/**/build-<target>.toml` and `os/axvisor/configs/board/`):
+//!   no `cargo_args`/`to_bin`; `features`, `log`, optional `target` (else the file name's
+//!   `build-<target>[-<variant>].toml`), `vm_configs`, `max_cpu_num`, `env = { … }` and the
+//!   legacy `plat_dyn`.
 
 use std::fmt;
 use std::ops::Range;
@@ -81,6 +89,13 @@ pub struct BoardConfig {
     pub smp: Option<u64>,
     /// VM configs to embed, relative to the workspace, before those given on the command line.
     pub vm_configs: Vec<BoardPath>,
+    /// The axbuild shape (tgoskits): its environment (`SMP`, `AX_ARCH`, `AX_TARGET`) and the
+    /// `smp` feature for `max_cpu_num > 1`.
+    pub axbuild: bool,
+    /// axbuild's `max_cpu_num`: sets `SMP`.
+    pub max_cpu_num: Option<u64>,
+    /// axbuild's `env = { … }`: set for cargo, in file order.
+    pub env: Vec<(String, String)>,
     /// Unknown keys, reported but not fatal.
     pub warnings: Vec<Warning>,
 }
@@ -93,6 +108,25 @@ const KNOWN_KEYS: [&str; 7] = [
     "to_bin",
     "smp",
     "vm_configs",
+];
+
+/// Keys of the axbuild shape.
+const AXBUILD_KEYS: [&str; 7] = [
+    "target",
+    "features",
+    "log",
+    "vm_configs",
+    "max_cpu_num",
+    "env",
+    "plat_dyn",
+];
+
+/// The target triples axbuild builds for, by architecture (the file name's `build-<target>`).
+pub const AXBUILD_TARGETS: [&str; 4] = [
+    "aarch64-unknown-none-softfloat",
+    "riscv64gc-unknown-none-elf",
+    "x86_64-unknown-none",
+    "loongarch64-unknown-none-softfloat",
 ];
 
 impl BoardConfig {
@@ -118,6 +152,10 @@ impl BoardConfig {
             source: &source,
             table: doc.as_table(),
         };
+        let table = doc.as_table();
+        if !table.contains_key("cargo_args") && !table.contains_key("to_bin") {
+            return reader.axbuild(path);
+        }
         Ok(BoardConfig {
             path: path.to_path_buf(),
             target: reader.required_string("target")?,
@@ -127,7 +165,10 @@ impl BoardConfig {
             to_bin: reader.required_bool("to_bin")?,
             smp: reader.smp()?,
             vm_configs: reader.paths("vm_configs")?,
-            warnings: reader.unknown_keys(),
+            axbuild: false,
+            max_cpu_num: None,
+            env: Vec::new(),
+            warnings: reader.unknown_keys(&KNOWN_KEYS),
         })
     }
 
@@ -150,8 +191,15 @@ impl BoardConfig {
                 if full.is_file() {
                     return Ok(full);
                 }
+                let generated = path.components().any(|c| c.as_os_str() == "tmp");
+                let help = if generated {
+                    "this VM config is one tgoskits' axbuild generates under tmp/ before it builds; \
+                     generate it there (or name the source config in vm_configs / --vmconfigs)"
+                } else {
+                    "VM config paths are relative to the workspace root; fix the path or create the file"
+                };
                 let e = Error::config(format!("VM config file '{}' does not exist", path.display()))
-                    .help("VM config paths are relative to the workspace root; fix the path or create the file");
+                    .help(help);
                 Err(match location {
                     Some(at) => e.at(at),
                     None => e,
@@ -167,7 +215,105 @@ struct Reader<'a> {
     table: &'a Table,
 }
 
+/// `build-<target>.toml` or `build-<target>-<variant>.toml` → the target, when it is one of
+/// axbuild's.
+pub fn target_from_file_name(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("build-")?.strip_suffix(".toml")?;
+    AXBUILD_TARGETS
+        .iter()
+        .find(|t| rest == **t || rest.strip_prefix(**t).is_some_and(|v| v.starts_with('-')))
+        .copied()
+}
+
 impl Reader<'_> {
+    /// The axbuild shape (no `cargo_args`, no `to_bin`; `features` and `log` required as
+    /// axbuild's `BuildInfo` requires them).
+    fn axbuild(&self, path: &Path) -> Result<BoardConfig, Error> {
+        let target = match self.table.get("target") {
+            Some(_) => self.required_string("target")?,
+            None => target_from_file_name(path)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::config(
+                        "the build config has no `target` and its file name is not \
+                         build-<target>.toml",
+                    )
+                    .at(self.at(None))
+                    .help(format!(
+                        "add `target = \"aarch64-unknown-none-softfloat\"` or name the file \
+                         build-<target>.toml (one of {})",
+                        AXBUILD_TARGETS.join(", ")
+                    ))
+                })?,
+        };
+        let mut warnings = self.unknown_keys(&AXBUILD_KEYS);
+        if let Some(item) = self.table.get("plat_dyn") {
+            let on = item
+                .as_bool()
+                .ok_or_else(|| self.wrong_type("plat_dyn", item, "a boolean (true or false)"))?;
+            if on {
+                warnings.push(Warning {
+                    location: self.at(item.span()),
+                    message: "`plat_dyn = true` is not passed to cargo: axbuild selects the \
+                              dynamic platform automatically and rejects dynamic-platform features"
+                        .into(),
+                });
+            }
+        }
+        let max_cpu_num = match self.table.get("max_cpu_num") {
+            None => None,
+            Some(item) => match item.as_integer() {
+                Some(n) if n > 0 => Some(n as u64),
+                _ => return Err(self.wrong_type("max_cpu_num", item, "an integer greater than 0")),
+            },
+        };
+        let mut features = self.string_array("features", true)?;
+        if max_cpu_num.is_some_and(|n| n > 1) {
+            features.push("smp".into());
+        }
+        features.sort();
+        features.dedup();
+        Ok(BoardConfig {
+            path: path.to_path_buf(),
+            target,
+            features,
+            log: self.log()?,
+            cargo_args: Vec::new(),
+            to_bin: false,
+            smp: None,
+            vm_configs: match self.table.get("vm_configs") {
+                Some(_) => self.paths("vm_configs")?,
+                None => Vec::new(),
+            },
+            axbuild: true,
+            max_cpu_num,
+            env: self.env()?,
+            warnings,
+        })
+    }
+
+    /// `env = { NAME = "value", … }` (inline or `[env]`), every value a string.
+    fn env(&self) -> Result<Vec<(String, String)>, Error> {
+        let Some(item) = self.table.get("env") else {
+            return Ok(Vec::new());
+        };
+        let t = item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type("env", item, "a table of strings"))?;
+        t.iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(s) => Ok((k.to_string(), s.to_string())),
+                None => Err(Error::config(format!(
+                    "`env.{k}` must be a string, found {}",
+                    v.type_name()
+                ))
+                .at(self.at(v.span()))
+                .help(format!("quote the value: `{k} = \"...\"`"))),
+            })
+            .collect()
+    }
+
     fn at(&self, span: Option<Range<usize>>) -> Location {
         self.source.location(span.map_or(0, |s| s.start))
     }
@@ -292,15 +438,15 @@ impl Reader<'_> {
         }
     }
 
-    fn unknown_keys(&self) -> Vec<Warning> {
+    fn unknown_keys(&self, known: &[&str]) -> Vec<Warning> {
         self.table
             .iter()
-            .filter(|(k, _)| !KNOWN_KEYS.contains(k))
+            .filter(|(k, _)| !known.contains(k))
             .map(|(k, _)| Warning {
                 location: self.at(self.table.key(k).and_then(|key| key.span())),
                 message: format!(
                     "unknown key `{k}` in board config is ignored (known keys: {})",
-                    KNOWN_KEYS.join(", ")
+                    known.join(", ")
                 ),
             })
             .collect()
@@ -355,6 +501,41 @@ mod tests {
         assert_eq!(b.warnings.len(), 1);
         assert_eq!(b.warnings[0].location.line, 6);
         assert!(b.warnings[0].message.contains("`plat`"));
+    }
+
+    #[test]
+    fn axbuild_shape_takes_target_from_the_file_name_and_reads_env() {
+        let b = BoardConfig::parse(
+            Path::new("x/build-riscv64gc-unknown-none-elf.toml"),
+            "features = [\"fs\", \"ax-driver/virtio-blk\"]\nlog = \"Info\"\nmax_cpu_num = 4\n\
+             vm_configs = [\"os/axvisor/a.toml\"]\n[env]\nK = \"v\"\n",
+        )
+        .unwrap();
+        assert!(b.axbuild && b.warnings.is_empty(), "{:?}", b.warnings);
+        assert_eq!(b.target, "riscv64gc-unknown-none-elf");
+        assert_eq!(b.features, ["ax-driver/virtio-blk", "fs", "smp"]);
+        assert_eq!((b.max_cpu_num, b.log), (Some(4), Some(LogLevel::Info)));
+        assert_eq!(b.env, [("K".to_string(), "v".to_string())]);
+        let b = BoardConfig::parse(
+            Path::new("build-x86_64-unknown-none-svm.toml"),
+            "features = []\nlog = \"Info\"\nenv = { A = \"1\" }\n",
+        )
+        .unwrap();
+        assert_eq!(b.target, "x86_64-unknown-none");
+        let e = BoardConfig::parse(Path::new("b.toml"), "features = []\n").unwrap_err();
+        assert!(e.message.contains("no `target`"), "{e}");
+        let e = BoardConfig::parse(
+            Path::new("b.toml"),
+            "target = \"t\"\nfeatures = []\nenv = { A = 1 }\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.message, "`env.A` must be a string, found integer");
+        let b = parse(&format!("{MINIMAL}max_cpu_num = 2\n")).unwrap();
+        assert!(
+            b.warnings[0].message.contains("`max_cpu_num`"),
+            "{:?}",
+            b.warnings
+        );
     }
 
     #[test]

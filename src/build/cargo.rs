@@ -147,8 +147,8 @@ fn features(req: &CargoRequest<'_>) -> Vec<String> {
     features
 }
 
-/// The environment AxVisor's build reads: `AX_LOG`, `AXVISOR_SMP`, `AXVISOR_VM_CONFIGS` and
-/// `WORKSPACE_FOLDER`. Also given to `--build-command` builds. `AXVISOR_VM_CONFIGS` is always
+/// The environment AxVisor's build reads: `AX_LOG`, `AXVISOR_SMP` (xtask) or `SMP`, `AX_ARCH`,
+/// `AX_TARGET` and the file's `env` (axbuild), `AXVISOR_VM_CONFIGS` and `WORKSPACE_FOLDER`. Also given to `--build-command` builds. `AXVISOR_VM_CONFIGS` is always
 /// set (empty for none) so a value left in the user's shell cannot leak into the build.
 pub fn build_env(
     board: Option<&BoardConfig>,
@@ -161,6 +161,22 @@ pub fn build_env(
     }
     if let Some(smp) = board.and_then(|b| b.smp) {
         env.push(("AXVISOR_SMP".into(), smp.to_string()));
+    }
+    if let Some(b) = board.filter(|b| b.axbuild) {
+        // What tgoskits' axbuild sets: `SMP` from `max_cpu_num`, `AX_ARCH`, `AX_TARGET`, then
+        // the build file's own `env` table.
+        if let Some(n) = b.max_cpu_num {
+            env.push(("SMP".into(), n.to_string()));
+        }
+        let arch = b.target.split('-').next().unwrap_or_default();
+        let arch = if arch.starts_with("riscv64") {
+            "riscv64"
+        } else {
+            arch
+        };
+        env.push(("AX_ARCH".into(), arch.into()));
+        env.push(("AX_TARGET".into(), b.target.clone()));
+        env.extend(b.env.iter().cloned());
     }
     let joined: Vec<String> = vm_configs
         .iter()

@@ -3,6 +3,11 @@
 //! extraction (`testcases`/`extract`), built-in `fail_sets`, deadlines (`timeout`,
 //! `inactivity_timeout`), typing pace (`send_chunk`, `send_delay`) and `retries`/`retry_on`.
 //!
+//! tgoskits' axbuild keys become steps too: `shell_prefix` (the prompt, matched literally) with
+//! `shell_init_cmd` (typed once at it) and `test_commands` (each typed when the prompt is back),
+//! folded into `steps` by [`GrammarSpec::finish`] once the whole table is read (the keys may come
+//! in any order). ostool 0.29's `shell_check_steps` inherit `shell_prefix` from earlier entries.
+//!
 //! Everything is read with its place in the file, so `qemu-test check` and config errors can
 //! point at the exact line. Patterns are compiled later, when the case is planned.
 
@@ -36,6 +41,9 @@ pub const GRAMMAR_KEYS: &[&str] = &[
     "retry_on",
     "max_log_size",
     "on_reset",
+    "shell_prefix",
+    "shell_init_cmd",
+    "test_commands",
 ];
 
 /// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
@@ -126,6 +134,16 @@ pub struct GrammarSpec {
     pub max_log_size: Option<u64>,
     /// `on_reset = "pass"` (true) or `"fail"` (false, the default), with where it was written.
     pub on_reset_pass: Option<(bool, Location)>,
+    /// axbuild's prompt keys, until [`GrammarSpec::finish`] turns them into steps.
+    pub shell: ShellKeys,
+}
+
+/// axbuild's `shell_prefix`, `shell_init_cmd` and `test_commands`, as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellKeys {
+    pub prefix: Option<(String, Location)>,
+    pub init_cmd: Option<(String, Location)>,
+    pub test_commands: Vec<(String, Location)>,
 }
 
 impl GrammarSpec {
@@ -147,7 +165,60 @@ impl GrammarSpec {
             retry_on: list(&self.retry_on, &lower.retry_on),
             max_log_size: self.max_log_size.or(lower.max_log_size),
             on_reset_pass: self.on_reset_pass.clone().or(lower.on_reset_pass.clone()),
+            shell: ShellKeys::default(),
         }
+    }
+
+    /// Turns `shell_prefix` + `shell_init_cmd` + `test_commands` into steps placed before the
+    /// explicit ones: wait for the prompt, type the init command (none when empty); then for each
+    /// test command wait for the prompt again (searched after the previous match, so it is the
+    /// prompt that comes back) and type it. A command without a prompt is an error.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        let shell = std::mem::take(&mut self.shell);
+        let Some((prefix, prefix_at)) = shell.prefix else {
+            let orphan = shell
+                .init_cmd
+                .as_ref()
+                .map(|(_, at)| ("shell_init_cmd", at))
+                .or_else(|| {
+                    shell
+                        .test_commands
+                        .first()
+                        .map(|(_, at)| ("test_commands", at))
+                });
+            if let Some((key, at)) = orphan {
+                return Err(Error::config(format!(
+                    "`{key}` needs `shell_prefix`: the prompt to wait for before typing"
+                ))
+                .at(at.clone())
+                .help(
+                    "add `shell_prefix = \"~ #\"` (the guest shell's prompt, matched literally)",
+                ));
+            }
+            return Ok(());
+        };
+        let prompt = |send: Option<String>, at: &Location| StepSpec {
+            expect: PatternSpec {
+                regex: regex::escape(&prefix),
+                location: Some(prefix_at.clone()),
+            },
+            send,
+            timeout: None,
+            fail: Vec::new(),
+            location: at.clone(),
+        };
+        let mut steps = Vec::new();
+        let init = shell.init_cmd.filter(|(c, _)| !c.is_empty());
+        steps.push(match &init {
+            Some((cmd, at)) => prompt(Some(format!("{cmd}\n")), at),
+            None => prompt(None, &prefix_at),
+        });
+        for (cmd, at) in &shell.test_commands {
+            steps.push(prompt(Some(format!("{cmd}\n")), at));
+        }
+        steps.append(&mut self.steps);
+        self.steps = steps;
+        Ok(())
     }
 
     /// Reads one grammar key; `Ok(false)` when `key` is not a grammar key.
@@ -158,10 +229,14 @@ impl GrammarSpec {
                 .steps
                 .extend(r.tables(item, key, |t, at| r.step(t, at))?),
             "shell_check_steps" => {
-                for pair in r.tables(item, key, |t, at| r.shell_step(t, at))? {
-                    self.steps.extend(pair);
+                let mut prompt: Option<PatternSpec> = None;
+                for entry in r.tables(item, key, |t, at| r.shell_step(t, at))? {
+                    self.steps.extend(entry.steps(&mut prompt)?);
                 }
             }
+            "shell_prefix" => self.shell.prefix = Some((r.string(item, key)?, r.at(item))),
+            "shell_init_cmd" => self.shell.init_cmd = Some((r.string(item, key)?, r.at(item))),
+            "test_commands" => self.shell.test_commands = r.strings(item, key)?,
             "milestones" => self.milestones = r.tables(item, key, |t, at| r.milestone(t, at))?,
             "testcases" | "extract" => self
                 .extract
@@ -203,6 +278,69 @@ impl GrammarSpec {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+}
+
+/// One `shell_check_steps` entry as written.
+struct ShellCheck {
+    prefix: Option<PatternSpec>,
+    cmd: Option<String>,
+    success: Vec<PatternSpec>,
+    fail: Vec<PatternSpec>,
+    timeout: Option<Duration>,
+    at: Location,
+}
+
+impl ShellCheck {
+    /// The entry as steps: wait for the prompt (its own `shell_prefix`, else the latest earlier
+    /// one, matched literally) and type `shell_cmd`; then wait for `success_regex` (several
+    /// patterns: any of them) with `fail_regex` active. Both share `timeout`.
+    fn steps(self, prompt: &mut Option<PatternSpec>) -> Result<Vec<StepSpec>, Error> {
+        if let Some(p) = self.prefix {
+            *prompt = Some(p);
+        }
+        let mut steps = Vec::new();
+        if let Some(cmd) = self.cmd {
+            let Some(expect) = prompt.clone() else {
+                return Err(Error::config(
+                    "the first shell_check_steps entry with `shell_cmd` needs `shell_prefix`",
+                )
+                .at(self.at)
+                .help("add `shell_prefix = \"~ #\"`: later entries inherit it"));
+            };
+            // `fail_regex` guards the command's output, not the wait for the prompt (text
+            // before the command was typed is not its result).
+            steps.push(StepSpec {
+                expect,
+                send: Some(format!("{cmd}\n")),
+                timeout: self.timeout,
+                fail: Vec::new(),
+                location: self.at.clone(),
+            });
+        }
+        if let Some(first) = self.success.first() {
+            let expect = if self.success.len() == 1 {
+                first.clone()
+            } else {
+                let alternatives: Vec<String> = self
+                    .success
+                    .iter()
+                    .map(|p| format!("(?:{})", p.regex))
+                    .collect();
+                PatternSpec {
+                    regex: alternatives.join("|"),
+                    location: first.location.clone(),
+                }
+            };
+            steps.push(StepSpec {
+                expect,
+                send: None,
+                timeout: self.timeout,
+                fail: self.fail,
+                location: self.at,
+            });
+        }
+        Ok(steps)
     }
 }
 
@@ -261,9 +399,8 @@ impl TomlReader<'_> {
         })
     }
 
-    /// ostool 0.31: wait for the literal `shell_prefix`, type `shell_cmd` + newline, then wait
-    /// for `success_regex` with `fail_regex` active; both steps share `timeout`.
-    fn shell_step(&self, t: &dyn TableLike, at: Location) -> Result<Vec<StepSpec>, Error> {
+    /// One `shell_check_steps` entry (ostool 0.29/0.31), read; see [`ShellCheck::steps`].
+    fn shell_step(&self, t: &dyn TableLike, at: Location) -> Result<ShellCheck, Error> {
         let what = "a shell_check_steps entry";
         self.only(
             t,
@@ -276,33 +413,39 @@ impl TomlReader<'_> {
             ],
             what,
         )?;
-        let timeout = self.opt_duration(t, "timeout")?;
-        let prefix_item = self.required(t, "shell_prefix", what, &at)?;
-        let prefix = self.string(prefix_item, "shell_prefix")?;
-        let cmd = self.string(self.required(t, "shell_cmd", what, &at)?, "shell_cmd")?;
-        let mut steps = vec![StepSpec {
-            expect: PatternSpec {
-                regex: regex::escape(&prefix),
-                location: Some(self.at(prefix_item)),
-            },
-            send: Some(format!("{cmd}\n")),
-            timeout,
-            fail: Vec::new(),
-            location: at.clone(),
-        }];
-        if let Some(success) = self.field(t, "success_regex") {
-            steps.push(StepSpec {
-                expect: self.pattern(success, "success_regex")?,
-                send: None,
-                timeout,
-                fail: match self.field(t, "fail_regex") {
-                    Some(i) => self.patterns(i, "fail_regex")?,
-                    None => Vec::new(),
-                },
-                location: at,
-            });
+        let prefix = match self.field(t, "shell_prefix") {
+            Some(i) => Some(PatternSpec {
+                regex: regex::escape(&self.string(i, "shell_prefix")?),
+                location: Some(self.at(i)),
+            }),
+            None => None,
+        };
+        let cmd = self
+            .field(t, "shell_cmd")
+            .map(|i| self.string(i, "shell_cmd"))
+            .transpose()?;
+        let success = match self.field(t, "success_regex") {
+            Some(i) => self.patterns(i, "success_regex")?,
+            None => Vec::new(),
+        };
+        if cmd.is_none() && success.is_empty() {
+            return Err(Error::config(format!(
+                "{what} needs `shell_cmd` or `success_regex`"
+            ))
+            .at(at)
+            .help("add `shell_cmd = \"...\"` (typed at the prompt) and/or `success_regex = \"...\"`"));
         }
-        Ok(steps)
+        Ok(ShellCheck {
+            prefix,
+            cmd,
+            success,
+            fail: match self.field(t, "fail_regex") {
+                Some(i) => self.patterns(i, "fail_regex")?,
+                None => Vec::new(),
+            },
+            timeout: self.opt_duration(t, "timeout")?,
+            at,
+        })
     }
 
     fn milestone(&self, t: &dyn TableLike, at: Location) -> Result<MilestoneSpec, Error> {
@@ -436,6 +579,82 @@ mod tests {
         assert_eq!(g.extract[0].results, [("0".to_string(), CaseStatus::Pass)]);
         assert_eq!(g.extract[0].otherwise, CaseStatus::Fail);
         assert_eq!(g.fail_sets[0].0, "linux");
+    }
+
+    /// Each step as (expect, send).
+    fn expect_send(g: &GrammarSpec) -> Vec<(&str, Option<&str>)> {
+        g.steps
+            .iter()
+            .map(|s| (s.expect.regex.as_str(), s.send.as_deref()))
+            .collect()
+    }
+
+    fn read_finished(text: &str) -> Result<GrammarSpec, Error> {
+        let mut g = read(text)?;
+        g.finish()?;
+        Ok(g)
+    }
+
+    #[test]
+    fn shell_prefix_init_cmd_and_test_commands_become_prompt_steps() {
+        let g = read_finished(
+            "test_commands = [\"ls /\", \"for i in 1 2; do\\n echo $i\\ndone\"]\n\
+             shell_init_cmd = \"pwd && echo 'guest test pass!'\"\nshell_prefix = \"~ #\"\n\
+             [[steps]]\nexpect = \"done\"\n",
+        )
+        .unwrap();
+        let shown = expect_send(&g);
+        assert_eq!(
+            shown,
+            [
+                ("\\~ \\#", Some("pwd && echo 'guest test pass!'\n")),
+                ("\\~ \\#", Some("ls /\n")),
+                ("\\~ \\#", Some("for i in 1 2; do\n echo $i\ndone\n")),
+                ("done", None),
+            ]
+        );
+        assert_eq!(g.steps[0].expect.location.as_ref().unwrap().line, 3);
+        assert_eq!(g.steps[1].location.line, 1);
+        // An empty init command only waits for the prompt (AxVisor's loongarch64 case).
+        let g = read_finished("shell_prefix = \"axvisor:$\"\nshell_init_cmd = \"\"\n").unwrap();
+        assert_eq!(g.steps.len(), 1);
+        assert_eq!(
+            (g.steps[0].expect.regex.as_str(), g.steps[0].send.as_deref()),
+            ("axvisor:\\$", None)
+        );
+        let e = read_finished("shell_init_cmd = \"pwd\"\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`shell_init_cmd` needs `shell_prefix`: the prompt to wait for before typing"
+        );
+        assert_eq!(e.location.unwrap().line, 1);
+    }
+
+    #[test]
+    fn ostool_029_shell_check_steps_inherit_the_prompt() {
+        let g = read(
+            "[[shell_check_steps]]\nshell_prefix = \"~ #\"\nshell_cmd = \"a\"\n\
+             success_regex = [\"(?m)^A$\", \"AA\"]\nfail_regex = [\"bad\"]\ntimeout = 7\n\
+             [[shell_check_steps]]\nshell_cmd = \"b\"\nsuccess_regex = \"B\"\n",
+        )
+        .unwrap();
+        let shown = expect_send(&g);
+        assert_eq!(
+            shown,
+            [
+                ("\\~ \\#", Some("a\n")),
+                ("(?:(?m)^A$)|(?:AA)", None),
+                ("\\~ \\#", Some("b\n")),
+                ("B", None),
+            ]
+        );
+        assert_eq!(g.steps[1].fail[0].regex, "bad");
+        assert_eq!(g.steps[0].timeout, Some(Duration::from_secs(7)));
+        assert_eq!(g.steps[3].timeout, None);
+        let e = read("[[shell_check_steps]]\nshell_cmd = \"a\"\n").unwrap_err();
+        assert!(e.message.contains("needs `shell_prefix`"), "{e}");
+        let e = read("[[shell_check_steps]]\nshell_prefx = \"a\"\n").unwrap_err();
+        assert!(e.message.contains("did you mean `shell_prefix`"), "{e}");
     }
 
     #[test]

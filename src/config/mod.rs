@@ -2,6 +2,7 @@
 
 pub mod field;
 pub mod grammar;
+pub mod host_http;
 pub mod qemu;
 pub mod source;
 pub mod vars;

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::field::{self, Field};
 use crate::config::grammar::{GRAMMAR_KEYS, GrammarSpec};
+use crate::config::host_http::HostHttpSpec;
 use crate::config::source::SourceText;
 use crate::config::vars;
 use crate::error::{Error, Location};
@@ -69,6 +70,12 @@ pub struct QemuConfig {
     pub no_reboot: bool,
     /// Console grammar extension keys (steps, milestones, extraction, …).
     pub grammar: GrammarSpec,
+    /// tgoskits' `[host_http_server]`: served to the guest while the case runs.
+    pub host_http_server: Option<HostHttpSpec>,
+    /// tgoskits' board-test keys (`board_type`, `uboot_cmd`): a board run config (`smoke/
+    /// board-*.toml`) read as a QEMU config keeps them; a QEMU boot does not use them.
+    pub board_type: Option<String>,
+    pub uboot_cmd: Vec<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -103,6 +110,18 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "no_reboot",
         read: read_no_reboot,
+    },
+    KeySpec {
+        name: "host_http_server",
+        read: read_host_http,
+    },
+    KeySpec {
+        name: "board_type",
+        read: read_board_type,
+    },
+    KeySpec {
+        name: "uboot_cmd",
+        read: read_uboot_cmd,
     },
 ];
 
@@ -140,6 +159,7 @@ impl QemuConfig {
                 }
             }
         }
+        config.grammar.finish()?;
         config
             .warnings
             .extend(unknown_variable_warnings(&config.args));
@@ -158,6 +178,9 @@ impl QemuConfig {
             fail_regex_at: None,
             no_reboot: true,
             grammar: GrammarSpec::default(),
+            host_http_server: None,
+            board_type: None,
+            uboot_cmd: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -188,6 +211,29 @@ fn read_to_bin(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> 
 
 fn read_no_reboot(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
     config.no_reboot = field.boolean("`no_reboot = true` or `no_reboot = false` (no quotes)")?;
+    Ok(())
+}
+
+fn read_host_http(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    config.host_http_server = Some(HostHttpSpec::read(field.item, field.source)?);
+    Ok(())
+}
+
+fn read_board_type(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    match field.item.as_str() {
+        Some(s) => config.board_type = Some(s.to_string()),
+        None => return Err(field.wrong_type("a string", r#"`board_type = "PhytiumPi"`"#)),
+    }
+    Ok(())
+}
+
+fn read_uboot_cmd(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    let example = r#"`uboot_cmd = ["run ab_select_cmd", "run avb_boot"]`"#;
+    config.uboot_cmd = field
+        .strings(example)?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
     Ok(())
 }
 

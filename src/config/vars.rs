@@ -1,4 +1,5 @@
-//! `${workspaceFolder}` and `${env:NAME}` substitution in QEMU arguments and paths.
+//! `${workspaceFolder}` (also spelt `${workspace}`, as tgoskits' axbuild writes it) and
+//! `${env:NAME}` substitution in QEMU arguments and paths.
 //!
 //! ostool replaces `${workspaceFolder}` in every argument it passes to a child; we do the same
 //! and also accept `${env:NAME}` (ostool knows it only in U-Boot configs) so a CI job can inject
@@ -65,7 +66,8 @@ fn references(text: &str) -> impl Iterator<Item = Found<'_>> {
 }
 
 fn classify(inner: &str) -> Reference<'_> {
-    if inner == "workspaceFolder" {
+    // `${workspace}` is what tgoskits' axbuild substitutes; ostool's name is `${workspaceFolder}`.
+    if inner == "workspaceFolder" || inner == "workspace" {
         return Reference::Workspace;
     }
     match inner.strip_prefix("env:") {
@@ -219,6 +221,11 @@ mod tests {
             assert_eq!(sub(text).unwrap(), text);
         }
         assert_eq!(sub("${other}/${workspaceFolder}").unwrap(), "${other}//ws");
+        assert_eq!(
+            sub("file=${workspace}/tmp/axbuild/rootfs/r.img").unwrap(),
+            "file=/ws/tmp/axbuild/rootfs/r.img"
+        );
+        assert!(unknown_variables("${workspace}/x").is_empty());
     }
 
     #[test]

@@ -643,7 +643,7 @@ fn refusal(job: &ArchiveJob, e: &UnpackError) -> Error {
     } else if e.is_policy() {
         "the archive is unsafe or too big to unpack; nothing was cached. Report it to the image's publisher"
     } else {
-        "the archive matches its SHA-256 but is not a valid .tar.gz; the registry entry is broken"
+        "the archive matches its SHA-256 but is not a valid .tar.gz or .tar.xz; the registry entry is broken"
     };
     Error::infra(format!("image {} ({}): {e}", job.label, job.url)).help(help)
 }

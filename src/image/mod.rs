@@ -51,9 +51,16 @@ impl LocalImage {
         self.file(format!("qemu-{}", self.arch))
     }
 
-    /// The root filesystem image, when the archive ships one.
+    /// The root filesystem image, when the archive ships one: axvisor-guest's `rootfs.img`, or
+    /// the file a tgosimages rootfs image is named after (`rootfs-aarch64-alpine.img`).
     pub fn rootfs(&self) -> Option<PathBuf> {
-        self.file("rootfs.img")
+        self.file("rootfs.img").or_else(|| {
+            Path::new(&self.name)
+                .extension()
+                .is_some_and(|e| e == "img")
+                .then(|| self.file(&self.name))
+                .flatten()
+        })
     }
 }
 
@@ -85,6 +92,15 @@ mod tests {
         assert_eq!(img.kernel(), Some(PathBuf::from("/c/images/x/qemu-x86_64")));
         assert_eq!(img.rootfs(), None);
         assert!(img.file("axvm-bios.bin").is_some());
+        let tgos = LocalImage {
+            name: "rootfs-aarch64-alpine.img".into(),
+            files: vec!["rootfs-aarch64-alpine.img".into()],
+            ..img
+        };
+        assert_eq!(
+            tgos.rootfs(),
+            Some(PathBuf::from("/c/images/x/rootfs-aarch64-alpine.img"))
+        );
     }
 
     /// The runner may `tokio::spawn` image work, so the futures must be `Send`.

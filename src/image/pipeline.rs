@@ -278,7 +278,7 @@ fn consume(rx: mpsc::Receiver<Msg>, target: &Target) -> Result<Outcome, Stopped>
         bytes: 0,
     };
     let reserved: Vec<&str> = target.reserved.iter().map(String::as_str).collect();
-    let files = unpack_gz(&mut tee, &target.dest, &target.limits, &reserved);
+    let files = unpack_compressed(&mut tee, &target.dest, &target.limits, &reserved);
     if tee.aborted {
         return Err(Stopped::Aborted);
     }
@@ -301,22 +301,54 @@ fn consume(rx: mpsc::Receiver<Msg>, target: &Target) -> Result<Outcome, Stopped>
     })
 }
 
-/// gunzip → untar, then read the gzip stream to its end so its CRC is checked too.
-fn unpack_gz(
+/// gunzip or unxz (the archive's kind: axvisor-guest's `.tar.gz`, tgosimages' `.tar.xz`, whose
+/// magic number the download already checked) → untar, then read the compressed stream to its
+/// end so its CRC is checked too. Both decoders sit behind the same ratio guard.
+fn unpack_compressed(
     tee: &mut Tee,
     dest: &Path,
     limits: &UnpackLimits,
     reserved: &[&str],
 ) -> Result<Vec<PathBuf>, UnpackError> {
     let max_ratio = limits.max_ratio.unwrap_or(tee.kind.spec().max_ratio);
-    let mut gz = RatioGuard {
-        inner: MultiGzDecoder::new(tee),
-        out: 0,
-        max_ratio,
-        floor: limits.ratio_floor,
-        compressed: |d: &MultiGzDecoder<&mut Tee>| d.get_ref().bytes,
-        tripped: None,
-    };
+    match tee.kind {
+        ArchiveKind::TarGz => untar_to_end(
+            RatioGuard {
+                inner: MultiGzDecoder::new(tee),
+                out: 0,
+                max_ratio,
+                floor: limits.ratio_floor,
+                compressed: |d: &MultiGzDecoder<&mut Tee>| d.get_ref().bytes,
+                tripped: None,
+            },
+            dest,
+            limits,
+            reserved,
+        ),
+        ArchiveKind::TarXz => untar_to_end(
+            RatioGuard {
+                inner: liblzma::read::XzDecoder::new_multi_decoder(tee),
+                out: 0,
+                max_ratio,
+                floor: limits.ratio_floor,
+                compressed: |d: &liblzma::read::XzDecoder<&mut Tee>| d.get_ref().bytes,
+                tripped: None,
+            },
+            dest,
+            limits,
+            reserved,
+        ),
+    }
+}
+
+/// Untars the guarded, decompressed stream, then reads it to its end (bounded) for the trailing
+/// checks.
+fn untar_to_end<D: Read, F: Fn(&D) -> u64>(
+    mut gz: RatioGuard<D, F>,
+    dest: &Path,
+    limits: &UnpackLimits,
+    reserved: &[&str],
+) -> Result<Vec<PathBuf>, UnpackError> {
     let files = unpack(&mut gz, dest, limits, reserved);
     if let Some(e) = gz.tripped.take() {
         return Err(e);
@@ -330,6 +362,9 @@ fn unpack_gz(
             io::ErrorKind::InvalidData,
             "more than 1 MiB of data after the end of the tar archive",
         )));
+    }
+    if let Some(e) = gz.tripped.take() {
+        return Err(e);
     }
     Ok(files)
 }

@@ -77,7 +77,7 @@ impl fmt::Display for UnpackError {
                 write!(f, "refused archive member \"{entry}\": {reason}")
             }
             UnpackError::TooBig(what) => write!(f, "archive too big: {what}"),
-            UnpackError::Format(e) => write!(f, "not a valid .tar.gz archive: {e}"),
+            UnpackError::Format(e) => write!(f, "not a valid .tar.gz or .tar.xz archive: {e}"),
             UnpackError::NotArchive(why) => f.write_str(why),
             UnpackError::Io { path, err } => write!(f, "cannot write {}: {err}", path.display()),
         }

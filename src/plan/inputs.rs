@@ -15,6 +15,9 @@ pub struct CaseInputs {
     pub kernel: Option<PathBuf>,
     pub qemu_config: Option<PathBuf>,
     pub build_config: Option<PathBuf>,
+    /// Directory of the `Cargo.toml` whose package `build_config` builds (default: the
+    /// workspace root); set by test-suit discovery (`os/axvisor`).
+    pub package_dir: Option<PathBuf>,
     pub vmconfigs: Vec<PathBuf>,
     pub image: Option<String>,
     pub registry: Option<String>,
@@ -53,7 +56,7 @@ impl CaseInputs {
     /// `self` over `lower`: each field of `self` wins when given.
     pub fn over(&self, lower: &CaseInputs) -> CaseInputs {
         overlay_fields!(self, lower;
-            opt: name, retries, kernel, qemu_config, build_config, image, registry, build_command,
+            opt: name, retries, kernel, qemu_config, build_config, package_dir, image, registry, build_command,
                  artifact, arch, accel, on_unsupported, timeout, workspace, firmware, runner,
                  location;
             list: vmconfigs, requires, success_regex, fail_regex;
@@ -95,6 +98,7 @@ impl CaseInputs {
             kernel: one("INPUT_KERNEL").map(PathBuf::from),
             qemu_config: one("INPUT_QEMU_CONFIG").map(PathBuf::from),
             build_config: one("INPUT_BUILD_CONFIG").map(PathBuf::from),
+            package_dir: None,
             vmconfigs: lines("INPUT_VMCONFIGS")
                 .into_iter()
                 .map(PathBuf::from)

@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod inputs;
 pub mod suite;
+pub mod testsuit;
 
 pub use inputs::CaseInputs;
 pub use suite::Suite;
@@ -214,6 +215,20 @@ pub fn plan_run(
     selected: &[String],
     opts: &RunOptions,
 ) -> Result<Vec<Case>, Error> {
+    plan_run_each(cli, suite, selected, opts)?
+        .into_iter()
+        .collect()
+}
+
+/// [`plan_run`] with each case's own planning error kept in its place (a `--dry-run` shows
+/// every case of a test-suit tree, also those this host cannot plan); the outer error is one
+/// that concerns the whole run.
+pub fn plan_run_each(
+    cli: &CaseInputs,
+    suite: Option<&Suite>,
+    selected: &[String],
+    opts: &RunOptions,
+) -> Result<Vec<Result<Case, Error>>, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
     let env = absolutize(&CaseInputs::from_env()?, &cwd);
@@ -223,7 +238,7 @@ pub fn plan_run(
         if !selected.is_empty() {
             return Err(Error::usage("--case needs --suite"));
         }
-        return Ok(vec![plan_case(&top, &workspace, opts)?]);
+        return Ok(vec![plan_case(&top, &workspace, opts)]);
     };
     let defaults = absolutize(&suite.defaults, &workspace);
     let chosen = suite.select(selected)?;
@@ -239,7 +254,7 @@ pub fn plan_run(
                 .help("drop --log: each case's console goes to <out-dir>/<case>.log"),
         );
     }
-    chosen
+    Ok(chosen
         .into_iter()
         .map(|c| {
             let layered = top.over(&absolutize(c, &workspace).over(&defaults));
@@ -247,7 +262,7 @@ pub fn plan_run(
             layered.name = c.name.clone();
             plan_case(&layered, &workspace, opts).map_err(|e| in_case(e, c))
         })
-        .collect()
+        .collect())
 }
 
 fn in_case(mut e: Error, c: &CaseInputs) -> Error {
@@ -267,6 +282,7 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
         kernel: abs(&c.kernel),
         qemu_config: abs(&c.qemu_config),
         build_config: abs(&c.build_config),
+        package_dir: abs(&c.package_dir),
         artifact: abs(&c.artifact),
         workspace: abs(&c.workspace),
         firmware: abs(&c.firmware),
@@ -442,7 +458,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
 fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<Option<KernelSource>, Error> {
     if let Some(board_path) = &inputs.build_config {
         let board = BoardConfig::load(board_path)?;
-        let package = PackageInfo::read(workspace)?;
+        let package = PackageInfo::read(inputs.package_dir.as_deref().unwrap_or(workspace))?;
         return Ok(Some(KernelSource::Cargo {
             board: Box::new(board),
             package,
@@ -525,6 +541,8 @@ fn check_input_files(args: &[String], config: &QemuConfig, has_image: bool) -> R
     for (i, pair) in args.windows(2).enumerate() {
         let (flag, value) = (pair[0].as_str(), pair[1].as_str());
         let file = match flag {
+            // `-bios default` is QEMU's own firmware (OpenSBI on riscv64 virt), not a file.
+            "-bios" if value == "default" => None,
             "-initrd" | "-bios" | "-dtb" => Some(value.to_string()),
             "-hda" | "-drive" if has_image => None,
             "-hda" => Some(value.to_string()),

@@ -228,6 +228,7 @@ impl Reader<'_> {
                 }
             }
         }
+        c.grammar.finish()?;
         Ok(c)
     }
 

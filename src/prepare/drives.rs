@@ -75,9 +75,16 @@ fn label(id: &str) -> String {
     }
 }
 
+/// A `rootfs.img` (AxVisor's `…/tmp/rootfs.img`), or any file in axbuild's rootfs directory
+/// (tgoskits' `${workspace}/tmp/axbuild/rootfs/rootfs-<arch>-alpine.img`): the copy replaces it,
+/// so the user's tree is never written.
 fn is_rootfs_drive(value: &str) -> bool {
-    option(&split_options(value), "file")
-        .is_some_and(|f| Path::new(&f).file_name().is_some_and(|n| n == ROOTFS_NAME))
+    option(&split_options(value), "file").is_some_and(|f| {
+        let p = Path::new(&f);
+        p.file_name().is_some_and(|n| n == ROOTFS_NAME)
+            || p.parent()
+                .is_some_and(|d| d.ends_with(crate::plan::testsuit::ROOTFS_DIR))
+    })
 }
 
 /// Removes the `-device`s that use the removed drives and their `root=/dev/vda` boot argument.
@@ -227,5 +234,9 @@ mod tests {
         assert_eq!(split_options("a=1,,2,b=3"), vec!["a=1,2", "b=3"]);
         assert!(!is_rootfs_drive("file=/x/rootfs.img,,bak"));
         assert!(is_rootfs_drive("if=virtio,file=rootfs.img"));
+        assert!(is_rootfs_drive(
+            "id=disk0,if=none,format=raw,file=/ws/tmp/axbuild/rootfs/rootfs-riscv64-alpine.img"
+        ));
+        assert!(!is_rootfs_drive("file=/ws/tmp/axbuild/other/x.img"));
     }
 }

@@ -297,6 +297,16 @@ impl CaseRun<'_> {
             work_dir: case.work_dir.clone(),
             reset_passes: case.reset_passes,
         };
+        // `[host_http_server]`: up before QEMU starts, down once the boot has ended.
+        let server = match &case.config.host_http_server {
+            Some(spec) => {
+                match super::host_http::HostHttpServer::start(spec, &case.workspace).await {
+                    Ok(s) => Some(s),
+                    Err(e) => return self.error_result(Stage::Boot, e),
+                }
+            }
+            None => None,
+        };
         let t = Instant::now();
         let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
         let versions = crate::qemu::version::VersionCache::new(cache_root.as_deref());
@@ -308,6 +318,9 @@ impl CaseRun<'_> {
                 versions.query(&plan.program)
             ),
         };
+        if let Some(s) = server {
+            s.stop().await;
+        }
         let ok = matches!(&r, Ok(b) if b.verdict.outcome == Outcome::Pass);
         let elapsed = r.as_ref().map_or(t.elapsed(), |b| b.elapsed);
         self.reporters.emit(Event::StageFinished {

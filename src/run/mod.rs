@@ -4,6 +4,7 @@
 pub(crate) mod boot;
 mod case;
 mod control;
+pub mod host_http;
 mod jobs;
 pub mod log;
 

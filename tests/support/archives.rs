@@ -109,3 +109,15 @@ pub fn registry_text(entries: &[(&str, &str, &str, &str)]) -> String {
         })
         .collect()
 }
+
+/// The same archive as [`tar_gz`], xz-compressed instead (tgosimages' `.tar.xz`).
+pub fn tar_xz(members: &[Member<'_>]) -> Vec<u8> {
+    use std::io::Read;
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(tar_gz(members).as_slice())
+        .read_to_end(&mut tar)
+        .unwrap();
+    let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+    xz.write_all(&tar).unwrap();
+    xz.finish().unwrap()
+}

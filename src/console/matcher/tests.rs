@@ -456,3 +456,27 @@ fn pending_success_is_final_when_its_line_ends_before_a_later_fail() {
     let d = j.feed(b"\npanicked at x\n", ms(2));
     assert_eq!(outcome(&d), Some((PatternKind::Success, 0, 2)));
 }
+
+/// axbuild's `(?m)^…\s*$` patterns: `^` is a line start and `$` a line end, also on the
+/// unfinished last line; the shell's echo of the command (`~ # … echo 'guest test pass!'`) does
+/// not match, the output line does — whole, bytewise, and as a partial last line.
+#[test]
+fn multiline_anchors_match_line_starts_also_on_the_partial_line() {
+    let re = ["(?m)^guest test pass!\\s*$"];
+    let echo = b"~ # pwd && echo 'guest test pass!'\r\n/\r\n";
+    let mut stream = echo.to_vec();
+    stream.extend_from_slice(b"guest test pass!\r\n~ # ");
+    for d in [
+        run_whole(&re, &[], &stream),
+        run_bytewise(&re, &[], &stream),
+    ] {
+        assert_eq!(outcome(&d), Some((PatternKind::Success, 0, 3)));
+    }
+    assert_eq!(outcome(&run_whole(&re, &[], echo)), None);
+    let mut partial = echo.to_vec();
+    partial.extend_from_slice(b"guest test pass!");
+    assert_eq!(
+        outcome(&run_whole(&re, &[], &partial)),
+        Some((PatternKind::Success, 0, 3))
+    );
+}

@@ -1,0 +1,418 @@
+//! tgoskits' `test-suit/` tree as a suite: cases discovered and named as its `axbuild` runner
+//! does (`scripts/axbuild/src/test/qemu/discovery.rs`), turned into ordinary suite cases.
+//!
+//! The layout is `test-suit/<os>/<group>/…`. Under a group, a directory holding
+//! `build-<target>.toml` (or `build-<target>-<variant>.toml`, one wrapper per variant) is a
+//! *build wrapper* named by its path from the group (`qemu`, `board-phytiumpi`) plus `-<variant>`
+//! (`qemu-svm`); wrappers are not searched for further wrappers. A wrapper's own `qemu-<key>.toml`
+//! files make a case named like the wrapper (`qemu-nimbos`); each directory below it with
+//! `qemu-<key>.toml` files (and no `build-*.toml`) is a case named by its path from the wrapper
+//! plus `-<variant>` (`smoke`, `smoke-svm`). The QEMU config a case uses for an architecture is
+//! `qemu-<arch>.toml`, or `qemu-<arch>-<variant>.toml` under a variant wrapper. Directories named
+//! `c`, `sh`, `python`, `rust` hold case assets and are skipped; `qemu-base-*.toml` are not cases.
+//!
+//! Our case name adds what axbuild keeps in its command line (os, group, arch), so one run can
+//! hold every case: `<os>.<group>.<name>@<arch>` with `/` in the name written `.`
+//! (`axvisor.normal.smoke-svm@x86_64`). `--test-case` matches axbuild's own names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::arch::Arch;
+use crate::build::board::AXBUILD_TARGETS;
+use crate::error::Error;
+use crate::plan::inputs::CaseInputs;
+use crate::plan::suite::Suite;
+
+/// The architectures axbuild tests, each with its target triple.
+pub const ARCHS: [(Arch, &str); 4] = [
+    (Arch::Aarch64, AXBUILD_TARGETS[0]),
+    (Arch::Riscv64, AXBUILD_TARGETS[1]),
+    (Arch::X86_64, AXBUILD_TARGETS[2]),
+    (Arch::Loongarch64, AXBUILD_TARGETS[3]),
+];
+
+/// Default image registry of tgoskits' tests (rcore-os/tgosimages).
+pub const TGOSIMAGES_REGISTRY: &str =
+    "https://raw.githubusercontent.com/rcore-os/tgosimages/refs/heads/main/registry/default.toml";
+
+/// Where axbuild puts the rootfs images a QEMU config names.
+pub const ROOTFS_DIR: &str = "tmp/axbuild/rootfs/";
+
+/// One discovered case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSuitCase {
+    pub os: String,
+    pub group: String,
+    /// axbuild's case name (`smoke-svm`, `qemu-nimbos`).
+    pub name: String,
+    /// axbuild's `<wrapper>/<case>` (`qemu-svm/smoke-svm`).
+    pub display_name: String,
+    pub arch: Arch,
+    pub target: &'static str,
+    pub build_config: PathBuf,
+    pub qemu_config: PathBuf,
+    /// The build wrapper's variant (`svm`, `vmx`).
+    pub variant: Option<String>,
+}
+
+impl TestSuitCase {
+    /// Our case name: `<os>.<group>.<name>@<arch>`.
+    pub fn id(&self) -> String {
+        format!(
+            "{}.{}.{}@{}",
+            self.os,
+            self.group,
+            self.name.replace('/', "."),
+            self.arch.name()
+        )
+    }
+
+    /// axbuild's `--test-case` rule: the name or display name, or a path prefix of either.
+    pub fn matches(&self, selected: &str) -> bool {
+        [&self.name, &self.display_name].iter().any(|n| {
+            n.as_str() == selected
+                || n.strip_prefix(selected)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+}
+
+/// What to keep (`--arch`, `--test-group`, `--test-case`); empty = everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub archs: Vec<Arch>,
+    pub groups: Vec<String>,
+    pub cases: Vec<String>,
+}
+
+/// Every case under `root` (the `test-suit` directory) that `filter` keeps, sorted by os, group,
+/// arch, then axbuild's display name. A `--test-case` that matches nothing is an error listing
+/// the names there are.
+pub fn discover(root: &Path, filter: &Filter) -> Result<Vec<TestSuitCase>, Error> {
+    let mut all = Vec::new();
+    for os in subdirs(root)? {
+        for group in subdirs(&os)? {
+            let group_name = file_name(&group);
+            if !filter.groups.is_empty() && !filter.groups.contains(&group_name) {
+                continue;
+            }
+            for (arch, target) in ARCHS {
+                if !filter.archs.is_empty() && !filter.archs.contains(&arch) {
+                    continue;
+                }
+                all.extend(group_cases(&group, &file_name(&os), arch, target)?);
+            }
+        }
+    }
+    if all.is_empty() && filter.cases.is_empty() {
+        return Err(Error::usage(format!(
+            "no QEMU test cases found under {}",
+            root.display()
+        ))
+        .help("pass tgoskits' test-suit directory (test-suit/<os>/<group>/…/build-<target>.toml + qemu-<arch>.toml)"));
+    }
+    for c in &filter.cases {
+        if !all.iter().any(|case| case.matches(c)) {
+            let mut names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+            names.sort();
+            names.dedup();
+            return Err(Error::usage(format!(
+                "no test case '{c}' under {} for the selected arch/group; cases: {}",
+                root.display(),
+                names.join(", ")
+            )));
+        }
+    }
+    all.retain(|case| filter.cases.is_empty() || filter.cases.iter().any(|c| case.matches(c)));
+    Ok(all)
+}
+
+/// The cases as a suite: workspace = the directory holding `test-suit`, the package to build
+/// from the wrapper's `Cargo.toml` or `os/<os>/Cargo.toml`, the rootfs a config names under
+/// `${workspace}/tmp/axbuild/rootfs/` as an image from tgosimages, and `requires` (`kvm` plus
+/// `svm` or `vmx`) from the wrapper's `svm`/`vmx` variant.
+pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
+    let workspace = workspace_of(root);
+    let mut out = Vec::new();
+    for c in cases {
+        let wrapper = c.build_config.parent().unwrap_or(root);
+        let package_dir = if wrapper.join("Cargo.toml").is_file() {
+            wrapper.to_path_buf()
+        } else {
+            workspace.join("os").join(&c.os)
+        };
+        let rootfs = rootfs_named(&c.qemu_config)?;
+        out.push(CaseInputs {
+            name: Some(c.id()),
+            qemu_config: Some(c.qemu_config.clone()),
+            build_config: Some(c.build_config.clone()),
+            package_dir: Some(package_dir),
+            arch: Some(c.arch),
+            // tgoskits runs these with `-accel kvm -cpu host,+svm…` on KVM runners of that CPU
+            // vendor: KVM and the named extension are what the case needs from the host.
+            requires: match c.variant.as_deref() {
+                Some(v @ ("svm" | "vmx")) => vec!["kvm".to_string(), v.to_string()],
+                _ => Vec::new(),
+            },
+            image: rootfs.clone(),
+            registry: rootfs.map(|_| TGOSIMAGES_REGISTRY.to_string()),
+            runner: Some(runner_for(c)),
+            ..Default::default()
+        });
+    }
+    Ok(Suite {
+        path: root.to_path_buf(),
+        defaults: CaseInputs::default(),
+        cases: out,
+        warnings: Vec::new(),
+    })
+}
+
+/// The workspace a `test-suit` directory belongs to: its parent.
+pub fn workspace_of(root: &Path) -> PathBuf {
+    root.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// `runs-on` for the matrix: tgoskits runs the x86_64 svm/vmx cases on self-hosted KVM runners
+/// with that CPU, everything else on GitHub's hosted runners.
+fn runner_for(c: &TestSuitCase) -> serde_json::Value {
+    match c.variant.as_deref() {
+        Some(v @ ("svm" | "vmx")) => serde_json::json!(["self-hosted", "linux", "kvm", v]),
+        _ => serde_json::json!("ubuntu-latest"),
+    }
+}
+
+/// The rootfs file a QEMU config's `-drive file=${workspace}/tmp/axbuild/rootfs/<file>` names.
+fn rootfs_named(qemu_config: &Path) -> Result<Option<String>, Error> {
+    let config = crate::config::QemuConfig::load(qemu_config)?;
+    Ok(config.args.iter().find_map(|a| {
+        let at = a.value.find(ROOTFS_DIR)?;
+        let rest = &a.value[at + ROOTFS_DIR.len()..];
+        let file = rest.split(',').next()?;
+        (!file.is_empty() && !file.contains('/')).then(|| file.to_string())
+    }))
+}
+
+/// The cases of one group for one architecture.
+fn group_cases(
+    group: &Path,
+    os: &str,
+    arch: Arch,
+    target: &'static str,
+) -> Result<Vec<TestSuitCase>, Error> {
+    let mut wrappers = Vec::new();
+    let mut stack = subdirs(group)?;
+    while let Some(dir) = stack.pop() {
+        let builds = build_files(&dir, target)?;
+        if !builds.is_empty() {
+            for (variant, path) in builds {
+                let mut name = relative(group, &dir);
+                if let Some(v) = &variant {
+                    name = format!("{name}-{v}");
+                }
+                wrappers.push((name, dir.clone(), path, variant));
+            }
+            continue;
+        }
+        if !is_asset_dir(&dir) {
+            stack.extend(subdirs(&dir)?);
+        }
+    }
+    wrappers.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut cases = Vec::new();
+    for (wrapper_name, dir, build, variant) in wrappers {
+        let key = match &variant {
+            Some(v) => format!("{}-{v}", arch.name()),
+            None => arch.name().to_string(),
+        };
+        let mut found = Vec::new();
+        if let Some(p) = qemu_configs(&dir)?.remove(&key) {
+            found.push((wrapper_name.clone(), wrapper_name.clone(), p));
+        }
+        let mut stack = subdirs(&dir)?;
+        while let Some(sub) = stack.pop() {
+            if has_build_file(&sub)? || is_asset_dir(&sub) {
+                continue;
+            }
+            let mut configs = qemu_configs(&sub)?;
+            if configs.is_empty() {
+                stack.extend(subdirs(&sub)?);
+                continue;
+            }
+            if let Some(p) = configs.remove(&key) {
+                let mut name = relative(&dir, &sub);
+                if let Some(v) = &variant {
+                    name = format!("{name}-{v}");
+                }
+                found.push((name.clone(), format!("{wrapper_name}/{name}"), p));
+            }
+        }
+        for (name, display_name, qemu_config) in found {
+            cases.push(TestSuitCase {
+                os: os.to_string(),
+                group: file_name(group),
+                name,
+                display_name,
+                arch,
+                target,
+                build_config: build.clone(),
+                qemu_config,
+                variant: variant.clone(),
+            });
+        }
+    }
+    cases.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    Ok(cases)
+}
+
+/// `build-<target>.toml` (no variant) and `build-<target>-<variant>.toml` in `dir`, sorted.
+fn build_files(dir: &Path, target: &str) -> Result<Vec<(Option<String>, PathBuf)>, Error> {
+    let mut out = Vec::new();
+    for f in files(dir)? {
+        let name = file_name(&f);
+        let Some(rest) = name
+            .strip_prefix("build-")
+            .and_then(|r| r.strip_suffix(".toml"))
+            .and_then(|r| r.strip_prefix(target))
+        else {
+            continue;
+        };
+        match rest.strip_prefix('-') {
+            None if rest.is_empty() => out.push((None, f)),
+            Some(v) if !v.is_empty() => out.push((Some(v.to_string()), f)),
+            _ => {}
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+fn has_build_file(dir: &Path) -> Result<bool, Error> {
+    Ok(files(dir)?.iter().any(|f| {
+        let n = file_name(f);
+        n.starts_with("build-") && n.ends_with(".toml")
+    }))
+}
+
+/// `qemu-<key>.toml` files of `dir` by key (not `qemu-base-*`).
+fn qemu_configs(dir: &Path) -> Result<BTreeMap<String, PathBuf>, Error> {
+    let mut out = BTreeMap::new();
+    for f in files(dir)? {
+        let name = file_name(&f);
+        if let Some(key) = name
+            .strip_prefix("qemu-")
+            .and_then(|r| r.strip_suffix(".toml"))
+            .filter(|k| !k.starts_with("base-") && !k.is_empty())
+        {
+            out.insert(key.to_string(), f);
+        }
+    }
+    Ok(out)
+}
+
+fn is_asset_dir(dir: &Path) -> bool {
+    matches!(file_name(dir).as_str(), "c" | "sh" | "python" | "rust")
+}
+
+fn relative(root: &Path, dir: &Path) -> String {
+    dir.strip_prefix(root)
+        .unwrap_or(dir)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read =
+        std::fs::read_dir(dir).map_err(|e| Error::input_io(dir, "test-suit directory", &e))?;
+    let mut out = Vec::new();
+    for e in read {
+        out.push(
+            e.map_err(|e| Error::input_io(dir, "test-suit directory", &e))?
+                .path(),
+        );
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    Ok(entries(dir)?.into_iter().filter(|p| p.is_dir()).collect())
+}
+
+fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    Ok(entries(dir)?.into_iter().filter(|p| p.is_file()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn wrappers_variants_root_cases_and_assets() {
+        let d = tree(&[
+            "os/g/w/build-x86_64-unknown-none-svm.toml",
+            "os/g/w/build-x86_64-unknown-none-vmx.toml",
+            "os/g/w/smoke/qemu-x86_64-svm.toml",
+            "os/g/w/smoke/qemu-x86_64-vmx.toml",
+            "os/g/w/smoke/qemu-base-x86_64.toml",
+            "os/g/w/sh/qemu-x86_64-svm.toml",
+            "os/g/r/build-x86_64-unknown-none.toml",
+            "os/g/r/qemu-x86_64.toml",
+            "os/g/r/deep/er/qemu-x86_64.toml",
+            "os/g/r/nested/build-x86_64-unknown-none.toml",
+            "os/g/r/nested/qemu-x86_64.toml",
+        ]);
+        let cases = discover(d.path(), &Filter::default()).unwrap();
+        let names: Vec<(String, String)> = cases
+            .iter()
+            .map(|c| (c.display_name.clone(), c.id()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("r".to_string(), "os.g.r@x86_64".to_string()),
+                ("r/deep/er".into(), "os.g.deep.er@x86_64".into()),
+                ("w-svm/smoke-svm".into(), "os.g.smoke-svm@x86_64".into()),
+                ("w-vmx/smoke-vmx".into(), "os.g.smoke-vmx@x86_64".into()),
+            ]
+        );
+        assert!(cases[2].qemu_config.ends_with("smoke/qemu-x86_64-svm.toml"));
+        let f = Filter {
+            cases: vec!["w-svm".into()],
+            ..Default::default()
+        };
+        assert_eq!(discover(d.path(), &f).unwrap().len(), 1);
+        let f = Filter {
+            cases: vec!["nope".into()],
+            ..Default::default()
+        };
+        let e = discover(d.path(), &f).unwrap_err();
+        assert!(e.message.starts_with("no test case 'nope'"), "{e}");
+        assert!(
+            e.message
+                .ends_with("cases: deep/er, r, smoke-svm, smoke-vmx"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! tgoskits' test-suit tree (vendored unmodified in tests/data/tgoskits): every file loads with
+//! every key known, the tree is discovered and named as axbuild does, and each case plans.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Scratch, text};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tgoskits")
+}
+
+/// Every TOML under `dir`, sorted.
+fn tomls(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn is_build_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("build-"))
+}
+
+#[test]
+fn every_qemu_and_board_run_config_checks_clean() {
+    let s = Scratch::new();
+    let files: Vec<PathBuf> = tomls(&data().join("test-suit"))
+        .into_iter()
+        .filter(|p| !is_build_file(p) && !p.ends_with("Cargo.toml"))
+        .collect();
+    assert_eq!(files.len(), 16, "{files:?}");
+    for f in files {
+        let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{}: {stderr}", f.display());
+        assert!(
+            stdout.trim_end().ends_with("ok: no findings") && !stderr.contains("warning"),
+            "{}: {stdout}{stderr}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn the_new_keys_drive_the_grammar() {
+    use qemu_test_action::config::QemuConfig;
+    let smoke = data().join("test-suit/axvisor/normal/qemu/smoke");
+    let c = QemuConfig::load(&smoke.join("qemu-aarch64.toml")).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let steps: Vec<(&str, Option<&str>)> = c
+        .grammar
+        .steps
+        .iter()
+        .map(|s| (s.expect.regex.as_str(), s.send.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("\\~ \\#", Some("pwd && echo 'guest test pass!'\n"))]
+    );
+    let c = QemuConfig::load(&smoke.join("qemu-x86_64-svm.toml")).unwrap();
+    assert_eq!(c.grammar.timeout, Some(std::time::Duration::from_secs(600)));
+    assert_eq!(c.success_regex[0].regex, "(?m)^guest linux test pass!\\s*$");
+    let board =
+        data().join("test-suit/axvisor/normal/board-rdk-s100/smoke/board-rdk-s100-linux.toml");
+    let c = QemuConfig::load(&board).unwrap();
+    assert_eq!(c.board_type.as_deref(), Some("RDK-S100"));
+    assert_eq!(c.uboot_cmd, ["run ab_select_cmd", "run avb_boot"]);
+}
+
+#[test]
+fn misspelt_new_keys_get_did_you_mean() {
+    let s = Scratch::new();
+    let f = s.write(
+        "typo.toml",
+        "shell_prefx = \"~ #\"\ntest_comands = [\"ls\"]\n",
+    );
+    let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("did you mean `shell_prefix`"), "{all}");
+    assert!(all.contains("did you mean `test_commands`"), "{all}");
+    // A command with no prompt to type it at is an error at the command.
+    let f = s.write("orphan.toml", "args = []\nshell_init_cmd = \"pwd\"\n");
+    let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("orphan.toml:2:18: `shell_init_cmd` needs `shell_prefix`"),
+        "{stderr}"
+    );
+}
+
+/// Case ids of a `matrix --test-suit` run, with their runners.
+fn matrix(s: &Scratch, extra: &[&str]) -> Vec<(String, String, serde_json::Value)> {
+    let root = data().join("test-suit");
+    let mut args = vec!["matrix", "--test-suit", root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = s.run(&args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let m: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    m["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["case"].as_str().unwrap().to_string(),
+                r["arch"].as_str().unwrap().to_string(),
+                r["runner"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_tree_is_discovered_and_named_as_axbuild_does() {
+    let s = Scratch::new();
+    let all = matrix(&s, &[]);
+    let ids: Vec<&str> = all.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "arceos.axtest.smoke@aarch64",
+            "arceos.axtest.smoke@riscv64",
+            "arceos.axtest.smoke@x86_64",
+            "arceos.axtest.smoke@loongarch64",
+            "axvisor.normal.smoke@aarch64",
+            "axvisor.normal.smoke@riscv64",
+            "axvisor.normal.smoke-svm@x86_64",
+            "axvisor.normal.smoke-vmx@x86_64",
+            "axvisor.normal.smoke@loongarch64",
+            "axvisor.uefi.qemu-nimbos@x86_64",
+        ]
+    );
+    let svm = &all[6];
+    assert_eq!(
+        svm.2,
+        serde_json::json!(["self-hosted", "linux", "kvm", "svm"])
+    );
+    assert_eq!(all[4].2, serde_json::json!("ubuntu-latest"));
+    // axbuild's filters: `--arch x86_64 --test-case smoke-svm`, the group, a display name.
+    let one = matrix(&s, &["--arch", "x86_64", "--test-case", "smoke-svm"]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].0, "axvisor.normal.smoke-svm@x86_64");
+    let uefi = matrix(&s, &["--test-group", "uefi"]);
+    assert_eq!(uefi[0].0, "axvisor.uefi.qemu-nimbos@x86_64");
+    assert_eq!(uefi.len(), 1);
+    let by_display = matrix(&s, &["--test-case", "qemu-vmx/smoke-vmx"]);
+    assert_eq!(by_display[0].0, "axvisor.normal.smoke-vmx@x86_64");
+    // An unknown case names the ones there are.
+    let root = data().join("test-suit");
+    let out = s.run(&[
+        "matrix",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--test-case",
+        "smoke-sev",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no test case 'smoke-sev'"), "{stderr}");
+    assert!(
+        stderr.contains("cases: qemu-nimbos, smoke, smoke-svm, smoke-vmx"),
+        "{stderr}"
+    );
+}
+
+/// `run --test-suit <vendored> --dry-run --arch ARCH --test-group normal`: its stdout (exit 0).
+fn dry_run_normal(s: &Scratch, arch: &str) -> String {
+    let root = data().join("test-suit");
+    let args = [
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        arch,
+    ];
+    let out = s.run(&[&args[..], &["--test-group", "normal"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    stdout
+}
+
+/// `run --test-suit … --dry-run` from anywhere: the workspace is the tree's parent, the cargo
+/// build is axbuild's (package from os/axvisor, `SMP`, `AX_ARCH`, `AX_TARGET`, the file's
+/// `env`), the QEMU command has `${workspace}` substituted and the prompt steps are shown.
+#[test]
+fn dry_run_shows_each_cases_build_and_qemu_command() {
+    let s = Scratch::new();
+    let ws = data();
+    let stdout = dry_run_normal(&s, "riscv64");
+    let ws = ws.to_str().unwrap();
+    let work = s.out().join("cases/axvisor.normal.smoke_riscv64");
+    let work = work.to_str().unwrap();
+    assert!(stdout.contains(&format!(
+        "# build: cd {ws} && AX_LOG=info SMP=4 AX_ARCH=riscv64 AX_TARGET=riscv64gc-unknown-none-elf \
+         AXVISOR_VM_CONFIGS={work}/vmconfigs/linux-smp1.toml WORKSPACE_FOLDER={ws} cargo build -p axvisor \
+         --target riscv64gc-unknown-none-elf"
+    )), "{stdout}");
+    assert!(
+        stdout.contains("--features ax-driver/virtio-blk,fs,smp,sstc,log/release_max_level_info --bin axvisor --release"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "qemu-system-riscv64 -nographic -cpu rv64 -machine virt -bios default -smp 4 \
+         -device virtio-blk-device,drive=disk0 \
+         -drive id=disk0,if=none,format=raw,file={ws}/tmp/axbuild/rootfs/rootfs-riscv64-alpine.img"
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# image: rootfs-riscv64-alpine.img from https://raw.githubusercontent.com/rcore-os/tgosimages/"), "{stdout}");
+    assert!(
+        stdout.contains("# step 1: send 'pwd && echo 'guest test pass!'' (once '\\~ \\#' matched)"),
+        "{stdout}"
+    );
+    assert!(!ws.is_empty() && !std::path::Path::new(ws).join("tmp").exists());
+}
+
+/// The x86_64 svm/vmx cases need KVM with that extension: no host has both, so at least one
+/// is skipped, each with the reason naming its own extension.
+#[test]
+fn x86_svm_and_vmx_cases_skip_with_their_own_reason() {
+    let s = Scratch::new();
+    let stdout = dry_run_normal(&s, "x86_64");
+    let mut skipped = 0;
+    for (variant, other) in [("svm", "vmx"), ("vmx", "svm")] {
+        let section = stdout
+            .split("# case: ")
+            .find(|c| c.starts_with(&format!("axvisor.normal.smoke-{variant}@x86_64")))
+            .unwrap_or_else(|| panic!("no {variant} case: {stdout}"));
+        if let Some(line) = section.lines().find(|l| l.starts_with("# skipped: ")) {
+            skipped += 1;
+            assert!(
+                line.contains(&format!("the case requires {variant}")),
+                "{line}"
+            );
+            assert!(!line.contains(&format!("requires {other}")), "{line}");
+        }
+    }
+    assert!(skipped >= 1, "{stdout}");
+}
+
+#[test]
+fn every_build_file_loads_in_the_axbuild_shape() {
+    use qemu_test_action::build::board::BoardConfig;
+    let files: Vec<PathBuf> = tomls(&data().join("test-suit"))
+        .into_iter()
+        .filter(|p| is_build_file(p))
+        .collect();
+    assert_eq!(files.len(), 16, "{files:?}");
+    for f in &files {
+        let b = BoardConfig::load(f).unwrap();
+        assert!(
+            b.axbuild && b.warnings.is_empty(),
+            "{}: {:?}",
+            f.display(),
+            b.warnings
+        );
+        let name = f.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&format!("build-{}", b.target)),
+            "{name}: {}",
+            b.target
+        );
+    }
+    // The workspace's own board configs are of the same shape.
+    for f in tomls(&data().join("os/axvisor/configs/board")) {
+        let b = BoardConfig::load(&f).unwrap();
+        assert!(
+            b.axbuild && b.warnings.is_empty(),
+            "{}: {:?}",
+            f.display(),
+            b.warnings
+        );
+    }
+    let asus =
+        data().join("test-suit/axvisor/normal/board-asus-nuc15crh/build-x86_64-unknown-none.toml");
+    let b = BoardConfig::load(&asus).unwrap();
+    let env: Vec<(&str, &str)> = b
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("AX_IP", "10.0.2.15"),
+            ("AX_GW", "10.0.2.2"),
+            ("RDRIVE_ACPI_LOAD_AML", "0")
+        ]
+    );
+    let la =
+        data().join("test-suit/axvisor/normal/qemu/build-loongarch64-unknown-none-softfloat.toml");
+    let b = BoardConfig::load(&la).unwrap();
+    assert_eq!(b.env[0].0, "KERNEL_BUILTIN_CMDLINE");
+    assert_eq!((b.max_cpu_num, b.features.len()), (Some(1), 2));
+}
+
+/// `[host_http_server]` as axbuild writes it is known; a bind beyond loopback is refused with
+/// the fix, unless the config says `allow_non_loopback = true`.
+#[test]
+fn host_http_server_keys_and_the_loopback_rule() {
+    let s = Scratch::new();
+    let ok = s.write(
+        "ok.toml",
+        "args = []\n[host_http_server]\nbind = \"127.0.0.1\"\nport = 18281\nbody = \"fixture\\n\"\n",
+    );
+    let out = s.run(&["check", "--qemu-config", ok.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "ok: no findings");
+    let wide = s.write(
+        "wide.toml",
+        "[host_http_server]\nbind = \"0.0.0.0\"\nport = 18281\n",
+    );
+    let out = s.run(&["check", "--qemu-config", wide.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wide.toml:2:8: `bind = \"0.0.0.0\"` would serve the host HTTP server beyond this machine"), "{stderr}");
+    assert!(stderr.contains("allow_non_loopback = true"), "{stderr}");
+}
