@@ -353,6 +353,8 @@ serial-baud = 3
         )
         .unwrap_err();
         assert!(e.message.contains("duplicate"));
-        assert!(Suite::parse(Path::new("s.toml"), "[[case]]\nkernel='k'\n".into()).is_err());
+        let e = Suite::parse(Path::new("s.toml"), "[[case]]\nkernel='k'\n".into()).unwrap_err();
+        assert_eq!(e.message, "case 1 has no `name`");
+        assert_eq!(e.location.as_ref().map(|l| l.line), Some(1));
     }
 }
