@@ -741,10 +741,14 @@ async fn publish_checks(results: &[crate::report::CaseResult]) {
 fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
     let mut cases = Vec::new();
     let mut unplanned = Vec::new();
-    for planned in plan_inputs(args)? {
+    let planned = plan_inputs(args)?;
+    // A dry run of several cases shows every case it can plan and says why the others cannot;
+    // a single case's error is the run's error, as for a real run.
+    let many = planned.len() > 1;
+    for planned in planned {
         match planned {
             Ok(c) => cases.push(c),
-            Err(e) if args.dry_run => unplanned.push(e),
+            Err(e) if args.dry_run && many => unplanned.push(e),
             Err(e) => return Err(e),
         }
     }

@@ -46,7 +46,8 @@ fn a_qemu_whose_forked_child_holds_the_console_ends_at_its_own_exit() {
         ),
     );
     let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
-    let kernel = s.write("kernel.elf", "not a kernel: the fake QEMU ignores it");
+    // A real aarch64 kernel, so planning accepts it; the fake QEMU never reads it.
+    let kernel = common::fixtures::fixture("aarch64-baremetal/hello.elf");
     let started = Instant::now();
     let out = s
         .cmd(&[

@@ -155,7 +155,7 @@ fn multi_line_test_commands_are_typed_in_order_at_the_prompt() {
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(steps.len(), 4, "{steps:?}");
-    assert_eq!(steps[0], "step 1: send 'cd /tmp'");
+    assert_eq!(steps[0], "step 1: send 'cd /tmp\\n'");
 }
 
 #[test]

@@ -47,11 +47,20 @@ fn every_qemu_and_board_run_config_checks_clean() {
         let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{}: {stderr}", f.display());
+        // The only finding allowed is the true one about an explicit `fail_regex = []` (a board
+        // file that relies on U-Boot's own checks): nothing unknown, nothing else.
+        let findings: Vec<&str> = stdout
+            .lines()
+            .filter(|l| {
+                !l.contains("no fail patterns: a kernel panic on the console fails nothing")
+            })
+            .collect();
         assert!(
-            stdout.trim_end().ends_with("ok: no findings") && !stderr.contains("warning"),
+            findings == ["ok: no findings"] || findings.is_empty(),
             "{}: {stdout}{stderr}",
             f.display()
         );
+        assert!(!stderr.contains("warning"), "{}: {stderr}", f.display());
     }
 }
 
@@ -84,15 +93,20 @@ fn the_new_keys_drive_the_grammar() {
 #[test]
 fn misspelt_new_keys_get_did_you_mean() {
     let s = Scratch::new();
-    let f = s.write(
-        "typo.toml",
-        "shell_prefx = \"~ #\"\ntest_comands = [\"ls\"]\n",
-    );
-    let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
-    let (stdout, stderr) = text(&out);
-    let all = format!("{stdout}{stderr}");
-    assert!(all.contains("did you mean `shell_prefix`"), "{all}");
-    assert!(all.contains("did you mean `test_commands`"), "{all}");
+    // A key close to a known one is an error (exit 2), each at its own line.
+    for (text_, meant) in [
+        ("shell_prefx = \"~ #\"\n", "shell_prefix"),
+        ("test_comands = [\"ls\"]\n", "test_commands"),
+    ] {
+        let f = s.write("typo.toml", text_);
+        let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("did you mean `{meant}`")),
+            "{stdout}{stderr}"
+        );
+    }
     // A command with no prompt to type it at is an error at the command.
     let f = s.write("orphan.toml", "args = []\nshell_init_cmd = \"pwd\"\n");
     let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
@@ -227,7 +241,9 @@ fn dry_run_shows_each_cases_build_and_qemu_command() {
     );
     assert!(stdout.contains("# image: rootfs-riscv64-alpine.img from https://raw.githubusercontent.com/rcore-os/tgosimages/"), "{stdout}");
     assert!(
-        stdout.contains("# step 1: send 'pwd && echo 'guest test pass!'' (once '\\~ \\#' matched)"),
+        stdout.contains(
+            "# step 1: send 'pwd && echo \\'guest test pass!\\'\\n' (once '\\~ \\#' matched)"
+        ),
         "{stdout}"
     );
     assert!(!ws.is_empty() && !std::path::Path::new(ws).join("tmp").exists());
@@ -320,7 +336,7 @@ fn host_http_server_keys_and_the_loopback_rule() {
     let s = Scratch::new();
     let ok = s.write(
         "ok.toml",
-        "args = []\n[host_http_server]\nbind = \"127.0.0.1\"\nport = 18281\nbody = \"fixture\\n\"\n",
+        "args = []\nfail_regex = [\"panic\"]\n[host_http_server]\nbind = \"127.0.0.1\"\nport = 18281\nbody = \"fixture\\n\"\n",
     );
     let out = s.run(&["check", "--qemu-config", ok.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);

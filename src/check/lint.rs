@@ -16,6 +16,8 @@ pub struct LintInput<'a> {
     pub success: &'a [PatternSpec],
     /// Fail patterns, built-in sets included.
     pub fail: &'a [PatternSpec],
+    /// Whether `fail` is the built-in default set (the config names no fail patterns).
+    pub default_fail: bool,
     pub grammar: &'a GrammarSpec,
     pub timeout: Duration,
     /// Where the case is defined (the QEMU TOML, or the suite case), for findings about
@@ -32,7 +34,6 @@ pub fn lint(input: &LintInput<'_>) -> Vec<Warning> {
     unreachable_success(input, &mut out);
     deadlines(input, &mut out);
     no_fail_patterns(input, &mut out);
-    success_before_steps(input, &mut out);
     out
 }
 
@@ -205,7 +206,8 @@ fn deadlines(input: &LintInput<'_>, out: &mut Vec<Warning>) {
 /// user names the failures their guest prints.
 fn no_fail_patterns(input: &LintInput<'_>, out: &mut Vec<Warning>) {
     let step_fails = input.grammar.steps.iter().any(|s| !s.fail.is_empty());
-    if input.fail.is_empty()
+    // An explicit `fail_regex = []` has its own finding (see `check::verdict_rules`).
+    if input.default_fail
         && !step_fails
         && let Some(origin) = input.origin
     {
@@ -216,41 +218,6 @@ fn no_fail_patterns(input: &LintInput<'_>, out: &mut Vec<Warning>) {
                       none)"
                 .into(),
         });
-    }
-}
-
-/// With steps, a success pattern that matches what a step waits for (or the echo of what it
-/// types) can match before the steps finish: the case then waits on for the remaining steps,
-/// so the pattern proves nothing about what the steps ran.
-fn success_before_steps(input: &LintInput<'_>, out: &mut Vec<Warning>) {
-    let steps = &input.grammar.steps;
-    for p in input.success {
-        let Some(re) = regex(p) else { continue };
-        let early = steps.iter().enumerate().find_map(|(i, s)| {
-            let expect = literal(&s.expect.regex).filter(|t| re.is_match(t.as_bytes()));
-            let echo = s
-                .send
-                .as_deref()
-                .filter(|_| i + 1 < steps.len())
-                .map(|t| t.trim_end_matches(['\n', '\r']))
-                .filter(|t| re.is_match(t.as_bytes()));
-            match (expect, echo) {
-                (Some(t), _) => Some(format!("step {} waits for '{t}'", i + 1)),
-                (None, Some(t)) => Some(format!("step {} types '{t}'", i + 1)),
-                _ => None,
-            }
-        });
-        if let Some(why) = early {
-            warn(
-                out,
-                p,
-                format!(
-                    "success pattern '{}' can match before the steps finish ({why}, and it \
-                     matches that text); match what the guest prints after the last step",
-                    p.regex
-                ),
-            );
-        }
     }
 }
 
@@ -327,6 +294,7 @@ mod tests {
         lint(&LintInput {
             success,
             fail,
+            default_fail: fail.is_empty(),
             grammar: g,
             timeout: Duration::from_secs(60),
             origin: None,
@@ -388,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_fail_patterns_and_early_success_are_named() {
+    fn missing_fail_patterns_are_named() {
         let origin = crate::error::Location {
             path: "q.toml".into(),
             line: 1,
@@ -398,6 +366,7 @@ mod tests {
             lint(&LintInput {
                 success,
                 fail,
+                default_fail: fail.is_empty(),
                 grammar: g,
                 timeout: Duration::from_secs(60),
                 origin: Some(&origin),
@@ -416,24 +385,5 @@ mod tests {
             ]
         );
         assert!(run(&none, &[spec("Hello", 1)], &[spec("panic", 2)]).is_empty());
-
-        let g = grammar(
-            "[[steps]]\nexpect = \"login: \"\nsend = \"root\\n\"\n\
-             [[steps]]\nexpect = \"# \"\nsend = \"run-tests\\n\"\n\
-             [[steps]]\nexpect = \"ALL PASSED\"\n",
-        );
-        let fail = [spec("panic", 9)];
-        let f = run(&g, &[spec("login", 8)], &fail);
-        assert_eq!(
-            f,
-            [
-                "g.toml:8:1: warning: success pattern 'login' can match before the steps finish \
-              (step 1 waits for 'login: ', and it matches that text); match what the guest \
-              prints after the last step"
-            ]
-        );
-        let f = run(&g, &[spec("run-tests", 8)], &fail);
-        assert!(f[0].contains("(step 2 types 'run-tests'"), "{f:?}");
-        assert!(run(&g, &[spec("^tests done$", 8)], &fail).is_empty());
     }
 }

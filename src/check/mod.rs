@@ -63,7 +63,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
         let mut fail = t.fail.clone();
         fail.extend(crate::console::sets::expand(&t.grammar.fail_sets)?);
         let explicit = t.fail_at.is_some() || !fail.is_empty();
-        let (fail, _) = crate::console::sets::or_default(fail, explicit);
+        let (fail, default_fail) = crate::console::sets::or_default(fail, explicit);
         report.warnings.extend(verdict_rules(&t, &fail));
         let success = compile(&t.success, "success")?;
         let fail_compiled = compile(&fail, "fail")?;
@@ -72,6 +72,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
         report.warnings.extend(lint::lint(&lint::LintInput {
             success: &t.success,
             fail: &fail,
+            default_fail,
             grammar: &t.grammar,
             timeout: t.timeout,
             origin: t.origin.as_ref(),

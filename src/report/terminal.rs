@@ -22,6 +22,9 @@ pub struct TerminalReporter {
     /// On a terminal, each case's console is made inert ([`EchoFilter`]); `None` elsewhere
     /// (a pipe or file gets the bytes as they are).
     inert: Option<HashMap<String, EchoFilter>>,
+    /// Warnings already printed in this run. Each is printed once, and a command note that
+    /// repeats one (the KVM reason is the same for every case) points back to it instead.
+    warned: Vec<String>,
 }
 
 /// An unfinished console line longer than this is written out anyway (bounded memory).
@@ -37,7 +40,27 @@ impl TerminalReporter {
             console_at_line_start: true,
             prefixed: parallel.then(HashMap::new),
             inert: std::io::stdout().is_terminal().then(HashMap::new),
+            warned: Vec::new(),
         }
+    }
+
+    /// Whether a warning is new in this run (then it is remembered and printed).
+    fn first_warning(&mut self, message: &str) -> bool {
+        if self.warned.iter().any(|w| w == message) {
+            return false;
+        }
+        self.warned.push(message.to_string());
+        true
+    }
+
+    /// A command note with the text of any warning already printed replaced by a pointer to it.
+    fn note_text(&self, note: &str) -> String {
+        self.warned
+            .iter()
+            .filter(|w| !w.is_empty())
+            .fold(note.to_string(), |n, w| {
+                n.replace(w.as_str(), "(the warning above says why)")
+            })
     }
 
     /// The console bytes as they may reach the terminal.
@@ -184,6 +207,7 @@ impl Reporter for TerminalReporter {
                 let head = self.paint("1;36", &format!("==> {case}:"));
                 self.line(&format!("{head} {}", command.display()));
                 for n in &command.notes {
+                    let n = self.note_text(n);
                     self.line(&self.paint("2", &format!("    note: {n}")));
                 }
             }
@@ -211,6 +235,9 @@ impl Reporter for TerminalReporter {
                 location,
                 ..
             } => {
+                if *level == Level::Warning && !self.first_warning(message) {
+                    return;
+                }
                 let (tag, code) = match level {
                     Level::Info => ("note", "2"),
                     Level::Warning => ("warning", "1;33"),
@@ -254,6 +281,23 @@ fn summary_line(count: impl Fn(Outcome) -> usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warning_is_printed_once_and_notes_point_back_to_it() {
+        let mut t = TerminalReporter::new(false, false);
+        let why = "KVM is present but not usable (emulation failure) → TCG";
+        assert!(t.first_warning(why));
+        assert!(
+            !t.first_warning(why),
+            "the second case's copy is not printed"
+        );
+        assert!(t.first_warning("another warning"));
+        assert_eq!(
+            t.note_text(&format!("tcg: accel=auto: {why}")),
+            "tcg: accel=auto: (the warning above says why)"
+        );
+        assert_eq!(t.note_text("added `-machine q35`"), "added `-machine q35`");
+    }
 
     #[test]
     fn the_summary_line_counts_cancelled_cases() {
