@@ -310,3 +310,82 @@ fn a_signal_while_check_runs_are_published_ends_the_run() {
         common::assert_no_qemu_left(s.path());
     }
 }
+
+/// A signal while the configuration is read and the host probed (before any case exists): the
+/// run ends at once with 128+n, says so, and writes nothing. The probe's `--version` call of a
+/// fake `qemu-system-x86_64` that answers slowly marks the moment planning is under way.
+#[test]
+fn a_signal_while_reading_the_configuration_ends_the_run_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    for (sig, code, name) in [
+        (libc::SIGTERM, 143, "SIGTERM"),
+        (libc::SIGINT, 130, "SIGINT"),
+        (libc::SIGHUP, 129, "SIGHUP"),
+    ] {
+        let s = Scratch::new();
+        let bin = s.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let marker = s.path().join("probing");
+        let fake = bin.join("qemu-system-x86_64");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\ncase \"$1\" in --version) : > '{}'; exec sleep 3;; esac\nexit 1\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = s.write(
+            "qemu.toml",
+            "args = [\"-nographic\"]\nsuccess_regex = [\"x\"]\n",
+        );
+        let kernel = fixture("amd64-linux/kernel");
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let mut child = s
+            .cmd(&[
+                "run",
+                "--kernel",
+                kernel.to_str().unwrap(),
+                "--qemu-config",
+                cfg.to_str().unwrap(),
+                "--accel",
+                "auto",
+                "--cache-dir",
+                s.path().join("cache").to_str().unwrap(),
+            ])
+            .env("PATH", path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for("the probe to ask QEMU its version", || marker.exists());
+        let sent = Instant::now();
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        // (Its few lines of stderr fit in the pipe: wait first, to time the exit alone.)
+        let status = child.wait().unwrap();
+        let took = sent.elapsed();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{name}: {stderr}");
+        assert!(
+            took < Duration::from_secs(2),
+            "{name}: the run must not wait for planning to finish ({took:?})"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "cancelled by {name} while reading the configuration; nothing ran"
+            )),
+            "{stderr}"
+        );
+        assert!(!s.out().exists(), "{name}: nothing may be written");
+    }
+}
