@@ -658,9 +658,10 @@ timeout = "3s"
     };
     let late = Some("Boot late".to_string());
     let long = Some("Boot long".to_string());
-    // late_fail prints "Hello, world! " and, 200 ms later, the panic on the same line.
+    // late_fail prints "Hello, world! " and, 200 ms later, the panic on the same line (QEMU is
+    // stopped as soon as 'panicked at' matches, so the rest of that line may never be printed).
     assert_eq!(
-        group_of("panicked at src/main.rs"),
+        group_of("panicked at"),
         std::slice::from_ref(&late),
         "{stdout}"
     );

@@ -144,12 +144,9 @@ fn with_no_fail_patterns_the_default_set_fails_a_panicking_guest() {
     let v = verdict(&s);
     assert_eq!(v["outcome"], "fail", "{v}");
     assert_eq!(v["decided_by"]["kind"], "fail", "{v}");
-    assert!(
-        v["decided_by"]["line"]
-            .as_str()
-            .unwrap()
-            .contains("panicked at src/main.rs:1:1")
-    );
+    // Decided on the unfinished line as soon as the default set's panic pattern matched.
+    let line = v["decided_by"]["line"].as_str().unwrap();
+    assert!(line.starts_with("panic"), "{line}");
 }
 
 #[test]
