@@ -494,12 +494,9 @@ fn github_reporter(
     Ok(Some(reporter))
 }
 
-/// A non-empty `INPUT_*` variable.
+/// A non-empty `INPUT_*` variable (the action inputs' one rule: trimmed, empty = not given).
 fn env_input(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
+    crate::action::inputs::var(&crate::action::inputs::env(), name)
 }
 
 /// `qemu-test check`: findings as `file:line:col: warning: …`, then each replay.
@@ -731,7 +728,11 @@ async fn publish_checks(results: &[crate::report::CaseResult]) {
     let warnings = checks::publish(&cfg, results)
         .await
         .unwrap_or_else(|e| vec![format!("check runs not created: {e}")]);
-    checks::print_warnings(&warnings);
+    // Already checked by the run's reporters: a bad value never gets this far.
+    let annotations =
+        crate::action::inputs::boolean(&crate::action::inputs::env(), "annotations", true)
+            .unwrap_or(true);
+    checks::print_warnings(&warnings, annotations);
 }
 
 /// Plans every case, then probes the host (only when a case could use KVM or has requirements)

@@ -34,7 +34,12 @@ pub const BOOLEANS: [&str; 4] = ["summary", "annotations", "cache-images", "uplo
 
 /// The trimmed value of an input, `None` when missing or empty.
 pub fn text(vars: &impl Lookup, input: &str) -> Option<String> {
-    vars.get(&var_name(input))
+    var(vars, &var_name(input))
+}
+
+/// The trimmed value of the variable `name` (`INPUT_LOG_DIR`), `None` when missing or empty.
+pub fn var(vars: &impl Lookup, name: &str) -> Option<String> {
+    vars.get(name)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
 }

@@ -220,11 +220,10 @@ pub async fn publish_runs(
 }
 
 /// Prints warnings from [`publish`]: as `::warning::` annotations in Actions (escaped by the
-/// workflow-commands module) unless the `annotations` input is `false`, else on stderr.
-pub fn print_warnings(warnings: &[String]) {
-    let var = |k: &str| std::env::var(k).map(|v| v.trim().to_string());
-    let in_actions = var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
-        && var("INPUT_ANNOTATIONS").map_or(true, |v| v != "false");
+/// workflow-commands module) when `annotations` (the input, read once by the caller), else on
+/// stderr.
+pub fn print_warnings(warnings: &[String], annotations: bool) {
+    let in_actions = annotations && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
     for w in warnings {
         if in_actions {
             println!(
