@@ -311,29 +311,26 @@ fn unpack_compressed(
     reserved: &[&str],
 ) -> Result<Vec<PathBuf>, UnpackError> {
     let max_ratio = limits.max_ratio.unwrap_or(tee.kind.spec().max_ratio);
+    let floor = limits.ratio_floor;
     match tee.kind {
         ArchiveKind::TarGz => untar_to_end(
-            RatioGuard {
-                inner: MultiGzDecoder::new(tee),
-                out: 0,
+            RatioGuard::new(
+                MultiGzDecoder::new(tee),
+                |d: &MultiGzDecoder<&mut Tee>| d.get_ref().bytes,
                 max_ratio,
-                floor: limits.ratio_floor,
-                compressed: |d: &MultiGzDecoder<&mut Tee>| d.get_ref().bytes,
-                tripped: None,
-            },
+                floor,
+            ),
             dest,
             limits,
             reserved,
         ),
         ArchiveKind::TarXz => untar_to_end(
-            RatioGuard {
-                inner: liblzma::read::XzDecoder::new_multi_decoder(tee),
-                out: 0,
+            RatioGuard::new(
+                liblzma::read::XzDecoder::new_multi_decoder(tee),
+                |d: &liblzma::read::XzDecoder<&mut Tee>| d.get_ref().bytes,
                 max_ratio,
-                floor: limits.ratio_floor,
-                compressed: |d: &liblzma::read::XzDecoder<&mut Tee>| d.get_ref().bytes,
-                tripped: None,
-            },
+                floor,
+            ),
             dest,
             limits,
             reserved,
@@ -380,6 +377,19 @@ struct RatioGuard<D, F> {
     /// Compressed bytes consumed so far, read from the decompressor's source.
     compressed: F,
     tripped: Option<UnpackError>,
+}
+
+impl<D, F> RatioGuard<D, F> {
+    fn new(inner: D, compressed: F, max_ratio: u64, floor: u64) -> Self {
+        RatioGuard {
+            inner,
+            out: 0,
+            max_ratio,
+            floor,
+            compressed,
+            tripped: None,
+        }
+    }
 }
 
 impl<D: Read, F: Fn(&D) -> u64> Read for RatioGuard<D, F> {
