@@ -370,6 +370,21 @@ pub struct RunArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::config::grammar::MAX_RETRIES)))]
     pub retries: Option<u32>,
+    /// An earlier results.json (e.g. the base branch's) to compare each case's boot and
+    /// milestone times with, by case name; missing or unreadable = a warning [env:
+    /// INPUT_BASELINE].
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// How much slower than the baseline is a regression: PCT%,DURATION (both must be
+    /// exceeded), or PCT% or DURATION alone [default: 20%,500ms] [env:
+    /// INPUT_REGRESSION_THRESHOLD].
+    #[arg(long, value_name = "PCT%,DURATION",
+          value_parser = crate::report::baseline::Threshold::parse)]
+    pub regression_threshold: Option<crate::report::baseline::Threshold>,
+    /// A passing case whose time regressed against --baseline fails [env:
+    /// INPUT_FAIL_ON_REGRESSION].
+    #[arg(long)]
+    pub fail_on_regression: bool,
 }
 
 impl RunArgs {
@@ -632,6 +647,15 @@ async fn run_command(args: &RunArgs) -> i32 {
             return sig.exit_code();
         }
     };
+    let baseline = match crate::report::baseline::BaselineOptions::resolve(
+        args.baseline.clone(),
+        args.regression_threshold,
+        args.fail_on_regression,
+        &crate::action::inputs::env(),
+    ) {
+        Ok(b) => b,
+        Err(e) => return report_plan_error(&e),
+    };
     let mut reporters = Reporters::new();
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
     // stop-commands window: echoing it anywhere else would let the guest issue commands.
@@ -672,13 +696,18 @@ async fn run_command(args: &RunArgs) -> i32 {
     if let Some(gh) = gh {
         reporters.add(Box::new(gh));
     }
+    let baseline = load_baseline(&baseline, &reporters);
     let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
     reporters.emit(Event::RunStarted { cases: &names });
     let results: Vec<_> = futures_util::stream::iter(&cases)
         .map(|case| {
             let (reporters, mut cancel) = (&reporters, cancel.clone());
+            let baseline = baseline.as_ref();
             async move {
-                let result = run::execute_case(case, reporters, &mut cancel).await;
+                let mut result = run::execute_case(case, reporters, &mut cancel).await;
+                if let Some(b) = baseline {
+                    compare_with_baseline(b, &mut result, reporters);
+                }
                 reporters.emit(Event::CaseFinished { result: &result });
                 result
             }
@@ -714,6 +743,43 @@ async fn run_command(args: &RunArgs) -> i32 {
                 code
             }
         }
+    }
+}
+
+/// Reads `--baseline`; an unusable one (or an option without it) is a warning, never a failure.
+fn load_baseline(
+    options: &crate::report::baseline::BaselineOptions,
+    reporters: &Reporters,
+) -> Option<crate::report::baseline::BaselineCheck> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (check, warnings) = options.load(&cwd);
+    for w in &warnings {
+        reporters.emit(Event::Note {
+            case: None,
+            level: Level::Warning,
+            message: w,
+            location: None,
+        });
+    }
+    check
+}
+
+/// Records a finished case's times against the baseline. A regression that does not fail the
+/// case (no `--fail-on-regression`) is a warning; one that does is in the verdict's reason.
+fn compare_with_baseline(
+    baseline: &crate::report::baseline::BaselineCheck,
+    result: &mut crate::report::CaseResult,
+    reporters: &Reporters,
+) {
+    if let Some(why) = baseline.apply(result)
+        && !baseline.fails()
+    {
+        reporters.emit(Event::Note {
+            case: Some(&result.name),
+            level: Level::Warning,
+            message: &format!("{}: {why}", result.name),
+            location: None,
+        });
     }
 }
 

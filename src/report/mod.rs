@@ -2,6 +2,7 @@
 //! commands, summary, outputs, JUnit, check runs) turn them into output. Adding a reporter never
 //! touches a stage.
 
+pub mod baseline;
 pub mod checks;
 pub mod echo;
 pub mod gha;

@@ -87,6 +87,9 @@ pub struct CaseResult {
     pub attempts: Vec<Attempt>,
     /// Failed first, then passed on a retry.
     pub flaky: bool,
+    /// Boot and milestone times against `--baseline` (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<super::baseline::CaseComparison>,
 }
 
 /// One earlier attempt of a retried case.
@@ -124,6 +127,7 @@ impl CaseResult {
             testcases: Vec::new(),
             attempts: Vec::new(),
             flaky: false,
+            baseline: None,
         }
     }
 }

@@ -166,6 +166,11 @@ impl TerminalReporter {
             let text = format!("  {when}  {}  ← '{}'{seen}", e.name, e.pattern);
             self.line(&self.paint("2", &text));
         }
+        if let Some(b) = &r.baseline {
+            for (text, regressed) in super::baseline::terminal_lines(b) {
+                self.line(&self.paint(if regressed { "1;31" } else { "2" }, &text));
+            }
+        }
         if !r.testcases.is_empty() {
             let count = |st| r.testcases.iter().filter(|c| c.status == st).count();
             use crate::config::grammar::CaseStatus::*;

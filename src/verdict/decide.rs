@@ -163,14 +163,30 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
             format!("the guest was never started: QEMU's QMP monitor failed: {why}"),
         ),
     };
-    if v.outcome == Outcome::Pass
-        && let Some(why) = unmet(facts)
-    {
-        v.outcome = Outcome::Fail;
-        v.reason = format!("{why} ({})", v.reason);
+    if let Some(why) = unmet(facts) {
+        fail_pass(&mut v, why);
     }
     v.qemu_exit = facts.qemu_exit;
     v
+}
+
+/// The one run-level rule (`--fail-on-regression`): applied once per case, after its last
+/// attempt, when its times were compared with a baseline (`report::baseline`). A pass whose
+/// boot or milestone time regressed past the threshold (`regression` says which) becomes a
+/// fail, like a pass with a missed milestone; any other verdict is kept as it is.
+pub fn regressed(mut v: Verdict, regression: Option<String>) -> Verdict {
+    if let Some(why) = regression {
+        fail_pass(&mut v, why);
+    }
+    v
+}
+
+/// A pass that is not a pass after all: a fail saying `why`, then what had passed.
+fn fail_pass(v: &mut Verdict, why: String) {
+    if v.outcome == Outcome::Pass {
+        v.outcome = Outcome::Fail;
+        v.reason = format!("{why} ({})", v.reason);
+    }
 }
 
 /// A pass is not a pass while a required milestone was missed or test cases failed.

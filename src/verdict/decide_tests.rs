@@ -289,3 +289,28 @@ fn a_replay_shows_no_times() {
         "success pattern 'Hello' matched console line 3: Hello"
     );
 }
+
+/// `--fail-on-regression`'s run-level rule: only a pass becomes a fail, and says why first.
+#[test]
+fn a_regression_fails_only_a_pass() {
+    let why = || Some("boot time regressed past the threshold (+20% and +500ms)".to_string());
+    let rows = [
+        (Outcome::Pass, why(), Outcome::Fail),
+        (Outcome::Pass, None, Outcome::Pass),
+        (Outcome::Fail, why(), Outcome::Fail),
+        (Outcome::Timeout, why(), Outcome::Timeout),
+        (Outcome::Error, why(), Outcome::Error),
+        (Outcome::Skipped, why(), Outcome::Skipped),
+        (Outcome::Cancelled, why(), Outcome::Cancelled),
+    ];
+    for (before, regression, after) in rows {
+        let v = regressed(Verdict::new(before, "what decided"), regression.clone());
+        assert_eq!(v.outcome, after, "{before:?} {regression:?}");
+        let expected = if before == Outcome::Pass && regression.is_some() {
+            "boot time regressed past the threshold (+20% and +500ms) (what decided)"
+        } else {
+            "what decided"
+        };
+        assert_eq!(v.reason, expected);
+    }
+}

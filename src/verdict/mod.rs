@@ -6,7 +6,7 @@ use crate::console::MatchInfo;
 use crate::error::exit;
 
 mod decide;
-pub use decide::{End, Facts, GuestEnding, decide, pattern_list};
+pub use decide::{End, Facts, GuestEnding, decide, pattern_list, regressed};
 
 /// What happened to a case, from best to worst for reporting purposes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -143,6 +143,11 @@ fn render_with(cases: &[SummaryCase<'_>], overflow: &[Annotation], cut: &Cut, fu
     let mut md = String::new();
     heading(&mut md, cases);
     table(&mut md, &cases[..cut.rows]);
+    crate::report::baseline::summary_section(
+        &mut md,
+        cases[..cut.rows].iter().map(|c| c.result),
+        cell,
+    );
     not_run(&mut md, &cases[..cut.rows]);
     truncation_note(&mut md, cases.len(), overflow, cut, full);
     for case in &cases[..cut.rows] {
