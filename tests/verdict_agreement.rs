@@ -8,24 +8,31 @@ mod common;
 use std::process::Output;
 
 use common::fixtures::fixture;
-use common::{BAREMETAL_MACHINE as MACHINE, Scratch, text};
+use common::{BAREMETAL_MACHINE as MACHINE, Scratch, TYPED_SLOWLY, TYPED_USERTESTS, text};
 
 /// Boots `variant` with `config` as if in GitHub Actions (summary, outputs and JUnit on).
 fn boot(s: &Scratch, variant: &str, config: &str) -> Output {
+    boot_with(s, variant, config, &[])
+}
+
+/// [`boot`] with `extra` flags.
+fn boot_with(s: &Scratch, variant: &str, config: &str, extra: &[&str]) -> Output {
     let cfg = s.write("qemu.toml", &format!("{MACHINE}{config}"));
     let kernel = fixture(&format!("aarch64-baremetal/{variant}.elf"));
+    let mut args = vec![
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "60s",
+        "--junit",
+        "true",
+    ];
+    args.extend_from_slice(extra);
     let out = s
-        .cmd(&[
-            "run",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-            "--timeout",
-            "60s",
-            "--junit",
-            "true",
-        ])
+        .cmd(&args)
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", s.path().join("summary.md"))
         .env("GITHUB_OUTPUT", s.path().join("outputs.txt"))
@@ -138,5 +145,35 @@ fn a_missed_optional_milestone_still_passes_everywhere() {
     assert!(
         xml.contains("optional: &apos;never printed&apos; never matched"),
         "{xml}"
+    );
+}
+
+#[test]
+fn a_regression_with_fail_on_regression_fails_everywhere() {
+    let s = Scratch::new();
+    let base = s.run_baremetal(
+        "prompt",
+        &format!("{MACHINE}{TYPED_USERTESTS}"),
+        &["--out-dir", "base"],
+    );
+    assert_eq!(base.status.code(), Some(0), "{}", text(&base).1);
+    let out = boot_with(
+        &s,
+        "prompt",
+        &format!("{TYPED_SLOWLY}{TYPED_USERTESTS}"),
+        &["--baseline", "base/results.json", "--fail-on-regression"],
+    );
+    let reason = assert_agree(&s, &out, "prompt", "fail");
+    assert!(
+        reason.starts_with(
+            "boot time regressed past the threshold (+20% and +500ms) against the baseline \
+             base/results.json: "
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("milestone 'usertests done'"), "{reason}");
+    assert!(
+        reason.contains("(success pattern 'usertests passed!' matched console line"),
+        "{reason}"
     );
 }

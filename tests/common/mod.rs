@@ -158,3 +158,23 @@ uefi = false
 /// Only the machine of [`BAREMETAL_CONFIG`] (no patterns), for tests that add their own keys.
 pub const BAREMETAL_MACHINE: &str = r#"args = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
 "#;
+
+/// Boot-time baselines: the `prompt` guest (`aarch64-baremetal/prompt`) waits at `>> ` until
+/// `usertests` is typed, then prints `usertests passed!` and powers off. Typed at the default
+/// pace the milestone `usertests done` comes a few ms after the prompt; with [`TYPED_SLOWLY`]
+/// it cannot come before the last of the 10 bytes arrives, 9 × 400 ms = 3.6 s after the first.
+/// So the slowdown is the guest waiting for our input — deterministic, and no test sleeps.
+pub const TYPED_USERTESTS: &str = r#"success_regex = ["usertests passed!"]
+[[steps]]
+expect = ">> "
+send = "usertests\n"
+[[milestones]]
+name = "prompt"
+pattern = ">> "
+[[milestones]]
+name = "usertests done"
+pattern = "usertests passed!"
+"#;
+
+/// Put before [`TYPED_USERTESTS`]: one byte at a time, 400 ms apart.
+pub const TYPED_SLOWLY: &str = "send_chunk = 1\nsend_delay = \"400ms\"\n";
