@@ -580,10 +580,16 @@ pub fn terminal_lines(c: &CaseComparison) -> Vec<(String, bool)> {
         ),
         c.regressed,
     )];
+    let width = c
+        .times
+        .iter()
+        .map(|t| t.label().chars().count())
+        .max()
+        .unwrap_or(0);
     for t in &c.times {
         let flag = if t.regression { "  REGRESSION" } else { "" };
         lines.push((
-            format!("    {}  {}{flag}", t.label(), t.describe()),
+            format!("    {:width$}  {}{flag}", t.label(), t.describe()),
             t.regression,
         ));
     }
