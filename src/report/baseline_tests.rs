@@ -85,6 +85,8 @@ fn threshold_syntax() {
     assert_eq!((t.percent, t.delta), (Some(12.5), Some(ms(1500))));
     assert_eq!(Threshold::parse("50%").unwrap().delta, None);
     assert_eq!(Threshold::parse("2s").unwrap().percent, None);
+    // A bare number is seconds, as for every duration.
+    assert_eq!(Threshold::parse("20").unwrap().delta, Some(ms(20_000)));
     assert_eq!(Threshold::default(), Threshold::parse("20%,500ms").unwrap());
     assert_eq!(Threshold::default().to_string(), "+20% and +500ms");
     assert_eq!(Threshold::parse("2s").unwrap().to_string(), "+2s");
