@@ -15,9 +15,10 @@ export DEBIAN_FRONTEND=noninteractive
 QEMU_PKGS="qemu-system-arm qemu-system-x86 qemu-utils"
 # UEFI firmware (qemu-efi-aarch64 = AAVMF, ovmf = x86 OVMF), guest building (aarch64 cross
 # toolchain, busybox, cpio, ext4/FAT tools, xz, file), host gcc/libc for native helpers, and
-# xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for bench/bench.py
+# xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for bench/bench.py,
+# python3-venv for the test-only JUnit consumers (scripts/test.sh)
 TOOL_PKGS="qemu-efi-aarch64 ovmf u-boot-qemu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
- cpio e2fsprogs dosfstools mtools xz-utils file gcc libc6-dev libxml2-utils shellcheck python3"
+ cpio e2fsprogs dosfstools mtools xz-utils file gcc libc6-dev libxml2-utils shellcheck python3 python3-venv"
 APT_OPTS="-y -q --no-install-recommends -o DPkg::Lock::Timeout=300"
 
 say() { printf '[install-deps] %s\n' "$*" >&2; }

@@ -107,7 +107,23 @@ fn results(dir: &Path) -> Vec<CaseResult> {
         false,
         None,
     );
-    vec![pass, fail, timeout, error, skipped, cancelled]
+    // Failed, then passed on a retry; its config in the workspace (the current directory).
+    let config = std::env::current_dir().unwrap().join("Cargo.toml");
+    let mut flaky = booted(
+        "flaky-case",
+        Verdict::new(Outcome::Pass, "success pattern matched"),
+        true,
+        None,
+    );
+    flaky.flaky = true;
+    flaky.config_file = Some(config);
+    flaky.attempts = vec![qemu_test_action::report::model::Attempt {
+        verdict: Verdict::new(Outcome::Timeout, "no console output for 1s"),
+        duration: Duration::from_millis(1000),
+        console_tail: vec!["<stuck> & \"quiet\"".into()],
+        log: Some(dir.join("flaky.attempt1.log")),
+    }];
+    vec![pass, fail, timeout, error, skipped, cancelled, flaky]
 }
 
 fn xmllint(schema: &Path, file: &Path) -> std::process::Output {
@@ -156,19 +172,21 @@ fn report_parses_back_with_matching_counts() {
     let xml = std::fs::read_to_string(&path).unwrap();
 
     let root = xml.lines().find(|l| l.starts_with("<testsuites")).unwrap();
-    assert!(!root.contains("skipped="), "{root}");
+    // No counts (the suites have them); the time adds up the suites: 5 × 4.321 s + 3 s.
+    assert_eq!(root, r#"<testsuites name="qemu-test" time="24.605">"#);
     assert!(!xml.contains('\u{1b}') && !xml.contains('\u{FFFE}') && !xml.contains('\u{7}'));
 
     let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
-    assert_eq!(report.test_suites.len(), 6);
-    // (name, tests, failures, errors, skipped)
+    assert_eq!(report.test_suites.len(), 7);
+    // (name, tests, failures, errors, skipped): a passed prepare stage is no test case.
     let expect = [
-        ("pass-case", 5, 0, 0, 0),
-        ("fail-case", 5, 1, 0, 0),
-        ("timeout-case", 5, 1, 0, 0),
+        ("pass-case", 4, 0, 0, 0),
+        ("fail-case", 4, 1, 0, 0),
+        ("timeout-case", 4, 1, 0, 0),
         ("error-case", 2, 0, 1, 0),
         ("nimbos-x86_64", 1, 0, 0, 1),
-        ("cancelled-case", 5, 0, 1, 0),
+        ("cancelled-case", 4, 0, 1, 0),
+        ("flaky-case", 4, 0, 0, 0),
     ];
     for (suite, (name, tests, failures, errors, skipped)) in report.test_suites.iter().zip(expect) {
         assert_eq!(
@@ -183,7 +201,43 @@ fn report_parses_back_with_matching_counts() {
         );
         assert_eq!(suite.test_cases.len(), tests);
     }
-    assert_eq!((report.tests, report.failures, report.errors), (23, 2, 2));
+    let suites = &report.test_suites;
+    let sum = |f: fn(&quick_junit::TestSuite) -> usize| suites.iter().map(f).sum::<usize>();
+    assert_eq!(
+        (sum(|s| s.tests), sum(|s| s.failures), sum(|s| s.errors)),
+        (23, 2, 2)
+    );
+    assert!(
+        suites
+            .iter()
+            .all(|s| !s.extra.contains_key("file") || s.name.as_str() == "flaky-case")
+    );
+
+    let flaky = &suites[6];
+    assert_eq!(
+        flaky.extra.get("file").map(|f| f.as_str()),
+        Some("Cargo.toml")
+    );
+    assert_eq!(flaky.time, Some(Duration::from_millis(4321)));
+    let boot = flaky
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == "boot")
+        .unwrap();
+    assert_eq!(
+        boot.time,
+        Some(Duration::from_millis(3600)),
+        "both attempts"
+    );
+    let out = boot.system_out.as_deref().unwrap();
+    assert!(
+        out.starts_with("attempt 1/2: timeout - no console output for 1s (log: "),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\nattempt 2/2: pass - success pattern matched"),
+        "{out}"
+    );
 
     let fail = &report.test_suites[1];
     let boot = fail

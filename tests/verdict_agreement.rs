@@ -61,12 +61,17 @@ fn assert_agree(s: &Scratch, out: &Output, name: &str, outcome: &str) -> String 
     let v = &r["cases"][0]["verdict"];
     assert_eq!(v["outcome"], outcome, "results.json: {v}");
     let xml = std::fs::read_to_string(s.out().join("junit.xml")).unwrap();
-    let root = xml
+    // The counts are on the suite (`<testsuites>` carries none: see src/report/junit.rs).
+    let suite = xml
         .lines()
-        .find(|l| l.contains("<testsuites"))
-        .expect("root");
-    let failing = !root.contains(r#"failures="0""#) || !root.contains(r#"errors="0""#);
-    assert_eq!(failing, outcome != "pass", "JUnit disagrees: {root}\n{xml}");
+        .find(|l| l.contains("<testsuite "))
+        .expect("suite");
+    let failing = !suite.contains(r#"failures="0""#) || !suite.contains(r#"errors="0""#);
+    assert_eq!(
+        failing,
+        outcome != "pass",
+        "JUnit disagrees: {suite}\n{xml}"
+    );
     let summary = std::fs::read_to_string(s.path().join("summary.md")).unwrap();
     assert!(
         summary.contains(label) || summary.to_lowercase().contains(outcome),

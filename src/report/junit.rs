@@ -1,16 +1,33 @@
 //! JUnit XML for CI test reporters (mikepenz/action-junit-report, dorny/test-reporter,
 //! EnricoMi/publish-unit-test-result-action, Jenkins): one `<testsuite>` per case, one
-//! `<testcase>` per stage that ran, the verdict on the `boot` test case with the console tail in
-//! the failure body, a bounded console excerpt in the suite's `system-out`.
+//! `<testcase>` per stage that did work, the verdict on the `boot` test case with the console
+//! tail in the failure body, a bounded console excerpt in the suite's `system-out`.
+//!
+//! What real readers need (checked with them by `tests/junit_consumers.rs`):
+//! - no empty test cases: a `prepare` stage that passed is no test case (a failed one is the
+//!   case's failure);
+//! - `time` on `<testsuites>` (the sum of the suites) and on each suite (the case's wall time,
+//!   retries included), the `boot` test case's time covering every attempt;
+//! - retries as `flakyFailure`/`rerunFailure` (Surefire's elements) and, for readers that do not
+//!   know those, an `attempts` suite property and the `boot` test case's `system-out`, one line
+//!   per attempt with its verdict and log;
+//! - `file` on `<testsuite>`: the config, relative to the workspace (`GITHUB_WORKSPACE`, else the
+//!   current directory), and only such relative paths in the text;
+//! - a failure body that ends with a `file:line` line naming that config, so a reader that
+//!   takes the last `…<file>…:<line>` in the body as the place to annotate (as
+//!   mikepenz/action-junit-report does) lands there and not on a path a guest printed
+//!   (`panicked at src/main.rs:1:1`).
 //!
 //! The file validates against the Jenkins xUnit plugin's `junit-10.xsd` unmodified (checked by
 //! `tests/junit_xsd.rs` with xmllint). quick-junit always writes a `skipped` count on
-//! `<testsuites>`, which that schema does not declare, so it is removed from the serialized
-//! root element: the per-suite `skipped` counts (which the schema allows) carry the same
-//! information, and the reporters above read those.
+//! `<testsuites>`, which that schema does not declare; without it, a reader of the root's
+//! counts (test-results-parser) counts skipped cases as passed. So `<testsuites>` carries no
+//! counts at all (the schema makes them optional): such readers then add up the suites, as
+//! the others do anyway, and the per-suite counts say it all.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
@@ -25,9 +42,10 @@ use crate::verdict::{Outcome, Verdict};
 const LOG_EXCERPT: u64 = 64 * 1024;
 
 /// Writes the JUnit report for `results` to `path` (temp file + rename: never half a file,
-/// never through a symlink).
+/// never through a symlink). Paths in it are relative to `GITHUB_WORKSPACE`, else the current
+/// directory.
 pub fn write_junit(results: &[CaseResult], path: &Path) -> Result<(), Error> {
-    let xml = to_xml(results)?;
+    let xml = to_xml(results, &Paths::from_env())?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -36,61 +54,110 @@ pub fn write_junit(results: &[CaseResult], path: &Path) -> Result<(), Error> {
     crate::prepare::workdir::write_file(path, xml.as_bytes())
 }
 
-fn to_xml(results: &[CaseResult]) -> Result<String, Error> {
+/// Where the report's paths are relative to.
+struct Paths {
+    workspace: PathBuf,
+    cwd: PathBuf,
+}
+
+impl Paths {
+    fn from_env() -> Self {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let workspace = std::env::var_os("GITHUB_WORKSPACE")
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| cwd.clone(), PathBuf::from);
+        Paths { workspace, cwd }
+    }
+
+    /// `path` relative to the workspace; `None` outside it.
+    fn relative(&self, path: &Path) -> Option<String> {
+        crate::report::checks::repo_path(path, Some(&self.workspace), &self.cwd)
+    }
+
+    /// `text` (a reason) with the workspace's absolute path dropped from paths inside it: an
+    /// error names files by their absolute path, the report by the workspace-relative one.
+    fn relative_text(&self, text: &str) -> String {
+        let ws = self.workspace.to_string_lossy();
+        let ws = ws.trim_end_matches('/');
+        if ws.is_empty() {
+            return text.to_string();
+        }
+        text.replace(&format!("{ws}/"), "")
+    }
+
+    /// `path` for a reader: workspace-relative when inside it, else as given.
+    fn show(&self, path: &Path) -> String {
+        self.relative(path)
+            .unwrap_or_else(|| path.display().to_string())
+    }
+}
+
+fn to_xml(results: &[CaseResult], paths: &Paths) -> Result<String, Error> {
     let mut report = Report::new("qemu-test");
     for r in results {
-        report.add_test_suite(suite(r));
+        report.add_test_suite(suite(r, paths));
     }
+    report.set_time(results.iter().map(|r| r.duration).sum());
     let xml = report
         .to_string()
         .map_err(|e| Error::infra(format!("cannot serialize the JUnit report: {e}")))?;
-    Ok(drop_root_skipped(&xml))
+    Ok(drop_root_counts(&xml))
 }
 
-/// Removes the `skipped="N"` attribute from the `<testsuites …>` start tag only.
-fn drop_root_skipped(xml: &str) -> String {
+/// Removes the counts from the `<testsuites …>` start tag only (see the module docs).
+fn drop_root_counts(xml: &str) -> String {
     let Some(start) = xml.find("<testsuites") else {
         return xml.to_string();
     };
     let Some(len) = xml[start..].find('>') else {
         return xml.to_string();
     };
-    let tag = &xml[start..start + len];
-    let Some(at) = tag.find(" skipped=\"") else {
-        return xml.to_string();
-    };
-    let value_end = tag[at + 10..]
-        .find('"')
-        .map_or(tag.len(), |i| at + 10 + i + 1);
-    let cleaned = format!("{}{}", &tag[..at], &tag[value_end..]);
-    format!("{}{cleaned}{}", &xml[..start], &xml[start + len..])
+    let mut tag = xml[start..start + len].to_string();
+    for attr in ["tests", "failures", "errors", "skipped"] {
+        let key = format!(" {attr}=\"");
+        if let Some(at) = tag.find(&key) {
+            let end = tag[at + key.len()..]
+                .find('"')
+                .map_or(tag.len(), |i| at + key.len() + i + 1);
+            tag.replace_range(at..end, "");
+        }
+    }
+    format!("{}{tag}{}", &xml[..start], &xml[start + len..])
 }
 
-fn suite(r: &CaseResult) -> TestSuite {
+fn suite(r: &CaseResult, paths: &Paths) -> TestSuite {
     let mut suite = TestSuite::new(&r.name);
+    // The case's wall time: every attempt, and the stages before them.
     suite.set_time(r.duration);
-    suite.add_properties(properties(r));
+    if let Some(file) = r.config_file.as_deref().and_then(|f| paths.relative(f)) {
+        suite.extra.insert("file".into(), xml_text(&file).into());
+    }
+    suite.add_properties(properties(r, paths));
     let carrier = verdict_carrier(r);
     for (i, timing) in r.stages.iter().enumerate() {
-        let status = if Some(i) == carrier {
-            verdict_status(r)
+        if Some(i) == carrier {
+            let time = timing.duration + r.attempts.iter().map(|a| a.duration).sum::<Duration>();
+            suite.add_test_case(verdict_case(r, timing.stage.name(), time, paths));
+        } else if timing.stage == Stage::Prepare && timing.ok {
+            // Making directories and patched copies: no test of anything, and a 0.000 s pass
+            // next to every boot inflates the pass count.
         } else {
-            stage_status(timing)
-        };
-        suite.add_test_case(case(r, timing.stage.name(), timing.duration, status));
+            suite.add_test_case(case(
+                r,
+                timing.stage.name(),
+                timing.duration,
+                stage_status(timing),
+            ));
+        }
     }
     if carrier.is_none() {
-        suite.add_test_case(case(
-            r,
-            Stage::Boot.name(),
-            std::time::Duration::ZERO,
-            verdict_status(r),
-        ));
+        let time = r.attempts.iter().map(|a| a.duration).sum();
+        suite.add_test_case(verdict_case(r, Stage::Boot.name(), time, paths));
     }
     for tc in grammar_cases(r) {
         suite.add_test_case(tc);
     }
-    let log = log_excerpt(r);
+    let log = log_excerpt(r, paths);
     if !log.is_empty() {
         suite.set_system_out(xml_text(&log));
     }
@@ -100,19 +167,54 @@ fn suite(r: &CaseResult) -> TestSuite {
     suite
 }
 
-fn properties(r: &CaseResult) -> Vec<Property> {
+fn properties(r: &CaseResult, paths: &Paths) -> Vec<Property> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    // Every attempt's verdict and log on one line, for readers that show properties but not
+    // Surefire's flakyFailure/rerunFailure.
+    let attempts = (!r.attempts.is_empty()).then(|| attempt_lines(r, paths, false).join("; "));
     [
         ("outcome", Some(r.verdict.outcome.name().to_string())),
         ("arch", r.arch.map(|a| a.name().to_string())),
         ("accel", r.accel.clone()),
         ("qemu-version", r.qemu_version.clone()),
+        ("attempts", attempts),
         ("runner-os", env("RUNNER_OS")),
         ("runner-arch", env("RUNNER_ARCH")),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| Property::new(k, xml_text(&v))))
     .collect()
+}
+
+/// One line per attempt, oldest first, the final one last: `attempt 1/2: timeout (log: …)`,
+/// with the reason when `reasons`.
+fn attempt_lines(r: &CaseResult, paths: &Paths, reasons: bool) -> Vec<String> {
+    let total = r.attempts.len() + 1;
+    let earlier = r.attempts.iter().map(|a| (&a.verdict, a.log.as_deref()));
+    earlier
+        .chain([(&r.verdict, r.log.as_deref())])
+        .enumerate()
+        .map(|(i, (v, log))| {
+            let mut line = format!("attempt {}/{total}: {}", i + 1, v.outcome.name());
+            if reasons && !v.reason.is_empty() {
+                line.push_str(&format!(" - {}", paths.relative_text(&v.reason)));
+            }
+            if let Some(log) = log {
+                line.push_str(&format!(" (log: {})", paths.show(log)));
+            }
+            line
+        })
+        .collect()
+}
+
+/// The test case that carries the verdict; with retries, its `system-out` lists the attempts.
+fn verdict_case(r: &CaseResult, name: &str, time: Duration, paths: &Paths) -> TestCase {
+    let mut tc = case(r, name, time, verdict_status(r, paths));
+    if !r.attempts.is_empty() {
+        let text = attempt_lines(r, paths, true).join("\n");
+        tc.set_system_out(xml_text(&text));
+    }
+    tc
 }
 
 /// Which stage's test case carries the verdict: `boot` when it ran, else the first failed
@@ -125,7 +227,7 @@ fn verdict_carrier(r: &CaseResult) -> Option<usize> {
         .or_else(|| stages.iter().position(|s| !s.ok))
 }
 
-fn case(r: &CaseResult, name: &str, time: std::time::Duration, status: TestCaseStatus) -> TestCase {
+fn case(r: &CaseResult, name: &str, time: Duration, status: TestCaseStatus) -> TestCase {
     let mut tc = TestCase::new(name, status);
     tc.set_classname(&r.name);
     tc.set_time(time);
@@ -193,13 +295,13 @@ fn grammar_cases(r: &CaseResult) -> Vec<TestCase> {
             }
         };
         let name = xml_text(&format!("case: {}", c.id));
-        out.push(case(r, &name, std::time::Duration::ZERO, status));
+        out.push(case(r, &name, Duration::ZERO, status));
     }
     out
 }
 
 /// Earlier attempts as reruns: `flakyFailure` on a passed case, `rerunFailure` on a failed one.
-fn add_attempts(r: &CaseResult, s: &mut TestCaseStatus) {
+fn add_attempts(r: &CaseResult, s: &mut TestCaseStatus, paths: &Paths) {
     for a in &r.attempts {
         let kind = match a.verdict.outcome {
             Outcome::Error | Outcome::Cancelled => NonSuccessKind::Error,
@@ -207,7 +309,7 @@ fn add_attempts(r: &CaseResult, s: &mut TestCaseStatus) {
         };
         let mut rerun = TestRerun::new(kind);
         rerun.set_type(failure_type(&a.verdict));
-        rerun.set_message(xml_text(&a.verdict.reason));
+        rerun.set_message(xml_text(&paths.relative_text(&a.verdict.reason)));
         if !a.console_tail.is_empty() {
             rerun.set_description(xml_text(&a.console_tail.join("\n")));
         }
@@ -227,12 +329,12 @@ fn stage_status(t: &StageTiming) -> TestCaseStatus {
 }
 
 /// The verdict as a JUnit status; the failure body holds the console tail.
-fn verdict_status(r: &CaseResult) -> TestCaseStatus {
+fn verdict_status(r: &CaseResult, paths: &Paths) -> TestCaseStatus {
     let v = &r.verdict;
     let mut s = match v.outcome {
         Outcome::Pass => {
             let mut s = TestCaseStatus::success();
-            add_attempts(r, &mut s);
+            add_attempts(r, &mut s, paths);
             return s;
         }
         Outcome::Skipped => TestCaseStatus::skipped(),
@@ -240,9 +342,9 @@ fn verdict_status(r: &CaseResult) -> TestCaseStatus {
         Outcome::Error | Outcome::Cancelled => TestCaseStatus::non_success(NonSuccessKind::Error),
     };
     s.set_type(failure_type(v));
-    s.set_message(xml_text(&v.reason));
-    add_attempts(r, &mut s);
-    let body = failure_body(r);
+    s.set_message(xml_text(&paths.relative_text(&v.reason)));
+    add_attempts(r, &mut s, paths);
+    let body = failure_body(r, paths);
     if !body.is_empty() {
         s.set_description(xml_text(&body));
     }
@@ -267,31 +369,54 @@ fn failure_type(v: &Verdict) -> &'static str {
     }
 }
 
-fn failure_body(r: &CaseResult) -> String {
+fn failure_body(r: &CaseResult, paths: &Paths) -> String {
     let mut body = String::new();
+    let config = r.config_file.as_deref().and_then(|f| paths.relative(f));
+    let mut config_line = None;
     if let Some(m) = &r.verdict.decided_by {
         body.push_str(&format!("console line {}: {}\n", m.line_no, m.line));
         if let Some(loc) = &m.location {
-            body.push_str(&format!("pattern {:?} defined at {loc}\n", m.pattern));
+            let file = paths.show(&loc.path);
+            if config.as_ref() == Some(&file) {
+                config_line = Some(loc.line);
+            }
+            body.push_str(&format!(
+                "pattern {:?} defined at {file}:{}:{}\n",
+                m.pattern, loc.line, loc.column
+            ));
         }
         body.push('\n');
     }
     if !r.console_tail.is_empty() {
         body.push_str("--- last console lines ---\n");
         body.push_str(&r.console_tail.join("\n"));
+        body.push_str("\n--- end of console ---\n");
+    }
+    if r.verdict.outcome == Outcome::Skipped {
+        return body.trim_end().to_string();
+    }
+    // Last, so that a reader taking the last `…<file>…:<line>` of the body as the place to
+    // annotate (mikepenz/action-junit-report, with `file` or else the classname's last
+    // dot-separated part as <file>) finds this line, never a path:line the guest printed.
+    match config {
+        Some(file) => body.push_str(&format!("config: {file}:{}", config_line.unwrap_or(1))),
+        None => body.push_str(&format!(
+            "case {}:1 (no config file in the workspace)",
+            r.name
+        )),
     }
     body
 }
 
 /// The end of the raw console log (at most [`LOG_EXCERPT`] bytes), else the cleaned tail.
-fn log_excerpt(r: &CaseResult) -> String {
+fn log_excerpt(r: &CaseResult, paths: &Paths) -> String {
     r.log
         .as_deref()
-        .and_then(|p| read_tail(p, LOG_EXCERPT).ok())
+        .and_then(|p| read_tail(p, LOG_EXCERPT, paths).ok())
         .unwrap_or_else(|| r.console_tail.join("\n"))
 }
 
-fn read_tail(path: &Path, max: u64) -> std::io::Result<String> {
+fn read_tail(path: &Path, max: u64, paths: &Paths) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
     let start = len.saturating_sub(max);
@@ -302,7 +427,7 @@ fn read_tail(path: &Path, max: u64) -> std::io::Result<String> {
     Ok(if start > 0 {
         format!(
             "[… first {start} bytes of {} omitted …]\n{text}",
-            path.display()
+            paths.show(path)
         )
     } else {
         text
@@ -346,6 +471,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// Paths relative to `/ws`, the current directory too.
+    fn ws() -> Paths {
+        Paths {
+            workspace: PathBuf::from("/ws"),
+            cwd: PathBuf::from("/ws"),
+        }
+    }
+
     fn attempt(outcome: Outcome, reason: &str) -> crate::report::model::Attempt {
         crate::report::model::Attempt {
             verdict: Verdict::new(outcome, reason),
@@ -361,7 +494,7 @@ mod tests {
             CaseResult::without_boot("c", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
         r.flaky = true;
         r.attempts = vec![attempt(Outcome::Timeout, "timed out: step 2")];
-        let xml = to_xml(&[r]).unwrap();
+        let xml = to_xml(&[r], &ws()).unwrap();
         assert!(
             xml.contains(r#"<flakyFailure message="timed out: step 2" type="timeout">"#),
             "{xml}"
@@ -369,7 +502,7 @@ mod tests {
         let mut r =
             CaseResult::without_boot("d", Verdict::new(Outcome::Timeout, "again"), Duration::ZERO);
         r.attempts = vec![attempt(Outcome::Error, "QEMU missing")];
-        let xml = to_xml(&[r]).unwrap();
+        let xml = to_xml(&[r], &ws()).unwrap();
         assert!(
             xml.contains(r#"<rerunError message="QEMU missing" type="error">"#),
             "{xml}"
@@ -403,7 +536,7 @@ mod tests {
             affects_verdict: true,
             extractor: 0,
         }];
-        let xml = to_xml(&[r]).unwrap();
+        let xml = to_xml(&[r], &ws()).unwrap();
         for needle in [
             r#"name="milestone: hv up""#,
             r#"name="milestone: guest up""#,
@@ -417,19 +550,16 @@ mod tests {
     }
 
     #[test]
-    fn root_skipped_attribute_is_dropped_and_suites_keep_theirs() {
+    fn root_counts_are_dropped_and_suites_keep_theirs() {
         let mut r = CaseResult::without_boot(
             "c",
             Verdict::new(Outcome::Skipped, "needs kvm"),
             Duration::ZERO,
         );
         r.name = "skipped=\"1\" <c>".into();
-        let xml = to_xml(&[r]).unwrap();
+        let xml = to_xml(&[r], &ws()).unwrap();
         let root = xml.lines().find(|l| l.starts_with("<testsuites")).unwrap();
-        assert_eq!(
-            root,
-            r#"<testsuites name="qemu-test" tests="1" failures="0" errors="0">"#
-        );
+        assert_eq!(root, r#"<testsuites name="qemu-test" time="0.000">"#);
         assert!(
             xml.contains(
                 r#"<testsuite name="skipped=&quot;1&quot; &lt;c&gt;" tests="1" skipped="1""#
@@ -467,14 +597,74 @@ mod tests {
             },
         ];
         r.console_tail = vec!["hello".into(), "bye".into()];
-        let xml = to_xml(&[r]).unwrap();
+        let xml = to_xml(&[r], &ws()).unwrap();
         assert!(
             xml.contains(r#"<testcase name="probe" classname="c" time="0.100"/>"#),
             "{xml}"
         );
         assert!(xml.contains(r#"type="qemu-exit""#), "{xml}");
         assert!(
-            xml.contains("--- last console lines ---\nhello\nbye</failure>"),
+            xml.contains(
+                "--- last console lines ---\nhello\nbye\n--- end of console ---\n\
+                 case c:1 (no config file in the workspace)</failure>"
+            ),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn paths_are_workspace_relative_and_the_body_ends_on_the_config_line() {
+        use crate::console::{MatchInfo, PatternKind};
+        let mut v = Verdict::new(Outcome::Fail, "see /ws/qemu-test-out/c.log and /wsx/y");
+        v.decided_by = Some(MatchInfo {
+            kind: PatternKind::Fail,
+            index: 0,
+            pattern: "panicked".into(),
+            location: Some(crate::error::Location {
+                path: "/ws/configs/q.toml".into(),
+                line: 3,
+                column: 5,
+            }),
+            line_no: 1,
+            line: "panicked at src/main.rs:1:1".into(),
+            at: Duration::ZERO,
+        });
+        let mut r = CaseResult::without_boot("c", v, Duration::ZERO);
+        r.config_file = Some("/ws/configs/q.toml".into());
+        r.console_tail = vec!["panicked at src/main.rs:1:1".into()];
+        let xml = to_xml(&[r], &ws()).unwrap();
+        for needle in [
+            r#"file="configs/q.toml""#,
+            r#"message="see qemu-test-out/c.log and /wsx/y""#,
+            "defined at configs/q.toml:3:5\n",
+            "--- end of console ---\nconfig: configs/q.toml:3</failure>",
+        ] {
+            assert!(xml.contains(needle), "{needle} missing: {xml}");
+        }
+        assert!(!xml.contains("/ws/"), "{xml}");
+    }
+
+    #[test]
+    fn a_passed_prepare_stage_is_no_test_case_and_a_failed_one_carries_the_error() {
+        let stage = |stage, ok| StageTiming {
+            stage,
+            duration: Duration::from_millis(5),
+            ok,
+        };
+        let mut r =
+            CaseResult::without_boot("c", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
+        r.stages = vec![stage(Stage::Prepare, true), stage(Stage::Boot, true)];
+        let xml = to_xml(&[r], &ws()).unwrap();
+        assert!(!xml.contains(r#"name="prepare""#), "{xml}");
+        assert!(xml.contains(r#"tests="1""#), "{xml}");
+        let v = Verdict::new(Outcome::Error, "prepare stage failed: disk full");
+        let mut r = CaseResult::without_boot("c", v, Duration::ZERO);
+        r.stages = vec![stage(Stage::Prepare, false)];
+        let xml = to_xml(&[r], &ws()).unwrap();
+        assert!(
+            xml.contains(r#"<testcase name="prepare" classname="c" time="0.005">"#)
+                && xml
+                    .contains(r#"<error message="prepare stage failed: disk full" type="error">"#),
             "{xml}"
         );
     }
@@ -488,7 +678,7 @@ mod tests {
         std::fs::write(&log, &data).unwrap();
         let mut r = CaseResult::without_boot("c", Verdict::new(Outcome::Pass, ""), Duration::ZERO);
         r.log = Some(log);
-        let text = log_excerpt(&r);
+        let text = log_excerpt(&r, &ws());
         assert!(text.starts_with("[… first "));
         assert!(text.ends_with("THE END\u{FFFD}"));
         assert!(text.len() < 66 * 1024);

@@ -90,6 +90,10 @@ pub struct CaseResult {
     /// Boot and milestone times against `--baseline` (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::baseline::CaseComparison>,
+    /// The QEMU config (or suite) file the case came from; `None` for built-in defaults.
+    /// JUnit names it as the suite's `file`.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// One earlier attempt of a retried case.
@@ -128,6 +132,7 @@ impl CaseResult {
             attempts: Vec::new(),
             flaky: false,
             baseline: None,
+            config_file: None,
         }
     }
 }

@@ -46,6 +46,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
     result.image = run.image;
     result.command = Some(run.command);
     result.stages = run.stages;
+    result.config_file = Some(case.config.path.clone()).filter(|p| p.is_file());
     result.duration = start.elapsed();
     result
 }
