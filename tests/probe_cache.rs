@@ -105,11 +105,14 @@ fn accel_kvm_where_kvm_cannot_run_guests_skips_or_errors_per_on_unsupported() {
     assert_eq!(code, Some(0), "{all}");
     assert!(
         all.contains("SKIP kernel")
-            && all.contains("skipped: accel=kvm requested, but")
+            && all.contains(": accel=kvm requested, but")
+            && !all.contains("skipped: skipped")
             && all.contains("MARKER: KVM emulates guest code here"),
         "{all}"
     );
     assert_eq!(s.results()["cases"][0]["verdict"]["outcome"], "skipped");
+    let reason = s.results()["cases"][0]["verdict"]["reason"].to_string();
+    assert!(reason.starts_with("\"accel=kvm requested, but"), "{reason}");
     let (code, stdout, stderr) = run(&s, &["--accel", "kvm", "--on-unsupported", "fail"], false);
     assert_eq!(code, Some(3), "{stdout}{stderr}");
     let all = format!("{stdout}{stderr}");

@@ -515,7 +515,9 @@ fn unsupported(case: &Case, reporters: &Reporters) -> Option<CaseResult> {
             return None;
         }
         None => return None,
-        Some(ProfileDecision::Skip { reason }) => (Outcome::Skipped, format!("skipped: {reason}")),
+        // Every report names the outcome before the reason ("SKIP", "skipped:"), so the
+        // reason is the profile's own words, said once.
+        Some(ProfileDecision::Skip { reason }) => (Outcome::Skipped, reason.clone()),
         Some(ProfileDecision::Fail { reason }) => (
             Outcome::Error,
             format!("cannot run on this runner: {reason}"),
