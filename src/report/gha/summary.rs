@@ -181,6 +181,11 @@ fn heading(md: &mut String, cases: &[SummaryCase<'_>]) {
             (n > 0).then(|| format!("{n} {}", o.name()))
         })
         .collect();
+    let mut counts = counts;
+    let flaky = cases.iter().filter(|c| c.result.flaky).count();
+    if flaky > 0 {
+        counts.push(format!("{flaky} flaky"));
+    }
     let counts = if counts.is_empty() {
         "no cases".to_string()
     } else {
@@ -189,29 +194,84 @@ fn heading(md: &mut String, cases: &[SummaryCase<'_>]) {
     let _ = writeln!(md, "## QEMU boot tests: {counts}\n");
 }
 
+/// A fact shown per case: a column when the cases differ in it, one line under the table
+/// when they all share it.
+struct Fact {
+    title: &'static str,
+    value: fn(&SummaryCase<'_>) -> String,
+}
+
+const FACTS: [Fact; 4] = [
+    Fact {
+        title: "Arch",
+        value: |c| {
+            c.result
+                .arch
+                .map_or("–".to_string(), |a| a.name().to_string())
+        },
+    },
+    Fact {
+        title: "Accel",
+        value: |c| cell(c.result.accel.as_deref().unwrap_or("–")),
+    },
+    Fact {
+        title: "Image",
+        value: |c| image_cell(c.image.or(c.result.image.as_ref())),
+    },
+    Fact {
+        title: "QEMU",
+        value: |c| cell(c.result.qemu_version.as_deref().unwrap_or("–")),
+    },
+];
+
 fn table(md: &mut String, cases: &[SummaryCase<'_>]) {
     if cases.is_empty() {
         return;
     }
-    md.push_str("| Verdict | Case | Arch | Accel | Image | Time | Stages | QEMU |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|\n");
-    for case in cases {
+    let values: Vec<Vec<String>> = FACTS
+        .iter()
+        .map(|f| cases.iter().map(f.value).collect())
+        .collect();
+    let varies: Vec<bool> = values
+        .iter()
+        .map(|v| v.iter().any(|x| *x != v[0]))
+        .collect();
+    md.push_str("| Verdict | Case |");
+    for (f, _) in FACTS.iter().zip(&varies).filter(|(_, v)| **v) {
+        let _ = write!(md, " {} |", f.title);
+    }
+    md.push_str(" Time | Stages |\n|---|---|");
+    md.push_str(&"---|".repeat(varies.iter().filter(|v| **v).count() + 2));
+    md.push('\n');
+    for (i, case) in cases.iter().enumerate() {
         let r = case.result;
-        let _ = writeln!(
+        let _ = write!(
             md,
-            "| {} {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} {} | {} |",
             emoji(r.verdict.outcome),
             r.verdict.outcome.name(),
-            cell(&r.name),
-            r.arch.map_or("–".to_string(), |a| a.name().to_string()),
-            cell(r.accel.as_deref().unwrap_or("–")),
-            image_cell(case.image.or(case.result.image.as_ref())),
-            secs(r.duration),
-            stages_cell(r),
-            cell(r.qemu_version.as_deref().unwrap_or("–")),
+            cell(&r.name)
         );
+        for (v, _) in values.iter().zip(&varies).filter(|(_, v)| **v) {
+            let _ = write!(md, " {} |", v[i]);
+        }
+        let _ = writeln!(md, " {} | {} |", secs(r.duration), stages_cell(r));
+    }
+    let shared: Vec<String> = FACTS
+        .iter()
+        .zip(&values)
+        .zip(&varies)
+        .filter(|((_, v), varies)| !**varies && v[0] != "–")
+        .map(|((f, v), _)| format!("{} {}", f.title, v[0]))
+        .collect();
+    if !shared.is_empty() {
+        let _ = writeln!(md, "\n{}: {}", all_cases(cases.len()), shared.join(" · "));
     }
     md.push('\n');
+}
+
+fn all_cases(n: usize) -> &'static str {
+    if n == 1 { "Case" } else { "All cases" }
 }
 
 /// The timeline (milestones and steps) and extracted test cases of one case, in a collapsed
@@ -412,6 +472,7 @@ fn stages_cell(r: &CaseResult) -> String {
     let parts: Vec<String> = r
         .stages
         .iter()
+        .filter(|s| !s.ok || s.duration >= Duration::from_millis(50))
         .map(|s| {
             let mark = if s.ok { "" } else { " ✗" };
             format!("{} {}{mark}", s.stage.name(), secs(s.duration))
@@ -606,10 +667,8 @@ mod tests {
             vec!["x & y <z>\u{1b}".into(), "</details>".into()],
         )];
         let md = render(&cases(&r), &[], DEFAULT_BUDGET);
-        assert!(
-            md.contains("| ❌ fail | a&#124;b | aarch64 | tcg |"),
-            "{md}"
-        );
+        assert!(md.contains("| ❌ fail | a&#124;b | "), "{md}");
+        assert!(md.contains("\nCase: Arch aarch64 · Accel tcg"), "{md}");
         assert!(
             md.contains("&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt; ![x](http://e/x.png)")
         );
@@ -618,6 +677,44 @@ mod tests {
         assert!(md.contains("<code>panic&#124;oops</code> (defined at configs/q.toml:7:3)"));
         assert!(!md.contains('\u{1b}'));
         assert_eq!(md.matches("<pre>").count(), md.matches("</pre>").count());
+    }
+
+    #[test]
+    fn only_facts_that_differ_are_columns_and_zero_stages_are_left_out() {
+        let mut a = failed("a", vec![]);
+        let mut b = failed("b", vec![]);
+        b.arch = Some(Arch::X86_64);
+        b.flaky = true;
+        for r in [&mut a, &mut b] {
+            r.qemu_version = Some("10.0.2".into());
+            r.stages.insert(
+                0,
+                StageTiming {
+                    stage: Stage::Prepare,
+                    duration: Duration::from_millis(20),
+                    ok: true,
+                },
+            );
+        }
+        let r = [a, b];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert!(
+            md.contains("| Verdict | Case | Arch | Time | Stages |\n|---|---|---|---|---|\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ❌ fail | b | x86_64 | 3.0 s | boot 2.0 s ✗ |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("\nAll cases: Accel tcg · QEMU 10.0.2\n"),
+            "{md}"
+        );
+        assert!(!md.contains("0.0 s"), "{md}");
+        assert!(
+            md.starts_with("## QEMU boot tests: 2 fail, 1 flaky\n"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -641,7 +738,7 @@ mod tests {
             DEFAULT_BUDGET,
         );
         assert!(
-            md.contains("| linux&#64;0.0.1 <code>0123456789ab</code> |"),
+            md.contains("Image linux&#64;0.0.1 <code>0123456789ab</code>"),
             "{md}"
         );
         assert!(md.starts_with("## QEMU boot tests: 1 pass\n"));
