@@ -420,6 +420,7 @@ fn only_ten_errors_per_level_reach_the_runner() {
         step_summary: Some(summary.clone()),
         output: Some(outputs.clone()),
         workspace: None,
+        blob_url: None,
     };
     let mut rep2 = GithubReporter::new(Box::new(out.clone()), env);
     for result in &results {

@@ -23,6 +23,9 @@ pub struct GithubEnv {
     pub output: Option<PathBuf>,
     /// `GITHUB_WORKSPACE`: annotation paths are made relative to it.
     pub workspace: Option<PathBuf>,
+    /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/blob/GITHUB_SHA`: the summary links pattern
+    /// locations to the file at the commit.
+    pub blob_url: Option<String>,
 }
 
 impl GithubEnv {
@@ -41,6 +44,14 @@ impl GithubEnv {
             step_summary: path("GITHUB_STEP_SUMMARY"),
             output: path("GITHUB_OUTPUT"),
             workspace: path("GITHUB_WORKSPACE"),
+            blob_url: {
+                let var = |k: &str| std::env::var(k).unwrap_or_default();
+                summary::Links::blob_url(
+                    &var("GITHUB_SERVER_URL"),
+                    &var("GITHUB_REPOSITORY"),
+                    &var("GITHUB_SHA"),
+                )
+            },
         })
     }
 }
@@ -328,6 +339,10 @@ impl GithubReporter {
                 &cases,
                 self.annotator.overflow(),
                 self.options.summary_budget,
+                &summary::Links {
+                    blob: self.env.blob_url.clone(),
+                    workspace: self.env.workspace.clone(),
+                },
             );
             self.keep_error(written);
         }

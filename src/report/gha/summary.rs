@@ -17,11 +17,11 @@
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::commands::Annotation;
-use crate::error::Error;
+use crate::error::{Error, Location};
 use crate::report::CaseResult;
 use crate::verdict::Outcome;
 
@@ -47,6 +47,65 @@ pub struct SummaryCase<'a> {
     pub image: Option<&'a ImageRef>,
 }
 
+/// Where the summary links a pattern's config location: the file at the commit under test.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/blob/GITHUB_SHA`, checked by [`Links::blob_url`].
+    pub blob: Option<String>,
+    /// `GITHUB_WORKSPACE`: absolute locations are made relative to it; outside it, no link.
+    pub workspace: Option<PathBuf>,
+}
+
+impl Links {
+    /// The blob URL of a commit, or `None` when a part is missing or not of GitHub's shape (a
+    /// value that could break out of a Markdown link is never used).
+    pub fn blob_url(server: &str, repository: &str, sha: &str) -> Option<String> {
+        let server = server.trim_end_matches('/');
+        let host_ok = server.starts_with("https://")
+            && server[8..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
+        let mut parts = repository.split('/');
+        let repo_ok = parts.clone().count() == 2
+            && parts.all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            });
+        let sha_ok = !sha.is_empty() && sha.chars().all(|c| c.is_ascii_hexdigit());
+        (host_ok && repo_ok && sha_ok).then(|| format!("{server}/{repository}/blob/{sha}"))
+    }
+
+    /// `path:line:col`, as a link to the line when the file is inside the workspace.
+    fn location(&self, loc: &Location) -> String {
+        let rel = match (&self.workspace, loc.path.is_absolute()) {
+            (_, false) => Some(loc.path.as_path()),
+            (Some(ws), true) => loc.path.strip_prefix(ws).ok(),
+            (None, true) => None,
+        };
+        let (Some(blob), Some(rel)) = (&self.blob, rel) else {
+            return inline(&loc.to_string());
+        };
+        let rel_text = rel.to_string_lossy();
+        if rel_text.split('/').any(|c| c == "..") {
+            return inline(&loc.to_string());
+        }
+        let mut url = format!("{blob}/");
+        for b in rel_text.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                url.push(b as char);
+            } else {
+                let _ = write!(url, "%{b:02X}");
+            }
+        }
+        format!(
+            "[{}]({url}#L{})",
+            inline(&format!("{rel_text}:{}:{}", loc.line, loc.column)),
+            loc.line
+        )
+    }
+}
+
 /// How much is left out to meet the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cut {
@@ -62,6 +121,7 @@ pub fn write_summary(
     cases: &[SummaryCase<'_>],
     overflow: &[Annotation],
     budget: usize,
+    links: &Links,
 ) -> Result<(), Error> {
     let existing = std::fs::metadata(path)
         .map(|m| m.len() as usize)
@@ -74,7 +134,7 @@ pub fn write_summary(
         ))
         .help("GitHub drops a step summary over 1 MiB entirely; write less to it in this step"));
     }
-    let markdown = render(cases, overflow, budget);
+    let markdown = render_linked(cases, overflow, budget, links);
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -89,12 +149,22 @@ pub fn write_summary(
 /// Also usable for a check run's `output.summary` (limit 65,535 characters: pass a byte budget
 /// below that, as characters never outnumber bytes).
 pub fn render(cases: &[SummaryCase<'_>], overflow: &[Annotation], budget: usize) -> String {
+    render_linked(cases, overflow, budget, &Links::default())
+}
+
+/// [`render`], with pattern locations linked to the file at the commit.
+pub fn render_linked(
+    cases: &[SummaryCase<'_>],
+    overflow: &[Annotation],
+    budget: usize,
+    links: &Links,
+) -> String {
     let full = Cut {
         tail_lines: TAIL_LINES,
         show_overflow: true,
         rows: cases.len(),
     };
-    let fits = |cut: &Cut| render_with(cases, overflow, cut, full).len() <= budget;
+    let fits = |cut: &Cut| render_with(cases, overflow, cut, full, links).len() <= budget;
     let mut cut = full;
     while !fits(&cut) && cut.tail_lines > 0 {
         cut.tail_lines /= 2;
@@ -105,7 +175,7 @@ pub fn render(cases: &[SummaryCase<'_>], overflow: &[Annotation], budget: usize)
     if !fits(&cut) {
         cut.rows = most_rows_that_fit(cut, &fits);
     }
-    let mut text = render_with(cases, overflow, &cut, full);
+    let mut text = render_with(cases, overflow, &cut, full, links);
     if text.len() > budget {
         hard_cut(&mut text, budget);
     }
@@ -139,7 +209,13 @@ fn hard_cut(text: &mut String, budget: usize) {
     }
 }
 
-fn render_with(cases: &[SummaryCase<'_>], overflow: &[Annotation], cut: &Cut, full: Cut) -> String {
+fn render_with(
+    cases: &[SummaryCase<'_>],
+    overflow: &[Annotation],
+    cut: &Cut,
+    full: Cut,
+    links: &Links,
+) -> String {
     let mut md = String::new();
     heading(&mut md, cases);
     table(&mut md, &cases[..cut.rows]);
@@ -153,7 +229,7 @@ fn render_with(cases: &[SummaryCase<'_>], overflow: &[Annotation], cut: &Cut, fu
     for case in &cases[..cut.rows] {
         grammar_details(&mut md, case.result);
         if is_failure(case.result.verdict.outcome) {
-            failure_details(&mut md, case.result, cut.tail_lines);
+            failure_details(&mut md, case.result, cut.tail_lines, links);
         }
     }
     if cut.show_overflow {
@@ -369,7 +445,7 @@ fn truncation_note(md: &mut String, total: usize, overflow: &[Annotation], cut: 
     );
 }
 
-fn failure_details(md: &mut String, r: &CaseResult, tail_lines: usize) {
+fn failure_details(md: &mut String, r: &CaseResult, tail_lines: usize, links: &Links) {
     let v = &r.verdict;
     let _ = writeln!(
         md,
@@ -383,7 +459,7 @@ fn failure_details(md: &mut String, r: &CaseResult, tail_lines: usize) {
         let place = m
             .location
             .as_ref()
-            .map(|l| format!(" (defined at {})", inline(&l.to_string())))
+            .map(|l| format!(" (defined at {})", links.location(l)))
             .unwrap_or_default();
         let _ = writeln!(
             md,
@@ -718,6 +794,36 @@ mod tests {
     }
 
     #[test]
+    fn pattern_locations_link_to_the_file_at_the_commit() {
+        let r = [failed("a", vec![])];
+        let blob = Links::blob_url("https://github.com/", "o/r", "abc123");
+        assert_eq!(blob.as_deref(), Some("https://github.com/o/r/blob/abc123"));
+        let links = Links {
+            blob,
+            workspace: None,
+        };
+        let md = render_linked(&cases(&r), &[], DEFAULT_BUDGET, &links);
+        assert!(
+            md.contains("(defined at [configs/q.toml:7:3](https://github.com/o/r/blob/abc123/configs/q.toml#L7))"),
+            "{md}"
+        );
+        // A location outside the workspace, or an environment of the wrong shape, is plain text.
+        let mut outside = failed("b", vec![]);
+        if let Some(m) = outside.verdict.decided_by.as_mut() {
+            m.location.as_mut().unwrap().path = "/etc/q.toml".into();
+        }
+        let links = Links {
+            workspace: Some("/home/runner/work".into()),
+            ..links
+        };
+        let md = render_linked(&cases(&[outside]), &[], DEFAULT_BUDGET, &links);
+        assert!(md.contains("(defined at /etc/q.toml:7:3)"), "{md}");
+        assert_eq!(Links::blob_url("https://github.com", "o/r)x", "abc"), None);
+        assert_eq!(Links::blob_url("javascript:x", "o/r", "abc"), None);
+        assert_eq!(Links::blob_url("https://github.com", "o/r", "HEAD"), None);
+    }
+
+    #[test]
     fn image_cell_shows_name_version_and_short_sha() {
         let r = [CaseResult::without_boot(
             "c",
@@ -804,12 +910,13 @@ mod tests {
         let path = dir.path().join("summary.md");
         std::fs::write(&path, "earlier\n").unwrap();
         let r = [failed("c", vec!["x".into()])];
-        write_summary(&path, &cases(&r), &[], DEFAULT_BUDGET).unwrap();
+        write_summary(&path, &cases(&r), &[], DEFAULT_BUDGET, &Links::default()).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("earlier\n## QEMU boot tests: 1 fail"));
 
         std::fs::write(&path, "x".repeat(SUMMARY_LIMIT - 10)).unwrap();
-        let err = write_summary(&path, &cases(&r), &[], DEFAULT_BUDGET).unwrap_err();
+        let err =
+            write_summary(&path, &cases(&r), &[], DEFAULT_BUDGET, &Links::default()).unwrap_err();
         assert!(err.message.contains("already holds"), "{err}");
     }
 }
