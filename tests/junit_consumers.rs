@@ -122,6 +122,31 @@ struct Expect<'a> {
     cases: &'a [(&'a str, &'a str)],
 }
 
+impl Expect<'_> {
+    /// The expected `(name, result)` pairs in a consumer's words for each result.
+    fn cases_as(&self, word: impl Fn(&str) -> &str) -> Vec<(String, String)> {
+        self.cases
+            .iter()
+            .map(|(n, r)| (n.to_string(), word(r).to_string()))
+            .collect()
+    }
+}
+
+/// A consumer's `(name, <field>)` pairs from its list of test cases.
+fn name_and(cases: &Value, field: &str) -> Vec<(String, String)> {
+    cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c[field].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Checks every consumer against `expect` and our `results.json`; returns the JUnit text.
 fn assert_consumers_agree(s: &Scratch, name: &str, expect: &Expect) -> String {
     let path = s.out().join("junit.xml");
@@ -160,22 +185,8 @@ fn assert_consumers_agree(s: &Scratch, name: &str, expect: &Expect) -> String {
         (tests, failures, errors, skipped),
         "junitparser suite: {suite}"
     );
-    let jp_cases: Vec<(String, String)> = suite["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["result"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let want: Vec<(String, String)> = expect
-        .cases
-        .iter()
-        .map(|(n, r)| (n.to_string(), r.to_string()))
-        .collect();
+    let jp_cases = name_and(&suite["cases"], "result");
+    let want = expect.cases_as(|r| r);
     assert_eq!(jp_cases, want, "junitparser cases");
     assert!(close(jp["time"].as_f64().unwrap()), "root time: {jp}");
     assert!(
@@ -188,28 +199,11 @@ fn assert_consumers_agree(s: &Scratch, name: &str, expect: &Expect) -> String {
     // junit2html: passed / failed (failure and error alike) / skipped.
     let jh = junit2html(&path);
     let hs = &jh["suites"][0];
-    let jh_cases: Vec<(String, String)> = hs["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let want_jh: Vec<(String, String)> = expect
-        .cases
-        .iter()
-        .map(|(n, r)| {
-            let o = match *r {
-                "failure" | "error" => "failed",
-                other => other,
-            };
-            (n.to_string(), o.to_string())
-        })
-        .collect();
+    let jh_cases = name_and(&hs["cases"], "outcome");
+    let want_jh = expect.cases_as(|r| match r {
+        "failure" | "error" => "failed",
+        other => other,
+    });
     assert_eq!(jh_cases, want_jh, "junit2html cases");
     assert!(close(hs["duration"].as_f64().unwrap()), "junit2html: {hs}");
 
@@ -241,29 +235,12 @@ fn assert_consumers_agree(s: &Scratch, name: &str, expect: &Expect) -> String {
         (true, false) => "PASS",
     };
     assert_eq!(tr["status"], status, "test-results-parser: {tr}");
-    let tr_cases: Vec<(String, String)> = ts["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    let want_tr: Vec<(String, String)> = expect
-        .cases
-        .iter()
-        .map(|(n, r)| {
-            let st = match *r {
-                "failure" | "error" => "FAIL",
-                "skipped" => "SKIP",
-                _ => "PASS",
-            };
-            (n.to_string(), st.to_string())
-        })
-        .collect();
+    let tr_cases = name_and(&ts["cases"], "status");
+    let want_tr = expect.cases_as(|r| match r {
+        "failure" | "error" => "FAIL",
+        "skipped" => "SKIP",
+        _ => "PASS",
+    });
     assert_eq!(tr_cases, want_tr, "test-results-parser cases");
     let ms = ts["duration"].as_f64().unwrap() / 1000.0;
     assert!(close(ms), "test-results-parser duration: {ts}");

@@ -342,6 +342,7 @@ impl GithubReporter {
                 &summary::Links {
                     blob: self.env.blob_url.clone(),
                     workspace: self.env.workspace.clone(),
+                    cwd: std::env::current_dir().unwrap_or_default(),
                 },
             );
             self.keep_error(written);

@@ -52,8 +52,10 @@ pub struct SummaryCase<'a> {
 pub struct Links {
     /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/blob/GITHUB_SHA`, checked by [`Links::blob_url`].
     pub blob: Option<String>,
-    /// `GITHUB_WORKSPACE`: absolute locations are made relative to it; outside it, no link.
+    /// `GITHUB_WORKSPACE`: locations are made relative to it; outside it, no link.
     pub workspace: Option<PathBuf>,
+    /// What relative locations are relative to.
+    pub cwd: PathBuf,
 }
 
 impl Links {
@@ -78,18 +80,10 @@ impl Links {
 
     /// `path:line:col`, as a link to the line when the file is inside the workspace.
     fn location(&self, loc: &Location) -> String {
-        let rel = match (&self.workspace, loc.path.is_absolute()) {
-            (_, false) => Some(loc.path.as_path()),
-            (Some(ws), true) => loc.path.strip_prefix(ws).ok(),
-            (None, true) => None,
-        };
-        let (Some(blob), Some(rel)) = (&self.blob, rel) else {
+        let rel = crate::report::checks::repo_path(&loc.path, self.workspace.as_deref(), &self.cwd);
+        let (Some(blob), Some(rel_text)) = (&self.blob, rel) else {
             return inline(&loc.to_string());
         };
-        let rel_text = rel.to_string_lossy();
-        if rel_text.split('/').any(|c| c == "..") {
-            return inline(&loc.to_string());
-        }
         let mut url = format!("{blob}/");
         for b in rel_text.bytes() {
             if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
@@ -247,7 +241,7 @@ fn heading(md: &mut String, cases: &[SummaryCase<'_>]) {
         Outcome::Skipped,
         Outcome::Cancelled,
     ];
-    let counts: Vec<String> = order
+    let mut counts: Vec<String> = order
         .iter()
         .filter_map(|&o| {
             let n = cases
@@ -257,7 +251,6 @@ fn heading(md: &mut String, cases: &[SummaryCase<'_>]) {
             (n > 0).then(|| format!("{n} {}", o.name()))
         })
         .collect();
-    let mut counts = counts;
     let flaky = cases.iter().filter(|c| c.result.flaky).count();
     if flaky > 0 {
         counts.push(format!("{flaky} flaky"));
@@ -800,7 +793,7 @@ mod tests {
         assert_eq!(blob.as_deref(), Some("https://github.com/o/r/blob/abc123"));
         let links = Links {
             blob,
-            workspace: None,
+            ..Links::default()
         };
         let md = render_linked(&cases(&r), &[], DEFAULT_BUDGET, &links);
         assert!(
