@@ -122,6 +122,13 @@ impl Error {
             ErrorKind::Infra => exit::INFRA,
         }
     }
+
+    /// Prints the error to stderr (`error: …`, with its location and help) and returns its
+    /// exit code: how every command ends on an error.
+    pub fn report(&self) -> i32 {
+        eprintln!("error: {self}");
+        self.exit_code()
+    }
 }
 
 impl fmt::Display for Error {

@@ -37,6 +37,12 @@ pub fn text(vars: &impl Lookup, input: &str) -> Option<String> {
     var(vars, &var_name(input))
 }
 
+/// The trimmed value of the environment variable `name` (`INPUT_LOG_DIR`), `None` when
+/// missing or empty.
+pub fn env_var(name: &str) -> Option<String> {
+    var(&env(), name)
+}
+
 /// The trimmed value of the variable `name` (`INPUT_LOG_DIR`), `None` when missing or empty.
 pub fn var(vars: &impl Lookup, name: &str) -> Option<String> {
     vars.get(name)

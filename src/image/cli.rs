@@ -1,5 +1,6 @@
-//! `qemu-test images ls|pull|verify|rm`: the image stage on its own, for warming a cache in CI,
-//! checking it, and cleaning it. clap lives in `main`/`cli`; these types are what it maps to.
+//! `qemu-test images ls|pull|verify|rm|key`: the image stage on its own, for warming a cache in
+//! CI, checking it, and cleaning it. clap lives in `crate::cli`; [`command`] maps it to these
+//! types.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use super::cache::{Cache, CachedImage};
 use super::fetch::{FetchOptions, Fetcher};
 use super::progress::{self, Progress};
 use super::registry::{DEFAULT_REGISTRY, ImageSpec, Registry};
+use crate::cli::ImagesCmd;
 use crate::error::{Error, exit};
 
 /// Options shared by every `images` subcommand.
@@ -36,6 +38,47 @@ pub enum ImagesCommand {
     Rm { image: Option<String>, all: bool },
 }
 
+/// Runs `qemu-test images …` as parsed; returns the exit code.
+pub async fn command(cmd: ImagesCmd) -> i32 {
+    let (common, command) = match cmd {
+        ImagesCmd::Ls(c) => (c, ImagesCommand::Ls),
+        ImagesCmd::Pull { image, common } => (common, ImagesCommand::Pull { image }),
+        ImagesCmd::Verify { image, common } => (common, ImagesCommand::Verify { image }),
+        ImagesCmd::Rm { image, all, common } => (common, ImagesCommand::Rm { image, all }),
+        ImagesCmd::Key {
+            suite,
+            cases,
+            images,
+            common,
+        } => {
+            return match crate::action::images::image_keys(
+                suite.as_deref(),
+                &cases,
+                &images,
+                common.registry.as_deref(),
+                common.cache_dir.as_deref(),
+            )
+            .await
+            {
+                Ok(keys) => {
+                    for k in keys {
+                        println!("{k}");
+                    }
+                    exit::PASS
+                }
+                Err(e) => e.report(),
+            };
+        }
+    };
+    cli_images(ImagesArgs {
+        registry: common.registry,
+        cache_dir: common.cache_dir,
+        command,
+        ..ImagesArgs::default()
+    })
+    .await
+}
+
 /// Runs an `images` subcommand with output on stdout, progress and errors on stderr; returns
 /// the exit code.
 pub async fn cli_images(args: ImagesArgs) -> i32 {
@@ -43,10 +86,7 @@ pub async fn cli_images(args: ImagesArgs) -> i32 {
     let mut out = std::io::stdout();
     match run_images(args, &mut out, progress.as_mut()).await {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code()
-        }
+        Err(e) => e.report(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod inputs;
+pub mod matrix;
 pub mod suite;
 pub mod testsuit;
 

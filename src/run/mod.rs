@@ -3,7 +3,9 @@
 
 pub(crate) mod boot;
 mod case;
+pub mod command;
 mod control;
+mod dry_run;
 pub mod host_http;
 mod jobs;
 pub mod log;

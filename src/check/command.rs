@@ -1,0 +1,34 @@
+//! `qemu-test check` on the terminal: findings as `file:line:col: warning: …`, then each replay.
+
+use std::path::PathBuf;
+
+use crate::cli::CheckArgs;
+
+/// Runs `qemu-test check`; returns the exit code.
+pub fn check(args: &CheckArgs) -> i32 {
+    let req = super::CheckRequest {
+        qemu_config: args.qemu_config.clone(),
+        suite: args.suite.clone(),
+        log: args.log.clone(),
+        workspace: args
+            .workspace
+            .clone()
+            .or_else(|| std::env::var_os("WORKSPACE_FOLDER").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".")),
+    };
+    match super::check(&req) {
+        Ok(report) => {
+            for w in &report.warnings {
+                println!("{w}");
+            }
+            for (name, r) in &report.replays {
+                println!("{name}: {}", r.report.trim_end());
+            }
+            if report.warnings.is_empty() && report.replays.is_empty() {
+                println!("ok: no findings");
+            }
+            report.exit_code()
+        }
+        Err(e) => e.report(),
+    }
+}

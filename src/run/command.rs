@@ -1,0 +1,460 @@
+//! `qemu-test run`: from the parsed command line (and the action's `INPUT_*` variables) to
+//! planned cases, run through the reporters, to the exit code.
+
+use std::path::PathBuf;
+
+use futures_util::StreamExt;
+
+use super::Cancel;
+use crate::action::inputs::env_var as env_input;
+use crate::arch::Arch;
+use crate::cli::{RunArgs, TestSuitArgs};
+use crate::error::{Error, exit};
+use crate::plan::{self, CaseInputs, RunOptions, Suite};
+use crate::profile::Profiles;
+use crate::report::gha::{GithubOptions, GithubReporter};
+use crate::report::json::JsonReporter;
+use crate::report::junit::JunitReporter;
+use crate::report::terminal::TerminalReporter;
+use crate::report::{Event, Level, Reporters};
+
+/// Runs `qemu-test run`: plans every case, runs them (`--jobs` at once) through the reporters,
+/// publishes check runs; returns the exit code.
+pub async fn run(args: &RunArgs) -> i32 {
+    // Before anything else, so a cancel at any point still reaps QEMU and writes reports.
+    let cancel = match Cancel::install() {
+        Ok(s) => s,
+        Err(e) => return e.report(),
+    };
+    // Reading the configs (and probing the host) blocks: on a blocking thread, so a signal
+    // meanwhile ends the run at once. Nothing has been written yet.
+    let planning = {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || plan_cases(&args))
+    };
+    let mut watch = cancel.clone();
+    let (cases, unplanned) = tokio::select! {
+        r = planning => match r {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return report_plan_error(&e),
+            Err(e) => return Error::infra(format!("planning failed: {e}")).report(),
+        },
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig} while reading the configuration; nothing ran");
+            return sig.exit_code();
+        }
+    };
+    let baseline = match crate::report::baseline::BaselineOptions::resolve(
+        args.baseline.clone(),
+        args.regression_threshold,
+        args.fail_on_regression,
+        &crate::action::inputs::env(),
+    ) {
+        Ok(b) => b,
+        Err(e) => return report_plan_error(&e),
+    };
+    let mut reporters = Reporters::new();
+    // In Actions the guest console is echoed only by the GitHub reporter, inside a
+    // stop-commands window: echoing it anywhere else would let the guest issue commands.
+    let echo = !args.quiet && !in_github_actions();
+    let jobs = match jobs(args, &cases) {
+        Ok(j) => j,
+        Err(e) => return e.report(),
+    };
+    reporters.add(Box::new(TerminalReporter::new(echo, jobs > 1)));
+    emit_warnings(&cases, &mut reporters);
+    if args.dry_run {
+        return super::dry_run::print(&cases, &unplanned);
+    }
+    let out_dir = &cases[0].out_dir;
+    // Held until the process ends: a second run on this out dir stops here, writing nothing.
+    let _lock = match crate::prepare::workdir::OutDirLock::acquire(out_dir) {
+        Ok(l) => l,
+        Err(e) => return e.report(),
+    };
+    let results_json = out_dir.join("results.json");
+    let (junit, gh) = match junit_path(args, out_dir).and_then(|j| {
+        let gh = github_reporter(j.clone(), Some(results_json.clone()), !args.quiet, jobs > 1)?;
+        Ok((j, gh))
+    }) {
+        Ok(x) => x,
+        Err(e) => return report_plan_error(&e),
+    };
+    reporters.add(Box::new(JsonReporter::new(results_json.clone())));
+    if let Some(j) = &junit {
+        reporters.add(Box::new(JunitReporter::new(j.clone())));
+    }
+    if let Some(gh) = gh {
+        reporters.add(Box::new(gh));
+    }
+    let baseline = load_baseline(&baseline, &reporters);
+    let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+    reporters.emit(Event::RunStarted { cases: &names });
+    let results: Vec<_> = futures_util::stream::iter(&cases)
+        .map(|case| {
+            let (reporters, mut cancel) = (&reporters, cancel.clone());
+            let baseline = baseline.as_ref();
+            async move {
+                let mut result = super::execute_case(case, reporters, &mut cancel).await;
+                if let Some(b) = baseline {
+                    compare_with_baseline(b, &mut result, reporters);
+                }
+                reporters.emit(Event::CaseFinished { result: &result });
+                result
+            }
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    let mut code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
+    // A signal after the last case ended still makes this a cancelled run.
+    if let Some(sig) = cancel.is_cancelled() {
+        code = sig.exit_code();
+    }
+    reporters.emit(Event::RunFinished {
+        results: &results,
+        exit_code: code,
+    });
+    // The reports are written; a signal now only stops publishing the check runs.
+    let mut watch = cancel.clone();
+    tokio::select! {
+        () = publish_checks(&results) => {}
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig}: check runs not (all) published");
+            code = sig.exit_code();
+        }
+    }
+    match reporters.finish() {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if code == exit::PASS {
+                exit::INFRA
+            } else {
+                code
+            }
+        }
+    }
+}
+
+/// Reads `--baseline`; an unusable one (or an option without it) is a warning, never a failure.
+fn load_baseline(
+    options: &crate::report::baseline::BaselineOptions,
+    reporters: &Reporters,
+) -> Option<crate::report::baseline::BaselineCheck> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (check, warnings) = options.load(&cwd);
+    for w in &warnings {
+        reporters.emit(Event::Note {
+            case: None,
+            level: Level::Warning,
+            message: w,
+            location: None,
+        });
+    }
+    check
+}
+
+/// Records a finished case's times against the baseline. A regression that does not fail the
+/// case (no `--fail-on-regression`) is a warning; one that does is in the verdict's reason.
+fn compare_with_baseline(
+    baseline: &crate::report::baseline::BaselineCheck,
+    result: &mut crate::report::CaseResult,
+    reporters: &Reporters,
+) {
+    if let Some(why) = baseline.apply(result)
+        && !baseline.fails()
+    {
+        reporters.emit(Event::Note {
+            case: Some(&result.name),
+            level: Level::Warning,
+            message: &format!("{}: {why}", result.name),
+            location: None,
+        });
+    }
+}
+
+/// Publishes one check run per case when a token is given (input `github-token`). Runs after
+/// the reporters closed the console window, so its warnings are our own lines; the Checks API
+/// never changes the exit code.
+async fn publish_checks(results: &[crate::report::CaseResult]) {
+    use crate::report::checks::{self, ChecksConfig};
+    let Some(cfg) = ChecksConfig::from_env() else {
+        return;
+    };
+    let warnings = checks::publish(&cfg, results)
+        .await
+        .unwrap_or_else(|e| vec![format!("check runs not created: {e}")]);
+    // Already checked by the run's reporters: a bad value never gets this far.
+    let annotations =
+        crate::action::inputs::boolean(&crate::action::inputs::env(), "annotations", true)
+            .unwrap_or(true);
+    checks::print_warnings(&warnings, annotations);
+}
+
+/// Plans every case, then probes the host (only when a case could use KVM or has requirements)
+/// and applies the KVM/TCG profiles.
+/// With `--dry-run` a case that cannot be planned is returned with the others (to be shown);
+/// otherwise its error ends the run before anything starts.
+fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
+    let mut cases = Vec::new();
+    let mut unplanned = Vec::new();
+    let planned = plan_inputs(args)?;
+    // A dry run of several cases shows every case it can plan and says why the others cannot;
+    // a single case's error is the run's error, as for a real run.
+    let many = planned.len() > 1;
+    for planned in planned {
+        match planned {
+            Ok(c) => cases.push(c),
+            Err(e) if args.dry_run && many => unplanned.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    let profiles = match args
+        .profiles
+        .clone()
+        .or_else(|| env_input("INPUT_PROFILES").map(PathBuf::from))
+    {
+        Some(p) => Profiles::with_overrides(&p)?,
+        None => Profiles::builtin(),
+    };
+    let probe = if cases.iter().any(plan::Case::needs_probe) {
+        let cache_root = cases.first().and_then(|c| c.cache_dir.clone());
+        crate::host::probe(&crate::host::ProbeOptions {
+            // Once per host boot (see host::probe_cache).
+            kvm_cache: crate::image::Cache::locate(cache_root.as_deref())
+                .ok()
+                .map(|root| crate::host::probe_cache::cache_file(&root)),
+            ..crate::host::ProbeOptions::default()
+        })
+    } else {
+        plan::probe_not_needed()
+    };
+    plan::apply_profiles(&mut cases, &probe, &profiles);
+    Ok((cases, unplanned))
+}
+
+fn plan_inputs(args: &RunArgs) -> Result<Vec<Result<plan::Case, Error>>, Error> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
+    let mut inputs = args.inputs();
+    let suite = match test_suit(&args.test_suit, args.arch)? {
+        Some((suite, workspace)) => {
+            inputs.workspace = inputs.workspace.or(Some(workspace));
+            Some(suite)
+        }
+        None => args
+            .suite_path()
+            .map(|p| Suite::load(&cwd.join(p)))
+            .transpose()?,
+    };
+    if let Some(s) = &suite {
+        for (loc, msg) in &s.warnings {
+            eprintln!("warning: {loc}: {msg}");
+        }
+    }
+    plan::plan_run_each(
+        &inputs,
+        suite.as_ref(),
+        &args.case_names(),
+        &args.options(&cwd),
+    )
+}
+
+fn emit_warnings(cases: &[plan::Case], reporters: &mut Reporters) {
+    for case in cases {
+        for w in &case.warnings {
+            reporters.emit(Event::Note {
+                case: Some(&case.name),
+                level: Level::Warning,
+                message: &w.message,
+                location: Some(&w.location),
+            });
+        }
+    }
+}
+
+/// The discovered cases of tgoskits' test-suit tree as a suite, with the workspace they belong
+/// to; `None` without `--test-suit`/`INPUT_TEST_SUIT` (`run` and `matrix`).
+pub fn test_suit(
+    args: &TestSuitArgs,
+    arch: Option<Arch>,
+) -> Result<Option<(Suite, PathBuf)>, Error> {
+    let Some(dir) = args
+        .test_suit
+        .clone()
+        .or_else(|| env_input("INPUT_TEST_SUIT").map(PathBuf::from))
+    else {
+        return Ok(None);
+    };
+    let or_env = |v: &[String], k: &str| {
+        if v.is_empty() {
+            crate::action::inputs::names(env_input(k).as_deref())
+        } else {
+            v.to_vec()
+        }
+    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
+    let root = cwd.join(dir);
+    let arch = match (arch, env_input("INPUT_ARCH")) {
+        (Some(a), _) => Some(a),
+        (None, Some(a)) => Some(
+            a.parse::<Arch>()
+                .map_err(|e| Error::usage(format!("input INPUT_ARCH: {e}")))?,
+        ),
+        (None, None) => None,
+    };
+    let filter = plan::testsuit::Filter {
+        archs: arch.into_iter().collect(),
+        groups: or_env(&args.test_group, "INPUT_TEST_GROUP"),
+        cases: or_env(&args.test_case, "INPUT_TEST_CASE"),
+    };
+    let cases = plan::testsuit::discover(&root, &filter)?;
+    let suite = plan::testsuit::to_suite(&root, &cases)?;
+    Ok(Some((suite, plan::testsuit::workspace_of(&root))))
+}
+
+impl RunArgs {
+    /// The command-line layer of the case inputs.
+    fn inputs(&self) -> CaseInputs {
+        CaseInputs {
+            name: self.name.clone(),
+            kernel: self.kernel.clone(),
+            build_config: self.build_config.clone(),
+            vmconfigs: self.vmconfigs.clone(),
+            build_command: self.build_command.clone(),
+            artifact: self.artifact.clone(),
+            image: self.image.clone(),
+            registry: self.registry.clone(),
+            qemu_config: self.qemu_config.clone(),
+            arch: self.arch,
+            workspace: self.workspace.clone(),
+            timeout: self.timeout,
+            success_regex: self.success_regex.clone(),
+            fail_regex: self.fail_regex.clone(),
+            firmware: self.firmware.clone(),
+            accel: self.accel.clone(),
+            requires: self.requires.clone(),
+            on_unsupported: self.on_unsupported.clone(),
+            retries: self.retries,
+            grammar: crate::config::grammar::GrammarSpec {
+                max_log_size: self.max_log_size,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// `--suite`, else `INPUT_SUITE`.
+    fn suite_path(&self) -> Option<PathBuf> {
+        self.suite
+            .clone()
+            .or_else(|| env_input("INPUT_SUITE").map(PathBuf::from))
+    }
+
+    /// `--case`, else `INPUT_CASE` (newline or comma separated).
+    fn case_names(&self) -> Vec<String> {
+        if !self.cases.is_empty() {
+            return self.cases.clone();
+        }
+        crate::action::inputs::names(env_input("INPUT_CASE").as_deref())
+    }
+
+    fn options(&self, cwd: &std::path::Path) -> RunOptions {
+        let out = self
+            .out_dir
+            .clone()
+            .or_else(|| env_input("INPUT_LOG_DIR").map(PathBuf::from));
+        RunOptions {
+            out_dir: crate::action::prepare::log_dir(out.as_deref(), cwd),
+            log: self.log.as_ref().map(|l| cwd.join(l)),
+            cache_dir: self.cache_dir.as_ref().map(|c| cwd.join(c)),
+        }
+    }
+}
+
+/// `--jobs`, else `INPUT_JOBS`, else what the host can take (see [`run::default_jobs`]).
+fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
+    let given = match args.jobs {
+        Some(j) => Some(j),
+        None => env_input("INPUT_JOBS")
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| Error::usage(format!("INPUT_JOBS: '{v}' is not a number")))
+            })
+            .transpose()?,
+    };
+    match given {
+        Some(0) => Err(Error::usage("--jobs must be at least 1")),
+        Some(j) => Ok(j),
+        // In Actions the console of each case is echoed in its own log group: one case at a
+        // time keeps the groups whole (parallelism there comes from the matrix).
+        None if in_github_actions() => Ok(1),
+        None => Ok(super::default_jobs(cases)),
+    }
+}
+
+fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
+/// `--junit`, else `INPUT_JUNIT`: a path, or `true` for `<out-dir>/junit.xml`.
+fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Result<Option<PathBuf>, Error> {
+    let v = args.junit.clone().or_else(|| env_input("INPUT_JUNIT"));
+    // Relative to the current directory, like every other path flag.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    crate::action::inputs::junit_path(v.as_deref(), out_dir, &cwd)
+}
+
+/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs;
+/// `echo_console` is false with `--quiet`, `parallel` when cases run at once. A
+/// `summary`/`annotations` value that is not a boolean is an error, even outside Actions.
+fn github_reporter(
+    junit: Option<PathBuf>,
+    results_json: Option<PathBuf>,
+    echo_console: bool,
+    parallel: bool,
+) -> Result<Option<GithubReporter>, Error> {
+    let vars = crate::action::inputs::env();
+    let annotations = crate::action::inputs::boolean(&vars, "annotations", true)?;
+    let summary = crate::action::inputs::boolean(&vars, "summary", true)?;
+    let Some(reporter) = GithubReporter::from_env(Box::new(std::io::stdout())) else {
+        return Ok(None);
+    };
+    let mut reporter = reporter.with_options(GithubOptions {
+        annotations,
+        summary,
+        junit,
+        results_json,
+        echo_console,
+        parallel,
+        ..GithubOptions::default()
+    });
+    if let Some(token) = env_input("INPUT_GITHUB_TOKEN") {
+        reporter.mask(&token);
+    }
+    Ok(Some(reporter))
+}
+
+/// A planning error: on the terminal, and in Actions also as an annotation at the config line,
+/// in the step summary and as `verdict=error` in the outputs (nothing ran).
+pub(crate) fn report_plan_error(e: &Error) -> i32 {
+    let code = e.report();
+    if let Ok(Some(gh)) = github_reporter(None, None, true, false) {
+        let mut reporters = Reporters::new();
+        reporters.add(Box::new(gh));
+        reporters.emit(Event::Failed {
+            case: None,
+            error: e,
+        });
+        reporters.emit(Event::RunFinished {
+            results: &[],
+            exit_code: code,
+        });
+        if let Err(err) = reporters.finish() {
+            eprintln!("error: {err}");
+        }
+    }
+    code
+}
