@@ -362,7 +362,7 @@ fn failing_guest_fails_the_step_and_still_uploads_the_log() {
     let job = Job::new();
     let mut inputs = demo_inputs(&kernel, &config);
     inputs.push(("junit", "false"));
-    let run = job.run(&action, &inputs, &binary_env());
+    let run = job.run(&action, &inputs, &https_server_env());
     let t = run.transcript();
 
     let step = run.step("run");
@@ -388,20 +388,45 @@ fn failing_guest_fails_the_step_and_still_uploads_the_log() {
     );
     let console = std::fs::read_to_string(&step.outputs["log"]).expect("console log");
     assert!(console.contains("panicked at"), "{console}");
+    // The step summary says the deciding line once and points at the artifact uploaded next.
+    let summary = &run.summary;
+    assert_eq!(
+        summary.matches("panicked at src/main.rs:1:1").count(),
+        1,
+        "{summary}"
+    );
+    let artifact = &run.step("prepare").outputs["artifact-name"];
+    assert!(
+        summary.contains(&format!(
+            "[{artifact}](https://ghe.example/axvisor/qemu-test-action/actions/runs/4242#artifacts)"
+        )),
+        "{summary}"
+    );
+}
+
+/// The base environment with a server URL of GitHub's shape (the runner model's own is
+/// unroutable http, which the summary never links to); still not GitHub.
+fn https_server_env() -> Vec<(&'static str, &'static str)> {
+    let mut env = binary_env().to_vec();
+    env.push(("GITHUB_SERVER_URL", "https://ghe.example"));
+    env
 }
 
 #[test]
 fn no_upload_when_disabled() {
     let (action, _) = load_action();
-    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let kernel = fixture("aarch64-baremetal/panic.elf");
     let config = repo().join("examples/demo/baremetal.toml");
     let (kernel, config) = (kernel.to_string_lossy(), config.to_string_lossy());
     let job = Job::new();
     let mut inputs = demo_inputs(&kernel, &config);
     inputs.push(("upload-logs", "false"));
-    let run = job.run(&action, &inputs, &binary_env());
+    let run = job.run(&action, &inputs, &https_server_env());
     assert_eq!(run.step("prepare").outputs["artifact-name"], "");
     assert!(!run.step("Upload console logs and JUnit").ran);
+    // No artifact, no link to one (the failure section is there).
+    assert!(run.summary.contains("### ❌"), "{}", run.summary);
+    assert!(!run.summary.contains("#artifacts"), "{}", run.summary);
 }
 
 #[test]

@@ -421,6 +421,7 @@ fn only_ten_errors_per_level_reach_the_runner() {
         output: Some(outputs.clone()),
         workspace: None,
         blob_url: None,
+        artifact: None,
     };
     let mut rep2 = GithubReporter::new(Box::new(out.clone()), env);
     for result in &results {

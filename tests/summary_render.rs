@@ -93,9 +93,9 @@ fn summary_renders_a_row_per_case_and_escapes_the_guest() {
         "short digest missing:\n{page}"
     );
     assert!(page.contains("10.0.2"), "{page}");
-    // The failed case's details are folded, with its deciding line.
+    // The failed case's console tail is open, its deciding line marked.
     assert!(
-        page.contains("<details>") && page.contains("<summary>"),
+        page.contains("<details open>") && page.contains("<summary>"),
         "{page}"
     );
     // Nothing from the guest became an element.
@@ -104,6 +104,134 @@ fn summary_renders_a_row_per_case_and_escapes_the_guest() {
     }
     assert!(
         page.contains("&lt;script&gt;") || page.contains("&amp;lt;script&amp;gt;"),
+        "{page}"
+    );
+}
+
+/// A failed case retried twice and a passing case with milestones, rendered as GitHub would:
+/// the deciding line once (marked in the console tail), the attempts as a list with their
+/// verdicts, the log artifact linked, each chart a `mermaid` code block under its own case.
+#[test]
+fn failure_sections_say_the_deciding_line_once_and_picture_each_boot() {
+    use qemu_test_action::console::{Decision, TimelineEntry, TimelineKind};
+    use qemu_test_action::report::gha::summary::{Links, render_linked};
+    use qemu_test_action::report::model::Attempt;
+    use qemu_test_action::verdict::{End, Facts, decide};
+
+    let deciding = "panicked at <script>alert(1)</script> src/main.rs:1:1";
+    let tail: Vec<String> = vec!["booting".into(), deciding.into(), "cpu halted".into()];
+    let facts = Facts {
+        end: End::Decided(Decision::Fail(MatchInfo {
+            kind: PatternKind::Fail,
+            index: 0,
+            pattern: "panicked at".into(),
+            location: None,
+            line_no: 41,
+            line: deciding.into(),
+            at: Duration::from_millis(900),
+        })),
+        elapsed: Duration::from_secs(1),
+        qemu_exit: None,
+        guest: None,
+        reset_passes: false,
+        guest_started: true,
+        success: &[],
+        awaiting: None,
+        missed_milestones: Vec::new(),
+        case_failure: None,
+        last_line: Some((42, "cpu halted".into())),
+        stderr_line: None,
+        live: true,
+    };
+    let mut failed = case("panic", Outcome::Fail, &[]);
+    failed.verdict = decide(&facts);
+    failed.console_tail = tail;
+    failed.console_lines = 42;
+    failed.stages.insert(
+        0,
+        StageTiming {
+            stage: Stage::Build,
+            duration: Duration::from_millis(1200),
+            ok: true,
+        },
+    );
+    failed.attempts = vec![Attempt {
+        verdict: Verdict::new(Outcome::Timeout, "timed out after 3s"),
+        duration: Duration::from_secs(3),
+        console_tail: Vec::new(),
+        log: Some(PathBuf::from("/out/panic.attempt1.log")),
+    }];
+    let mut booted = case("linux", Outcome::Pass, &[]);
+    booted.timeline = ["kernel up", "init: started #1"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| TimelineEntry {
+            kind: TimelineKind::Milestone,
+            name: name.to_string(),
+            pattern: "p".into(),
+            at: Some(Duration::from_millis(500 * (i as u64 + 1))),
+            delta: Some(Duration::from_millis(500)),
+            line_no: Some(i as u64 + 1),
+            line: None,
+            optional: false,
+        })
+        .collect();
+    let results = [failed, booted];
+    let cases: Vec<SummaryCase> = results
+        .iter()
+        .map(|r| SummaryCase {
+            result: r,
+            image: None,
+        })
+        .collect();
+    let links = Links {
+        artifact: Links::artifact("https://github.com", "o/r", "7", "qemu-test-x-1-abc"),
+        ..Links::default()
+    };
+    let md = render_linked(&cases, &[], DEFAULT_BUDGET, &links);
+    let page = html(&md);
+
+    assert_eq!(page.matches("alert(1)").count(), 1, "{page}");
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(
+        page.contains(
+            "<b>▶ 41 │ panicked at &lt;script&gt;alert(1)&lt;/script&gt; src/main.rs:1:1</b>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("<p>fail pattern 'panicked at' matched console line 41 at 0.900s</p>")
+            || page.contains(
+                "<p>fail pattern &#x27;panicked at&#x27; matched console line 41 at 0.900s</p>"
+            ),
+        "{page}"
+    );
+    // The attempts, as a list: the retry's verdict, then this result.
+    let list = &page[page.find("<ol>").expect("attempts list")..page.find("</ol>").unwrap()];
+    assert_eq!(list.matches("<li>").count(), 2, "{list}");
+    assert!(
+        list.contains("timeout in 3.0 s: timed out after 3s"),
+        "{list}"
+    );
+    assert!(list.contains("fail in 2.4 s: this result"), "{list}");
+    assert!(
+        page.contains(
+            "<a href=\"https://github.com/o/r/actions/runs/7#artifacts\">qemu-test-x-1-abc</a>"
+        ),
+        "{page}"
+    );
+    // One chart per booted case, each after its own heading; nothing of the config's name
+    // escapes the chart's code block.
+    let headings: Vec<usize> = page.match_indices("<h3>").map(|(i, _)| i).collect();
+    assert_eq!(headings.len(), 2, "{page}");
+    let charts: Vec<usize> = page
+        .match_indices("<code class=\"language-mermaid\">gantt\n")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(charts.len(), 2, "{page}");
+    assert!(headings[0] < charts[0] && charts[0] < headings[1] && headings[1] < charts[1]);
+    assert!(
+        page.contains("⚑ init∶ started ♯1 at 1.0 s :active, 500, 1000"),
         "{page}"
     );
 }

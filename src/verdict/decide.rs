@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{CancelSignal, Outcome, QemuExit, Verdict};
+use super::{CancelSignal, Outcome, QemuExit, Quote, Verdict};
 use crate::console::{Decision, Judge, Pattern, PatternKind};
 
 /// How the watch over the console stopped.
@@ -167,7 +167,21 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
         fail_pass(&mut v, why);
     }
     v.qemu_exit = facts.qemu_exit;
+    v.quote = quote(&v, facts);
     v
+}
+
+/// The console line the reason quotes: the deciding match's (`matched`), else the last line
+/// (`last_line`), with the exact text each of them writes.
+fn quote(v: &Verdict, facts: &Facts<'_>) -> Option<Quote> {
+    let (line_no, fragment) = match (&v.decided_by, &facts.last_line) {
+        (Some(m), _) => (m.line_no, format!(": {}", m.line.trim_end())),
+        (None, Some((n, l))) => (*n, format!(": '{}'", l.trim_end())),
+        (None, None) => return None,
+    };
+    v.reason
+        .contains(&fragment)
+        .then_some(Quote { line_no, fragment })
 }
 
 /// The one run-level rule (`--fail-on-regression`): applied once per case, after its last

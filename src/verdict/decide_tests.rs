@@ -314,3 +314,36 @@ fn a_regression_fails_only_a_pass() {
         assert_eq!(v.reason, expected);
     }
 }
+
+/// The reason's quoted console line is known by number, so a report showing that line can
+/// leave the quote out; the last occurrence is the quote even when the text repeats earlier.
+#[test]
+fn the_quoted_line_can_be_left_out_of_the_reason() {
+    let hello = [pattern("Hello")];
+    let v = decide(&base(
+        matched(PatternKind::Fail, "panicked at", "panicked at x"),
+        &hello,
+    ));
+    assert_eq!(v.quote.as_ref().map(|q| q.line_no), Some(3));
+    assert_eq!(
+        v.reason_beside_line(|n| n == 3),
+        "fail pattern 'panicked at' matched console line 3 at 1.500s"
+    );
+    assert_eq!(v.reason_beside_line(|_| false), v.reason);
+
+    let mut f = base(End::Exited, &hello);
+    f.qemu_exit = exit(Some(0), None);
+    f.last_line = Some((7, "Hello".into()));
+    let v = decide(&f);
+    assert_eq!(
+        v.reason,
+        "QEMU exited with status 0 before any success pattern matched ('Hello'); last console line 7: 'Hello'"
+    );
+    assert_eq!(
+        v.reason_beside_line(|n| n == 7),
+        "QEMU exited with status 0 before any success pattern matched ('Hello'); last console line 7"
+    );
+    // A verdict that quotes nothing has no quote.
+    f.last_line = None;
+    assert_eq!(decide(&f).quote, None);
+}

@@ -111,6 +111,39 @@ pub struct Verdict {
     /// exit 2 rather than 3.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub config_error: bool,
+    /// The console line `reason` quotes, for reports that show that line anyway (the step
+    /// summary marks it in the console tail and leaves the quote out of the reason).
+    #[serde(skip)]
+    pub quote: Option<Quote>,
+}
+
+/// A console line quoted at the end of a clause of [`Verdict::reason`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    /// The line's number on the console (1-based).
+    pub line_no: u64,
+    /// The exact part of `reason` that repeats the line's text.
+    pub fragment: String,
+}
+
+impl Verdict {
+    /// The reason without the quoted line's text, for a report that shows console line
+    /// `line_no` next to it; the whole reason otherwise.
+    pub fn reason_beside_line(&self, shown: impl Fn(u64) -> bool) -> std::borrow::Cow<'_, str> {
+        // The quote ends its clause, and that clause is the last one `decide` writes: the last
+        // occurrence is the quote even if the guest's line also appears earlier.
+        match &self.quote {
+            Some(q) if shown(q.line_no) => match self.reason.rfind(&q.fragment) {
+                Some(at) => {
+                    let mut r = self.reason.clone();
+                    r.replace_range(at..at + q.fragment.len(), "");
+                    r.into()
+                }
+                None => self.reason.as_str().into(),
+            },
+            _ => self.reason.as_str().into(),
+        }
+    }
 }
 
 impl Verdict {
@@ -122,6 +155,7 @@ impl Verdict {
             qemu_exit: None,
             cancelled_by: None,
             config_error: false,
+            quote: None,
         }
     }
 }

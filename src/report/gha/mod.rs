@@ -12,12 +12,13 @@
 //! ([`summary`]); outputs use random heredoc delimiters ([`outputs`]).
 
 pub mod commands;
+mod gantt;
 mod held;
 pub mod outputs;
 mod reporter;
 pub mod summary;
 
-pub use reporter::{GithubEnv, GithubOptions, GithubReporter};
+pub use reporter::{ARTIFACT_NAME_VAR, GithubEnv, GithubOptions, GithubReporter};
 
 /// `bytes` random bytes from the thread-local CSPRNG, as lower-case hex.
 ///

@@ -14,6 +14,9 @@ use crate::error::{Error, Location};
 use crate::report::{self, CaseResult, Event, Reporter, Stage};
 use crate::verdict::Outcome;
 
+/// The variable `action.yml` passes the log artifact's name in.
+pub const ARTIFACT_NAME_VAR: &str = "QEMU_TEST_ARTIFACT_NAME";
+
 /// Files and paths the Actions runner gives a step through its environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GithubEnv {
@@ -26,6 +29,10 @@ pub struct GithubEnv {
     /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/blob/GITHUB_SHA`: the summary links pattern
     /// locations to the file at the commit.
     pub blob_url: Option<String>,
+    /// The log artifact `action.yml` uploads (`QEMU_TEST_ARTIFACT_NAME`, the prepare step's
+    /// `artifact-name`) on the run page `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/
+    /// GITHUB_RUN_ID`: the summary points failed cases' logs there.
+    pub artifact: Option<summary::ArtifactLink>,
 }
 
 impl GithubEnv {
@@ -40,18 +47,22 @@ impl GithubEnv {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
         Some(GithubEnv {
             step_summary: path("GITHUB_STEP_SUMMARY"),
             output: path("GITHUB_OUTPUT"),
             workspace: path("GITHUB_WORKSPACE"),
-            blob_url: {
-                let var = |k: &str| std::env::var(k).unwrap_or_default();
-                summary::Links::blob_url(
-                    &var("GITHUB_SERVER_URL"),
-                    &var("GITHUB_REPOSITORY"),
-                    &var("GITHUB_SHA"),
-                )
-            },
+            blob_url: summary::Links::blob_url(
+                &var("GITHUB_SERVER_URL"),
+                &var("GITHUB_REPOSITORY"),
+                &var("GITHUB_SHA"),
+            ),
+            artifact: summary::Links::artifact(
+                &var("GITHUB_SERVER_URL"),
+                &var("GITHUB_REPOSITORY"),
+                &var("GITHUB_RUN_ID"),
+                &var(ARTIFACT_NAME_VAR),
+            ),
         })
     }
 }
@@ -343,6 +354,7 @@ impl GithubReporter {
                     blob: self.env.blob_url.clone(),
                     workspace: self.env.workspace.clone(),
                     cwd: std::env::current_dir().unwrap_or_default(),
+                    artifact: self.env.artifact.clone(),
                 },
             );
             self.keep_error(written);

@@ -1,6 +1,8 @@
-//! The step summary: a Markdown table with one row per case and, for each failed case, the
-//! deciding line and the last console lines; appended to the file named by
-//! `GITHUB_STEP_SUMMARY`.
+//! The step summary: a headline with the counts, a Markdown table with one row per case, and a
+//! section per case under its own heading: for a failure the reason with the deciding line said
+//! once (marked in the numbered console tail), where its pattern is defined; a chart of the boot
+//! ([`super::gantt`]); the retries with their verdicts; where the log is in the run's artifact;
+//! the timeline and test cases. Appended to the file named by `GITHUB_STEP_SUMMARY`.
 //!
 //! Containment: everything that comes from the guest, the image registry or QEMU is
 //! HTML-escaped (`&`, `<`, `>`, `"`, `'`). Text in paragraphs and table cells additionally has
@@ -11,8 +13,8 @@
 //! escaping rule for all untrusted text (fenced blocks would show entities literally).
 //!
 //! Size: GitHub drops a step summary over 1 MiB *entirely*. [`render`] keeps the Markdown under
-//! a byte budget: it shortens console tails first, then drops the list of overflow annotations,
-//! then case rows from the end, and says so in a visible note.
+//! a byte budget: it shortens console tails first, then drops the charts, then the list of
+//! overflow annotations, then case rows from the end, and says so in a visible note.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::commands::Annotation;
+use super::gantt;
 use crate::error::{Error, Location};
 use crate::report::CaseResult;
 use crate::verdict::Outcome;
@@ -47,7 +50,8 @@ pub struct SummaryCase<'a> {
     pub image: Option<&'a ImageRef>,
 }
 
-/// Where the summary links a pattern's config location: the file at the commit under test.
+/// Where the summary links: a pattern's config location to the file at the commit under
+/// test, and a case's console log to the run's log artifact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Links {
     /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/blob/GITHUB_SHA`, checked by [`Links::blob_url`].
@@ -56,26 +60,48 @@ pub struct Links {
     pub workspace: Option<PathBuf>,
     /// What relative locations are relative to.
     pub cwd: PathBuf,
+    /// The log artifact the action uploads after this step, checked by [`Links::artifact`].
+    pub artifact: Option<ArtifactLink>,
+}
+
+/// The run's log artifact: its name (as `action.yml` uploads it) and the run page's
+/// artifacts list (actions/upload-artifact runs after the summary is written, so the
+/// artifact's own URL is not known yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLink {
+    pub name: String,
+    /// `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID#artifacts`.
+    pub url: String,
 }
 
 impl Links {
     /// The blob URL of a commit, or `None` when a part is missing or not of GitHub's shape (a
     /// value that could break out of a Markdown link is never used).
     pub fn blob_url(server: &str, repository: &str, sha: &str) -> Option<String> {
-        let server = server.trim_end_matches('/');
-        let host_ok = server.starts_with("https://")
-            && server[8..]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
-        let mut parts = repository.split('/');
-        let repo_ok = parts.clone().count() == 2
-            && parts.all(|p| {
-                !p.is_empty()
-                    && p.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            });
         let sha_ok = !sha.is_empty() && sha.chars().all(|c| c.is_ascii_hexdigit());
-        (host_ok && repo_ok && sha_ok).then(|| format!("{server}/{repository}/blob/{sha}"))
+        let repo = repo_url(server, repository)?;
+        sha_ok.then(|| format!("{repo}/blob/{sha}"))
+    }
+
+    /// The log artifact `name` of run `run_id`, or `None` when a part is missing or not of
+    /// GitHub's shape (checked like [`Links::blob_url`]; the name as `action prepare` makes it).
+    pub fn artifact(
+        server: &str,
+        repository: &str,
+        run_id: &str,
+        name: &str,
+    ) -> Option<ArtifactLink> {
+        let id_ok = !run_id.is_empty() && run_id.bytes().all(|b| b.is_ascii_digit());
+        let name_ok = !name.is_empty()
+            && name.len() <= 200
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let repo = repo_url(server, repository)?;
+        (id_ok && name_ok).then(|| ArtifactLink {
+            name: name.to_string(),
+            url: format!("{repo}/actions/runs/{run_id}#artifacts"),
+        })
     }
 
     /// `path:line:col`, as a link to the line when the file is inside the workspace.
@@ -100,10 +126,30 @@ impl Links {
     }
 }
 
+/// `server/owner/name`, when `server` is an https URL and `repository` is `owner/name`, both
+/// of characters that cannot end a Markdown link.
+fn repo_url(server: &str, repository: &str) -> Option<String> {
+    let server = server.trim_end_matches('/');
+    let host_ok = server.starts_with("https://")
+        && server.len() > 8
+        && server[8..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c));
+    let mut parts = repository.split('/');
+    let repo_ok = parts.clone().count() == 2
+        && parts.all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        });
+    (host_ok && repo_ok).then(|| format!("{server}/{repository}"))
+}
+
 /// How much is left out to meet the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cut {
     tail_lines: usize,
+    charts: bool,
     show_overflow: bool,
     rows: usize,
 }
@@ -155,6 +201,7 @@ pub fn render_linked(
 ) -> String {
     let full = Cut {
         tail_lines: TAIL_LINES,
+        charts: true,
         show_overflow: true,
         rows: cases.len(),
     };
@@ -162,6 +209,9 @@ pub fn render_linked(
     let mut cut = full;
     while !fits(&cut) && cut.tail_lines > 0 {
         cut.tail_lines /= 2;
+    }
+    if !fits(&cut) {
+        cut.charts = false;
     }
     if !fits(&cut) {
         cut.show_overflow = false;
@@ -221,10 +271,7 @@ fn render_with(
     not_run(&mut md, &cases[..cut.rows]);
     truncation_note(&mut md, cases.len(), overflow, cut, full);
     for case in &cases[..cut.rows] {
-        grammar_details(&mut md, case.result);
-        if is_failure(case.result.verdict.outcome) {
-            failure_details(&mut md, case.result, cut.tail_lines, links);
-        }
+        case_section(&mut md, case.result, cut, links);
     }
     if cut.show_overflow {
         overflow_list(&mut md, overflow);
@@ -344,21 +391,15 @@ fn all_cases(n: usize) -> &'static str {
 }
 
 /// The timeline (milestones and steps) and extracted test cases of one case, in a collapsed
-/// block; guest text is escaped like every other cell.
+/// block under its heading; guest text is escaped like every other cell.
 fn grammar_details(md: &mut String, r: &CaseResult) {
-    if r.timeline.is_empty() && r.testcases.is_empty() && !r.flaky {
-        return;
-    }
-    let flaky = if r.flaky {
-        " (flaky: passed on a retry)"
-    } else {
-        ""
+    let what = match (r.timeline.is_empty(), r.testcases.is_empty()) {
+        (true, true) => return,
+        (false, true) => "Timeline",
+        (true, false) => "Test cases",
+        (false, false) => "Timeline and test cases",
     };
-    let _ = writeln!(
-        md,
-        "<details><summary>{}: timeline and test cases{flaky}</summary>\n",
-        cell(&r.name)
-    );
+    let _ = writeln!(md, "<details><summary>{what}</summary>\n");
     if !r.timeline.is_empty() {
         md.push_str("| Milestone / step | At | Δ |\n|---|---|---|\n");
         for e in &r.timeline {
@@ -421,6 +462,9 @@ fn truncation_note(md: &mut String, total: usize, overflow: &[Annotation], cut: 
             cut.tail_lines
         ));
     }
+    if !cut.charts {
+        what.push("boot charts left out".to_string());
+    }
     if !cut.show_overflow && !overflow.is_empty() {
         what.push(format!(
             "{} overflow annotations not listed",
@@ -438,55 +482,198 @@ fn truncation_note(md: &mut String, total: usize, overflow: &[Annotation], cut: 
     );
 }
 
-fn failure_details(md: &mut String, r: &CaseResult, tail_lines: usize, links: &Links) {
+/// Everything about one case under its own heading: for a failure the reason (the deciding
+/// line said once: it is marked in the console tail, not repeated) and where its pattern is
+/// defined; the chart of its boot; the retries with each attempt's verdict; where its log is;
+/// the timeline and test cases. A case with none of these (e.g. skipped) has no section.
+fn case_section(md: &mut String, r: &CaseResult, cut: &Cut, links: &Links) {
     let v = &r.verdict;
+    let failed = is_failure(v.outcome);
+    let chart = cut.charts.then(|| gantt::chart(r)).flatten();
+    if !failed
+        && chart.is_none()
+        && r.attempts.is_empty()
+        && r.timeline.is_empty()
+        && r.testcases.is_empty()
+    {
+        return;
+    }
+    let flaky = if r.flaky { " (flaky)" } else { "" };
     let _ = writeln!(
         md,
-        "### {} {} — {}\n",
+        "### {} {} — {}{flaky}\n",
         emoji(v.outcome),
         inline(&r.name),
         v.outcome.name()
     );
-    let _ = writeln!(md, "{}\n", inline(&v.reason));
-    if let Some(m) = &v.decided_by {
-        let place = m
-            .location
-            .as_ref()
-            .map(|l| format!(" (defined at {})", links.location(l)))
-            .unwrap_or_default();
-        let _ = writeln!(
-            md,
-            "Decided by pattern <code>{}</code>{place} on console line {}, {} after QEMU started:\n",
-            inline(&m.pattern),
-            m.line_no,
-            secs(m.at),
-        );
-        pre(md, std::iter::once(m.line.as_str()));
+    let tail = Tail::of(r, cut.tail_lines);
+    if failed {
+        let reason = v.reason_beside_line(|n| tail.shows(n));
+        let _ = writeln!(md, "{}\n", inline(&reason));
+        if let Some(loc) = v.decided_by.as_ref().and_then(|m| m.location.as_ref()) {
+            let _ = writeln!(md, "The pattern is defined at {}.\n", links.location(loc));
+        }
     }
-    let tail = &r.console_tail[r.console_tail.len().saturating_sub(tail_lines)..];
-    if !tail.is_empty() {
-        let _ = writeln!(
-            md,
-            "<details><summary>Last {} console lines</summary>\n",
-            tail.len()
-        );
-        pre(md, tail.iter().map(String::as_str));
-        md.push_str("</details>\n\n");
+    if let Some(chart) = chart {
+        md.push_str(&chart);
     }
-    if r.log_dropped_bytes > 0 {
-        let _ = writeln!(
-            md,
-            "The console log file is capped (max_log_size): {} of {} bytes were dropped between \
-             its head and its tail; the verdict saw every byte.\n",
-            r.log_dropped_bytes, r.console_bytes
-        );
+    if failed {
+        tail.write(md, marked_line(v));
+        if let Some(m) = &v.decided_by
+            && !tail.shows(m.line_no)
+            && !v.reason.contains(m.line.trim_end())
+        {
+            let _ = writeln!(md, "Console line {}:\n", m.line_no);
+            pre(md, std::iter::once(m.line.as_str()));
+        }
+        if r.log_dropped_bytes > 0 {
+            let _ = writeln!(
+                md,
+                "The console log file is capped (max_log_size): {} of {} bytes were dropped \
+                 between its head and its tail; the verdict saw every byte.\n",
+                r.log_dropped_bytes, r.console_bytes
+            );
+        }
     }
-    if !r.stderr_tail.is_empty() && tail_lines > 0 {
-        let lines = &r.stderr_tail[r.stderr_tail.len().saturating_sub(tail_lines)..];
+    attempts(md, r);
+    if failed || !r.attempts.is_empty() {
+        log_line(md, r, links);
+    }
+    grammar_details(md, r);
+    if failed && !r.stderr_tail.is_empty() && cut.tail_lines > 0 {
+        let lines = &r.stderr_tail[r.stderr_tail.len().saturating_sub(cut.tail_lines)..];
         md.push_str("<details><summary>QEMU stderr</summary>\n\n");
         pre(md, lines.iter().map(String::as_str));
         md.push_str("</details>\n\n");
     }
+}
+
+/// The console line a failure's reason is about: the one it quotes, else the deciding match.
+fn marked_line(v: &crate::verdict::Verdict) -> Option<u64> {
+    v.quote
+        .as_ref()
+        .map(|q| q.line_no)
+        .or(v.decided_by.as_ref().map(|m| m.line_no))
+}
+
+/// The last console lines shown, with their numbers on the console when known.
+struct Tail<'a> {
+    lines: &'a [String],
+    total: u64,
+    /// Number of the first line shown; `None` when the count does not cover the tail.
+    first: Option<u64>,
+}
+
+impl<'a> Tail<'a> {
+    fn of(r: &'a CaseResult, most: usize) -> Self {
+        let lines = &r.console_tail[r.console_tail.len().saturating_sub(most)..];
+        let n = lines.len() as u64;
+        let first = (r.console_lines >= n && n > 0).then(|| r.console_lines - n + 1);
+        Tail {
+            lines,
+            total: r.console_lines,
+            first,
+        }
+    }
+
+    fn shows(&self, line_no: u64) -> bool {
+        self.first
+            .is_some_and(|f| (f..f + self.lines.len() as u64).contains(&line_no))
+    }
+
+    /// The lines, open, numbered, with `marked` in bold behind a `▶`.
+    fn write(&self, md: &mut String, marked: Option<u64>) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let n = self.lines.len();
+        let what = match (n, self.total > n as u64) {
+            (1, false) => "The console line".to_string(),
+            (1, true) => format!("The last of {} console lines", self.total),
+            (_, false) => format!("The {n} console lines"),
+            (_, true) => format!("Last {n} of {} console lines", self.total),
+        };
+        let _ = writeln!(md, "<details open><summary>{what}</summary>\n");
+        let Some(first) = self.first else {
+            pre(md, self.lines.iter().map(String::as_str));
+            md.push_str("</details>\n\n");
+            return;
+        };
+        let width = (first + n as u64 - 1).to_string().len();
+        md.push_str("<pre>\n");
+        for (i, line) in self.lines.iter().enumerate() {
+            let no = first + i as u64;
+            if Some(no) == marked {
+                let _ = write!(md, "<b>▶ {no:>width$} │ ");
+                pre_text(md, line);
+                md.push_str("</b>\n");
+            } else {
+                let _ = write!(md, "  {no:>width$} │ ");
+                pre_text(md, line);
+                md.push('\n');
+            }
+        }
+        md.push_str("</pre>\n\n</details>\n\n");
+    }
+}
+
+/// Each earlier attempt's verdict, reason and log, then this result's.
+fn attempts(md: &mut String, r: &CaseResult) {
+    if r.attempts.is_empty() {
+        return;
+    }
+    let retries = r.attempts.len();
+    let s = if retries == 1 { "y" } else { "ies" };
+    let _ = writeln!(md, "{} attempts ({retries} retr{s}):\n", retries + 1);
+    for (i, a) in r.attempts.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "{}. {} {} in {}: {}{}",
+            i + 1,
+            emoji(a.verdict.outcome),
+            a.verdict.outcome.name(),
+            secs(a.duration),
+            cell(&a.verdict.reason),
+            log_name(a.log.as_deref())
+        );
+    }
+    let boot = r
+        .stages
+        .iter()
+        .rev()
+        .find(|s| s.stage == crate::report::Stage::Boot)
+        .map(|s| format!(" in {}", secs(s.duration)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "{}. {} {}{boot}: this result{}\n",
+        retries + 1,
+        emoji(r.verdict.outcome),
+        r.verdict.outcome.name(),
+        log_name(r.log.as_deref())
+    );
+}
+
+/// ` — log <code>name</code>`, the log's file name (as in the artifact), or nothing.
+fn log_name(log: Option<&Path>) -> String {
+    log.and_then(Path::file_name)
+        .map(|n| format!(" — log <code>{}</code>", cell(&n.to_string_lossy())))
+        .unwrap_or_default()
+}
+
+/// Where the case's console log is: in the run's log artifact when the action uploads one.
+fn log_line(md: &mut String, r: &CaseResult, links: &Links) {
+    let (Some(a), Some(name)) = (&links.artifact, r.log.as_deref().and_then(Path::file_name))
+    else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "Console log <code>{}</code>: in the artifact [{}]({}) of this run.\n",
+        cell(&name.to_string_lossy()),
+        inline(&a.name),
+        a.url
+    );
 }
 
 fn overflow_list(md: &mut String, overflow: &[Annotation]) {
@@ -541,7 +728,7 @@ fn stages_cell(r: &CaseResult) -> String {
     let parts: Vec<String> = r
         .stages
         .iter()
-        .filter(|s| !s.ok || s.duration >= Duration::from_millis(50))
+        .filter(|s| gantt::stage_shown(s))
         .map(|s| {
             let mark = if s.ok { "" } else { " ✗" };
             format!("{} {}{mark}", s.stage.name(), secs(s.duration))
@@ -595,25 +782,30 @@ fn inline(s: &str) -> String {
     out
 }
 
-/// Untrusted lines in a `<pre>` block: HTML-escaped, each clipped to [`LINE_CHARS`].
+/// Untrusted lines in a `<pre>` block, each as [`pre_text`].
 fn pre<'a>(md: &mut String, lines: impl Iterator<Item = &'a str>) {
     md.push_str("<pre>\n");
     for line in lines {
-        for c in clip(line).chars() {
-            match c {
-                '&' => md.push_str("&amp;"),
-                '<' => md.push_str("&lt;"),
-                '>' => md.push_str("&gt;"),
-                '"' => md.push_str("&quot;"),
-                '\'' => md.push_str("&#39;"),
-                '\t' => md.push(' '),
-                c if c.is_control() => {}
-                c => md.push(c),
-            }
-        }
+        pre_text(md, line);
         md.push('\n');
     }
     md.push_str("</pre>\n\n");
+}
+
+/// One untrusted line for a `<pre>` block: HTML-escaped, clipped to [`LINE_CHARS`].
+fn pre_text(md: &mut String, line: &str) {
+    for c in clip(line).chars() {
+        match c {
+            '&' => md.push_str("&amp;"),
+            '<' => md.push_str("&lt;"),
+            '>' => md.push_str("&gt;"),
+            '"' => md.push_str("&quot;"),
+            '\'' => md.push_str("&#39;"),
+            '\t' => md.push(' '),
+            c if c.is_control() => {}
+            c => md.push(c),
+        }
+    }
 }
 
 /// At most [`LINE_CHARS`] characters, on one line.
@@ -662,6 +854,48 @@ mod tests {
             ok: false,
         }];
         r.console_tail = tail;
+        r
+    }
+
+    /// A case failed by a fail pattern on console line `line_no` of `lines`, its verdict
+    /// made by the real rules (`verdict::decide`), the tail the last `tail` lines.
+    fn decided(name: &str, lines: u64, line_no: u64, tail: usize) -> CaseResult {
+        use crate::console::Decision;
+        use crate::verdict::{End, Facts, decide};
+        let text = |n: u64| format!("line {n} <says> panicked at x");
+        let info = MatchInfo {
+            kind: PatternKind::Fail,
+            index: 0,
+            pattern: "panicked at".into(),
+            location: None,
+            line_no,
+            line: text(line_no),
+            at: Duration::from_millis(1500),
+        };
+        let facts = Facts {
+            end: End::Decided(Decision::Fail(info)),
+            elapsed: Duration::from_secs(2),
+            qemu_exit: None,
+            guest: None,
+            reset_passes: false,
+            guest_started: true,
+            success: &[],
+            awaiting: None,
+            missed_milestones: Vec::new(),
+            case_failure: None,
+            last_line: Some((lines, text(lines))),
+            stderr_line: None,
+            live: true,
+        };
+        let mut r = CaseResult::without_boot(name, decide(&facts), Duration::from_secs(3));
+        r.stages = vec![StageTiming {
+            stage: Stage::Boot,
+            duration: Duration::from_secs(2),
+            ok: false,
+        }];
+        r.console_lines = lines;
+        r.console_tail = (lines + 1 - tail as u64..=lines).map(text).collect();
+        r.log = Some("/out/c.log".into());
         r
     }
 
@@ -716,8 +950,9 @@ mod tests {
         }];
         let results = [r];
         let md = render(&cases(&results), &[], 1 << 20);
+        assert!(md.contains("### ❌ c — fail (flaky)\n"), "{md}");
         assert!(
-            md.contains("timeline and test cases (flaky: passed on a retry)"),
+            md.contains("<details><summary>Timeline and test cases</summary>"),
             "{md}"
         );
         assert!(md.contains("| hv &lt;up&gt; | 1.5 s | +1.5 s |"), "{md}");
@@ -743,7 +978,10 @@ mod tests {
         );
         assert!(md.contains("fail pattern matched: &lt;b&gt;panic&lt;/b&gt; &amp; co"));
         assert!(md.contains("x &amp; y &lt;z&gt;\n&lt;/details&gt;\n</pre>"));
-        assert!(md.contains("<code>panic&#124;oops</code> (defined at configs/q.toml:7:3)"));
+        assert!(
+            md.contains("\nThe pattern is defined at configs/q.toml:7:3.\n"),
+            "{md}"
+        );
         assert!(!md.contains('\u{1b}'));
         assert_eq!(md.matches("<pre>").count(), md.matches("</pre>").count());
     }
@@ -797,7 +1035,7 @@ mod tests {
         };
         let md = render_linked(&cases(&r), &[], DEFAULT_BUDGET, &links);
         assert!(
-            md.contains("(defined at [configs/q.toml:7:3](https://github.com/o/r/blob/abc123/configs/q.toml#L7))"),
+            md.contains("The pattern is defined at [configs/q.toml:7:3](https://github.com/o/r/blob/abc123/configs/q.toml#L7).\n"),
             "{md}"
         );
         // A location outside the workspace, or an environment of the wrong shape, is plain text.
@@ -810,7 +1048,10 @@ mod tests {
             ..links
         };
         let md = render_linked(&cases(&[outside]), &[], DEFAULT_BUDGET, &links);
-        assert!(md.contains("(defined at /etc/q.toml:7:3)"), "{md}");
+        assert!(
+            md.contains("The pattern is defined at /etc/q.toml:7:3.\n"),
+            "{md}"
+        );
         assert_eq!(Links::blob_url("https://github.com", "o/r)x", "abc"), None);
         assert_eq!(Links::blob_url("javascript:x", "o/r", "abc"), None);
         assert_eq!(Links::blob_url("https://github.com", "o/r", "HEAD"), None);
@@ -895,6 +1136,216 @@ mod tests {
         assert!(md.contains("### 55 more annotations not shown"), "{md}");
         assert!(md.contains("- **error**: e0 &lt;x&gt;"));
         assert!(md.contains("- … and 5 more"));
+    }
+
+    #[test]
+    fn the_deciding_line_is_said_once_and_marked_in_the_tail() {
+        let deciding = "line 8 &lt;says&gt; panicked at x";
+        let r = [decided("c", 10, 8, 5)];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert_eq!(md.matches(deciding).count(), 1, "{md}");
+        assert!(
+            md.contains("fail pattern &#39;panicked at&#39; matched console line 8 at 1.500s\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("<details open><summary>Last 5 of 10 console lines</summary>"),
+            "{md}"
+        );
+        assert!(
+            md.contains(&format!("\n<b>▶  8 │ {deciding}</b>\n")),
+            "{md}"
+        );
+        assert!(
+            md.contains("\n  10 │ line 10 &lt;says&gt; panicked at x\n"),
+            "{md}"
+        );
+
+        // The deciding line above the tail: the reason keeps it, still once.
+        let r = [decided("c", 10, 3, 5)];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert_eq!(md.matches("line 3 &lt;says&gt;").count(), 1, "{md}");
+        assert!(md.contains("console line 3 at 1.500s: line 3"), "{md}");
+        assert!(!md.contains("<b>▶"), "{md}");
+
+        // No console tail: the reason says it.
+        let r = [decided("c", 10, 10, 0)];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert_eq!(md.matches("line 10 &lt;says&gt;").count(), 1, "{md}");
+    }
+
+    #[test]
+    fn retries_are_listed_with_each_verdict_and_log() {
+        use crate::report::model::Attempt;
+        let mut r = decided("c", 10, 10, 3);
+        r.attempts = vec![
+            Attempt {
+                verdict: Verdict::new(Outcome::Timeout, "timed out after 3s: <nothing>"),
+                duration: Duration::from_secs(3),
+                console_tail: vec![],
+                log: Some("/out/c.attempt1.log".into()),
+            },
+            Attempt {
+                verdict: Verdict::new(Outcome::Error, "QEMU died"),
+                duration: Duration::from_millis(400),
+                console_tail: vec![],
+                log: None,
+            },
+        ];
+        let results = [r];
+        let md = render(&cases(&results), &[], DEFAULT_BUDGET);
+        assert!(
+            md.contains(
+                "3 attempts (2 retries):\n\n\
+                 1. ⏱️ timeout in 3.0 s: timed out after 3s: &lt;nothing&gt; — log <code>c.attempt1.log</code>\n\
+                 2. 💥 error in 0.4 s: QEMU died\n\
+                 3. ❌ fail in 2.0 s: this result — log <code>c.log</code>\n"
+            ),
+            "{md}"
+        );
+        // A flaky pass has its own section with the retries, though nothing failed.
+        let mut p =
+            CaseResult::without_boot("p", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
+        p.flaky = true;
+        p.attempts = results[0].attempts[..1].to_vec();
+        let md = render(&cases(&[p]), &[], DEFAULT_BUDGET);
+        assert!(
+            md.contains("### ✅ p — pass (flaky)\n\n2 attempts (1 retry):\n"),
+            "{md}"
+        );
+        assert!(md.contains("2. ✅ pass: this result\n"), "{md}");
+    }
+
+    #[test]
+    fn the_log_artifact_is_linked_only_with_a_valid_environment() {
+        let a = Links::artifact(
+            "https://github.com/",
+            "o/r",
+            "4242",
+            "qemu-test-x-job-1-abc123",
+        );
+        assert_eq!(
+            a,
+            Some(ArtifactLink {
+                name: "qemu-test-x-job-1-abc123".into(),
+                url: "https://github.com/o/r/actions/runs/4242#artifacts".into(),
+            })
+        );
+        let r = [decided("c", 10, 10, 3)];
+        let links = Links {
+            artifact: a,
+            ..Links::default()
+        };
+        let md = render_linked(&cases(&r), &[], DEFAULT_BUDGET, &links);
+        assert!(
+            md.contains(
+                "Console log <code>c.log</code>: in the artifact \
+                 [qemu-test-x-job-1-abc123](https://github.com/o/r/actions/runs/4242#artifacts) of this run.\n"
+            ),
+            "{md}"
+        );
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        assert!(!md.contains("artifact"), "{md}");
+        for (server, repo, id, name) in [
+            ("http://github.com", "o/r", "1", "n"),
+            ("https://github.com", "o/r/x", "1", "n"),
+            ("https://github.com", "o/r", "1a", "n"),
+            ("https://github.com", "o/r", "", "n"),
+            ("https://github.com", "o/r", "1", ""),
+            ("https://github.com", "o/r", "1", "n](javascript:x)"),
+            ("https://github.com", "o/r", "1", "a b"),
+            ("https://", "o/r", "1", "n"),
+        ] {
+            assert_eq!(
+                Links::artifact(server, repo, id, name),
+                None,
+                "{server} {repo} {id} {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_case_has_its_sections_under_its_own_heading() {
+        use crate::console::{TimelineEntry, TimelineKind};
+        let milestone = |name: &str| TimelineEntry {
+            kind: TimelineKind::Milestone,
+            name: name.into(),
+            pattern: "p".into(),
+            at: Some(Duration::from_millis(500)),
+            delta: Some(Duration::from_millis(500)),
+            line_no: Some(1),
+            line: None,
+            optional: false,
+        };
+        let mut a = decided("a", 10, 10, 3);
+        a.timeline = vec![milestone("first-of-a")];
+        let mut b =
+            CaseResult::without_boot("b", Verdict::new(Outcome::Pass, "ok"), Duration::ZERO);
+        b.stages = a.stages.clone();
+        b.stages[0].ok = true;
+        b.timeline = vec![milestone("first-of-b"), milestone("bad: name # %% ;")];
+        let skipped =
+            CaseResult::without_boot("s", Verdict::new(Outcome::Skipped, "why"), Duration::ZERO);
+        let r = [a, b, skipped];
+        let md = render(&cases(&r), &[], DEFAULT_BUDGET);
+        let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s} missing:\n{md}"));
+        let (ha, hb) = (at("### ❌ a — fail\n"), at("### ✅ b — pass\n"));
+        assert!(ha < hb);
+        for (name, heading, next) in [("first-of-a", ha, hb), ("first-of-b", hb, md.len())] {
+            // The chart and the timeline table both name it, both under its case.
+            let hits: Vec<usize> = md.match_indices(name).map(|(i, _)| i).collect();
+            assert_eq!(hits.len(), 2, "{name}:\n{md}");
+            assert!(
+                hits.iter().all(|&i| heading < i && i < next),
+                "{name}:\n{md}"
+            );
+        }
+        assert_eq!(md.matches("```mermaid\n").count(), 2, "{md}");
+        for block in md.split("```mermaid\n").skip(1) {
+            let block = format!("```mermaid\n{}```\n", block.split("```").next().unwrap());
+            super::super::gantt::tests::assert_well_formed(&block);
+        }
+        assert!(
+            md.contains("    ⚑ bad∶ name ♯ ％％ ⁏ at 0.5 s :active,"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("### ⏭️"),
+            "a skipped case has no section:\n{md}"
+        );
+    }
+
+    #[test]
+    fn charts_go_after_tails_when_the_budget_is_short() {
+        use crate::console::{TimelineEntry, TimelineKind};
+        let r: Vec<CaseResult> = (0..20)
+            .map(|i| {
+                let mut r = decided(&format!("case{i}"), 60, 60, 60);
+                r.timeline = (0..20)
+                    .map(|j| TimelineEntry {
+                        kind: TimelineKind::Step,
+                        name: format!("step {j} of a long and winding boot"),
+                        pattern: "p".into(),
+                        at: Some(Duration::from_millis(100 * j)),
+                        delta: Some(Duration::from_millis(100)),
+                        line_no: Some(j),
+                        line: None,
+                        optional: false,
+                    })
+                    .collect();
+                r
+            })
+            .collect();
+        let full = render(&cases(&r), &[], usize::MAX);
+        assert_eq!(full.matches("```mermaid").count(), 20);
+        let md = render(&cases(&r), &[], 30_000);
+        assert!(md.len() <= 30_000);
+        assert!(
+            md.contains("console tails shortened to 0 lines; boot charts left out"),
+            "{md}"
+        );
+        assert!(!md.contains("```mermaid"));
+        assert_eq!(md.matches("| ❌ fail |").count(), 20);
     }
 
     #[test]
