@@ -45,6 +45,16 @@ fn case(name: &str, outcome: Outcome, tail: &[&str]) -> CaseResult {
     r
 }
 
+fn summary_cases(results: &[CaseResult]) -> Vec<SummaryCase<'_>> {
+    results
+        .iter()
+        .map(|r| SummaryCase {
+            result: r,
+            image: None,
+        })
+        .collect()
+}
+
 fn html(markdown: &str) -> String {
     let mut options = comrak::Options::default();
     options.extension.table = true;
@@ -71,13 +81,7 @@ fn summary_renders_a_row_per_case_and_escapes_the_guest() {
         ),
         case("nimbos-x86_64", Outcome::Skipped, &[]),
     ];
-    let cases: Vec<SummaryCase> = results
-        .iter()
-        .map(|r| SummaryCase {
-            result: r,
-            image: None,
-        })
-        .collect();
+    let cases = summary_cases(&results);
     let md = render(&cases, &[], DEFAULT_BUDGET);
     let page = html(&md);
 
@@ -121,27 +125,20 @@ fn failure_sections_say_the_deciding_line_once_and_picture_each_boot() {
     let deciding = "panicked at <script>alert(1)</script> src/main.rs:1:1";
     let tail: Vec<String> = vec!["booting".into(), deciding.into(), "cpu halted".into()];
     let facts = Facts {
-        end: End::Decided(Decision::Fail(MatchInfo {
-            kind: PatternKind::Fail,
-            index: 0,
-            pattern: "panicked at".into(),
-            location: None,
-            line_no: 41,
-            line: deciding.into(),
-            at: Duration::from_millis(900),
-        })),
         elapsed: Duration::from_secs(1),
-        qemu_exit: None,
-        guest: None,
-        reset_passes: false,
-        guest_started: true,
-        success: &[],
-        awaiting: None,
-        missed_milestones: Vec::new(),
-        case_failure: None,
         last_line: Some((42, "cpu halted".into())),
-        stderr_line: None,
-        live: true,
+        ..Facts::new(
+            End::Decided(Decision::Fail(MatchInfo {
+                kind: PatternKind::Fail,
+                index: 0,
+                pattern: "panicked at".into(),
+                location: None,
+                line_no: 41,
+                line: deciding.into(),
+                at: Duration::from_millis(900),
+            })),
+            &[],
+        )
     };
     let mut failed = case("panic", Outcome::Fail, &[]);
     failed.verdict = decide(&facts);
@@ -177,13 +174,7 @@ fn failure_sections_say_the_deciding_line_once_and_picture_each_boot() {
         })
         .collect();
     let results = [failed, booted];
-    let cases: Vec<SummaryCase> = results
-        .iter()
-        .map(|r| SummaryCase {
-            result: r,
-            image: None,
-        })
-        .collect();
+    let cases = summary_cases(&results);
     let links = Links {
         artifact: Links::artifact("https://github.com", "o/r", "7", "qemu-test-x-1-abc"),
         ..Links::default()

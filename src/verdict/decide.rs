@@ -82,10 +82,9 @@ pub struct Facts<'a> {
 }
 
 impl<'a> Facts<'a> {
-    /// The facts the console judge (and its grammar) observed, for a boot that ended `end`;
-    /// QEMU's and the guest's endings are left empty for the caller to fill in.
-    pub fn observed(end: End, judge: &Judge, success: &'a [Pattern]) -> Facts<'a> {
-        let script = judge.script();
+    /// The facts of a live boot that ended `end` with nothing else known: no console line,
+    /// nothing awaited or missed, QEMU's and the guest's endings empty.
+    pub fn new(end: End, success: &'a [Pattern]) -> Facts<'a> {
         Facts {
             end,
             elapsed: Duration::ZERO,
@@ -94,12 +93,25 @@ impl<'a> Facts<'a> {
             reset_passes: false,
             guest_started: true,
             success,
+            awaiting: None,
+            missed_milestones: Vec::new(),
+            case_failure: None,
+            last_line: None,
+            stderr_line: None,
+            live: true,
+        }
+    }
+
+    /// The facts the console judge (and its grammar) observed, for a boot that ended `end`;
+    /// QEMU's and the guest's endings are left empty for the caller to fill in.
+    pub fn observed(end: End, judge: &Judge, success: &'a [Pattern]) -> Facts<'a> {
+        let script = judge.script();
+        Facts {
             awaiting: script.and_then(|s| s.awaiting()),
             missed_milestones: script.map(|s| s.missed_milestones()).unwrap_or_default(),
             case_failure: script.and_then(|s| s.case_failure()),
             last_line: judge.tail().last().map(|l| (judge.lines_seen(), l.clone())),
-            stderr_line: None,
-            live: true,
+            ..Facts::new(end, success)
         }
     }
 }

@@ -625,33 +625,33 @@ fn attempts(md: &mut String, r: &CaseResult) {
     let retries = r.attempts.len();
     let s = if retries == 1 { "y" } else { "ies" };
     let _ = writeln!(md, "{} attempts ({retries} retr{s}):\n", retries + 1);
-    for (i, a) in r.attempts.iter().enumerate() {
-        let _ = writeln!(
-            md,
-            "{}. {} {} in {}: {}{}",
-            i + 1,
-            emoji(a.verdict.outcome),
-            a.verdict.outcome.name(),
-            secs(a.duration),
-            cell(&a.verdict.reason),
-            log_name(a.log.as_deref())
-        );
-    }
     let boot = r
         .stages
         .iter()
         .rev()
         .find(|s| s.stage == crate::report::Stage::Boot)
-        .map(|s| format!(" in {}", secs(s.duration)))
-        .unwrap_or_default();
-    let _ = writeln!(
-        md,
-        "{}. {} {}{boot}: this result{}\n",
-        retries + 1,
-        emoji(r.verdict.outcome),
-        r.verdict.outcome.name(),
-        log_name(r.log.as_deref())
-    );
+        .map(|s| s.duration);
+    let earlier = r.attempts.iter().map(|a| {
+        (
+            &a.verdict,
+            Some(a.duration),
+            cell(&a.verdict.reason),
+            &a.log,
+        )
+    });
+    let this = (&r.verdict, boot, "this result".to_string(), &r.log);
+    for (i, (v, time, what, log)) in earlier.chain([this]).enumerate() {
+        let time = time.map(|d| format!(" in {}", secs(d))).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "{}. {} {}{time}: {what}{}",
+            i + 1,
+            emoji(v.outcome),
+            v.outcome.name(),
+            log_name(log.as_deref())
+        );
+    }
+    md.push('\n');
 }
 
 /// ` — log <code>name</code>`, the log's file name (as in the artifact), or nothing.
@@ -873,19 +873,9 @@ mod tests {
             at: Duration::from_millis(1500),
         };
         let facts = Facts {
-            end: End::Decided(Decision::Fail(info)),
             elapsed: Duration::from_secs(2),
-            qemu_exit: None,
-            guest: None,
-            reset_passes: false,
-            guest_started: true,
-            success: &[],
-            awaiting: None,
-            missed_milestones: Vec::new(),
-            case_failure: None,
             last_line: Some((lines, text(lines))),
-            stderr_line: None,
-            live: true,
+            ..Facts::new(End::Decided(Decision::Fail(info)), &[])
         };
         let mut r = CaseResult::without_boot(name, decide(&facts), Duration::from_secs(3));
         r.stages = vec![StageTiming {
