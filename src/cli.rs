@@ -59,6 +59,12 @@ pub enum ActionCmd {
         #[arg(value_parser = ["key", "filled"])]
         what: String,
     },
+    /// `key`: the build's cargo target dir, actions/cache key and restore keys; `filled`:
+    /// whether the run built and the dir holds files.
+    BuildCache {
+        #[arg(value_parser = ["key", "filled"])]
+        what: String,
+    },
     /// Run the `command` input: `run` (with every INPUT_*), or `matrix` for the `suite` input.
     Run,
 }

@@ -30,8 +30,9 @@ fn fixture(rel: &str) -> PathBuf {
 // Static checks of action.yml
 
 /// Inputs only the action's own steps use; every other input must reach the binary.
-const ACTION_ONLY_INPUTS: [&str; 5] = [
+const ACTION_ONLY_INPUTS: [&str; 6] = [
     "cache-images",
+    "cache-build",
     "upload-logs",
     "install-qemu",
     "version",
@@ -94,10 +95,11 @@ fn action_yml_follows_the_composite_rules_and_the_contract() {
             }
             (None, Some(uses)) => {
                 assert!(step.shell.is_none(), "{label}: shell on a uses step");
+                // The current majors (checked 2026-12: cache v6, upload-artifact v7).
                 let allowed = [
-                    "actions/cache/restore@v4",
-                    "actions/cache/save@v4",
-                    "actions/upload-artifact@v4",
+                    "actions/cache/restore@v6",
+                    "actions/cache/save@v6",
+                    "actions/upload-artifact@v7",
                 ];
                 assert!(
                     allowed.contains(&uses.as_str()),
@@ -177,7 +179,7 @@ fn action_yml_follows_the_composite_rules_and_the_contract() {
         .runs
         .steps
         .iter()
-        .find(|s| s.uses.as_deref() == Some("actions/upload-artifact@v4"))
+        .find(|s| s.uses.as_deref() == Some("actions/upload-artifact@v7"))
         .expect("an upload-artifact step");
     assert!(
         upload
@@ -330,7 +332,7 @@ fn composite_run_boots_the_demo_guest_and_maps_the_outputs() {
 
     let upload = run.step("Upload console logs and JUnit");
     assert!(upload.ran);
-    assert_eq!(upload.uses.as_deref(), Some("actions/upload-artifact@v4"));
+    assert_eq!(upload.uses.as_deref(), Some("actions/upload-artifact@v7"));
     assert_eq!(&upload.with["name"], artifact);
     let paths: Vec<PathBuf> = upload.with["path"].lines().map(PathBuf::from).collect();
     assert_eq!(
@@ -529,4 +531,236 @@ fn readme_inputs_and_outputs_tables_match_action_yml() {
         want == readme,
         "README.md's Inputs/Outputs tables differ from action.yml; rerun with QEMU_TEST_BLESS=1.\nExpected:\n{inputs}\n{outputs}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The build cache between jobs
+
+const CARGO_KERNEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cargo-kernel");
+
+/// A crate outside the workspace that the kernel depends on: like a registry dependency, its
+/// sources stay put between jobs while the checkout is fresh each time.
+fn dependency(dir: &Path) -> PathBuf {
+    let dep = dir.join("warmdep");
+    std::fs::create_dir_all(dep.join("src")).unwrap();
+    std::fs::write(
+        dep.join("Cargo.toml"),
+        "[package]\nname = \"warmdep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dep.join("src/lib.rs"),
+        "#![no_std]\npub fn answer() -> u32 { 42 }\n",
+    )
+    .unwrap();
+    dep
+}
+
+/// An AxVisor-shaped checkout in the job's workspace: the fixture cargo kernel with a board
+/// config, a VM config, a QEMU config and a dependency; a fresh copy (fresh mtimes) per job.
+fn cargo_workspace(job: &Job, dep: &Path, vm_name: &str) {
+    let ws = job.workspace();
+    for e in std::fs::read_dir(CARGO_KERNEL).unwrap().flatten() {
+        let to = ws.join(e.file_name());
+        if e.file_name() == "target" {
+            continue;
+        }
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(e.path()).unwrap().flatten() {
+                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+    let manifest = std::fs::read_to_string(ws.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        ws.join("Cargo.toml"),
+        format!(
+            "{manifest}\n[dependencies]\nwarmdep = {{ path = \"{}\" }}\n",
+            dep.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("Cargo.lock"),
+        "version = 4\n\n[[package]]\nname = \"cargo-kernel\"\nversion = \"0.1.0\"\n\
+         dependencies = [\n \"warmdep\",\n]\n\n[[package]]\nname = \"warmdep\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(ws.join("vms")).unwrap();
+    std::fs::write(
+        ws.join("vms/guest.toml"),
+        format!(
+            "[base]\nid = 1\nname = \"{vm_name}\"\nvm_type = 1\ncpu_num = 1\n\n[kernel]\n\
+             entry_point = 0x8000\nkernel_path = \"guest.bin\"\nkernel_load_addr = 0x20_0000\n\
+             image_location = \"memory\"\nmemory_regions = [[0x0, 0x100_0000, 0x7, 0]]\n\n\
+             [devices]\npassthrough_devices = []\nemu_devices = []\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("qemu.toml"),
+        "args = [\"-nographic\", \"-m\", \"64M\"]\nsuccess_regex = [\"test pass!\"]\n\
+         fail_regex = [\"panicked at\"]\n",
+    )
+    .unwrap();
+}
+
+fn build_inputs() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("build-config", "board.toml"),
+        ("qemu-config", "qemu.toml"),
+        ("vmconfigs", "vms/guest.toml"),
+        ("arch", "x86_64"),
+        ("accel", "tcg"),
+        ("timeout", "60s"),
+        ("log-dir", "out"),
+    ]
+}
+
+/// [`binary_env`] plus the rustup and cargo homes (the job's HOME is its own), so the run step's
+/// cargo finds this machine's toolchain.
+fn toolchain_env() -> Vec<(&'static str, String)> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let mut env = vec![(
+        "QEMU_TEST_BINARY",
+        env!("CARGO_BIN_EXE_qemu-test").to_string(),
+    )];
+    for (name, fallback) in [
+        ("RUSTUP_HOME", format!("{home}/.rustup")),
+        ("CARGO_HOME", format!("{home}/.cargo")),
+    ] {
+        env.push((name, std::env::var(name).unwrap_or(fallback)));
+    }
+    if let Ok(t) = std::env::var("RUSTUP_TOOLCHAIN") {
+        env.push(("RUSTUP_TOOLCHAIN", t));
+    }
+    env
+}
+
+/// The console and build output of the run step (the build is echoed in its own group).
+fn run_log(run: &action_runner::ActionRun) -> String {
+    let s = run.step("run");
+    format!("{}{}", s.stdout, s.stderr)
+}
+
+#[test]
+fn the_build_cache_makes_the_next_job_compile_only_the_checkout() {
+    let (action, _) = load_action();
+    let shared = tempfile::tempdir().unwrap();
+    let store = shared.path().join("cache");
+    let dep = dependency(shared.path());
+    let env = toolchain_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // Job 1: nothing cached; it builds everything and saves the target dir under its key.
+    let cold = Job::with_cache(&store);
+    cargo_workspace(&cold, &dep, "guest-a");
+    let run = cold.run(&action, &build_inputs(), &env);
+    let t = run.transcript();
+    assert_eq!(run.step("run").status, Some(0), "{t}");
+    let key_step = run.step("build-cache");
+    let key = key_step.outputs["key"].clone();
+    let dir = cold.workspace().join("out/cargo-target");
+    assert_eq!(Path::new(&key_step.outputs["dir"]), dir, "{t}");
+    assert!(key.starts_with("qemu-test-build-v1-Linux-"), "{t}");
+    let restore = run.step("build-restore");
+    assert!(
+        restore.ran && !restore.outputs.contains_key("cache-hit"),
+        "{t}"
+    );
+    assert_eq!(restore.with["restore-keys"].lines().count(), 3);
+    let log = run_log(&run);
+    assert!(log.contains("Compiling warmdep"), "{log}");
+    assert!(log.contains("Compiling cargo-kernel"), "{log}");
+    assert_eq!(run.step("build-after").outputs["filled"], "true", "{t}");
+    let save = run.step("Save the build cache");
+    assert!(save.ran, "{t}");
+    assert_eq!(
+        (&save.with["key"], Path::new(&save.with["path"])),
+        (&key, dir.as_path())
+    );
+    assert!(store.join(&key).is_dir());
+    // The upload never includes the target dir.
+    let upload = run.step("Upload console logs and JUnit");
+    assert!(
+        upload.with["path"]
+            .lines()
+            .all(|p| !p.contains("cargo-target")),
+        "{}",
+        upload.with["path"]
+    );
+
+    // Job 2: a fresh checkout and out dir, the same inputs: the exact key is restored, the
+    // dependency is reused and only the checkout's crate compiles; nothing new to save.
+    let warm = Job::with_cache(&store);
+    cargo_workspace(&warm, &dep, "guest-a");
+    let run = warm.run(&action, &build_inputs(), &env);
+    let t = run.transcript();
+    assert_eq!(run.step("run").status, Some(0), "{t}");
+    assert_eq!(run.step("build-cache").outputs["key"], key, "{t}");
+    assert_eq!(
+        run.step("build-restore").outputs["cache-hit"],
+        "true",
+        "{t}"
+    );
+    let log = run_log(&run);
+    assert!(
+        !log.contains("Compiling warmdep"),
+        "the dependency was rebuilt:\n{log}"
+    );
+    assert!(log.contains("Compiling cargo-kernel"), "{log}");
+    // Its patched VM config names this job's workspace, so its target dir has another name:
+    // the restored one is taken over.
+    assert!(log.contains("starting from the cached target dir"), "{log}");
+    assert!(
+        !run.step("build-after").ran && !run.step("Save the build cache").ran,
+        "{t}"
+    );
+
+    // Job 3: another VM config: a new key, restored from job 1's entry by a restore key, and
+    // saved under its own key after the build.
+    let other = Job::with_cache(&store);
+    cargo_workspace(&other, &dep, "guest-b");
+    let run = other.run(&action, &build_inputs(), &env);
+    let t = run.transcript();
+    assert_eq!(run.step("run").status, Some(0), "{t}");
+    let key3 = run.step("build-cache").outputs["key"].clone();
+    assert_ne!(key3, key);
+    let restore = run.step("build-restore");
+    assert_eq!(restore.outputs["cache-hit"], "false", "{t}");
+    assert_eq!(restore.outputs["cache-matched-key"], key, "{t}");
+    let log = run_log(&run);
+    assert!(log.contains("vm config: guest-b"), "{log}");
+    assert!(
+        !log.contains("Compiling warmdep"),
+        "the dependency was rebuilt:\n{log}"
+    );
+    assert!(run.step("Save the build cache").ran, "{t}");
+    assert!(store.join(&key3).is_dir());
+}
+
+#[test]
+fn a_prebuilt_kernel_has_no_build_cache() {
+    let (action, _) = load_action();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let config = repo().join("examples/demo/baremetal.toml");
+    let (kernel, config) = (kernel.to_string_lossy(), config.to_string_lossy());
+    let store = tempfile::tempdir().unwrap();
+    let job = Job::with_cache(store.path());
+    let run = job.run(&action, &demo_inputs(&kernel, &config), &binary_env());
+    let t = run.transcript();
+    assert_eq!(run.step("run").status, Some(0), "{t}");
+    assert_eq!(run.step("build-cache").outputs["key"], "", "{t}");
+    assert!(
+        run.step("build-cache")
+            .stderr
+            .contains("no selected case builds"),
+        "{t}"
+    );
+    for s in ["build-restore", "build-after", "Save the build cache"] {
+        assert!(!run.step(s).ran, "{s}: {t}");
+    }
 }

@@ -33,6 +33,7 @@ pub async fn run(cmd: ActionCmd) -> i32 {
             }),
         ActionCmd::ImageCache { .. } => crate::image::Cache::locate(None)
             .map(|dir| vec![("filled", action::images::filled(&dir).to_string())]),
+        ActionCmd::BuildCache { what } => action::build_cache::step(&what, &vars, &cwd),
         ActionCmd::Run => {
             return match action::inputs::text(&vars, "command").as_deref() {
                 None | Some("run") => match Cli::try_parse_from(["qemu-test", "run"]) {

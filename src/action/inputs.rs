@@ -30,7 +30,13 @@ pub fn var_name(input: &str) -> String {
 
 /// The action's boolean inputs (each defaults to true). `qemu-test action prepare` checks them
 /// all before anything is installed, so a bad value fails the job in its first second.
-pub const BOOLEANS: [&str; 4] = ["summary", "annotations", "cache-images", "upload-logs"];
+pub const BOOLEANS: [&str; 5] = [
+    "summary",
+    "annotations",
+    "cache-images",
+    "cache-build",
+    "upload-logs",
+];
 
 /// The trimmed value of an input, `None` when missing or empty.
 pub fn text(vars: &impl Lookup, input: &str) -> Option<String> {

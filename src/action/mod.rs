@@ -3,6 +3,7 @@
 //! the same `INPUT_*` variables through [`inputs`], so the action and `qemu-test run` share one
 //! rule per input.
 
+pub mod build_cache;
 pub mod command;
 pub mod images;
 pub mod inputs;

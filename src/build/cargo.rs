@@ -81,6 +81,53 @@ fn depends_on_log(manifest: &Table) -> bool {
     has_log(manifest.get("dependencies")) || in_targets
 }
 
+/// Where a run's cargo builds write: `<out-dir>/cargo-target/`, one `vmcfg-<hash>` target dir
+/// per VM-config set below it (see [`plan_cargo`]). Under the out dir, never the checkout's
+/// `target/`, so a run writes nothing in the user's tree; the action caches this directory
+/// between jobs and never uploads it.
+pub fn target_root(out_dir: &Path) -> PathBuf {
+    out_dir.join("cargo-target")
+}
+
+/// The `--target-dir` of a cargo build command.
+pub fn target_dir_arg(args: &mut [String]) -> Option<&mut String> {
+    let i = args.iter().position(|a| a == "--target-dir")?;
+    args.get_mut(i + 1)
+}
+
+/// Target dirs a build of this process has started in (see [`seed_target_dir`]).
+static CLAIMED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Prepares `target_dir` (`<root>/vmcfg-<hash>`) for a build. When it does not exist yet but
+/// its root holds other `vmcfg-*` dirs that no build of this run uses (an earlier job's, restored
+/// by the action's build cache, whose VM configs or image paths differed), the most recently
+/// modified one is renamed to it: cargo then rebuilds what the VM configs change (the
+/// hypervisor crate, whose build script reads them) and reuses every dependency, instead of
+/// building everything again beside a dir nobody uses. Returns the dir it started from.
+///
+/// A rename never copies, and a dir another case of this run builds in is never taken; two
+/// cases racing for one restored dir only cost the loser a cold build.
+pub fn seed_target_dir(target_dir: &Path) -> Option<PathBuf> {
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
+    claimed.push(target_dir.to_path_buf());
+    if target_dir.exists() {
+        return None;
+    }
+    let root = target_dir.parent()?;
+    let mut candidates: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("vmcfg-"))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !claimed.contains(&e.path()))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    candidates.sort();
+    let (_, newest) = candidates.pop()?;
+    std::fs::rename(&newest, target_dir).ok()?;
+    Some(newest)
+}
+
 /// Everything [`plan_cargo`] needs.
 #[derive(Debug, Clone)]
 pub struct CargoRequest<'a> {
@@ -297,6 +344,34 @@ fn compiler_error(diag: &serde_json::Value, workspace: &Path) -> CompilerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_target_dir_takes_over_the_newest_unused_sibling() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |n: &str| root.path().join(n);
+        for (name, age) in [("vmcfg-old", 300), ("vmcfg-new", 100), ("vmcfg-busy", 0)] {
+            std::fs::create_dir_all(dir(name).join("release")).unwrap();
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            std::fs::File::open(dir(name))
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        std::fs::create_dir_all(dir("not-a-target-dir")).unwrap();
+        // A dir this run builds in is never taken, even when it is the newest.
+        assert_eq!(seed_target_dir(&dir("vmcfg-busy")), None);
+        assert_eq!(seed_target_dir(&dir("vmcfg-a")), Some(dir("vmcfg-new")));
+        assert!(dir("vmcfg-a/release").is_dir() && !dir("vmcfg-new").exists());
+        assert_eq!(seed_target_dir(&dir("vmcfg-b")), Some(dir("vmcfg-old")));
+        assert_eq!(
+            seed_target_dir(&dir("vmcfg-c")),
+            None,
+            "nothing left to take"
+        );
+        assert!(dir("vmcfg-busy").is_dir() && dir("not-a-target-dir").is_dir());
+        // An existing dir is used as it is.
+        assert_eq!(seed_target_dir(&dir("vmcfg-a")), None);
+    }
 
     #[test]
     fn log_dependency_is_found_directly_renamed_or_per_target() {

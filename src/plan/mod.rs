@@ -232,14 +232,45 @@ pub fn plan_run_each(
 ) -> Result<Vec<Result<Case, Error>>, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
-    let env = absolutize(&CaseInputs::from_env()?, &cwd);
-    let top = absolutize(cli, &cwd).over(&env);
-    let workspace = absolute(&cwd, &workspace_root(&top, &cwd));
+    let (workspace, layered) = layered_cases(cli, &CaseInputs::from_env()?, suite, selected, &cwd)?;
+    if suite.is_some() && opts.log.is_some() && layered.len() > 1 {
+        return Err(
+            Error::usage("--log names one file but several cases are selected")
+                .help("drop --log: each case's console goes to <out-dir>/<case>.log"),
+        );
+    }
+    Ok(layered
+        .iter()
+        .map(|c| {
+            let planned = plan_case(c, &workspace, opts);
+            if suite.is_some() {
+                planned.map_err(|e| in_case(e, c))
+            } else {
+                planned
+            }
+        })
+        .collect())
+}
+
+/// The workspace and each selected case's inputs, layered (command line over `INPUT_*` over
+/// the suite case over its `[defaults]`) with every path absolute: what [`plan_case`] plans
+/// from, also for the action's steps that need to know the cases before the run (the build
+/// cache key). Without a suite, the one case of the command line and environment.
+pub fn layered_cases(
+    cli: &CaseInputs,
+    env: &CaseInputs,
+    suite: Option<&Suite>,
+    selected: &[String],
+    cwd: &Path,
+) -> Result<(PathBuf, Vec<CaseInputs>), Error> {
+    let env = absolutize(env, cwd);
+    let top = absolutize(cli, cwd).over(&env);
+    let workspace = absolute(cwd, &workspace_root(&top, cwd));
     let Some(suite) = suite else {
         if !selected.is_empty() {
             return Err(Error::usage("--case needs --suite"));
         }
-        return Ok(vec![plan_case(&top, &workspace, opts)]);
+        return Ok((workspace, vec![top]));
     };
     let defaults = absolutize(&suite.defaults, &workspace);
     let chosen = suite.select(selected)?;
@@ -249,21 +280,15 @@ pub fn plan_run_each(
             suite.path.display()
         )));
     }
-    if opts.log.is_some() && chosen.len() > 1 {
-        return Err(
-            Error::usage("--log names one file but several cases are selected")
-                .help("drop --log: each case's console goes to <out-dir>/<case>.log"),
-        );
-    }
-    Ok(chosen
+    let cases = chosen
         .into_iter()
         .map(|c| {
-            let layered = top.over(&absolutize(c, &workspace).over(&defaults));
-            let mut layered = layered;
+            let mut layered = top.over(&absolutize(c, &workspace).over(&defaults));
             layered.name = c.name.clone();
-            plan_case(&layered, &workspace, opts).map_err(|e| in_case(e, c))
+            layered
         })
-        .collect())
+        .collect();
+    Ok((workspace, cases))
 }
 
 fn in_case(mut e: Error, c: &CaseInputs) -> Error {

@@ -196,10 +196,28 @@ impl CaseRun<'_> {
     /// Builds the kernel and puts it where the QEMU command expects it.
     async fn build(&mut self, prepared: &Prepared) -> Result<(), Error> {
         let case = self.case;
-        let plan = build_plan(case, &prepared.vm_configs)?;
+        let mut plan = build_plan(case, &prepared.vm_configs)?;
         if matches!(case.source, KernelSource::Cargo { .. }) {
             // cargo writes below it: no planted symlink may send that elsewhere.
-            create_dir(&case.out_dir, &case.out_dir.join("cargo-target"))?;
+            create_dir(
+                &case.out_dir,
+                &crate::build::cargo::target_root(&case.out_dir),
+            )?;
+            if let Some(dir) = plan
+                .command
+                .as_mut()
+                .and_then(|c| crate::build::cargo::target_dir_arg(&mut c.args))
+                && let Some(from) = crate::build::cargo::seed_target_dir(Path::new(dir))
+            {
+                self.note(
+                    Level::Info,
+                    &format!(
+                        "build: starting from the cached target dir {} (other VM configs): \
+                         dependencies are reused",
+                        from.display()
+                    ),
+                );
+            }
         }
         self.note(Level::Info, &format!("build: {}", plan.display()));
         let reporters = self.reporters;
@@ -459,7 +477,7 @@ pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Erro
             workspace: &case.workspace,
             // Under the out dir, not the checkout's target/: a run writes nothing in the
             // user's tree. One target dir per VM-config set below it.
-            target_root: &case.out_dir.join("cargo-target"),
+            target_root: &crate::build::cargo::target_root(&case.out_dir),
             release: true,
         }),
         KernelSource::Shell { command, artifact } => Ok(BuildPlan::shell(
@@ -489,10 +507,8 @@ pub fn dry_build_plan(case: &Case) -> Result<BuildPlan, Error> {
                 *value = patched.join(":");
             }
         }
-        if let Some(i) = cmd.args.iter().position(|a| a == "--target-dir")
-            && let Some(dir) = cmd.args.get_mut(i + 1)
-        {
-            let root = case.out_dir.join("cargo-target");
+        if let Some(dir) = crate::build::cargo::target_dir_arg(&mut cmd.args) {
+            let root = crate::build::cargo::target_root(&case.out_dir);
             *dir = format!("{}/vmcfg-<hash of the patched configs>", root.display());
         }
     }

@@ -2,7 +2,9 @@
 //! defaults; `${{ … }}` evaluated in `if:`, `env:`, `with:` and `working-directory` (never in
 //! `run:` text); each `run` step as `bash --noprofile --norc -eo pipefail <script>` with fresh
 //! GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_ENV and GITHUB_PATH files whose contents feed the
-//! later steps; `uses:` steps recorded, not run; the action's `outputs` resolved at the end.
+//! later steps; `uses:` steps recorded, not run — except actions/cache/restore and save when the
+//! job has a cache store ([`Job::with_cache`]), which follow actions/cache's rules on a local
+//! directory; the action's `outputs` resolved at the end.
 
 pub mod env_file;
 pub mod expr;
@@ -152,6 +154,7 @@ pub struct Job {
     root: TempDir,
     github: BTreeMap<&'static str, String>,
     runner: BTreeMap<&'static str, String>,
+    cache: Option<PathBuf>,
 }
 
 /// What changes as the steps run.
@@ -189,6 +192,16 @@ impl Job {
             root,
             github,
             runner,
+            cache: None,
+        }
+    }
+
+    /// A job whose actions/cache steps restore from and save to `store` (shared by the jobs of
+    /// one test, as the repository's cache is shared by its workflow runs).
+    pub fn with_cache(store: &Path) -> Job {
+        Job {
+            cache: Some(store.to_path_buf()),
+            ..Job::new()
         }
     }
 
@@ -303,13 +316,25 @@ impl Job {
                 .map(|(k, v)| (k.clone(), interpolate(v, &ctx)))
                 .collect()
         };
-        let with = eval(&step.with).into_iter().collect();
+        let with: BTreeMap<String, String> = eval(&step.with).into_iter().collect();
         let Some(script) = &step.run else {
+            let uses = step.uses.clone().unwrap_or_default();
+            let outputs = match &self.cache {
+                Some(store) if uses.starts_with("actions/cache/restore@") => {
+                    cache_restore(store, &with)
+                }
+                Some(store) if uses.starts_with("actions/cache/save@") => {
+                    cache_save(store, &with);
+                    BTreeMap::new()
+                }
+                _ => BTreeMap::new(),
+            };
             return StepRecord {
                 label,
                 ran: true,
                 uses: step.uses.clone(),
                 with,
+                outputs,
                 ..StepRecord::default()
             };
         };
@@ -342,6 +367,69 @@ impl Job {
             stderr: run.stderr,
         }
     }
+}
+
+/// actions/cache/restore on a local store: the entry named `key`, else the newest entry whose
+/// key starts with the first `restore-keys` line that matches any; copied into `path` with
+/// times kept (the cache's tar keeps them). `cache-hit` is `true` only for the exact key.
+fn cache_restore(store: &Path, with: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let key = &with["key"];
+    let entries: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(store)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| {
+                    let t = e.metadata().and_then(|m| m.modified()).expect("entry time");
+                    (t, e.file_name().to_string_lossy().into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let prefixes = with.get("restore-keys").map(String::as_str).unwrap_or("");
+    let found = entries
+        .iter()
+        .find(|(_, k)| k == key)
+        .map(|(_, k)| k.clone())
+        .or_else(|| {
+            prefixes.lines().filter(|p| !p.is_empty()).find_map(|p| {
+                entries
+                    .iter()
+                    .filter(|(_, k)| k.starts_with(p))
+                    .max()
+                    .map(|(_, k)| k.clone())
+            })
+        });
+    let Some(found) = found else {
+        return BTreeMap::new();
+    };
+    copy_tree(&store.join(&found), Path::new(&with["path"]));
+    BTreeMap::from([
+        ("cache-hit".to_string(), (&found == key).to_string()),
+        ("cache-matched-key".to_string(), found),
+    ])
+}
+
+/// actions/cache/save on a local store: an existing key is never overwritten.
+fn cache_save(store: &Path, with: &BTreeMap<String, String>) {
+    let entry = store.join(&with["key"]);
+    if !entry.exists() {
+        copy_tree(Path::new(&with["path"]), &entry);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir cache copy");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
 }
 
 fn runner_arch() -> &'static str {
