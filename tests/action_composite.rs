@@ -340,8 +340,14 @@ fn composite_run_boots_the_demo_guest_and_maps_the_outputs() {
         [
             out_dir.join("*.log"),
             out_dir.join("results.json"),
+            out_dir.join("summary.md"),
             out_dir.join("junit.xml")
         ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("summary.md")).expect("summary.md"),
+        run.summary,
+        "the uploaded summary is the step summary"
     );
 
     assert!(run.summary.contains("hello"), "summary:\n{}", run.summary);
@@ -383,9 +389,10 @@ fn failing_guest_fails_the_step_and_still_uploads_the_log() {
     assert_eq!(
         upload.with["path"],
         format!(
-            "{}\n{}",
+            "{}\n{}\n{}",
             out_dir.join("*.log").display(),
-            out_dir.join("results.json").display()
+            out_dir.join("results.json").display(),
+            out_dir.join("summary.md").display()
         )
     );
     let console = std::fs::read_to_string(&step.outputs["log"]).expect("console log");

@@ -227,6 +227,11 @@ impl ActionCopy {
 
     /// Runs install.sh as the composite step would, in a cleared environment.
     fn install(&self, base_url: &str, extra: &[(&str, &str)]) -> Install {
+        self.step(&[], base_url, extra)
+    }
+
+    /// Runs `install.sh ARGS…` (the install step, or with `key` the build cache key step).
+    fn step(&self, args: &[&str], base_url: &str, extra: &[(&str, &str)]) -> Install {
         let step = self.root.path().join("step");
         let _ = std::fs::remove_dir_all(&step);
         std::fs::create_dir_all(&step).expect("mkdir step");
@@ -238,6 +243,7 @@ impl ActionCopy {
         let mut cmd = Command::new("bash");
         cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
             .arg(self.action().join("scripts/action/install.sh"))
+            .args(args)
             .env_clear()
             .envs(toolchain_env())
             .env("HOME", self.root.path().join("home"))
@@ -501,4 +507,84 @@ fn binary_override_is_used_as_is() {
         "{}",
         run.log
     );
+}
+
+#[test]
+fn key_step_names_the_source_fingerprint_only_when_the_checkout_is_built() {
+    let copy = ActionCopy::new();
+    let (server, sum) = served_release();
+    let (_, runner_arch) = host_target();
+    // A release checkout downloads: nothing to cache.
+    copy.release(VERSION, &format!("{sum}  {}\n", asset_name()), None);
+    let key = copy.step(&["key"], &server.url, &[]);
+    assert!(key.ok(), "{}", key.log);
+    assert_eq!(key.output("key"), "");
+    // A branch checkout builds: keyed by the fingerprint of its sources.
+    copy.release(
+        VERSION,
+        &format!("{sum}  {}\n", asset_name()),
+        Some(&"0".repeat(64)),
+    );
+    let key = copy.step(&["key"], &server.url, &[]);
+    assert!(key.ok(), "{}", key.log);
+    let prefix = format!("qemu-test-bin-v1-Linux-{runner_arch}-");
+    assert_eq!(key.output("key"), format!("{prefix}{}", copy.fingerprint()));
+    assert_eq!(key.output("restore-keys"), prefix);
+    assert_eq!(Path::new(key.output("dir")), copy.action().join("target"));
+    assert!(
+        key.log.contains("this checkout's sources differ"),
+        "{}",
+        key.log
+    );
+    assert!(
+        server.requests().is_empty(),
+        "the key step downloads nothing"
+    );
+    // An override or an unverifiable explicit version: no key, and never an error here (the
+    // install step reports it).
+    let bin = env!("CARGO_BIN_EXE_qemu-test");
+    let key = copy.step(&["key"], &server.url, &[("QEMU_TEST_BINARY", bin)]);
+    assert!(key.ok() && key.output("key").is_empty(), "{}", key.log);
+    let key = copy.step(&["key"], &server.url, &[("INPUT_VERSION", "1.2.3")]);
+    assert!(key.ok() && key.output("key").is_empty(), "{}", key.log);
+    let bad = copy.step(&["keys"], &server.url, &[]);
+    assert!(
+        !bad.ok() && bad.log.contains("unknown argument 'keys'"),
+        "{}",
+        bad.log
+    );
+}
+
+#[test]
+fn a_restored_build_of_the_same_sources_is_used_without_cargo() {
+    let copy = ActionCopy::new();
+    copy.release("", "", Some(""));
+    let first = copy.install("http://127.0.0.1:9", &[]);
+    assert!(first.ok(), "{}", first.log);
+    assert_eq!(first.output("source"), "build");
+    let stamp = copy.action().join("target/.qemu-test-source.sha256");
+    assert_eq!(read(&stamp).trim(), copy.fingerprint());
+
+    // The next job: the target dir came back from the cache, and no cargo is on PATH, so the
+    // binary can only be the cached one.
+    let again = copy.install("http://127.0.0.1:9", &[("PATH", "/usr/bin:/bin")]);
+    assert!(again.ok(), "{}", again.log);
+    assert_eq!(again.output("source"), "build-cache");
+    assert_eq!(again.output("version"), SOURCE_VERSION_LINE);
+    assert!(
+        !again.log.contains("building qemu-test from source"),
+        "{}",
+        again.log
+    );
+
+    // Other sources (a new commit): the restored dir is only a head start, cargo builds.
+    write(
+        &copy.action().join("src/main.rs"),
+        "fn main() { println!(\"qemu-test 0.0.2 (a newer commit)\"); }\n",
+    );
+    let newer = copy.install("http://127.0.0.1:9", &[]);
+    assert!(newer.ok(), "{}", newer.log);
+    assert_eq!(newer.output("source"), "build");
+    assert_eq!(newer.output("version"), "qemu-test 0.0.2 (a newer commit)");
+    assert_eq!(read(&stamp).trim(), copy.fingerprint());
 }

@@ -111,8 +111,12 @@ fn prepare_resolves_paths_from_the_working_directory() {
     };
     assert_eq!(
         uploads(&o),
-        [out_dir.join("*.log"), out_dir.join("results.json")],
-        "console logs and results, never the whole dir (cargo target, rootfs copies)"
+        [
+            out_dir.join("*.log"),
+            out_dir.join("results.json"),
+            out_dir.join("summary.md")
+        ],
+        "console logs, results and the summary, never the whole dir (cargo target, rootfs copies)"
     );
 
     let o = prepare(
@@ -126,6 +130,7 @@ fn prepare_resolves_paths_from_the_working_directory() {
         [
             logs.join("*.log"),
             logs.join("results.json"),
+            logs.join("summary.md"),
             logs.join("junit.xml")
         ]
     );
@@ -134,7 +139,7 @@ fn prepare_resolves_paths_from_the_working_directory() {
         wd.path(),
         &[("INPUT_LOG_DIR", "logs"), ("INPUT_JUNIT", "reports/j.xml")],
     );
-    assert_eq!(uploads(&o)[2], wd.path().join("reports/j.xml"));
+    assert_eq!(uploads(&o)[3], wd.path().join("reports/j.xml"));
     // `junit: yes` once wrote a file named `yes` while the upload looked for junit.xml.
     let (out, _) = run_step(&["prepare"], wd.path(), &[("INPUT_JUNIT", "yes")]);
     assert_eq!(out.status.code(), Some(2), "{}", log(&out));

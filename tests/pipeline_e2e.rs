@@ -75,27 +75,37 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     server.add("/registry.toml", registry.into_bytes());
 
     let cache = s.path().join("cache");
-    let out = s.run(&[
-        "run",
-        "--workspace",
-        ws.to_str().unwrap(),
-        "--build-config",
-        ws.join("board.toml").to_str().unwrap(),
-        "--qemu-config",
-        ws.join("qemu-x86_64.toml").to_str().unwrap(),
-        "--vmconfigs",
-        ws.join("configs/vms/guest-x86_64.toml").to_str().unwrap(),
-        "--image",
-        "guest_x86:0.1.0",
-        "--registry",
-        &server.url("/registry.toml"),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--name",
-        "pipeline",
-        "--timeout",
-        "120s",
-    ]);
+    // As the action runs it (in Actions, with JUnit), so the out dir holds every report.
+    let out = s
+        .cmd(&[
+            "run",
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--build-config",
+            ws.join("board.toml").to_str().unwrap(),
+            "--qemu-config",
+            ws.join("qemu-x86_64.toml").to_str().unwrap(),
+            "--vmconfigs",
+            ws.join("configs/vms/guest-x86_64.toml").to_str().unwrap(),
+            "--image",
+            "guest_x86:0.1.0",
+            "--registry",
+            &server.url("/registry.toml"),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--name",
+            "pipeline",
+            "--timeout",
+            "120s",
+            "--junit",
+            "true",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", s.path().join("step-summary.md"))
+        .env("GITHUB_OUTPUT", s.path().join("run-output"))
+        .output()
+        .unwrap();
+    common::assert_no_qemu_left(s.path());
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 
@@ -145,10 +155,12 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
 
     // What the action uploads after this AxVisor-shaped run: the upload list from
     // `qemu-test action prepare`, expanded by @actions/glob as actions/upload-artifact does —
-    // console logs and results only, never the cargo target dir, rootfs copies or images.
+    // console logs, results, JUnit and the summary only, never the cargo target dir, rootfs
+    // copies or images.
     let prep = s
         .cmd(&["action", "prepare"])
         .env("INPUT_LOG_DIR", s.out())
+        .env("INPUT_JUNIT", "true")
         .env("GITHUB_OUTPUT", s.path().join("gh-output"))
         .output()
         .unwrap();
@@ -156,11 +168,23 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     let outputs = std::fs::read_to_string(s.path().join("gh-output")).unwrap();
     let paths = heredoc_value(&outputs, "upload-paths");
     let uploaded = upload_artifact_files(&paths);
-    let names: Vec<String> = uploaded
+    let mut names: Vec<String> = uploaded
         .iter()
         .map(|p| p.strip_prefix(s.out()).unwrap().display().to_string())
         .collect();
-    assert_eq!(names, ["pipeline.log", "results.json"], "{paths}");
+    names.sort();
+    assert_eq!(
+        names,
+        ["junit.xml", "pipeline.log", "results.json", "summary.md"],
+        "{paths}"
+    );
+    assert!(s.out().join("cargo-target").is_dir() && s.out().join("cases/pipeline").is_dir());
+    let summary = std::fs::read_to_string(s.out().join("summary.md")).unwrap();
+    assert_eq!(
+        summary,
+        std::fs::read_to_string(s.path().join("step-summary.md")).unwrap(),
+        "the uploaded summary is the step summary"
+    );
     let in_dir: u64 = walk_size(&s.out());
     let up: u64 = uploaded.iter().map(|p| p.metadata().unwrap().len()).sum();
     assert!(

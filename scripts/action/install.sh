@@ -13,7 +13,15 @@
 # INPUT_VERSION=<x.y.z> asks for that release (its sum must be committed; no fallback);
 # INPUT_VERSION=source forces the build. QEMU_TEST_DOWNLOAD_URL overrides the release download base
 # (tests serve tarballs from loopback).
-# Outputs: binary (absolute path), source (override|cache|download|build), version (--version line).
+# Outputs: binary (absolute path), source (override|cache|download|build|build-cache), version
+# (--version line).
+#
+# `install.sh key` (the step before, so actions/cache can restore the build first): when this
+# checkout will be built from source, outputs dir (the cargo target dir), key
+# (qemu-test-bin-v1-<RUNNER_OS>-<RUNNER_ARCH>-<source fingerprint>) and restore-keys (the key
+# without the fingerprint); otherwise an empty key. A target dir whose stamp
+# (.qemu-test-source.sha256) names this checkout's fingerprint holds its binary already: the build
+# step uses it without running cargo (source build-cache).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/action/lib.sh
@@ -72,16 +80,26 @@ use_binary() {
     qt_output version "$version"
 }
 
-# build_from_source REASON: cargo build --locked --release in the action checkout.
+# build_from_source REASON: cargo build --locked --release in the action checkout, unless the target
+# dir (restored by the action's cache) already holds the binary of exactly these sources.
 build_from_source() {
-    local target_dir=$ACTION_DIR/target
+    local target_dir=$ACTION_DIR/target fingerprint stamp
+    fingerprint=$("$HERE/fingerprint.sh" "$ACTION_DIR")
+    stamp=$target_dir/.qemu-test-source.sha256
+    if [ -x "$target_dir/release/qemu-test" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+        qt_log "the cached build of these sources (fingerprint $fingerprint) is used; nothing to compile"
+        use_binary "$target_dir/release/qemu-test" build-cache
+        return
+    fi
     qt_log "building qemu-test from source: $1"
     command -v cargo > /dev/null 2>&1 || qt_die "building qemu-test from source needs cargo, \
 which is not installed: add a Rust toolchain before this action (e.g. \`rustup toolchain install \
 stable\`), or pin the action to a release tag (vX.Y.Z) whose binaries are published"
+    rm -f "$stamp"
     # From the action's own directory, so the user's rust-toolchain.toml does not apply to it.
     (cd "$ACTION_DIR" && cargo build --locked --release --bin qemu-test --target-dir "$target_dir") ||
         qt_die "cargo build --locked --release of qemu-test failed in $ACTION_DIR (see the log above)"
+    printf '%s\n' "$fingerprint" > "$stamp"
     use_binary "$target_dir/release/qemu-test" build
 }
 
@@ -125,59 +143,107 @@ release workflow; otherwise treat the download as tampered with."
     fi
 }
 
-main() {
-    local version explicit=false target asset sum dest
+# decide: how this checkout gets its binary. Sets PLAN (override|build|release|error) and REASON
+# (why a build, or the error), and for a release VERSION, EXPLICIT, TARGET, ASSET and SUM.
+decide() {
+    EXPLICIT=false
     if [ -n "${QEMU_TEST_BINARY:-}" ]; then
-        use_binary "$QEMU_TEST_BINARY" override
+        PLAN=override
         return
     fi
-    version=${INPUT_VERSION:-}
-    version=${version#v}
-    if [ "$version" = source ]; then
-        build_from_source "the version input asks for it"
+    VERSION=${INPUT_VERSION:-}
+    VERSION=${VERSION#v}
+    PLAN=build
+    if [ "$VERSION" = source ]; then
+        REASON="the version input asks for it"
         return
     fi
-    if [ -n "$version" ]; then
-        explicit=true
+    if [ -n "$VERSION" ]; then
+        EXPLICIT=true
     elif [ -f "$DIST/VERSION" ]; then
-        version=$(tr -d ' \n' < "$DIST/VERSION")
-        version=${version#v}
+        VERSION=$(tr -d ' \n' < "$DIST/VERSION")
+        VERSION=${VERSION#v}
     fi
-    if [ -z "$version" ]; then
-        build_from_source "dist/VERSION is empty (no release has been published from this tree)"
+    if [ -z "$VERSION" ]; then
+        REASON="dist/VERSION is empty (no release has been published from this tree)"
         return
     fi
-    target=$(host_target)
-    if [ -z "$target" ]; then
-        [ "$explicit" = false ] || qt_die "no release binary of qemu-test for ${RUNNER_OS:-$(uname -s)}/${RUNNER_ARCH:-$(uname -m)}; remove the version input to build from source"
-        build_from_source "no release binary for ${RUNNER_OS:-$(uname -s)}/${RUNNER_ARCH:-$(uname -m)}"
+    TARGET=$(host_target)
+    if [ -z "$TARGET" ]; then
+        REASON="no release binary for ${RUNNER_OS:-$(uname -s)}/${RUNNER_ARCH:-$(uname -m)}"
+        if [ "$EXPLICIT" = true ]; then
+            PLAN=error
+            REASON="no release binary of qemu-test for ${RUNNER_OS:-$(uname -s)}/${RUNNER_ARCH:-$(uname -m)}; remove the version input to build from source"
+        fi
         return
     fi
-    asset=qemu-test-$version-$target.tar.gz
-    sum=$(committed_sum "$asset")
-    if [ -z "$sum" ]; then
-        [ "$explicit" = false ] || qt_die "dist/sha256sums.txt has no SHA-256 for $asset, so it cannot be verified; use a version listed there, or version: source"
-        build_from_source "dist/sha256sums.txt has no entry for $asset"
+    ASSET=qemu-test-$VERSION-$TARGET.tar.gz
+    SUM=$(committed_sum "$ASSET")
+    if [ -z "$SUM" ]; then
+        REASON="dist/sha256sums.txt has no entry for $ASSET"
+        if [ "$EXPLICIT" = true ]; then
+            PLAN=error
+            REASON="dist/sha256sums.txt has no SHA-256 for $ASSET, so it cannot be verified; use a version listed there, or version: source"
+        fi
         return
     fi
-    if [ "$explicit" = false ] && ! is_release_checkout; then
-        build_from_source "this checkout's sources differ from release $version (dist/source.sha256): a branch or commit pin"
+    if [ "$EXPLICIT" = false ] && ! is_release_checkout; then
+        REASON="this checkout's sources differ from release $VERSION (dist/source.sha256): a branch or commit pin"
         return
     fi
-    dest=$(tool_cache)/$version/$target
-    if cached "$dest" "$sum"; then
+    PLAN=release
+}
+
+# key: the outputs of `install.sh key` (see the top of this file).
+key() {
+    local fingerprint prefix
+    decide
+    if [ "$PLAN" != build ]; then
+        qt_output key ""
+        return
+    fi
+    fingerprint=$("$HERE/fingerprint.sh" "$ACTION_DIR")
+    prefix="qemu-test-bin-v1-${RUNNER_OS:-$(uname -s)}-${RUNNER_ARCH:-$(uname -m)}-"
+    qt_log "qemu-test will be built from source ($REASON): build cache key $prefix$fingerprint"
+    qt_output dir "$ACTION_DIR/target"
+    qt_output key "$prefix$fingerprint"
+    qt_output restore-keys "$prefix"
+}
+
+main() {
+    local dest
+    decide
+    case $PLAN in
+        override)
+            use_binary "$QEMU_TEST_BINARY" override
+            return
+            ;;
+        error) qt_die "$REASON" ;;
+        build)
+            build_from_source "$REASON"
+            return
+            ;;
+        *) ;;
+    esac
+    dest=$(tool_cache)/$VERSION/$TARGET
+    if cached "$dest" "$SUM"; then
         use_binary "$dest/qemu-test" cache
         return
     fi
-    if download "$asset" "$BASE_URL/v$version/$asset" "$sum" "$dest"; then
+    if download "$ASSET" "$BASE_URL/v$VERSION/$ASSET" "$SUM" "$dest"; then
         use_binary "$dest/qemu-test" download
         return
     fi
-    [ "$explicit" = false ] || qt_die "could not download $asset (see above)"
-    qt_warn "could not download $asset; building qemu-test from source instead"
+    [ "$EXPLICIT" = false ] || qt_die "could not download $ASSET (see above)"
+    qt_warn "could not download $ASSET; building qemu-test from source instead"
     build_from_source "the release download failed"
 }
 
 DOWNLOAD_TMP=
+PLAN='' REASON='' VERSION='' EXPLICIT=false TARGET='' ASSET='' SUM=''
 trap 'if [ -n "$DOWNLOAD_TMP" ]; then rm -rf "$DOWNLOAD_TMP"; fi' EXIT
-main "$@"
+case ${1:-} in
+    key) key ;;
+    "") main ;;
+    *) qt_die "install.sh: unknown argument '$1' (expected nothing, or key)" ;;
+esac

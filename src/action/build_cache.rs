@@ -251,15 +251,7 @@ fn short(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Lookup + use<> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| m.get(k).cloned()
-    }
+    use crate::action::inputs::map as vars;
 
     const BOARD: &str = "target = \"x86_64-unknown-linux-gnu\"\nfeatures = []\nlog = \"Info\"\n\
                          cargo_args = []\nto_bin = false\nvm_configs = [\"vms/a.toml\"]\n";

@@ -23,6 +23,16 @@ pub fn env() -> impl Lookup {
     |k: &str| std::env::var(k).ok()
 }
 
+/// Variables from `(name, value)` pairs (tests of the action's steps).
+#[cfg(test)]
+pub fn map(pairs: &[(&str, &str)]) -> impl Lookup + use<> {
+    let m: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k: &str| m.get(k).cloned()
+}
+
 /// The variable that carries an input: `log-dir` → `INPUT_LOG_DIR`.
 pub fn var_name(input: &str) -> String {
     format!("INPUT_{}", input.replace(['-', ' '], "_").to_uppercase())

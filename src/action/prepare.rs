@@ -15,6 +15,9 @@ use crate::plan::Suite;
 /// The default log directory (`--out-dir`, the `log-dir` input).
 pub const DEFAULT_LOG_DIR: &str = "qemu-test-out";
 
+/// The step summary's copy in the log directory, uploaded with the logs.
+pub const SUMMARY_FILE: &str = "summary.md";
+
 /// What the prepare step outputs (names as in `action.yml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
@@ -23,7 +26,8 @@ pub struct Prepared {
     /// Absolute log directory; empty for `matrix`.
     pub log_dir: Option<PathBuf>,
     pub junit: Option<PathBuf>,
-    /// What actions/upload-artifact uploads: console logs, `results.json` and the JUnit file —
+    /// What actions/upload-artifact uploads: console logs, `results.json`, the summary and the
+    /// JUnit file —
     /// never the cargo target dir, rootfs copies or images that also live in the log dir.
     pub upload_paths: Vec<String>,
     /// Unique artifact name; `None` when `upload-logs` is false.
@@ -103,6 +107,7 @@ pub fn prepare(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
     let mut upload_paths = vec![
         log_dir.join("*.log").display().to_string(),
         log_dir.join("results.json").display().to_string(),
+        log_dir.join(SUMMARY_FILE).display().to_string(),
     ];
     if let Some(j) = &junit {
         upload_paths.push(j.display().to_string());
@@ -247,15 +252,7 @@ fn label(vars: &impl Lookup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn vars(pairs: &[(&str, &str)]) -> impl Lookup + use<> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| m.get(k).cloned()
-    }
+    use crate::action::inputs::map as vars;
 
     #[test]
     fn uploads_only_reports_and_logs() {
@@ -268,11 +265,16 @@ mod tests {
         assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/out")));
         assert_eq!(
             p.upload_paths,
-            ["/w/out/*.log", "/w/out/results.json", "/w/out/junit.xml"]
+            [
+                "/w/out/*.log",
+                "/w/out/results.json",
+                "/w/out/summary.md",
+                "/w/out/junit.xml"
+            ]
         );
         let p = prepare(&vars(&[("INPUT_JUNIT", "reports/j.xml")]), cwd).unwrap();
         assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/qemu-test-out")));
-        assert_eq!(p.upload_paths[2], "/w/reports/j.xml");
+        assert_eq!(p.upload_paths[3], "/w/reports/j.xml");
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub async fn run(args: &RunArgs) -> i32 {
     };
     let results_json = out_dir.join("results.json");
     let (junit, gh) = match junit_path(args, out_dir).and_then(|j| {
-        let gh = github_reporter(j.clone(), Some(results_json.clone()), !args.quiet, jobs > 1)?;
+        let gh = github_reporter(j.clone(), Some(results_json.clone()), !args.quiet, jobs > 1)?
+            .map(|g| g.with_summary_file(out_dir.join(crate::action::prepare::SUMMARY_FILE)));
         Ok((j, gh))
     }) {
         Ok(x) => x,

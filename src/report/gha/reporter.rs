@@ -122,6 +122,9 @@ pub struct GithubReporter {
     annotated: HashSet<String>,
     /// With `parallel`: each running case's output, shown when it ends.
     held: HashMap<String, Held>,
+    /// Where the summary is also written as a file (`<out-dir>/summary.md`, uploaded with the
+    /// logs), whatever the `summary` input says about the step summary.
+    summary_file: Option<PathBuf>,
     error: Option<Error>,
 }
 
@@ -139,6 +142,7 @@ impl GithubReporter {
             decided: HashMap::new(),
             annotated: HashSet::new(),
             held: HashMap::new(),
+            summary_file: None,
             error: None,
         }
     }
@@ -146,6 +150,12 @@ impl GithubReporter {
     /// The reporter for this process when it runs in GitHub Actions (`GITHUB_ACTIONS=true`).
     pub fn from_env(out: Box<dyn Write + Send>) -> Option<Self> {
         GithubEnv::from_env().map(|env| Self::new(out, env))
+    }
+
+    /// Also writes the summary to `path` (replacing it) when the run ends.
+    pub fn with_summary_file(mut self, path: PathBuf) -> Self {
+        self.summary_file = Some(path);
+        self
     }
 
     pub fn with_options(mut self, options: GithubOptions) -> Self {
@@ -334,7 +344,12 @@ impl GithubReporter {
     }
 
     fn write_files(&mut self, results: &[CaseResult], exit_code: i32) {
-        if let (true, Some(path)) = (self.options.summary, self.env.step_summary.clone()) {
+        let step_summary = self
+            .env
+            .step_summary
+            .clone()
+            .filter(|_| self.options.summary);
+        if step_summary.is_some() || self.summary_file.is_some() {
             let cases: Vec<SummaryCase<'_>> = results
                 .iter()
                 .map(|result| SummaryCase {
@@ -345,18 +360,23 @@ impl GithubReporter {
                         .or_else(|| self.images.get(&result.name)),
                 })
                 .collect();
-            let written = summary::write_summary(
-                &path,
-                &cases,
-                self.annotator.overflow(),
-                self.options.summary_budget,
-                &summary::Links {
-                    blob: self.env.blob_url.clone(),
-                    workspace: self.env.workspace.clone(),
-                    cwd: std::env::current_dir().unwrap_or_default(),
-                    artifact: self.env.artifact.clone(),
-                },
-            );
+            let links = summary::Links {
+                blob: self.env.blob_url.clone(),
+                workspace: self.env.workspace.clone(),
+                cwd: std::env::current_dir().unwrap_or_default(),
+                artifact: self.env.artifact.clone(),
+            };
+            let overflow = self.annotator.overflow();
+            let budget = self.options.summary_budget;
+            let mut written = Ok(());
+            if let Some(path) = &step_summary {
+                written = summary::write_summary(path, &cases, overflow, budget, &links);
+            }
+            if let Some(path) = &self.summary_file {
+                let markdown = summary::render_linked(&cases, overflow, budget, &links);
+                let copy = crate::prepare::workdir::write_file(path, markdown.as_bytes());
+                written = written.and(copy);
+            }
             self.keep_error(written);
         }
         if let Some(path) = self.env.output.clone() {
