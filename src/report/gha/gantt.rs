@@ -94,13 +94,14 @@ fn glyph(e: &TimelineEntry) -> &'static str {
     }
 }
 
-/// The axis in seconds while the chart is under a minute, else minutes and seconds (Mermaid
-/// formats times with d3's `timeFormat`).
+/// The axis in seconds since the case started (Mermaid formats times with d3's `timeFormat`;
+/// `%s` counts seconds since the epoch, so no time zone shifts the labels): with milliseconds
+/// while the chart is under a minute, whole seconds after that.
 fn axis_format(end: Duration) -> &'static str {
     if end < Duration::from_secs(60) {
-        "%-S.%L s"
+        "%s.%L s"
     } else {
-        "%-M:%S"
+        "%s s"
     }
 }
 
@@ -232,7 +233,7 @@ pub(super) mod tests {
         ];
         let md = chart(&r).expect("booted");
         assert_well_formed(&md);
-        assert!(md.contains("    axisFormat %-S.%L s\n"), "{md}");
+        assert!(md.contains("    axisFormat %s.%L s\n"), "{md}");
         // The 20 ms prepare stage is left out, but its time still moves what follows.
         assert!(!md.contains("prepare"), "{md}");
         assert!(md.contains("    build 2.0 s :done, 20, 2020\n"), "{md}");
@@ -274,7 +275,7 @@ pub(super) mod tests {
         ];
         let md = chart(&r).unwrap();
         assert_well_formed(&md);
-        assert!(md.contains("    axisFormat %-M:%S\n"), "{md}");
+        assert!(md.contains("    axisFormat %s s\n"), "{md}");
         // The hostile text is one task's name, not a statement of its own.
         assert_eq!(md.matches("\n    section ").count(), 2, "{md}");
         assert_eq!(md.lines().filter(|l| l.contains("click")).count(), 1);
