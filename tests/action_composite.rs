@@ -268,6 +268,9 @@ fn composite_run_boots_the_demo_guest_and_maps_the_outputs() {
     let install = run.step("install");
     assert_eq!(install.status, Some(0), "{t}");
     assert_eq!(install.outputs["source"], "override", "{t}");
+    // A given binary is not built, so there is no build of qemu-test to cache.
+    assert_eq!(run.step("source-cache").outputs["key"], "", "{t}");
+    assert!(!run.step("source-restore").ran && !run.step("Save the qemu-test build").ran);
 
     let prepare = run.step("prepare");
     let out_dir = job.workspace().join("out");
@@ -770,4 +773,37 @@ fn a_prebuilt_kernel_has_no_build_cache() {
     for s in ["build-restore", "build-after", "Save the build cache"] {
         assert!(!run.step(s).ran, "{s}: {t}");
     }
+}
+
+#[test]
+fn cache_build_false_turns_the_build_caches_off() {
+    let (action, _) = load_action();
+    let shared = tempfile::tempdir().unwrap();
+    let store = shared.path().join("cache");
+    let dep = dependency(shared.path());
+    let env = toolchain_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let job = Job::with_cache(&store);
+    cargo_workspace(&job, &dep, "guest-a");
+    let mut inputs = build_inputs();
+    inputs.push(("cache-build", "FALSE"));
+    let run = job.run(&action, &inputs, &env);
+    let t = run.transcript();
+    assert_eq!(run.step("run").status, Some(0), "{t}");
+    let key = run.step("build-cache");
+    assert_eq!(key.outputs["key"], "", "{t}");
+    assert!(key.stderr.contains("cache-build is false"), "{t}");
+    for s in ["build-restore", "build-after", "Save the build cache"] {
+        assert!(!run.step(s).ran, "{s}: {t}");
+    }
+    assert!(!store.exists(), "nothing saved");
+    // Any other spelling fails the job in its first binary step, naming the input.
+    let bad = job.run(&action, &[("cache-build", "no")], &env);
+    let prepare = bad.step("prepare");
+    assert_eq!(prepare.status, Some(2), "{}", bad.transcript());
+    assert!(
+        prepare.stderr.contains("input `cache-build`"),
+        "{}",
+        bad.transcript()
+    );
 }
