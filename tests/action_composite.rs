@@ -656,19 +656,49 @@ fn run_log(run: &action_runner::ActionRun) -> String {
     format!("{}{}", s.stdout, s.stderr)
 }
 
+/// Jobs of one repository: a shared actions/cache store and dependency, a fresh checkout each.
+struct BuildJobs {
+    shared: tempfile::TempDir,
+    dep: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+impl BuildJobs {
+    fn new() -> BuildJobs {
+        let shared = tempfile::tempdir().unwrap();
+        let dep = dependency(shared.path());
+        BuildJobs {
+            shared,
+            dep,
+            env: toolchain_env(),
+        }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.shared.path().join("cache")
+    }
+
+    /// A new job whose checkout embeds the VM config named `vm_name`.
+    fn job(&self, vm_name: &str) -> Job {
+        let job = Job::with_cache(&self.store());
+        cargo_workspace(&job, &self.dep, vm_name);
+        job
+    }
+
+    fn run(&self, job: &Job, inputs: &[(&str, &str)]) -> action_runner::ActionRun {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        job.run(&load_action().0, inputs, &env)
+    }
+}
+
 #[test]
 fn the_build_cache_makes_the_next_job_compile_only_the_checkout() {
-    let (action, _) = load_action();
-    let shared = tempfile::tempdir().unwrap();
-    let store = shared.path().join("cache");
-    let dep = dependency(shared.path());
-    let env = toolchain_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let jobs = BuildJobs::new();
+    let store = jobs.store();
 
     // Job 1: nothing cached; it builds everything and saves the target dir under its key.
-    let cold = Job::with_cache(&store);
-    cargo_workspace(&cold, &dep, "guest-a");
-    let run = cold.run(&action, &build_inputs(), &env);
+    let cold = jobs.job("guest-a");
+    let run = jobs.run(&cold, &build_inputs());
     let t = run.transcript();
     assert_eq!(run.step("run").status, Some(0), "{t}");
     let key_step = run.step("build-cache");
@@ -705,9 +735,8 @@ fn the_build_cache_makes_the_next_job_compile_only_the_checkout() {
 
     // Job 2: a fresh checkout and out dir, the same inputs: the exact key is restored, the
     // dependency is reused and only the checkout's crate compiles; nothing new to save.
-    let warm = Job::with_cache(&store);
-    cargo_workspace(&warm, &dep, "guest-a");
-    let run = warm.run(&action, &build_inputs(), &env);
+    let warm = jobs.job("guest-a");
+    let run = jobs.run(&warm, &build_inputs());
     let t = run.transcript();
     assert_eq!(run.step("run").status, Some(0), "{t}");
     assert_eq!(run.step("build-cache").outputs["key"], key, "{t}");
@@ -732,9 +761,8 @@ fn the_build_cache_makes_the_next_job_compile_only_the_checkout() {
 
     // Job 3: another VM config: a new key, restored from job 1's entry by a restore key, and
     // saved under its own key after the build.
-    let other = Job::with_cache(&store);
-    cargo_workspace(&other, &dep, "guest-b");
-    let run = other.run(&action, &build_inputs(), &env);
+    let other = jobs.job("guest-b");
+    let run = jobs.run(&other, &build_inputs());
     let t = run.transcript();
     assert_eq!(run.step("run").status, Some(0), "{t}");
     let key3 = run.step("build-cache").outputs["key"].clone();
@@ -777,17 +805,11 @@ fn a_prebuilt_kernel_has_no_build_cache() {
 
 #[test]
 fn cache_build_false_turns_the_build_caches_off() {
-    let (action, _) = load_action();
-    let shared = tempfile::tempdir().unwrap();
-    let store = shared.path().join("cache");
-    let dep = dependency(shared.path());
-    let env = toolchain_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let job = Job::with_cache(&store);
-    cargo_workspace(&job, &dep, "guest-a");
+    let jobs = BuildJobs::new();
+    let job = jobs.job("guest-a");
     let mut inputs = build_inputs();
     inputs.push(("cache-build", "FALSE"));
-    let run = job.run(&action, &inputs, &env);
+    let run = jobs.run(&job, &inputs);
     let t = run.transcript();
     assert_eq!(run.step("run").status, Some(0), "{t}");
     let key = run.step("build-cache");
@@ -796,9 +818,9 @@ fn cache_build_false_turns_the_build_caches_off() {
     for s in ["build-restore", "build-after", "Save the build cache"] {
         assert!(!run.step(s).ran, "{s}: {t}");
     }
-    assert!(!store.exists(), "nothing saved");
+    assert!(!jobs.store().exists(), "nothing saved");
     // Any other spelling fails the job in its first binary step, naming the input.
-    let bad = job.run(&action, &[("cache-build", "no")], &env);
+    let bad = jobs.run(&job, &[("cache-build", "no")]);
     let prepare = bad.step("prepare");
     assert_eq!(prepare.status, Some(2), "{}", bad.transcript());
     assert!(
