@@ -77,7 +77,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     let cache = s.path().join("cache");
     // As the action runs it (in Actions, with JUnit), so the out dir holds every report.
     let out = s
-        .cmd(&[
+        .actions_cmd(&[
             "run",
             "--workspace",
             ws.to_str().unwrap(),
@@ -100,9 +100,6 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
             "--junit",
             "true",
         ])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", s.path().join("step-summary.md"))
-        .env("GITHUB_OUTPUT", s.path().join("run-output"))
         .output()
         .unwrap();
     common::assert_no_qemu_left(s.path());
@@ -182,7 +179,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
     let summary = std::fs::read_to_string(s.out().join("summary.md")).unwrap();
     assert_eq!(
         summary,
-        std::fs::read_to_string(s.path().join("step-summary.md")).unwrap(),
+        std::fs::read_to_string(s.path().join("summary.md")).unwrap(),
         "the uploaded summary is the step summary"
     );
     let in_dir: u64 = walk_size(&s.out());

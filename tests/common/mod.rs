@@ -48,6 +48,16 @@ impl Scratch {
         c
     }
 
+    /// `qemu-test <args>` as a step of GitHub Actions runs it: the step summary goes to
+    /// `<scratch>/summary.md`, the step outputs to `<scratch>/outputs.txt`.
+    pub fn actions_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(args);
+        c.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", self.path().join("summary.md"))
+            .env("GITHUB_OUTPUT", self.path().join("outputs.txt"));
+        c
+    }
+
     /// Runs `qemu-test <args>` to completion and checks no QEMU from this scratch dir is left.
     pub fn run(&self, args: &[&str]) -> Output {
         let out = self.cmd(args).output().expect("spawn qemu-test");
