@@ -12,12 +12,16 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 
-QEMU_PKGS="qemu-system-arm qemu-system-x86 qemu-utils"
-# UEFI firmware (qemu-efi-aarch64 = AAVMF, ovmf = x86 OVMF), guest building (aarch64 cross
-# toolchain, busybox, cpio, ext4/FAT tools, xz, file), host gcc/libc for native helpers, and
+# qemu-system-misc has riscv64 and loongarch64; backports' riscv QEMU needs backports' opensbi
+# (OpenSBI for `-bios default`), so opensbi is one of the QEMU packages.
+QEMU_PKGS="qemu-system-arm qemu-system-x86 qemu-system-misc opensbi qemu-utils"
+# UEFI firmware (qemu-efi-aarch64 = AAVMF, ovmf = x86 OVMF; Debian 12 has none for loongarch64),
+# guest building (aarch64 and riscv64 cross
+# toolchains, busybox, cpio, ext4/FAT tools, xz, file), host gcc/libc for native helpers, and
 # xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for bench/bench.py,
 # python3-venv for the test-only JUnit consumers (scripts/test.sh)
-TOOL_PKGS="qemu-efi-aarch64 ovmf u-boot-qemu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu busybox-static
+TOOL_PKGS="qemu-efi-aarch64 ovmf u-boot-qemu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
+ gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu busybox-static
  cpio e2fsprogs dosfstools mtools xz-utils file gcc libc6-dev libxml2-utils shellcheck python3 python3-venv"
 APT_OPTS="-y -q --no-install-recommends -o DPkg::Lock::Timeout=300"
 
@@ -128,6 +132,8 @@ node --version | sed 's/^/node /'
 dpkg-query -W -f='${Package} ${Version}\n' $QEMU_PKGS $TOOL_PKGS
 qemu-system-aarch64 --version | head -n1
 qemu-system-x86_64 --version | head -n1
+qemu-system-riscv64 --version | head -n1
+qemu-system-loongarch64 --version | head -n1
 qemu-img --version | head -n1
 aarch64-linux-gnu-gcc --version | head -n1
 echo "dpkg foreign architectures: $(dpkg --print-foreign-architectures | tr '\n' ' ')"

@@ -7,9 +7,12 @@
 
 mod choose;
 mod data;
+pub mod hypervisor;
 mod rewrite;
 
-pub use choose::{Accel, AccelRequest, Policy, ProfileDecision, Requirement, choose};
+pub use choose::{
+    Accel, AccelRequest, Policy, ProfileDecision, Requirement, choose, choose_with_cpu,
+};
 pub use data::{AccelProfile, MachineRule, Profile, Profiles, RuleAction};
 pub use rewrite::rewrite_args;
 

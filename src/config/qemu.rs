@@ -10,6 +10,8 @@
 //! - a `${...}` in `args` that is neither `${workspaceFolder}` nor `${env:NAME}` is a warning
 //!   (it reaches QEMU as written, as with ostool);
 //! - our extension key `no_reboot` (default `true`): see [`crate::qemu::command`];
+//! - our extension key `qemu`: the QEMU binary to run instead of `qemu-system-<arch>` from
+//!   `PATH` (e.g. a build with LoongArch LVZ), `${workspace}` substituted;
 //! - the console grammar keys (`steps`, `milestones`, `testcases`, `fail_sets`, `timeout`, …):
 //!   see [`crate::config::grammar`].
 //!
@@ -68,6 +70,8 @@ pub struct QemuConfig {
     pub fail_regex_at: Option<Location>,
     /// Our extension: add `-no-reboot` (default true) so a reset ends QEMU instead of looping.
     pub no_reboot: bool,
+    /// Our extension: the QEMU binary (path or name) instead of `qemu-system-<arch>`.
+    pub qemu: Option<ArgSpec>,
     /// Console grammar extension keys (steps, milestones, extraction, …).
     pub grammar: GrammarSpec,
     /// tgoskits' `[host_http_server]`: served to the guest while the case runs.
@@ -110,6 +114,10 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "no_reboot",
         read: read_no_reboot,
+    },
+    KeySpec {
+        name: "qemu",
+        read: read_qemu,
     },
     KeySpec {
         name: "host_http_server",
@@ -177,6 +185,7 @@ impl QemuConfig {
             fail_regex: Vec::new(),
             fail_regex_at: None,
             no_reboot: true,
+            qemu: None,
             grammar: GrammarSpec::default(),
             host_http_server: None,
             board_type: None,
@@ -211,6 +220,20 @@ fn read_to_bin(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> 
 
 fn read_no_reboot(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
     config.no_reboot = field.boolean("`no_reboot = true` or `no_reboot = false` (no quotes)")?;
+    Ok(())
+}
+
+fn read_qemu(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
+    let example = r#"`qemu = "/opt/qemu/bin/qemu-system-loongarch64"`"#;
+    match field.item.as_str() {
+        Some(s) if !s.trim().is_empty() => {
+            config.qemu = Some(ArgSpec {
+                value: s.to_string(),
+                location: Some(field.key_location.clone()),
+            })
+        }
+        _ => return Err(field.wrong_type("a non-empty string", example)),
+    }
     Ok(())
 }
 

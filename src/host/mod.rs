@@ -13,13 +13,14 @@ mod kvm_sys;
 mod model;
 mod probe;
 pub mod probe_cache;
+pub mod qemu_cpu;
 mod render;
 mod system;
 
 pub use findings::KVM_UDEV_FIX;
 pub use model::{
-    DiskSpace, Finding, Firmware, GuestRun, HostInfo, HostProbe, KvmAccess, KvmProbe, Nested,
-    QemuBinary, Severity, Status,
+    CpuFeature, DiskSpace, Finding, Firmware, GuestRun, HostInfo, HostProbe, KvmAccess, KvmProbe,
+    Nested, QemuBinary, Severity, Status,
 };
 pub use probe::{ProbeOptions, cli, probe};
 pub use system::available_memory;

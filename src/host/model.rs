@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 
+pub use super::qemu_cpu::CpuFeature;
+
 /// The outcome of one check, with the reason whenever the answer is not a plain yes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -210,6 +212,10 @@ pub struct HostProbe {
     /// The KVM answer was read from this cache file (probed earlier in this host boot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kvm_cached_from: Option<PathBuf>,
+    /// What QEMU CPU models offer guests (riscv64's H, loongarch64's LVZ), asked only for the
+    /// cases whose requirements need it ([`crate::profile::hypervisor`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpu_features: Vec<CpuFeature>,
 }
 
 impl HostProbe {
@@ -235,12 +241,20 @@ impl HostProbe {
             findings: Vec::new(),
             duration_seconds: 0.0,
             kvm_cached_from: None,
+            cpu_features: Vec::new(),
         }
     }
 
     /// An x86_64 host whose KVM runs guests, without VMX/SVM for guests.
     pub fn fake_kvm_ok() -> HostProbe {
         HostProbe::with_kvm(Arch::X86_64, KvmProbe::working())
+    }
+
+    /// The answer about `feature` of `cpu` on `program`, when it was asked.
+    pub fn cpu_feature(&self, program: &str, cpu: &str, feature: &str) -> Option<&CpuFeature> {
+        self.cpu_features
+            .iter()
+            .find(|f| f.program == program && f.cpu == cpu && f.feature == feature)
     }
 
     /// The QEMU binary for `arch` when it was found.

@@ -89,6 +89,7 @@ pub fn probe(opts: &ProbeOptions) -> HostProbe {
             probe_cache::Source::Cached(file) => Some(file),
             probe_cache::Source::Probed => None,
         },
+        cpu_features: Vec::new(),
     };
     probe.findings = findings::derive(&probe);
     probe.duration_seconds = started.elapsed().as_secs_f64();

@@ -167,14 +167,19 @@ impl Case {
 
 /// Chooses KVM or TCG for every case from the probe, rewrites its QEMU arguments for that
 /// accelerator (each change becomes a note on the command), or records why it will not run.
+/// A case that requires a hypervisor on riscv64 or loongarch64 first has its QEMU asked
+/// whether its CPU offers the extension ([`hypervisor_cpu`]; once per QEMU and CPU).
 pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles) {
+    let mut probe = probe.clone();
     for case in cases {
-        let decision = profile::choose(
+        let cpu = hypervisor_cpu(case, &mut probe, profiles);
+        let decision = profile::choose_with_cpu(
             case.accel_request,
             &case.requires,
             case.arch,
-            probe,
+            &probe,
             case.on_unsupported,
+            cpu.as_ref(),
         );
         if let ProfileDecision::Use { accel, reason, .. } = &decision {
             let (args, notes) =
@@ -182,6 +187,12 @@ pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles
             case.command.args = args;
             case.command.notes.push(format!("{accel}: {reason}"));
             case.command.notes.extend(notes);
+        }
+        if let Some(f) = cpu.as_ref().filter(|f| f.status.is_yes()) {
+            case.command.notes.push(format!(
+                "{} asked: its CPU `{}` has {}=on, as the hypervisor needs",
+                f.program, f.cpu, f.feature
+            ));
         }
         if let Some(file) = probe
             .kvm_cached_from
@@ -196,6 +207,29 @@ pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles
         }
         case.decision = Some(decision);
     }
+}
+
+/// QEMU's answer about the CPU extension a hypervisor case needs (the requirement table,
+/// [`profile::hypervisor`]), for the CPU it would run under TCG; asked once per QEMU binary
+/// and `-cpu` value, and kept in `probe`.
+fn hypervisor_cpu(
+    case: &Case,
+    probe: &mut HostProbe,
+    profiles: &Profiles,
+) -> Option<crate::host::CpuFeature> {
+    if !case.requires.contains(&Requirement::Hypervisor) {
+        return None;
+    }
+    let (tcg_args, _) =
+        profile::rewrite_args(&case.command.args, Accel::Tcg, profiles.get(case.arch));
+    let (property, cpu) = profile::hypervisor::cpu_question(case.arch, &tcg_args)?;
+    let program = &case.command.program;
+    if let Some(known) = probe.cpu_feature(program, &cpu, property) {
+        return Some(known.clone());
+    }
+    let fact = crate::host::CpuFeature::ask(case.arch, program, &cpu, property);
+    probe.cpu_features.push(fact.clone());
+    Some(fact)
 }
 
 /// A probe for runs where no case needs the real one: KVM is not considered at all.

@@ -130,8 +130,7 @@ pub fn discover(root: &Path, filter: &Filter) -> Result<Vec<TestSuitCase>, Error
 
 /// The cases as a suite: workspace = the directory holding `test-suit`, the package to build
 /// from the wrapper's `Cargo.toml` or `os/<os>/Cargo.toml`, the rootfs a config names under
-/// `${workspace}/tmp/axbuild/rootfs/` as an image from tgosimages, and `requires` (`kvm` plus
-/// `svm` or `vmx`) from the wrapper's `svm`/`vmx` variant.
+/// `${workspace}/tmp/axbuild/rootfs/` as an image from tgosimages, and `requires` ([`requires`]).
 pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
     let workspace = workspace_of(root);
     let mut out = Vec::new();
@@ -149,12 +148,7 @@ pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
             build_config: Some(c.build_config.clone()),
             package_dir: Some(package_dir),
             arch: Some(c.arch),
-            // tgoskits runs these with `-accel kvm -cpu host,+svm…` on KVM runners of that CPU
-            // vendor: KVM and the named extension are what the case needs from the host.
-            requires: match c.variant.as_deref() {
-                Some(v @ ("svm" | "vmx")) => vec!["kvm".to_string(), v.to_string()],
-                _ => Vec::new(),
-            },
+            requires: requires(c),
             image: rootfs.clone(),
             registry: rootfs.map(|_| TGOSIMAGES_REGISTRY.to_string()),
             runner: Some(runner_for(c)),
@@ -167,6 +161,21 @@ pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
         cases: out,
         warnings: Vec::new(),
     })
+}
+
+/// What a case needs from the host. tgoskits runs the x86_64 svm/vmx cases with `-accel kvm
+/// -cpu host,+svm…` on KVM runners of that CPU vendor: KVM and the named extension. AxVisor
+/// is a hypervisor on every arch: the extension the requirement table names for it (the H
+/// extension on riscv64, LVZ on loongarch64, EL2 on aarch64; see `profile::hypervisor`).
+fn requires(c: &TestSuitCase) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(v @ ("svm" | "vmx")) = c.variant.as_deref() {
+        out.extend(["kvm".to_string(), v.to_string()]);
+    }
+    if c.os == "axvisor" {
+        out.push("hypervisor".to_string());
+    }
+    out
 }
 
 /// The workspace a `test-suit` directory belongs to: its parent.

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::arch::Arch;
-use crate::host::{HostProbe, KvmAccess, Status};
+use crate::host::{CpuFeature, HostProbe, KvmAccess, Status};
+
+use super::hypervisor;
 
 /// The accelerator a case runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -54,6 +56,9 @@ pub enum Requirement {
     Vmx,
     /// AMD-V inside the guest.
     Svm,
+    /// A guest hypervisor (AxVisor): the architecture's virtualization extension, as the one
+    /// table says ([`super::hypervisor`]): VT-x/AMD-V, EL2, the H extension, LVZ.
+    Hypervisor,
 }
 
 /// What to do with a case the host cannot run as asked (`--on-unsupported`).
@@ -89,9 +94,29 @@ pub fn choose(
     probe: &HostProbe,
     on_unsupported: Policy,
 ) -> ProfileDecision {
+    choose_with_cpu(accel, requires, guest_arch, probe, on_unsupported, None)
+}
+
+/// [`choose`] for a case whose CPU QEMU was asked about (`cpu`: the answer to
+/// [`super::hypervisor::cpu_question`], for `requires = ["hypervisor"]`).
+pub fn choose_with_cpu(
+    accel: AccelRequest,
+    requires: &[Requirement],
+    guest_arch: Arch,
+    probe: &HostProbe,
+    on_unsupported: Policy,
+    cpu: Option<&CpuFeature>,
+) -> ProfileDecision {
     let kvm = KvmFit::of(probe, guest_arch);
-    let kvm_gaps = gaps(Accel::Kvm, requires, guest_arch, probe, &kvm);
-    let tcg_gaps = gaps(Accel::Tcg, requires, guest_arch, probe, &kvm);
+    let needs = Needs {
+        requires,
+        guest: guest_arch,
+        probe,
+        kvm: &kvm,
+        cpu,
+    };
+    let kvm_gaps = needs.gaps(Accel::Kvm);
+    let tcg_gaps = needs.gaps(Accel::Tcg);
     let unsupported = |reason: String| match on_unsupported {
         Policy::Skip => ProfileDecision::Skip { reason },
         Policy::Fail => ProfileDecision::Fail { reason },
@@ -205,40 +230,57 @@ impl KvmFit {
     }
 }
 
-/// Why `accel` cannot give this case what it requires (empty = it can).
-fn gaps(
-    accel: Accel,
-    requires: &[Requirement],
+/// What a case needs, for [`Needs::gaps`].
+struct Needs<'a> {
+    requires: &'a [Requirement],
     guest: Arch,
-    probe: &HostProbe,
-    kvm: &KvmFit,
-) -> Vec<String> {
-    let mut gaps = Vec::new();
-    if let (Accel::Kvm, KvmFit::OtherArch(why) | KvmFit::Unusable(why)) = (accel, kvm) {
-        gaps.push(why.clone());
+    probe: &'a HostProbe,
+    kvm: &'a KvmFit,
+    cpu: Option<&'a CpuFeature>,
+}
+
+impl Needs<'_> {
+    /// Why `accel` cannot give this case what it requires (empty = it can).
+    fn gaps(&self, accel: Accel) -> Vec<String> {
+        let (guest, probe) = (self.guest, self.probe);
+        let mut gaps = Vec::new();
+        let mut kvm_out = false;
+        if let (Accel::Kvm, KvmFit::OtherArch(why) | KvmFit::Unusable(why)) = (accel, self.kvm) {
+            gaps.push(why.clone());
+            kvm_out = true;
+        }
+        let x86 = matches!(guest, Arch::X86_64 | Arch::I386);
+        let nested = &probe.kvm.nested;
+        let requires = dedup(self.requires);
+        let x86_named = requires
+            .iter()
+            .any(|r| matches!(r, Requirement::Vmx | Requirement::Svm));
+        for requirement in requires {
+            let gap = match (requirement, accel) {
+                (Requirement::Kvm, Accel::Tcg) => Some("the case requires kvm".to_string()),
+                (Requirement::Kvm, Accel::Kvm) => None,
+                // KVM that cannot run this guest at all is reason enough.
+                (Requirement::Hypervisor, Accel::Kvm) if kvm_out => None,
+                (Requirement::Hypervisor, accel) => {
+                    hypervisor::gap(accel, guest, x86_named, self.cpu)
+                }
+                (Requirement::Vmx | Requirement::Svm, _) if !x86 => Some(format!(
+                    "the case requires {}, an x86 feature, but the guest is {guest}",
+                    name(requirement)
+                )),
+                (Requirement::Vmx, Accel::Tcg) => {
+                    Some("the case requires vmx, which TCG never provides".to_string())
+                }
+                (Requirement::Vmx, Accel::Kvm) => vmx_gap(probe),
+                (Requirement::Svm, Accel::Tcg) => None,
+                (Requirement::Svm, Accel::Kvm) => nested.svm.reason().map(|why| {
+                    format!("the case requires svm, but KVM offers no AMD-V to guests ({why})")
+                }),
+            };
+            gaps.extend(gap);
+        }
+        gaps
     }
-    let x86 = matches!(guest, Arch::X86_64 | Arch::I386);
-    let nested = &probe.kvm.nested;
-    for requirement in dedup(requires) {
-        let gap = match (requirement, accel) {
-            (Requirement::Kvm, Accel::Tcg) => Some("the case requires kvm".to_string()),
-            (Requirement::Kvm, Accel::Kvm) => None,
-            (Requirement::Vmx | Requirement::Svm, _) if !x86 => Some(format!(
-                "the case requires {}, an x86 feature, but the guest is {guest}",
-                name(requirement)
-            )),
-            (Requirement::Vmx, Accel::Tcg) => {
-                Some("the case requires vmx, which TCG never provides".to_string())
-            }
-            (Requirement::Vmx, Accel::Kvm) => vmx_gap(probe),
-            (Requirement::Svm, Accel::Tcg) => None,
-            (Requirement::Svm, Accel::Kvm) => nested.svm.reason().map(|why| {
-                format!("the case requires svm, but KVM offers no AMD-V to guests ({why})")
-            }),
-        };
-        gaps.extend(gap);
-    }
-    gaps
 }
 
 fn vmx_gap(probe: &HostProbe) -> Option<String> {
@@ -269,6 +311,7 @@ fn name(r: Requirement) -> &'static str {
         Requirement::Kvm => "kvm",
         Requirement::Vmx => "vmx",
         Requirement::Svm => "svm",
+        Requirement::Hypervisor => "hypervisor",
     }
 }
 
@@ -286,8 +329,9 @@ impl FromStr for Requirement {
             "kvm" => Ok(Requirement::Kvm),
             "vmx" | "vt-x" => Ok(Requirement::Vmx),
             "svm" | "amd-v" => Ok(Requirement::Svm),
+            "hypervisor" => Ok(Requirement::Hypervisor),
             other => Err(format!(
-                "unknown requirement '{other}' (expected one of: kvm, vmx, svm)"
+                "unknown requirement '{other}' (expected one of: kvm, vmx, svm, hypervisor)"
             )),
         }
     }

@@ -711,3 +711,102 @@ fn i386_guests_use_kvm_on_an_x86_64_host() {
     let d = decide(AccelRequest::Auto, &[], Arch::Arm, &arm_unverified());
     expect_use(&d, Accel::Tcg, "host's architecture", None);
 }
+
+// ---- choose: the hypervisor requirement (tgoskits' AxVisor cases) ----
+
+/// `smoke-vmx` and `smoke-svm` as the test-suit plans them (kvm + their extension +
+/// hypervisor), on injected Intel and AMD hosts: each runs under KVM on its own vendor and is
+/// skipped on the other with the reason naming its own extension, never the other's.
+#[test]
+fn svm_and_vmx_cases_each_run_on_their_vendor_and_name_their_extension_elsewhere() {
+    use Requirement::{Hypervisor, Kvm, Svm, Vmx};
+    let vmx = [Kvm, Vmx, Hypervisor];
+    let svm = [Kvm, Svm, Hypervisor];
+    expect_use(
+        &decide(AccelRequest::Auto, &vmx, Arch::X86_64, &with_vmx()),
+        Accel::Kvm,
+        "KVM runs guests",
+        None,
+    );
+    expect_use(
+        &decide(AccelRequest::Auto, &svm, Arch::X86_64, &amd()),
+        Accel::Kvm,
+        "KVM runs guests",
+        None,
+    );
+    for (requires, probe, own, other) in [
+        (&vmx, amd(), "requires vmx", "svm"),
+        (&svm, with_vmx(), "requires svm", "vmx"),
+        (&vmx, usable(), "requires vmx", "svm"),
+        (&svm, absent(), "requires kvm", "vmx"),
+    ] {
+        let d = decide(AccelRequest::Auto, requires, Arch::X86_64, &probe);
+        expect_skip(&d, &[own]);
+        let ProfileDecision::Skip { reason } = d else {
+            unreachable!()
+        };
+        assert!(!reason.contains(&format!("requires {other}")), "{reason}");
+        assert!(
+            !reason.contains("hypervisor"),
+            "the named extension decides: {reason}"
+        );
+    }
+}
+
+fn h(status: Status) -> crate::host::CpuFeature {
+    crate::host::CpuFeature {
+        arch: Arch::Riscv64,
+        program: "qemu-system-riscv64".into(),
+        cpu: "rv64".into(),
+        feature: "h".into(),
+        status,
+    }
+}
+
+#[test]
+fn a_riscv64_hypervisor_runs_under_tcg_when_qemu_says_h() {
+    let req = [Requirement::Hypervisor];
+    let yes = h(Status::Yes);
+    let d = choose_with_cpu(
+        AccelRequest::Auto,
+        &req,
+        Arch::Riscv64,
+        &usable(),
+        Policy::Skip,
+        Some(&yes),
+    );
+    expect_use(&d, Accel::Tcg, "accel=auto: TCG", None);
+    let no = h(Status::no("QEMU's CPU `rv64` has h=off (q)"));
+    let d = choose_with_cpu(
+        AccelRequest::Auto,
+        &req,
+        Arch::Riscv64,
+        &usable(),
+        Policy::Skip,
+        Some(&no),
+    );
+    expect_skip(
+        &d,
+        &["on riscv64 needs the H extension, but QEMU's CPU `rv64` has h=off"],
+    );
+    // Not asked at all: never assumed.
+    expect_skip(
+        &decide(AccelRequest::Auto, &req, Arch::Riscv64, &usable()),
+        &["QEMU was not asked"],
+    );
+    // aarch64 under TCG has EL2; x86 needs the case to say which extension.
+    expect_use(
+        &decide(AccelRequest::Auto, &req, Arch::Aarch64, &usable()),
+        Accel::Tcg,
+        "TCG",
+        None,
+    );
+    expect_skip(
+        &decide(AccelRequest::Auto, &req, Arch::X86_64, &with_vmx()),
+        &["does not say which", "requires vmx (Intel) or svm (AMD)"],
+    );
+    assert_eq!(
+        "hypervisor".parse::<Requirement>(),
+        Ok(Requirement::Hypervisor)
+    );
+}

@@ -58,6 +58,14 @@ impl QemuCommand {
             args: Vec::new(),
             notes: Vec::new(),
         };
+        if let Some(qemu) = &req.config.qemu {
+            cmd.program = vars::substitute(&qemu.value, req.workspace, qemu.location.as_ref())?;
+            cmd.notes.push(format!(
+                "QEMU is {}, as the config's `qemu` key names (not {} from PATH)",
+                cmd.program,
+                req.arch.qemu_binary()
+            ));
+        }
         for arg in &req.config.args {
             cmd.args.push(vars::substitute(
                 &arg.value,

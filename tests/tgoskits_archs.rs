@@ -1,0 +1,271 @@
+//! tgoskits' five QEMU archs: riscv64 boots end to end with its smoke case's QEMU config
+//! (vendored unmodified in tests/data/tgoskits) and the hypervisor requirement answered by the
+//! real QEMU (the H extension); loongarch64's hypervisor case is skipped with the reason QEMU
+//! gives (no LVZ); the x86_64 svm/vmx cases each name their own extension. The guest is the
+//! riscv64 bare-metal fixture, a tiny shell at `~ # ` that also reports whether its CPU has H.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::fixtures::fixture;
+use common::{Scratch, text};
+use qemu_test_action::arch::Arch;
+use qemu_test_action::host::{CpuFeature, Status};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tgoskits")
+}
+
+fn smoke(name: &str) -> PathBuf {
+    data()
+        .join("test-suit/axvisor/normal/qemu/smoke")
+        .join(name)
+}
+
+/// The rootfs the riscv64 config's `-drive` names, as an empty disk in the scratch workspace
+/// (the stand-in guest never reads it; QEMU must find it).
+fn rootfs(s: &Scratch) {
+    let dir = s.path().join("tmp/axbuild/rootfs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = std::fs::File::create(dir.join("rootfs-riscv64-alpine.img")).unwrap();
+    f.set_len(1 << 20).unwrap();
+}
+
+/// `run` of the riscv64 shell fixture with `config` and `extra` flags; (exit code, case JSON).
+fn boot(s: &Scratch, config: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    rootfs(s);
+    let kernel = fixture("riscv64-baremetal/shell.elf");
+    let mut args = vec![
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        config.to_str().unwrap(),
+        "--timeout",
+        "120s",
+    ];
+    args.extend_from_slice(extra);
+    let out = s.run(&args);
+    let (stdout, stderr) = text(&out);
+    let case = s.results()["cases"][0].clone();
+    assert!(case.is_object(), "{stdout}{stderr}");
+    (out.status.code(), case, format!("{stdout}{stderr}"))
+}
+
+fn notes(case: &serde_json::Value) -> String {
+    case["command"]["notes"].to_string()
+}
+
+/// AxVisor's riscv64 smoke config as tgoskits has it (`-cpu rv64 -machine virt -bios default
+/// -smp 4`, virtio-blk rootfs under `${workspace}/tmp/axbuild/rootfs/`, `to_bin`, the `~ #`
+/// prompt driven by `shell_prefix` + `shell_init_cmd`): OpenSBI boots the guest, the typed
+/// command's output passes it, and the hypervisor requirement is met because QEMU says `rv64`
+/// has h=on, which the guest confirms from inside.
+#[test]
+fn riscv64_boots_with_the_tgoskits_smoke_config_and_h_is_asked_of_qemu() {
+    let s = Scratch::new();
+    let (code, c, all) = boot(
+        &s,
+        &smoke("qemu-riscv64.toml"),
+        &["--requires", "hypervisor"],
+    );
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(c["verdict"]["outcome"], "pass", "{c}");
+    assert_eq!(c["arch"], "riscv64", "{c}");
+    assert_eq!(
+        c["verdict"]["decided_by"]["line"], "guest test pass!",
+        "{c}"
+    );
+    let tail = c["console_tail"].to_string();
+    assert!(
+        tail.contains("Runtime SBI Version"),
+        "-bios default is OpenSBI: {tail}"
+    );
+    assert!(tail.contains("H extension: yes"), "{tail}");
+    assert!(
+        notes(&c).contains("qemu-system-riscv64 asked: its CPU `rv64` has h=on"),
+        "{}",
+        notes(&c)
+    );
+    // to_bin: the flat binary is what QEMU loaded.
+    let args = c["command"]["args"].to_string();
+    assert!(args.contains(".bin"), "{args}");
+}
+
+/// A CPU without H: the probe's answer (from QEMU) skips the hypervisor case with the reason,
+/// and without the requirement the same guest runs and finds no H itself — probe and guest agree.
+#[test]
+fn riscv64_without_h_skips_a_hypervisor_case_and_the_guest_agrees() {
+    let s = Scratch::new();
+    let text_ = std::fs::read_to_string(smoke("qemu-riscv64.toml")).unwrap();
+    let no_h = text_.replace("\"rv64\"", "\"rv64,h=false\"");
+    assert_ne!(no_h, text_);
+    let cfg = s.write("qemu-riscv64.toml", &no_h);
+    let (code, c, all) = boot(&s, &cfg, &["--requires", "hypervisor"]);
+    assert_eq!(code, Some(0), "a skip is not a failure: {all}");
+    assert_eq!(c["verdict"]["outcome"], "skipped", "{c}");
+    let reason = c["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the case requires a hypervisor, which on riscv64 needs the H extension, but QEMU's CPU `rv64,h=false` has h=off"),
+        "{reason}"
+    );
+    let (code, c, all) = boot(&s, &cfg, &[]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(c["verdict"]["outcome"], "pass", "{c}");
+    assert!(
+        c["console_tail"].to_string().contains("H extension: no"),
+        "{c}"
+    );
+}
+
+/// The `qemu` key names the binary that runs the case and that the probe asks.
+#[test]
+fn the_qemu_the_config_names_runs_the_case_and_is_asked() {
+    let s = Scratch::new();
+    let path = std::env::var_os("PATH").unwrap();
+    let qemu = std::env::split_paths(&path)
+        .map(|d| d.join("qemu-system-riscv64"))
+        .find(|p| p.is_file())
+        .expect("qemu-system-riscv64 on PATH (scripts/install-deps.sh)");
+    let text_ = std::fs::read_to_string(smoke("qemu-riscv64.toml")).unwrap();
+    let cfg = s.write(
+        "qemu-riscv64.toml",
+        &format!("qemu = \"{}\"\n{text_}", qemu.display()),
+    );
+    let (code, c, all) = boot(&s, &cfg, &["--requires", "hypervisor"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(c["verdict"]["outcome"], "pass", "{c}");
+    assert_eq!(c["command"]["program"], qemu.to_str().unwrap(), "{c}");
+    let n = notes(&c);
+    assert!(
+        n.contains(&format!(
+            "{} asked: its CPU `rv64` has h=on",
+            qemu.display()
+        )),
+        "{n}"
+    );
+    assert!(n.contains("as the config's `qemu` key names"), "{n}");
+    // check knows the key; a misspelling gets did-you-mean.
+    let out = s.run(&["check", "--qemu-config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let typo = s.write("typo.toml", "qemuu = \"/usr/bin/qemu-system-riscv64\"\n");
+    let out = s.run(&["check", "--qemu-config", typo.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("did you mean `qemu`"), "{stderr}");
+}
+
+/// The QEMU-CPU facts, asked of the real binaries.
+#[test]
+fn qemu_says_which_cpus_have_h_and_that_la464_has_no_lvz() {
+    let ask = |arch, bin, cpu, f| CpuFeature::ask(arch, bin, cpu, f).status;
+    assert_eq!(
+        ask(Arch::Riscv64, "qemu-system-riscv64", "rv64", "h"),
+        Status::Yes
+    );
+    assert_eq!(
+        ask(Arch::Riscv64, "qemu-system-riscv64", "max", "h"),
+        Status::Yes
+    );
+    let off = ask(Arch::Riscv64, "qemu-system-riscv64", "rv64,h=off", "h");
+    assert!(matches!(off, Status::No { .. }), "{off:?}");
+    let lvz = ask(Arch::Loongarch64, "qemu-system-loongarch64", "la464", "lvz");
+    assert!(
+        lvz.reason()
+            .is_some_and(|r| r.contains("`la464` has no `lvz` property")),
+        "{lvz:?}"
+    );
+    let bad = ask(Arch::Riscv64, "qemu-system-riscv64", "no-such-cpu", "h");
+    assert!(matches!(bad, Status::NotChecked { .. }), "{bad:?}");
+}
+
+/// tgoskits' loongarch64 AxVisor case (unmodified) is a hypervisor case: upstream QEMU has no
+/// LVZ, so it is skipped with QEMU's answer and where to get a QEMU that has it. Its `uefi =
+/// true` needs firmware Debian 12 does not ship, hence `--firmware` (any file) to plan it here.
+#[test]
+fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
+    let s = Scratch::new();
+    let fw = s.write("QEMU_EFI.fd", "stand-in");
+    let root = data().join("test-suit");
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "loongarch64",
+        "--test-group",
+        "normal",
+        "--firmware",
+        fw.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let skipped = stdout
+        .lines()
+        .find(|l| l.starts_with("# skipped: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        skipped.contains("on loongarch64 needs LVZ (the LoongArch virtualization extension), but QEMU's CPU model `la464` has no `lvz` property"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("`qemu = \\\"/path/to/qemu-system-loongarch64\\\"`")
+            || skipped.contains("`qemu = \"/path/to/qemu-system-loongarch64\"`"),
+        "{skipped}"
+    );
+    // Without the firmware the case cannot be planned, and says what to install.
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "loongarch64",
+        "--test-group",
+        "normal",
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("qemu-efi-loongarch64"), "{stderr}");
+}
+
+/// The x86_64 cases name their own extension and nothing about "hypervisor" (the named one
+/// decides); riscv64's hypervisor case is planned to run under TCG here.
+#[test]
+fn each_arch_of_the_normal_group_is_decided_by_its_own_rule() {
+    let s = Scratch::new();
+    let root = data().join("test-suit");
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--test-group",
+        "normal",
+        "--arch",
+        "x86_64",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for line in stdout.lines().filter(|l| l.starts_with("# skipped: ")) {
+        assert!(!line.contains("hypervisor"), "{line}");
+    }
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--test-group",
+        "normal",
+        "--arch",
+        "riscv64",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("# skipped"), "{stdout}");
+    assert!(stdout.contains("-accel tcg"), "{stdout}");
+    assert!(
+        stdout.contains("qemu-system-riscv64 asked: its CPU `rv64` has h=on"),
+        "{stdout}"
+    );
+}
