@@ -141,11 +141,12 @@ pub fn gap(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::host::Status;
 
-    fn fact(status: Status) -> CpuFeature {
+    /// QEMU's answer about `h` on `rv64`, as `status` says (for the profile's tests too).
+    pub(in crate::profile) fn rv64_h(status: Status) -> CpuFeature {
         CpuFeature {
             arch: Arch::Riscv64,
             program: "qemu-system-riscv64".into(),
@@ -188,14 +189,16 @@ mod tests {
     #[test]
     fn gaps_name_the_extension_and_the_way_out() {
         assert_eq!(
-            gap(Accel::Tcg, Arch::Riscv64, false, Some(&fact(Status::Yes))),
+            gap(Accel::Tcg, Arch::Riscv64, false, Some(&rv64_h(Status::Yes))),
             None
         );
         let no = gap(
             Accel::Tcg,
             Arch::Riscv64,
             false,
-            Some(&fact(Status::no("QEMU's CPU `rv64,h=false` has h=off (q)"))),
+            Some(&rv64_h(Status::no(
+                "QEMU's CPU `rv64,h=false` has h=off (q)",
+            ))),
         )
         .unwrap();
         assert!(

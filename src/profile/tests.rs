@@ -722,18 +722,10 @@ fn svm_and_vmx_cases_each_run_on_their_vendor_and_name_their_extension_elsewhere
     use Requirement::{Hypervisor, Kvm, Svm, Vmx};
     let vmx = [Kvm, Vmx, Hypervisor];
     let svm = [Kvm, Svm, Hypervisor];
-    expect_use(
-        &decide(AccelRequest::Auto, &vmx, Arch::X86_64, &with_vmx()),
-        Accel::Kvm,
-        "KVM runs guests",
-        None,
-    );
-    expect_use(
-        &decide(AccelRequest::Auto, &svm, Arch::X86_64, &amd()),
-        Accel::Kvm,
-        "KVM runs guests",
-        None,
-    );
+    for (requires, probe) in [(&vmx, with_vmx()), (&svm, amd())] {
+        let d = decide(AccelRequest::Auto, requires, Arch::X86_64, &probe);
+        expect_use(&d, Accel::Kvm, "KVM runs guests", None);
+    }
     for (requires, probe, own, other) in [
         (&vmx, amd(), "requires vmx", "svm"),
         (&svm, with_vmx(), "requires svm", "vmx"),
@@ -753,40 +745,23 @@ fn svm_and_vmx_cases_each_run_on_their_vendor_and_name_their_extension_elsewhere
     }
 }
 
-fn h(status: Status) -> crate::host::CpuFeature {
-    crate::host::CpuFeature {
-        arch: Arch::Riscv64,
-        program: "qemu-system-riscv64".into(),
-        cpu: "rv64".into(),
-        feature: "h".into(),
-        status,
-    }
-}
-
 #[test]
 fn a_riscv64_hypervisor_runs_under_tcg_when_qemu_says_h() {
     let req = [Requirement::Hypervisor];
-    let yes = h(Status::Yes);
-    let d = choose_with_cpu(
-        AccelRequest::Auto,
-        &req,
-        Arch::Riscv64,
-        &usable(),
-        Policy::Skip,
-        Some(&yes),
-    );
-    expect_use(&d, Accel::Tcg, "accel=auto: TCG", None);
-    let no = h(Status::no("QEMU's CPU `rv64` has h=off (q)"));
-    let d = choose_with_cpu(
-        AccelRequest::Auto,
-        &req,
-        Arch::Riscv64,
-        &usable(),
-        Policy::Skip,
-        Some(&no),
-    );
+    let h = super::hypervisor::tests::rv64_h;
+    let riscv = |fact| {
+        choose_with_cpu(
+            AccelRequest::Auto,
+            &req,
+            Arch::Riscv64,
+            &usable(),
+            Policy::Skip,
+            Some(&fact),
+        )
+    };
+    expect_use(&riscv(h(Status::Yes)), Accel::Tcg, "accel=auto: TCG", None);
     expect_skip(
-        &d,
+        &riscv(h(Status::no("QEMU's CPU `rv64` has h=off (q)"))),
         &["on riscv64 needs the H extension, but QEMU's CPU `rv64` has h=off"],
     );
     // Not asked at all: never assumed.
