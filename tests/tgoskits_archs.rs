@@ -1,8 +1,9 @@
 //! tgoskits' five QEMU archs: riscv64 boots end to end with its smoke case's QEMU config
 //! (vendored unmodified in tests/data/tgoskits) and the hypervisor requirement answered by the
 //! real QEMU (the H extension); loongarch64's hypervisor case is skipped with the reason QEMU
-//! gives (no LVZ); the x86_64 svm/vmx cases each name their own extension. The guest is the
-//! riscv64 bare-metal fixture, a tiny shell at `~ # ` that also reports whether its CPU has H.
+//! gives (no LVZ), while a plain loongarch64 guest boots under TCG; the x86_64 svm/vmx cases each
+//! name their own extension. The riscv64 guest is the bare-metal fixture, a tiny shell at `~ # `
+//! that also reports whether its CPU has H; the loongarch64 one prints and powers off (or panics).
 
 mod common;
 
@@ -215,6 +216,53 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
     // Without the firmware the case cannot be planned, and says what to install.
     let (_, _, stderr) = dry_run(&s, "loongarch64", &[]);
     assert!(stderr.contains("qemu-efi-loongarch64"), "{stderr}");
+}
+
+/// A loongarch64 guest (the fixture encoded from the ISA manual) boots under TCG on Debian's QEMU
+/// with the machine and CPU of tgoskits' loongarch64 case; the arch comes from the ELF. The same
+/// guest as a hypervisor case is skipped: la464 has no LVZ.
+#[test]
+fn loongarch64_boots_under_tcg_and_its_hypervisor_case_is_skipped() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "qemu-loongarch64.toml",
+        "args = [\"-machine\", \"virt\", \"-cpu\", \"la464\", \"-m\", \"256M\", \"-smp\", \"1\", \
+         \"-nographic\", \"-serial\", \"mon:stdio\", \"-no-reboot\"]\n\
+         success_regex = [\"Hello, world!\"]\nfail_regex = [\"(?i)\\\\bpanic(?:ked)?\\\\b\"]\n",
+    );
+    let run = |variant: &str, extra: &[&str]| {
+        let kernel = fixture(&format!("loongarch64-baremetal/{variant}.elf"));
+        let mut args = vec!["run", "--kernel", kernel.to_str().unwrap()];
+        args.extend(["--qemu-config", cfg.to_str().unwrap(), "--timeout", "60s"]);
+        args.extend_from_slice(extra);
+        let out = s.run(&args);
+        let (stdout, stderr) = text(&out);
+        let case = s.results()["cases"][0].clone();
+        (out.status.code(), case, format!("{stdout}{stderr}"))
+    };
+    let (code, c, all) = run("hello", &[]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(c["verdict"]["outcome"], "pass", "{c}");
+    assert_eq!(c["arch"], "loongarch64", "{c}");
+    assert_eq!(c["accel"], "tcg", "{c}");
+    assert_eq!(c["verdict"]["decided_by"]["line"], "Hello, world!", "{c}");
+    let (code, c, all) = run("panic", &[]);
+    assert_eq!(code, Some(1), "{all}");
+    assert_eq!(c["verdict"]["outcome"], "fail", "{c}");
+    assert_eq!(
+        c["verdict"]["decided_by"]["line"], "panicked at src/main.rs:1:1",
+        "{c}"
+    );
+    let (code, c, all) = run("hello", &["--requires", "hypervisor"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(c["verdict"]["outcome"], "skipped", "{c}");
+    assert!(
+        c["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs LVZ (the LoongArch virtualization extension), but QEMU's CPU model `la464` has no `lvz` property"),
+        "{c}"
+    );
 }
 
 /// The x86_64 cases name their own extension and nothing about "hypervisor" (the named one
