@@ -192,6 +192,43 @@ fn qemu_says_which_cpus_have_h_and_that_la464_has_no_lvz() {
     assert!(matches!(bad, Status::NotChecked { .. }), "{bad:?}");
 }
 
+/// `qemu-test probe` says what QEMU offers a guest hypervisor on the archs where QEMU is asked.
+#[test]
+fn probe_shows_the_hypervisor_extensions_qemu_offers() {
+    let s = Scratch::new();
+    let out = s.run(&["probe"]);
+    let (stdout, stderr) = text(&out);
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Hypervisor"))
+        .take(3)
+        .collect();
+    assert!(
+        rows[0].starts_with("Hypervisor riscv64")
+            && rows[0].contains("yes")
+            && rows[0].contains("-cpu rv64 has h=on (qemu-system-riscv64)"),
+        "{stdout}{stderr}"
+    );
+    let la = rows
+        .iter()
+        .find(|r| r.contains("loongarch64"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        la.contains(" no ")
+            && la.contains("-cpu la464: QEMU's CPU model `la464` has no `lvz` property"),
+        "{la}"
+    );
+    let out = s.run(&["probe", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let features = json["cpu_features"].as_array().unwrap();
+    assert!(
+        features.iter().any(|f| f["arch"] == "riscv64"
+            && f["feature"] == "h"
+            && f["status"]["status"] == "yes"),
+        "{features:?}"
+    );
+}
+
 /// tgoskits' loongarch64 AxVisor case (unmodified) is a hypervisor case: upstream QEMU has no
 /// LVZ, so it is skipped with QEMU's answer and where to get a QEMU that has it. Its `uefi =
 /// true` needs firmware Debian 12 does not ship, hence `--firmware` (any file) to plan it here.

@@ -98,7 +98,8 @@ pub fn probe(opts: &ProbeOptions) -> HostProbe {
 
 /// `qemu-test probe [--json]`: prints the probe; exit 3 when nothing can run (no QEMU at all).
 pub fn cli(json: bool) -> i32 {
-    let probe = probe(&ProbeOptions::default());
+    let mut probe = probe(&ProbeOptions::default());
+    crate::profile::hypervisor::ask_defaults(&mut probe);
     if json {
         match serde_json::to_string_pretty(&probe) {
             Ok(text) => println!("{text}"),

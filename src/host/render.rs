@@ -15,6 +15,7 @@ impl HostProbe {
         self.render_host(&mut out);
         self.render_qemu(&mut out);
         self.render_kvm(&mut out);
+        self.render_cpu_features(&mut out);
         self.render_findings(&mut out);
         let _ = writeln!(out, "Probed in {:.2} s", self.duration_seconds);
         out
@@ -69,6 +70,25 @@ impl HostProbe {
                 (None, None) => ("missing", String::new()),
             };
             row(out, label, fw.arch.name(), state, &detail);
+            label = "";
+        }
+    }
+
+    /// What QEMU said about the CPU extensions a guest hypervisor needs (riscv64's H,
+    /// loongarch64's LVZ), for each CPU it was asked about.
+    fn render_cpu_features(&self, out: &mut String) {
+        let mut label = "Hypervisor";
+        for f in &self.cpu_features {
+            let state = match &f.status {
+                Status::Yes => "yes",
+                Status::No { .. } => "no",
+                Status::NotChecked { .. } => "?",
+            };
+            let detail = match f.status.reason() {
+                Some(why) => format!("-cpu {}: {why}", f.cpu),
+                None => format!("-cpu {} has {}=on ({})", f.cpu, f.feature, f.program),
+            };
+            row(out, label, f.arch.name(), state, &detail);
             label = "";
         }
     }

@@ -109,6 +109,21 @@ pub fn cpu_question(arch: Arch, tcg_args: &[String]) -> Option<(&'static str, St
     Some((property, given.unwrap_or_else(|| default_cpu.to_string())))
 }
 
+/// Asks each QEMU in `probe` whose architecture's hypervisor extension is a CPU property
+/// (riscv64, riscv32, loongarch64) about the machine's default CPU, for `qemu-test probe`.
+pub fn ask_defaults(probe: &mut crate::host::HostProbe) {
+    let asked: Vec<CpuFeature> = probe
+        .qemu
+        .iter()
+        .filter(|q| q.path.is_some())
+        .filter_map(|q| {
+            let (property, cpu) = cpu_question(q.arch, &[])?;
+            Some(CpuFeature::ask(q.arch, &q.binary, &cpu, property))
+        })
+        .collect();
+    probe.cpu_features.extend(asked);
+}
+
 /// Why `accel` cannot run a hypervisor on a `guest` CPU (`None` = it can). `x86_named` says
 /// whether the case also requires `vmx` or `svm` (which then decide); `fact` is QEMU's answer
 /// to [`cpu_question`], when it was asked.
