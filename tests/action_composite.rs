@@ -95,16 +95,14 @@ fn action_yml_follows_the_composite_rules_and_the_contract() {
             }
             (None, Some(uses)) => {
                 assert!(step.shell.is_none(), "{label}: shell on a uses step");
-                // The current majors (checked 2026-12: cache v6, upload-artifact v7).
                 let allowed = [
-                    "actions/cache/restore@v6",
-                    "actions/cache/save@v6",
-                    "actions/upload-artifact@v7",
+                    "actions/cache/restore",
+                    "actions/cache/save",
+                    "actions/upload-artifact",
                 ];
-                assert!(
-                    allowed.contains(&uses.as_str()),
-                    "{label}: unexpected {uses}"
-                );
+                let (name, _) = uses.split_once('@').unwrap_or((uses, ""));
+                assert!(allowed.contains(&name), "{label}: unexpected {uses}");
+                assert_eq!(uses, &current_major(name), "{label}");
             }
             _ => panic!("{label}: exactly one of run/uses"),
         }
@@ -189,6 +187,66 @@ fn action_yml_follows_the_composite_rules_and_the_contract() {
         "logs must be uploaded when the run fails"
     );
     let _ = (&action.author, &action.branding);
+}
+
+/// GitHub's own actions at their current majors (checked 2026-12 in their release notes:
+/// cache v6.1.0, upload-artifact v7.0.1, download-artifact v8.0.1, checkout v7.0.1).
+const CURRENT_MAJORS: [(&str, &str); 4] = [
+    ("actions/cache", "v6"),
+    ("actions/upload-artifact", "v7"),
+    ("actions/download-artifact", "v8"),
+    ("actions/checkout", "v7"),
+];
+
+/// `name@<current major>` for one of [`CURRENT_MAJORS`] (`actions/cache/save` is actions/cache).
+fn current_major(name: &str) -> String {
+    let major = CURRENT_MAJORS
+        .iter()
+        .find(|(a, _)| name == *a || name.starts_with(&format!("{a}/")))
+        .map(|(_, m)| *m)
+        .unwrap_or_else(|| panic!("{name} is not one of GitHub's actions we use"));
+    format!("{name}@{major}")
+}
+
+#[test]
+fn workflows_and_examples_use_the_current_majors() {
+    let mut files = vec![repo().join("action.yml"), repo().join("README.md")];
+    for dir in [".github/workflows", "examples/axvisor", "examples/tgoskits"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "yml") {
+                files.push(e.path());
+            }
+        }
+    }
+    let mut seen = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("actions/") {
+                let Some((name, rest)) = line[at..].split_once('@') else {
+                    continue;
+                };
+                if name.contains(char::is_whitespace)
+                    || !CURRENT_MAJORS.iter().any(|(a, _)| name.starts_with(a))
+                {
+                    continue;
+                }
+                let version: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                    .collect();
+                seen += 1;
+                assert_eq!(
+                    format!("{name}@{version}"),
+                    current_major(name),
+                    "{}:{}",
+                    f.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+    assert!(seen > 10, "only {seen} uses found");
 }
 
 #[test]

@@ -370,8 +370,9 @@ impl Job {
 }
 
 /// actions/cache/restore on a local store: the entry named `key`, else the newest entry whose
-/// key starts with the first `restore-keys` line that matches any; copied into `path` with
-/// times kept (the cache's tar keeps them). `cache-hit` is `true` only for the exact key.
+/// key starts with the first of `key` and the `restore-keys` lines that matches any; copied into
+/// `path` with times kept (the cache's tar keeps them). `cache-hit` is `true` only for the exact
+/// key.
 fn cache_restore(store: &Path, with: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let key = &with["key"];
     let entries: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(store)
@@ -390,7 +391,8 @@ fn cache_restore(store: &Path, with: &BTreeMap<String, String>) -> BTreeMap<Stri
         .find(|(_, k)| k == key)
         .map(|(_, k)| k.clone())
         .or_else(|| {
-            prefixes.lines().filter(|p| !p.is_empty()).find_map(|p| {
+            let candidates = std::iter::once(key.as_str()).chain(prefixes.lines());
+            candidates.filter(|p| !p.is_empty()).find_map(|p| {
                 entries
                     .iter()
                     .filter(|(_, k)| k.starts_with(p))
