@@ -43,7 +43,7 @@ pub enum Command {
     /// Guest images: list the registry, pull, verify or remove cached images.
     #[command(subcommand)]
     Images(ImagesCmd),
-    /// The composite action's own steps (used by action.yml; reads INPUT_* variables).
+    /// The composite action's own steps (used by action.yml; every input as INPUT_*).
     #[command(subcommand, hide = true)]
     Action(ActionCmd),
 }
@@ -53,20 +53,78 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ActionCmd {
     /// Resolve the log dir, JUnit path, upload paths, artifact name and guest arches.
-    Prepare,
+    Prepare(ActionArgs),
     /// `key`: the guest image cache dir and actions/cache key; `filled`: whether it holds files.
     ImageCache {
         #[arg(value_parser = ["key", "filled"])]
         what: String,
+        #[command(flatten)]
+        inputs: ActionArgs,
     },
     /// `key`: the build's cargo target dir, actions/cache key and restore keys; `filled`:
     /// whether the run built and the dir holds files.
     BuildCache {
         #[arg(value_parser = ["key", "filled"])]
         what: String,
+        #[command(flatten)]
+        inputs: ActionArgs,
     },
-    /// Run the `command` input: `run` (with every INPUT_*), or `matrix` for the `suite` input.
-    Run,
+    /// Run the `command` input: `run`, or `matrix` for the `suite` input.
+    Run(ActionArgs),
+}
+
+/// Every input of `action.yml`, each defined once: the flags of `qemu-test run` (their
+/// `env = "INPUT_…"` names the input) and the inputs only the action's steps use. A test keeps
+/// this and `action.yml` in step.
+#[derive(Debug, Clone, Args)]
+pub struct ActionArgs {
+    /// `run` (boot and judge) or `matrix` (the suite's cases as a matrix).
+    #[arg(long, env = "INPUT_COMMAND", default_value = "run", value_parser = ["run", "matrix"])]
+    pub command: String,
+    /// Upload the console logs, results.json and JUnit as a workflow artifact.
+    #[arg(long, env = "INPUT_UPLOAD_LOGS", value_name = "BOOL", default_value = "true",
+          value_parser = boolean, action = clap::ArgAction::Set)]
+    pub upload_logs: bool,
+    /// Save downloaded guest images with actions/cache.
+    #[arg(long, env = "INPUT_CACHE_IMAGES", value_name = "BOOL", default_value = "true",
+          value_parser = boolean, action = clap::ArgAction::Set)]
+    pub cache_images: bool,
+    /// Cache the board-config build's target dir (and qemu-test's own source build, the
+    /// install step) with actions/cache.
+    #[arg(long, env = "INPUT_CACHE_BUILD", value_name = "BOOL", default_value = "true",
+          value_parser = boolean, action = clap::ArgAction::Set)]
+    pub cache_build: bool,
+    /// Install a missing qemu-system-<arch> with apt-get (the host step, scripts/action).
+    #[arg(
+        long,
+        env = "INPUT_INSTALL_QEMU",
+        value_name = "auto|true|false",
+        default_value = "auto"
+    )]
+    pub install_qemu: String,
+    /// The qemu-test release the action uses (the install step, scripts/action).
+    #[arg(
+        long = "action-version",
+        env = "INPUT_VERSION",
+        value_name = "X.Y.Z|source"
+    )]
+    pub version: Option<String>,
+    /// The directory the action's steps run in (their `working-directory`).
+    #[arg(
+        long,
+        env = "INPUT_WORKING_DIRECTORY",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub working_directory: PathBuf,
+    #[command(flatten)]
+    pub run: Box<RunArgs>,
+}
+
+/// A boolean flag value as @actions/core's getBooleanInput reads it.
+fn boolean(v: &str) -> Result<bool, String> {
+    crate::action::inputs::parse_boolean(v)
+        .ok_or_else(|| format!("'{v}' is not a boolean (true, True, TRUE, false, False or FALSE)"))
 }
 
 /// `qemu-test images …`
@@ -154,15 +212,30 @@ pub struct CheckArgs {
 pub struct TestSuitArgs {
     /// tgoskits' test-suit directory: cases discovered and named as its axbuild does
     /// (test-suit/<os>/<group>/…/build-<target>.toml + qemu-<arch>.toml); the workspace is its
-    /// parent [env: INPUT_TEST_SUIT].
-    #[arg(long, value_name = "DIR", conflicts_with = "suite")]
+    /// parent.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "suite",
+        env = "INPUT_TEST_SUIT"
+    )]
     pub test_suit: Option<PathBuf>,
-    /// Only this test group (`normal`, `uefi`, `axtest`; repeatable) [env: INPUT_TEST_GROUP].
-    #[arg(long, value_name = "GROUP")]
+    /// Only this test group (`normal`, `uefi`, `axtest`; repeatable or comma separated).
+    #[arg(
+        long,
+        value_name = "GROUP",
+        env = "INPUT_TEST_GROUP",
+        value_delimiter = ','
+    )]
     pub test_group: Vec<String>,
     /// Only this axbuild test case (`smoke-svm`, `qemu-nimbos`, `qemu-svm/smoke-svm`;
-    /// repeatable) [env: INPUT_TEST_CASE].
-    #[arg(long, value_name = "NAME")]
+    /// repeatable or comma separated).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "INPUT_TEST_CASE",
+        value_delimiter = ','
+    )]
     pub test_case: Vec<String>,
 }
 
@@ -179,14 +252,19 @@ pub struct MatrixArgs {
     pub suite: Option<PathBuf>,
     #[command(flatten)]
     pub test_suit: TestSuitArgs,
-    /// Only this architecture (with --test-suit) [env: INPUT_ARCH].
-    #[arg(long, value_name = "ARCH")]
+    /// Only this architecture (with --test-suit).
+    #[arg(long, value_name = "ARCH", env = "INPUT_ARCH")]
     pub arch: Option<Arch>,
     /// Keep only cases whose name contains this text (repeatable; any may match).
     #[arg(long, value_name = "TEXT")]
     pub filter: Vec<String>,
-    /// Only these cases (repeatable; default: `INPUT_CASE`, else all).
-    #[arg(long = "case", value_name = "NAME")]
+    /// Only these cases (repeatable or comma separated; default: all).
+    #[arg(
+        long = "case",
+        value_name = "NAME",
+        env = "INPUT_CASE",
+        value_delimiter = ','
+    )]
     pub cases: Vec<String>,
 }
 
@@ -230,33 +308,38 @@ Exit codes:
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Suite file ([defaults] + [[case]] tables); runs its cases (or those named by --case).
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_SUITE", long, value_name = "FILE")]
     pub suite: Option<PathBuf>,
-    /// Suite case to run (repeatable); default: all.
-    #[arg(long = "case", value_name = "NAME")]
+    /// Suite case to run (repeatable or comma separated); default: all.
+    #[arg(
+        long = "case",
+        value_name = "NAME",
+        env = "INPUT_CASE",
+        value_delimiter = ','
+    )]
     pub cases: Vec<String>,
     #[command(flatten)]
     pub test_suit: TestSuitArgs,
     /// Kernel to boot: an ELF (its header picks qemu-system-<arch>) or a raw image with --arch.
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_KERNEL", long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
     /// Build the kernel with cargo from an AxVisor board config (target, features, log, …).
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_BUILD_CONFIG", long, value_name = "FILE")]
     pub build_config: Option<PathBuf>,
     /// VM config to patch and embed (repeatable), after the board's `vm_configs`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_VMCONFIGS", long, value_name = "FILE")]
     pub vmconfigs: Vec<PathBuf>,
     /// Build the kernel with this shell command instead (run in the workspace).
-    #[arg(long, value_name = "CMD")]
+    #[arg(env = "INPUT_BUILD_COMMAND", long, value_name = "CMD")]
     pub build_command: Option<String>,
     /// The kernel file --build-command leaves behind.
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_ARTIFACT", long, value_name = "FILE")]
     pub artifact: Option<PathBuf>,
     /// Guest image NAME[:VERSION] from the registry (axvisor-guest format).
-    #[arg(long, value_name = "NAME[:VERSION]")]
+    #[arg(env = "INPUT_IMAGE", long, value_name = "NAME[:VERSION]")]
     pub image: Option<String>,
     /// Image registry: a URL or a local TOML file [default: axvisor-guest's].
-    #[arg(long, value_name = "URL|FILE")]
+    #[arg(env = "INPUT_REGISTRY", long, value_name = "URL|FILE")]
     pub registry: Option<String>,
     /// Image cache [default: $QEMU_TEST_CACHE, $RUNNER_TOOL_CACHE/qemu-test-action,
     /// $XDG_CACHE_HOME/qemu-test-action, ~/.cache/qemu-test-action].
@@ -264,18 +347,18 @@ pub struct RunArgs {
     pub cache_dir: Option<PathBuf>,
     /// ostool-compatible QEMU TOML (args, uefi, to_bin, success_regex, fail_regex). Default: the
     /// first of qemu-<arch>.toml, .qemu-<arch>.toml, qemu.toml, .qemu.toml in the workspace.
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_QEMU_CONFIG", long, value_name = "FILE")]
     pub qemu_config: Option<PathBuf>,
     /// Guest architecture (aarch64, x86_64, riscv64, …); default: from the kernel's header (ELF,
     /// Linux arm64/RISC-V Image, x86 bzImage, uImage); needed for raw binaries.
-    #[arg(long, value_name = "ARCH")]
+    #[arg(env = "INPUT_ARCH", long, value_name = "ARCH")]
     pub arch: Option<Arch>,
     /// Value of ${workspaceFolder}; default: $WORKSPACE_FOLDER, else the current directory.
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
     /// Deadline for the whole boot, e.g. 30s, 5m, 1h30m.
     /// Default: 5m.
-    #[arg(long, value_name = "DURATION", value_parser = plan::duration::parse)]
+    #[arg(env = "INPUT_TIMEOUT", long, value_name = "DURATION", value_parser = plan::duration::parse)]
     pub timeout: Option<Duration>,
     /// Console log kept on disk per case: the first part and the last 4 MiB, with a marker
     /// where bytes were dropped (the verdict still sees every byte), e.g. 64MiB, 512K.
@@ -283,13 +366,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = crate::run::log::parse_size)]
     pub max_log_size: Option<u64>,
     /// Success pattern (repeatable); replaces the config's success_regex.
-    #[arg(long = "success-regex", value_name = "RE")]
+    #[arg(env = "INPUT_SUCCESS_REGEX", long = "success-regex", value_name = "RE")]
     pub success_regex: Vec<String>,
     /// Fail pattern (repeatable); replaces the config's fail_regex.
-    #[arg(long = "fail-regex", value_name = "RE")]
+    #[arg(env = "INPUT_FAIL_REGEX", long = "fail-regex", value_name = "RE")]
     pub fail_regex: Vec<String>,
     /// Directory for the console logs and reports [default: qemu-test-out].
-    #[arg(long, value_name = "DIR")]
+    #[arg(env = "INPUT_LOG_DIR", long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// Console log path (default: <out-dir>/<case>.log).
     #[arg(long, value_name = "FILE")]
@@ -298,7 +381,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// UEFI firmware for `uefi = true` (default: Debian's qemu-efi-aarch64 / ovmf files).
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_FIRMWARE", long, value_name = "FILE")]
     pub firmware: Option<PathBuf>,
     /// Print the exact QEMU command and the resolved patterns; run nothing.
     #[arg(long)]
@@ -307,56 +390,82 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Accelerator: auto (KVM only where it really runs guests), kvm or tcg [default: auto].
-    #[arg(long, value_name = "auto|kvm|tcg")]
+    #[arg(env = "INPUT_ACCEL", long, value_name = "auto|kvm|tcg")]
     pub accel: Option<String>,
-    /// What the case needs from the runner: kvm, vmx, svm (repeatable).
-    #[arg(long, value_name = "REQ")]
+    /// What the case needs from the runner: kvm, vmx, svm (repeatable or comma separated).
+    #[arg(
+        long,
+        value_name = "REQ",
+        env = "INPUT_REQUIRES",
+        value_delimiter = ','
+    )]
     pub requires: Vec<String>,
     /// A case this runner cannot run as asked is skipped or fails [default: skip].
-    #[arg(long, value_name = "skip|fail")]
+    #[arg(env = "INPUT_ON_UNSUPPORTED", long, value_name = "skip|fail")]
     pub on_unsupported: Option<String>,
     /// TOML file overriding the built-in KVM/TCG profiles (see configs/profiles/).
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_PROFILES", long, value_name = "FILE")]
     pub profiles: Option<PathBuf>,
     /// Cases to boot at once [default: from CPUs, memory and each case's -smp/-m; 1 in Actions].
-    #[arg(long, short, value_name = "N")]
+    #[arg(env = "INPUT_JOBS", long, short, value_name = "N")]
     pub jobs: Option<usize>,
     /// Write a JUnit XML report to FILE (`true`: <out-dir>/junit.xml).
-    #[arg(long, value_name = "FILE")]
+    #[arg(env = "INPUT_JUNIT", long, value_name = "FILE")]
     pub junit: Option<String>,
     /// Boot a case again up to N times when its verdict is in `retry_on` (default: infra,
     /// timeout); a pass after a failure is reported flaky.
-    #[arg(long, value_name = "N",
+    #[arg(env = "INPUT_RETRIES", long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::config::grammar::MAX_RETRIES)))]
     pub retries: Option<u32>,
     /// An earlier results.json (e.g. the base branch's) to compare each case's boot and
-    /// milestone times with, by case name; missing or unreadable = a warning [env:
-    /// INPUT_BASELINE].
-    #[arg(long, value_name = "FILE")]
+    /// milestone times with, by case name; missing or unreadable = a warning.
+    #[arg(env = "INPUT_BASELINE", long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// How much slower than the baseline is a regression: PCT%,DURATION (both must be
-    /// exceeded), or PCT% or DURATION alone [default: 20%,500ms] [env:
-    /// INPUT_REGRESSION_THRESHOLD].
-    #[arg(long, value_name = "PCT%,DURATION",
+    /// exceeded), or PCT% or DURATION alone [default: 20%,500ms].
+    #[arg(env = "INPUT_REGRESSION_THRESHOLD", long, value_name = "PCT%,DURATION",
           value_parser = crate::report::baseline::Threshold::parse)]
     pub regression_threshold: Option<crate::report::baseline::Threshold>,
-    /// A passing case whose time regressed against --baseline fails [env:
-    /// INPUT_FAIL_ON_REGRESSION].
-    #[arg(long)]
+    /// A passing case whose time regressed against --baseline fails.
+    #[arg(long, env = "INPUT_FAIL_ON_REGRESSION")]
     pub fail_on_regression: bool,
+    /// In GitHub Actions: write the step summary.
+    #[arg(long, env = "INPUT_SUMMARY", value_name = "BOOL", default_value = "true",
+          value_parser = boolean, action = clap::ArgAction::Set)]
+    pub summary: bool,
+    /// In GitHub Actions: emit error and warning annotations.
+    #[arg(long, env = "INPUT_ANNOTATIONS", value_name = "BOOL", default_value = "true",
+          value_parser = boolean, action = clap::ArgAction::Set)]
+    pub annotations: bool,
+    /// Token for one check run per case (needs `checks: write`); prefer the variable.
+    #[arg(
+        long,
+        env = "INPUT_GITHUB_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub github_token: Option<String>,
+    /// Prefix of the check run names: "<prefix> / <case>" [default: qemu-test].
+    #[arg(long, env = "INPUT_CHECK_NAME", value_name = "PREFIX")]
+    pub check_name: Option<String>,
 }
 
-/// Parses the command line and runs it; returns the process exit code.
+/// Parses the command line (with the action's `INPUT_*` variables) and runs it; returns the
+/// process exit code.
 pub async fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let argv = std::env::args_os().collect();
+    let cli = match crate::action::inputs::parse::<Cli>(argv, &crate::action::inputs::env()) {
         Ok(c) => c,
-        Err(e) => {
+        Err(crate::action::inputs::ParseError::Clap(e)) => {
             let _ = e.print();
             return if e.use_stderr() {
                 exit::USAGE
             } else {
                 exit::PASS
             };
+        }
+        Err(crate::action::inputs::ParseError::Input(e)) => {
+            return crate::run::command::report_plan_error(&e, &Default::default());
         }
     };
     match cli.command {

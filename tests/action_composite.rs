@@ -29,15 +29,64 @@ fn fixture(rel: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Static checks of action.yml
 
-/// Inputs only the action's own steps use; every other input must reach the binary.
-const ACTION_ONLY_INPUTS: [&str; 6] = [
-    "cache-images",
-    "cache-build",
-    "upload-logs",
-    "install-qemu",
-    "version",
-    "working-directory",
-];
+/// The binary's definition of the inputs: each argument of `qemu-test <path…>` with
+/// `env = "INPUT_…"`, by input name, with its default (empty when it has none).
+fn binary_inputs(path: &[&str]) -> BTreeMap<String, String> {
+    use clap::CommandFactory;
+    let mut cmd = qemu_test_action::cli::Cli::command();
+    for name in path {
+        cmd = cmd
+            .find_subcommand(name)
+            .unwrap_or_else(|| panic!("no subcommand {name}"))
+            .clone();
+    }
+    cmd.get_arguments()
+        .filter_map(|a| {
+            let env = a.get_env()?.to_str()?.strip_prefix("INPUT_")?;
+            let default: Vec<String> = a
+                .get_default_values()
+                .iter()
+                .map(|d| d.to_string_lossy().into_owned())
+                .collect();
+            Some((env.to_lowercase().replace('_', "-"), default.join(",")))
+        })
+        .collect()
+}
+
+/// Each input is defined once, in the binary's clap arguments (`qemu-test action …` takes them
+/// all): action.yml declares exactly those inputs, with the binary's default where it has one,
+/// and every subcommand reads only inputs that action.yml declares.
+#[test]
+fn action_yml_inputs_are_the_binarys() {
+    let (action, _) = load_action();
+    let binary = binary_inputs(&["action", "prepare"]);
+    let declared: Vec<&String> = action.inputs.keys().collect();
+    let known: Vec<&String> = binary.keys().collect();
+    assert_eq!(declared, known, "action.yml inputs vs the binary's");
+    for (name, default) in &binary {
+        if !default.is_empty() {
+            assert_eq!(
+                action.inputs[name].default.as_deref(),
+                Some(default.as_str()),
+                "input {name}: action.yml's default differs from the binary's"
+            );
+        }
+    }
+    for path in [
+        &["run"][..],
+        &["matrix"],
+        &["action", "run"],
+        &["action", "image-cache"],
+    ] {
+        for name in binary_inputs(path).keys() {
+            assert!(
+                action.inputs.contains_key(name),
+                "`qemu-test {}` reads input {name}, which action.yml does not declare",
+                path.join(" ")
+            );
+        }
+    }
+}
 
 /// Inputs a suite file can also set (and log-dir, whose default `qemu-test action prepare` and
 /// `run` share):
@@ -155,15 +204,18 @@ fn action_yml_follows_the_composite_rules_and_the_contract() {
         .iter()
         .find(|s| s.id.as_deref() == Some("run"))
         .expect("a step with id: run");
-    for name in action.inputs.keys() {
-        if !ACTION_ONLY_INPUTS.contains(&name.as_str()) {
-            assert_eq!(
-                run.env.get(&env_name(name)).map(String::as_str),
-                Some(format!("${{{{ inputs.{name} }}}}").as_str()),
-                "the run step must pass input {name} as {}",
-                env_name(name)
-            );
-        }
+    // `qemu-test action run` is `qemu-test run` or `matrix`: it gets every input they read.
+    for name in binary_inputs(&["run"])
+        .keys()
+        .chain(binary_inputs(&["matrix"]).keys())
+        .chain(["command".to_string()].iter())
+    {
+        assert_eq!(
+            run.env.get(&env_name(name)).map(String::as_str),
+            Some(format!("${{{{ inputs.{name} }}}}").as_str()),
+            "the run step must pass input {name} as {}",
+            env_name(name)
+        );
     }
     for name in CONTRACT_OUTPUTS {
         let out = action

@@ -280,7 +280,7 @@ fn retries_have_one_range_everywhere() {
     let (_, e) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("input INPUT_RETRIES: '11' is not a number in 0..=10"),
+        e.contains("input `retries` (INPUT_RETRIES)") && e.contains("11 is not in 0..=10"),
         "{e}"
     );
     assert_eq!(s.tree(), before);

@@ -16,10 +16,9 @@ use sha2::{Digest, Sha256};
 use super::inputs::{self, Lookup};
 use crate::build::board::BoardConfig;
 use crate::build::cargo::target_root;
+use crate::cli::{ActionArgs, RunArgs};
 use crate::error::Error;
 use crate::image::pipeline::hex;
-use crate::plan::inputs::CaseInputs;
-use crate::plan::{Suite, testsuit};
 
 /// The first part of every key; bump the version when the cached layout changes.
 const KEY_PREFIX: &str = "qemu-test-build-v1";
@@ -55,26 +54,26 @@ impl KeyStep {
     }
 }
 
-/// The build cache directory of a run in `cwd` with the `log-dir` input of `vars`.
-pub fn cache_dir(vars: &impl Lookup, cwd: &Path) -> PathBuf {
-    let log_dir = inputs::text(vars, "log-dir").map(PathBuf::from);
-    target_root(&super::prepare::log_dir(log_dir.as_deref(), cwd))
+/// The build cache directory of a run in `cwd` with the `log-dir` input.
+pub fn cache_dir(run: &RunArgs, cwd: &Path) -> PathBuf {
+    target_root(&super::prepare::log_dir(run.out_dir.as_deref(), cwd))
 }
 
-/// The `key` step: the directory, the key and the restore keys (see the module docs).
-pub fn key_step(vars: &impl Lookup, cwd: &Path) -> Result<KeyStep, Error> {
+/// The `key` step: the directory, the key and the restore keys (see the module docs); `vars`
+/// gives the runner's `RUNNER_OS` and `RUNNER_ARCH`.
+pub fn key_step(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> KeyStep {
     let mut step = KeyStep {
-        dir: cache_dir(vars, cwd),
+        dir: cache_dir(&args.run, cwd),
         key: String::new(),
         restore_keys: Vec::new(),
         notes: Vec::new(),
     };
-    if !inputs::boolean(vars, "cache-build", true)? {
+    if !args.cache_build {
         step.notes
             .push("cache-build is false: the build's target dir is not cached".into());
-        return Ok(step);
+        return step;
     }
-    let keyed = builds(vars, cwd).and_then(|(workspace, builds)| {
+    let keyed = builds(&args.run, cwd).and_then(|(workspace, builds)| {
         if builds.is_empty() {
             return Ok(None);
         }
@@ -96,22 +95,22 @@ pub fn key_step(vars: &impl Lookup, cwd: &Path) -> Result<KeyStep, Error> {
             "cannot tell what the cases build now ({e}); continuing without the build cache"
         )),
     }
-    Ok(step)
+    step
 }
 
 /// The `build-cache` step `what`: `key` ([`key_step`]; its notes go to the log) or `filled`
 /// ([`built`]).
 pub fn step(
     what: &str,
+    args: &ActionArgs,
     vars: &impl Lookup,
     cwd: &Path,
 ) -> Result<Vec<(&'static str, String)>, Error> {
     if what == "filled" {
-        let log_dir = inputs::text(vars, "log-dir").map(PathBuf::from);
-        let log_dir = super::prepare::log_dir(log_dir.as_deref(), cwd);
+        let log_dir = super::prepare::log_dir(args.run.out_dir.as_deref(), cwd);
         return Ok(vec![("filled", built(&log_dir).to_string())]);
     }
-    let step = key_step(vars, cwd)?;
+    let step = key_step(args, vars, cwd);
     for n in &step.notes {
         eprintln!("qemu-test-action: {n}");
     }
@@ -152,26 +151,9 @@ fn runner_value(vars: &impl Lookup, name: &str, host: &str) -> String {
 
 /// The workspace and the cargo builds of the selected cases: the suite's (or test-suit's)
 /// cases, else the inputs' one case, layered as the run layers them.
-pub fn builds(vars: &impl Lookup, cwd: &Path) -> Result<(PathBuf, Vec<Build>), Error> {
-    let env = CaseInputs::from_lookup(|k| vars.get(k))?;
-    let mut cli = CaseInputs::default();
-    let suite = if let Some(dir) = inputs::text(vars, "test-suit") {
-        let root = cwd.join(dir);
-        let filter = testsuit::Filter {
-            archs: env.arch.into_iter().collect(),
-            groups: inputs::names(inputs::text(vars, "test-group").as_deref()),
-            cases: inputs::names(inputs::text(vars, "test-case").as_deref()),
-        };
-        let cases = testsuit::discover(&root, &filter)?;
-        cli.workspace = Some(testsuit::workspace_of(&root));
-        Some(testsuit::to_suite(&root, &cases)?)
-    } else {
-        inputs::text(vars, "suite")
-            .map(|s| Suite::load(&cwd.join(s)))
-            .transpose()?
-    };
-    let names = inputs::names(inputs::text(vars, "case").as_deref());
-    let (workspace, cases) = crate::plan::layered_cases(&cli, &env, suite.as_ref(), &names, cwd)?;
+pub fn builds(run: &RunArgs, cwd: &Path) -> Result<(PathBuf, Vec<Build>), Error> {
+    let (cli, suite) = crate::run::command::case_layers(run, cwd)?;
+    let (workspace, cases) = crate::plan::layered_cases(&cli, suite.as_ref(), &run.cases, cwd)?;
     let mut builds = Vec::new();
     for case in cases {
         if let Some(board) = case.build_config {
@@ -286,7 +268,8 @@ mod tests {
             ("RUNNER_ARCH", "X64"),
         ];
         pairs.extend_from_slice(extra);
-        key_step(&vars(&pairs), dir).unwrap()
+        let vars = vars(&pairs);
+        key_step(&inputs::action_args(&vars).unwrap(), &vars, dir)
     }
 
     fn edit(dir: &Path, file: &str, text: &str) {
@@ -436,7 +419,7 @@ mod tests {
             "{:?}",
             missing.notes
         );
-        let e = key_step(&vars(&[("INPUT_CACHE_BUILD", "yes")]), d.path()).unwrap_err();
+        let e = inputs::action_args(&vars(&[("INPUT_CACHE_BUILD", "yes")])).unwrap_err();
         assert!(e.to_string().contains("input `cache-build`"), "{e}");
     }
 

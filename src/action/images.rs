@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::inputs::{self, Lookup};
+use crate::cli::ActionArgs;
 use crate::error::Error;
 use crate::image::pipeline::hex;
 use crate::image::{Cache, DEFAULT_REGISTRY, FetchOptions, Fetcher, ImageSpec, Registry};
@@ -59,36 +59,34 @@ pub async fn image_keys(
 /// The `key` step's outputs: `dir` (always) and `key` (empty when there is nothing to cache or
 /// the key cannot be computed now — the run then goes on without actions/cache), plus notes.
 pub async fn key_step(
-    vars: &impl Lookup,
+    args: &ActionArgs,
     cwd: &Path,
 ) -> Result<(PathBuf, String, Vec<String>), Error> {
     let dir = Cache::locate(None)?;
     let mut notes = Vec::new();
-    if !inputs::boolean(vars, "cache-images", true)? {
+    if !args.cache_images {
         notes.push("cache-images is false: guest images are not saved with actions/cache".into());
         return Ok((dir, String::new(), notes));
     }
-    let suite = inputs::text(vars, "suite").map(|s| cwd.join(s));
-    let images: Vec<String> = inputs::text(vars, "image")
-        .map(|v| {
-            v.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let run = &args.run;
+    let suite = run.suite.as_ref().map(|s| cwd.join(s));
+    let images: Vec<String> = run
+        .image
+        .iter()
+        .flat_map(|v| v.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     if suite.is_none() && images.is_empty() {
         notes.push("no suite or image: no guest images to cache".into());
         return Ok((dir, String::new(), notes));
     }
-    let cases = inputs::names(inputs::text(vars, "case").as_deref());
-    let registry = inputs::text(vars, "registry");
     let digests = match image_keys(
         suite.as_deref(),
-        &cases,
+        &run.cases,
         &images,
-        registry.as_deref(),
+        run.registry.as_deref(),
         Some(&dir),
     )
     .await

@@ -3,7 +3,11 @@
 //! `@actions/core`'s `getBooleanInput`), anything else is an error naming the input; an empty or
 //! missing value means "not given".
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, Command, error::ErrorKind};
 
 use crate::error::Error;
 
@@ -33,30 +37,31 @@ pub fn map(pairs: &[(&str, &str)]) -> impl Lookup + use<> {
     move |k: &str| m.get(k).cloned()
 }
 
+/// The inputs of `qemu-test action prepare` (all of them) parsed from `vars`, an input error as
+/// `Err` (tests of the action's steps).
+#[cfg(test)]
+pub fn action_args(vars: &impl Lookup) -> Result<crate::cli::ActionArgs, Error> {
+    use crate::cli::{ActionCmd, Cli, Command};
+    let argv = ["qemu-test", "action", "prepare"].map(Into::into).to_vec();
+    match parse::<Cli>(argv, vars) {
+        Ok(Cli {
+            command: Command::Action(ActionCmd::Prepare(args)),
+        }) => Ok(args),
+        Err(ParseError::Input(e)) => Err(e),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// The variable that carries an input: `log-dir` → `INPUT_LOG_DIR`.
 pub fn var_name(input: &str) -> String {
     format!("INPUT_{}", input.replace(['-', ' '], "_").to_uppercase())
 }
 
-/// The action's boolean inputs (each defaults to true). `qemu-test action prepare` checks them
-/// all before anything is installed, so a bad value fails the job in its first second.
-pub const BOOLEANS: [&str; 5] = [
-    "summary",
-    "annotations",
-    "cache-images",
-    "cache-build",
-    "upload-logs",
-];
-
-/// The trimmed value of an input, `None` when missing or empty.
-pub fn text(vars: &impl Lookup, input: &str) -> Option<String> {
-    var(vars, &var_name(input))
-}
-
-/// The trimmed value of the environment variable `name` (`INPUT_LOG_DIR`), `None` when
-/// missing or empty.
-pub fn env_var(name: &str) -> Option<String> {
-    var(&env(), name)
+/// The input a variable carries: `INPUT_LOG_DIR` → `log-dir`.
+pub fn input_name(var: &str) -> String {
+    var.trim_start_matches("INPUT_")
+        .replace('_', "-")
+        .to_lowercase()
 }
 
 /// The trimmed value of the variable `name` (`INPUT_LOG_DIR`), `None` when missing or empty.
@@ -66,11 +71,139 @@ pub fn var(vars: &impl Lookup, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A boolean input: `default` when not given, an error for anything but the six spellings.
-pub fn boolean(vars: &impl Lookup, input: &str, default: bool) -> Result<bool, Error> {
-    match text(vars, input) {
-        None => Ok(default),
-        Some(v) => parse_boolean(&v).ok_or_else(|| not_boolean(input, &v)),
+/// Why the command line and inputs could not be parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// From clap: usage errors, and `--help`/`--version` (printed, exit code from it).
+    Clap(clap::Error),
+    /// An input's value does not parse (the message names the input).
+    Input(Error),
+}
+
+/// Parses `argv` with the inputs in `vars`: the one place `INPUT_*` variables become
+/// arguments. Each argument of the chosen subcommand whose definition says `env = "INPUT_…"`
+/// and that the command line does not give takes the input's value with the toolkit's rules:
+/// trimmed, empty = not given; a repeatable argument takes one value per line (and per comma
+/// where it is comma separated); a flag takes a boolean as getBooleanInput reads it. A value
+/// that does not parse is an error naming the input. clap itself never reads the environment
+/// (it would take an empty input as a value).
+pub fn parse<T: clap::Parser>(argv: Vec<OsString>, vars: &impl Lookup) -> Result<T, ParseError> {
+    let full = T::command();
+    let strict = without_env(full.clone());
+    // Which subcommand and which of its arguments the command line gives; leniently, since an
+    // input may be what meets a requirement.
+    let lenient = |c: Command| c.ignore_errors(true);
+    let given = match each_command(strict.clone(), &lenient).try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => return Err(ParseError::Clap(with_env_help(full, &argv, e))),
+    };
+    let (mut cmd, mut matches) = (&full, &given);
+    while let Some((name, sub)) = matches.subcommand() {
+        let Some(c) = cmd.find_subcommand(name) else {
+            break;
+        };
+        (cmd, matches) = (c, sub);
+    }
+    let mut extra: Vec<OsString> = Vec::new();
+    for arg in cmd.get_arguments() {
+        let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let env = env.to_string_lossy();
+        if matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine) {
+            continue;
+        }
+        let Some(value) = var(vars, &env) else {
+            continue;
+        };
+        extra.extend(input_flags(arg, long, &env, &value).map_err(ParseError::Input)?);
+    }
+    let mut all = argv;
+    all.extend(extra);
+    let m = strict
+        .try_get_matches_from(&all)
+        .map_err(ParseError::Clap)?;
+    T::from_arg_matches(&m).map_err(ParseError::Clap)
+}
+
+/// The `--long=value` arguments an input's value stands for, each value checked by the
+/// argument's own parser.
+fn input_flags(arg: &Arg, long: &str, env: &str, value: &str) -> Result<Vec<OsString>, Error> {
+    let input = input_name(env);
+    if matches!(arg.get_action(), ArgAction::SetTrue) {
+        return match parse_boolean(value) {
+            Some(true) => Ok(vec![format!("--{long}").into()]),
+            Some(false) => Ok(Vec::new()),
+            None => Err(not_boolean(&input, value)),
+        };
+    }
+    let values: Vec<String> = if matches!(arg.get_action(), ArgAction::Append) {
+        let delimiter = arg.get_value_delimiter();
+        value
+            .lines()
+            .flat_map(|l| match delimiter {
+                Some(d) => l.split(d).map(str::to_string).collect(),
+                None => vec![l.to_string()],
+            })
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    } else {
+        vec![value.to_string()]
+    };
+    let mut one = Arg::new("value")
+        .long(long.to_string())
+        .value_parser(arg.get_value_parser().clone())
+        .action(ArgAction::Set);
+    if let Some(name) = arg.get_value_names().and_then(|n| n.first()) {
+        one = one.value_name(name.clone());
+    }
+    let check = Command::new("input").no_binary_name(true).arg(one);
+    values
+        .into_iter()
+        .map(|v| {
+            let flag: OsString = format!("--{long}={v}").into();
+            match check.clone().try_get_matches_from([&flag]) {
+                Ok(_) => Ok(flag),
+                Err(e) => {
+                    // clap's words ("invalid value 'soon' for '--timeout <DURATION>': …"), on
+                    // one line.
+                    let text = e.to_string();
+                    let why: Vec<&str> = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                        .collect();
+                    let why = why.join(" ");
+                    let why = why.strip_prefix("error: ").unwrap_or(&why);
+                    Err(Error::usage(format!("input `{input}` ({env}): {why}"))
+                        .help(format!("fix `{input}:` in the workflow")))
+                }
+            }
+        })
+        .collect()
+}
+
+/// `cmd` and its subcommands with `f` applied to each.
+fn each_command(cmd: Command, f: &impl Fn(Command) -> Command) -> Command {
+    f(cmd).mut_subcommands(|c| each_command(c, f))
+}
+
+/// The command without the environment values clap read while building it: inputs reach the
+/// arguments only through [`parse`].
+fn without_env(cmd: Command) -> Command {
+    each_command(cmd, &|c| c.mut_args(|a| a.env(None)))
+}
+
+/// `--help` shown by the definition with its `[env: INPUT_…]` names.
+fn with_env_help(full: Command, argv: &[OsString], e: clap::Error) -> clap::Error {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => full
+            .try_get_matches_from(argv)
+            .err()
+            .filter(|h| h.kind() == e.kind())
+            .unwrap_or(e),
+        _ => e,
     }
 }
 
@@ -123,26 +256,45 @@ pub fn junit_path(
     }
 }
 
-/// Case names from a newline- or comma-separated input.
-pub fn names(v: Option<&str>) -> Vec<String> {
-    v.unwrap_or_default()
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
 
-    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Lookup {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
+    use super::*;
+    use crate::cli::{ActionArgs, Cli, Command as Sub, MatrixArgs, RunArgs};
+
+    use super::map as vars;
+
+    fn cli(argv: &[&str], pairs: &[(&str, &str)]) -> Result<Cli, ParseError> {
+        let argv = std::iter::once("qemu-test")
+            .chain(argv.iter().copied())
+            .map(OsString::from)
+            .collect();
+        parse::<Cli>(argv, &vars(pairs))
+    }
+
+    fn run(argv: &[&str], pairs: &[(&str, &str)]) -> RunArgs {
+        let argv: Vec<&str> = std::iter::once("run").chain(argv.iter().copied()).collect();
+        match cli(&argv, pairs) {
+            Ok(Cli {
+                command: Sub::Run(args),
+            }) => *args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn action(pairs: &[(&str, &str)]) -> ActionArgs {
+        action_args(&vars(pairs)).unwrap()
+    }
+
+    /// The input error's message (exit code 2), or a panic.
+    fn input_error(argv: &[&str], pairs: &[(&str, &str)]) -> String {
+        match cli(argv, pairs) {
+            Err(ParseError::Input(e)) => {
+                assert_eq!(e.exit_code(), 2);
+                e.to_string()
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -157,21 +309,135 @@ mod tests {
             ("FALSE", false),
             (" true ", true),
         ] {
-            let get = move |_: &str| Some(v.to_string());
-            assert_eq!(boolean(&get, "summary", !want).unwrap(), want, "{v}");
+            let r = run(
+                &[],
+                &[("INPUT_SUMMARY", v), ("INPUT_FAIL_ON_REGRESSION", v)],
+            );
+            assert_eq!((r.summary, r.fail_on_regression), (want, want), "{v}");
+            assert_eq!(action(&[("INPUT_UPLOAD_LOGS", v)]).upload_logs, want, "{v}");
         }
         for v in ["yes", "no", "1", "0", "tRUE", "on", "enabled"] {
-            let get = move |_: &str| Some(v.to_string());
-            let e = boolean(&get, "upload-logs", true).unwrap_err();
-            assert_eq!(e.exit_code(), 2);
-            let msg = e.to_string();
+            for input in ["upload-logs", "summary", "fail-on-regression"] {
+                let msg = input_error(&["action", "prepare"], &[(&var_name(input), v)]);
+                assert!(
+                    msg.contains(&format!("input `{input}`")) && msg.contains(&format!("'{v}'")),
+                    "{msg}"
+                );
+            }
+        }
+        let r = run(&[], &[]);
+        assert!(r.summary && r.annotations && !r.fail_on_regression);
+        assert!(run(&[], &[("INPUT_SUMMARY", "  ")]).summary);
+        let a = action(&[]);
+        assert!(a.upload_logs && a.cache_images);
+        assert_eq!(a.command, "run");
+    }
+
+    #[test]
+    fn empty_inputs_are_not_given_and_lists_split() {
+        let r = run(
+            &[],
+            &[
+                ("INPUT_KERNEL", ""),
+                ("INPUT_TIMEOUT", " 90s "),
+                ("INPUT_ACCEL", "   "),
+                ("INPUT_SUCCESS_REGEX", "a, b\n\n c \n"),
+                ("INPUT_REQUIRES", "kvm, vmx"),
+                ("INPUT_CASE", "a, b\nc,,"),
+                ("INPUT_VMCONFIGS", "x.toml\ny.toml"),
+            ],
+        );
+        assert_eq!(r.kernel, None);
+        assert_eq!(r.accel, None);
+        assert_eq!(r.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(r.success_regex, ["a, b", "c"]);
+        assert_eq!(r.requires, ["kvm", "vmx"]);
+        assert_eq!(r.cases, ["a", "b", "c"]);
+        assert_eq!(
+            r.vmconfigs,
+            [PathBuf::from("x.toml"), PathBuf::from("y.toml")]
+        );
+    }
+
+    #[test]
+    fn flags_win_over_inputs() {
+        let pairs = [
+            ("INPUT_TIMEOUT", "90s"),
+            ("INPUT_CASE", "y"),
+            ("INPUT_KERNEL", "k"),
+        ];
+        let r = run(&["--timeout", "1s", "--case", "x"], &pairs);
+        assert_eq!(r.timeout, Some(Duration::from_secs(1)));
+        assert_eq!(r.cases, ["x"]);
+        assert_eq!(r.kernel, Some(PathBuf::from("k")));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_input() {
+        for (var, value, reason) in [
+            ("INPUT_TIMEOUT", "soon", "soon"),
+            (
+                "INPUT_REGRESSION_THRESHOLD",
+                "lots",
+                "invalid regression threshold 'lots'",
+            ),
+            ("INPUT_RETRIES", "11", "11"),
+            ("INPUT_JOBS", "many", "many"),
+            ("INPUT_ARCH", "vax", "vax"),
+        ] {
+            let msg = input_error(&["run"], &[(var, value)]);
+            let input = input_name(var);
             assert!(
-                msg.contains("input `upload-logs`") && msg.contains(&format!("'{v}'")),
+                msg.contains(&format!("input `{input}` ({var})")) && msg.contains(reason),
                 "{msg}"
             );
         }
-        assert!(boolean(&vars(&[]), "summary", true).unwrap());
-        assert!(!boolean(&vars(&[("INPUT_SUMMARY", "  ")]), "summary", false).unwrap());
+        let msg = input_error(&["action", "run"], &[("INPUT_COMMAND", "rm -rf")]);
+        assert!(
+            msg.contains("input `command`") && msg.contains("'rm -rf'") && msg.contains("matrix"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn baseline_inputs_reach_the_run() {
+        let r = run(
+            &[],
+            &[
+                ("INPUT_BASELINE", "base/results.json"),
+                ("INPUT_REGRESSION_THRESHOLD", "50%"),
+                ("INPUT_FAIL_ON_REGRESSION", "true"),
+            ],
+        );
+        assert_eq!(r.baseline, Some(PathBuf::from("base/results.json")));
+        assert_eq!(
+            r.regression_threshold,
+            Some(crate::report::baseline::Threshold::parse("50%").unwrap())
+        );
+        assert!(r.fail_on_regression);
+        let r = run(&["--baseline", "x.json"], &[("INPUT_BASELINE", "y.json")]);
+        assert_eq!(r.baseline, Some(PathBuf::from("x.json")));
+    }
+
+    #[test]
+    fn an_input_meets_a_required_argument_and_help_names_the_variables() {
+        match cli(&["matrix"], &[("INPUT_SUITE", "s.toml")]) {
+            Ok(Cli {
+                command: Sub::Matrix(MatrixArgs { suite, .. }),
+            }) => assert_eq!(suite, Some(PathBuf::from("s.toml"))),
+            other => panic!("{other:?}"),
+        }
+        match cli(&["matrix"], &[]) {
+            Err(ParseError::Clap(e)) => assert!(e.use_stderr(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        match cli(&["run", "--help"], &[]) {
+            Err(ParseError::Clap(e)) => {
+                let help = e.to_string();
+                assert!(help.contains("[env: INPUT_TIMEOUT"), "{help}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -200,6 +466,6 @@ mod tests {
     fn input_names_map_to_their_variables() {
         assert_eq!(var_name("log-dir"), "INPUT_LOG_DIR");
         assert_eq!(var_name("github-token"), "INPUT_GITHUB_TOKEN");
-        assert_eq!(names(Some("a, b\nc,,")), ["a", "b", "c"]);
+        assert_eq!(input_name("INPUT_FAIL_ON_REGRESSION"), "fail-on-regression");
     }
 }

@@ -1,14 +1,15 @@
 //! `qemu-test action prepare`: the composite action's second step. Before anything is installed
 //! or run it resolves what the later steps need (the subcommand, the log directory, the JUnit
 //! path, what to upload and under which artifact name, and the guest architectures whose
-//! `qemu-system-*` the host step must provide) from the same `INPUT_*` variables and with the
-//! same rules as `qemu-test run`, so the two can never disagree.
+//! `qemu-system-*` the host step must provide) from the same inputs ([`ActionArgs`], every input
+//! checked) and with the same rules as `qemu-test run`, so the two can never disagree.
 
 use std::path::{Path, PathBuf};
 
 use super::inputs::{self, Lookup};
 use crate::arch::Arch;
 use crate::build::board::BoardConfig;
+use crate::cli::{ActionArgs, RunArgs};
 use crate::error::Error;
 use crate::plan::Suite;
 
@@ -75,19 +76,11 @@ pub fn log_dir(given: Option<&Path>, cwd: &Path) -> PathBuf {
     cwd.join(given.unwrap_or(Path::new(DEFAULT_LOG_DIR)))
 }
 
-/// Resolves the prepare step's outputs from `vars` in the working directory `cwd`.
-pub fn prepare(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
-    let command = inputs::text(vars, "command").unwrap_or_else(|| "run".into());
-    if command != "run" && command != "matrix" {
-        return Err(Error::usage(format!(
-            "input `command`: '{command}' is not a command of the action"
-        ))
-        .help("write `command: run` (the default) or `command: matrix`"));
-    }
-    for b in inputs::BOOLEANS {
-        inputs::boolean(vars, b, true)?;
-    }
-    let upload = inputs::boolean(vars, "upload-logs", true)?;
+/// Resolves the prepare step's outputs from the inputs in the working directory `cwd`; `vars`
+/// gives the runner's `GITHUB_JOB` and `GITHUB_RUN_ATTEMPT`.
+pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
+    let command = args.command.clone();
+    let upload = args.upload_logs;
     if command == "matrix" {
         return Ok(Prepared {
             command,
@@ -99,11 +92,9 @@ pub fn prepare(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
             notes: Vec::new(),
         });
     }
-    let log_dir = log_dir(
-        inputs::text(vars, "log-dir").map(PathBuf::from).as_deref(),
-        cwd,
-    );
-    let junit = inputs::junit_path(inputs::text(vars, "junit").as_deref(), &log_dir, cwd)?;
+    let run = &args.run;
+    let log_dir = log_dir(run.out_dir.as_deref(), cwd);
+    let junit = inputs::junit_path(run.junit.as_deref(), &log_dir, cwd)?;
     let mut upload_paths = vec![
         log_dir.join("*.log").display().to_string(),
         log_dir.join("results.json").display().to_string(),
@@ -113,11 +104,11 @@ pub fn prepare(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
         upload_paths.push(j.display().to_string());
     }
     let mut notes = Vec::new();
-    let arches = guest_arches(vars, cwd, &mut notes);
+    let arches = guest_arches(run, cwd, &mut notes);
     let artifact_name = upload.then(|| {
         format!(
             "qemu-test-{}-{}-{}-{}",
-            label(vars),
+            label(run),
             vars.get("GITHUB_JOB")
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "job".into()),
@@ -142,13 +133,10 @@ pub fn prepare(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
 /// (its own, its kernel's ELF header or its board's target triple); else the kernel's or the
 /// board's. A case whose arch cannot be read yet (a kernel still to be built) adds nothing: the
 /// run step reports it.
-fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<Arch> {
+fn guest_arches(run: &RunArgs, cwd: &Path, notes: &mut Vec<String>) -> Vec<Arch> {
     let mut out = Vec::new();
-    if let Some(a) = inputs::text(vars, "arch") {
-        match a.parse() {
-            Ok(a) => out.push(a),
-            Err(e) => notes.push(format!("input `arch`: {e}")),
-        }
+    if let Some(a) = run.arch {
+        out.push(a);
         return out;
     }
     let mut one = |kernel: Option<&Path>, board: Option<&Path>| -> Option<Arch> {
@@ -163,11 +151,11 @@ fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<
             }
         }
     };
-    if let Some(dir) = inputs::text(vars, "test-suit") {
+    if let Some(dir) = &run.test_suit.test_suit {
         let filter = crate::plan::testsuit::Filter {
             archs: Vec::new(),
-            groups: inputs::names(inputs::text(vars, "test-group").as_deref()),
-            cases: inputs::names(inputs::text(vars, "test-case").as_deref()),
+            groups: run.test_suit.test_group.clone(),
+            cases: run.test_suit.test_case.clone(),
         };
         match crate::plan::testsuit::discover(&cwd.join(dir), &filter) {
             Ok(cases) => out.extend(cases.iter().map(|c| c.arch)),
@@ -175,10 +163,9 @@ fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<
                 "could not read the test-suit's cases now ({e}); the run step reports why"
             )),
         }
-    } else if let Some(suite) = inputs::text(vars, "suite") {
-        let names = inputs::names(inputs::text(vars, "case").as_deref());
-        match Suite::load(&cwd.join(&suite)).and_then(|s| {
-            Ok(s.select(&names)?
+    } else if let Some(suite) = &run.suite {
+        match Suite::load(&cwd.join(suite)).and_then(|s| {
+            Ok(s.select(&run.cases)?
                 .into_iter()
                 .map(|c| c.over(&s.defaults))
                 .collect::<Vec<_>>())
@@ -197,10 +184,7 @@ fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<
                 "could not read the suite's cases now ({e}); the run step reports why"
             )),
         }
-    } else if let Some(a) = one(
-        inputs::text(vars, "kernel").as_deref().map(Path::new),
-        inputs::text(vars, "build-config").as_deref().map(Path::new),
-    ) {
+    } else if let Some(a) = one(run.kernel.as_deref(), run.build_config.as_deref()) {
         out.push(a);
     }
     out.sort_by_key(|a| a.name());
@@ -210,24 +194,20 @@ fn guest_arches(vars: &impl Lookup, cwd: &Path, notes: &mut Vec<String>) -> Vec<
 
 /// What the artifact is about: the cases asked for, else the suite or kernel file name; only
 /// `[A-Za-z0-9._+-]`, at most 80 characters.
-fn label(vars: &impl Lookup) -> String {
-    let stem = |p: String| {
-        Path::new(&p)
-            .file_stem()
+fn label(run: &RunArgs) -> String {
+    let stem = |p: &Path| {
+        p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let raw = {
-        let cases = inputs::names(inputs::text(vars, "case").as_deref());
-        if !cases.is_empty() {
-            cases.join("+")
-        } else if let Some(s) = inputs::text(vars, "suite") {
-            stem(s)
-        } else if let Some(k) = inputs::text(vars, "kernel") {
-            stem(k)
-        } else {
-            String::new()
-        }
+    let raw = if !run.cases.is_empty() {
+        run.cases.join("+")
+    } else if let Some(s) = &run.suite {
+        stem(s)
+    } else if let Some(k) = &run.kernel {
+        stem(k)
+    } else {
+        String::new()
     };
     let raw = if raw.is_empty() { "run".into() } else { raw };
     let safe: String = raw
@@ -254,10 +234,15 @@ mod tests {
     use super::*;
     use crate::action::inputs::map as vars;
 
+    /// The prepare step as the action runs it: its inputs parsed from `vars`.
+    fn prep(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
+        prepare(&inputs::action_args(vars)?, vars, cwd)
+    }
+
     #[test]
     fn uploads_only_reports_and_logs() {
         let cwd = Path::new("/w");
-        let p = prepare(
+        let p = prep(
             &vars(&[("INPUT_LOG_DIR", "out"), ("INPUT_JUNIT", "true")]),
             cwd,
         )
@@ -272,7 +257,7 @@ mod tests {
                 "/w/out/junit.xml"
             ]
         );
-        let p = prepare(&vars(&[("INPUT_JUNIT", "reports/j.xml")]), cwd).unwrap();
+        let p = prep(&vars(&[("INPUT_JUNIT", "reports/j.xml")]), cwd).unwrap();
         assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/qemu-test-out")));
         assert_eq!(p.upload_paths[3], "/w/reports/j.xml");
     }
@@ -284,15 +269,15 @@ mod tests {
             ("GITHUB_JOB", "test"),
             ("GITHUB_RUN_ATTEMPT", "2"),
         ]);
-        let a = prepare(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
-        let b = prepare(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
+        let a = prep(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
+        let b = prep(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
         assert!(
             a.starts_with("qemu-test-linux_smp1+.._.._etc-test-2-"),
             "{a}"
         );
         assert_ne!(a, b);
         assert!(
-            prepare(&vars(&[("INPUT_UPLOAD_LOGS", "FALSE")]), Path::new("/w"))
+            prep(&vars(&[("INPUT_UPLOAD_LOGS", "FALSE")]), Path::new("/w"))
                 .unwrap()
                 .artifact_name
                 .is_none()
@@ -301,12 +286,16 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_usage_errors_naming_the_input() {
-        let e = prepare(&vars(&[("INPUT_COMMAND", "rm -rf")]), Path::new("/w")).unwrap_err();
+        let e = prep(&vars(&[("INPUT_COMMAND", "rm -rf")]), Path::new("/w")).unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("input `command`: 'rm -rf'"), "{e}");
-        let e = prepare(&vars(&[("INPUT_UPLOAD_LOGS", "yes")]), Path::new("/w")).unwrap_err();
+        assert!(
+            e.to_string().contains("input `command` (INPUT_COMMAND)"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("'rm -rf'"), "{e}");
+        let e = prep(&vars(&[("INPUT_UPLOAD_LOGS", "yes")]), Path::new("/w")).unwrap_err();
         assert!(e.to_string().contains("input `upload-logs`"), "{e}");
-        let e = prepare(&vars(&[("INPUT_JUNIT", "on")]), Path::new("/w")).unwrap_err();
+        let e = prep(&vars(&[("INPUT_JUNIT", "on")]), Path::new("/w")).unwrap_err();
         assert!(
             e.to_string().contains("neither a boolean nor a file path"),
             "{e}"
@@ -316,13 +305,13 @@ mod tests {
     #[test]
     fn arches_of_a_test_suit_follow_its_filters() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tgoskits/test-suit");
-        let all = prepare(&vars(&[("INPUT_TEST_SUIT", root)]), Path::new("/")).unwrap();
+        let all = prep(&vars(&[("INPUT_TEST_SUIT", root)]), Path::new("/")).unwrap();
         assert!(
             all.arches.contains(&Arch::X86_64) && all.arches.contains(&Arch::Aarch64),
             "{:?}",
             all.arches
         );
-        let svm = prepare(
+        let svm = prep(
             &vars(&[("INPUT_TEST_SUIT", root), ("INPUT_TEST_CASE", "smoke-svm")]),
             Path::new("/"),
         )
@@ -333,14 +322,14 @@ mod tests {
     #[test]
     fn arches_come_from_the_input_or_the_board_target() {
         let dir = tempfile::tempdir().unwrap();
-        let p = prepare(&vars(&[("INPUT_ARCH", "arm64")]), dir.path()).unwrap();
+        let p = prep(&vars(&[("INPUT_ARCH", "arm64")]), dir.path()).unwrap();
         assert_eq!(p.arches, [Arch::Aarch64]);
         std::fs::write(
             dir.path().join("board.toml"),
             "target = \"riscv64gc-unknown-none-elf\"\nfeatures = []\nlog = \"Info\"\ncargo_args = []\nto_bin = true\nvm_configs = []\n",
         )
         .unwrap();
-        let p = prepare(&vars(&[("INPUT_BUILD_CONFIG", "board.toml")]), dir.path()).unwrap();
+        let p = prep(&vars(&[("INPUT_BUILD_CONFIG", "board.toml")]), dir.path()).unwrap();
         assert_eq!(p.arches, [Arch::Riscv64]);
     }
 }

@@ -16,18 +16,17 @@ pub fn command(args: &MatrixArgs) -> i32 {
 fn write(args: &MatrixArgs) -> Result<(), Error> {
     let suite = match (
         &args.suite,
-        crate::run::command::test_suit(&args.test_suit, args.arch)?,
+        crate::run::command::test_suit(
+            &args.test_suit,
+            args.arch,
+            &crate::run::command::current_dir()?,
+        )?,
     ) {
         (_, Some((suite, _))) => suite,
         (Some(path), None) => Suite::load(path)?,
         (None, None) => return Err(Error::usage("matrix needs --suite FILE or --test-suit DIR")),
     };
-    let names = if args.cases.is_empty() {
-        crate::action::inputs::names(crate::action::inputs::env_var("INPUT_CASE").as_deref())
-    } else {
-        args.cases.clone()
-    };
-    let matrix = matrix(&suite, &names, &args.filter)?.to_string();
+    let matrix = matrix(&suite, &args.cases, &args.filter)?.to_string();
     println!("{matrix}");
     if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
         crate::report::gha::outputs::write_outputs(

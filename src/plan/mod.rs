@@ -242,8 +242,8 @@ pub fn probe_not_needed() -> HostProbe {
 }
 
 /// Resolves the layered inputs of every selected case; all errors surface here, before anything
-/// runs. `cli` is the command line (paths relative to the cwd), the environment layer comes from
-/// `INPUT_*`, and suite paths are relative to the workspace.
+/// runs. `cli` is the command line with the action's inputs (paths relative to the cwd), and
+/// suite paths are relative to the workspace.
 pub fn plan_run(
     cli: &CaseInputs,
     suite: Option<&Suite>,
@@ -266,7 +266,7 @@ pub fn plan_run_each(
 ) -> Result<Vec<Result<Case, Error>>, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
-    let (workspace, layered) = layered_cases(cli, &CaseInputs::from_env()?, suite, selected, &cwd)?;
+    let (workspace, layered) = layered_cases(cli, suite, selected, &cwd)?;
     if suite.is_some() && opts.log.is_some() && layered.len() > 1 {
         return Err(
             Error::usage("--log names one file but several cases are selected")
@@ -286,19 +286,17 @@ pub fn plan_run_each(
         .collect())
 }
 
-/// The workspace and each selected case's inputs, layered (command line over `INPUT_*` over
+/// The workspace and each selected case's inputs, layered (command line and action inputs over
 /// the suite case over its `[defaults]`) with every path absolute: what [`plan_case`] plans
 /// from, also for the action's steps that need to know the cases before the run (the build
-/// cache key). Without a suite, the one case of the command line and environment.
+/// cache key). Without a suite, the one case of the command line.
 pub fn layered_cases(
     cli: &CaseInputs,
-    env: &CaseInputs,
     suite: Option<&Suite>,
     selected: &[String],
     cwd: &Path,
 ) -> Result<(PathBuf, Vec<CaseInputs>), Error> {
-    let env = absolutize(env, cwd);
-    let top = absolutize(cli, cwd).over(&env);
+    let top = absolutize(cli, cwd);
     let workspace = absolute(cwd, &workspace_root(&top, cwd));
     let Some(suite) = suite else {
         if !selected.is_empty() {

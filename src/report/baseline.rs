@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{CaseResult, Stage};
 use crate::console::script::TimelineKind;
-use crate::error::Error;
 use crate::verdict::Outcome;
 
 /// How much slower a time must be to count as a regression: more than `percent` % slower
@@ -376,7 +375,7 @@ impl BaseCase {
     }
 }
 
-/// What `--baseline`, `--regression-threshold` and `--fail-on-regression` (or the inputs
+/// What `--baseline`, `--regression-threshold` and `--fail-on-regression` (the inputs
 /// `baseline`, `regression-threshold`, `fail-on-regression`) ask for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BaselineOptions {
@@ -386,34 +385,6 @@ pub struct BaselineOptions {
 }
 
 impl BaselineOptions {
-    /// The flags, else the `INPUT_*` variables (empty = not given). A threshold or boolean
-    /// input that does not parse is a usage error.
-    pub fn resolve(
-        file: Option<PathBuf>,
-        threshold: Option<Threshold>,
-        fail_on_regression: bool,
-        vars: &impl crate::action::inputs::Lookup,
-    ) -> Result<BaselineOptions, Error> {
-        use crate::action::inputs;
-        let threshold = match threshold {
-            Some(t) => Some(t),
-            None => inputs::text(vars, "regression-threshold")
-                .map(|v| {
-                    Threshold::parse(&v).map_err(|e| {
-                        Error::usage(format!("input `regression-threshold`: {e}"))
-                            .help("write e.g. `regression-threshold: 20%,500ms`")
-                    })
-                })
-                .transpose()?,
-        };
-        Ok(BaselineOptions {
-            file: file.or_else(|| inputs::text(vars, "baseline").map(PathBuf::from)),
-            threshold,
-            fail_on_regression: fail_on_regression
-                || inputs::boolean(vars, "fail-on-regression", false)?,
-        })
-    }
-
     /// Reads the baseline (relative to `cwd`). Returns the check to apply to each case (none
     /// without a usable baseline) and the warnings to show: an unusable baseline, or options
     /// that have nothing to act on.

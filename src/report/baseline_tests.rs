@@ -332,7 +332,7 @@ fn an_unusable_baseline_is_a_warning_naming_the_file_and_why() {
 }
 
 #[test]
-fn options_without_a_baseline_warn_and_inputs_are_read() {
+fn options_without_a_baseline_warn() {
     let none = BaselineOptions {
         file: None,
         threshold: Some(Threshold::default()),
@@ -343,48 +343,6 @@ fn options_without_a_baseline_warn_and_inputs_are_read() {
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("--fail-on-regression has no effect without --baseline"));
     assert!(warnings[1].starts_with("--regression-threshold has no effect"));
-
-    let vars = |k: &str| match k {
-        "INPUT_BASELINE" => Some("base/results.json".to_string()),
-        "INPUT_REGRESSION_THRESHOLD" => Some("50%".to_string()),
-        "INPUT_FAIL_ON_REGRESSION" => Some("true".to_string()),
-        _ => None,
-    };
-    let o = BaselineOptions::resolve(None, None, false, &vars).unwrap();
-    assert_eq!(o.file, Some(PathBuf::from("base/results.json")));
-    assert_eq!(o.threshold, Some(Threshold::parse("50%").unwrap()));
-    assert!(o.fail_on_regression);
-    // Flags win.
-    let o = BaselineOptions::resolve(
-        Some("x.json".into()),
-        Some(Threshold::default()),
-        false,
-        &vars,
-    )
-    .unwrap();
-    assert_eq!(o.file, Some(PathBuf::from("x.json")));
-    assert_eq!(o.threshold, Some(Threshold::default()));
-
-    let bad = |k: &str| match k {
-        "INPUT_REGRESSION_THRESHOLD" => Some("lots".to_string()),
-        _ => None,
-    };
-    let e = BaselineOptions::resolve(None, None, false, &bad).unwrap_err();
-    assert_eq!(e.exit_code(), 2);
-    assert!(
-        e.message
-            .starts_with("input `regression-threshold`: invalid regression threshold 'lots'"),
-        "{}",
-        e.message
-    );
-    let bad = |k: &str| (k == "INPUT_FAIL_ON_REGRESSION").then(|| "yes".to_string());
-    let e = BaselineOptions::resolve(None, None, false, &bad).unwrap_err();
-    assert!(
-        e.message
-            .contains("input `fail-on-regression`: 'yes' is not a boolean"),
-        "{}",
-        e.message
-    );
 }
 
 #[test]

@@ -58,7 +58,7 @@ const RETRIES: usize = 2;
 /// Where and as what check runs are published, from the Actions environment.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChecksConfig {
-    /// `INPUT_GITHUB_TOKEN`; needs `checks: write`.
+    /// `--github-token` (input `github-token`); needs `checks: write`.
     pub token: String,
     /// `GITHUB_API_URL` (GitHub Enterprise Server has its own), default `https://api.github.com`.
     pub api_url: String,
@@ -89,20 +89,24 @@ impl std::fmt::Debug for ChecksConfig {
 }
 
 impl ChecksConfig {
-    /// The configuration from this process's environment; `None` without a token, which
-    /// means check runs are not wanted.
-    pub fn from_env() -> Option<Self> {
-        Self::from_vars(|k| std::env::var(k).ok())
+    /// The configuration for `token` and `check_name` (the inputs) from this process's Actions
+    /// environment; `None` without a token, which means check runs are not wanted.
+    pub fn from_env(token: Option<&str>, check_name: Option<&str>) -> Option<Self> {
+        Self::from_vars(token, check_name, |k| std::env::var(k).ok())
     }
 
-    /// As [`ChecksConfig::from_env`], reading variables through `var`.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+    /// As [`ChecksConfig::from_env`], reading the runner's variables through `var`.
+    pub fn from_vars(
+        token: Option<&str>,
+        check_name: Option<&str>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
         let get = |k: &str| {
             var(k)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let token = get("INPUT_GITHUB_TOKEN")?;
+        let token = token.map(str::trim).filter(|t| !t.is_empty())?.to_string();
         let repository = get("GITHUB_REPOSITORY").unwrap_or_default();
         let pr_head = get("GITHUB_EVENT_PATH").and_then(|p| pull_request_head(Path::new(&p)));
         let details_url = match (get("GITHUB_SERVER_URL"), get("GITHUB_RUN_ID")) {
@@ -117,7 +121,7 @@ impl ChecksConfig {
             api_url: get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             head_sha: pr_head.or_else(|| get("GITHUB_SHA")).unwrap_or_default(),
             repository,
-            check_name: get("INPUT_CHECK_NAME").unwrap_or_else(|| "qemu-test".into()),
+            check_name: check_name.unwrap_or("qemu-test").to_string(),
             details_url,
             workspace: get("GITHUB_WORKSPACE").map(PathBuf::from),
         })
@@ -441,19 +445,24 @@ mod tests {
 
     #[test]
     fn no_token_means_no_check_runs() {
-        assert!(ChecksConfig::from_vars(vars(&[("GITHUB_REPOSITORY", "o/r")])).is_none());
-        assert!(ChecksConfig::from_vars(vars(&[("INPUT_GITHUB_TOKEN", " ")])).is_none());
+        assert!(
+            ChecksConfig::from_vars(None, None, vars(&[("GITHUB_REPOSITORY", "o/r")])).is_none()
+        );
+        assert!(ChecksConfig::from_vars(Some(" "), None, vars(&[])).is_none());
     }
 
     #[test]
     fn config_from_the_actions_environment() {
-        let cfg = ChecksConfig::from_vars(vars(&[
-            ("INPUT_GITHUB_TOKEN", "t0k"),
-            ("GITHUB_REPOSITORY", "o/r"),
-            ("GITHUB_SHA", "abc"),
-            ("GITHUB_SERVER_URL", "https://github.com/"),
-            ("GITHUB_RUN_ID", "42"),
-        ]))
+        let cfg = ChecksConfig::from_vars(
+            Some("t0k"),
+            None,
+            vars(&[
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GITHUB_SHA", "abc"),
+                ("GITHUB_SERVER_URL", "https://github.com/"),
+                ("GITHUB_RUN_ID", "42"),
+            ]),
+        )
         .unwrap();
         assert_eq!(cfg.api_url, "https://api.github.com");
         assert_eq!(cfg.check_name, "qemu-test");
@@ -472,19 +481,19 @@ mod tests {
         let event = dir.path().join("event.json");
         std::fs::write(&event, r#"{"pull_request":{"head":{"sha":"feed"}}}"#).unwrap();
         let path = event.to_string_lossy().into_owned();
-        let cfg = ChecksConfig::from_vars(vars(&[
-            ("INPUT_GITHUB_TOKEN", "t"),
-            ("GITHUB_SHA", "merge"),
-            ("GITHUB_EVENT_PATH", &path),
-        ]))
+        let cfg = ChecksConfig::from_vars(
+            Some("t"),
+            None,
+            vars(&[("GITHUB_SHA", "merge"), ("GITHUB_EVENT_PATH", &path)]),
+        )
         .unwrap();
         assert_eq!(cfg.head_sha, "feed");
         std::fs::write(&event, r#"{"ref":"refs/heads/main"}"#).unwrap();
-        let cfg = ChecksConfig::from_vars(vars(&[
-            ("INPUT_GITHUB_TOKEN", "t"),
-            ("GITHUB_SHA", "push"),
-            ("GITHUB_EVENT_PATH", &path),
-        ]))
+        let cfg = ChecksConfig::from_vars(
+            Some("t"),
+            None,
+            vars(&[("GITHUB_SHA", "push"), ("GITHUB_EVENT_PATH", &path)]),
+        )
         .unwrap();
         assert_eq!(cfg.head_sha, "push");
     }
@@ -492,8 +501,7 @@ mod tests {
     #[test]
     fn unusable_repository_or_sha_is_a_config_error() {
         let mut cfg =
-            ChecksConfig::from_vars(vars(&[("INPUT_GITHUB_TOKEN", "t"), ("GITHUB_SHA", "s")]))
-                .unwrap();
+            ChecksConfig::from_vars(Some("t"), None, vars(&[("GITHUB_SHA", "s")])).unwrap();
         for bad in ["", "o", "o/", "/r", "o/r/x"] {
             cfg.repository = bad.into();
             let e = cfg.owner_repo().unwrap_err();

@@ -1,12 +1,11 @@
 //! `qemu-test run`: from the parsed command line (and the action's `INPUT_*` variables) to
 //! planned cases, run through the reporters, to the exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt;
 
 use super::Cancel;
-use crate::action::inputs::env_var as env_input;
 use crate::arch::Arch;
 use crate::cli::{RunArgs, TestSuitArgs};
 use crate::error::{Error, exit};
@@ -36,7 +35,7 @@ pub async fn run(args: &RunArgs) -> i32 {
     let (cases, unplanned) = tokio::select! {
         r = planning => match r {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return report_plan_error(&e),
+            Ok(Err(e)) => return report_plan_error(&e, &GithubInputs::of(args)),
             Err(e) => return Error::infra(format!("planning failed: {e}")).report(),
         },
         sig = watch.cancelled() => {
@@ -44,14 +43,10 @@ pub async fn run(args: &RunArgs) -> i32 {
             return sig.exit_code();
         }
     };
-    let baseline = match crate::report::baseline::BaselineOptions::resolve(
-        args.baseline.clone(),
-        args.regression_threshold,
-        args.fail_on_regression,
-        &crate::action::inputs::env(),
-    ) {
-        Ok(b) => b,
-        Err(e) => return report_plan_error(&e),
+    let baseline = crate::report::baseline::BaselineOptions {
+        file: args.baseline.clone(),
+        threshold: args.regression_threshold,
+        fail_on_regression: args.fail_on_regression,
     };
     let mut reporters = Reporters::new();
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
@@ -73,14 +68,19 @@ pub async fn run(args: &RunArgs) -> i32 {
         Err(e) => return e.report(),
     };
     let results_json = out_dir.join("results.json");
-    let (junit, gh) = match junit_path(args, out_dir).and_then(|j| {
-        let gh = github_reporter(j.clone(), Some(results_json.clone()), !args.quiet, jobs > 1)?
-            .map(|g| g.with_summary_file(out_dir.join(crate::action::prepare::SUMMARY_FILE)));
-        Ok((j, gh))
-    }) {
-        Ok(x) => x,
-        Err(e) => return report_plan_error(&e),
+    let github = GithubInputs::of(args);
+    let junit = match junit_path(args, out_dir) {
+        Ok(j) => j,
+        Err(e) => return report_plan_error(&e, &github),
     };
+    let gh = github_reporter(
+        &github,
+        junit.clone(),
+        Some(results_json.clone()),
+        !args.quiet,
+        jobs > 1,
+    )
+    .map(|g| g.with_summary_file(out_dir.join(crate::action::prepare::SUMMARY_FILE)));
     reporters.add(Box::new(JsonReporter::new(results_json.clone())));
     if let Some(j) = &junit {
         reporters.add(Box::new(JunitReporter::new(j.clone())));
@@ -119,7 +119,7 @@ pub async fn run(args: &RunArgs) -> i32 {
     // The reports are written; a signal now only stops publishing the check runs.
     let mut watch = cancel.clone();
     tokio::select! {
-        () = publish_checks(&results) => {}
+        () = publish_checks(args, &results) => {}
         sig = watch.cancelled() => {
             eprintln!("cancelled by {sig}: check runs not (all) published");
             code = sig.exit_code();
@@ -178,19 +178,17 @@ fn compare_with_baseline(
 /// Publishes one check run per case when a token is given (input `github-token`). Runs after
 /// the reporters closed the console window, so its warnings are our own lines; the Checks API
 /// never changes the exit code.
-async fn publish_checks(results: &[crate::report::CaseResult]) {
+async fn publish_checks(args: &RunArgs, results: &[crate::report::CaseResult]) {
     use crate::report::checks::{self, ChecksConfig};
-    let Some(cfg) = ChecksConfig::from_env() else {
+    let Some(cfg) =
+        ChecksConfig::from_env(args.github_token.as_deref(), args.check_name.as_deref())
+    else {
         return;
     };
     let warnings = checks::publish(&cfg, results)
         .await
         .unwrap_or_else(|e| vec![format!("check runs not created: {e}")]);
-    // Already checked by the run's reporters: a bad value never gets this far.
-    let annotations =
-        crate::action::inputs::boolean(&crate::action::inputs::env(), "annotations", true)
-            .unwrap_or(true);
-    checks::print_warnings(&warnings, annotations);
+    checks::print_warnings(&warnings, args.annotations);
 }
 
 /// Plans every case, then probes the host (only when a case could use KVM or has requirements)
@@ -211,12 +209,8 @@ fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
             Err(e) => return Err(e),
         }
     }
-    let profiles = match args
-        .profiles
-        .clone()
-        .or_else(|| env_input("INPUT_PROFILES").map(PathBuf::from))
-    {
-        Some(p) => Profiles::with_overrides(&p)?,
+    let profiles = match &args.profiles {
+        Some(p) => Profiles::with_overrides(p)?,
         None => Profiles::builtin(),
     };
     let probe = if cases.iter().any(plan::Case::needs_probe) {
@@ -236,30 +230,14 @@ fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
 }
 
 fn plan_inputs(args: &RunArgs) -> Result<Vec<Result<plan::Case, Error>>, Error> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
-    let mut inputs = args.inputs();
-    let suite = match test_suit(&args.test_suit, args.arch)? {
-        Some((suite, workspace)) => {
-            inputs.workspace = inputs.workspace.or(Some(workspace));
-            Some(suite)
-        }
-        None => args
-            .suite_path()
-            .map(|p| Suite::load(&cwd.join(p)))
-            .transpose()?,
-    };
+    let cwd = current_dir()?;
+    let (inputs, suite) = case_layers(args, &cwd)?;
     if let Some(s) = &suite {
         for (loc, msg) in &s.warnings {
             eprintln!("warning: {loc}: {msg}");
         }
     }
-    plan::plan_run_each(
-        &inputs,
-        suite.as_ref(),
-        &args.case_names(),
-        &args.options(&cwd),
-    )
+    plan::plan_run_each(&inputs, suite.as_ref(), &args.cases, &args.options(&cwd))
 }
 
 fn emit_warnings(cases: &[plan::Case], reporters: &mut Reporters) {
@@ -275,41 +253,46 @@ fn emit_warnings(cases: &[plan::Case], reporters: &mut Reporters) {
     }
 }
 
-/// The discovered cases of tgoskits' test-suit tree as a suite, with the workspace they belong
-/// to; `None` without `--test-suit`/`INPUT_TEST_SUIT` (`run` and `matrix`).
+/// The current directory, which relative paths on the command line are relative to.
+pub fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir()
+        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))
+}
+
+/// The command line's case inputs and the suite its cases come from: the `--test-suit` tree's
+/// (whose workspace it is, unless `--workspace` says otherwise), else `--suite`'s; relative
+/// paths against `cwd`. What `run` plans, and what the action's build cache key reads.
+pub fn case_layers(args: &RunArgs, cwd: &Path) -> Result<(CaseInputs, Option<Suite>), Error> {
+    let mut inputs = args.inputs();
+    let suite = match test_suit(&args.test_suit, args.arch, cwd)? {
+        Some((suite, workspace)) => {
+            inputs.workspace = inputs.workspace.or(Some(workspace));
+            Some(suite)
+        }
+        None => args
+            .suite
+            .as_ref()
+            .map(|p| Suite::load(&cwd.join(p)))
+            .transpose()?,
+    };
+    Ok((inputs, suite))
+}
+
+/// The discovered cases of tgoskits' test-suit tree (relative to `cwd`) as a suite, with the
+/// workspace they belong to; `None` without `--test-suit` (`run` and `matrix`).
 pub fn test_suit(
     args: &TestSuitArgs,
     arch: Option<Arch>,
+    cwd: &Path,
 ) -> Result<Option<(Suite, PathBuf)>, Error> {
-    let Some(dir) = args
-        .test_suit
-        .clone()
-        .or_else(|| env_input("INPUT_TEST_SUIT").map(PathBuf::from))
-    else {
+    let Some(dir) = &args.test_suit else {
         return Ok(None);
     };
-    let or_env = |v: &[String], k: &str| {
-        if v.is_empty() {
-            crate::action::inputs::names(env_input(k).as_deref())
-        } else {
-            v.to_vec()
-        }
-    };
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::infra(format!("cannot read the current directory: {e}")))?;
     let root = cwd.join(dir);
-    let arch = match (arch, env_input("INPUT_ARCH")) {
-        (Some(a), _) => Some(a),
-        (None, Some(a)) => Some(
-            a.parse::<Arch>()
-                .map_err(|e| Error::usage(format!("input INPUT_ARCH: {e}")))?,
-        ),
-        (None, None) => None,
-    };
     let filter = plan::testsuit::Filter {
         archs: arch.into_iter().collect(),
-        groups: or_env(&args.test_group, "INPUT_TEST_GROUP"),
-        cases: or_env(&args.test_case, "INPUT_TEST_CASE"),
+        groups: args.test_group.clone(),
+        cases: args.test_case.clone(),
     };
     let cases = plan::testsuit::discover(&root, &filter)?;
     let suite = plan::testsuit::to_suite(&root, &cases)?;
@@ -347,46 +330,18 @@ impl RunArgs {
         }
     }
 
-    /// `--suite`, else `INPUT_SUITE`.
-    fn suite_path(&self) -> Option<PathBuf> {
-        self.suite
-            .clone()
-            .or_else(|| env_input("INPUT_SUITE").map(PathBuf::from))
-    }
-
-    /// `--case`, else `INPUT_CASE` (newline or comma separated).
-    fn case_names(&self) -> Vec<String> {
-        if !self.cases.is_empty() {
-            return self.cases.clone();
-        }
-        crate::action::inputs::names(env_input("INPUT_CASE").as_deref())
-    }
-
     fn options(&self, cwd: &std::path::Path) -> RunOptions {
-        let out = self
-            .out_dir
-            .clone()
-            .or_else(|| env_input("INPUT_LOG_DIR").map(PathBuf::from));
         RunOptions {
-            out_dir: crate::action::prepare::log_dir(out.as_deref(), cwd),
+            out_dir: crate::action::prepare::log_dir(self.out_dir.as_deref(), cwd),
             log: self.log.as_ref().map(|l| cwd.join(l)),
             cache_dir: self.cache_dir.as_ref().map(|c| cwd.join(c)),
         }
     }
 }
 
-/// `--jobs`, else `INPUT_JOBS`, else what the host can take (see [`run::default_jobs`]).
+/// `--jobs`, else what the host can take (see [`super::default_jobs`]).
 fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
-    let given = match args.jobs {
-        Some(j) => Some(j),
-        None => env_input("INPUT_JOBS")
-            .map(|v| {
-                v.parse::<usize>()
-                    .map_err(|_| Error::usage(format!("INPUT_JOBS: '{v}' is not a number")))
-            })
-            .transpose()?,
-    };
-    match given {
+    match args.jobs {
         Some(0) => Err(Error::usage("--jobs must be at least 1")),
         Some(j) => Ok(j),
         // In Actions the console of each case is echoed in its own log group: one case at a
@@ -400,49 +355,72 @@ fn in_github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
-/// `--junit`, else `INPUT_JUNIT`: a path, or `true` for `<out-dir>/junit.xml`.
+/// `--junit`: a path, or `true` for `<out-dir>/junit.xml`.
 fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Result<Option<PathBuf>, Error> {
-    let v = args.junit.clone().or_else(|| env_input("INPUT_JUNIT"));
     // Relative to the current directory, like every other path flag.
     let cwd = std::env::current_dir().unwrap_or_default();
-    crate::action::inputs::junit_path(v.as_deref(), out_dir, &cwd)
+    crate::action::inputs::junit_path(args.junit.as_deref(), out_dir, &cwd)
 }
 
-/// The GitHub reporter when running in Actions, with the `summary`/`annotations` inputs;
-/// `echo_console` is false with `--quiet`, `parallel` when cases run at once. A
-/// `summary`/`annotations` value that is not a boolean is an error, even outside Actions.
+/// What the GitHub reporter is asked for (`--summary`, `--annotations`, the token to mask).
+#[derive(Debug, Clone)]
+pub struct GithubInputs {
+    pub summary: bool,
+    pub annotations: bool,
+    pub token: Option<String>,
+}
+
+impl Default for GithubInputs {
+    /// The inputs' defaults: used when the inputs themselves could not be read.
+    fn default() -> Self {
+        GithubInputs {
+            summary: true,
+            annotations: true,
+            token: None,
+        }
+    }
+}
+
+impl GithubInputs {
+    pub fn of(args: &RunArgs) -> Self {
+        GithubInputs {
+            summary: args.summary,
+            annotations: args.annotations,
+            token: args.github_token.clone(),
+        }
+    }
+}
+
+/// The GitHub reporter when running in Actions; `echo_console` is false with `--quiet`,
+/// `parallel` when cases run at once.
 fn github_reporter(
+    inputs: &GithubInputs,
     junit: Option<PathBuf>,
     results_json: Option<PathBuf>,
     echo_console: bool,
     parallel: bool,
-) -> Result<Option<GithubReporter>, Error> {
-    let vars = crate::action::inputs::env();
-    let annotations = crate::action::inputs::boolean(&vars, "annotations", true)?;
-    let summary = crate::action::inputs::boolean(&vars, "summary", true)?;
-    let Some(reporter) = GithubReporter::from_env(Box::new(std::io::stdout())) else {
-        return Ok(None);
-    };
+) -> Option<GithubReporter> {
+    let reporter = GithubReporter::from_env(Box::new(std::io::stdout()))?;
     let mut reporter = reporter.with_options(GithubOptions {
-        annotations,
-        summary,
+        annotations: inputs.annotations,
+        summary: inputs.summary,
         junit,
         results_json,
         echo_console,
         parallel,
         ..GithubOptions::default()
     });
-    if let Some(token) = env_input("INPUT_GITHUB_TOKEN") {
-        reporter.mask(&token);
+    if let Some(token) = &inputs.token {
+        reporter.mask(token);
     }
-    Ok(Some(reporter))
+    Some(reporter)
 }
 
 /// A planning error: on the terminal, and in Actions also as an annotation at the config line,
 /// in the step summary and as `verdict=error` in the outputs (nothing ran).
-pub(crate) fn report_plan_error(e: &Error) -> i32 {
+pub(crate) fn report_plan_error(e: &Error, inputs: &GithubInputs) -> i32 {
     let code = e.report();
-    if let Ok(Some(gh)) = github_reporter(None, None, true, false) {
+    if let Some(gh) = github_reporter(inputs, None, None, true, false) {
         let mut reporters = Reporters::new();
         reporters.add(Box::new(gh));
         reporters.emit(Event::Failed {
