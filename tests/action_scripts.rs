@@ -176,7 +176,8 @@ fn prepare_names_artifacts_uniquely_and_safely() {
     let (out, _) = run_step(&["prepare"], wd.path(), &[("INPUT_UPLOAD_LOGS", "no")]);
     assert_eq!(out.status.code(), Some(2), "getBooleanInput refuses 'no'");
     assert!(
-        log(&out).contains("input `upload-logs`: 'no' is not a boolean"),
+        log(&out).contains("input `upload-logs` (INPUT_UPLOAD_LOGS)")
+            && log(&out).contains("'no' is not a boolean"),
         "{}",
         log(&out)
     );
@@ -194,7 +195,8 @@ fn prepare_rejects_unknown_commands() {
     let (out, _) = run_step(&["prepare"], wd.path(), &[("INPUT_COMMAND", "rm -rf")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        log(&out).contains("::error") && log(&out).contains("input `command`: 'rm -rf'"),
+        log(&out).contains("::error")
+            && log(&out).contains("input `command` (INPUT_COMMAND): invalid value 'rm -rf'"),
         "{}",
         log(&out)
     );

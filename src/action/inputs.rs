@@ -1,7 +1,8 @@
-//! Typed reads of the composite action's `INPUT_*` variables, with the toolkit's rules: a boolean
-//! input is `true`/`True`/`TRUE` or `false`/`False`/`FALSE` (YAML 1.2 core schema, as
-//! `@actions/core`'s `getBooleanInput`), anything else is an error naming the input; an empty or
-//! missing value means "not given".
+//! The composite action's `INPUT_*` variables as arguments: each input is defined once, as a
+//! clap argument with `env = "INPUT_…"` (`crate::cli`), and [`parse`] reads the variables into
+//! those arguments with the toolkit's rules: a boolean input is `true`/`True`/`TRUE` or
+//! `false`/`False`/`FALSE` (YAML 1.2 core schema, as `@actions/core`'s `getBooleanInput`),
+//! anything else is an error naming the input; an empty or missing value means "not given".
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
