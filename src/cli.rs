@@ -37,7 +37,7 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Probe the runner: QEMU binaries, firmware, and whether KVM really runs guests.
     Probe(ProbeArgs),
-    /// Validate a QEMU TOML or suite without booting (patterns, grammar keys, lints); with
+    /// Validate a QEMU TOML, U-Boot config or suite without booting (patterns, grammar keys, lints); with
     /// --log, replay a saved console log through the grammar and show the verdict.
     Check(CheckArgs),
     /// Guest images: list the registry, pull, verify or remove cached images.
@@ -195,6 +195,10 @@ pub struct CheckArgs {
     /// The QEMU TOML to check.
     #[arg(long, value_name = "FILE", conflicts_with = "suite")]
     pub qemu_config: Option<PathBuf>,
+    /// ostool's U-Boot config (`uboot.toml`) or a tgoskits board run config to check; its
+    /// `${env:NAME}` must be set.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["qemu_config", "suite"])]
+    pub uboot_config: Option<PathBuf>,
     /// The suite file to check (each case with its QEMU TOML).
     #[arg(long, value_name = "FILE")]
     pub suite: Option<PathBuf>,

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod arch;
+pub mod board;
 pub mod build;
 pub mod check;
 pub mod cli;

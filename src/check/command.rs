@@ -8,6 +8,7 @@ use crate::cli::CheckArgs;
 pub fn check(args: &CheckArgs) -> i32 {
     let req = super::CheckRequest {
         qemu_config: args.qemu_config.clone(),
+        uboot_config: args.uboot_config.clone(),
         suite: args.suite.clone(),
         log: args.log.clone(),
         workspace: args

@@ -1,4 +1,4 @@
-//! `qemu-test check`: validates QEMU TOMLs and suites without booting anything — every pattern
+//! `qemu-test check`: validates QEMU TOMLs, ostool U-Boot configs and suites without booting anything — every pattern
 //! compiles, the grammar keys are well-formed, and the lints in [`lint`] find nothing — and with
 //! `--log FILE` replays a saved console log through the grammar ([`replay`]).
 
@@ -8,6 +8,7 @@ pub mod replay;
 
 use std::path::{Path, PathBuf};
 
+use crate::board::UbootConfig;
 use crate::config::grammar::GrammarSpec;
 use crate::config::qemu::Warning;
 use crate::config::{PatternSpec, QemuConfig};
@@ -19,6 +20,8 @@ use crate::verdict::Outcome;
 /// What to check.
 pub struct CheckRequest {
     pub qemu_config: Option<PathBuf>,
+    /// ostool's U-Boot config (or a tgoskits board run config).
+    pub uboot_config: Option<PathBuf>,
     pub suite: Option<PathBuf>,
     pub log: Option<PathBuf>,
     /// What a suite's relative paths are relative to, as for `qemu-test run`.
@@ -92,6 +95,16 @@ fn compile(specs: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
 
 /// The cases to check, and the findings about the suite file itself (its unknown keys).
 fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
+    if let Some(u) = &req.uboot_config {
+        if req.qemu_config.is_some() || req.suite.is_some() {
+            return Err(Error::usage(
+                "--uboot-config is checked on its own, not with --qemu-config or --suite",
+            )
+            .help("run qemu-test check once per file"));
+        }
+        let c = UbootConfig::load(u, &req.workspace)?;
+        return Ok((vec![from_uboot(&c, u.display().to_string())], Vec::new()));
+    }
     match (&req.qemu_config, &req.suite) {
         (Some(q), None) => {
             let c = QemuConfig::load(q)?;
@@ -103,6 +116,24 @@ fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
             Error::usage("check needs exactly one of --qemu-config FILE or --suite FILE")
                 .help("e2e: qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml"),
         ),
+    }
+}
+
+/// A U-Boot config's patterns and grammar, checked as a QEMU config's are.
+fn from_uboot(c: &UbootConfig, name: String) -> Target {
+    Target {
+        name,
+        success: c.success_regex.clone(),
+        fail: c.fail_regex.clone(),
+        timeout: c.grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        grammar: c.grammar.clone(),
+        warnings: c.warnings.clone(),
+        fail_at: c.fail_regex_at.clone(),
+        origin: Some(crate::error::Location {
+            path: c.path.clone(),
+            line: 1,
+            column: 1,
+        }),
     }
 }
 

@@ -282,7 +282,8 @@ fn patterns(field: &Field<'_>, example: &str) -> Result<Vec<PatternSpec>, Error>
         .collect())
 }
 
-fn syntax_error(source: &SourceText, err: &toml_edit::TomlError) -> Error {
+/// A TOML syntax error at its place (every config reader's).
+pub(crate) fn syntax_error(source: &SourceText, err: &toml_edit::TomlError) -> Error {
     let offset = err.span().map_or(0, |s| s.start);
     let mut message = err.message().trim().replace('\n', "; ");
     if let Some(key) = err

@@ -3,7 +3,8 @@
 //!
 //! ostool replaces `${workspaceFolder}` in every argument it passes to a child; we do the same
 //! and also accept `${env:NAME}` (ostool knows it only in U-Boot configs) so a CI job can inject
-//! paths without editing the file. The text is scanned once, left to right: a substituted value
+//! paths without editing the file; `${env:NAME:-default}` (ostool's documented form) gives the
+//! default when `NAME` is unset. The text is scanned once, left to right: a substituted value
 //! is never scanned again. Any other `${...}` (an unknown name, a malformed `${env:}`, an
 //! unterminated `${`) is left exactly as written, as ostool does; [`unknown_variables`] lists
 //! those so the config loader can warn about them.
@@ -42,7 +43,8 @@ struct Found<'a> {
 
 enum Reference<'a> {
     Workspace,
-    Env(&'a str),
+    /// The variable's name and the `:-default` text, if any.
+    Env(&'a str, Option<&'a str>),
     Unknown,
 }
 
@@ -70,9 +72,17 @@ fn classify(inner: &str) -> Reference<'_> {
     if inner == "workspaceFolder" || inner == "workspace" {
         return Reference::Workspace;
     }
-    match inner.strip_prefix("env:") {
-        Some(name) if is_env_name(name) => Reference::Env(name),
-        _ => Reference::Unknown,
+    let Some(rest) = inner.strip_prefix("env:") else {
+        return Reference::Unknown;
+    };
+    let (name, default) = match rest.split_once(":-") {
+        Some((name, default)) => (name, Some(default)),
+        None => (rest, None),
+    };
+    if is_env_name(name) {
+        Reference::Env(name, default)
+    } else {
+        Reference::Unknown
     }
 }
 
@@ -80,7 +90,9 @@ fn is_env_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn substitute_with(
+/// [`substitute`] with `lookup` in place of the process environment (for callers that read a
+/// config against a given set of variables, and for tests).
+pub fn substitute_with(
     text: &str,
     workspace: &Path,
     location: Option<&Location>,
@@ -91,7 +103,10 @@ fn substitute_with(
     for found in references(text) {
         let value = match found.kind {
             Reference::Workspace => workspace_text(workspace, location)?,
-            Reference::Env(name) => env_value(name, location, lookup)?,
+            Reference::Env(name, default) => {
+                let fallback = |n: &str| lookup(n).or_else(|| default.map(OsString::from));
+                env_value(name, location, &fallback)?
+            }
             Reference::Unknown => continue,
         };
         out.push_str(&text[copied..found.start]);
@@ -192,6 +207,15 @@ mod tests {
         assert_eq!(sub("file=${env:IMG}").unwrap(), "file=/images/rootfs.img");
         assert_eq!(sub("[${env:EMPTY}]").unwrap(), "[]");
         assert_eq!(sub("${env:LOOP}").unwrap(), "${env:IMG}");
+    }
+
+    #[test]
+    fn env_default_applies_only_when_unset() {
+        assert_eq!(sub("${env:NOPE_X:-/dev/ttyUSB0}").unwrap(), "/dev/ttyUSB0");
+        assert_eq!(sub("${env:IMG:-x}").unwrap(), "/images/rootfs.img");
+        assert_eq!(sub("${env:EMPTY:-x}").unwrap(), "");
+        assert_eq!(sub("b${env:NOPE_X:-}e").unwrap(), "be");
+        assert_eq!(sub("${env:A-B:-x}").unwrap(), "${env:A-B:-x}");
     }
 
     #[test]
