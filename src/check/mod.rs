@@ -121,34 +121,44 @@ fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
 
 /// A U-Boot config's patterns and grammar, checked as a QEMU config's are.
 fn from_uboot(c: &UbootConfig, name: String) -> Target {
+    let (success, fail) = (c.success_regex.clone(), c.fail_regex.clone());
+    let t = file_target(name, &c.path, success, fail, c.grammar.clone());
     Target {
-        name,
-        success: c.success_regex.clone(),
-        fail: c.fail_regex.clone(),
-        timeout: c.grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        grammar: c.grammar.clone(),
         warnings: c.warnings.clone(),
         fail_at: c.fail_regex_at.clone(),
-        origin: Some(crate::error::Location {
-            path: c.path.clone(),
-            line: 1,
-            column: 1,
-        }),
+        ..t
     }
 }
 
 fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
-    let grammar = over.over(&c.grammar);
+    let (success, fail) = (c.success_regex.clone(), c.fail_regex.clone());
+    let t = file_target(name, &c.path, success, fail, over.over(&c.grammar));
     Target {
-        name,
-        success: c.success_regex.clone(),
-        fail: c.fail_regex.clone(),
-        timeout: grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        grammar,
         warnings: c.warnings.clone(),
         fail_at: c.fail_regex_at.clone(),
+        ..t
+    }
+}
+
+/// The target of one config file (QEMU or U-Boot): its patterns, its grammar's deadline, its
+/// first line as the origin.
+fn file_target(
+    name: String,
+    path: &Path,
+    success: Vec<PatternSpec>,
+    fail: Vec<PatternSpec>,
+    grammar: GrammarSpec,
+) -> Target {
+    Target {
+        name,
+        success,
+        fail,
+        timeout: grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        grammar,
+        warnings: Vec::new(),
+        fail_at: None,
         origin: Some(crate::error::Location {
-            path: c.path.clone(),
+            path: path.to_path_buf(),
             line: 1,
             column: 1,
         }),
