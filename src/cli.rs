@@ -202,6 +202,9 @@ pub struct CheckArgs {
     /// The suite file to check (each case with its QEMU TOML).
     #[arg(long, value_name = "FILE")]
     pub suite: Option<PathBuf>,
+    /// tgoskits' test-suit directory: every build, QEMU and board TOML in it, and its cases.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["qemu_config", "suite"])]
+    pub test_suit: Option<PathBuf>,
     /// A saved console log to replay through the grammar.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

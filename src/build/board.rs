@@ -168,7 +168,7 @@ impl BoardConfig {
             axbuild: false,
             max_cpu_num: None,
             env: Vec::new(),
-            warnings: reader.unknown_keys(&KNOWN_KEYS),
+            warnings: reader.unknown_keys(&KNOWN_KEYS)?,
         })
     }
 
@@ -191,7 +191,7 @@ impl BoardConfig {
                 if full.is_file() {
                     return Ok(full);
                 }
-                let generated = path.components().any(|c| c.as_os_str() == "tmp");
+                let generated = is_generated(&path);
                 let help = if generated {
                     "this VM config is one tgoskits' axbuild generates under tmp/ before it builds; \
                      generate it there (or name the source config in vm_configs / --vmconfigs)"
@@ -207,6 +207,11 @@ impl BoardConfig {
             })
             .collect()
     }
+}
+
+/// A VM config path under `tmp/`: one tgoskits' axbuild generates before it builds.
+pub fn is_generated(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "tmp")
 }
 
 /// Typed access to the top-level table, turning every mismatch into a located error.
@@ -247,7 +252,7 @@ impl Reader<'_> {
                     ))
                 })?,
         };
-        let mut warnings = self.unknown_keys(&AXBUILD_KEYS);
+        let mut warnings = self.unknown_keys(&AXBUILD_KEYS)?;
         if let Some(item) = self.table.get("plat_dyn") {
             let on = item
                 .as_bool()
@@ -438,16 +443,23 @@ impl Reader<'_> {
         }
     }
 
-    fn unknown_keys(&self, known: &[&str]) -> Vec<Warning> {
+    /// The unknown keys as warnings, by the one unknown-key rule: a key close to a known one
+    /// (`vm_config`, `featurs`) is an error, because the key it meant would be missing.
+    fn unknown_keys(&self, known: &[&str]) -> Result<Vec<Warning>, Error> {
+        let ignored = format!("it is ignored (known keys: {})", known.join(", "));
         self.table
             .iter()
             .filter(|(k, _)| !known.contains(k))
-            .map(|(k, _)| Warning {
-                location: self.at(self.table.key(k).and_then(|key| key.span())),
-                message: format!(
-                    "unknown key `{k}` in board config is ignored (known keys: {})",
-                    known.join(", ")
-                ),
+            .map(|(k, _)| {
+                let location = self.at(self.table.key(k).and_then(|key| key.span()));
+                let message = crate::config::field::unknown_key(
+                    k,
+                    known,
+                    location.clone(),
+                    "the build config",
+                    &ignored,
+                )?;
+                Ok(Warning { location, message })
             })
             .collect()
     }
@@ -501,6 +513,17 @@ mod tests {
         assert_eq!(b.warnings.len(), 1);
         assert_eq!(b.warnings[0].location.line, 6);
         assert!(b.warnings[0].message.contains("`plat`"));
+        // A key close to a known one is an error at its line, in either shape.
+        let e = parse(&format!("{MINIMAL}smpp = 2\n")).unwrap_err();
+        assert_eq!(e.location.as_ref().unwrap().line, 6);
+        assert!(e.message.contains("did you mean `smp`"), "{e}");
+        let e = BoardConfig::parse(
+            Path::new("build-x86_64-unknown-none.toml"),
+            "features = []\nlog = \"Info\"\nplat_dyb = false\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.location.as_ref().unwrap().line, 3);
+        assert!(e.message.contains("did you mean `plat_dyn`"), "{e}");
     }
 
     #[test]
@@ -551,7 +574,7 @@ mod tests {
         let b = parse(&MINIMAL.replace("vm_configs = []", "vm_configs = [\"nope.toml\"]")).unwrap();
         let e = b.resolve_vm_configs(dir.path(), &[]).unwrap_err();
         assert!(e.message.contains("'nope.toml' does not exist"), "{e}");
-        assert_eq!(e.location.unwrap().line, 5);
+        assert_eq!(e.location.as_ref().unwrap().line, 5);
         std::fs::write(dir.path().join("nope.toml"), "").unwrap();
         let extra = [PathBuf::from("nope.toml")];
         assert_eq!(b.resolve_vm_configs(dir.path(), &extra).unwrap().len(), 2);

@@ -10,6 +10,7 @@ pub fn check(args: &CheckArgs) -> i32 {
         qemu_config: args.qemu_config.clone(),
         uboot_config: args.uboot_config.clone(),
         suite: args.suite.clone(),
+        test_suit: args.test_suit.clone(),
         log: args.log.clone(),
         workspace: args
             .workspace

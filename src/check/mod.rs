@@ -5,6 +5,7 @@
 pub mod command;
 pub mod lint;
 pub mod replay;
+mod testsuit;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,8 @@ pub struct CheckRequest {
     /// ostool's U-Boot config (or a tgoskits board run config).
     pub uboot_config: Option<PathBuf>,
     pub suite: Option<PathBuf>,
+    /// tgoskits' test-suit directory: every TOML in it.
+    pub test_suit: Option<PathBuf>,
     pub log: Option<PathBuf>,
     /// What a suite's relative paths are relative to, as for `qemu-test run`.
     pub workspace: PathBuf,
@@ -105,17 +108,18 @@ fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
         let c = UbootConfig::load(u, &req.workspace)?;
         return Ok((vec![from_uboot(&c, u.display().to_string())], Vec::new()));
     }
-    match (&req.qemu_config, &req.suite) {
-        (Some(q), None) => {
+    match (&req.qemu_config, &req.suite, &req.test_suit) {
+        (Some(q), None, None) => {
             let c = QemuConfig::load(q)?;
             let target = from_config(&c, &GrammarSpec::default(), q.display().to_string());
             Ok((vec![target], Vec::new()))
         }
-        (None, Some(s)) => suite_targets(s, &req.workspace),
-        _ => Err(
-            Error::usage("check needs exactly one of --qemu-config FILE or --suite FILE")
-                .help("e2e: qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml"),
-        ),
+        (None, Some(s), None) => suite_targets(s, &req.workspace),
+        (None, None, Some(dir)) => testsuit::targets(dir),
+        _ => Err(Error::usage(
+            "check needs exactly one of --qemu-config FILE, --suite FILE or --test-suit DIR",
+        )
+        .help("e.g. qemu-test check --qemu-config .github/workflows/qemu-aarch64.toml")),
     }
 }
 

@@ -192,8 +192,13 @@ impl TomlReader<'_> {
                 let hint = crate::config::source::did_you_mean(k, known)
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_else(|| format!(" (known: {})", known.join(", ")));
+                // At the key (where the typo is), as for top-level keys; else at its value.
+                let at = t
+                    .key(k)
+                    .and_then(|key| key.span())
+                    .map_or_else(|| self.at(item), |s| self.src.location(s.start));
                 return Err(Error::config(format!("unknown key `{k}` in {what}{hint}"))
-                    .at(self.at(item))
+                    .at(at)
                     .help("fix or remove the key"));
             }
         }

@@ -355,6 +355,22 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
+/// Every `.toml` file in the tree under `root`, sorted (`check --test-suit` reads them all).
+pub fn toml_files(root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        out.extend(
+            files(&dir)?
+                .into_iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "toml")),
+        );
+        stack.extend(subdirs(&dir)?);
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(entries(dir)?.into_iter().filter(|p| p.is_dir()).collect())
 }

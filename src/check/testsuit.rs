@@ -1,0 +1,78 @@
+//! `check --test-suit DIR`: every TOML of a tgoskits test-suit tree read by the reader its kind
+//! needs — `build-<target>.toml` as a build config (with the VM configs it names), `qemu-*.toml`
+//! and `board-*.toml` as QEMU/board run configs — and the tree's case layout discovered as
+//! `run --test-suit` discovers it. `Cargo.toml` (a case's own Rust package) is not ours to read.
+
+use std::path::Path;
+
+use super::{Target, from_config};
+use crate::build::board::{BoardConfig, is_generated};
+use crate::config::QemuConfig;
+use crate::config::grammar::GrammarSpec;
+use crate::config::qemu::Warning;
+use crate::error::{Error, Location};
+use crate::plan::testsuit;
+
+/// What a file in the tree is, by its name (as axbuild tells them apart).
+enum Kind {
+    Build,
+    Run,
+    Package,
+    Other,
+}
+
+fn kind(path: &Path) -> Kind {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name == "Cargo.toml" {
+        Kind::Package
+    } else if name.starts_with("build-") {
+        Kind::Build
+    } else if name.starts_with("qemu-") || name.starts_with("board-") {
+        Kind::Run
+    } else {
+        Kind::Other
+    }
+}
+
+/// The run configs as check targets, and the findings about the build configs and the tree.
+pub(super) fn targets(root: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error> {
+    if !root.is_dir() {
+        return Err(
+            Error::usage(format!("--test-suit {}: not a directory", root.display()))
+                .help("pass tgoskits' test-suit directory (e.g. --test-suit test-suit)"),
+        );
+    }
+    // The layout: the same discovery `run --test-suit` does (no cases is an error there too).
+    testsuit::discover(root, &testsuit::Filter::default())?;
+    let workspace = testsuit::workspace_of(root);
+    let (mut targets, mut warnings) = (Vec::new(), Vec::new());
+    for path in testsuit::toml_files(root)? {
+        match kind(&path) {
+            Kind::Package => {}
+            Kind::Build => {
+                let mut board = BoardConfig::load(&path)?;
+                warnings.append(&mut board.warnings);
+                // VM configs under tmp/ are written by axbuild before it builds: not there yet.
+                board.vm_configs.retain(|p| !is_generated(&p.path));
+                board.resolve_vm_configs(&workspace, &[])?;
+            }
+            Kind::Run => {
+                let config = QemuConfig::load(&path)?;
+                let name = path.display().to_string();
+                targets.push(from_config(&config, &GrammarSpec::default(), name));
+            }
+            Kind::Other => warnings.push(Warning {
+                location: Location {
+                    path: path.clone(),
+                    line: 1,
+                    column: 1,
+                },
+                message: "not a test-suit file axbuild reads (build-<target>.toml, \
+                          qemu-<arch>.toml, board-<name>.toml, Cargo.toml): nothing in it is \
+                          checked or used"
+                    .into(),
+            }),
+        }
+    }
+    Ok((targets, warnings))
+}

@@ -1,0 +1,222 @@
+//! `qemu-test check --test-suit DIR` over tgoskits' test-suit tree (vendored unmodified in
+//! tests/data/tgoskits): every build, QEMU and board TOML loads with every key known, and a
+//! misspelt key of the new formats — in a build file, a prompt key, `[[shell_check_steps]]`,
+//! `[host_http_server]` — is an error naming the file, line and the key it meant.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Scratch, text};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tgoskits")
+}
+
+/// A copy of the vendored workspace (test-suit and the VM configs it names) in `s`.
+fn copy_tree(s: &Scratch) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dest = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dest);
+            } else {
+                std::fs::copy(e.path(), dest).unwrap();
+            }
+        }
+    }
+    let ws = s.path().join("tgoskits");
+    copy(&data().join("test-suit"), &ws.join("test-suit"));
+    copy(&data().join("os"), &ws.join("os"));
+    ws
+}
+
+fn check(s: &Scratch, dir: &Path) -> (Option<i32>, String, String) {
+    let out = s.run(&["check", "--test-suit", dir.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+/// Replaces the one occurrence of `from` in `file` by `to`.
+fn edit(file: &Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(file).unwrap();
+    assert_eq!(t.matches(from).count(), 1, "{}: {from}", file.display());
+    std::fs::write(file, t.replace(from, to)).unwrap();
+}
+
+#[test]
+fn the_vendored_test_suit_checks_clean() {
+    let s = Scratch::new();
+    let (code, stdout, stderr) = check(&s, &data().join("test-suit"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    // The one finding is the true one: a board file's explicit `fail_regex = []`.
+    let findings: Vec<&str> = stdout.lines().collect();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    assert!(
+        findings[0].ends_with(
+            "board-orangepi-5-plus/smoke/board-orangepi-5-plus-linux.toml:2:1: warning: no fail \
+             patterns: a kernel panic on the console fails nothing (only a reset or QEMU's exit \
+             would); remove `fail_regex = []` for the built-in default set"
+        ),
+        "{stdout}"
+    );
+}
+
+/// Each file kind is read by its own reader: a typo in any of them is found, at its line.
+#[test]
+fn a_misspelt_key_in_any_file_of_the_tree_is_an_error_at_its_line() {
+    let cases = [
+        (
+            "test-suit/axvisor/normal/qemu/build-riscv64gc-unknown-none-elf.toml",
+            "vm_configs =",
+            "vm_config =",
+            "vm_configs",
+        ),
+        (
+            "test-suit/axvisor/normal/qemu/build-x86_64-unknown-none-svm.toml",
+            "features =",
+            "featurs =",
+            "features",
+        ),
+        (
+            "test-suit/axvisor/normal/qemu/smoke/qemu-aarch64.toml",
+            "shell_init_cmd =",
+            "shell_init_cdm =",
+            "shell_init_cmd",
+        ),
+        (
+            "test-suit/axvisor/normal/qemu/smoke/qemu-x86_64-vmx.toml",
+            "timeout =",
+            "timout =",
+            "timeout",
+        ),
+        (
+            "test-suit/axvisor/normal/board-rdk-s100/smoke/board-rdk-s100-linux.toml",
+            "board_type =",
+            "bord_type =",
+            "board_type",
+        ),
+    ];
+    for (rel, from, to, meant) in cases {
+        let s = Scratch::new();
+        let ws = copy_tree(&s);
+        let file = ws.join(rel);
+        let line = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .position(|l| l.starts_with(from))
+            .unwrap()
+            + 1;
+        edit(&file, from, to);
+        let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+        assert_eq!(code, Some(2), "{rel}: {stdout}{stderr}");
+        let typo = to.trim_end_matches(" =");
+        let want = format!("{}:{line}:1: unknown key `{typo}`", file.display());
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("(did you mean `{meant}`?)")),
+            "{rel}: {stderr}"
+        );
+    }
+}
+
+/// The keys no vendored file uses yet: ostool 0.29's steps and the host HTTP server, in a case
+/// added to the tree.
+#[test]
+fn misspelt_step_and_host_http_keys_in_a_case_are_errors_at_their_line() {
+    for (body, want, meant) in [
+        (
+            "[[shell_check_steps]]\nshell_prefix = \"~ #\"\nshell_cmd = \"true\"\n\
+             success_regex = \"ok\"\n[[shell_check_steps]]\nshell_cmdd = \"ls\"\n",
+            ":7:1: unknown key `shell_cmdd`",
+            "shell_cmd",
+        ),
+        (
+            "[host_http_server]\nport = 18281\nbody_sise = 1024\n",
+            ":4:1: unknown key `body_sise`",
+            "body_size",
+        ),
+        (
+            "shell_prefix = \"~ #\"\ntest_comands = [\"ls\"]\n",
+            ":3:1: unknown key `test_comands`",
+            "test_commands",
+        ),
+    ] {
+        let s = Scratch::new();
+        let ws = copy_tree(&s);
+        let case = ws.join("test-suit/axvisor/normal/qemu/http");
+        std::fs::create_dir_all(&case).unwrap();
+        let file = case.join("qemu-aarch64.toml");
+        std::fs::write(&file, format!("args = []\n{body}")).unwrap();
+        let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+        assert_eq!(code, Some(2), "{body}: {stdout}{stderr}");
+        let want = format!("{}{want}", file.display());
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("did you mean `{meant}`")),
+            "{stderr}"
+        );
+    }
+}
+
+/// A VM config a build file names must exist in the workspace (an error at the array element),
+/// except those under tmp/, which axbuild generates before it builds.
+#[test]
+fn named_vm_configs_must_exist_unless_axbuild_generates_them() {
+    let s = Scratch::new();
+    let ws = copy_tree(&s);
+    // The vendored uefi case names a generated one: clean (see the first test); a missing
+    // checked-in one is an error at its line.
+    let vm = ws.join("os/axvisor/configs/vms/qemu/riscv64/linux-smp1.toml");
+    std::fs::remove_file(&vm).unwrap();
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let build = ws.join("test-suit/axvisor/normal/qemu/build-riscv64gc-unknown-none-elf.toml");
+    let line = std::fs::read_to_string(&build)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("vm_configs"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}:15: VM config file 'os/axvisor/configs/vms/qemu/riscv64/linux-smp1.toml' \
+             does not exist",
+            build.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// A TOML that is none of axbuild's kinds is said, not silently passed over; a directory with
+/// no cases is an error.
+#[test]
+fn stray_files_are_reported_and_an_empty_tree_is_an_error() {
+    let s = Scratch::new();
+    let ws = copy_tree(&s);
+    let stray = ws.join("test-suit/axvisor/normal/qemu/notes.toml");
+    std::fs::write(&stray, "x = 1\n").unwrap();
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:1:1: warning: not a test-suit file axbuild reads",
+            stray.display()
+        )),
+        "{stdout}"
+    );
+    let empty = s.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, _, stderr) = check(&s, &empty);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no QEMU test cases found under"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check(&s, &s.path().join("missing"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not a directory"), "{stderr}");
+}
