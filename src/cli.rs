@@ -136,6 +136,10 @@ pub enum ImagesCmd {
     Pull {
         /// NAME or NAME:VERSION (bare NAME = the latest by released_at).
         image: String,
+        /// Also copy the archive and its files into DIR in axbuild's image-storage layout
+        /// (DIR/<archive>, DIR/<name>[-<version>]/ with .archive.sha256); print that directory.
+        #[arg(long, short = 'o', value_name = "DIR")]
+        output_dir: Option<PathBuf>,
         #[command(flatten)]
         common: ImagesCommon,
     },

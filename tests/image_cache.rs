@@ -256,6 +256,7 @@ async fn images_commands_list_pull_verify_and_remove() {
     let (code, out) = cli
         .run(ImagesCommand::Pull {
             image: "qemu_aarch64_linux".into(),
+            output_dir: None,
         })
         .await;
     assert_eq!(code, 0, "{out}");
@@ -312,6 +313,7 @@ async fn pull_of_an_unknown_image_suggests_close_names() {
     let (code, out) = cli
         .run(ImagesCommand::Pull {
             image: "qemu_aarch64_linx".into(),
+            output_dir: None,
         })
         .await;
     assert_eq!(code, 2);
@@ -327,7 +329,8 @@ async fn rm_all_empties_the_cache() {
     let cli = Cli::new();
     assert_eq!(
         cli.run(ImagesCommand::Pull {
-            image: "qemu_aarch64_linux:0.0.22".into()
+            image: "qemu_aarch64_linux:0.0.22".into(),
+            output_dir: None,
         })
         .await
         .0,

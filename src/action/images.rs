@@ -47,7 +47,10 @@ pub async fn image_keys(
     let mut keys = BTreeSet::new();
     for (image, registry) in wanted {
         if !registries.contains_key(&registry) {
-            let loaded = Registry::load_with(&registry, &fetcher, copies.as_ref()).await?;
+            let fallback = crate::image::tgos::TgosEnv::from_env().fallback_url;
+            let loaded =
+                Registry::load_from(&registry, fallback.as_deref(), &fetcher, copies.as_ref())
+                    .await?;
             registries.insert(registry.clone(), loaded);
         }
         let spec: ImageSpec = image.parse()?;

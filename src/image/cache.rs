@@ -120,6 +120,8 @@ pub struct CachedImage {
 pub struct Cache {
     root: PathBuf,
     options: FetchOptions,
+    /// axbuild's image storage (`TGOS_IMAGE_LOCAL_STORAGE`): read on a miss, never written.
+    local_storage: Option<PathBuf>,
 }
 
 impl Cache {
@@ -128,7 +130,15 @@ impl Cache {
         Cache {
             root: root.into(),
             options: FetchOptions::default(),
+            local_storage: None,
         }
+    }
+
+    /// Looks for an archive in axbuild's image storage `dir` before downloading it (see
+    /// [`super::tgos`]); `None` downloads only.
+    pub fn with_local_storage(mut self, dir: Option<PathBuf>) -> Cache {
+        self.local_storage = dir;
+        self
     }
 
     /// Replaces the download policy (deadlines, retries, unpack limits).
@@ -272,9 +282,30 @@ impl Cache {
                 kind: super::kind::ArchiveKind::of_name(&entry.url),
             },
         };
-        let verified = Fetcher::new(self.options.clone())?
-            .archive(&job, progress)
-            .await?;
+        let fetcher = Fetcher::new(self.options.clone())?;
+        let stored = self
+            .local_storage
+            .as_deref()
+            .and_then(|dir| super::tgos::stored_archive(dir, entry));
+        let verified = match stored {
+            Some(path) => match self.from_storage(&fetcher, &job, &path, progress).await {
+                Ok(v) => v,
+                Err(e) => {
+                    // Stale or tampered: nothing of it is kept; the registry's url is used.
+                    progress.note(&format!(
+                        "{}: the archive in {} ({}) was not used: {}; downloading it",
+                        job.label,
+                        super::tgos::LOCAL_STORAGE_ENV,
+                        path.display(),
+                        e.message
+                    ));
+                    let _ = fs::remove_dir_all(&dest);
+                    fs::create_dir(&dest).map_err(|e| cache_io(&dest, "create", &e))?;
+                    fetcher.archive(&job, progress).await?
+                }
+            },
+            None => fetcher.archive(&job, progress).await?,
+        };
         let archive = self.archive_path(sha);
         fs::rename(&job.target.part, &archive).map_err(|e| cache_io(&archive, "create", &e))?;
         let marker = Marker {
@@ -288,6 +319,26 @@ impl Cache {
         write_marker(&dest, &marker)?;
         let final_dir = self.image_dir(sha);
         fs::rename(&dest, &final_dir).map_err(|e| cache_io(&final_dir, "create", &e))
+    }
+
+    /// The archive at `path` in the local storage, through the same verifying pipeline as a
+    /// download into `job`'s target.
+    async fn from_storage(
+        &self,
+        fetcher: &Fetcher,
+        job: &ArchiveJob,
+        path: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<super::fetch::Verified, Error> {
+        let abs = std::path::absolute(path).map_err(|e| cache_io(path, "read", &e))?;
+        let url = reqwest::Url::from_file_path(&abs)
+            .map_err(|()| Error::usage(format!("{} is not a usable file path", abs.display())))?;
+        let local = ArchiveJob {
+            label: format!("{} (from {})", job.label, super::tgos::LOCAL_STORAGE_ENV),
+            url: url.to_string(),
+            ..job.clone()
+        };
+        fetcher.archive(&local, progress).await
     }
 
     /// Removes leftovers of crashed runs for `sha` (staging dirs, an incomplete image dir).
@@ -615,7 +666,8 @@ fn compare(
         inner: file,
         hasher: <sha2::Sha256 as sha2::Digest>::new(),
     };
-    let mut tar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&mut hashing));
+    let kind = super::kind::ArchiveKind::of_name(&marker.url);
+    let mut tar = tar::Archive::new(kind.decoder(&mut hashing));
     if let Err(e) = compare_members(&mut tar, dir, &mut problems) {
         problems.push(format!("cannot read archive {}: {e}", archive.display()));
     }

@@ -3,12 +3,13 @@
 //! types.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::cache::{Cache, CachedImage};
 use super::fetch::{FetchOptions, Fetcher};
 use super::progress::{self, Progress};
 use super::registry::{DEFAULT_REGISTRY, ImageSpec, Registry};
+use super::tgos::TgosEnv;
 use crate::cli::ImagesCmd;
 use crate::error::{Error, exit};
 
@@ -21,6 +22,8 @@ pub struct ImagesArgs {
     pub cache_dir: Option<PathBuf>,
     /// Download policy; the default is right outside tests.
     pub fetch: FetchOptions,
+    /// tgoskits' `TGOS_IMAGE_LOCAL_STORAGE` and `TGOS_IMAGE_REGISTRY_FALLBACK_URL`.
+    pub tgos: TgosEnv,
     pub command: ImagesCommand,
 }
 
@@ -30,8 +33,12 @@ pub enum ImagesCommand {
     /// List the registry's images and whether each is cached.
     #[default]
     Ls,
-    /// Download (if needed) and print the unpacked directory.
-    Pull { image: String },
+    /// Download (if needed) and print the unpacked directory; with `output_dir`, also copy the
+    /// archive and the files there in axbuild's storage layout and print that directory.
+    Pull {
+        image: String,
+        output_dir: Option<PathBuf>,
+    },
     /// Re-hash cached archives and compare the unpacked files; all when `image` is `None`.
     Verify { image: Option<String> },
     /// Delete a cached image (`NAME` or `NAME:VERSION`) or, with `all`, the whole cache.
@@ -42,7 +49,11 @@ pub enum ImagesCommand {
 pub async fn command(cmd: ImagesCmd) -> i32 {
     let (common, command) = match cmd {
         ImagesCmd::Ls(c) => (c, ImagesCommand::Ls),
-        ImagesCmd::Pull { image, common } => (common, ImagesCommand::Pull { image }),
+        ImagesCmd::Pull {
+            image,
+            output_dir,
+            common,
+        } => (common, ImagesCommand::Pull { image, output_dir }),
         ImagesCmd::Verify { image, common } => (common, ImagesCommand::Verify { image }),
         ImagesCmd::Rm { image, all, common } => (common, ImagesCommand::Rm { image, all }),
         ImagesCmd::Key {
@@ -74,6 +85,7 @@ pub async fn command(cmd: ImagesCmd) -> i32 {
         registry: common.registry,
         cache_dir: common.cache_dir,
         command,
+        tgos: TgosEnv::from_env(),
         ..ImagesArgs::default()
     })
     .await
@@ -97,10 +109,14 @@ pub async fn run_images(
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let root = Cache::locate(args.cache_dir.as_deref())?;
-    let cache = Cache::new(root).with_options(args.fetch.clone());
+    let cache = Cache::new(root)
+        .with_options(args.fetch.clone())
+        .with_local_storage(args.tgos.local_storage.clone());
     match &args.command {
         ImagesCommand::Ls => ls(&args, &cache, out).await,
-        ImagesCommand::Pull { image } => pull(&args, &cache, image, out, progress).await,
+        ImagesCommand::Pull { image, output_dir } => {
+            pull(&args, &cache, image, output_dir.as_deref(), out, progress).await
+        }
         ImagesCommand::Verify { image } => verify(&cache, image.as_deref(), out, progress).await,
         ImagesCommand::Rm { image, all } => rm(&cache, image.as_deref(), *all, out, progress).await,
     }
@@ -109,7 +125,9 @@ pub async fn run_images(
 async fn load_registry(args: &ImagesArgs, cache: &Cache) -> Result<Registry, Error> {
     let location = args.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
     let fetcher = Fetcher::new(args.fetch.clone())?;
-    let reg = Registry::load_with(location, &fetcher, Some(&cache.registry_copies())).await?;
+    let fallback = args.tgos.fallback_url.as_deref();
+    let copies = cache.registry_copies();
+    let reg = Registry::load_from(location, fallback, &fetcher, Some(&copies)).await?;
     for w in &reg.warnings {
         eprintln!("warning: {w}");
     }
@@ -149,13 +167,22 @@ async fn pull(
     args: &ImagesArgs,
     cache: &Cache,
     image: &str,
+    output_dir: Option<&Path>,
     out: &mut (dyn Write + Send),
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let spec: ImageSpec = image.parse()?;
     let reg = load_registry(args, cache).await?;
-    let local = super::ensure_image(&reg, &spec, cache, progress).await?;
-    writeln!(out, "{}", local.dir.display()).map_err(stdout_err)?;
+    let entry = reg.resolve(&spec)?;
+    let local = cache.ensure(entry, progress).await?;
+    let shown = match output_dir {
+        Some(dir) => {
+            let archive = cache.archive_path(&local.sha256);
+            super::tgos::export(&local, entry, &spec, &archive, dir)?
+        }
+        None => local.dir,
+    };
+    writeln!(out, "{}", shown.display()).map_err(stdout_err)?;
     Ok(exit::PASS)
 }
 

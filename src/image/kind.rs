@@ -103,6 +103,17 @@ impl ArchiveKind {
     }
 }
 
+impl ArchiveKind {
+    /// The decompressing reader of this kind over `r` (multi-member/multi-stream, as the
+    /// download's decoders are), for re-reading a kept archive.
+    pub fn decoder<'a, R: std::io::Read + 'a>(self, r: R) -> Box<dyn std::io::Read + 'a> {
+        match self {
+            ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(r)),
+            ArchiveKind::TarXz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
+        }
+    }
+}
+
 impl fmt::Display for ArchiveKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.spec().suffixes[0])

@@ -10,6 +10,7 @@ pub mod kind;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;
+pub mod tgos;
 pub mod timestamp;
 pub mod unpack;
 

@@ -285,28 +285,40 @@ impl Registry {
         fetcher: &Fetcher,
         copies: Option<&RegistryCopies>,
     ) -> Result<Registry, Error> {
+        Registry::load_from(location, None, fetcher, copies).await
+    }
+
+    /// [`Registry::load_with`] with a fallback registry (tgoskits'
+    /// `TGOS_IMAGE_REGISTRY_FALLBACK_URL`): when the registry at `location` cannot be fetched,
+    /// `fallback` is read instead (with a warning); only when both fail is the last good copy
+    /// used (the configured registry's, then the fallback's).
+    pub async fn load_from(
+        location: &str,
+        fallback: Option<&str>,
+        fetcher: &Fetcher,
+        copies: Option<&RegistryCopies>,
+    ) -> Result<Registry, Error> {
         let root = Source::resolve(location, None).map_err(|e| {
             Error::usage(format!("invalid registry \"{location}\": {e}"))
                 .help("pass --registry an http(s) URL or the path of a registry .toml file")
         })?;
-        let mut queue = VecDeque::from([Pending {
-            source: root,
-            named_at: None,
-        }]);
-        let mut seen = HashSet::new();
-        let mut files = Vec::new();
         let mut warnings = Vec::new();
-        while let Some(pending) = queue.pop_front() {
-            if !seen.insert(pending.source.key()) {
-                continue;
-            }
-            let text = read_source(&pending, fetcher, copies, &mut warnings).await?;
-            let file = RegistryFile::parse(&pending.source, text)?;
+        let (root, text) = read_root(root, fallback, fetcher, copies, &mut warnings).await?;
+        let mut queue = VecDeque::new();
+        let mut seen = HashSet::from([root.key()]);
+        let mut files = Vec::new();
+        let mut file = RegistryFile::parse(&root, text)?;
+        loop {
             queue.extend(file.includes.iter().cloned().map(|(source, at)| Pending {
                 source,
                 named_at: Some(at),
             }));
             files.push(file);
+            let unseen = std::iter::from_fn(|| queue.pop_front())
+                .find(|p: &Pending| seen.insert(p.source.key()));
+            let Some(pending) = unseen else { break };
+            let text = read_source(&pending, fetcher, copies, &mut warnings).await?;
+            file = RegistryFile::parse(&pending.source, text)?;
         }
         let mut reg = Registry::merge(files);
         warnings.append(&mut reg.warnings);
@@ -428,6 +440,105 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Only a failure to fetch (network, server) falls back, not a registry that arrived and is bad.
+fn unreachable(e: &Error) -> bool {
+    e.kind == crate::error::ErrorKind::Infra
+}
+
+/// The root registry file and where it was read from: `root`, else (when it cannot be fetched)
+/// `fallback`, else the last good copy of either.
+async fn read_root(
+    root: Source,
+    fallback: Option<&str>,
+    fetcher: &Fetcher,
+    copies: Option<&RegistryCopies>,
+    warnings: &mut Vec<String>,
+) -> Result<(Source, String), Error> {
+    let pending = Pending {
+        source: root.clone(),
+        named_at: None,
+    };
+    let (Source::Url(url), Some(fallback)) = (&root, fallback) else {
+        let text = read_source(&pending, fetcher, copies, warnings).await?;
+        return Ok((root, text));
+    };
+    let err = match fetch_and_keep(url, fetcher, copies, warnings).await {
+        Ok(text) => return Ok((root, text)),
+        Err(e) if unreachable(&e) => e,
+        Err(e) => return Err(e),
+    };
+    let env = super::tgos::FALLBACK_URL_ENV;
+    let fb = Source::resolve(fallback, None).map_err(|e| {
+        Error::usage(format!("invalid {env} \"{fallback}\": {e}")).help(format!(
+            "set {env} to an http(s) URL of a registry .toml file"
+        ))
+    })?;
+    let fb_result = match &fb {
+        Source::Url(fb_url) => fetch_and_keep(fb_url, fetcher, copies, warnings).await,
+        Source::File(path) => read_file(path),
+    };
+    let fb_err = match fb_result {
+        Ok(text) => {
+            warnings.push(format!(
+                "registry {root} could not be fetched ({}); using {env} {fb}",
+                err.message
+            ));
+            return Ok((fb, text));
+        }
+        Err(e) if unreachable(&e) => e,
+        Err(e) => return Err(e),
+    };
+    let either = kept_copy(url, copies, err, warnings).map(|text| (root, text));
+    match (either, &fb) {
+        (Ok(found), _) => Ok(found),
+        (Err(e), Source::Url(fb_url)) => kept_copy(fb_url, copies, e, warnings)
+            .map(|text| (fb.clone(), text))
+            .map_err(|e| {
+                e.help(format!(
+                    "{env} {fb} could not be fetched either ({})",
+                    fb_err.message
+                ))
+            }),
+        (Err(e), Source::File(_)) => Err(e),
+    }
+}
+
+/// `url`'s text from the network, kept in `copies` for offline runs.
+async fn fetch_and_keep(
+    url: &Url,
+    fetcher: &Fetcher,
+    copies: Option<&RegistryCopies>,
+    warnings: &mut Vec<String>,
+) -> Result<String, Error> {
+    let text = fetcher.text(url, MAX_REGISTRY_BYTES).await?;
+    if let Some(Err(e)) = copies.map(|c| c.save(url, &text)) {
+        warnings.push(format!(
+            "cannot keep a copy of registry {url} for offline use: {e}"
+        ));
+    }
+    Ok(text)
+}
+
+/// The last good copy of `url` after fetching it failed with `err`, else `err`.
+fn kept_copy(
+    url: &Url,
+    copies: Option<&RegistryCopies>,
+    err: Error,
+    warnings: &mut Vec<String>,
+) -> Result<String, Error> {
+    match copies.and_then(|c| c.load(url)) {
+        Some((text, fetched_at)) => {
+            warnings.push(format!(
+                "registry {url} could not be fetched ({}); using the copy fetched at \
+                 {fetched_at} from the image cache",
+                err.message
+            ));
+            Ok(text)
+        }
+        None => Err(err),
+    }
+}
+
 async fn read_source(
     pending: &Pending,
     fetcher: &Fetcher,
@@ -435,31 +546,9 @@ async fn read_source(
     warnings: &mut Vec<String>,
 ) -> Result<String, Error> {
     let result = match &pending.source {
-        Source::Url(url) => match (fetcher.text(url, MAX_REGISTRY_BYTES).await, copies) {
-            (Ok(text), Some(copies)) => {
-                if let Err(e) = copies.save(url, &text) {
-                    warnings.push(format!(
-                        "cannot keep a copy of registry {url} for offline use: {e}"
-                    ));
-                }
-                Ok(text)
-            }
-            // Only a failure to fetch (network, server) falls back, not a registry that
-            // arrived and is bad.
-            (Err(e), Some(copies)) if e.kind == crate::error::ErrorKind::Infra => {
-                match copies.load(url) {
-                    Some((text, fetched_at)) => {
-                        warnings.push(format!(
-                            "registry {url} could not be fetched ({}); using the copy fetched \
-                             at {fetched_at} from the image cache",
-                            e.message
-                        ));
-                        Ok(text)
-                    }
-                    None => Err(e),
-                }
-            }
-            (result, _) => result,
+        Source::Url(url) => match fetch_and_keep(url, fetcher, copies, warnings).await {
+            Err(e) if unreachable(&e) => kept_copy(url, copies, e, warnings),
+            result => result,
         },
         Source::File(path) => read_file(path),
     };

@@ -49,6 +49,19 @@ impl ImageFiles {
     }
 }
 
+impl ImageFiles {
+    /// The files of a pulled image: [`ImageFiles::discover`] in its directory, with the rootfs
+    /// the image names ([`crate::image::LocalImage::rootfs`]: `rootfs.img`, or the file a
+    /// tgosimages rootfs image is named after, `rootfs-aarch64-alpine.img`).
+    pub fn of(image: &crate::image::LocalImage, arch: Arch) -> ImageFiles {
+        let mut files = ImageFiles::discover(&image.dir, arch);
+        files.rootfs = image
+            .rootfs()
+            .map(|p| files.dir.join(p.strip_prefix(&image.dir).unwrap_or(&p)));
+        files
+    }
+}
+
 fn single_dtb(dir: &Path) -> Option<PathBuf> {
     let entries = std::fs::read_dir(dir).ok()?;
     let mut dtbs = entries

@@ -134,9 +134,14 @@ impl CaseRun<'_> {
     async fn fetch_image(&mut self, req: &crate::plan::ImageRequest) -> Result<ImageFiles, Error> {
         let opts = FetchOptions::default();
         let fetcher = Fetcher::new(opts.clone())?;
-        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?).with_options(opts);
+        let tgos = crate::image::tgos::TgosEnv::from_env();
+        let cache = Cache::new(Cache::locate(self.case.cache_dir.as_deref())?)
+            .with_options(opts)
+            .with_local_storage(tgos.local_storage);
         let copies = cache.registry_copies();
-        let registry = Registry::load_with(&req.registry, &fetcher, Some(&copies)).await?;
+        let fallback = tgos.fallback_url.as_deref();
+        let registry =
+            Registry::load_from(&req.registry, fallback, &fetcher, Some(&copies)).await?;
         for w in &registry.warnings {
             self.note(Level::Warning, w);
         }
@@ -158,7 +163,7 @@ impl CaseRun<'_> {
                 image.dir.display()
             ),
         );
-        Ok(ImageFiles::discover(&image.dir, self.case.arch))
+        Ok(ImageFiles::of(&image, self.case.arch))
     }
 
     /// Creates the out dir and, with VM configs or an image, the patched work dir.
