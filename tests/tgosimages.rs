@@ -32,6 +32,19 @@ fn entry(name: &str, version: &str, archive: &[u8], url: &str, released: &str) -
     )
 }
 
+/// `archive` served at `path` as image `name:0.0.15`, listed in a registry file in `s`.
+fn serve_one(s: &Scratch, server: &Server, name: &str, path: &str, archive: &[u8]) -> PathBuf {
+    server.add(path, archive.to_vec());
+    let text = entry(
+        name,
+        "0.0.15",
+        archive,
+        &server.url(path),
+        "2026-09-23T12:23:48Z",
+    );
+    s.write("registry.toml", &text)
+}
+
 /// A tgosimages registry on `server`: `/registry/default.toml` includes `v0.0.15.toml` (by a
 /// relative URL, as the real one names the versioned file), which lists a bundle in two
 /// versions and a rootfs image.
@@ -120,6 +133,13 @@ fn images(s: &Scratch, args: &[&str], env: &[(&str, &Path)]) -> (Output, String,
     (out, stdout, stderr)
 }
 
+/// `images pull <args>` that must succeed: the directory it printed.
+fn pulled(s: &Scratch, args: &[&str], env: &[(&str, &Path)]) -> PathBuf {
+    let (out, stdout, stderr) = images(s, &[&["pull"], args].concat(), env);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    PathBuf::from(stdout.trim())
+}
+
 /// Every file under `dir` with its bytes (empty when `dir` does not exist).
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -154,62 +174,50 @@ fn bundle_and_rootfs_are_pulled_separately_into_axbuilds_layout() {
     let s = Scratch::new();
     let out_dir = s.path().join("storage");
     let o = out_dir.to_str().unwrap();
-    let (out, stdout, stderr) = images(
+    let reg = t.registry();
+    let printed = pulled(
         &s,
-        &[
-            "pull",
-            "qemu-aarch64:0.0.15",
-            "--registry",
-            &t.registry(),
-            "-o",
-            o,
-        ],
+        &["qemu-aarch64:0.0.15", "--registry", &reg, "-o", o],
         &[],
     );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
     let bundle_dir = out_dir.join("qemu-aarch64-0.0.15");
-    assert_eq!(stdout.trim(), bundle_dir.to_str().unwrap());
-    assert_eq!(
-        std::fs::read(bundle_dir.join("qemu-aarch64")).unwrap(),
-        t.kernel
-    );
-    assert_eq!(
-        std::fs::read(bundle_dir.join("vms/linux-aarch64.toml")).unwrap(),
-        b"id = 1\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(bundle_dir.join(".archive.sha256")).unwrap(),
-        sha256_hex(&t.bundle)
-    );
-    assert_eq!(
-        std::fs::read(out_dir.join("qemu-aarch64.tar.xz")).unwrap(),
-        t.bundle
-    );
+    assert_eq!(printed, bundle_dir);
+    let files = [
+        ("qemu-aarch64-0.0.15/qemu-aarch64", t.kernel.clone()),
+        (
+            "qemu-aarch64-0.0.15/vms/linux-aarch64.toml",
+            b"id = 1\n".to_vec(),
+        ),
+        (
+            "qemu-aarch64-0.0.15/.archive.sha256",
+            sha256_hex(&t.bundle).into_bytes(),
+        ),
+        ("qemu-aarch64.tar.xz", t.bundle.clone()),
+    ];
+    for (rel, want) in &files {
+        assert_eq!(&std::fs::read(out_dir.join(rel)).unwrap(), want, "{rel}");
+    }
     // A bare name is the latest release; its directory is axbuild's `<name>`, and the rootfs
     // file sits where axbuild's QEMU configs reach it: <storage>/<name>/<name>.
-    let (out, stdout, stderr) = images(
-        &s,
-        &[
-            "pull",
-            "rootfs-aarch64-alpine.img",
-            "--registry",
-            &t.registry(),
-            "--output-dir",
-            o,
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rootfs = [
+        "rootfs-aarch64-alpine.img",
+        "--registry",
+        &reg,
+        "--output-dir",
+        o,
+    ];
     let rootfs_dir = out_dir.join("rootfs-aarch64-alpine.img");
-    assert_eq!(stdout.trim(), rootfs_dir.to_str().unwrap());
-    assert_eq!(
-        std::fs::read(rootfs_dir.join("rootfs-aarch64-alpine.img")).unwrap(),
-        t.rootfs
-    );
-    assert_eq!(
-        std::fs::read(out_dir.join("rootfs-aarch64-alpine.img.tar.xz")).unwrap(),
-        t.rootfs_archive
-    );
+    assert_eq!(pulled(&s, &rootfs, &[]), rootfs_dir);
+    let files = [
+        (
+            "rootfs-aarch64-alpine.img/rootfs-aarch64-alpine.img",
+            t.rootfs.clone(),
+        ),
+        ("rootfs-aarch64-alpine.img.tar.xz", t.rootfs_archive.clone()),
+    ];
+    for (rel, want) in &files {
+        assert_eq!(&std::fs::read(out_dir.join(rel)).unwrap(), want, "{rel}");
+    }
     // Two images, two downloads, and nothing else in the output dir (no staging left).
     assert_eq!((t.server.hits(BUNDLE), t.server.hits(ROOTFS)), (1, 1));
     let names: Vec<String> = std::fs::read_dir(&out_dir)
@@ -237,19 +245,7 @@ fn bundle_and_rootfs_are_pulled_separately_into_axbuilds_layout() {
     );
     // Pulling again replaces the extract dir from the cache, without the network.
     std::fs::write(rootfs_dir.join("stale"), b"x").unwrap();
-    let (out, _, stderr) = images(
-        &s,
-        &[
-            "pull",
-            "rootfs-aarch64-alpine.img",
-            "--registry",
-            &t.registry(),
-            "-o",
-            o,
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    pulled(&s, &rootfs, &[]);
     assert!(!rootfs_dir.join("stale").exists());
     assert_eq!(t.server.hits(ROOTFS), 1);
 }
@@ -281,19 +277,8 @@ fn hostile_archives_and_a_bad_checksum_leave_nothing_behind() {
         (tar_xz(&[oversized]), "archive too big"),
     ];
     for (archive, why) in cases {
-        let server = Server::start();
-        server.add(ROOTFS, archive.clone());
-        let s = Scratch::new();
-        let reg = s.write(
-            "registry.toml",
-            &entry(
-                "rootfs-aarch64-alpine.img",
-                "0.0.15",
-                &archive,
-                &server.url(ROOTFS),
-                "2026-09-23T12:23:48Z",
-            ),
-        );
+        let (server, s) = (Server::start(), Scratch::new());
+        let reg = serve_one(&s, &server, "rootfs-aarch64-alpine.img", ROOTFS, &archive);
         let out_dir = s.path().join("storage");
         let (out, _, stderr) = images(
             &s,
@@ -407,16 +392,7 @@ fn an_archive_in_the_local_storage_is_used_without_the_network_and_never_written
     std::fs::write(storage.join("qemu-aarch64/.archive.sha256"), "x").unwrap();
     let before = tree(&storage);
     // The registry is a local file, so the archive is the only thing the network could give.
-    let reg = s.write(
-        "registry.toml",
-        &entry(
-            "qemu-aarch64",
-            "0.0.15",
-            &t.bundle,
-            &t.server.url(BUNDLE),
-            "2026-09-23T12:47:38Z",
-        ),
-    );
+    let reg = serve_one(&s, &t.server, "qemu-aarch64", BUNDLE, &t.bundle);
     let env = [("TGOS_IMAGE_LOCAL_STORAGE", storage.as_path())];
     let pull = ["pull", "qemu-aarch64", "--registry", reg.to_str().unwrap()];
     let (out, stdout, stderr) = images(&s, &pull, &env);
@@ -491,17 +467,7 @@ fn a_rootfs_named_under_axbuilds_directory_boots_from_the_per_run_copy() {
     let server = Server::start();
     let rootfs = std::fs::read(fixture("arm64-linux/rootfs.img")).unwrap();
     let archive = tar_xz(&[Member::File("rootfs-aarch64-alpine.img", &rootfs)]);
-    server.add(ROOTFS, archive.clone());
-    let reg = s.write(
-        "registry.toml",
-        &entry(
-            "rootfs-aarch64-alpine.img",
-            "0.0.15",
-            &archive,
-            &server.url(ROOTFS),
-            "2026-09-23T12:23:48Z",
-        ),
-    );
+    let reg = serve_one(&s, &server, "rootfs-aarch64-alpine.img", ROOTFS, &archive);
     let ws = s.path().join("tgoskits");
     std::fs::create_dir_all(&ws).unwrap();
     let cfg = s.write(
