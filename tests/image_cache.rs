@@ -229,6 +229,7 @@ impl Cli {
             cache_dir: Some(self.dir.path().to_path_buf()),
             fetch: fast_options(),
             command,
+            tgos: Default::default(),
         };
         let mut out = Vec::new();
         let code = match run_images(args, &mut out, &mut Recorder::default()).await {

@@ -288,7 +288,7 @@ impl Cache {
             .as_deref()
             .and_then(|dir| super::tgos::stored_archive(dir, entry));
         let verified = match stored {
-            Some(path) => match self.from_storage(&fetcher, &job, &path, progress).await {
+            Some(path) => match fetch_stored(&fetcher, &job, &path, progress).await {
                 Ok(v) => v,
                 Err(e) => {
                     // Stale or tampered: nothing of it is kept; the registry's url is used.
@@ -319,26 +319,6 @@ impl Cache {
         write_marker(&dest, &marker)?;
         let final_dir = self.image_dir(sha);
         fs::rename(&dest, &final_dir).map_err(|e| cache_io(&final_dir, "create", &e))
-    }
-
-    /// The archive at `path` in the local storage, through the same verifying pipeline as a
-    /// download into `job`'s target.
-    async fn from_storage(
-        &self,
-        fetcher: &Fetcher,
-        job: &ArchiveJob,
-        path: &Path,
-        progress: &mut dyn Progress,
-    ) -> Result<super::fetch::Verified, Error> {
-        let abs = std::path::absolute(path).map_err(|e| cache_io(path, "read", &e))?;
-        let url = reqwest::Url::from_file_path(&abs)
-            .map_err(|()| Error::usage(format!("{} is not a usable file path", abs.display())))?;
-        let local = ArchiveJob {
-            label: format!("{} (from {})", job.label, super::tgos::LOCAL_STORAGE_ENV),
-            url: url.to_string(),
-            ..job.clone()
-        };
-        fetcher.archive(&local, progress).await
     }
 
     /// Removes leftovers of crashed runs for `sha` (staging dirs, an incomplete image dir).
@@ -493,6 +473,25 @@ impl Cache {
             pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
+}
+
+/// The archive at `path` in the local storage, through the same verifying pipeline as a
+/// download into `job`'s target.
+async fn fetch_stored(
+    fetcher: &Fetcher,
+    job: &ArchiveJob,
+    path: &Path,
+    progress: &mut dyn Progress,
+) -> Result<super::fetch::Verified, Error> {
+    let abs = std::path::absolute(path).map_err(|e| cache_io(path, "read", &e))?;
+    let url = reqwest::Url::from_file_path(&abs)
+        .map_err(|()| Error::usage(format!("{} is not a usable file path", abs.display())))?;
+    let local = ArchiveJob {
+        label: format!("{} (from {})", job.label, super::tgos::LOCAL_STORAGE_ENV),
+        url: url.to_string(),
+        ..job.clone()
+    };
+    fetcher.archive(&local, progress).await
 }
 
 /// Held while filling, removing or verifying one image; the kernel drops the `flock` when the
