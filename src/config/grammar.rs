@@ -207,14 +207,17 @@ impl GrammarSpec {
             fail: Vec::new(),
             location: at.clone(),
         };
-        let mut steps = Vec::new();
+        // Each command is typed at a prompt: the first at the first one (axbuild's grouped
+        // cases have `test_commands` and no `shell_init_cmd`), and with no command at all the
+        // prompt is only waited for.
         let init = shell.init_cmd.filter(|(c, _)| !c.is_empty());
-        steps.push(match &init {
-            Some((cmd, at)) => prompt(Some(format!("{cmd}\n")), at),
-            None => prompt(None, &prefix_at),
-        });
-        for (cmd, at) in &shell.test_commands {
-            steps.push(prompt(Some(format!("{cmd}\n")), at));
+        let mut steps: Vec<StepSpec> = init
+            .iter()
+            .chain(&shell.test_commands)
+            .map(|(cmd, at)| prompt(Some(format!("{cmd}\n")), at))
+            .collect();
+        if steps.is_empty() {
+            steps.push(prompt(None, &prefix_at));
         }
         steps.append(&mut self.steps);
         self.steps = steps;
@@ -615,6 +618,14 @@ mod tests {
         );
         assert_eq!(g.steps[0].expect.location.as_ref().unwrap().line, 3);
         assert_eq!(g.steps[1].location.line, 1);
+        // Without an init command (axbuild's grouped cases), the first command is typed at
+        // the first prompt: nothing waits for a prompt that only a typed line would bring back.
+        let g = read_finished("shell_prefix = \"root@starry:\"\ntest_commands = [\"a\", \"b\"]\n")
+            .unwrap();
+        assert_eq!(
+            expect_send(&g),
+            [("root@starry:", Some("a\n")), ("root@starry:", Some("b\n"))]
+        );
         // An empty init command only waits for the prompt (AxVisor's loongarch64 case).
         let g = read_finished("shell_prefix = \"axvisor:$\"\nshell_init_cmd = \"\"\n").unwrap();
         assert_eq!(g.steps.len(), 1);
