@@ -5,8 +5,13 @@ installed), measured in ONE interleaved run so machine noise hits every variant 
   python3 bench/bench.py [--runs N] [--qemu-test PATH] [--fixtures DIR]
 
 Prints medians and ratios; never asserts. See BENCHMARKS.md for results and how to read them.
+
+Sections (--only, repeatable; default all): boot (overhead and verdict latency), flood (peak RSS),
+pull-xz (tgosimages' .tar.xz: `qemu-test images pull` from a loopback HTTP server against
+`curl | tee | sha256sum` then `tar xJf` of the same archive from the same server).
 """
-import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, functools, hashlib, http.server, json, os, shutil, statistics, subprocess, sys
+import tempfile, threading, time
 
 ARGS = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
 CONFIG = """args = {args}
@@ -47,6 +52,72 @@ def median_ms(xs):
     return statistics.median(xs) * 1000 if xs else float("nan")
 
 
+def pull_xz(qt, fx, work, runs):
+    """tgosimages-style .tar.xz bundle (the fixtures' arm64 kernel + ext4 rootfs, `tar -cJf`)
+    served by a real HTTP server on 127.0.0.1; each round pulls it cold with both variants."""
+    src = os.path.join(work, "xz-src")
+    os.makedirs(src)
+    for f in ("kernel", "rootfs.img"):
+        shutil.copy(os.path.join(fx, "arm64-linux", f), os.path.join(src, f))
+    serve = os.path.join(work, "xz-serve")
+    os.makedirs(serve)
+    archive = os.path.join(serve, "qemu-aarch64.tar.xz")
+    subprocess.run(["tar", "-cJf", archive, "-C", src, "."], check=True)
+    sha = hashlib.sha256(open(archive, "rb").read()).hexdigest()
+    size = os.path.getsize(archive)
+    handler = functools.partial(QuietHandler, directory=serve)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/qemu-aarch64.tar.xz"
+    reg = os.path.join(work, "xz-registry.toml")
+    open(reg, "w").write(
+        f'[[images]]\nname = "qemu-aarch64"\nversion = "0.0.15"\nsha256 = "{sha}"\n'
+        f'arch = "aarch64"\nurl = "{url}"\n')
+
+    def ours():
+        cache = tempfile.mkdtemp(prefix="xz-cache-", dir=work)
+        t = launch_to_exit([qt, "images", "pull", "qemu-aarch64:0.0.15", "--registry", reg,
+                            "--cache-dir", cache], work)
+        ok = os.path.exists(os.path.join(cache, "images", sha, "rootfs.img"))
+        shutil.rmtree(cache)
+        return t if ok else None
+
+    def peer():
+        d = tempfile.mkdtemp(prefix="xz-peer-", dir=work)
+        script = (f'[ "$(curl -sSf {url} | tee a.tar.xz | sha256sum | cut -d" " -f1)" = {sha} ] '
+                  f'&& mkdir x && tar xJf a.tar.xz -C x')
+        t0 = time.perf_counter()
+        r = subprocess.run(["sh", "-c", script], cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t = time.perf_counter() - t0
+        ok = r.returncode == 0 and os.path.exists(os.path.join(d, "x", "rootfs.img"))
+        shutil.rmtree(d)
+        return t if ok else None
+
+    samples = {"qemu-test images pull (one pass: hash + unxz + untar)": [],
+               "curl | tee | sha256sum, then tar xJf": []}
+    fns = list(zip(samples, (ours, peer)))
+    for _, f in fns:
+        f()  # warm-up
+    for _ in range(runs):
+        for k, f in fns:
+            samples[k].append(f())
+    httpd.shutdown()
+    print()
+    print(f"pull-xz: {size / 2**20:.1f} MiB .tar.xz ({sum(os.path.getsize(os.path.join(src, f)) for f in os.listdir(src)) / 2**20:.1f} MiB unpacked), {runs} interleaved rounds")
+    print(f"{'variant':55} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'failed':>6}")
+    for k, xs in samples.items():
+        ys = [x for x in xs if x is not None]
+        print(f"{k:55} {median_ms(ys):10.1f} {min(ys)*1000 if ys else float('nan'):8.1f} "
+              f"{max(ys)*1000 if ys else float('nan'):8.1f} {len(xs) - len(ys):6}")
+    a, b = (median_ms(v) for v in samples.values())
+    print(f"pull-xz speed-up (curl+sha256sum+tar xJf / qemu-test): {b / a:.2f}x")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=25)
@@ -56,7 +127,10 @@ def main():
                     help="console volume for the peak-RSS measurement (the flood guest prints 1 MiB per round)")
     ap.add_argument("--ostool", default=shutil.which("ostool"),
                     help="ostool 0.8 binary (cargo install ostool --version ^0.8); default: on PATH")
+    ap.add_argument("--only", action="append", choices=["boot", "flood", "pull-xz"],
+                    help="run only these sections (repeatable); default: all")
     a = ap.parse_args()
+    sections = set(a.only or ["boot", "flood", "pull-xz"])
     qt = os.path.abspath(a.qemu_test)
     fx = os.path.abspath(a.fixtures)
     bm = os.path.join(fx, "aarch64-baremetal")
@@ -98,38 +172,42 @@ def main():
         latency["ostool 0.8, hello_noexit (match->exit)"] = lambda: match_to_exit(os_cmd("hello_noexit"), os_dir, b"Hello, world!")
         latency["ostool 0.8, panic (match->exit)"] = lambda: match_to_exit(os_cmd("panic"), os_dir, b"panicked at")
 
-    samples = {k: [] for k in [*variants, *latency]}
-    for f in [*variants.values(), *latency.values()]:
-        f()  # warm-up: page cache, first-run costs
-    for _ in range(a.runs):  # interleaved: one of each per round
-        for k, f in [*variants.items(), *latency.items()]:
-            samples[k].append(f())
-    print()
-    print(f"{'variant':45} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
-    for k, xs in samples.items():
-        ys = [x for x in xs if x is not None]
-        print(f"{k:45} {median_ms(ys):10.1f} {min(ys)*1000:8.1f} {max(ys)*1000:8.1f}")
-    base = median_ms(samples["raw QEMU, hello (launch->exit)"])
-    ours = median_ms(samples["qemu-test, hello (launch->exit)"])
-    pairs = [q - r for q, r in zip(samples["qemu-test, hello (launch->exit)"], samples["raw QEMU, hello (launch->exit)"])]
-    print()
-    print(f"overhead vs raw QEMU: median {ours - base:+.1f} ms (paired median {statistics.median(pairs)*1000:+.1f} ms), ratio {ours / base:.3f}")
-    if ostool:
-        o = median_ms(samples["ostool 0.8, hello (launch->exit)"])
-        print(f"ostool 0.8 overhead vs raw QEMU: median {o - base:+.1f} ms, ratio {o / base:.3f}")
+    if "boot" in sections:
+        samples = {k: [] for k in [*variants, *latency]}
+        for f in [*variants.values(), *latency.values()]:
+            f()  # warm-up: page cache, first-run costs
+        for _ in range(a.runs):  # interleaved: one of each per round
+            for k, f in [*variants.items(), *latency.items()]:
+                samples[k].append(f())
+        print()
+        print(f"{'variant':45} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
+        for k, xs in samples.items():
+            ys = [x for x in xs if x is not None]
+            print(f"{k:45} {median_ms(ys):10.1f} {min(ys)*1000:8.1f} {max(ys)*1000:8.1f}")
+        base = median_ms(samples["raw QEMU, hello (launch->exit)"])
+        ours = median_ms(samples["qemu-test, hello (launch->exit)"])
+        pairs = [q - r for q, r in zip(samples["qemu-test, hello (launch->exit)"], samples["raw QEMU, hello (launch->exit)"])]
+        print()
+        print(f"overhead vs raw QEMU: median {ours - base:+.1f} ms (paired median {statistics.median(pairs)*1000:+.1f} ms), ratio {ours / base:.3f}")
+        if ostool:
+            o = median_ms(samples["ostool 0.8, hello (launch->exit)"])
+            print(f"ostool 0.8 overhead vs raw QEMU: median {o - base:+.1f} ms, ratio {o / base:.3f}")
 
-    # Peak RSS while the flood guest prints --flood-mib MiB (it numbers its lines: 64 per MiB).
-    out = os.path.join(work, "flood")
-    t0 = time.perf_counter()
-    subprocess.run([qt, "run", "--quiet", "--kernel", os.path.join(bm, "flood.elf"), "--qemu-config", cfg,
-                    "--success-regex", f"^flood line {a.flood_mib * 64}$", "--timeout", "30m",
-                    "--out-dir", out], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    secs = time.perf_counter() - t0
-    r = json.load(open(os.path.join(out, "results.json")))
-    mb = r["cases"][0]["console_bytes"] / 1e6
-    print(f"flood: {mb:.0f} MB of console in {secs:.0f}s ({mb / secs:.1f} MB/s), "
-          f"qemu-test peak RSS {r['max_rss_kib'] / 1024:.1f} MiB "
-          f"(verdict {r['cases'][0]['verdict']['outcome']})")
+    if "flood" in sections:
+        # Peak RSS while the flood guest prints --flood-mib MiB (it numbers its lines: 64 per MiB).
+        out = os.path.join(work, "flood")
+        t0 = time.perf_counter()
+        subprocess.run([qt, "run", "--quiet", "--kernel", os.path.join(bm, "flood.elf"), "--qemu-config", cfg,
+                        "--success-regex", f"^flood line {a.flood_mib * 64}$", "--timeout", "30m",
+                        "--out-dir", out], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        secs = time.perf_counter() - t0
+        r = json.load(open(os.path.join(out, "results.json")))
+        mb = r["cases"][0]["console_bytes"] / 1e6
+        print(f"flood: {mb:.0f} MB of console in {secs:.0f}s ({mb / secs:.1f} MB/s), "
+              f"qemu-test peak RSS {r['max_rss_kib'] / 1024:.1f} MiB "
+              f"(verdict {r['cases'][0]['verdict']['outcome']})")
+    if "pull-xz" in sections:
+        pull_xz(qt, fx, work, a.runs)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -29,15 +29,7 @@ fn boot(s: &Scratch, judge: &str) -> (Option<i32>, serde_json::Value) {
             fixture("arm64-linux/initramfs-net.cpio.gz").display()
         ),
     );
-    let out = s.run(&[
-        "run",
-        "--kernel",
-        fixture("arm64-linux/kernel").to_str().unwrap(),
-        "--arch",
-        "aarch64",
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = s.run_arm64_linux(&cfg, &[]);
     let (_, stderr) = text(&out);
     let case = s.results()["cases"][0].clone();
     assert!(case.is_object(), "{stderr}");

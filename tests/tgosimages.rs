@@ -482,25 +482,21 @@ fn a_rootfs_named_under_axbuilds_directory_boots_from_the_per_run_copy() {
         ),
     );
     let cache = s.path().join("cache");
-    let out = s.run(&[
-        "run",
-        "--kernel",
-        fixture("arm64-linux/kernel").to_str().unwrap(),
-        "--arch",
-        "aarch64",
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--workspace",
-        ws.to_str().unwrap(),
-        "--image",
-        "rootfs-aarch64-alpine.img:0.0.15",
-        "--registry",
-        reg.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--name",
-        "rootfs",
-    ]);
+    let out = s.run_arm64_linux(
+        &cfg,
+        &[
+            "--workspace",
+            ws.to_str().unwrap(),
+            "--image",
+            "rootfs-aarch64-alpine.img:0.0.15",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--name",
+            "rootfs",
+        ],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let case = &s.results()["cases"][0];

@@ -86,17 +86,7 @@ fn boot(s: &Scratch, judge: &str) -> (Option<i32>, serde_json::Value) {
             initrd.display()
         ),
     );
-    let out = s.run(&[
-        "run",
-        "--kernel",
-        fixture("arm64-linux/kernel").to_str().unwrap(),
-        "--arch",
-        "aarch64",
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--timeout",
-        "120s",
-    ]);
+    let out = s.run_arm64_linux(&cfg, &["--timeout", "120s"]);
     let (_, stderr) = text(&out);
     let case = s.results()["cases"][0].clone();
     assert!(case.is_object(), "{stderr}");

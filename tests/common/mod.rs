@@ -84,6 +84,22 @@ impl Scratch {
         self.run(&args)
     }
 
+    /// Boots Debian's arm64 kernel of the fixtures with the QEMU config file `cfg` (which names
+    /// its initramfs and disks) and the `extra` flags.
+    pub fn run_arm64_linux(&self, cfg: &Path, extra: &[&str]) -> Output {
+        let kernel = fixtures::fixture("arm64-linux/kernel");
+        let args = [
+            "run",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--arch",
+            "aarch64",
+            "--qemu-config",
+            cfg.to_str().unwrap(),
+        ];
+        self.run(&[&args[..], extra].concat())
+    }
+
     /// The parsed `results.json` of the default out dir.
     pub fn results(&self) -> serde_json::Value {
         let p = self.out().join("results.json");
