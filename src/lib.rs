@@ -17,6 +17,7 @@ pub mod host;
 pub mod image;
 pub mod net;
 pub mod plan;
+pub mod postmortem;
 pub mod prepare;
 pub mod profile;
 pub mod qemu;

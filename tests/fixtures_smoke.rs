@@ -33,6 +33,7 @@ const VARIANTS: &[&str] = &[
     "injection",
     "cases",
     "prompt",
+    "wfi",
 ];
 
 /// Every other file of the documented layout.

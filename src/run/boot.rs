@@ -53,6 +53,10 @@ pub struct BootPlan {
     pub work_dir: PathBuf,
     /// `on_reset = "pass"`: a guest reset is the expected ending.
     pub reset_passes: bool,
+    /// The booted images; those that are ELF files name the vCPUs' addresses on a failure.
+    pub images: Vec<PathBuf>,
+    /// Symbol files (ELF or `System.map`) the case names.
+    pub symbols: Vec<PathBuf>,
 }
 
 /// What a boot produced, for the case result.
@@ -108,6 +112,16 @@ pub async fn boot(
     if end == End::Exited {
         control.drain().await;
     }
+    // Before QEMU is stopped: where the guest was, when the boot failed.
+    let postmortem = if wants_postmortem(&end) {
+        let mut pm = control.postmortem().await;
+        let symbols = crate::postmortem::Symbolizer::load(&plan.images, &plan.symbols);
+        pm.notes.extend(symbols.problems.iter().cloned());
+        pm.symbolize(&symbols);
+        Some(pm)
+    } else {
+        None
+    };
     let exit = finish_process(&mut qemu, &end).await?;
     // What QEMU printed before it died still belongs in the log; when QEMU ended by itself it
     // also belongs in the verdict (its last line may decide).
@@ -125,6 +139,7 @@ pub async fn boot(
         guest_started: control.started,
         reset_passes: plan.reset_passes,
         stderr_line: console.stderr.headline(),
+        postmortem,
         ..Facts::observed(end, &console.judge, &plan.success)
     });
     let script = console.judge.script();
@@ -337,6 +352,16 @@ impl Console<'_> {
             end = End::Decided(d);
         }
         Ok(end)
+    }
+}
+
+/// Whether a boot that ended `end` failed while QEMU still runs the guest: a deadline, a fail
+/// pattern, a guest panic. Then its vCPUs are read before QEMU is stopped.
+fn wants_postmortem(end: &End) -> bool {
+    match end {
+        End::Deadline(_) | End::Awaited(_) | End::Inactive(_) | End::GuestPanicked(_) => true,
+        End::Decided(d) => matches!(d, crate::console::Decision::Fail(_)),
+        End::Cancelled(_) | End::Exited | End::LogEnded | End::NoControl(_) => false,
     }
 }
 

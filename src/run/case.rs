@@ -320,6 +320,8 @@ impl CaseRun<'_> {
             send_delay: case.send_delay,
             work_dir: case.work_dir.clone(),
             reset_passes: case.reset_passes,
+            images: vec![case.kernel.clone()],
+            symbols: Vec::new(),
         };
         // `[host_http_server]`: up before QEMU starts, down once the boot has ended.
         let server = match &case.config.host_http_server {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::qemu::qmp::{Qmp, QmpEvent};
+use crate::postmortem::{Postmortem, registers};
+use crate::qemu::qmp::{Qmp, QmpError, QmpEvent};
 use crate::verdict::GuestEnding;
 
 /// How long QEMU may take to create its QMP socket before the boot gives up on it.
@@ -18,6 +19,10 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 pub const QMP_GRACE: Duration = Duration::from_secs(2);
 /// How long a connection attempt still running at QEMU's exit may take to finish.
 const SETTLE_AFTER_EXIT: Duration = Duration::from_millis(100);
+/// Most time reading the vCPUs may add to a failing verdict.
+pub const POSTMORTEM_LIMIT: Duration = Duration::from_secs(2);
+/// Most vCPUs read.
+const MAX_VCPUS: usize = 64;
 
 /// What [`Control::next`] reports.
 pub enum ControlNote {
@@ -32,8 +37,6 @@ pub enum ControlNote {
 enum State {
     Connecting(JoinHandle<Result<(Qmp, mpsc::Receiver<QmpEvent>), String>>),
     Ready {
-        /// Kept for the post-mortem (vCPU state) and later commands.
-        #[allow(dead_code)]
         qmp: Qmp,
         events: mpsc::Receiver<QmpEvent>,
     },
@@ -126,6 +129,31 @@ impl Control {
         }
     }
 
+    /// Stops the guest and reads each vCPU's state, in at most [`POSTMORTEM_LIMIT`]; what
+    /// could not be read is said in the notes (a QMP that does not answer, a target whose
+    /// registers are not parsed). QEMU keeps running, stopped, for the caller to end.
+    pub async fn postmortem(&mut self) -> Postmortem {
+        let t = Instant::now();
+        let mut pm = Postmortem::default();
+        match &self.state {
+            State::Ready { qmp, .. } => {
+                let read = tokio::time::timeout(POSTMORTEM_LIMIT, read_vcpus(qmp, &mut pm));
+                match read.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => pm.notes.push(format!("{e}")),
+                    Err(_) => pm.notes.push(format!(
+                        "QMP did not answer within {}s",
+                        POSTMORTEM_LIMIT.as_secs()
+                    )),
+                }
+            }
+            State::Connecting(_) => pm.notes.push("QMP never answered".into()),
+            State::Closed => pm.notes.push("the QMP connection was closed".into()),
+        }
+        pm.took_ms = t.elapsed().as_millis() as u64;
+        pm
+    }
+
     /// Records a `SHUTDOWN`; returns the time of a `GUEST_PANICKED`.
     fn on_event(&mut self, ev: &QmpEvent) -> Option<Duration> {
         let at = ev.received.saturating_duration_since(self.start);
@@ -139,6 +167,53 @@ impl Control {
             _ => None,
         }
     }
+}
+
+/// `stop`, then each vCPU's registers (`info registers` through `human-monitor-command`) and,
+/// where the target waits for interrupts with a fixed instruction, the word before its PC.
+/// Appends to `pm` as it goes, so a timeout keeps what was read.
+async fn read_vcpus(qmp: &Qmp, pm: &mut Postmortem) -> Result<(), QmpError> {
+    qmp.execute("stop", None).await?;
+    let cpus = qmp.execute("query-cpus-fast", None).await?;
+    let cpus = cpus.as_array().map(Vec::as_slice).unwrap_or_default();
+    if cpus.len() > MAX_VCPUS {
+        pm.notes
+            .push(format!("{} vCPUs; the first {MAX_VCPUS} read", cpus.len()));
+    }
+    for cpu in cpus.iter().take(MAX_VCPUS) {
+        let (Some(index), Some(target)) = (cpu["cpu-index"].as_u64(), cpu["target"].as_str())
+        else {
+            continue;
+        };
+        let index = index as u32;
+        if !registers::supported(target) {
+            pm.notes
+                .push(format!("the registers of {target} vCPUs are not read"));
+            return Ok(());
+        }
+        let dump = hmp(qmp, "info registers", index).await?;
+        let Some(mut vcpu) = registers::parse(target, index, &dump) else {
+            pm.notes
+                .push(format!("vCPU{index}: QEMU's register dump has no PC"));
+            continue;
+        };
+        if vcpu.halted.is_none()
+            && let Some(wait) = registers::wait_instruction(target)
+        {
+            let at = vcpu.pc.wrapping_sub(4);
+            let word = hmp(qmp, &format!("x /1wx {at:#x}"), index).await?;
+            vcpu.halted = registers::memory_word(&word).map(|w| w == wait);
+        }
+        pm.vcpus.push(vcpu);
+    }
+    Ok(())
+}
+
+/// Runs an HMP command on vCPU `cpu` and returns its text.
+async fn hmp(qmp: &Qmp, command: &str, cpu: u32) -> Result<String, QmpError> {
+    let args = serde_json::json!({ "command-line": command, "cpu-index": cpu });
+    let r = qmp.execute("human-monitor-command", Some(args)).await?;
+    Ok(r.as_str().unwrap_or_default().to_string())
 }
 
 impl Drop for Control {

@@ -79,6 +79,8 @@ pub struct Facts<'a> {
     pub stderr_line: Option<String>,
     /// Whether times are real (false in a replay: every time would read 0).
     pub live: bool,
+    /// The vCPUs' state, read when the boot failed before QEMU was stopped.
+    pub postmortem: Option<crate::postmortem::Postmortem>,
 }
 
 impl<'a> Facts<'a> {
@@ -99,6 +101,7 @@ impl<'a> Facts<'a> {
             last_line: None,
             stderr_line: None,
             live: true,
+            postmortem: None,
         }
     }
 
@@ -180,6 +183,12 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
     }
     v.qemu_exit = facts.qemu_exit;
     v.quote = quote(&v, facts);
+    if let Some(pm) = &facts.postmortem
+        && matches!(v.outcome, Outcome::Fail | Outcome::Timeout)
+    {
+        v.reason = format!("{}; {}", v.reason, pm.one_line());
+        v.postmortem = Some(pm.clone());
+    }
     v
 }
 

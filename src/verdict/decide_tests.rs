@@ -65,6 +65,7 @@ fn base(end: End, success: &[Pattern]) -> Facts<'_> {
         last_line: Some((7, "Kernel panic - not syncing: VFS".into())),
         stderr_line: None,
         live: true,
+        postmortem: None,
     }
 }
 
@@ -346,4 +347,41 @@ fn the_quoted_line_can_be_left_out_of_the_reason() {
     // A verdict that quotes nothing has no quote.
     f.last_line = None;
     assert_eq!(decide(&f).quote, None);
+}
+
+#[test]
+fn a_postmortem_is_said_and_kept_on_failures_only() {
+    use crate::postmortem::{Postmortem, VcpuState};
+    let hello = [pattern("Hello")];
+    let pm = Postmortem {
+        vcpus: vec![VcpuState {
+            index: 0,
+            arch: "aarch64".into(),
+            pc: 0x4008_0090,
+            sp: None,
+            lr: None,
+            mode: Some("EL2".into()),
+            halted: Some(false),
+            pc_at: None,
+            lr_at: None,
+            registers: Default::default(),
+        }],
+        ..Default::default()
+    };
+    let mut f = base(End::Deadline(Duration::from_secs(30)), &hello);
+    f.postmortem = Some(pm.clone());
+    let v = decide(&f);
+    assert_eq!(v.outcome, Outcome::Timeout);
+    assert!(
+        v.reason
+            .ends_with("; vCPU0 at EL2 in 0x40080090 (no symbols)"),
+        "{}",
+        v.reason
+    );
+    assert_eq!(v.postmortem.as_ref(), Some(&pm));
+    // A cancel is not a failure of the guest: no vCPU state in its reason.
+    f.end = End::Cancelled(crate::verdict::CancelSignal::Sigint);
+    let v = decide(&f);
+    assert!(!v.reason.contains("vCPU0"), "{}", v.reason);
+    assert!(v.postmortem.is_none());
 }

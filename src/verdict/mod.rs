@@ -115,6 +115,9 @@ pub struct Verdict {
     /// summary marks it in the console tail and leaves the quote out of the reason).
     #[serde(skip)]
     pub quote: Option<Quote>,
+    /// Where the vCPUs were when a failing boot was stopped (read over QMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<crate::postmortem::Postmortem>,
 }
 
 /// A console line quoted at the end of a clause of [`Verdict::reason`].
@@ -130,8 +133,9 @@ impl Verdict {
     /// The reason without the quoted line's text, for a report that shows console line
     /// `line_no` next to it; the whole reason otherwise.
     pub fn reason_beside_line(&self, shown: impl Fn(u64) -> bool) -> std::borrow::Cow<'_, str> {
-        // The quote ends its clause, and that clause is the last one `decide` writes: the last
-        // occurrence is the quote even if the guest's line also appears earlier.
+        // The quote ends its clause, and that clause is the last one `decide` writes (before
+        // the vCPU state, which quotes no console line): the last occurrence is the quote even
+        // if the guest's line also appears earlier.
         match &self.quote {
             Some(q) if shown(q.line_no) => match self.reason.rfind(&q.fragment) {
                 Some(at) => {
@@ -156,6 +160,7 @@ impl Verdict {
             cancelled_by: None,
             config_error: false,
             quote: None,
+            postmortem: None,
         }
     }
 }

@@ -1,0 +1,186 @@
+//! Where the guest was when a boot failed: each vCPU's state read over QMP before QEMU is
+//! stopped ([`registers`] parses what QEMU prints), its addresses named against the ELFs the
+//! case knows ([`symbols`]), in one line for the verdict and in full for the reports.
+//!
+//! Reading happens in `run::control` (it owns the QMP connection); everything here is pure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Serialize, Serializer};
+
+pub mod registers;
+pub mod symbols;
+
+pub use symbols::{Location, Symbolizer};
+
+/// The vCPUs' state when the verdict was reached, and what could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Postmortem {
+    pub vcpus: Vec<VcpuState>,
+    /// Why some or all of the state is missing ("QMP did not answer within 2s", …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Time spent reading it, in milliseconds (the verdict waited this long for it).
+    pub took_ms: u64,
+}
+
+/// One vCPU, stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VcpuState {
+    /// QEMU's cpu index (vCPU0, vCPU1, …).
+    pub index: u32,
+    /// QEMU's target name: `aarch64`, `x86_64`, `riscv64`, …
+    pub arch: String,
+    #[serde(serialize_with = "hex")]
+    pub pc: u64,
+    #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+    pub sp: Option<u64>,
+    /// The link register (aarch64 X30, riscv `ra`); x86 has none.
+    #[serde(serialize_with = "hex_opt", skip_serializing_if = "Option::is_none")]
+    pub lr: Option<u64>,
+    /// Exception level or privilege mode: `EL2`, `CPL0 long mode`, `S-mode`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Waiting for an interrupt (x86 `HLT`; Arm and RISC-V: the instruction before the PC is
+    /// a `WFI`). `None` when it cannot be told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<bool>,
+    /// Where the PC and LR are, when a symbol file covers them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pc_at: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_at: Option<Location>,
+    /// Every general-purpose and control register QEMU printed, as `0x…` strings.
+    pub registers: BTreeMap<String, String>,
+}
+
+/// Most vCPUs named in the one-line summary; the reports list them all.
+const LINE_VCPUS: usize = 4;
+
+impl Postmortem {
+    /// One line for the verdict reason and the annotation: `vCPU0 at EL2 in main+0x10
+    /// (main.c:41), vCPU1 halted at EL2 in 0x40080000 (no symbols)`; the note when nothing
+    /// was read.
+    pub fn one_line(&self) -> String {
+        if self.vcpus.is_empty() {
+            return match self.notes.first() {
+                Some(n) => format!("vCPU state not read: {n}"),
+                None => "vCPU state not read".to_string(),
+            };
+        }
+        let mut s = String::new();
+        for (i, v) in self.vcpus.iter().take(LINE_VCPUS).enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&v.one_line());
+        }
+        if self.vcpus.len() > LINE_VCPUS {
+            let _ = write!(s, " (+{} more vCPUs)", self.vcpus.len() - LINE_VCPUS);
+        }
+        s
+    }
+
+    /// Names every PC and LR with `symbolizer`.
+    pub fn symbolize(&mut self, symbolizer: &Symbolizer) {
+        for v in &mut self.vcpus {
+            v.pc_at = symbolizer.locate(v.pc);
+            v.lr_at = v.lr.and_then(|lr| symbolizer.locate(lr));
+        }
+    }
+}
+
+impl VcpuState {
+    /// `vCPU0 halted at EL2 in main+0x10 (main.c:41)`.
+    pub fn one_line(&self) -> String {
+        let mut s = format!("vCPU{}", self.index);
+        if self.halted == Some(true) {
+            s.push_str(" halted");
+        }
+        if let Some(m) = &self.mode {
+            let _ = write!(s, " at {m}");
+        }
+        let _ = write!(s, " in {}", self.where_pc());
+        s
+    }
+
+    /// The PC's function and line, else its address with "no symbols".
+    pub fn where_pc(&self) -> String {
+        match &self.pc_at {
+            Some(l) => l.to_string(),
+            None => format!("{:#x} (no symbols)", self.pc),
+        }
+    }
+}
+
+fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+fn hex_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => hex(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vcpu(index: u32, halted: Option<bool>) -> VcpuState {
+        VcpuState {
+            index,
+            arch: "aarch64".into(),
+            pc: 0x4008_0090,
+            sp: Some(0x4008_40a0),
+            lr: Some(0x4008_0030),
+            mode: Some("EL2".into()),
+            halted,
+            pc_at: None,
+            lr_at: None,
+            registers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn one_line_names_each_vcpu_and_caps_the_count() {
+        let mut p = Postmortem {
+            vcpus: vec![vcpu(0, Some(false)), vcpu(1, Some(true))],
+            ..Default::default()
+        };
+        p.vcpus[0].pc_at = Some(Location {
+            function: Some("main".into()),
+            offset: 0x10,
+            file: Some("main.c".into()),
+            line: Some(41),
+            object: "hang.elf".into(),
+        });
+        assert_eq!(
+            p.one_line(),
+            "vCPU0 at EL2 in main+0x10 (main.c:41), vCPU1 halted at EL2 in 0x40080090 (no symbols)"
+        );
+        p.vcpus = (0..6).map(|i| vcpu(i, None)).collect();
+        assert!(
+            p.one_line()
+                .ends_with("vCPU3 at EL2 in 0x40080090 (no symbols) (+2 more vCPUs)")
+        );
+        let none = Postmortem {
+            notes: vec!["QMP did not answer within 2s".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            none.one_line(),
+            "vCPU state not read: QMP did not answer within 2s"
+        );
+    }
+
+    #[test]
+    fn addresses_are_hex_strings_in_json() {
+        let j = serde_json::to_value(vcpu(0, Some(true))).unwrap();
+        assert_eq!(j["pc"], "0x40080090");
+        assert_eq!(j["lr"], "0x40080030");
+        assert_eq!(j["halted"], true);
+    }
+}
