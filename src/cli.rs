@@ -303,6 +303,7 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
   fail_sets = [\"linux\", \"arceos\", \"axvisor-x86\"]   built-in fail patterns
   retries, retry_on = [\"infra\", \"timeout\", \"fail\"]   (default retry_on: infra, timeout)
   on_reset = \"pass\"                       a guest reset is the expected ending (default fail)
+  symbols = [\"kernel.elf\", \"System.map\"]  name where the vCPUs were when a boot fails
 Check a config without booting: qemu-test check --qemu-config F [--log saved.log]
 
 Exit codes:
@@ -382,6 +383,10 @@ pub struct RunArgs {
     /// Fail pattern (repeatable); replaces the config's fail_regex.
     #[arg(env = "INPUT_FAIL_REGEX", long = "fail-regex", value_name = "RE")]
     pub fail_regex: Vec<String>,
+    /// Symbol file, ELF or System.map (repeatable), naming where the vCPUs were when a boot
+    /// fails; replaces the config's `symbols`. The booted kernel ELF is always used.
+    #[arg(long = "symbols", value_name = "FILE")]
+    pub symbols: Vec<PathBuf>,
     /// Directory for the console logs and reports [default: qemu-test-out].
     #[arg(env = "INPUT_LOG_DIR", long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,

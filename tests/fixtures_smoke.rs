@@ -34,6 +34,7 @@ const VARIANTS: &[&str] = &[
     "cases",
     "prompt",
     "wfi",
+    "backtrace",
 ];
 
 /// Every other file of the documented layout.

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::{BAREMETAL_CONFIG, BAREMETAL_MACHINE, Scratch, text};
@@ -97,16 +96,15 @@ fn a_pass_reads_no_vcpus() {
     assert!(v.get("postmortem").is_none(), "{v}");
 }
 
-/// A fake `qemu-system-aarch64`: opens its QMP socket, greets, accepts the capabilities and
-/// `cont`, then never answers again (a wedged QEMU). Killed by the runner's SIGTERM.
+/// A fake `qemu-system-aarch64`: connects to its QMP socket, greets, accepts the
+/// capabilities and `cont`, then never answers again (a wedged QEMU). Killed by the runner's
+/// SIGTERM.
 const SILENT_QMP: &str = r#"
 import json, socket, sys, time
 arg = sys.argv[sys.argv.index("-qmp") + 1]
 path = arg[len("unix:"):].split(",")[0]
-srv = socket.socket(socket.AF_UNIX)
-srv.bind(path)
-srv.listen(1)
-conn, _ = srv.accept()
+conn = socket.socket(socket.AF_UNIX)
+conn.connect(path)
 conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\n')
 f = conn.makefile("r")
 for line in f:
@@ -123,24 +121,8 @@ for line in f:
 #[test]
 fn a_qmp_that_never_answers_delays_the_verdict_by_the_bound_only() {
     let s = Scratch::new();
-    let bin = s.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
     let py = s.write("silent_qmp.py", SILENT_QMP);
-    let script = bin.join("qemu-system-aarch64");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncase \"$1\" in --version|-version) echo 'QEMU emulator version 10.0.2'; exit 0;; esac\nexec python3 {} \"$@\"\n",
-            py.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = common::fake_qemu(&s, &format!("exec python3 {} \"$@\"", py.display()));
     let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
     let kernel = common::fixtures::fixture("aarch64-baremetal/hang.elf");
     let started = Instant::now();
@@ -173,4 +155,194 @@ fn a_qmp_that_never_answers_delays_the_verdict_by_the_bound_only() {
     assert!((2000..2500).contains(&took_ms), "{took_ms} ms");
     // 1 s deadline + 2 s QMP bound + the stop; far below the next 2 s anything could add.
     assert!(took < Duration::from_secs(8), "{took:?}");
+}
+
+#[test]
+fn a_tgoskits_backtrace_the_guest_printed_is_named_frame_by_frame() {
+    let s = Scratch::new();
+    let junit = s.path().join("junit.xml");
+    let out = s.run_baremetal(
+        "backtrace",
+        BAREMETAL_CONFIG,
+        &["--junit", junit.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let v = verdict(&s);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("; vCPU0 at EL2 in fail_deep+0x"),
+        "{reason}"
+    );
+    let bt = &v["postmortem"]["backtraces"][0];
+    assert_eq!(bt["format"], "tgoskits", "{v}");
+    assert_eq!(bt["kind"], "panic");
+    assert_eq!(bt["arch"], "aarch64");
+    assert_eq!(bt["errors"][0], "fp_chain_end");
+    let frames = bt["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 2, "{bt}");
+    assert_eq!(frames[0]["at"]["function"], "report_panic", "{bt}");
+    assert_eq!(frames[0]["at"]["file"], "main.c");
+    // Frame 1 is the return address: in fail_deep, after its call.
+    assert_eq!(frames[1]["at"]["function"], "fail_deep", "{bt}");
+    assert!(
+        frames[1]["at"]["offset"].as_u64().unwrap() > 0,
+        "a return address is past the call: {bt}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("guest backtrace (tgoskits kind=panic arch=aarch64):"),
+        "{xml}"
+    );
+    assert!(xml.contains("BT 1 ip=0x"), "{xml}");
+    assert!(xml.contains("fail_deep+0x"), "{xml}");
+}
+
+/// `addr T name` lines for every function symbol of `elf`, as a kernel's System.map.
+fn system_map(elf: &std::path::Path) -> String {
+    use object::{Object, ObjectSymbol, SymbolKind};
+    let data = std::fs::read(elf).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let mut lines: Vec<(u64, String)> = file
+        .symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && !s.name().unwrap_or("").is_empty())
+        .map(|s| {
+            (
+                s.address(),
+                format!("{:016x} T {}", s.address(), s.name().unwrap()),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.into_iter().map(|(_, l)| l + "\n").collect()
+}
+
+#[test]
+fn a_flat_binary_is_named_through_a_system_map_given_with_symbols() {
+    let s = Scratch::new();
+    let map = s.write(
+        "System.map",
+        &system_map(&common::fixtures::fixture("aarch64-baremetal/hang.elf")),
+    );
+    let cfg = s.write("qemu.toml", BAREMETAL_MACHINE);
+    let bin = common::fixtures::fixture("aarch64-baremetal/hang.bin");
+    let out = s.run(&[
+        "run",
+        "--arch",
+        "aarch64",
+        "--kernel",
+        bin.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "2s",
+        "--symbols",
+        map.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let v = verdict(&s);
+    let reason = v["reason"].as_str().unwrap();
+    // A map has names, not lines; the flat binary itself has no symbols and is passed over.
+    assert!(reason.contains("vCPU0 at EL2 in main+0x"), "{reason}");
+    assert!(!reason.contains("main.c"), "{reason}");
+    assert_eq!(v["postmortem"]["vcpus"][0]["pc_at"]["object"], "System.map");
+    assert!(v["postmortem"].get("notes").is_none(), "{v}");
+}
+
+#[test]
+fn a_missing_symbol_file_in_the_config_is_an_error_at_its_line() {
+    let s = Scratch::new();
+    let out = s.run_baremetal(
+        "hang",
+        &format!("{BAREMETAL_MACHINE}symbols = [\"no/such.map\"]\n"),
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("symbol file `no/such.map` not found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("qemu.toml:2:"), "{stderr}");
+}
+
+/// Boots Debian's `kernel` for `arch` with the `initramfs-panic` of `dir` (it prints a fail
+/// pattern, then its init sleeps) and returns the first vCPU's state from the verdict.
+fn linux_after_a_fail_pattern(
+    s: &Scratch,
+    arch: &str,
+    dir: &str,
+    kernel: &str,
+    machine: &str,
+) -> serde_json::Value {
+    let initrd = common::fixtures::fixture(&format!("{dir}/initramfs-panic.cpio.gz"));
+    let cfg = s.write(
+        "linux.toml",
+        &format!(
+            "args = [\"-nographic\", \"-m\", \"512M\", {machine}, \"-initrd\", \"{}\"]\nfail_regex = [\"panicked at\"]\n",
+            initrd.display()
+        ),
+    );
+    let kernel = common::fixtures::fixture(&format!("{dir}/{kernel}"));
+    let out = s.run(&[
+        "run",
+        "--arch",
+        arch,
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "180s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    verdict(s)
+}
+
+#[test]
+fn debian_arm64_linux_stopped_after_a_fail_pattern_is_at_el1_without_symbols() {
+    let s = Scratch::new();
+    let v = linux_after_a_fail_pattern(
+        &s,
+        "aarch64",
+        "arm64-linux",
+        "kernel",
+        r#""-machine", "virt,gic-version=3", "-cpu", "cortex-a72", "-append", "console=ttyAMA0 rdinit=/init""#,
+    );
+    let vcpu = &v["postmortem"]["vcpus"][0];
+    // The busybox init sleeps: the kernel runs at EL1 (its idle loop or a syscall), or the
+    // init itself at EL0; Debian's Image has no symbols and its System.map is a stub.
+    let mode = vcpu["mode"].as_str().unwrap();
+    let reason = v["reason"].as_str().unwrap();
+    match mode {
+        "EL1" => {
+            let pc = u64::from_str_radix(&vcpu["pc"].as_str().unwrap()[2..], 16).unwrap();
+            assert!(pc >= 0xffff_0000_0000_0000, "a kernel address: {vcpu}");
+            assert!(reason.contains("(no symbols)"), "{reason}");
+        }
+        "EL0" => assert!(reason.contains("(user space)"), "{reason}"),
+        other => panic!("unexpected mode {other}: {vcpu}"),
+    }
+}
+
+#[test]
+fn debian_amd64_linux_reports_its_privilege_and_long_mode() {
+    let s = Scratch::new();
+    let v = linux_after_a_fail_pattern(
+        &s,
+        "x86_64",
+        "amd64-linux",
+        "vmlinux",
+        r#""-append", "console=ttyS0 rdinit=/init""#,
+    );
+    let vcpu = &v["postmortem"]["vcpus"][0];
+    assert_eq!(vcpu["arch"], "x86_64", "{vcpu}");
+    let mode = vcpu["mode"].as_str().unwrap();
+    assert!(
+        mode == "CPL0 long mode" || mode == "CPL3 long mode",
+        "{vcpu}"
+    );
+    assert!(vcpu["registers"]["RIP"].is_string(), "{vcpu}");
+    assert!(vcpu["halted"].is_boolean(), "x86 says HLT: {vcpu}");
+    // The vmlinux is stripped: no name is guessed for the PC.
+    assert!(vcpu.get("pc_at").is_none(), "{vcpu}");
 }

@@ -4,30 +4,9 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{BAREMETAL_CONFIG, Scratch, text};
-
-/// Writes an executable `qemu-system-aarch64` running `body` into `<scratch>/bin`; returns a
-/// PATH with that directory first.
-fn fake_qemu(s: &Scratch, body: &str) -> String {
-    let bin = s.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = bin.join("qemu-system-aarch64");
-    let text = format!(
-        "#!/bin/sh\n\
-         case \"$1\" in --version|-version) echo 'QEMU emulator version 10.0.2'; exit 0;; esac\n\
-         {body}\n"
-    );
-    std::fs::write(&script, text).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
+use common::{BAREMETAL_CONFIG, Scratch, fake_qemu, text};
 
 #[test]
 fn a_qemu_whose_forked_child_holds_the_console_ends_at_its_own_exit() {

@@ -125,6 +125,18 @@ pub fn replay(
         verdict.outcome.name(),
         verdict.reason
     );
+    if matches!(verdict.outcome, Outcome::Fail | Outcome::Timeout) {
+        report.push_str(
+            "vCPU state: none in a saved log (`run` reads it over QMP before it stops QEMU)\n",
+        );
+        let found = crate::postmortem::Postmortem {
+            backtraces: crate::postmortem::backtrace::from_log(path),
+            ..Default::default()
+        };
+        for line in found.report_lines() {
+            let _ = writeln!(report, "  {line}");
+        }
+    }
     Ok(Replay {
         report,
         outcome: verdict.outcome,

@@ -44,6 +44,7 @@ pub const GRAMMAR_KEYS: &[&str] = &[
     "shell_prefix",
     "shell_init_cmd",
     "test_commands",
+    "symbols",
 ];
 
 /// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
@@ -134,6 +135,10 @@ pub struct GrammarSpec {
     pub max_log_size: Option<u64>,
     /// `on_reset = "pass"` (true) or `"fail"` (false, the default), with where it was written.
     pub on_reset_pass: Option<(bool, Location)>,
+    /// Symbol files (ELF or `System.map`) that name the vCPUs' addresses when a boot fails,
+    /// absolute (`symbols` is relative to the file it is written in; `--symbols` to the
+    /// current directory).
+    pub symbols: Vec<std::path::PathBuf>,
     /// axbuild's prompt keys, until [`GrammarSpec::finish`] turns them into steps.
     pub shell: ShellKeys,
 }
@@ -165,6 +170,7 @@ impl GrammarSpec {
             retry_on: list(&self.retry_on, &lower.retry_on),
             max_log_size: self.max_log_size.or(lower.max_log_size),
             on_reset_pass: self.on_reset_pass.clone().or(lower.on_reset_pass.clone()),
+            symbols: list(&self.symbols, &lower.symbols),
             shell: ShellKeys::default(),
         }
     }
@@ -253,6 +259,21 @@ impl GrammarSpec {
                 self.retries = Some(r.integer(item, key, 0, MAX_RETRIES.into())? as u32);
             }
             "max_log_size" => self.max_log_size = Some(r.size(item, key)?),
+            "symbols" => {
+                let dir = src.path.parent().unwrap_or(std::path::Path::new("."));
+                for (file, at) in r.strings(item, key)? {
+                    let path = dir.join(&file);
+                    if !path.is_file() {
+                        return Err(Error::config(format!(
+                            "symbol file `{file}` not found ({})",
+                            path.display()
+                        ))
+                        .at(at)
+                        .help("`symbols = [\"kernel.elf\", \"System.map\"]`: ELF or System.map files, relative to this file; they name the vCPUs' addresses when a boot fails"));
+                    }
+                    self.symbols.push(path);
+                }
+            }
             "retry_on" => {
                 let classes = r.strings(item, key)?;
                 for (c, at) in &classes {

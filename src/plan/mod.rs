@@ -131,6 +131,8 @@ pub struct Case {
     pub max_log_size: u64,
     /// `on_reset = "pass"`: a guest reset is the expected ending, not a failure.
     pub reset_passes: bool,
+    /// Symbol files (ELF or `System.map`) naming where the vCPUs were when the boot fails.
+    pub symbols: Vec<PathBuf>,
     /// The fail patterns are the built-in default set (the config names none).
     pub default_fail: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
@@ -345,6 +347,15 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
         workspace: abs(&c.workspace),
         firmware: abs(&c.firmware),
         vmconfigs: c.vmconfigs.iter().map(|p| absolute(base, p)).collect(),
+        grammar: crate::config::grammar::GrammarSpec {
+            symbols: c
+                .grammar
+                .symbols
+                .iter()
+                .map(|p| absolute(base, p))
+                .collect(),
+            ..c.grammar.clone()
+        },
         ..c.clone()
     }
 }
@@ -426,6 +437,12 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     })?;
     check_input_files(&command.args, &config, inputs.image.is_some())?;
     let grammar = inputs.grammar.over(&config.grammar);
+    if let Some(missing) = grammar.symbols.iter().find(|p| !p.is_file()) {
+        return Err(
+            Error::usage(format!("--symbols {}: no such file", missing.display()))
+                .help("name an ELF (with debug info for file:line) or a System.map"),
+        );
+    }
     let success = compile(&inputs.success_regex, &config.success_regex, "success")?;
     let mut fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
     for spec in crate::console::sets::expand(&grammar.fail_sets)? {
@@ -481,6 +498,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             .max_log_size
             .unwrap_or(crate::run::log::DEFAULT_MAX_LOG_SIZE),
         reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
+        symbols: grammar.symbols.clone(),
         default_fail,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),

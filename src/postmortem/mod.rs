@@ -9,9 +9,11 @@ use std::fmt::Write as _;
 
 use serde::{Serialize, Serializer};
 
+pub mod backtrace;
 pub mod registers;
 pub mod symbols;
 
+pub use backtrace::GuestBacktrace;
 pub use symbols::{Location, Symbolizer};
 
 /// The vCPUs' state when the verdict was reached, and what could not be read.
@@ -23,6 +25,9 @@ pub struct Postmortem {
     pub notes: Vec<String>,
     /// Time spent reading it, in milliseconds (the verdict waited this long for it).
     pub took_ms: u64,
+    /// Backtraces the guest printed in its last console lines, their addresses named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backtraces: Vec<GuestBacktrace>,
 }
 
 /// One vCPU, stopped.
@@ -82,12 +87,64 @@ impl Postmortem {
         s
     }
 
-    /// Names every PC and LR with `symbolizer`.
+    /// Names every PC and LR, and every address of the guest's backtraces, with
+    /// `symbolizer`.
     pub fn symbolize(&mut self, symbolizer: &Symbolizer) {
         for v in &mut self.vcpus {
             v.pc_at = symbolizer.locate(v.pc);
             v.lr_at = v.lr.and_then(|lr| symbolizer.locate(lr));
         }
+        backtrace::symbolize(&mut self.backtraces, symbolizer);
+    }
+
+    /// The full text for a report body (JUnit's failure, the step summary): one line per
+    /// vCPU with PC, LR, SP; each guest backtrace with its frames named; the notes.
+    pub fn report_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for v in &self.vcpus {
+            let mut l = format!("vCPU{}", v.index);
+            if let Some(m) = &v.mode {
+                let _ = write!(l, " {m}");
+            }
+            if v.halted == Some(true) {
+                l.push_str(" halted");
+            }
+            let _ = write!(l, ": pc {:#x} {}", v.pc, v.where_pc());
+            if let Some(lr) = v.lr {
+                let at = v
+                    .lr_at
+                    .as_ref()
+                    .map(|a| format!(" {a}"))
+                    .unwrap_or_default();
+                let _ = write!(l, "; lr {lr:#x}{at}");
+            }
+            if let Some(sp) = v.sp {
+                let _ = write!(l, "; sp {sp:#x}");
+            }
+            out.push(l);
+        }
+        for b in &self.backtraces {
+            let mut head = format!("guest backtrace ({}", b.format);
+            if let Some(k) = &b.kind {
+                let _ = write!(head, " kind={k}");
+            }
+            if let Some(a) = &b.arch {
+                let _ = write!(head, " arch={a}");
+            }
+            head.push_str("):");
+            out.push(head);
+            for f in &b.frames {
+                out.push(match &f.at {
+                    Some(at) => format!("  {} {at}", f.text),
+                    None => format!("  {}", f.text),
+                });
+            }
+            for e in &b.errors {
+                out.push(format!("  BT_ERROR {e}"));
+            }
+        }
+        out.extend(self.notes.iter().map(|n| format!("note: {n}")));
+        out
     }
 }
 
@@ -105,12 +162,21 @@ impl VcpuState {
         s
     }
 
-    /// The PC's function and line, else its address with "no symbols".
+    /// The PC's function and line, else its address with "user space" (EL0, CPL3, U-mode)
+    /// or "no symbols".
     pub fn where_pc(&self) -> String {
         match &self.pc_at {
             Some(l) => l.to_string(),
+            None if self.in_user_space() => format!("{:#x} (user space)", self.pc),
             None => format!("{:#x} (no symbols)", self.pc),
         }
+    }
+
+    fn in_user_space(&self) -> bool {
+        matches!(
+            self.mode.as_deref(),
+            Some("EL0" | "U-mode" | "VU-mode") | Some("CPL3 long mode" | "CPL3 protected mode")
+        )
     }
 }
 

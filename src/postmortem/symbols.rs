@@ -69,6 +69,9 @@ pub struct Symbolizer {
     pub problems: Vec<String>,
 }
 
+/// How far past the last symbol of a map without `_etext` an address still counts as in it
+/// (a map has no sizes; a kernel's last function is rarely longer).
+const LAST_SYMBOL_SPAN: u64 = 64 * 1024;
 /// Longest `System.map` read.
 const MAX_MAP: u64 = 64 * 1024 * 1024;
 /// Longest symbol name kept (C++ and Rust names can be very long).
@@ -123,6 +126,10 @@ impl SymbolFile {
                     Ok(Some(l)) => (l.file.map(short_path), l.line),
                     _ => (None, None),
                 };
+                if sym.is_none() && file.is_none() {
+                    // A stripped ELF: nothing to name the address with.
+                    return None;
+                }
                 Some(Location {
                     function: sym.as_ref().map(|s| demangle(s.name())),
                     offset: sym.map_or(0, |s| addr - s.address()),
@@ -190,7 +197,7 @@ fn elf(path: &Path, f: &std::fs::File) -> Result<Source, String> {
 }
 
 /// `ffff800080010000 T _text` lines: text symbols (`t`, `T`, `w`, `W`) are kept; text ends
-/// at `_etext` when the map has it, else at its last text symbol.
+/// at `_etext` when the map has it, else [`LAST_SYMBOL_SPAN`] past its last text symbol.
 fn system_map(path: &Path, f: std::fs::File) -> Result<Source, String> {
     use std::io::{BufRead, Read};
     let mut symbols = Vec::new();
@@ -224,7 +231,7 @@ fn system_map(path: &Path, f: std::fs::File) -> Result<Source, String> {
     }
     symbols.sort_by_key(|(a, _)| *a);
     let last = symbols.last().map_or(0, |(a, _)| *a);
-    let end = etext.unwrap_or(last.saturating_add(1));
+    let end = etext.unwrap_or(last.saturating_add(LAST_SYMBOL_SPAN));
     Ok(Source::Map { symbols, end })
 }
 

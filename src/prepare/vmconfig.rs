@@ -70,6 +70,22 @@ impl ImagePart {
     }
 }
 
+/// The host files the VM configs at `paths` name as `[kernel] kernel_path` (relative paths
+/// against the config's directory), those that exist; unreadable configs are passed over.
+/// With their symbols a guest kernel's addresses get names when a boot fails.
+pub fn guest_kernels(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .filter_map(|cfg| {
+            let text = std::fs::read_to_string(cfg).ok()?;
+            let doc: DocumentMut = text.parse().ok()?;
+            let kernel = doc.get("kernel")?.get("kernel_path")?.as_str()?;
+            let path = cfg.parent().unwrap_or(Path::new(".")).join(kernel);
+            path.is_file().then_some(path)
+        })
+        .collect()
+}
+
 /// Patches the VM config at `path` (never written) for `image`.
 pub fn patch(path: &Path, image: Option<&ImageFiles>) -> Result<PatchedConfig, Error> {
     let text = crate::config::source::read_input(path, "VM config")?;

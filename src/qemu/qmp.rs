@@ -7,9 +7,9 @@
 //! `serde_json` already reads.
 //!
 //! Use: [`QmpSocket`] picks the socket path (in the case's work dir; a private temporary
-//! directory when that path is too long for a unix socket) and the QEMU arguments;
-//! [`Qmp::connect`] waits for QEMU to listen, negotiates, and returns the client and its
-//! [`QmpEvent`] receiver. [`Qmp::execute`] runs any command (`cont`, `query-status`,
+//! directory when that path is too long for a unix socket), listens on it before QEMU starts,
+//! and gives QEMU's arguments (QEMU connects as the client); [`Qmp::accept`] takes QEMU's
+//! connection, negotiates, and returns the client and its [`QmpEvent`] receiver. [`Qmp::execute`] runs any command (`cont`, `query-status`,
 //! `query-cpus-fast`, `human-monitor-command`, …) and returns its `return` value.
 
 use std::collections::HashMap;
@@ -17,11 +17,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
+use tokio::net::UnixListener;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -67,27 +67,22 @@ pub struct Qmp {
 }
 
 impl Qmp {
-    /// Connects to `path` (retrying while QEMU has not created or opened it yet, until
-    /// `give_up`), reads the greeting and enters command mode. Events arrive on the returned
-    /// receiver until QEMU closes the connection.
-    pub async fn connect(
-        path: &Path,
+    /// Waits (until `give_up`) for QEMU to connect to `listener` — QEMU is the client
+    /// (`server=off`), so nothing polls for its socket to appear — then reads the greeting and
+    /// enters command mode. Events arrive on the returned receiver until QEMU closes the
+    /// connection.
+    pub async fn accept(
+        listener: &UnixListener,
         give_up: Instant,
     ) -> io::Result<(Qmp, mpsc::Receiver<QmpEvent>)> {
-        let stream = loop {
-            match UnixStream::connect(path).await {
-                Ok(s) => break s,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
-                    ) && Instant::now() < give_up =>
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let (stream, _) = tokio::time::timeout_at(give_up.into(), listener.accept())
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "QEMU did not connect to its QMP socket",
+                )
+            })??;
         let (read, mut write) = stream.into_split();
         let mut read = BufReader::new(read);
         let greeting = read_message(&mut read).await?;
@@ -222,15 +217,26 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Where QEMU listens for QMP; the socket file (and a temporary directory) go with it.
 pub struct QmpSocket {
     path: PathBuf,
+    /// Bound before QEMU starts; taken by the boot's QMP task.
+    listener: Option<std::os::unix::net::UnixListener>,
     _dir: Option<tempfile::TempDir>,
     /// The work dir, when it was created for the socket (removed again if still empty).
     created: Option<PathBuf>,
 }
 
 impl QmpSocket {
-    /// `<dir>/qmp.sock`, or the same name in a private temporary directory when that path is
-    /// too long for a unix socket address. A stale socket file from an earlier boot is removed.
+    /// Listens on `<dir>/qmp.sock`, or the same name in a private temporary directory when
+    /// that path is too long for a unix socket address. A stale socket file from an earlier
+    /// boot is removed.
     pub fn new(dir: &Path) -> io::Result<QmpSocket> {
+        let mut s = QmpSocket::place(dir)?;
+        let listener = std::os::unix::net::UnixListener::bind(&s.path)?;
+        listener.set_nonblocking(true)?;
+        s.listener = Some(listener);
+        Ok(s)
+    }
+
+    fn place(dir: &Path) -> io::Result<QmpSocket> {
         let path = dir.join("qmp.sock");
         if path.as_os_str().len() <= MAX_SOCKET_PATH {
             let created = (!dir.exists()).then(|| dir.to_path_buf());
@@ -241,6 +247,7 @@ impl QmpSocket {
             }
             return Ok(QmpSocket {
                 path,
+                listener: None,
                 _dir: None,
                 created,
             });
@@ -250,6 +257,7 @@ impl QmpSocket {
             .tempdir()?;
         Ok(QmpSocket {
             path: tmp.path().join("qmp.sock"),
+            listener: None,
             _dir: Some(tmp),
             created: None,
         })
@@ -259,12 +267,18 @@ impl QmpSocket {
         &self.path
     }
 
-    /// QEMU's `-qmp` option value: listen on the socket, do not wait for the client (QEMU is
-    /// started paused with `-S` instead, so no event is missed). Commas are doubled, as
-    /// QEMU's option parser wants.
+    /// The listening socket, for a tokio runtime (once; `None` after).
+    pub fn take_listener(&mut self) -> io::Result<Option<UnixListener>> {
+        self.listener.take().map(UnixListener::from_std).transpose()
+    }
+
+    /// QEMU's `-qmp` option value: connect to our socket as the client. Listening first and
+    /// letting QEMU connect means no polling for QEMU's socket to appear, which kept a few
+    /// milliseconds off every boot; QEMU is started paused with `-S`, so no event is missed.
+    /// Commas are doubled, as QEMU's option parser wants.
     pub fn qemu_option(&self) -> String {
         format!(
-            "unix:{},server=on,wait=off",
+            "unix:{},server=off",
             self.path.to_string_lossy().replace(',', ",,")
         )
     }
@@ -283,13 +297,12 @@ impl Drop for QmpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::AsyncReadExt;
-    use tokio::net::UnixListener;
 
-    /// A scripted QMP server: greets, accepts capabilities, answers `query-status` and emits
+    /// A scripted QEMU end of the connection: greets, accepts capabilities, answers `query-status` and emits
     /// one event, then closes.
-    async fn server(listener: UnixListener) {
-        let (mut s, _) = listener.accept().await.unwrap();
+    async fn server(mut s: tokio::net::UnixStream) {
         s.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n")
             .await
             .unwrap();
@@ -315,16 +328,14 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn negotiates_runs_commands_and_delivers_events() {
         let dir = tempfile::tempdir().unwrap();
-        let sock = QmpSocket::new(dir.path()).unwrap();
-        let path = sock.path().to_path_buf();
-        // The client starts first: it must wait for the socket to appear.
-        let client = tokio::spawn(async move {
-            Qmp::connect(&path, Instant::now() + Duration::from_secs(5)).await
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let listener = UnixListener::bind(sock.path()).unwrap();
-        let srv = tokio::spawn(server(listener));
-        let (qmp, mut events) = client.await.unwrap().unwrap();
+        let mut sock = QmpSocket::new(dir.path()).unwrap();
+        let listener = sock.take_listener().unwrap().unwrap();
+        // Plays QEMU: the client of the socket.
+        let stream = tokio::net::UnixStream::connect(sock.path()).await.unwrap();
+        let qemu = tokio::spawn(server(stream));
+        let (qmp, mut events) = Qmp::accept(&listener, Instant::now() + Duration::from_secs(5))
+            .await
+            .unwrap();
         let status = qmp.execute("query-status", None).await.unwrap();
         assert_eq!(status["status"], "running");
         let ev = events.recv().await.unwrap();
@@ -338,11 +349,23 @@ mod tests {
                 desc: "no".into()
             }
         );
-        srv.await.unwrap();
-        // The server is gone: the event stream ends and commands fail.
+        qemu.await.unwrap();
+        // QEMU is gone: the event stream ends and commands fail.
         assert!(events.recv().await.is_none());
         let err = qmp.execute("query-status", None).await.unwrap_err();
         assert!(matches!(err, QmpError::Io(_)), "{err:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_qemu_that_never_connects_is_given_up_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sock = QmpSocket::new(dir.path()).unwrap();
+        let listener = sock.take_listener().unwrap().unwrap();
+        let err = Qmp::accept(&listener, Instant::now() + Duration::from_millis(20))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
     #[test]
@@ -354,6 +377,7 @@ mod tests {
         let short = tempfile::tempdir().unwrap();
         let s = QmpSocket::new(short.path()).unwrap();
         assert_eq!(s.path(), short.path().join("qmp.sock"));
-        assert!(s.qemu_option().ends_with("qmp.sock,server=on,wait=off"));
+        assert!(s.qemu_option().ends_with("qmp.sock,server=off"));
+        assert!(s.path().exists(), "listening before QEMU starts");
     }
 }

@@ -387,6 +387,14 @@ fn failure_body(r: &CaseResult, paths: &Paths) -> String {
         }
         body.push('\n');
     }
+    if let Some(pm) = &r.verdict.postmortem {
+        body.push_str("--- where the guest was ---\n");
+        for line in pm.report_lines() {
+            body.push_str(&paths.relative_text(&line));
+            body.push('\n');
+        }
+        body.push('\n');
+    }
     if !r.console_tail.is_empty() {
         body.push_str("--- last console lines ---\n");
         body.push_str(&r.console_tail.join("\n"));

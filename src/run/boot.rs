@@ -22,6 +22,10 @@ use crate::verdict::{End, Facts, QemuExit, Verdict};
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long to keep reading the console after QEMU is gone (data still in the pipe).
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// After a fail decision, console quiet time that ends the wait for what follows the panic
+/// line (a backtrace), and the longest that wait.
+const SETTLE_QUIET: Duration = Duration::from_millis(10);
+const SETTLE_LIMIT: Duration = Duration::from_millis(250);
 /// Console read size: large enough that a flood costs few wakeups (`check --log` reads the
 /// same).
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
@@ -55,6 +59,9 @@ pub struct BootPlan {
     pub reset_passes: bool,
     /// The booted images; those that are ELF files name the vCPUs' addresses on a failure.
     pub images: Vec<PathBuf>,
+    /// The patched VM configs (AxVisor): their guest kernels, when ELF files, name guest
+    /// addresses.
+    pub guest_configs: Vec<PathBuf>,
     /// Symbol files (ELF or `System.map`) the case names.
     pub symbols: Vec<PathBuf>,
 }
@@ -80,8 +87,12 @@ pub async fn boot(
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
     let mut log = super::log::ConsoleLog::create(&plan.log_path, plan.max_log_size)?;
-    let socket = QmpSocket::new(&plan.work_dir)
+    let mut socket = QmpSocket::new(&plan.work_dir)
         .map_err(|e| Error::io(&plan.work_dir, "create the QMP socket in", &e))?;
+    let listener = socket
+        .take_listener()
+        .map_err(|e| Error::io(socket.path(), "listen on the QMP socket", &e))?
+        .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
     let command = plan.command.with_qmp(&socket);
     reporters.emit(Event::QemuStarting {
         case: &plan.case,
@@ -90,7 +101,7 @@ pub async fn boot(
     let start = Instant::now();
     let mut qemu = QemuProcess::spawn(&plan.program, &command.args, &plan.cwd)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
-    let mut control = Control::start(socket.path(), start);
+    let mut control = Control::start(listener, start);
     let mut console = Console {
         case: &plan.case,
         judge: Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
@@ -113,12 +124,12 @@ pub async fn boot(
         control.drain().await;
     }
     // Before QEMU is stopped: where the guest was, when the boot failed.
-    let postmortem = if wants_postmortem(&end) {
-        let mut pm = control.postmortem().await;
-        let symbols = crate::postmortem::Symbolizer::load(&plan.images, &plan.symbols);
-        pm.notes.extend(symbols.problems.iter().cloned());
-        pm.symbolize(&symbols);
-        Some(pm)
+    let mut postmortem = if wants_postmortem(&end) {
+        if matches!(end, End::Decided(_) | End::GuestPanicked(_)) {
+            // A panic message comes before the backtrace the guest prints after it.
+            console.settle(&mut qemu, &mut log, reporters).await?;
+        }
+        Some(control.postmortem().await)
     } else {
         None
     };
@@ -131,6 +142,16 @@ pub async fn boot(
         .map_err(|e| Error::io(&plan.log_path, "write the console log", &e))?;
     if exit.killed_by_runner {
         console.stderr.forget_termination_notice();
+    }
+    // With QEMU gone and the log complete: the guest's own backtraces, and names for every
+    // address.
+    if let Some(pm) = postmortem.as_mut() {
+        pm.backtraces = crate::postmortem::backtrace::from_log(&plan.log_path);
+        let mut images = plan.images.clone();
+        images.extend(crate::prepare::vmconfig::guest_kernels(&plan.guest_configs));
+        let symbols = crate::postmortem::Symbolizer::load(&images, &plan.symbols);
+        pm.notes.extend(symbols.problems.iter().cloned());
+        pm.symbolize(&symbols);
     }
     let verdict = crate::verdict::decide(&Facts {
         elapsed: console.start.elapsed(),
@@ -306,6 +327,36 @@ impl Console<'_> {
             case: self.case,
             bytes,
         });
+    }
+
+    /// After a fail decision, while QEMU still runs: copies the console to the log and the
+    /// reporters until it has been quiet for [`SETTLE_QUIET`] (at most [`SETTLE_LIMIT`]), so
+    /// what the guest prints right after its panic line (its backtrace) is in the log.
+    async fn settle(
+        &mut self,
+        qemu: &mut QemuProcess,
+        log: &mut super::log::ConsoleLog,
+        reporters: &Reporters,
+    ) -> Result<(), Error> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let until = Instant::now() + SETTLE_LIMIT;
+        let mut stdout = qemu.stdout.take();
+        loop {
+            let quiet = (Instant::now() + SETTLE_QUIET).min(until);
+            tokio::select! {
+                n = read_some(&mut stdout, &mut buf) => match n {
+                    Some(n) => {
+                        self.bytes += n as u64;
+                        log.write_all(&buf[..n]).await.map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
+                        reporters.emit(Event::Console { case: self.case, bytes: &buf[..n] });
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(quiet.into()) => break,
+            }
+        }
+        qemu.stdout = stdout;
+        Ok(())
     }
 
     /// After QEMU is gone: copy what is left in the pipes to the log and the reporters. When

@@ -321,7 +321,10 @@ impl CaseRun<'_> {
             work_dir: case.work_dir.clone(),
             reset_passes: case.reset_passes,
             images: vec![case.kernel.clone()],
-            symbols: Vec::new(),
+            guest_configs: (0..case.vm_configs.len())
+                .map(|i| crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i))
+                .collect(),
+            symbols: case.symbols.clone(),
         };
         // `[host_http_server]`: up before QEMU starts, down once the boot has ended.
         let server = match &case.config.host_http_server {

@@ -324,6 +324,7 @@ impl RunArgs {
             retries: self.retries,
             grammar: crate::config::grammar::GrammarSpec {
                 max_log_size: self.max_log_size,
+                symbols: self.symbols.clone(),
                 ..Default::default()
             },
             ..Default::default()

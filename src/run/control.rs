@@ -1,9 +1,8 @@
-//! The boot's QMP side: QEMU starts paused (`-S`); a background task connects to its QMP
-//! socket, negotiates and sends `cont`, so no event of the guest's life is missed. The console
+//! The boot's QMP side: QEMU starts paused (`-S`) and connects to the QMP socket the boot
+//! listens on; a background task accepts it, negotiates and sends `cont`, so no event of the guest's life is missed. The console
 //! loop then only polls [`Control::next`] beside its other branches — it never waits on QMP —
 //! and learns how the guest ended (`SHUTDOWN`'s reason, `GUEST_PANICKED`).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -13,7 +12,7 @@ use crate::postmortem::{Postmortem, registers};
 use crate::qemu::qmp::{Qmp, QmpError, QmpEvent};
 use crate::verdict::GuestEnding;
 
-/// How long QEMU may take to create its QMP socket before the boot gives up on it.
+/// How long QEMU may take to connect to its QMP socket before the boot gives up on it.
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 /// Most time spent after QEMU's exit collecting its last QMP events.
 pub const QMP_GRACE: Duration = Duration::from_secs(2);
@@ -54,11 +53,10 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts connecting to `socket` in the background; `start` is QEMU's start.
-    pub fn start(socket: &Path, start: Instant) -> Control {
-        let socket = socket.to_path_buf();
+    /// Starts waiting for QEMU on `listener` in the background; `start` is QEMU's start.
+    pub fn start(listener: tokio::net::UnixListener, start: Instant) -> Control {
         let task = tokio::spawn(async move {
-            let (qmp, events) = Qmp::connect(&socket, Instant::now() + CONNECT_LIMIT)
+            let (qmp, events) = Qmp::accept(&listener, Instant::now() + CONNECT_LIMIT)
                 .await
                 .map_err(|e| e.to_string())?;
             qmp.execute("cont", None).await.map_err(|e| e.to_string())?;
@@ -134,10 +132,24 @@ impl Control {
     /// registers are not parsed). QEMU keeps running, stopped, for the caller to end.
     pub async fn postmortem(&mut self) -> Postmortem {
         let t = Instant::now();
+        let deadline = tokio::time::Instant::now() + POSTMORTEM_LIMIT;
         let mut pm = Postmortem::default();
+        // The connection may be complete while the console loop, busy with the guest's
+        // output, has not looked yet.
+        if let State::Connecting(task) = &mut self.state
+            && let Ok(r) = tokio::time::timeout_at(deadline, &mut *task).await
+        {
+            self.state = match r {
+                Ok(Ok((qmp, events))) => {
+                    self.started = true;
+                    State::Ready { qmp, events }
+                }
+                _ => State::Closed,
+            };
+        }
         match &self.state {
             State::Ready { qmp, .. } => {
-                let read = tokio::time::timeout(POSTMORTEM_LIMIT, read_vcpus(qmp, &mut pm));
+                let read = tokio::time::timeout_at(deadline, read_vcpus(qmp, &mut pm));
                 match read.await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => pm.notes.push(format!("{e}")),
@@ -147,7 +159,10 @@ impl Control {
                     )),
                 }
             }
-            State::Connecting(_) => pm.notes.push("QMP never answered".into()),
+            State::Connecting(_) => pm.notes.push(format!(
+                "QEMU did not connect to QMP within {}s",
+                POSTMORTEM_LIMIT.as_secs()
+            )),
             State::Closed => pm.notes.push("the QMP connection was closed".into()),
         }
         pm.took_ms = t.elapsed().as_millis() as u64;

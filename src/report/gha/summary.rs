@@ -514,6 +514,10 @@ fn case_section(md: &mut String, r: &CaseResult, cut: &Cut, links: &Links) {
             let _ = writeln!(md, "The pattern is defined at {}.\n", links.location(loc));
         }
     }
+    if let Some(pm) = &v.postmortem {
+        md.push_str("Where the guest was (vCPUs stopped before QEMU was):\n\n");
+        pre(md, pm.report_lines().iter().map(String::as_str));
+    }
     if let Some(chart) = chart {
         md.push_str(&chart);
     }
