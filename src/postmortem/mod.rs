@@ -109,7 +109,14 @@ impl Postmortem {
             if v.halted == Some(true) {
                 l.push_str(" halted");
             }
-            let _ = write!(l, ": pc {:#x} {}", v.pc, v.where_pc());
+            match &v.pc_at {
+                Some(at) => {
+                    let _ = write!(l, ": pc {:#x} {at}", v.pc);
+                }
+                None => {
+                    let _ = write!(l, ": pc {}", v.where_pc());
+                }
+            }
             if let Some(lr) = v.lr {
                 let at = v
                     .lr_at

@@ -904,6 +904,50 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_says_where_each_vcpu_and_guest_frame_was_escaped() {
+        use crate::postmortem::backtrace::{GuestBacktrace, GuestFrame};
+        use crate::postmortem::{Postmortem, VcpuState};
+        let mut r = failed("c", Vec::new());
+        r.verdict.postmortem = Some(Postmortem {
+            vcpus: vec![VcpuState {
+                index: 1,
+                arch: "aarch64".into(),
+                pc: 0x4008_0090,
+                sp: Some(0x4008_40a0),
+                lr: None,
+                mode: Some("EL2".into()),
+                halted: Some(true),
+                pc_at: None,
+                lr_at: None,
+                registers: Default::default(),
+            }],
+            backtraces: vec![GuestBacktrace {
+                format: "tgoskits",
+                kind: Some("<panic>".into()),
+                arch: None,
+                frames: vec![GuestFrame {
+                    label: "0".into(),
+                    address: Some("0x1000".into()),
+                    text: "BT 0 ip=0x1000 <b>".into(),
+                    at: None,
+                }],
+                errors: Vec::new(),
+            }],
+            ..Default::default()
+        });
+        let md = render(&cases(&[r]), &[], 1 << 20);
+        assert!(
+            md.contains("vCPU1 EL2 halted: pc 0x40080090 (no symbols); sp 0x400840a0"),
+            "{md}"
+        );
+        assert!(
+            md.contains("guest backtrace (tgoskits kind=&lt;panic&gt;):"),
+            "{md}"
+        );
+        assert!(md.contains("  BT 0 ip=0x1000 &lt;b&gt;"), "{md}");
+    }
+
+    #[test]
     fn timeline_and_extracted_cases_are_listed_and_escaped() {
         use crate::config::grammar::CaseStatus;
         use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
