@@ -329,8 +329,8 @@ impl Console<'_> {
         });
     }
 
-    /// After a fail decision, while QEMU still runs: copies the console to the log and the
-    /// reporters until it has been quiet for [`SETTLE_QUIET`] (at most [`SETTLE_LIMIT`]), so
+    /// After a fail decision, while QEMU still runs: copies the console to the log, the
+    /// reporters and the judge's tail until it has been quiet for [`SETTLE_QUIET`] (at most [`SETTLE_LIMIT`]), so
     /// what the guest prints right after its panic line (its backtrace) is in the log.
     async fn settle(
         &mut self,
@@ -349,6 +349,9 @@ impl Console<'_> {
                         self.bytes += n as u64;
                         log.write_all(&buf[..n]).await.map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
                         reporters.emit(Event::Console { case: self.case, bytes: &buf[..n] });
+                        // The verdict is made; the judge only keeps its tail whole, so the
+                        // reports show the rest of a deciding line cut mid-way.
+                        let _ = self.judge.feed(&buf[..n], self.start.elapsed());
                     }
                     None => break,
                 },
