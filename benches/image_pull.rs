@@ -5,13 +5,13 @@
 //!
 //! `cargo bench --bench image_pull`; `IMAGE_BENCH_MIB` sets the archive size (default 32).
 
-#[path = "../tests/support/http_server.rs"]
-#[allow(dead_code)]
-mod http_server;
+// `pub`: the bench uses part of the tests' helpers, the rest is not dead code (see
+// tests/common/mod.rs).
+#[path = "../tests/common/http_server.rs"]
+pub mod http_server;
 
-#[path = "../tests/support/archives.rs"]
-#[allow(dead_code)]
-mod archives;
+#[path = "../tests/common/archives.rs"]
+pub mod archives;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! its xtask, and the NimbOS case ending skipped (or failed by policy) on this runner — no VT-x
 //! — before any image download or build.
 
-mod common;
+pub mod common;
 
 use common::{Scratch, text};
 

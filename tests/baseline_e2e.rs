@@ -3,7 +3,7 @@
 //! later because the guest waits for slowly typed input (see `TYPED_SLOWLY`), is compared
 //! with it. `--fail-on-regression` is in `verdict_agreement.rs` (every report agrees).
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{BAREMETAL_CONFIG, BAREMETAL_MACHINE, Scratch, TYPED_SLOWLY, TYPED_USERTESTS, text};

@@ -1,6 +1,6 @@
 //! `qemu-test check`: lints with file:line:col and log replay through the whole grammar.
 
-mod common;
+pub mod common;
 
 use common::{Scratch, text};
 

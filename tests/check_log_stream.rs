@@ -2,7 +2,7 @@
 //! that a replay has no QEMU exit to judge. Alone in its file: the peak RSS of the child is
 //! read with `getrusage(RUSAGE_CHILDREN)`, which covers every child this test process waited for.
 
-mod common;
+pub mod common;
 
 use std::io::Write;
 

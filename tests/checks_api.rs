@@ -2,7 +2,7 @@
 //! bodies, annotation batches) and how API failures turn into warnings; and the real binary
 //! booting a real guest publishes its check run and survives a read-only token.
 
-mod common;
+pub mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -366,7 +366,7 @@ async fn run_in_actions(server: &MockServer) -> (std::process::Output, common::S
     let s = common::Scratch::new();
     let cfg = s.write("qemu.toml", common::BAREMETAL_CONFIG);
     let kernel = common::fixtures::fixture("aarch64-baremetal/panic.elf");
-    let mut cmd = s.cmd(&[
+    let mut cmd = s.actions_cmd(&[
         "run",
         "--kernel",
         kernel.to_str().unwrap(),
@@ -375,10 +375,6 @@ async fn run_in_actions(server: &MockServer) -> (std::process::Output, common::S
     ]);
     cmd.arg("--qemu-config")
         .arg(&cfg)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_WORKSPACE", s.path())
-        .env("GITHUB_STEP_SUMMARY", s.path().join("summary.md"))
-        .env("GITHUB_OUTPUT", s.path().join("output.txt"))
         .env("GITHUB_API_URL", server.uri())
         .env("GITHUB_REPOSITORY", "o/r")
         .env("GITHUB_SHA", "0123abc")

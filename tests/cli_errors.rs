@@ -1,7 +1,7 @@
 //! Bad input: a clear message naming the file and place, the documented exit code, and nothing
 //! written at all (the out dir is not even created).
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{BAREMETAL_CONFIG, Scratch, text};

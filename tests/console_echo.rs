@@ -2,7 +2,7 @@
 //! hiding and window title never reach the user's terminal (a real pseudo-terminal here), its
 //! colours do, and the console log keeps every byte as the guest sent it.
 
-mod common;
+pub mod common;
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -2,7 +2,7 @@
 //! Boots Debian's U-Boot for QEMU (package `u-boot-qemu`, installed by scripts/install-deps.sh)
 //! to its prompt and runs a command there.
 
-mod common;
+pub mod common;
 
 use std::path::Path;
 

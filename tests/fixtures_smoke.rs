@@ -1,7 +1,7 @@
 //! Smoke test of the guest fixtures themselves, booted with plain `std::process` rather than the
 //! crate, so that a broken fixture is told apart from a broken runner. Needs `fixtures/build.sh`.
 
-mod common {
+pub mod common {
     pub mod fixtures;
 }
 

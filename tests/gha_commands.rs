@@ -6,11 +6,15 @@
 //! `##[name …]data`) is a command if `name` is a known command; after `::stop-commands::T`
 //! nothing is processed until a command named `T`.
 
+pub mod common;
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::fixtures::fixture;
+use common::{Scratch, text};
 use qemu_test_action::console::{MatchInfo, PatternKind};
 use qemu_test_action::error::{Error, Location};
 use qemu_test_action::qemu::QemuCommand;
@@ -455,46 +459,9 @@ fn only_ten_errors_per_level_reach_the_runner() {
 /// Parsed as the runner parses the step's stdout, none of them is obeyed; ours are.
 #[test]
 fn a_real_guest_printing_workflow_commands_issues_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("qemu.toml");
-    std::fs::write(
-        &cfg,
-        "args = [\"-nographic\", \"-cpu\", \"cortex-a72\", \"-machine\", \"virt\", \"-m\", \"128M\"]\n\
-         success_regex = [\"Hello, world!\"]\nfail_regex = [\"panicked at\"]\n",
-    )
-    .unwrap();
-    let fixtures = std::env::var_os("QEMU_TEST_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures")
-        });
-    let kernel = fixtures.join("aarch64-baremetal/injection.elf");
-    assert!(
-        kernel.is_file(),
-        "fixture {} missing: run fixtures/build.sh",
-        kernel.display()
-    );
-    let summary = dir.path().join("summary.md");
-    let output = dir.path().join("output.txt");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
-        .args(["run", "--kernel"])
-        .arg(&kernel)
-        .arg("--qemu-config")
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_WORKSPACE", dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let s = Scratch::new();
+    let (code, stdout) = run_in_actions(&s, &guest_args(&s, "injection"));
+    assert_eq!(code, Some(0), "{stdout}");
     // The guest's lines reached the log (inside the window) ...
     for shown in [
         "::error::forged by guest",
@@ -527,7 +494,7 @@ fn a_real_guest_printing_workflow_commands_issues_none() {
         runner.stop_token.is_none(),
         "a window was left open:\n{stdout}"
     );
-    let outputs = std::fs::read_to_string(&output).unwrap();
+    let outputs = std::fs::read_to_string(s.path().join("outputs.txt")).unwrap();
     assert!(outputs.contains("verdict=pass"), "{outputs}");
 }
 
@@ -574,36 +541,34 @@ success_regex = ["Hello, world!"]
 fail_regex = ["panicked at"]
 "#;
 
-/// `qemu-test run` on a real guest in Actions; returns (exit code, stdout).
-fn run_in_actions(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qemu-test"))
-        .arg("run")
-        .args(args)
-        .current_dir(dir)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
-        .env("GITHUB_OUTPUT", dir.join("output.txt"))
-        .env("GITHUB_WORKSPACE", dir)
+/// `qemu-test run <args>` on a real guest as a step of Actions runs it in `s`; returns (exit
+/// code, stdout).
+fn run_in_actions(s: &Scratch, args: &[impl AsRef<str>]) -> (Option<i32>, String) {
+    let args: Vec<&str> = ["run"]
+        .into_iter()
+        .chain(args.iter().map(AsRef::as_ref))
+        .collect();
+    let out = s
+        .actions_cmd(&args)
         .env_remove("INPUT_JOBS")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.code(), stdout)
+    common::assert_no_qemu_left(s.path());
+    (out.status.code(), text(&out).0)
 }
 
-fn fixture_kernel(name: &str) -> PathBuf {
-    let fixtures = std::env::var_os("QEMU_TEST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixtures")
-        });
-    let k = fixtures.join("aarch64-baremetal").join(name);
-    assert!(
-        k.is_file(),
-        "fixture {} missing: run fixtures/build.sh",
-        k.display()
-    );
-    k
+/// `--kernel <the aarch64 fixture variant> --qemu-config <VIRT_CONFIG written into s>`.
+fn guest_args(s: &Scratch, variant: &str) -> Vec<String> {
+    let cfg = s.write("qemu.toml", VIRT_CONFIG);
+    let kernel = fixture(&format!("aarch64-baremetal/{variant}.elf"));
+    [
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// Two cases at once in Actions (`--jobs 2`): `late` prints its fail text 200 ms after its
@@ -611,11 +576,10 @@ fn fixture_kernel(name: &str) -> PathBuf {
 /// the log, every console line sits in its own case's "Boot" group.
 #[test]
 fn parallel_cases_in_actions_show_each_console_in_its_own_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("suite.toml");
-    std::fs::write(
-        &suite,
-        format!(
+    let s = Scratch::new();
+    let suite = s.write(
+        "suite.toml",
+        &format!(
             r#"[defaults]
 qemu-config = "qemu.toml"
 [[case]]
@@ -627,21 +591,20 @@ kernel = "{}"
 success-regex = ["never printed"]
 timeout = "3s"
 "#,
-            fixture_kernel("late_fail.elf").display(),
-            fixture_kernel("hello_noexit.elf").display()
+            fixture("aarch64-baremetal/late_fail.elf").display(),
+            fixture("aarch64-baremetal/hello_noexit.elf").display()
         ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("qemu.toml"), VIRT_CONFIG).unwrap();
+    );
+    s.write("qemu.toml", VIRT_CONFIG);
     let (code, stdout) = run_in_actions(
-        dir.path(),
+        &s,
         &[
             "--suite",
             suite.to_str().unwrap(),
             "--jobs",
             "2",
             "--workspace",
-            dir.path().to_str().unwrap(),
+            s.path().to_str().unwrap(),
         ],
     );
     assert_eq!(code, Some(1), "{stdout}");
@@ -692,23 +655,14 @@ timeout = "3s"
 /// `-q` in Actions: the console is logged, not echoed; the verdict is still reported.
 #[test]
 fn quiet_is_honoured_in_actions() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("qemu.toml");
-    std::fs::write(&cfg, VIRT_CONFIG).unwrap();
-    let kernel = fixture_kernel("hello.elf");
-    let args = [
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-    ];
-    let (code, loud) = run_in_actions(dir.path(), &args);
+    let s = Scratch::new();
+    let mut args = guest_args(&s, "hello");
+    let (code, loud) = run_in_actions(&s, &args);
     assert_eq!(code, Some(0), "{loud}");
     let shown = |model: &RunnerModel| model.shown.iter().any(|(_, l)| l == "Hello, world!");
     assert!(shown(&RunnerModel::run(&loud)), "{loud}");
-    let mut quiet_args = args.to_vec();
-    quiet_args.push("-q");
-    let (code, quiet) = run_in_actions(dir.path(), &quiet_args);
+    args.push("-q".into());
+    let (code, quiet) = run_in_actions(&s, &args);
     assert_eq!(code, Some(0), "{quiet}");
     let runner = RunnerModel::run(&quiet);
     assert!(!shown(&runner), "console echoed with -q:\n{quiet}");
@@ -716,8 +670,8 @@ fn quiet_is_honoured_in_actions() {
         runner.tokens_seen.is_empty(),
         "a console window was opened:\n{quiet}"
     );
-    let log = std::fs::read_to_string(dir.path().join("qemu-test-out/hello.log")).unwrap();
+    let log = std::fs::read_to_string(s.out().join("hello.log")).unwrap();
     assert!(log.contains("Hello, world!"), "{log}");
-    let outputs = std::fs::read_to_string(dir.path().join("output.txt")).unwrap();
+    let outputs = std::fs::read_to_string(s.path().join("outputs.txt")).unwrap();
     assert!(outputs.contains("verdict=pass"), "{outputs}");
 }

@@ -1,7 +1,7 @@
 //! End-to-end: the console grammar (steps typed through a plain pipe, milestones, test-case
 //! extraction, fail sets) with the real binary, real QEMU and real guests.
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{Scratch, text};

@@ -2,7 +2,7 @@
 //! is a failure (unless `on_reset = "pass"`), and QEMU refusing its command line is a
 //! configuration error, not a guest failure. Real QEMU, real guests.
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{BAREMETAL_MACHINE as MACHINE, Scratch, text};

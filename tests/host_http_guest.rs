@@ -4,7 +4,7 @@
 //! prompt, driven by `shell_prefix` and `test_commands`). Without the table nothing answers;
 //! after the run the port is closed again.
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{Scratch, text};

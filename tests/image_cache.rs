@@ -1,17 +1,17 @@
 //! The shared cache: concurrent pulls download once and never expose a partial image; and the
 //! `images ls|pull|verify|rm` commands on top of it.
 
-mod support;
+pub mod common;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
+use common::archives::{guest_image, noise, registry_text, sha256_hex};
+use common::http_server::Server;
+use common::images::{Recorder, cache_files, fast_options, one_image};
 use qemu_test_action::image::cli::{ImagesArgs, ImagesCommand, run_images};
 use qemu_test_action::image::{Cache, ensure_image};
-use support::archives::{guest_image, noise, registry_text, sha256_hex};
-use support::http_server::Server;
-use support::{Recorder, cache_files, fast_options, one_image};
 
 const PATH: &str = "/img.tar.gz";
 

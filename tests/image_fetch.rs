@@ -1,14 +1,14 @@
 //! Downloads against a real HTTP/1.1 server on loopback: retries, resume, redirects, deadlines,
 //! checksum and the cache they fill.
 
-mod support;
+pub mod common;
 
 use std::time::Duration;
 
+use common::archives::{guest_image, noise, sha256_hex};
+use common::http_server::{Fault, Server};
+use common::images::{Recorder, cache_files, fast_options, one_image};
 use qemu_test_action::image::{Cache, FetchOptions, ImageSpec, ensure_image};
-use support::archives::{guest_image, noise, sha256_hex};
-use support::http_server::{Fault, Server};
-use support::{Recorder, cache_files, fast_options, one_image};
 
 const PATH: &str = "/releases/download/v0.0.22/qemu_aarch64_arceos.tar.gz";
 const SPEC: &str = "qemu_aarch64_arceos";

@@ -1,14 +1,14 @@
 //! The registry against AxVisor's real axvisor-guest files (copied under tests/data), served
 //! from loopback, plus include semantics (relative URLs and paths, cycles, first-seen merge).
 
-mod support;
+pub mod common;
 
 use std::path::Path;
 
+use common::archives::registry_text;
+use common::http_server::Server;
+use common::images::fast_options;
 use qemu_test_action::image::{Fetcher, Registry};
-use support::archives::registry_text;
-use support::fast_options;
-use support::http_server::Server;
 
 const DATA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -286,7 +286,7 @@ async fn a_registry_that_arrives_broken_does_not_fall_back_to_the_copy() {
 
 #[test]
 fn an_offline_cli_pull_uses_the_kept_registry_and_the_cached_image() {
-    use support::archives::{guest_image, noise, sha256_hex};
+    use common::archives::{guest_image, noise, sha256_hex};
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let server = Server::start();

@@ -2,14 +2,14 @@
 //! decides: each must be refused with a clear error, write nothing outside the cache, and leave
 //! nothing in it.
 
-mod support;
+pub mod common;
 
 use std::path::Path;
 
+use common::archives::{Member, guest_image, sha256_hex, tar_gz};
+use common::http_server::Server;
+use common::images::{Recorder, cache_files, fast_options, one_image};
 use qemu_test_action::image::{Cache, ensure_image};
-use support::archives::{Member, guest_image, sha256_hex, tar_gz};
-use support::http_server::Server;
-use support::{Recorder, cache_files, fast_options, one_image};
 use tar::EntryType;
 
 /// Pulls `archive` into a cache nested two levels inside a scratch dir, so escapes have

@@ -2,12 +2,12 @@
 //! unxz, untar), against a real loopback HTTP server: a platform bundle and a separate rootfs
 //! image named `name:version`, a hostile archive and a wrong checksum.
 
-mod support;
+pub mod common;
 
+use common::archives::{Member, noise, sha256_hex, tar_xz};
+use common::http_server::Server;
+use common::images::{Recorder, cache_files, fast_options};
 use qemu_test_action::image::{Cache, ImageSpec, Registry, ensure_image};
-use support::archives::{Member, noise, sha256_hex, tar_xz};
-use support::http_server::Server;
-use support::{Recorder, cache_files, fast_options};
 
 /// A registry in tgosimages' shape: a bundle and a rootfs image, two versions of the bundle.
 fn registry(server: &Server, entries: &[(&str, &str, &[u8])]) -> Registry {

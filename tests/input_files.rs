@@ -2,7 +2,7 @@
 //! files of bounded size: a device, a directory, a FIFO or a huge file is refused at once with
 //! exit 2 and a message naming the file, and nothing is written.
 
-mod common;
+pub mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -12,7 +12,7 @@
 //! The tools are installed by `scripts/test.sh` (tests/tools/python into target/tools/python,
 //! tests/tools/node with `npm ci`).
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! that is no kernel at all is refused before QEMU starts (exit 2, the reason), with the real
 //! Debian kernels and bare-metal fixtures.
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{Scratch, text};

@@ -1,6 +1,6 @@
 //! End-to-end: the out dir is one run's, and nothing is written through a symlink planted in it.
 
-mod common;
+pub mod common;
 
 use common::{BAREMETAL_CONFIG, Scratch, text};
 

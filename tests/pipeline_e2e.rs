@@ -3,15 +3,14 @@
 //! AxVisor-format board config with the patched config embedded → QEMU with the per-run rootfs
 //! copy → verdict. The user's workspace is byte-for-byte unchanged afterwards.
 
-mod common;
-mod support;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::archives::{guest_image, noise, sha256_hex};
+use common::http_server::Server;
 use common::{Scratch, text};
-use support::archives::{guest_image, noise, sha256_hex};
-use support::http_server::Server;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cargo-kernel");
 

@@ -3,7 +3,7 @@
 //! against the booted ELF, and the verdict line and `results.json` carry it. Real QEMU, real
 //! guests; a fake QEMU whose QMP goes silent shows the read is bounded.
 
-mod common;
+pub mod common;
 
 use std::time::{Duration, Instant};
 

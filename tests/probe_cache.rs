@@ -5,7 +5,7 @@
 //! `--accel kvm` where KVM cannot run guests is a skip (exit 0) or, with `--on-unsupported fail`,
 //! an error (exit 3), with the reason.
 
-mod common;
+pub mod common;
 
 use std::path::PathBuf;
 

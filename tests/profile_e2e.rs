@@ -4,7 +4,7 @@
 //! `-accel kvm -cpu host` is rewritten for TCG with notes; where it finds them working, the
 //! same inputs keep KVM. Each test asks the probe which host it is on.
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{Scratch, text};

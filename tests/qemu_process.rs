@@ -2,7 +2,7 @@
 //! PATH. QEMU's end is its process's exit, not its stdout closing, and whatever it leaves
 //! behind (in its group or `setsid`'d away) is killed and reaped.
 
-mod common;
+pub mod common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! End-to-end: the real `qemu-test` binary boots real guests in real QEMU.
 
-mod common;
+pub mod common;
 
 use std::io::Read;
 use std::process::Stdio;

@@ -2,17 +2,16 @@
 //! and boot stages. Each must end the run with 128 + n, leave no process of the groups it
 //! started (QEMU, the build) alive, and write `results.json` saying which signal and when.
 
-mod common;
-mod support;
+pub mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::archives::{guest_image, noise, sha256_hex};
 use common::fixtures::fixture;
+use common::http_server::{Fault, Server};
 use common::{BAREMETAL_CONFIG, Scratch};
-use support::archives::{guest_image, noise, sha256_hex};
-use support::http_server::{Fault, Server};
 
 const SIGNALS: [(libc::c_int, i32, &str); 3] = [
     (libc::SIGTERM, 143, "SIGTERM"),
@@ -181,7 +180,7 @@ fn a_signal_during_a_stalled_download_ends_the_run_and_reports() {
     let sha = sha256_hex(&archive);
     server.add("/img.tar.gz", archive);
     let registry =
-        support::archives::registry_text(&[("stall", "0.1.0", &sha, &server.url("/img.tar.gz"))]);
+        common::archives::registry_text(&[("stall", "0.1.0", &sha, &server.url("/img.tar.gz"))]);
     server.add("/registry.toml", registry.into_bytes());
     let kernel = fixture("aarch64-baremetal/hello.elf");
     for sig in SIGNALS {

@@ -7,17 +7,16 @@
 //! and the storage is never written), and a real guest booted from a rootfs image that its QEMU
 //! config names under `${workspace}/tmp/axbuild/rootfs/`.
 
-mod common;
-mod support;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::archives::{Member, noise, sha256_hex, tar_xz};
 use common::fixtures::fixture;
+use common::http_server::Server;
 use common::{Scratch, text};
-use support::archives::{Member, noise, sha256_hex, tar_xz};
-use support::http_server::Server;
 
 const BUNDLE: &str = "/releases/download/v0.0.15/qemu-aarch64.tar.xz";
 const ROOTFS: &str = "/releases/download/v0.0.15/rootfs-aarch64-alpine.img.tar.xz";

@@ -5,7 +5,7 @@
 //! name their own extension. The riscv64 guest is the bare-metal fixture, a tiny shell at `~ # `
 //! that also reports whether its CPU has H; the loongarch64 one prints and powers off (or panics).
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! misspelt key of the new formats — in a build file, a prompt key, `[[shell_check_steps]]`,
 //! `[host_http_server]` — is an error naming the file, line and the key it meant.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 

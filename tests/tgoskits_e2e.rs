@@ -4,7 +4,7 @@
 //! prompt is `~ # `, as Alpine's. Driven by tgoskits' keys: `shell_prefix` + `shell_init_cmd`,
 //! a multi-line `test_commands` script, and ostool 0.29's `shell_check_steps`.
 
-mod common;
+pub mod common;
 
 use common::fixtures::fixture;
 use common::{Scratch, text};

@@ -1,7 +1,7 @@
 //! tgoskits' test-suit tree (vendored unmodified in tests/data/tgoskits): every file loads with
 //! every key known, the tree is discovered and named as axbuild does, and each case plans.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 

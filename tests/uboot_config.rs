@@ -2,7 +2,7 @@
 //! tests/data) load and check clean with the variables their workflows set; a misspelt key, an
 //! unset variable and a bad pattern are config errors (exit 2) at file:line:col with the fix.
 
-mod common;
+pub mod common;
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;

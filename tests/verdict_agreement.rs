@@ -3,7 +3,7 @@
 //! an optional milestone missed); the exit code, the terminal line, `results.json`, the JUnit
 //! counts, the step summary and the `verdict` output must agree.
 
-mod common;
+pub mod common;
 
 use std::process::Output;
 
@@ -32,11 +32,7 @@ fn boot_with(s: &Scratch, variant: &str, config: &str, extra: &[&str]) -> Output
     ];
     args.extend_from_slice(extra);
     let out = s
-        .cmd(&args)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", s.path().join("summary.md"))
-        .env("GITHUB_OUTPUT", s.path().join("outputs.txt"))
-        .env("GITHUB_WORKSPACE", s.path())
+        .actions_cmd(&args)
         .env("INPUT_SUMMARY", "true")
         .env("INPUT_ANNOTATIONS", "false")
         .output()

@@ -1,8 +1,5 @@
-//! Shared pieces of the image tests: the loopback server, test archives, fast deadlines.
-#![allow(dead_code)]
-
-pub mod archives;
-pub mod http_server;
+//! The image tests' pieces: fast deadlines, a one-image registry, what stays in the cache,
+//! and a progress recorder.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,6 +8,9 @@ use std::time::Duration;
 use qemu_test_action::image::progress::Progress;
 use qemu_test_action::image::{FetchOptions, Registry};
 use qemu_test_action::net::Deadlines;
+
+use super::archives;
+use super::scratch::entries;
 
 /// Deadlines short enough that timeout tests take about a second.
 pub fn fast_options() -> FetchOptions {
@@ -36,25 +36,11 @@ pub fn one_image(name: &str, version: &str, sha: &str, url: &str) -> Registry {
 
 /// Every file under the cache root except the lock files, relative: "nothing of it stays".
 pub fn cache_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.retain(|p| !p.starts_with("locks"));
-    out.sort();
-    out
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(list) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for item in list.flatten() {
-        let path = item.path();
-        if item.file_type().is_ok_and(|t| t.is_dir()) {
-            walk(root, &path, out);
-        } else {
-            out.push(path.strip_prefix(root).unwrap().to_path_buf());
-        }
-    }
+    entries(root)
+        .into_iter()
+        .filter(|(p, is_dir)| !is_dir && !p.starts_with("locks"))
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// Records progress notes so tests can see retries and resumes.
