@@ -8,7 +8,6 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::arch::Arch;
 use crate::error::exit;
-use crate::plan;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -370,12 +369,12 @@ pub struct RunArgs {
     pub workspace: Option<PathBuf>,
     /// Deadline for the whole boot, e.g. 30s, 5m, 1h30m.
     /// Default: 5m.
-    #[arg(env = "INPUT_TIMEOUT", long, value_name = "DURATION", value_parser = plan::duration::parse)]
+    #[arg(env = "INPUT_TIMEOUT", long, value_name = "DURATION", value_parser = crate::duration::parse)]
     pub timeout: Option<Duration>,
     /// Console log kept on disk per case: the first part and the last 4 MiB, with a marker
     /// where bytes were dropped (the verdict still sees every byte), e.g. 64MiB, 512K.
     /// Default: 64MiB.
-    #[arg(long, value_name = "SIZE", value_parser = crate::run::log::parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::grammar::parse_size)]
     pub max_log_size: Option<u64>,
     /// Success pattern (repeatable); replaces the config's success_regex.
     #[arg(env = "INPUT_SUCCESS_REGEX", long = "success-regex", value_name = "RE")]

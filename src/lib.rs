@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod duration;
 pub mod error;
 pub mod host;
 pub mod image;
@@ -23,6 +24,7 @@ pub mod profile;
 pub mod qemu;
 pub mod report;
 pub mod run;
+pub mod shell;
 pub mod verdict;
 
 pub use error::{Error, ErrorKind, Location};

@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Item, TableLike};
 
+use crate::config::PatternSpec;
 use crate::config::field::{self, Field};
 use crate::config::grammar::{GRAMMAR_KEYS, GrammarSpec};
-use crate::config::qemu::{self, PatternSpec, Warning};
+use crate::config::qemu::{self, Warning};
 use crate::config::source::SourceText;
 use crate::config::vars;
 use crate::error::{Error, Location};

@@ -74,27 +74,17 @@ impl BuildPlan {
         };
         let mut words = vec![
             "cd".to_string(),
-            shell_quote(&cmd.cwd.to_string_lossy()),
+            crate::shell::quote(&cmd.cwd.to_string_lossy()),
             "&&".to_string(),
         ];
         words.extend(
             cmd.env
                 .iter()
-                .map(|(k, v)| format!("{k}={}", shell_quote(v))),
+                .map(|(k, v)| format!("{k}={}", crate::shell::quote(v))),
         );
-        words.push(shell_quote(&cmd.program));
-        words.extend(cmd.args.iter().map(|a| shell_quote(a)));
+        words.push(crate::shell::quote(&cmd.program));
+        words.extend(cmd.args.iter().map(|a| crate::shell::quote(a)));
         words.join(" ")
-    }
-}
-
-/// Quotes `word` for a POSIX shell when it holds anything but plain characters.
-pub fn shell_quote(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:=+@%".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

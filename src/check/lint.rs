@@ -152,7 +152,7 @@ fn unreachable_success(input: &LintInput<'_>, out: &mut Vec<Warning>) {
 
 /// Milestone deadlines must grow with their order, and no wait may outlast the boot timeout.
 fn deadlines(input: &LintInput<'_>, out: &mut Vec<Warning>) {
-    let fmt = crate::plan::duration::format;
+    let fmt = crate::duration::format;
     let mut latest: Option<(&str, Duration)> = None;
     for m in &input.grammar.milestones {
         let Some(d) = m.deadline else { continue };

@@ -249,7 +249,7 @@ impl TomlReader<'_> {
             Some(Value::Float(f)) => f.value().to_string(),
             _ => self.string(item, key)?,
         };
-        crate::plan::duration::parse(&text).map_err(|e| {
+        crate::duration::parse(&text).map_err(|e| {
             Error::config(format!("`{key}`: {e}"))
                 .at(self.at(item))
                 .help(format!(

@@ -16,13 +16,56 @@ use std::time::Duration;
 use toml_edit::{Item, TableLike};
 
 use crate::config::field::TomlReader;
-use crate::config::qemu::PatternSpec;
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
+
+/// One console pattern as written by the user (not yet compiled) and where it came from
+/// (`None` = command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternSpec {
+    pub regex: String,
+    pub location: Option<Location>,
+}
 
 /// Most boots again after the first (`retries`, `--retries`, `INPUT_RETRIES`): one range
 /// everywhere.
 pub const MAX_RETRIES: u32 = 10;
+
+/// The default `max_log_size`: 64 MiB.
+pub const DEFAULT_MAX_LOG_SIZE: u64 = 64 << 20;
+/// The smallest `max_log_size` accepted (room for a useful head, marker and tail).
+pub const MIN_MAX_LOG_SIZE: u64 = 4 << 10;
+
+/// Parses a size: bytes (`1048576`) or with a binary unit (`64M`, `64MiB`, `512K`, `1G`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "\"{text}\" is not a size (use e.g. 64MiB, 512K or 1048576)"
+            ));
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a size (use e.g. 64MiB, 512K or 1048576)"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("\"{text}\" is too large"))?;
+    if bytes < MIN_MAX_LOG_SIZE {
+        return Err(format!(
+            "\"{text}\" is below the smallest log size of {} KiB",
+            MIN_MAX_LOG_SIZE >> 10
+        ));
+    }
+    Ok(bytes)
+}
 
 /// Keys of the grammar, as written in the QEMU TOML (suite files also accept `-` for `_`).
 pub const GRAMMAR_KEYS: &[&str] = &[
@@ -379,7 +422,7 @@ impl TomlReader<'_> {
             Some(n) => n.to_string(),
             None => self.string(item, key)?,
         };
-        crate::run::log::parse_size(&text).map_err(|e| {
+        parse_size(&text).map_err(|e| {
             Error::config(format!("`{key}`: {e}"))
                 .at(self.at(item))
                 .help(format!(
@@ -556,6 +599,20 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(
+            parse_size("12 parsecs")
+                .unwrap_err()
+                .contains("is not a size")
+        );
+        assert!(parse_size("1K").unwrap_err().contains("below the smallest"));
+    }
 
     #[test]
     fn max_log_size_takes_bytes_or_a_unit_and_names_a_bad_value() {

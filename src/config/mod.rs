@@ -7,4 +7,5 @@ pub mod qemu;
 pub mod source;
 pub mod vars;
 
-pub use qemu::{ArgSpec, PatternSpec, QemuConfig, Warning};
+pub use grammar::PatternSpec;
+pub use qemu::{ArgSpec, QemuConfig, Warning};

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::field::{self, Field};
-use crate::config::grammar::{GRAMMAR_KEYS, GrammarSpec};
+use crate::config::grammar::{GRAMMAR_KEYS, GrammarSpec, PatternSpec};
 use crate::config::host_http::HostHttpSpec;
 use crate::config::source::SourceText;
 use crate::config::vars;
@@ -31,14 +31,6 @@ use crate::error::{Error, Location};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgSpec {
     pub value: String,
-    pub location: Option<Location>,
-}
-
-/// One console pattern as written by the user (not yet compiled) and where it came from
-/// (`None` = command line).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PatternSpec {
-    pub regex: String,
     pub location: Option<Location>,
 }
 

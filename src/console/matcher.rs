@@ -26,39 +26,11 @@
 
 use std::time::Duration;
 
-use super::Pattern;
 use super::clean::Cleaner;
 use super::lines::{Batch, Line, LineAssembler, MAX_BATCH};
+use super::pattern::{MatchInfo, Pattern, PatternKind};
 use super::screen::Screen;
 use super::script::Script;
-use crate::error::Location;
-
-/// Whether a match decided success or failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PatternKind {
-    Success,
-    Fail,
-}
-
-/// Which pattern matched, on which console line, and when.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct MatchInfo {
-    pub kind: PatternKind,
-    /// Index into the success or fail list.
-    pub index: usize,
-    /// The pattern as the user wrote it.
-    pub pattern: String,
-    /// Where the pattern was written (`None` = command line).
-    #[serde(skip)]
-    pub location: Option<Location>,
-    /// 1-based console line number.
-    pub line_no: u64,
-    /// The cleaned console line (bounded in length).
-    pub line: String,
-    /// Time since the judge started (QEMU launch) when the match became final.
-    pub at: Duration,
-}
 
 /// A final decision of the judge.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ pub mod sets;
 
 pub use clean::Cleaner;
 pub use lines::{Batch, Line, LineAssembler, LineCursor};
-pub use matcher::{Decision, Judge, JudgeOptions, MatchInfo, PatternKind};
-pub use pattern::Pattern;
+pub use matcher::{Decision, Judge, JudgeOptions};
+pub use pattern::{MatchInfo, Pattern, PatternKind};
 pub use screen::Screen;
 pub use script::{ExtractedCase, Script, TimelineEntry, TimelineKind};

@@ -7,11 +7,40 @@
 //! matching, which is why it has no look-around and no backreferences: such patterns are refused
 //! here with a suggested rewrite rather than failing obscurely later.
 
+use std::time::Duration;
+
 use regex_syntax::ast::ErrorKind as AstErrorKind;
 use regex_syntax::hir::Hir;
 
 use crate::config::PatternSpec;
-use crate::error::Error;
+use crate::error::{Error, Location};
+
+/// Whether a match decided success or failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatternKind {
+    Success,
+    Fail,
+}
+
+/// Which pattern matched, on which console line, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MatchInfo {
+    pub kind: PatternKind,
+    /// Index into the success or fail list.
+    pub index: usize,
+    /// The pattern as the user wrote it.
+    pub pattern: String,
+    /// Where the pattern was written (`None` = command line).
+    #[serde(skip)]
+    pub location: Option<Location>,
+    /// 1-based console line number.
+    pub line_no: u64,
+    /// The cleaned console line (bounded in length).
+    pub line: String,
+    /// Time since the judge started (QEMU launch) when the match became final.
+    pub at: Duration,
+}
 
 /// A compiled console pattern plus the text and place it came from.
 #[derive(Debug, Clone)]

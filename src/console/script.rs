@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::Screen;
 use super::lines::{Batch, Line};
-use super::matcher::{MatchInfo, PatternKind};
-use super::{Pattern, Screen};
+use super::pattern::{MatchInfo, Pattern, PatternKind};
 use crate::config::grammar::{CaseStatus, ExtractSpec, GrammarSpec, MilestoneSpec, StepSpec};
 use crate::error::Error;
 
@@ -68,10 +68,10 @@ pub struct TimelineEntry {
     pub name: String,
     pub pattern: String,
     /// Time since QEMU start; `None` = not reached.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(serialize_with = "crate::duration::serialize_opt_secs")]
     pub at: Option<Duration>,
     /// Time since the previous reached entry (or the start).
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(serialize_with = "crate::duration::serialize_opt_secs")]
     pub delta: Option<Duration>,
     pub line_no: Option<u64>,
     pub line: Option<String>,
@@ -212,7 +212,7 @@ impl Script {
                     "step {} (expect '{}') not matched within {}",
                     self.step + 1,
                     s.expect.spec.regex,
-                    crate::plan::duration::format(t)
+                    crate::duration::format(t)
                 ),
             ))
         });
@@ -228,7 +228,7 @@ impl Script {
                         "milestone '{}' (pattern '{}') not reached within {}",
                         m.name,
                         m.pattern.spec.regex,
-                        crate::plan::duration::format(d)
+                        crate::duration::format(d)
                     ),
                 )
             });
@@ -658,13 +658,6 @@ fn info(
         line_no: line.no,
         line: line.shown(end),
         at: now,
-    }
-}
-
-fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => crate::report::model::secs(d, s),
-        None => s.serialize_none(),
     }
 }
 

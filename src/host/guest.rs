@@ -11,8 +11,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use super::kvm::Vm;
-use super::kvm_sys::{self as sys, Mapping, exit};
+use super::kvm_sys::{self as sys, Mapping, Vm, exit};
 use super::model::{GuestRun, Status};
 
 /// Where things live in guest-physical memory.

@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
-use super::kvm_sys as sys;
+use super::kvm_sys::{self as sys, Vm};
 use super::model::{KvmAccess, KvmProbe, Nested, Status};
 
 /// What the probe needs to know about the host CPU.
@@ -93,15 +93,6 @@ fn not_present(device: &Path, cpu: &HostCpu<'_>, err: &io::Error) -> KvmProbe {
         guest: None,
         nested,
     }
-}
-
-/// A VM with 2 MiB of guest memory at guest-physical 0 and vCPU 0: proof that the API works.
-/// Only x86_64 hosts go on to run a guest in it.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-pub struct Vm {
-    pub fd: OwnedFd,
-    pub memory: sys::Mapping,
-    pub vcpu0: OwnedFd,
 }
 
 /// Guest memory size: one 2 MiB page, identity-mapped by the test guest.

@@ -220,6 +220,15 @@ pub fn ioctl_fd(fd: &impl AsRawFd, request: u64, arg: usize) -> io::Result<Owned
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
+/// A VM with 2 MiB of guest memory at guest-physical 0 and vCPU 0: proof that the API works.
+/// Only x86_64 hosts go on to run a guest in it.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub struct Vm {
+    pub fd: OwnedFd,
+    pub memory: Mapping,
+    pub vcpu0: OwnedFd,
+}
+
 /// A shared memory mapping, unmapped on drop.
 pub struct Mapping {
     ptr: *mut u8,

@@ -7,7 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::Arch;
 
-pub use super::qemu_cpu::CpuFeature;
+/// One answer: does `cpu` (as passed to `-cpu`) of `program` offer `feature`? Asked by
+/// [`super::qemu_cpu`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CpuFeature {
+    pub arch: Arch,
+    /// The QEMU binary asked (name or path, as the case runs it).
+    pub program: String,
+    /// The `-cpu` value asked about: a model with optional `,prop=value` overrides.
+    pub cpu: String,
+    /// The CPU property (`h`, `lvz`).
+    pub feature: String,
+    /// Yes, or no with what QEMU said; not checked when QEMU could not be asked.
+    pub status: Status,
+}
 
 /// The outcome of one check, with the reason whenever the answer is not a plain yes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

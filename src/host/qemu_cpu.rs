@@ -15,28 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::arch::Arch;
 
-use super::model::Status;
+use super::model::{CpuFeature, Status};
 
 /// Longest a QEMU may take to answer (it answers in ~50 ms; a hung one is killed).
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One answer: does `cpu` (as passed to `-cpu`) of `program` offer `feature`?
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CpuFeature {
-    pub arch: Arch,
-    /// The QEMU binary asked (name or path, as the case runs it).
-    pub program: String,
-    /// The `-cpu` value asked about: a model with optional `,prop=value` overrides.
-    pub cpu: String,
-    /// The CPU property (`h`, `lvz`).
-    pub feature: String,
-    /// Yes, or no with what QEMU said; not checked when QEMU could not be asked.
-    pub status: Status,
-}
 
 impl CpuFeature {
     /// Asks `program` (a `qemu-system-<arch>`) under TCG whether its `cpu` has `feature` on.

@@ -19,6 +19,10 @@ use super::timestamp::Timestamp;
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
 
+/// The variable naming the registry to read when the configured one cannot be fetched
+/// (tgoskits' axbuild setting, see [`super::tgos`]).
+pub const FALLBACK_URL_ENV: &str = "TGOS_IMAGE_REGISTRY_FALLBACK_URL";
+
 /// The registry AxVisor's `cargo xtask image` uses by default.
 pub const DEFAULT_REGISTRY: &str = "https://raw.githubusercontent.com/arceos-hypervisor/axvisor-guest/refs/heads/main/registry/default.toml";
 
@@ -467,7 +471,7 @@ async fn read_root(
         Err(e) if unreachable(&e) => e,
         Err(e) => return Err(e),
     };
-    let env = super::tgos::FALLBACK_URL_ENV;
+    let env = FALLBACK_URL_ENV;
     let fb = Source::resolve(fallback, None).map_err(|e| {
         Error::usage(format!("invalid {env} \"{fallback}\": {e}")).help(format!(
             "set {env} to an http(s) URL of a registry .toml file"

@@ -17,13 +17,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::LocalImage;
-use super::registry::{ImageEntry, ImageSpec};
+use super::registry::{FALLBACK_URL_ENV, ImageEntry, ImageSpec};
 use crate::error::Error;
 
 /// The variable naming axbuild's image storage.
 pub const LOCAL_STORAGE_ENV: &str = "TGOS_IMAGE_LOCAL_STORAGE";
-/// The variable naming the registry to read when the configured one cannot be fetched.
-pub const FALLBACK_URL_ENV: &str = "TGOS_IMAGE_REGISTRY_FALLBACK_URL";
 
 /// The marker axbuild writes into an extracted image directory: the archive's SHA-256.
 pub const ARCHIVE_MARKER: &str = ".archive.sha256";

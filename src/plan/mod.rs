@@ -1,7 +1,6 @@
 //! Turning inputs (command-line flags and the files they name) into a typed [`Case`] before
 //! anything runs: every config error surfaces here, with file:line:column.
 
-pub mod duration;
 pub mod inputs;
 pub mod matrix;
 pub mod suite;
@@ -496,7 +495,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         inactivity_timeout: grammar.inactivity_timeout,
         max_log_size: grammar
             .max_log_size
-            .unwrap_or(crate::run::log::DEFAULT_MAX_LOG_SIZE),
+            .unwrap_or(crate::config::grammar::DEFAULT_MAX_LOG_SIZE),
         reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
         symbols: grammar.symbols.clone(),
         default_fail,

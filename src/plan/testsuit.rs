@@ -23,6 +23,7 @@ use crate::build::board::AXBUILD_TARGETS;
 use crate::error::Error;
 use crate::plan::inputs::CaseInputs;
 use crate::plan::suite::Suite;
+use crate::prepare::drives::ROOTFS_DIR;
 
 /// The architectures axbuild tests, each with its target triple.
 pub const ARCHS: [(Arch, &str); 4] = [
@@ -35,9 +36,6 @@ pub const ARCHS: [(Arch, &str); 4] = [
 /// Default image registry of tgoskits' tests (rcore-os/tgosimages).
 pub const TGOSIMAGES_REGISTRY: &str =
     "https://raw.githubusercontent.com/rcore-os/tgosimages/refs/heads/main/registry/default.toml";
-
-/// Where axbuild puts the rootfs images a QEMU config names.
-pub const ROOTFS_DIR: &str = "tmp/axbuild/rootfs/";
 
 /// One discovered case.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,8 @@ pub struct RootfsArgs {
 
 /// The file name that marks a `-drive` as the rootfs disk (AxVisor's `…/tmp/rootfs.img`).
 const ROOTFS_NAME: &str = "rootfs.img";
+/// Where axbuild puts the rootfs images a QEMU config names.
+pub const ROOTFS_DIR: &str = "tmp/axbuild/rootfs/";
 
 /// Rewrites every `-drive` whose `file=` is a `rootfs.img` to use `rootfs`, or, when `rootfs`
 /// is `None`, removes it, the `-device` that references its id and `root=/dev/vda` in
@@ -82,8 +84,7 @@ fn is_rootfs_drive(value: &str) -> bool {
     option(&split_options(value), "file").is_some_and(|f| {
         let p = Path::new(&f);
         p.file_name().is_some_and(|n| n == ROOTFS_NAME)
-            || p.parent()
-                .is_some_and(|d| d.ends_with(crate::plan::testsuit::ROOTFS_DIR))
+            || p.parent().is_some_and(|d| d.ends_with(ROOTFS_DIR))
     })
 }
 

@@ -10,31 +10,7 @@ use serde::Serialize;
 use crate::arch::Arch;
 use crate::host::{CpuFeature, HostProbe, KvmAccess, Status};
 
-use super::hypervisor;
-
-/// The accelerator a case runs under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Accel {
-    Kvm,
-    Tcg,
-}
-
-impl Accel {
-    /// QEMU's name (`-accel <name>`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        }
-    }
-}
-
-impl fmt::Display for Accel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use super::{Accel, hypervisor};
 
 /// The `accel` input: `auto` picks KVM only where it really runs guests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

@@ -21,10 +21,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
-use crate::build::plan::shell_quote;
 use crate::config::{QemuConfig, vars};
 use crate::error::Error;
 use crate::qemu::firmware;
+use crate::shell;
 
 /// Everything needed to assemble a QEMU command line.
 #[derive(Debug, Clone)]
@@ -133,7 +133,7 @@ impl QemuCommand {
     pub fn display(&self) -> String {
         std::iter::once(self.program.as_str())
             .chain(self.args.iter().map(String::as_str))
-            .map(shell_quote)
+            .map(shell::quote)
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -149,7 +149,7 @@ impl QemuCommand {
     /// Appends `args` and a note saying why.
     fn add(&mut self, args: &[&str], why: &str) {
         self.args.extend(args.iter().map(|a| a.to_string()));
-        let shown: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+        let shown: Vec<String> = args.iter().map(|a| shell::quote(a)).collect();
         self.notes
             .push(format!("added `{}`: {why}", shown.join(" ")));
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::console::script::TimelineEntry;
+use crate::console::script::{TimelineEntry, TimelineKind};
 use crate::console::{MatchInfo, PatternKind};
 use crate::report::json::JsonReporter;
 use crate::report::{Event, Reporter, StageTiming};

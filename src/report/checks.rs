@@ -20,9 +20,6 @@
 
 mod output;
 
-/// The one rule for repository-relative paths (annotations, JUnit).
-pub(crate) use output::repo_path;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -71,7 +71,7 @@ impl Paths {
 
     /// `path` relative to the workspace; `None` outside it.
     fn relative(&self, path: &Path) -> Option<String> {
-        crate::report::checks::repo_path(path, Some(&self.workspace), &self.cwd)
+        crate::report::repo_path(path, Some(&self.workspace), &self.cwd)
     }
 
     /// `text` (a reason) with the workspace's absolute path dropped from paths inside it: an

@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod checks;
+pub mod comparison;
 pub mod echo;
 pub mod gha;
 pub mod json;
@@ -11,6 +12,7 @@ pub mod junit;
 pub mod model;
 pub mod terminal;
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::console::MatchInfo;
@@ -133,5 +135,40 @@ impl Reporters {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+/// The one rule for repository-relative paths (annotations, links, JUnit): `path` relative to the workspace (relative paths are first resolved from `cwd`); `None`
+/// when it lies outside, where GitHub would drop or misplace the annotation.
+pub(crate) fn repo_path(path: &Path, workspace: Option<&Path>, cwd: &Path) -> Option<String> {
+    let Some(ws) = workspace else {
+        return path
+            .is_relative()
+            .then(|| path.to_string_lossy().trim_start_matches("./").to_string());
+    };
+    let abs = cwd.join(path);
+    let rel = abs.strip_prefix(ws).ok()?;
+    if rel.as_os_str().is_empty() || rel.components().any(|c| c.as_os_str() == "..") {
+        return None;
+    }
+    Some(rel.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_paths() {
+        let ws = Some(Path::new("/ws"));
+        let cwd = Path::new("/ws/sub");
+        assert_eq!(
+            repo_path(Path::new("a.toml"), ws, cwd).as_deref(),
+            Some("sub/a.toml")
+        );
+        assert_eq!(repo_path(Path::new("../../x"), ws, cwd), None);
+        assert_eq!(repo_path(Path::new("/etc/x"), ws, cwd), None);
+        assert_eq!(repo_path(Path::new("./b"), None, cwd).as_deref(), Some("b"));
+        assert_eq!(repo_path(Path::new("/b"), None, cwd), None);
     }
 }

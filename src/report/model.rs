@@ -39,7 +39,7 @@ impl Stage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StageTiming {
     pub stage: Stage,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "crate::duration::serialize_secs")]
     pub duration: Duration,
     pub ok: bool,
 }
@@ -64,7 +64,7 @@ pub struct CaseResult {
     pub image: Option<ImageRef>,
     pub verdict: Verdict,
     /// Wall time of the whole case.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "crate::duration::serialize_secs")]
     pub duration: Duration,
     pub stages: Vec<StageTiming>,
     /// Full raw console log.
@@ -89,7 +89,7 @@ pub struct CaseResult {
     pub flaky: bool,
     /// Boot and milestone times against `--baseline` (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<super::baseline::CaseComparison>,
+    pub baseline: Option<super::comparison::CaseComparison>,
     /// The QEMU config (or suite) file the case came from; `None` for built-in defaults.
     /// JUnit names it as the suite's `file`.
     #[serde(skip)]
@@ -100,7 +100,7 @@ pub struct CaseResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {
     pub verdict: Verdict,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "crate::duration::serialize_secs")]
     pub duration: Duration,
     /// Last console lines of that attempt.
     pub console_tail: Vec<String>,
@@ -135,9 +135,4 @@ impl CaseResult {
             config_file: None,
         }
     }
-}
-
-/// Durations serialise as fractional seconds.
-pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
 }

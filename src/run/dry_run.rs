@@ -86,6 +86,6 @@ fn print_case(case: &plan::Case, with_name: bool) {
     if case.reset_passes {
         println!("# on_reset = \"pass\": a guest reset is the expected ending");
     }
-    println!("# timeout: {}", plan::duration::format(case.timeout));
+    println!("# timeout: {}", crate::duration::format(case.timeout));
     println!("# console log: {}", case.log_path.display());
 }

@@ -10,10 +10,8 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The default `max_log_size`: 64 MiB.
-pub const DEFAULT_MAX_LOG_SIZE: u64 = 64 << 20;
-/// The smallest `max_log_size` accepted (room for a useful head, marker and tail).
-pub const MIN_MAX_LOG_SIZE: u64 = 4 << 10;
+use crate::config::grammar::MIN_MAX_LOG_SIZE;
+
 /// The most tail kept (in memory until flushed): half of `max_log_size` up to this.
 const MAX_TAIL: u64 = 4 << 20;
 
@@ -146,37 +144,6 @@ impl tokio::io::AsyncWrite for ConsoleLog {
     }
 }
 
-/// Parses a size: bytes (`1048576`) or with a binary unit (`64M`, `64MiB`, `512K`, `1G`).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = t.split_at(digits);
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => {
-            return Err(format!(
-                "\"{text}\" is not a size (use e.g. 64MiB, 512K or 1048576)"
-            ));
-        }
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a size (use e.g. 64MiB, 512K or 1048576)"))?;
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("\"{text}\" is too large"))?;
-    if bytes < MIN_MAX_LOG_SIZE {
-        return Err(format!(
-            "\"{text}\" is below the smallest log size of {} KiB",
-            MIN_MAX_LOG_SIZE >> 10
-        ));
-    }
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,19 +192,5 @@ mod tests {
             "{marker}"
         );
         assert!(text.len() < 8192 + 300, "{}", text.len());
-    }
-
-    #[test]
-    fn sizes_parse_with_binary_units() {
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert!(
-            parse_size("12 parsecs")
-                .unwrap_err()
-                .contains("is not a size")
-        );
-        assert!(parse_size("1K").unwrap_err().contains("below the smallest"));
     }
 }

@@ -149,7 +149,7 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
             Outcome::Timeout,
             format!(
                 "timed out after {}: {}; {}",
-                crate::plan::duration::format(*d),
+                crate::duration::format(*d),
                 awaited(facts),
                 last_line(facts)
             ),
@@ -162,7 +162,7 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
             Outcome::Timeout,
             format!(
                 "timed out: no console output for {} (inactivity_timeout){}; {}",
-                crate::plan::duration::format(*d),
+                crate::duration::format(*d),
                 facts
                     .awaiting
                     .as_ref()

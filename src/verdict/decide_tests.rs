@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::qemu::PatternSpec;
+use crate::config::PatternSpec;
 use crate::console::MatchInfo;
 
 fn pattern(re: &str) -> Pattern {

@@ -157,7 +157,7 @@ fn a_success_pattern_does_not_decide_while_steps_are_incomplete() {
     let script = Script::compile(&grammar(NIMBOS), false).expect("compiles");
     let success = vec![
         Pattern::compile(
-            &crate::config::qemu::PatternSpec {
+            &crate::config::PatternSpec {
                 regex: "Hello".into(),
                 location: None,
             },

@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::report::CaseResult;
 use crate::report::gha::commands::{Annotation, Level};
 use crate::report::gha::summary::{self, SummaryCase};
+use crate::report::{CaseResult, repo_path};
 use crate::verdict::Outcome;
 
 /// GitHub's limit for `output.summary` and `output.text`.
@@ -88,22 +88,6 @@ fn deciding_annotation(r: &CaseResult, workspace: Option<&Path>, cwd: &Path) -> 
     a.file = Some(file);
     a.line = Some(loc.line.max(1));
     Some(a)
-}
-
-/// `path` relative to the workspace (relative paths are first resolved from `cwd`); `None`
-/// when it lies outside, where GitHub would drop or misplace the annotation.
-pub fn repo_path(path: &Path, workspace: Option<&Path>, cwd: &Path) -> Option<String> {
-    let Some(ws) = workspace else {
-        return path
-            .is_relative()
-            .then(|| path.to_string_lossy().trim_start_matches("./").to_string());
-    };
-    let abs = cwd.join(path);
-    let rel = abs.strip_prefix(ws).ok()?;
-    if rel.as_os_str().is_empty() || rel.components().any(|c| c.as_os_str() == "..") {
-        return None;
-    }
-    Some(rel.to_string_lossy().into_owned())
 }
 
 /// The console tail, QEMU's stderr and command as fenced code, keeping the newest lines that
@@ -269,20 +253,6 @@ mod tests {
         assert!(a.message.contains("console line 42: kernel panic"));
         let outside = content(&r, Some(Path::new("/elsewhere")), Path::new("/"));
         assert!(outside.annotations.is_empty());
-    }
-
-    #[test]
-    fn repo_paths() {
-        let ws = Some(Path::new("/ws"));
-        let cwd = Path::new("/ws/sub");
-        assert_eq!(
-            repo_path(Path::new("a.toml"), ws, cwd).as_deref(),
-            Some("sub/a.toml")
-        );
-        assert_eq!(repo_path(Path::new("../../x"), ws, cwd), None);
-        assert_eq!(repo_path(Path::new("/etc/x"), ws, cwd), None);
-        assert_eq!(repo_path(Path::new("./b"), None, cwd).as_deref(), Some("b"));
-        assert_eq!(repo_path(Path::new("/b"), None, cwd), None);
     }
 
     #[test]

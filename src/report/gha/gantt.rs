@@ -34,7 +34,7 @@ pub(super) fn chart(r: &CaseResult) -> Option<String> {
     for s in &r.stages {
         if stage_shown(s) {
             let mark = if s.ok { "done" } else { "crit" };
-            let text = format!("{} {}", s.stage.name(), secs(s.duration));
+            let text = format!("{} {}", s.stage.name(), crate::duration::tenths(s.duration));
             bars.push(("Stages", text, mark, at, at + s.duration));
         }
         at += s.duration;
@@ -46,7 +46,11 @@ pub(super) fn chart(r: &CaseResult) -> Option<String> {
         match (e.at, e.delta) {
             (Some(t), Some(d)) => {
                 let stop = boot_start + t;
-                let text = format!("{glyph} {} at {}", label(&e.name), secs(t));
+                let text = format!(
+                    "{glyph} {} at {}",
+                    label(&e.name),
+                    crate::duration::tenths(t)
+                );
                 bars.push(("Boot", text, "active", stop.saturating_sub(d), stop));
                 last = stop;
             }
@@ -103,10 +107,6 @@ fn axis_format(end: Duration) -> &'static str {
     } else {
         "%s s"
     }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
 }
 
 /// A name from a config as chart text: letters, digits, spaces and a few marks kept; the

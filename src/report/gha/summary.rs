@@ -20,7 +20,6 @@ use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::commands::Annotation;
 use super::gantt;
@@ -106,7 +105,7 @@ impl Links {
 
     /// `path:line:col`, as a link to the line when the file is inside the workspace.
     fn location(&self, loc: &Location) -> String {
-        let rel = crate::report::checks::repo_path(&loc.path, self.workspace.as_deref(), &self.cwd);
+        let rel = crate::report::repo_path(&loc.path, self.workspace.as_deref(), &self.cwd);
         let (Some(blob), Some(rel_text)) = (&self.blob, rel) else {
             return inline(&loc.to_string());
         };
@@ -371,7 +370,12 @@ fn table(md: &mut String, cases: &[SummaryCase<'_>]) {
         for (v, _) in values.iter().zip(&varies).filter(|(_, v)| **v) {
             let _ = write!(md, " {} |", v[i]);
         }
-        let _ = writeln!(md, " {} | {} |", secs(r.duration), stages_cell(r));
+        let _ = writeln!(
+            md,
+            " {} | {} |",
+            crate::duration::tenths(r.duration),
+            stages_cell(r)
+        );
     }
     let shared: Vec<String> = FACTS
         .iter()
@@ -404,7 +408,10 @@ fn grammar_details(md: &mut String, r: &CaseResult) {
         md.push_str("| Milestone / step | At | Δ |\n|---|---|---|\n");
         for e in &r.timeline {
             let (at, d) = match (e.at, e.delta) {
-                (Some(a), Some(d)) => (secs(a), format!("+{}", secs(d))),
+                (Some(a), Some(d)) => (
+                    crate::duration::tenths(a),
+                    format!("+{}", crate::duration::tenths(d)),
+                ),
                 _ => ("❌ not reached".to_string(), "–".to_string()),
             };
             let _ = writeln!(md, "| {} | {at} | {d} |", cell(&e.name));
@@ -645,7 +652,9 @@ fn attempts(md: &mut String, r: &CaseResult) {
     });
     let this = (&r.verdict, boot, "this result".to_string(), &r.log);
     for (i, (v, time, what, log)) in earlier.chain([this]).enumerate() {
-        let time = time.map(|d| format!(" in {}", secs(d))).unwrap_or_default();
+        let time = time
+            .map(|d| format!(" in {}", crate::duration::tenths(d)))
+            .unwrap_or_default();
         let _ = writeln!(
             md,
             "{}. {} {}{time}: {what}{}",
@@ -724,10 +733,6 @@ fn emoji(o: Outcome) -> &'static str {
     }
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
 fn stages_cell(r: &CaseResult) -> String {
     let parts: Vec<String> = r
         .stages
@@ -735,7 +740,11 @@ fn stages_cell(r: &CaseResult) -> String {
         .filter(|s| gantt::stage_shown(s))
         .map(|s| {
             let mark = if s.ok { "" } else { " ✗" };
-            format!("{} {}{mark}", s.stage.name(), secs(s.duration))
+            format!(
+                "{} {}{mark}",
+                s.stage.name(),
+                crate::duration::tenths(s.duration)
+            )
         })
         .collect();
     if parts.is_empty() {
@@ -827,6 +836,8 @@ fn clip(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::arch::Arch;
     use crate::console::{MatchInfo, PatternKind};

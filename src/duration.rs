@@ -1,5 +1,7 @@
-//! Human durations on the command line and in config files: `30s`, `5m`, `1h30m`, `500ms`,
-//! or a bare number of seconds.
+//! Durations as people write and read them, one rule each: parsed from the command line and
+//! config files (`30s`, `5m`, `1h30m`, `500ms`, or a bare number of seconds), shown in messages
+//! (`1m30s`), in tables (`12.3 s`) and in JSON (fractional seconds). Ground level: every layer
+//! may use it, it uses nothing of the crate.
 
 use std::time::Duration;
 
@@ -68,6 +70,27 @@ pub fn format(d: Duration) -> String {
         (0, m, s) => format!("{m}m{s}s"),
         (h, 0, 0) => format!("{h}h"),
         (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// Table form with tenths: `12.3 s`.
+pub fn tenths(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// Serde: a duration as fractional seconds (microsecond precision).
+pub fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e6)
+}
+
+/// Serde: an optional duration as fractional seconds or `null`.
+pub fn serialize_opt_secs<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => serialize_secs(d, s),
+        None => s.serialize_none(),
     }
 }
 

@@ -1,0 +1,543 @@
+//! The structure's two rules (docs/architecture.md): no module imports one from a higher layer,
+//! and no files import each other in a loop.
+//!
+//! Every `crate::…`, `super::…`, `self::…` and child-module path in `src/` (in `use` trees, code,
+//! and macro arguments alike) is read from the file's tokens (proc-macro2's tokenizer, so comments
+//! and strings never count), resolved to the file that defines the module it names (following
+//! `pub use` re-exports), and checked:
+//! - each top-level module sits on a layer of [`LAYERS`]; an import may go down or sideways
+//!   within a layer, never up;
+//! - the file graph has no cycle. A module's `mod.rs` (or `foo.rs` beside `foo/`) owns its
+//!   children: its arrows to them are not counted (children may use their parent's items).
+//!
+//! Hand-written rather than a crate: the tools that draw module graphs (cargo-modules) are
+//! binaries that need a full compiler front end; this reads ~130 files in a few milliseconds.
+
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Lowest layer first. A module may import modules of its own layer or lower ones.
+const LAYERS: &[&[&str]] = &[
+    // ground: facts every layer uses
+    &["error", "arch", "duration", "shell"],
+    // the user's files and the outside world's protocols
+    &["config", "net"],
+    // parts: each does one thing with one kind of input
+    &["console", "qemu", "image", "board", "postmortem"],
+    // the host, and the stages that ready a case's files
+    &["host", "prepare", "build"],
+    &["profile"],
+    // inputs → cases
+    &["plan"],
+    &["verdict"],
+    &["report"],
+    // sequencing: one case through the stages, all cases through the reporters
+    &["run"],
+    // commands
+    &["check", "action"],
+    &["cmd"],
+    &["cli"],
+];
+
+/// Imports known to break a rule, until the command layer is split out of `cli` (issue #17:
+/// `cli/` clap types only, `cmd/` translating and printing). The tests fail on any other
+/// breach, and on an entry here that no longer exists (delete it then).
+const LEFT: &[(&str, &str)] = &[
+    ("action::build_cache", "cli"),
+    ("action::command", "cli"),
+    ("action::command", "plan::matrix"),
+    ("action::command", "run::command"),
+    ("action::images", "cli"),
+    ("action::inputs", "cli"),
+    ("action::prepare", "action::inputs"),
+    ("action::prepare", "cli"),
+    ("check::command", "cli"),
+    ("cli", "action::command"),
+    ("cli", "action::inputs"),
+    ("cli", "check::command"),
+    ("cli", "image::cli"),
+    ("cli", "plan::matrix"),
+    ("cli", "run::command"),
+    ("host::probe", "profile::hypervisor"),
+    ("image::cli", "action::images"),
+    ("image::cli", "cli"),
+    ("plan::matrix", "cli"),
+    ("plan::matrix", "report::gha::outputs"),
+    ("plan::matrix", "run::command"),
+    ("run::command", "action::inputs"),
+    ("run::command", "action::prepare"),
+    ("run::command", "cli"),
+];
+
+fn left(from: &[String], to: &[String]) -> bool {
+    LEFT.iter().any(|(a, b)| name(from) == *a && name(to) == *b)
+}
+
+#[derive(Default)]
+struct Module {
+    file: PathBuf,
+    /// `pub use` re-exports: name → absolute path of what it names.
+    reexports: BTreeMap<String, Vec<String>>,
+    /// Absolute paths this module's file uses, with the module (inline ones included) that uses them.
+    uses: Vec<Vec<String>>,
+}
+
+fn module_path(src: &Path, file: &Path) -> Option<Vec<String>> {
+    let rel = file.strip_prefix(src).ok()?;
+    let mut parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let last = parts.pop()?;
+    let stem = last.strip_suffix(".rs")?;
+    match stem {
+        "lib" if parts.is_empty() => {}
+        "main" if parts.is_empty() => return None, // the binary: a crate of its own
+        "mod" => {}
+        // `#[path = "x_tests.rs"] mod tests;` inside x.rs
+        s if s.ends_with("_tests") => {
+            parts.push(s.trim_end_matches("_tests").to_string());
+            parts.push("tests".into());
+        }
+        s => parts.push(s.to_string()),
+    }
+    Some(parts)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+struct Scan<'a> {
+    modules: &'a BTreeSet<Vec<String>>,
+    uses: Vec<Vec<String>>,
+    reexports: BTreeMap<String, Vec<String>>,
+}
+
+fn ident(t: &TokenTree) -> Option<String> {
+    match t {
+        TokenTree::Ident(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn is_punct(t: Option<&TokenTree>, c: char) -> bool {
+    matches!(t, Some(TokenTree::Punct(p)) if p.as_char() == c)
+}
+
+fn is_path_sep(tokens: &[TokenTree], i: usize) -> bool {
+    is_punct(tokens.get(i), ':') && is_punct(tokens.get(i + 1), ':')
+}
+
+impl Scan<'_> {
+    /// Turns the first segments of a path written in module `here` into an absolute one.
+    fn absolute(&self, here: &[String], first: &str) -> Option<Vec<String>> {
+        match first {
+            "crate" => Some(Vec::new()),
+            "self" => Some(here.to_vec()),
+            "super" => Some(here[..here.len().saturating_sub(1)].to_vec()),
+            child => {
+                let mut p = here.to_vec();
+                p.push(child.to_string());
+                self.modules.contains(&p).then_some(p)
+            }
+        }
+    }
+
+    /// Reads a path (or a `use` tree) starting at `tokens[i]` with `prefix` already resolved;
+    /// returns the index after it.
+    fn path(
+        &mut self,
+        tokens: &[TokenTree],
+        mut i: usize,
+        mut prefix: Vec<String>,
+        is_use: bool,
+        public: bool,
+    ) -> usize {
+        loop {
+            match tokens.get(i) {
+                Some(TokenTree::Ident(id)) => {
+                    let name = id.to_string();
+                    if name == "super" {
+                        prefix.pop();
+                    } else if name != "self" {
+                        prefix.push(name);
+                    }
+                    i += 1;
+                    if is_path_sep(tokens, i) {
+                        i += 2;
+                        continue;
+                    }
+                    if is_use && tokens.get(i).and_then(ident).as_deref() == Some("as") {
+                        let alias = tokens.get(i + 1).and_then(ident);
+                        if public && let Some(a) = alias {
+                            self.reexports.insert(a, prefix.clone());
+                        }
+                        i += 2;
+                    } else if is_use
+                        && public
+                        && let Some(last) = prefix.last()
+                    {
+                        self.reexports.insert(last.clone(), prefix.clone());
+                    }
+                    self.uses.push(prefix);
+                    return i;
+                }
+                Some(TokenTree::Group(g)) if is_use && g.delimiter() == Delimiter::Brace => {
+                    let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+                    let mut j = 0;
+                    while j < inner.len() {
+                        if is_punct(inner.get(j), ',') {
+                            j += 1;
+                            continue;
+                        }
+                        j = self.path(&inner, j, prefix.clone(), true, public);
+                    }
+                    return i + 1;
+                }
+                Some(TokenTree::Punct(p)) if p.as_char() == '*' => {
+                    self.uses.push(prefix);
+                    return i + 1;
+                }
+                _ => {
+                    self.uses.push(prefix);
+                    return i;
+                }
+            }
+        }
+    }
+
+    fn tokens(&mut self, here: &[String], stream: TokenStream) {
+        let tokens: Vec<TokenTree> = stream.into_iter().collect();
+        let mut i = 0;
+        while i < tokens.len() {
+            // `mod name { … }`: an inline module
+            if ident(&tokens[i]).as_deref() == Some("mod")
+                && let (Some(name), Some(TokenTree::Group(g))) =
+                    (tokens.get(i + 1).and_then(ident), tokens.get(i + 2))
+                && g.delimiter() == Delimiter::Brace
+            {
+                let mut inner = here.to_vec();
+                inner.push(name);
+                self.tokens(&inner, g.stream());
+                i += 3;
+                continue;
+            }
+            if ident(&tokens[i]).as_deref() == Some("use") {
+                let public = i > 0
+                    && (ident(&tokens[i - 1]).as_deref() == Some("pub")
+                        || (i > 1
+                            && matches!(&tokens[i - 1], TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis)
+                            && ident(&tokens[i - 2]).as_deref() == Some("pub")));
+                // `use ::x` / `use std::…` / `use crate::…` / `use child::…`
+                if let Some(first) = tokens.get(i + 1).and_then(ident)
+                    && let Some(prefix) = self.absolute(here, &first)
+                {
+                    let start = if first == "crate" || first == "self" || first == "super" {
+                        // the resolver already took the first segment
+                        if is_path_sep(&tokens, i + 2) {
+                            i + 4
+                        } else {
+                            i + 2
+                        }
+                    } else {
+                        i + 1
+                    };
+                    let prefix = if first != "crate" && first != "self" && first != "super" {
+                        here.to_vec()
+                    } else {
+                        prefix
+                    };
+                    i = self.path(&tokens, start, prefix, true, public);
+                    continue;
+                }
+                i += 1;
+                continue;
+            }
+            match &tokens[i] {
+                TokenTree::Ident(id) if is_path_sep(&tokens, i + 1) => {
+                    let preceded_by_sep = i >= 2 && is_path_sep(&tokens, i - 2);
+                    let first = id.to_string();
+                    if !preceded_by_sep && let Some(prefix) = self.absolute(here, &first) {
+                        let (start, prefix) =
+                            if matches!(first.as_str(), "crate" | "self" | "super") {
+                                (i + 3, prefix)
+                            } else {
+                                (i, here.to_vec())
+                            };
+                        i = self.path(&tokens, start, prefix, false, false);
+                        continue;
+                    }
+                    i += 1;
+                }
+                TokenTree::Group(g) => {
+                    self.tokens(here, g.stream());
+                    i += 1;
+                }
+                // `#[serde(serialize_with = "crate::duration::serialize_secs")]`
+                TokenTree::Literal(l) => {
+                    let text = l.to_string();
+                    if let Some(path) = text
+                        .strip_prefix("\"crate::")
+                        .and_then(|t| t.strip_suffix('"'))
+                        && path.split("::").all(|s| {
+                            !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        })
+                    {
+                        self.uses.push(path.split("::").map(String::from).collect());
+                    }
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+}
+
+/// The file's module that an absolute path lands in, following re-exports.
+fn target(modules: &BTreeMap<Vec<String>, Module>, path: &[String]) -> Option<Vec<String>> {
+    let mut path = path.to_vec();
+    for _ in 0..8 {
+        let n = (0..=path.len())
+            .rev()
+            .find(|&n| modules.contains_key(&path[..n]))?;
+        let module = &modules[&path[..n]];
+        match path.get(n).and_then(|name| module.reexports.get(name)) {
+            Some(to) if n < path.len() => {
+                let mut next = to.clone();
+                next.extend_from_slice(&path[n + 1..]);
+                if next == path {
+                    return Some(path[..n].to_vec());
+                }
+                path = next;
+            }
+            _ => return Some(path[..n].to_vec()),
+        }
+    }
+    None
+}
+
+fn layer(module: &[String]) -> Option<usize> {
+    let top = module.first()?;
+    LAYERS.iter().position(|l| l.contains(&top.as_str()))
+}
+
+fn name(m: &[String]) -> String {
+    if m.is_empty() {
+        "crate".into()
+    } else {
+        m.join("::")
+    }
+}
+
+type Modules = BTreeMap<Vec<String>, Module>;
+type Edges = BTreeSet<(Vec<String>, Vec<String>)>;
+
+/// Edges between files: user file module → used file module (both as module paths).
+fn graph() -> (Modules, Edges) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut modules: BTreeMap<Vec<String>, Module> = BTreeMap::new();
+    for f in &files {
+        if let Some(m) = module_path(&src, f) {
+            modules.insert(
+                m,
+                Module {
+                    file: f.clone(),
+                    ..Module::default()
+                },
+            );
+        }
+    }
+    let names: BTreeSet<Vec<String>> = modules.keys().cloned().collect();
+    for (m, module) in modules.iter_mut() {
+        let text = std::fs::read_to_string(&module.file).unwrap();
+        let stream: TokenStream = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e:?}", module.file.display()));
+        let mut scan = Scan {
+            modules: &names,
+            uses: Vec::new(),
+            reexports: BTreeMap::new(),
+        };
+        scan.tokens(m, stream);
+        module.uses = scan.uses;
+        module.reexports = scan.reexports;
+    }
+    let mut edges = BTreeSet::new();
+    for (m, module) in &modules {
+        for u in &module.uses {
+            let Some(t) = target(&modules, u) else {
+                continue;
+            };
+            // the file of the using module: inline `mod tests` belong to their file's module
+            if &t != m && !t.is_empty() {
+                edges.insert((m.clone(), t));
+            }
+        }
+    }
+    (modules, edges)
+}
+
+#[test]
+fn every_top_level_module_has_a_layer() {
+    let (modules, _) = graph();
+    let missing: BTreeSet<String> = modules
+        .keys()
+        .filter(|m| !m.is_empty() && layer(m).is_none())
+        .map(|m| m[0].clone())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules without a layer in tests/layers.rs LAYERS: {missing:?}"
+    );
+}
+
+#[test]
+fn no_import_runs_up_the_layers() {
+    let (modules, edges) = graph();
+    let mut up = Vec::new();
+    for (from, to) in edges.iter().filter(|(a, b)| !left(a, b)) {
+        if let (Some(a), Some(b)) = (layer(from), layer(to))
+            && b > a
+        {
+            up.push(format!(
+                "{} ({}) imports {} (layer {b} > {a})",
+                name(from),
+                modules[from].file.display(),
+                name(to)
+            ));
+        }
+    }
+    assert!(
+        up.is_empty(),
+        "imports that run up the layers (see LAYERS and docs/architecture.md):\n{}",
+        up.join("\n")
+    );
+}
+
+#[test]
+fn no_files_import_each_other_in_a_loop() {
+    let (modules, edges) = graph();
+    // a module owns its children: its arrows down to them are not counted
+    let counted: BTreeSet<_> = edges
+        .iter()
+        .filter(|(from, to)| !to.starts_with(from) && !left(from, to))
+        .cloned()
+        .collect();
+    let mut next: BTreeMap<&Vec<String>, Vec<&Vec<String>>> = BTreeMap::new();
+    for (a, b) in &counted {
+        next.entry(a).or_default().push(b);
+    }
+    // Tarjan's strongly connected components
+    struct St<'a> {
+        next: &'a BTreeMap<&'a Vec<String>, Vec<&'a Vec<String>>>,
+        index: BTreeMap<&'a Vec<String>, usize>,
+        low: BTreeMap<&'a Vec<String>, usize>,
+        stack: Vec<&'a Vec<String>>,
+        on: BTreeSet<&'a Vec<String>>,
+        sccs: Vec<Vec<&'a Vec<String>>>,
+    }
+    fn visit<'a>(s: &mut St<'a>, v: &'a Vec<String>) {
+        let i = s.index.len();
+        s.index.insert(v, i);
+        s.low.insert(v, i);
+        s.stack.push(v);
+        s.on.insert(v);
+        for &w in s.next.get(v).map(|x| x.as_slice()).unwrap_or(&[]) {
+            if !s.index.contains_key(w) {
+                visit(s, w);
+                let lw = s.low[w];
+                let lv = s.low[v];
+                s.low.insert(v, lv.min(lw));
+            } else if s.on.contains(w) {
+                let iw = s.index[w];
+                let lv = s.low[v];
+                s.low.insert(v, lv.min(iw));
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut scc = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                s.on.remove(w);
+                scc.push(w);
+                if w == v {
+                    break;
+                }
+            }
+            if scc.len() > 1 {
+                s.sccs.push(scc);
+            }
+        }
+    }
+    let mut st = St {
+        next: &next,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on: BTreeSet::new(),
+        sccs: Vec::new(),
+    };
+    for m in modules.keys() {
+        if !st.index.contains_key(m) {
+            visit(&mut st, m);
+        }
+    }
+    let loops: Vec<String> = st
+        .sccs
+        .iter()
+        .map(|scc| {
+            let set: BTreeSet<_> = scc.iter().copied().collect();
+            let arrows: Vec<String> = counted
+                .iter()
+                .filter(|(a, b)| set.contains(a) && set.contains(b))
+                .map(|(a, b)| format!("  {} -> {}", name(a), name(b)))
+                .collect();
+            arrows.join("\n")
+        })
+        .collect();
+    assert!(
+        loops.is_empty(),
+        "files that import each other in a loop:\n{}",
+        loops.join("\n\n")
+    );
+}
+
+#[test]
+fn every_import_left_to_fix_still_exists() {
+    let (_, edges) = graph();
+    let stale: Vec<_> = LEFT
+        .iter()
+        .filter(|(a, b)| !edges.iter().any(|(x, y)| name(x) == *a && name(y) == *b))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "gone, delete from LEFT in tests/layers.rs: {stale:?}"
+    );
+}
+
+/// The reader itself sees each way an import is written: a `use` tree through `super::` and a
+/// re-export, a path in code, a path inside a macro's arguments, a serde attribute's string.
+#[test]
+fn the_reader_sees_imports() {
+    let (_, edges) = graph();
+    let has = |a: &str, b: &str| edges.iter().any(|(x, y)| name(x) == a && name(y) == b);
+    for (a, b) in [
+        ("host::guest", "host::kvm_sys"),        // use super::kvm_sys::{…}
+        ("verdict::decide", "console::matcher"), // use crate::console::{Decision, …} (re-export)
+        ("config::field", "duration"),           // crate::duration::parse(…) in code
+        ("console::script", "duration"),         // inside format!(…)
+        ("report::model", "duration"),           // serialize_with = "crate::duration::…"
+    ] {
+        assert!(has(a, b), "the reader missed {a} -> {b}");
+    }
+}
