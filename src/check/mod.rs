@@ -13,9 +13,8 @@ use crate::board::UbootConfig;
 use crate::config::grammar::GrammarSpec;
 use crate::config::qemu::Warning;
 use crate::config::{PatternSpec, QemuConfig};
-use crate::console::{Pattern, Script};
 use crate::error::Error;
-use crate::plan::{DEFAULT_TIMEOUT, Suite};
+use crate::plan::{JudgeSource, Suite};
 use crate::verdict::Outcome;
 
 /// What to check.
@@ -51,7 +50,8 @@ struct Target {
     success: Vec<PatternSpec>,
     fail: Vec<PatternSpec>,
     grammar: GrammarSpec,
-    timeout: std::time::Duration,
+    /// A deadline given outside the grammar (a suite case's `timeout`).
+    timeout: Option<std::time::Duration>,
     warnings: Vec<Warning>,
     /// Where `fail_regex` was written (explicitly; `[]` then means none).
     fail_at: Option<crate::error::Location>,
@@ -67,33 +67,30 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
         replays: Vec::new(),
     };
     for t in targets {
-        let mut fail = t.fail.clone();
-        fail.extend(crate::console::sets::expand(&t.grammar.fail_sets)?);
-        let explicit = t.fail_at.is_some() || !fail.is_empty();
-        let (fail, default_fail) = crate::console::sets::or_default(fail, explicit);
+        let judge = crate::plan::judge_spec(&JudgeSource {
+            success: &t.success,
+            fail: &t.fail,
+            fail_written_at: t.fail_at.as_ref(),
+            grammar: &t.grammar,
+            timeout: t.timeout,
+        })?;
+        let fail: Vec<PatternSpec> = judge.fail.iter().map(|p| p.spec.clone()).collect();
         report.warnings.extend(verdict_rules(&t, &fail));
-        let success = compile(&t.success, "success")?;
-        let fail_compiled = compile(&fail, "fail")?;
-        let script = Script::compile(&t.grammar, success.is_empty())?;
         report.warnings.extend(t.warnings);
         report.warnings.extend(lint::lint(&lint::LintInput {
             success: &t.success,
             fail: &fail,
-            default_fail,
+            default_fail: judge.default_fail,
             grammar: &t.grammar,
-            timeout: t.timeout,
+            timeout: judge.timeout,
             origin: t.origin.as_ref(),
         }));
         if let Some(log) = &req.log {
-            let r = replay::replay(log, success, fail_compiled, script)?;
+            let r = replay::replay(log, judge)?;
             report.replays.push((t.name, r));
         }
     }
     Ok(report)
-}
-
-fn compile(specs: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
-    specs.iter().map(|s| Pattern::compile(s, role)).collect()
 }
 
 /// The cases to check, and the findings about the suite file itself (its unknown keys).
@@ -144,8 +141,8 @@ fn from_config(c: &QemuConfig, over: &GrammarSpec, name: String) -> Target {
     }
 }
 
-/// The target of one config file (QEMU or U-Boot): its patterns, its grammar's deadline, its
-/// first line as the origin.
+/// The target of one config file (QEMU or U-Boot): its patterns and grammar, its first line as
+/// the origin.
 fn file_target(
     name: String,
     path: &Path,
@@ -157,7 +154,7 @@ fn file_target(
         name,
         success,
         fail,
-        timeout: grammar.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        timeout: None,
         grammar,
         warnings: Vec::new(),
         fail_at: None,
@@ -223,7 +220,7 @@ fn suite_targets(path: &Path, base: &Path) -> Result<(Vec<Target>, Vec<Warning>)
                 name,
                 success: Vec::new(),
                 fail: Vec::new(),
-                timeout: DEFAULT_TIMEOUT,
+                timeout: None,
                 grammar: layered.grammar.clone(),
                 warnings: Vec::new(),
                 fail_at: None,
@@ -231,23 +228,10 @@ fn suite_targets(path: &Path, base: &Path) -> Result<(Vec<Target>, Vec<Warning>)
             },
         };
         t.origin = layered.location.clone().or(t.origin);
-        let cli_specs = |v: &[String]| -> Vec<PatternSpec> {
-            v.iter()
-                .map(|r| PatternSpec {
-                    regex: r.clone(),
-                    location: layered.location.clone(),
-                })
-                .collect()
-        };
-        if !layered.success_regex.is_empty() {
-            t.success = cli_specs(&layered.success_regex);
-        }
-        if !layered.fail_regex.is_empty() {
-            t.fail = cli_specs(&layered.fail_regex);
-        }
-        if let Some(d) = layered.timeout.or(t.grammar.timeout) {
-            t.timeout = d;
-        }
+        let at = layered.location.as_ref();
+        t.success = crate::plan::judge::patterns(&layered.success_regex, at, &t.success);
+        t.fail = crate::plan::judge::patterns(&layered.fail_regex, at, &t.fail);
+        t.timeout = layered.timeout;
         out.push(t);
     }
     Ok((out, suite_warnings))

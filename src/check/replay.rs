@@ -7,7 +7,8 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::console::{Decision, Judge, JudgeOptions, Pattern, Script};
+use crate::console::{Decision, Judge};
+use crate::plan::JudgeSpec;
 use crate::error::Error;
 use crate::run::boot::READ_CHUNK;
 use crate::verdict::{End, Facts, Outcome, decide};
@@ -22,12 +23,14 @@ pub struct Replay {
 /// stays bounded whatever the file's size; time does not advance, so deadlines do not apply),
 /// then asks [`decide`] — the rules a boot uses — for the verdict. A replay has no QEMU exit:
 /// a log that ends undecided is judged as such.
-pub fn replay(
-    path: &Path,
-    success: Vec<Pattern>,
-    fail: Vec<Pattern>,
-    script: Script,
-) -> Result<Replay, Error> {
+pub fn replay(path: &Path, judge: JudgeSpec) -> Result<Replay, Error> {
+    let JudgeSpec {
+        success,
+        fail,
+        script,
+        options,
+        ..
+    } = judge;
     let what = "console log";
     let mut file = std::fs::File::open(path).map_err(|e| Error::input_io(path, what, &e))?;
     let meta = file
@@ -40,7 +43,7 @@ pub fn replay(
         ))
         .help("give --log a saved log file, e.g. qemu-test-out/logs/<case>.log"));
     }
-    let mut judge = Judge::new(success.clone(), fail, JudgeOptions::default()).with_script(script);
+    let mut judge = Judge::new(success.clone(), fail, options).with_script(script);
     let t = Duration::ZERO;
     let mut decision = None;
     let mut buf = vec![0u8; READ_CHUNK];

@@ -169,7 +169,8 @@ fn emulators(probe: &HostProbe, out: &mut Vec<Finding>) {
 }
 
 fn firmware(probe: &HostProbe, out: &mut Vec<Finding>) {
-    for fw in probe.firmware.iter().filter(|f| f.found.is_empty()) {
+    // what a run takes (`bios`), not any file found: a split CODE image alone runs nothing
+    for fw in probe.firmware.iter().filter(|f| f.bios.is_none()) {
         if probe.qemu_for(fw.arch).is_none() {
             continue;
         }
@@ -180,10 +181,14 @@ fn firmware(probe: &HostProbe, out: &mut Vec<Finding>) {
                 fw.arch
             ),
         };
+        let only = match fw.found.first() {
+            Some(p) => format!(" that boots with -bios (only {})", p.display()),
+            None => " found".to_string(),
+        };
         out.push(finding(
             Severity::Info,
             format!(
-                "no UEFI firmware for {} found: cases with uefi = true cannot run",
+                "no UEFI firmware for {}{only}: cases with uefi = true cannot run",
                 fw.arch
             ),
             fix,
@@ -348,17 +353,29 @@ mod tests {
     #[test]
     fn firmware_and_disk() {
         let mut probe = HostProbe::fake_kvm_ok();
-        probe.qemu = vec![qemu(Arch::Aarch64, true), qemu(Arch::Riscv64, false)];
+        probe.qemu = vec![
+            qemu(Arch::Aarch64, true),
+            qemu(Arch::Riscv64, false),
+            qemu(Arch::X86_64, true),
+        ];
         probe.firmware = vec![
             Firmware {
                 arch: Arch::Aarch64,
                 found: vec![],
+                bios: None,
                 package: Some("qemu-efi-aarch64".to_string()),
             },
             Firmware {
                 arch: Arch::Riscv64,
                 found: vec![],
+                bios: None,
                 package: None,
+            },
+            Firmware {
+                arch: Arch::X86_64,
+                found: vec!["/usr/share/OVMF/OVMF_CODE.fd".into()],
+                bios: None,
+                package: Some("ovmf".to_string()),
             },
         ];
         probe.disk = Some(DiskSpace {
@@ -375,6 +392,12 @@ mod tests {
         assert!(
             !all.iter().any(|m| m.contains("firmware for riscv64")),
             "no QEMU for riscv64, no firmware talk"
+        );
+        assert!(
+            all.iter().any(|m| m.contains(
+                "no UEFI firmware for x86_64 that boots with -bios (only /usr/share/OVMF/OVMF_CODE.fd)"
+            )),
+            "a run would not take a split CODE image: {all:?}"
         );
         assert!(all.iter().any(|m| m.contains("only 100 MiB free")));
     }

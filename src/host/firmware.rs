@@ -7,7 +7,9 @@ use super::model::Firmware;
 
 /// Firmware found under `root` (`/` on a real host) for every architecture in the one firmware
 /// table ([`crate::qemu::firmware::UEFI`]).
+/// `bios` is what a run with `uefi = true` would take ([`crate::qemu::firmware::find_with`]).
 pub fn find_all(root: &Path) -> Vec<Firmware> {
+    let exists = |p: &Path| rooted(root, p).is_file();
     crate::qemu::firmware::UEFI
         .iter()
         .map(|u| Firmware {
@@ -15,8 +17,9 @@ pub fn find_all(root: &Path) -> Vec<Firmware> {
             found: u
                 .paths()
                 .map(PathBuf::from)
-                .filter(|p| rooted(root, p).is_file())
+                .filter(|p| exists(p))
                 .collect(),
+            bios: crate::qemu::firmware::find_with(u.arch, &exists).ok(),
             package: u.package.map(str::to_string),
         })
         .collect()
@@ -48,8 +51,13 @@ mod tests {
                 PathBuf::from("/usr/share/OVMF/OVMF_CODE.fd")
             ]
         );
+        assert_eq!(
+            x86.bios.as_deref(),
+            Some(Path::new("/usr/share/ovmf/OVMF.fd"))
+        );
         let arm64 = all.iter().find(|f| f.arch == Arch::Aarch64).unwrap();
         assert!(arm64.found.is_empty());
+        assert_eq!(arm64.bios, None);
         assert_eq!(arm64.package.as_deref(), Some("qemu-efi-aarch64"));
     }
 }

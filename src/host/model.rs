@@ -117,6 +117,9 @@ pub struct Firmware {
     pub arch: Arch,
     /// Existing files, best first.
     pub found: Vec<PathBuf>,
+    /// The file `uefi = true` passes to `-bios` (the same rule as a run's); `None` when no
+    /// found file boots that way (only split CODE images, say).
+    pub bios: Option<PathBuf>,
     /// The package that provides them, where one is known.
     pub package: Option<String>,
 }

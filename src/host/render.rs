@@ -64,7 +64,7 @@ impl HostProbe {
         }
         let mut label = "Firmware";
         for fw in &self.firmware {
-            let (state, detail) = match (fw.found.first(), &fw.package) {
+            let (state, detail) = match (&fw.bios, &fw.package) {
                 (Some(path), _) => ("found", path.display().to_string()),
                 (None, Some(package)) => ("missing", format!("sudo apt-get install {package}")),
                 (None, None) => ("missing", String::new()),

@@ -2,11 +2,13 @@
 //! anything runs: every config error surfaces here, with file:line:column.
 
 pub mod inputs;
+pub mod judge;
 pub mod matrix;
 pub mod suite;
 pub mod testsuit;
 
 pub use inputs::CaseInputs;
+pub use judge::{JudgeSource, JudgeSpec, judge_spec};
 pub use suite::Suite;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ use crate::build::board::BoardConfig;
 use crate::build::cargo::PackageInfo;
 use crate::build::elf;
 use crate::build::format::KernelFormat;
-use crate::config::{PatternSpec, QemuConfig};
+use crate::config::QemuConfig;
 use crate::console::{JudgeOptions, Pattern};
 use crate::error::Error;
 use crate::host::{HostProbe, KvmProbe};
@@ -442,18 +444,14 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
                 .help("name an ELF (with debug info for file:line) or a System.map"),
         );
     }
-    let success = compile(&inputs.success_regex, &config.success_regex, "success")?;
-    let mut fail = compile(&inputs.fail_regex, &config.fail_regex, "fail")?;
-    for spec in crate::console::sets::expand(&grammar.fail_sets)? {
-        fail.push(Pattern::compile(&spec, "fail")?);
-    }
-    let explicit = !inputs.fail_regex.is_empty() || config.fail_regex_at.is_some();
-    let (defaults, default_fail) =
-        crate::console::sets::or_default(Vec::new(), explicit || !fail.is_empty());
-    for spec in defaults {
-        fail.push(Pattern::compile(&spec, "fail")?);
-    }
-    let script = crate::console::Script::compile(&grammar, success.is_empty())?;
+    let at = inputs.location.as_ref();
+    let judge = judge_spec(&JudgeSource {
+        success: &judge::patterns(&inputs.success_regex, at, &config.success_regex),
+        fail: &judge::patterns(&inputs.fail_regex, at, &config.fail_regex),
+        fail_written_at: config.fail_regex_at.as_ref(),
+        grammar: &grammar,
+        timeout: inputs.timeout,
+    })?;
     let log_path = opts
         .log
         .clone()
@@ -485,20 +483,17 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         warnings,
         workspace,
         command,
-        success,
-        fail,
-        timeout: inputs
-            .timeout
-            .or(grammar.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT),
-        script,
+        success: judge.success,
+        fail: judge.fail,
+        timeout: judge.timeout,
+        script: judge.script,
         inactivity_timeout: grammar.inactivity_timeout,
         max_log_size: grammar
             .max_log_size
             .unwrap_or(crate::config::grammar::DEFAULT_MAX_LOG_SIZE),
         reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
         symbols: grammar.symbols.clone(),
-        default_fail,
+        default_fail: judge.default_fail,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
         retries: inputs.retries.or(grammar.retries).unwrap_or(0),
@@ -511,10 +506,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         cache_dir: opts.cache_dir.clone(),
         out_dir,
         log_path,
-        judge: JudgeOptions {
-            settle: SUCCESS_SETTLE,
-            ..JudgeOptions::default()
-        },
+        judge: judge.options,
         accel_request: parse_opt(inputs.accel.as_deref(), "accel")?.unwrap_or_default(),
         requires: inputs
             .requires
@@ -720,21 +712,6 @@ fn kernel_arch(kernel: &Path, arch: Option<Arch>) -> Result<(Arch, bool), Error>
         elf::kernel_arch(kernel)?;
     }
     Ok((format.arch(kernel, arch)?, format.is_elf()))
-}
-
-/// CLI patterns replace the config's list of the same kind (CLI flag > config file).
-fn compile(cli: &[String], config: &[PatternSpec], role: &str) -> Result<Vec<Pattern>, Error> {
-    let specs: Vec<PatternSpec> = if cli.is_empty() {
-        config.to_vec()
-    } else {
-        cli.iter()
-            .map(|r| PatternSpec {
-                regex: r.clone(),
-                location: None,
-            })
-            .collect()
-    };
-    specs.iter().map(|s| Pattern::compile(s, role)).collect()
 }
 
 fn default_name(kernel: &Path) -> Result<String, Error> {

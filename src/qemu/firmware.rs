@@ -100,7 +100,8 @@ pub fn find(arch: Arch) -> Result<PathBuf, Error> {
     find_with(arch, &|p: &Path| p.is_file())
 }
 
-fn find_with(arch: Arch, exists: &dyn Fn(&Path) -> bool) -> Result<PathBuf, Error> {
+/// [`find`] with the file test given: the probe asks it of a root other than `/` in its tests.
+pub fn find_with(arch: Arch, exists: &dyn Fn(&Path) -> bool) -> Result<PathBuf, Error> {
     let Some(known) = installed(arch) else {
         return Err(Error::usage(format!(
             "`uefi = true` needs UEFI firmware, and none is packaged for {arch} that boots with -bios"
