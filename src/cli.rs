@@ -1,5 +1,5 @@
-//! Command-line definition (clap) and dispatch: each subcommand's work lives with its stage
-//! (`run::command`, `plan::matrix`, `check::command`, `image::cli`, `action::command`).
+//! The command line as clap types, and nothing else: every flag once (with the action input that
+//! sets it, `env = "INPUT_…"`). What each subcommand does is in `crate::cmd`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +7,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::arch::Arch;
-use crate::error::exit;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -120,9 +119,18 @@ pub struct ActionArgs {
     pub run: Box<RunArgs>,
 }
 
+/// A boolean as @actions/core's getBooleanInput reads it: `true`/`True`/`TRUE` and `false`/`False`/`FALSE`, nothing else.
+pub fn parse_boolean(v: &str) -> Option<bool> {
+    match v {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
 /// A boolean flag value as @actions/core's getBooleanInput reads it.
 fn boolean(v: &str) -> Result<bool, String> {
-    crate::action::inputs::parse_boolean(v)
+    parse_boolean(v)
         .ok_or_else(|| format!("'{v}' is not a boolean (true, True, TRUE, false, False or FALSE)"))
 }
 
@@ -463,32 +471,4 @@ pub struct RunArgs {
     /// Prefix of the check run names: "<prefix> / <case>" [default: qemu-test].
     #[arg(long, env = "INPUT_CHECK_NAME", value_name = "PREFIX")]
     pub check_name: Option<String>,
-}
-
-/// Parses the command line (with the action's `INPUT_*` variables) and runs it; returns the
-/// process exit code.
-pub async fn main() -> i32 {
-    let argv = std::env::args_os().collect();
-    let cli = match crate::action::inputs::parse::<Cli>(argv, &crate::action::inputs::env()) {
-        Ok(c) => c,
-        Err(crate::action::inputs::ParseError::Clap(e)) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::PASS
-            };
-        }
-        Err(crate::action::inputs::ParseError::Input(e)) => {
-            return crate::run::command::report_plan_error(&e, &Default::default());
-        }
-    };
-    match cli.command {
-        Command::Run(args) => crate::run::command::run(&args).await,
-        Command::Matrix(args) => crate::plan::matrix::command(&args),
-        Command::Probe(args) => crate::host::cli(args.json),
-        Command::Check(args) => crate::check::command::check(&args),
-        Command::Images(cmd) => crate::image::cli::command(cmd).await,
-        Command::Action(cmd) => crate::action::command::run(cmd).await,
-    }
 }

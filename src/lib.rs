@@ -10,6 +10,7 @@ pub mod board;
 pub mod build;
 pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod console;
 pub mod duration;

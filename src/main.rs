@@ -13,6 +13,6 @@ fn main() {
             std::process::exit(qemu_test_action::error::exit::INFRA);
         }
     };
-    let code = runtime.block_on(qemu_test_action::cli::main());
+    let code = runtime.block_on(qemu_test_action::cmd::main());
     std::process::exit(code);
 }

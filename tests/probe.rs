@@ -225,5 +225,5 @@ fn axvisor_nimbos_x86_64_runs_only_where_kvm_and_vtx_were_measured() {
 /// `qemu-test probe --json` exits 0: problems are findings, and QEMU exists.
 #[test]
 fn the_cli_entry_succeeds_here() {
-    assert_eq!(host::cli(true), 0);
+    assert_eq!(qemu_test_action::cmd::probe::probe(true), 0);
 }

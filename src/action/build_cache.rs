@@ -152,7 +152,7 @@ fn runner_value(vars: &impl Lookup, name: &str, host: &str) -> String {
 /// The workspace and the cargo builds of the selected cases: the suite's (or test-suit's)
 /// cases, else the inputs' one case, layered as the run layers them.
 pub fn builds(run: &RunArgs, cwd: &Path) -> Result<(PathBuf, Vec<Build>), Error> {
-    let (cli, suite) = crate::run::command::case_layers(run, cwd)?;
+    let (cli, suite) = crate::cmd::run::case_layers(run, cwd)?;
     let (workspace, cases) = crate::plan::layered_cases(&cli, suite.as_ref(), &run.cases, cwd)?;
     let mut builds = Vec::new();
     for case in cases {

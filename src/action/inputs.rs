@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Command, error::ErrorKind};
 
+use crate::cli::parse_boolean;
 use crate::error::Error;
 
 /// A source of `INPUT_*` variables (the environment, or a map in tests).
@@ -205,15 +206,6 @@ fn with_env_help(full: Command, argv: &[OsString], e: clap::Error) -> clap::Erro
             .filter(|h| h.kind() == e.kind())
             .unwrap_or(e),
         _ => e,
-    }
-}
-
-/// `true`/`True`/`TRUE` and `false`/`False`/`FALSE`, nothing else.
-pub fn parse_boolean(v: &str) -> Option<bool> {
-    match v {
-        "true" | "True" | "TRUE" => Some(true),
-        "false" | "False" | "FALSE" => Some(false),
-        _ => None,
     }
 }
 

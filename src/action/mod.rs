@@ -4,7 +4,6 @@
 //! rule per input.
 
 pub mod build_cache;
-pub mod command;
 pub mod images;
 pub mod inputs;
 pub mod prepare;

@@ -2,7 +2,6 @@
 //! compiles, the grammar keys are well-formed, and the lints in [`lint`] find nothing — and with
 //! `--log FILE` replays a saved console log through the grammar ([`replay`]).
 
-pub mod command;
 pub mod lint;
 pub mod replay;
 mod testsuit;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::console::{Decision, Judge};
-use crate::plan::JudgeSpec;
 use crate::error::Error;
+use crate::plan::JudgeSpec;
 use crate::run::boot::READ_CHUNK;
 use crate::verdict::{End, Facts, Outcome, decide};
 

@@ -22,5 +22,5 @@ pub use model::{
     CpuFeature, DiskSpace, Finding, Firmware, GuestRun, HostInfo, HostProbe, KvmAccess, KvmProbe,
     Nested, QemuBinary, Severity, Status,
 };
-pub use probe::{ProbeOptions, cli, probe};
+pub use probe::{ProbeOptions, probe};
 pub use system::available_memory;

@@ -5,9 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::error::exit;
-
-use super::model::{HostProbe, Severity};
+use super::model::HostProbe;
 use super::{emulators, findings, firmware, kvm, probe_cache, system};
 
 /// What to probe and how long to wait; `Default` is the real host.
@@ -94,26 +92,4 @@ pub fn probe(opts: &ProbeOptions) -> HostProbe {
     probe.findings = findings::derive(&probe);
     probe.duration_seconds = started.elapsed().as_secs_f64();
     probe
-}
-
-/// `qemu-test probe [--json]`: prints the probe; exit 3 when nothing can run (no QEMU at all).
-pub fn cli(json: bool) -> i32 {
-    let mut probe = probe(&ProbeOptions::default());
-    crate::profile::hypervisor::ask_defaults(&mut probe);
-    if json {
-        match serde_json::to_string_pretty(&probe) {
-            Ok(text) => println!("{text}"),
-            Err(err) => {
-                eprintln!("error: cannot serialise the probe: {err}");
-                return exit::INFRA;
-            }
-        }
-    } else {
-        print!("{}", probe.render());
-    }
-    if probe.findings.iter().any(|f| f.severity == Severity::Error) {
-        exit::INFRA
-    } else {
-        exit::PASS
-    }
 }

@@ -1,6 +1,6 @@
 //! `qemu-test images ls|pull|verify|rm|key`: the image stage on its own, for warming a cache in
-//! CI, checking it, and cleaning it. clap lives in `crate::cli`; [`command`] maps it to these
-//! types.
+//! CI, checking it, and cleaning it. clap lives in `crate::cli`; `crate::cmd::images` maps it to
+//! these types.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,6 @@ use super::fetch::{FetchOptions, Fetcher};
 use super::progress::{self, Progress};
 use super::registry::{DEFAULT_REGISTRY, ImageSpec, Registry};
 use super::tgos::TgosEnv;
-use crate::cli::ImagesCmd;
 use crate::error::{Error, exit};
 
 /// Options shared by every `images` subcommand.
@@ -43,52 +42,6 @@ pub enum ImagesCommand {
     Verify { image: Option<String> },
     /// Delete a cached image (`NAME` or `NAME:VERSION`) or, with `all`, the whole cache.
     Rm { image: Option<String>, all: bool },
-}
-
-/// Runs `qemu-test images …` as parsed; returns the exit code.
-pub async fn command(cmd: ImagesCmd) -> i32 {
-    let (common, command) = match cmd {
-        ImagesCmd::Ls(c) => (c, ImagesCommand::Ls),
-        ImagesCmd::Pull {
-            image,
-            output_dir,
-            common,
-        } => (common, ImagesCommand::Pull { image, output_dir }),
-        ImagesCmd::Verify { image, common } => (common, ImagesCommand::Verify { image }),
-        ImagesCmd::Rm { image, all, common } => (common, ImagesCommand::Rm { image, all }),
-        ImagesCmd::Key {
-            suite,
-            cases,
-            images,
-            common,
-        } => {
-            return match crate::action::images::image_keys(
-                suite.as_deref(),
-                &cases,
-                &images,
-                common.registry.as_deref(),
-                common.cache_dir.as_deref(),
-            )
-            .await
-            {
-                Ok(keys) => {
-                    for k in keys {
-                        println!("{k}");
-                    }
-                    exit::PASS
-                }
-                Err(e) => e.report(),
-            };
-        }
-    };
-    cli_images(ImagesArgs {
-        registry: common.registry,
-        cache_dir: common.cache_dir,
-        command,
-        tgos: TgosEnv::from_env(),
-        ..ImagesArgs::default()
-    })
-    .await
 }
 
 /// Runs an `images` subcommand with output on stdout, progress and errors on stderr; returns

@@ -3,9 +3,8 @@
 
 pub(crate) mod boot;
 mod case;
-pub mod command;
 mod control;
-mod dry_run;
+pub(crate) mod dry_run;
 pub mod host_http;
 mod jobs;
 pub mod log;
@@ -14,9 +13,13 @@ pub use boot::{BootPlan, BootReport, boot};
 pub use case::{build_plan, dry_build_plan, execute_case};
 pub use jobs::default_jobs;
 
+use futures_util::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::Error;
+use crate::plan::Case;
+use crate::report::baseline::BaselineCheck;
+use crate::report::{CaseResult, Event, Level, Reporters};
 use crate::verdict::CancelSignal;
 
 /// Cancellation by SIGINT, SIGTERM or SIGHUP, shared by every running case. Installed first
@@ -63,5 +66,74 @@ impl Cancel {
     /// Whether the run has been cancelled already.
     pub fn is_cancelled(&self) -> Option<CancelSignal> {
         *self.rx.borrow()
+    }
+}
+
+/// What a run decided: every case's result (in the planned order), the process exit code and
+/// the worst outcome.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub results: Vec<CaseResult>,
+    pub exit_code: i32,
+    pub outcome: crate::verdict::Outcome,
+}
+
+/// The one place that sequences a run: `RunStarted`, the cases (`jobs` at a time, each through
+/// its stages and retries, compared with the baseline when there is one), `CaseFinished` for
+/// each, then the counts' verdict — the exit code ([`crate::verdict::exit_code`], 128 + n when
+/// cancelled) and the worst outcome ([`crate::verdict::worst`]) — in `RunFinished`.
+pub async fn run_all(
+    cases: &[Case],
+    reporters: &Reporters,
+    cancel: &Cancel,
+    jobs: usize,
+    baseline: Option<&BaselineCheck>,
+) -> RunSummary {
+    let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+    reporters.emit(Event::RunStarted { cases: &names });
+    let results: Vec<CaseResult> = futures_util::stream::iter(cases)
+        .map(|case| {
+            let mut cancel = cancel.clone();
+            async move {
+                let mut result = execute_case(case, reporters, &mut cancel).await;
+                if let Some(b) = baseline {
+                    compare_with_baseline(b, &mut result, reporters);
+                }
+                reporters.emit(Event::CaseFinished { result: &result });
+                result
+            }
+        })
+        .buffered(jobs)
+        .collect()
+        .await;
+    let mut exit_code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
+    // A signal after the last case ended still makes this a cancelled run.
+    if let Some(sig) = cancel.is_cancelled() {
+        exit_code = sig.exit_code();
+    }
+    reporters.emit(Event::RunFinished {
+        results: &results,
+        exit_code,
+    });
+    let outcome = crate::verdict::worst(results.iter().map(|r| r.verdict.outcome));
+    RunSummary {
+        results,
+        exit_code,
+        outcome,
+    }
+}
+
+/// Records a finished case's times against the baseline. A regression that does not fail the
+/// case (no `--fail-on-regression`) is a warning; one that does is in the verdict's reason.
+fn compare_with_baseline(baseline: &BaselineCheck, result: &mut CaseResult, reporters: &Reporters) {
+    if let Some(why) = baseline.apply(result)
+        && !baseline.fails()
+    {
+        reporters.emit(Event::Note {
+            case: Some(&result.name),
+            level: Level::Warning,
+            message: &format!("{}: {why}", result.name),
+            location: None,
+        });
     }
 }

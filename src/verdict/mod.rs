@@ -165,6 +165,23 @@ impl Verdict {
     }
 }
 
+/// The worst of a run's outcomes, for its one `verdict`: `cancelled` > `fail` > `timeout` >
+/// `error` > `pass` > `skipped`; `error` when nothing ran.
+pub fn worst(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+    let rank = |o: Outcome| match o {
+        Outcome::Skipped => 0,
+        Outcome::Pass => 1,
+        Outcome::Error => 2,
+        Outcome::Timeout => 3,
+        Outcome::Fail => 4,
+        Outcome::Cancelled => 5,
+    };
+    outcomes
+        .into_iter()
+        .max_by_key(|o| rank(*o))
+        .unwrap_or(Outcome::Error)
+}
+
 /// The process exit code for a set of outcomes: a cancel wins, then a failure or timeout (the
 /// guest is broken), then an infrastructure error, else success.
 pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {

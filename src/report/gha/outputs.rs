@@ -69,21 +69,9 @@ pub fn run_outputs(
     ]
 }
 
-/// The worst outcome of a run, for a single `verdict` output.
+/// The worst outcome of a run, for a single `verdict` output ([`crate::verdict::worst`]).
 pub fn overall_outcome(results: &[CaseResult]) -> Outcome {
-    let rank = |o: Outcome| match o {
-        Outcome::Skipped => 0,
-        Outcome::Pass => 1,
-        Outcome::Error => 2,
-        Outcome::Timeout => 3,
-        Outcome::Fail => 4,
-        Outcome::Cancelled => 5,
-    };
-    results
-        .iter()
-        .map(|r| r.verdict.outcome)
-        .max_by_key(|o| rank(*o))
-        .unwrap_or(Outcome::Error)
+    crate::verdict::worst(results.iter().map(|r| r.verdict.outcome))
 }
 
 fn distinct(values: impl Iterator<Item = Option<String>>, sep: &str) -> String {

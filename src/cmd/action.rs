@@ -16,7 +16,7 @@ pub async fn run(cmd: ActionCmd) -> i32 {
     | ActionCmd::ImageCache { inputs: args, .. }
     | ActionCmd::BuildCache { inputs: args, .. }
     | ActionCmd::Run(args)) = &cmd;
-    let github = crate::run::command::GithubInputs::of(&args.run);
+    let github = crate::cmd::run::GithubInputs::of(&args.run);
     let outputs = match cmd {
         ActionCmd::Prepare(args) => action::prepare::prepare(&args, &vars, &cwd).map(|p| {
             for n in &p.notes {
@@ -40,7 +40,7 @@ pub async fn run(cmd: ActionCmd) -> i32 {
             action::build_cache::step(&what, &inputs, &vars, &cwd)
         }
         ActionCmd::Run(args) if args.command == "matrix" => {
-            return crate::plan::matrix::command(&MatrixArgs {
+            return crate::cmd::matrix::command(&MatrixArgs {
                 suite: args.run.suite,
                 test_suit: args.run.test_suit,
                 arch: args.run.arch,
@@ -48,10 +48,10 @@ pub async fn run(cmd: ActionCmd) -> i32 {
                 cases: args.run.cases,
             });
         }
-        ActionCmd::Run(args) => return crate::run::command::run(&args.run).await,
+        ActionCmd::Run(args) => return crate::cmd::run::run(&args.run).await,
     };
     match outputs.and_then(|o| action::emit(&vars, &o)) {
         Ok(()) => exit::PASS,
-        Err(e) => crate::run::command::report_plan_error(&e, &github),
+        Err(e) => crate::cmd::run::report_plan_error(&e, &github),
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::CheckArgs;
 
 /// Runs `qemu-test check`; returns the exit code.
 pub fn check(args: &CheckArgs) -> i32 {
-    let req = super::CheckRequest {
+    let req = crate::check::CheckRequest {
         qemu_config: args.qemu_config.clone(),
         uboot_config: args.uboot_config.clone(),
         suite: args.suite.clone(),
@@ -18,7 +18,7 @@ pub fn check(args: &CheckArgs) -> i32 {
             .or_else(|| std::env::var_os("WORKSPACE_FOLDER").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".")),
     };
-    match super::check(&req) {
+    match crate::check::check(&req) {
         Ok(report) => {
             for w in &report.warnings {
                 println!("{w}");

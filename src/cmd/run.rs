@@ -3,9 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use futures_util::StreamExt;
-
-use super::Cancel;
 use crate::arch::Arch;
 use crate::cli::{RunArgs, TestSuitArgs};
 use crate::error::{Error, exit};
@@ -16,6 +13,7 @@ use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::terminal::TerminalReporter;
 use crate::report::{Event, Level, Reporters};
+use crate::run::Cancel;
 
 /// Runs `qemu-test run`: plans every case, runs them (`--jobs` at once) through the reporters,
 /// publishes check runs; returns the exit code.
@@ -59,7 +57,7 @@ pub async fn run(args: &RunArgs) -> i32 {
     reporters.add(Box::new(TerminalReporter::new(echo, jobs > 1)));
     emit_warnings(&cases, &mut reporters);
     if args.dry_run {
-        return super::dry_run::print(&cases, &unplanned);
+        return crate::run::dry_run::print(&cases, &unplanned);
     }
     let out_dir = &cases[0].out_dir;
     // Held until the process ends: a second run on this out dir stops here, writing nothing.
@@ -89,33 +87,8 @@ pub async fn run(args: &RunArgs) -> i32 {
         reporters.add(Box::new(gh));
     }
     let baseline = load_baseline(&baseline, &reporters);
-    let names: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
-    reporters.emit(Event::RunStarted { cases: &names });
-    let results: Vec<_> = futures_util::stream::iter(&cases)
-        .map(|case| {
-            let (reporters, mut cancel) = (&reporters, cancel.clone());
-            let baseline = baseline.as_ref();
-            async move {
-                let mut result = super::execute_case(case, reporters, &mut cancel).await;
-                if let Some(b) = baseline {
-                    compare_with_baseline(b, &mut result, reporters);
-                }
-                reporters.emit(Event::CaseFinished { result: &result });
-                result
-            }
-        })
-        .buffered(jobs)
-        .collect()
-        .await;
-    let mut code = crate::verdict::exit_code(results.iter().map(|r| &r.verdict));
-    // A signal after the last case ended still makes this a cancelled run.
-    if let Some(sig) = cancel.is_cancelled() {
-        code = sig.exit_code();
-    }
-    reporters.emit(Event::RunFinished {
-        results: &results,
-        exit_code: code,
-    });
+    let summary = crate::run::run_all(&cases, &reporters, &cancel, jobs, baseline.as_ref()).await;
+    let (results, mut code) = (summary.results, summary.exit_code);
     // The reports are written; a signal now only stops publishing the check runs.
     let mut watch = cancel.clone();
     tokio::select! {
@@ -154,25 +127,6 @@ fn load_baseline(
         });
     }
     check
-}
-
-/// Records a finished case's times against the baseline. A regression that does not fail the
-/// case (no `--fail-on-regression`) is a warning; one that does is in the verdict's reason.
-fn compare_with_baseline(
-    baseline: &crate::report::baseline::BaselineCheck,
-    result: &mut crate::report::CaseResult,
-    reporters: &Reporters,
-) {
-    if let Some(why) = baseline.apply(result)
-        && !baseline.fails()
-    {
-        reporters.emit(Event::Note {
-            case: Some(&result.name),
-            level: Level::Warning,
-            message: &format!("{}: {why}", result.name),
-            location: None,
-        });
-    }
 }
 
 /// Publishes one check run per case when a token is given (input `github-token`). Runs after
@@ -340,7 +294,7 @@ impl RunArgs {
     }
 }
 
-/// `--jobs`, else what the host can take (see [`super::default_jobs`]).
+/// `--jobs`, else what the host can take (see [`crate::run::default_jobs`]).
 fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
     match args.jobs {
         Some(0) => Err(Error::usage("--jobs must be at least 1")),
@@ -348,7 +302,7 @@ fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
         // In Actions the console of each case is echoed in its own log group: one case at a
         // time keeps the groups whole (parallelism there comes from the matrix).
         None if in_github_actions() => Ok(1),
-        None => Ok(super::default_jobs(cases)),
+        None => Ok(crate::run::default_jobs(cases)),
     }
 }
 
