@@ -170,5 +170,10 @@ mod tests {
         assert_eq!(repo_path(Path::new("/etc/x"), ws, cwd), None);
         assert_eq!(repo_path(Path::new("./b"), None, cwd).as_deref(), Some("b"));
         assert_eq!(repo_path(Path::new("/b"), None, cwd), None);
+        assert_eq!(repo_path(Path::new("/ws"), ws, cwd), None);
+        assert_eq!(
+            repo_path(Path::new("/ws/configs/a.toml"), ws, Path::new("/")).as_deref(),
+            Some("configs/a.toml")
+        );
     }
 }

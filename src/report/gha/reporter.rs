@@ -396,7 +396,8 @@ impl GithubReporter {
     /// drops annotations on other paths); otherwise names the place in the message.
     fn place(&self, mut a: Annotation, location: Option<&Location>) -> Annotation {
         let Some(loc) = location else { return a };
-        match repo_relative(&loc.path, self.env.workspace.as_deref()) {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        match report::repo_path(&loc.path, self.env.workspace.as_deref(), &cwd) {
             Some(file) => a.at(file, loc.line, loc.column),
             None => {
                 a.message = format!("{loc}: {}", a.message);
@@ -480,34 +481,5 @@ fn title(case: Option<&str>) -> String {
     match case {
         Some(c) => format!("qemu-test: {c}"),
         None => "qemu-test".to_string(),
-    }
-}
-
-/// `path` relative to the workspace, or as given when already relative; `None` when it is
-/// absolute and outside the workspace.
-fn repo_relative(path: &Path, workspace: Option<&Path>) -> Option<String> {
-    if path.is_relative() {
-        return Some(path.to_string_lossy().trim_start_matches("./").to_string());
-    }
-    let rel = path.strip_prefix(workspace?).ok()?;
-    Some(rel.to_string_lossy().into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn annotation_paths_are_repo_relative() {
-        let ws = Some(Path::new("/home/runner/_work/r/r"));
-        assert_eq!(
-            repo_relative(Path::new("/home/runner/_work/r/r/configs/a.toml"), ws).as_deref(),
-            Some("configs/a.toml")
-        );
-        assert_eq!(
-            repo_relative(Path::new("./b.toml"), None).as_deref(),
-            Some("b.toml")
-        );
-        assert_eq!(repo_relative(Path::new("/etc/x.toml"), ws), None);
     }
 }
