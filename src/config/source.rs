@@ -124,8 +124,11 @@ impl SourceText {
 }
 
 /// The known name a typo most likely meant: equal up to case and `-`/`_`, or within a small
-/// edit distance; for "did you mean" hints.
+/// edit distance where swapping two adjacent characters counts as one edit (optimal string
+/// alignment: transpositions are the commonest typo); the one rule for "did you mean" hints
+/// (config keys, image names).
 pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let edit_distance = strsim::osa_distance;
     let normal = |s: &str| s.to_ascii_lowercase().replace(['-', '_'], "");
     let lowered = word.to_ascii_lowercase();
     known
@@ -135,33 +138,6 @@ pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
             normal(word) == normal(name) || edit_distance(&lowered, name) <= (name.len() / 4).max(1)
         })
         .min_by_key(|name| edit_distance(&lowered, name))
-}
-
-/// Edit distance over characters where swapping two adjacent characters counts as one edit
-/// (optimal string alignment), since transpositions are the commonest typo.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]

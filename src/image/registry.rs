@@ -404,15 +404,10 @@ impl Registry {
     fn unknown_name(&self, name: &str) -> Error {
         let mut names: Vec<&str> = self.images.iter().map(|e| e.name.as_str()).collect();
         names.dedup();
-        let close: Vec<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| edit_distance(n, name) <= (name.len() / 3).max(2) || n.contains(name))
-            .collect();
-        let (label, list) = if close.is_empty() {
-            ("available", &names)
-        } else {
-            ("did you mean", &close)
+        let meant = crate::config::source::did_you_mean(name, &names);
+        let (label, list) = match &meant {
+            Some(m) => ("did you mean", std::slice::from_ref(m)),
+            None => ("available", names.as_slice()),
         };
         let shown: Vec<&str> = list.iter().copied().take(12).collect();
         let more = if list.len() > shown.len() {
@@ -426,22 +421,6 @@ impl Registry {
         ))
         .help(format!("{label}: {}{more}", shown.join(", ")))
     }
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// Only a failure to fetch (network, server) falls back, not a registry that arrived and is bad.
@@ -792,6 +771,17 @@ mod tests {
                 .unwrap()
                 .contains("did you mean: qemu_aarch64_linux")
         );
+        // the one "did you mean" rule: `-` for `_`, and a swap of adjacent letters, are close
+        for typo in ["qemu-aarch64-linux", "qemu_aarch64_lniux"] {
+            let err = reg.resolve(&typo.parse().unwrap()).unwrap_err();
+            assert_eq!(
+                err.help.as_deref(),
+                Some("did you mean: qemu_aarch64_linux"),
+                "{typo}"
+            );
+        }
+        let err = reg.resolve(&"arceos".parse().unwrap()).unwrap_err();
+        assert_eq!(err.help.as_deref(), Some("available: qemu_aarch64_linux"));
         let err = reg
             .resolve(&"qemu_aarch64_linux:9".parse().unwrap())
             .unwrap_err();
@@ -858,6 +848,5 @@ mod tests {
             let err = bad.parse::<ImageSpec>().unwrap_err();
             assert_eq!(err.message, format!("invalid image \"{bad}\""));
         }
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
