@@ -80,17 +80,14 @@ pub struct ActionArgs {
     #[arg(long, env = "INPUT_COMMAND", default_value = "run", value_parser = ["run", "matrix"])]
     pub command: String,
     /// Upload the console logs, results.json and JUnit as a workflow artifact.
-    #[arg(long, env = "INPUT_UPLOAD_LOGS", value_name = "BOOL", default_value = "true",
-          value_parser = boolean, action = clap::ArgAction::Set)]
+    #[arg(long, env = "INPUT_UPLOAD_LOGS", boolean_input = "true")]
     pub upload_logs: bool,
     /// Save downloaded guest images with actions/cache.
-    #[arg(long, env = "INPUT_CACHE_IMAGES", value_name = "BOOL", default_value = "true",
-          value_parser = boolean, action = clap::ArgAction::Set)]
+    #[arg(long, env = "INPUT_CACHE_IMAGES", boolean_input = "true")]
     pub cache_images: bool,
     /// Cache the board-config build's target dir (and qemu-test's own source build, the
     /// install step) with actions/cache.
-    #[arg(long, env = "INPUT_CACHE_BUILD", value_name = "BOOL", default_value = "true",
-          value_parser = boolean, action = clap::ArgAction::Set)]
+    #[arg(long, env = "INPUT_CACHE_BUILD", boolean_input = "true")]
     pub cache_build: bool,
     /// Install a missing qemu-system-<arch> with apt-get (the host step, scripts/action).
     #[arg(
@@ -125,6 +122,22 @@ pub fn parse_boolean(v: &str) -> Option<bool> {
         "true" | "True" | "TRUE" => Some(true),
         "false" | "False" | "FALSE" => Some(false),
         _ => None,
+    }
+}
+
+/// A boolean input of the action as a flag that takes its value (`--summary false`), read as
+/// @actions/core's getBooleanInput reads it, with its default: `#[arg(long, env = "INPUT_…",
+/// boolean_input = "true")]` (clap's derive calls any `Arg` method named in the attribute).
+trait BooleanInput {
+    fn boolean_input(self, default: &'static str) -> Self;
+}
+
+impl BooleanInput for clap::Arg {
+    fn boolean_input(self, default: &'static str) -> Self {
+        self.value_name("BOOL")
+            .default_value(default)
+            .value_parser(boolean)
+            .action(clap::ArgAction::Set)
     }
 }
 
@@ -453,12 +466,10 @@ pub struct RunArgs {
     #[arg(long, env = "INPUT_FAIL_ON_REGRESSION")]
     pub fail_on_regression: bool,
     /// In GitHub Actions: write the step summary.
-    #[arg(long, env = "INPUT_SUMMARY", value_name = "BOOL", default_value = "true",
-          value_parser = boolean, action = clap::ArgAction::Set)]
+    #[arg(long, env = "INPUT_SUMMARY", boolean_input = "true")]
     pub summary: bool,
     /// In GitHub Actions: emit error and warning annotations.
-    #[arg(long, env = "INPUT_ANNOTATIONS", value_name = "BOOL", default_value = "true",
-          value_parser = boolean, action = clap::ArgAction::Set)]
+    #[arg(long, env = "INPUT_ANNOTATIONS", boolean_input = "true")]
     pub annotations: bool,
     /// Token for one check run per case (needs `checks: write`); prefer the variable.
     #[arg(
