@@ -150,6 +150,16 @@ impl Judge {
         decision
     }
 
+    /// Keeps the tail and the line count up to date with console bytes that may no longer
+    /// decide anything (what follows the verdict, or what was left in the pipe after QEMU was
+    /// stopped): neither the patterns nor the grammar see them.
+    pub fn feed_tail(&mut self, bytes: &[u8]) {
+        for piece in bytes.chunks(MAX_BATCH) {
+            let cleaner = &mut self.cleaner;
+            self.lines.push_with(|buf| cleaner.clean(piece, buf));
+        }
+    }
+
     /// Confirms a pending success on an unfinished line once the console has been quiet for
     /// `settle`. Call at [`Judge::next_wakeup`].
     pub fn poll(&mut self, now: Duration) -> Option<Decision> {

@@ -102,21 +102,9 @@ pub async fn boot(
     let mut qemu = QemuProcess::spawn(&plan.program, &command.args, &plan.cwd)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
     let mut control = Control::start(listener, start);
-    let mut console = Console {
-        case: &plan.case,
-        judge: Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
-            .with_script(plan.script.clone()),
-        bytes: 0,
-        stderr: StderrTail::default(),
-        start,
-        last_output: start,
-        typing: Typing {
-            pending: Vec::new(),
-            at: None,
-            chunk: plan.send_chunk.max(1),
-            delay: plan.send_delay,
-        },
-    };
+    let judge = Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
+        .with_script(plan.script.clone());
+    let mut console = Console::new(&plan.case, judge, start, plan.send_chunk, plan.send_delay);
     let end = console
         .watch(&mut qemu, &mut log, reporters, cancel, plan, &mut control)
         .await?;
@@ -198,7 +186,32 @@ struct Typing {
     delay: Duration,
 }
 
-impl Console<'_> {
+impl<'a> Console<'a> {
+    /// A console that nothing has been read from yet; steps type `send_chunk` bytes at a time,
+    /// `send_delay` apart.
+    fn new(
+        case: &'a str,
+        judge: Judge,
+        start: Instant,
+        send_chunk: usize,
+        send_delay: Duration,
+    ) -> Self {
+        Console {
+            case,
+            judge,
+            bytes: 0,
+            stderr: StderrTail::default(),
+            start,
+            last_output: start,
+            typing: Typing {
+                pending: Vec::new(),
+                at: None,
+                chunk: send_chunk.max(1),
+                delay: send_delay,
+            },
+        }
+    }
+
     /// Streams console and stderr until a decision, the deadline, a signal, or QEMU's exit.
     async fn watch(
         &mut self,
@@ -303,14 +316,38 @@ impl Console<'_> {
             (!self.typing.pending.is_empty()).then(|| Instant::now() + self.typing.delay);
     }
 
+    /// Console bytes that may decide: to the log, the reporters and the judge.
     async fn on_console(
         &mut self,
         bytes: &[u8],
         log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
     ) -> Result<Option<Decision>, Error> {
-        self.bytes += bytes.len() as u64;
         self.last_output = Instant::now();
+        self.copy(bytes, log, reporters).await?;
+        Ok(self.judge.feed(bytes, self.start.elapsed()))
+    }
+
+    /// Console bytes after the verdict or after QEMU was stopped: to the log, the reporters and
+    /// the judge's tail only (the reports show the whole last lines; nothing is decided).
+    async fn after_the_end(
+        &mut self,
+        bytes: &[u8],
+        log: &mut super::log::ConsoleLog,
+        reporters: &Reporters,
+    ) -> Result<(), Error> {
+        self.copy(bytes, log, reporters).await?;
+        self.judge.feed_tail(bytes);
+        Ok(())
+    }
+
+    async fn copy(
+        &mut self,
+        bytes: &[u8],
+        log: &mut super::log::ConsoleLog,
+        reporters: &Reporters,
+    ) -> Result<(), Error> {
+        self.bytes += bytes.len() as u64;
         log.write_all(bytes)
             .await
             .map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
@@ -318,7 +355,7 @@ impl Console<'_> {
             case: self.case,
             bytes,
         });
-        Ok(self.judge.feed(bytes, self.start.elapsed()))
+        Ok(())
     }
 
     fn on_stderr(&mut self, bytes: &[u8], reporters: &Reporters) {
@@ -330,8 +367,9 @@ impl Console<'_> {
     }
 
     /// After a fail decision, while QEMU still runs: copies the console to the log, the
-    /// reporters and the judge's tail until it has been quiet for [`SETTLE_QUIET`] (at most [`SETTLE_LIMIT`]), so
-    /// what the guest prints right after its panic line (its backtrace) is in the log.
+    /// reporters and the judge's tail until it has been quiet for [`SETTLE_QUIET`] (at most
+    /// [`SETTLE_LIMIT`]), so what the guest prints right after its panic line (its backtrace)
+    /// is in the log.
     async fn settle(
         &mut self,
         qemu: &mut QemuProcess,
@@ -345,14 +383,9 @@ impl Console<'_> {
             let quiet = (Instant::now() + SETTLE_QUIET).min(until);
             tokio::select! {
                 n = read_some(&mut stdout, &mut buf) => match n {
-                    Some(n) => {
-                        self.bytes += n as u64;
-                        log.write_all(&buf[..n]).await.map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
-                        reporters.emit(Event::Console { case: self.case, bytes: &buf[..n] });
-                        // The verdict is made; the judge only keeps its tail whole, so the
-                        // reports show the rest of a deciding line cut mid-way.
-                        let _ = self.judge.feed(&buf[..n], self.start.elapsed());
-                    }
+                    // The verdict is made; the judge's tail keeps the rest of a deciding line
+                    // cut mid-way for the reports.
+                    Some(n) => self.after_the_end(&buf[..n], log, reporters).await?,
                     None => break,
                 },
                 _ = tokio::time::sleep_until(quiet.into()) => break,
@@ -362,8 +395,10 @@ impl Console<'_> {
         Ok(())
     }
 
-    /// After QEMU is gone: copy what is left in the pipes to the log and the reporters. When
-    /// QEMU exited by itself (`end` is [`End::Exited`]) the judge reads it too and may decide.
+    /// After QEMU is gone: copy what is left in the pipes to the log, the reporters and the
+    /// judge's tail. When QEMU exited by itself (`end` is [`End::Exited`]) the judge reads it
+    /// all and may decide; after a stop (a verdict, the deadline, a signal) nothing may change
+    /// the decision.
     async fn drain(
         &mut self,
         qemu: &mut QemuProcess,
@@ -384,11 +419,7 @@ impl Console<'_> {
                             end = End::Decided(d);
                         }
                     }
-                    Some(n) => {
-                        self.bytes += n as u64;
-                        log.write_all(&buf[..n]).await.map_err(|e| Error::infra(format!("cannot write the console log: {e}")))?;
-                        reporters.emit(Event::Console { case: self.case, bytes: &buf[..n] });
-                    }
+                    Some(n) => self.after_the_end(&buf[..n], log, reporters).await?,
                     None => stdout = None,
                 },
                 // Kept for the report, not echoed: after a stop it is mostly QEMU saying
@@ -514,5 +545,95 @@ impl StderrTail {
             v.push(tail);
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::PatternSpec;
+
+    /// A console judged by the fail pattern `PANIC` whose "QEMU" is `sh -c script`, already
+    /// exited, its output still in the pipe; and the log it writes to.
+    async fn stopped(
+        script: &str,
+        dir: &Path,
+    ) -> (Console<'static>, QemuProcess, super::super::log::ConsoleLog) {
+        let fail = Pattern::compile(
+            &PatternSpec {
+                regex: "PANIC".into(),
+                location: None,
+            },
+            "fail_regex",
+        )
+        .unwrap();
+        let args = ["-c".to_string(), script.to_string()];
+        let mut qemu = QemuProcess::spawn(Path::new("/bin/sh"), &args, dir).unwrap();
+        qemu.wait().await.unwrap();
+        let log = super::super::log::ConsoleLog::create(&dir.join("case.log"), 1 << 20).unwrap();
+        let judge = Judge::new(Vec::new(), vec![fail], JudgeOptions::default());
+        let console = Console::new("case", judge, Instant::now(), 1, Duration::ZERO);
+        (console, qemu, log)
+    }
+
+    /// Whether the judge still decides on a fail line, i.e. nothing before decided it.
+    fn undecided(console: &mut Console<'_>) -> bool {
+        let fail = console
+            .judge
+            .feed(b"PANIC later\n", console.start.elapsed());
+        matches!(fail, Some(Decision::Fail(_)))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn after_a_stop_the_drain_feeds_the_tail_and_decides_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut console, mut qemu, mut log) = stopped(
+            "printf 'booting\\nPANIC in the pipe\\nlast words'",
+            dir.path(),
+        )
+        .await;
+        let deadline = End::Deadline(Duration::from_secs(1));
+        let end = console
+            .drain(&mut qemu, &mut log, &Reporters::new(), deadline.clone())
+            .await
+            .unwrap();
+        assert_eq!(end, deadline);
+        assert_eq!(
+            console.judge.tail(),
+            ["booting", "PANIC in the pipe", "last words"]
+        );
+        assert_eq!(console.judge.lines_seen(), 3);
+        log.flush().await.unwrap();
+        drop(log);
+        let text = std::fs::read_to_string(dir.path().join("case.log")).unwrap();
+        assert_eq!(text, "booting\nPANIC in the pipe\nlast words");
+        assert!(undecided(&mut console), "the drained fail line decided");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn when_qemu_exits_by_itself_the_drain_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut console, mut qemu, mut log) =
+            stopped("printf 'PANIC at the end\\n'", dir.path()).await;
+        let end = console
+            .drain(&mut qemu, &mut log, &Reporters::new(), End::Exited)
+            .await
+            .unwrap();
+        assert!(matches!(end, End::Decided(Decision::Fail(_))), "{end:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_settle_after_a_verdict_feeds_the_tail_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut console, mut qemu, mut log) =
+            stopped("printf 'backtrace:\\n  PANIC frame\\n'", dir.path()).await;
+        console
+            .settle(&mut qemu, &mut log, &Reporters::new())
+            .await
+            .unwrap();
+        assert_eq!(console.judge.tail(), ["backtrace:", "  PANIC frame"]);
+        assert!(undecided(&mut console), "the settled fail line decided");
     }
 }
