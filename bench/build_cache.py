@@ -29,28 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 FIXTURE = os.path.join(REPO, "fixtures", "cargo-kernel")
 
-VM_CONFIG = """[base]
-id = 1
-name = "bench-guest"
-vm_type = 1
-cpu_num = 1
-
-[kernel]
-entry_point = 0x8000
-kernel_path = "guest.bin"
-kernel_load_addr = 0x20_0000
-image_location = "memory"
-memory_regions = [[0x0, 0x100_0000, 0x7, 0]]
-
-[devices]
-passthrough_devices = []
-emu_devices = []
-"""
-
-QEMU_CONFIG = """args = ["-nographic", "-m", "64M"]
-success_regex = ["test pass!"]
-fail_regex = ["panicked at"]
-"""
+# The fixture's own VM and QEMU configs (vms/guest.toml, qemu.toml), as the tests use them.
+VM_NAME = 'name = "cargo-kernel-guest"'
 
 DEPS = """
 [dependencies]
@@ -59,13 +39,17 @@ log = "0.4"
 """
 
 
-def checkout(ws, deps, vm_name="bench-guest"):
+def checkout(ws, deps, vm_name=None):
     """A fresh copy of the fixture with new mtimes (as actions/checkout gives every job: cargo
-    rebuilds the checkout's own crate), with its VM and QEMU configs."""
+    rebuilds the checkout's own crate), with its VM and QEMU configs; `vm_name` renames the
+    guest of its VM config (another VM-config set)."""
     shutil.copytree(FIXTURE, ws, ignore=shutil.ignore_patterns("target"), copy_function=shutil.copy)
-    os.makedirs(os.path.join(ws, "vms"))
-    open(os.path.join(ws, "vms", "guest.toml"), "w").write(VM_CONFIG.replace("bench-guest", vm_name))
-    open(os.path.join(ws, "qemu.toml"), "w").write(QEMU_CONFIG)
+    if vm_name:
+        vm = os.path.join(ws, "vms", "guest.toml")
+        text = open(vm).read()
+        if VM_NAME not in text:
+            raise SystemExit(f"{vm} has no `{VM_NAME}` to rename")
+        open(vm, "w").write(text.replace(VM_NAME, f'name = "{vm_name}"'))
     if deps:
         with open(os.path.join(ws, "Cargo.toml"), "a") as f:
             f.write(DEPS)
@@ -125,7 +109,7 @@ def round_trip(qt, work, deps):
     warm = run(qt, ws, out)
     shutil.rmtree(ws)
     shutil.rmtree(out)
-    checkout(ws, deps, "bench-guest-2")
+    checkout(ws, deps, "cargo-kernel-guest-2")
     os.makedirs(out)
     shutil.copytree(kept, os.path.join(out, "cargo-target"), symlinks=True)
     other = run(qt, ws, out)

@@ -676,8 +676,9 @@ fn dependency(dir: &Path) -> PathBuf {
     dep
 }
 
-/// An AxVisor-shaped checkout in the job's workspace: the fixture cargo kernel with a board
-/// config, a VM config, a QEMU config and a dependency; a fresh copy (fresh mtimes) per job.
+/// An AxVisor-shaped checkout in the job's workspace: the fixture cargo kernel with its board
+/// config, VM config (its guest named `vm_name`) and QEMU config, and a dependency; a fresh copy
+/// (fresh mtimes) per job.
 fn cargo_workspace(job: &Job, dep: &Path, vm_name: &str) {
     let ws = job.workspace();
     for e in std::fs::read_dir(CARGO_KERNEL).unwrap().flatten() {
@@ -709,23 +710,12 @@ fn cargo_workspace(job: &Job, dep: &Path, vm_name: &str) {
          dependencies = [\n \"warmdep\",\n]\n\n[[package]]\nname = \"warmdep\"\nversion = \"0.1.0\"\n",
     )
     .unwrap();
-    std::fs::create_dir_all(ws.join("vms")).unwrap();
-    std::fs::write(
-        ws.join("vms/guest.toml"),
-        format!(
-            "[base]\nid = 1\nname = \"{vm_name}\"\nvm_type = 1\ncpu_num = 1\n\n[kernel]\n\
-             entry_point = 0x8000\nkernel_path = \"guest.bin\"\nkernel_load_addr = 0x20_0000\n\
-             image_location = \"memory\"\nmemory_regions = [[0x0, 0x100_0000, 0x7, 0]]\n\n\
-             [devices]\npassthrough_devices = []\nemu_devices = []\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        ws.join("qemu.toml"),
-        "args = [\"-nographic\", \"-m\", \"64M\"]\nsuccess_regex = [\"test pass!\"]\n\
-         fail_regex = [\"panicked at\"]\n",
-    )
-    .unwrap();
+    // The fixture's VM config (vms/guest.toml) and qemu.toml came with the copy.
+    let vm = ws.join("vms/guest.toml");
+    let text = std::fs::read_to_string(&vm).unwrap();
+    let name = "name = \"cargo-kernel-guest\"";
+    assert!(text.contains(name), "{text}");
+    std::fs::write(&vm, text.replace(name, &format!("name = \"{vm_name}\""))).unwrap();
 }
 
 fn build_inputs() -> Vec<(&'static str, &'static str)> {

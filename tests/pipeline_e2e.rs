@@ -14,33 +14,11 @@ use common::{Scratch, text};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cargo-kernel");
 
-/// The fixture kernel's package plus an AxVisor-like layout around it.
+/// The fixture kernel's package with its VM config (`vms/guest.toml`, a memory-mode guest as
+/// AxVisor's `configs/vms/*.toml`) and a QEMU config that attaches the image's rootfs.
 fn workspace(s: &Scratch) -> PathBuf {
     let ws = s.path().join("ws");
     copy_tree(Path::new(FIXTURE), &ws);
-    std::fs::create_dir_all(ws.join("configs/vms")).unwrap();
-    std::fs::write(
-        ws.join("configs/vms/guest-x86_64.toml"),
-        r#"# A memory-mode guest, as AxVisor's configs/vms/*.toml
-[base]
-id = 1
-name = "pipeline-guest"
-vm_type = 1
-cpu_num = 1
-
-[kernel]
-entry_point = 0x8000
-kernel_path = "/stale/path/from/the/checkout"  # patched by qemu-test in its work dir
-kernel_load_addr = 0x20_0000
-image_location = "memory"
-memory_regions = [[0x0, 0x100_0000, 0x7, 0]]
-
-[devices]
-passthrough_devices = []
-emu_devices = []
-"#,
-    )
-    .unwrap();
     std::fs::write(
         ws.join("qemu-x86_64.toml"),
         r#"args = ["-nographic", "-accel", "tcg", "-m", "64M",
@@ -85,7 +63,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
             "--qemu-config",
             ws.join("qemu-x86_64.toml").to_str().unwrap(),
             "--vmconfigs",
-            ws.join("configs/vms/guest-x86_64.toml").to_str().unwrap(),
+            ws.join("vms/guest.toml").to_str().unwrap(),
             "--image",
             "guest_x86:0.1.0",
             "--registry",
@@ -119,7 +97,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
 
     // The kernel cargo built embeds the *patched* copy of the VM config.
     let log = std::fs::read_to_string(s.out().join("pipeline.log")).unwrap();
-    assert!(log.contains("vm config: pipeline-guest"), "{log}");
+    assert!(log.contains("vm config: cargo-kernel-guest"), "{log}");
     assert!(log.contains("AX_LOG=info"), "{log}");
     let patched = s.out().join("cases/pipeline/vmconfigs");
     let copy = std::fs::read_dir(&patched)
@@ -133,7 +111,7 @@ fn builds_and_boots_with_an_image_from_a_loopback_registry() {
         text.contains("# A memory-mode guest"),
         "comments kept: {text}"
     );
-    assert!(!text.contains("/stale/path"), "{text}");
+    assert!(!text.contains("\"guest.bin\""), "{text}");
     let image_kernel = cache.join("images").join(&sha).join("qemu-x86_64");
     assert!(
         text.contains(&format!("kernel_path = \"{}\"", image_kernel.display())),
