@@ -89,19 +89,22 @@ pub struct ActionArgs {
     /// install step) with actions/cache.
     #[arg(long, env = "INPUT_CACHE_BUILD", boolean_input = "true")]
     pub cache_build: bool,
-    /// Install a missing qemu-system-<arch> with apt-get (the host step, scripts/action).
+    /// Install a missing qemu-system-<arch> with apt-get (the host step, scripts/action): auto,
+    /// or a boolean.
     #[arg(
         long,
         env = "INPUT_INSTALL_QEMU",
         value_name = "auto|true|false",
-        default_value = "auto"
+        default_value = "auto",
+        value_parser = install_qemu
     )]
     pub install_qemu: String,
     /// The qemu-test release the action uses (the install step, scripts/action).
     #[arg(
         long = "action-version",
         env = "INPUT_VERSION",
-        value_name = "X.Y.Z|source"
+        value_name = "X.Y.Z|source",
+        value_parser = release_version
     )]
     pub version: Option<String>,
     /// The directory the action's steps run in (their `working-directory`).
@@ -145,6 +148,41 @@ impl BooleanInput for clap::Arg {
 fn boolean(v: &str) -> Result<bool, String> {
     parse_boolean(v)
         .ok_or_else(|| format!("'{v}' is not a boolean (true, True, TRUE, false, False or FALSE)"))
+}
+
+/// The `install-qemu` input: `auto`, or a boolean as getBooleanInput reads it; the host step
+/// gets it as `auto`, `true` or `false`.
+pub fn install_qemu(v: &str) -> Result<String, String> {
+    if matches!(v, "auto" | "Auto" | "AUTO") {
+        return Ok("auto".into());
+    }
+    parse_boolean(v).map(|b| b.to_string()).ok_or_else(|| {
+        format!("'{v}' is neither auto nor a boolean (true, True, TRUE, false, False or FALSE)")
+    })
+}
+
+/// What the `version` input may be: a release (`X.Y.Z`, an optional leading `v` and `-pre`
+/// suffix) or `source`. `scripts/action/install.sh` applies the same pattern before the binary
+/// exists (`tests/action_install.rs` keeps the two in step).
+pub const RELEASE_VERSION: &str = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$";
+
+/// The `version` input ([`RELEASE_VERSION`]).
+pub fn release_version(v: &str) -> Result<String, String> {
+    static PATTERN: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(RELEASE_VERSION).expect("valid pattern"));
+    if v == "source" || PATTERN.is_match(v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "'{v}' is neither a release version (X.Y.Z, e.g. 1.2.0 or v1.2.0) nor `source`"
+        ))
+    }
+}
+
+/// The `accel` input (`--accel`): auto, kvm or tcg, as the run reads it.
+pub fn accel(v: &str) -> Result<String, String> {
+    v.parse::<crate::profile::AccelRequest>()
+        .map(|_| v.to_string())
 }
 
 /// `qemu-test images …`
@@ -426,7 +464,8 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Accelerator: auto (KVM only where it really runs guests), kvm or tcg [default: auto].
-    #[arg(env = "INPUT_ACCEL", long, value_name = "auto|kvm|tcg")]
+    #[arg(env = "INPUT_ACCEL", long, value_name = "auto|kvm|tcg",
+          value_parser = accel)]
     pub accel: Option<String>,
     /// What the case needs from the runner: kvm, vmx, svm (repeatable or comma separated).
     #[arg(

@@ -476,7 +476,7 @@ fn empty_dist_builds_from_source_and_says_why() {
 fn explicit_version_needs_a_committed_sum() {
     let copy = ActionCopy::new();
     copy.release("", "", Some(""));
-    let run = copy.install("http://127.0.0.1:9", &[("INPUT_VERSION", "1.2.3")]);
+    let run = copy.step(&["--version", "1.2.3"], "http://127.0.0.1:9", &[]);
     assert!(!run.ok(), "an unverifiable version must fail:\n{}", run.log);
     assert!(
         run.log.contains("has no SHA-256 for qemu-test-1.2.3-"),
@@ -545,7 +545,7 @@ fn key_step_names_the_source_fingerprint_only_when_the_checkout_is_built() {
     let bin = env!("CARGO_BIN_EXE_qemu-test");
     let key = copy.step(&["key"], &server.url, &[("QEMU_TEST_BINARY", bin)]);
     assert!(key.ok() && key.output("key").is_empty(), "{}", key.log);
-    let key = copy.step(&["key"], &server.url, &[("INPUT_VERSION", "1.2.3")]);
+    let key = copy.step(&["key", "--version", "1.2.3"], &server.url, &[]);
     assert!(key.ok() && key.output("key").is_empty(), "{}", key.log);
     let bad = copy.step(&["keys"], &server.url, &[]);
     assert!(
@@ -587,4 +587,48 @@ fn a_restored_build_of_the_same_sources_is_used_without_cargo() {
     assert_eq!(newer.output("source"), "build");
     assert_eq!(newer.output("version"), "qemu-test 0.0.2 (a newer commit)");
     assert_eq!(read(&stamp).trim(), copy.fingerprint());
+}
+
+/// The `version` input reaches install.sh as its `--version` argument (the binary does not exist
+/// yet), and install.sh accepts exactly what the binary's definition of the input accepts; an
+/// `INPUT_VERSION` variable is not read.
+#[test]
+fn install_checks_the_version_input_as_the_binary_does() {
+    let copy = ActionCopy::new();
+    copy.release("", "", Some(""));
+    for value in [
+        "",
+        " 1.2.3 ",
+        "1.2.3",
+        "v1.2.3",
+        "0.10.0-rc.1",
+        "source",
+        "latest",
+        "1.2",
+        "v",
+        "1.2.3;x",
+        "Source",
+        "1.2.3 4.5.6",
+        "1.2.3\nsource",
+    ] {
+        let binary = qemu_test_action::cli::release_version(value.trim());
+        let key = copy.step(&["key", "--version", value], "http://127.0.0.1:9", &[]);
+        let accepted = value.trim().is_empty() || binary.is_ok();
+        assert_eq!(key.ok(), accepted, "{value:?}: {}", key.log);
+        if !accepted {
+            assert!(
+                key.log.contains("::error") && key.log.contains("input `version`"),
+                "{value:?}: {}",
+                key.log
+            );
+            assert!(key.outputs.is_empty(), "{value:?}: no outputs");
+        }
+    }
+    // The step ignores the variable the action no longer sets for it.
+    let run = copy.step(
+        &["key"],
+        "http://127.0.0.1:9",
+        &[("INPUT_VERSION", "bogus")],
+    );
+    assert!(run.ok(), "{}", run.log);
 }

@@ -1,8 +1,8 @@
 //! The composite action's steps on their own: what `qemu-test action prepare` resolves (paths,
 //! upload list, artifact names, guest arches from real ELF files and AxVisor's board configs),
 //! the image cache key switch (`qemu-test action image-cache`), what setup-host.sh says when QEMU
-//! is missing and may not be installed, the source fingerprint, and lib.sh's output and escaping
-//! rules.
+//! is missing and may not be installed and that it takes the prepare step's checked outputs, the
+//! source fingerprint, and lib.sh's output and escaping rules.
 
 #[path = "action_runner/env_file.rs"]
 mod env_file;
@@ -243,12 +243,7 @@ fn setup_host_reports_missing_qemu_without_installing_when_told_not_to() {
         .map(|n| format!("nosucharch{n}"))
         .find(|a| !Path::new(&format!("/usr/bin/qemu-system-{a}")).exists())
         .expect("a missing arch");
-    let env = [
-        ("QT_ARCHES", missing.as_str()),
-        ("INPUT_INSTALL_QEMU", "false"),
-        ("INPUT_ACCEL", "tcg"),
-    ];
-    let (out, _) = run_script("setup-host.sh", &[], wd.path(), &env);
+    let (out, _) = run_script("setup-host.sh", &["false", "tcg", &missing], wd.path(), &[]);
     let text = log(&out);
     assert!(out.status.success(), "{text}");
     assert!(
@@ -263,21 +258,63 @@ fn setup_host_reports_missing_qemu_without_installing_when_told_not_to() {
         "nothing installed: {text}"
     );
 
-    let present = [("QT_ARCHES", "aarch64"), ("INPUT_ACCEL", "tcg")];
-    let (out, _) = run_script("setup-host.sh", &[], wd.path(), &present);
+    let (out, _) = run_script("setup-host.sh", &["auto", "tcg", "aarch64"], wd.path(), &[]);
     assert!(
         log(&out).contains("qemu-system-aarch64: QEMU emulator version"),
         "{}",
         log(&out)
     );
+}
 
+/// The host step reads no input itself: it takes `install-qemu`, `accel` and the arches as the
+/// prepare step outputs them, and refuses anything else (a broken action.yml).
+#[test]
+fn setup_host_takes_the_prepare_steps_checked_outputs() {
+    let wd = TempDir::new().expect("tempdir");
+    let inputs = [
+        ("INPUT_INSTALL_QEMU", "FALSE"),
+        ("INPUT_ACCEL", "TCG"),
+        ("INPUT_ARCH", "arm64"),
+    ];
+    let o = prepare(wd.path(), &inputs);
+    assert_eq!(
+        (&o["install-qemu"][..], &o["accel"][..], &o["arches"][..]),
+        ("false", "tcg", "aarch64")
+    );
     let (out, _) = run_script(
         "setup-host.sh",
-        &[],
+        &[&o["install-qemu"], &o["accel"], &o["arches"]],
         wd.path(),
-        &[("INPUT_INSTALL_QEMU", "maybe")],
+        // what the script used to read itself: now ignored
+        &[("INPUT_INSTALL_QEMU", "maybe"), ("INPUT_ACCEL", "bogus")],
     );
-    assert!(!out.status.success(), "an invalid install-qemu value fails");
+    assert!(out.status.success(), "{}", log(&out));
+    assert!(log(&out).contains("accel is tcg"), "{}", log(&out));
+
+    // The prepare step refuses what getBooleanInput refuses, naming the input.
+    for (var, bad, input) in [
+        ("INPUT_INSTALL_QEMU", "yes", "install-qemu"),
+        ("INPUT_ACCEL", "fast", "accel"),
+    ] {
+        let (out, _) = run_step(&["prepare"], wd.path(), &[(var, bad)]);
+        assert_eq!(out.status.code(), Some(2), "{}", log(&out));
+        assert!(
+            log(&out).contains("::error")
+                && log(&out).contains(&format!("input `{input}` ({var})")),
+            "{}",
+            log(&out)
+        );
+    }
+    for args in [
+        &["maybe", "tcg"][..],
+        &["auto", "KVM"],
+        &["auto", "tcg", "aarch64;rm"],
+        &["auto"],
+    ] {
+        let (out, _) = run_script("setup-host.sh", args, wd.path(), &[]);
+        assert!(!out.status.success(), "{args:?} must fail: {}", log(&out));
+        assert!(log(&out).contains("::error"), "{}", log(&out));
+    }
 }
 
 #[test]

@@ -10,9 +10,13 @@
 #      verified against the committed SHA-256 (a mismatch fails the step: it is never used) and cached.
 #   3. Otherwise (no release yet, a branch or commit pin, no binary for this runner, the download
 #      failed): `cargo build --locked --release` in the action checkout.
-# INPUT_VERSION=<x.y.z> asks for that release (its sum must be committed; no fallback);
-# INPUT_VERSION=source forces the build. QEMU_TEST_DOWNLOAD_URL overrides the release download base
-# (tests serve tarballs from loopback).
+#   usage: install.sh [key] [--version VERSION]
+# VERSION is the `version` input (action.yml passes it; this script reads no input variable): x.y.z
+# asks for that release (its sum must be committed; no fallback), `source` forces the build, empty
+# means the release this checkout ships. Anything else fails the step naming the input, by the
+# pattern the binary's definition of the input uses (RELEASE_VERSION in src/cli.rs;
+# tests/action_install.rs keeps the two in step). QEMU_TEST_DOWNLOAD_URL overrides the release
+# download base (tests serve tarballs from loopback).
 # Outputs: binary (absolute path), source (override|cache|download|build|build-cache), version
 # (--version line).
 #
@@ -151,8 +155,7 @@ decide() {
         PLAN=override
         return
     fi
-    VERSION=${INPUT_VERSION:-}
-    VERSION=${VERSION#v}
+    VERSION=${VERSION_INPUT#v}
     PLAN=build
     if [ "$VERSION" = source ]; then
         REASON="the version input asks for it"
@@ -239,11 +242,32 @@ main() {
     build_from_source "the release download failed"
 }
 
+# check_version VALUE: VALUE (trimmed, as the toolkit reads an input) when it is a release version
+# or `source` or empty; otherwise fail naming the input.
+check_version() {
+    local v=$1
+    v=${v#"${v%%[![:space:]]*}"}
+    v=${v%"${v##*[![:space:]]}"}
+    if [ -n "$v" ] && [ "$v" != source ] && ! [[ $v =~ ^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+        qt_die "input \`version\`: '$v' is neither a release version (X.Y.Z, e.g. 1.2.0 or v1.2.0) nor \`source\`; fix \`version:\` in the workflow"
+    fi
+    printf '%s' "$v"
+}
+
 DOWNLOAD_TMP=
 PLAN='' REASON='' VERSION='' EXPLICIT=false TARGET='' ASSET='' SUM=''
+VERSION_INPUT='' STEP=main
 trap 'if [ -n "$DOWNLOAD_TMP" ]; then rm -rf "$DOWNLOAD_TMP"; fi' EXIT
-case ${1:-} in
-    key) key ;;
-    "") main ;;
-    *) qt_die "install.sh: unknown argument '$1' (expected nothing, or key)" ;;
-esac
+while [ "$#" -gt 0 ]; do
+    case $1 in
+        key) STEP=key ;;
+        --version)
+            [ "$#" -ge 2 ] || qt_die "install.sh: --version needs a value"
+            VERSION_INPUT=$(check_version "$2")
+            shift
+            ;;
+        *) qt_die "install.sh: unknown argument '$1' (expected [key] [--version VERSION])" ;;
+    esac
+    shift
+done
+"$STEP"

@@ -59,26 +59,3 @@ qt_output() {
     fi
     printf '%s<<%s\n%s\n%s\n' "$name" "$delim" "$value" "$delim" >> "$GITHUB_OUTPUT"
 }
-
-# qt_trim TEXT: TEXT without leading and trailing whitespace.
-qt_trim() {
-    local s=$1
-    s=${s#"${s%%[![:space:]]*}"}
-    s=${s%"${s##*[![:space:]]}"}
-    printf '%s' "$s"
-}
-
-# qt_words TEXT: the whitespace-separated words of TEXT on one line, single spaces.
-qt_words() {
-    local words
-    read -r -d '' -a words <<< "$1" || true
-    printf '%s' "${words[*]}"
-}
-
-# qt_is_true VALUE: whether an action input means "yes" (true/yes/on/1, any case).
-qt_is_true() {
-    case "${1,,}" in
-        true | yes | on | 1) return 0 ;;
-        *) return 1 ;;
-    esac
-}

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Step 3 of action.yml: the runner's prerequisites are the action's job, not the user's.
-#   - qemu-system-<arch> for every guest arch in QT_ARCHES: reported with its version; when missing
-#     and INPUT_INSTALL_QEMU is auto/true, installed with apt-get (sudo unless root).
+#   usage: setup-host.sh INSTALL_QEMU ACCEL [ARCH...]
+# The arguments are the prepare step's outputs (`qemu-test action prepare` read and checked the
+# inputs install-qemu and accel; this script reads no input itself): INSTALL_QEMU is auto, true or
+# false, ACCEL auto, kvm or tcg, ARCH... the guest architectures.
+#   - qemu-system-<arch> for every ARCH: reported with its version; when missing and INSTALL_QEMU
+#     is auto/true, installed with apt-get (sudo unless root).
 #     auto: install when possible, else warn (the run step then fails with the reason);
 #     true: install or fail this step; false: never install, only report.
-#   - KVM, when INPUT_ACCEL is auto/kvm/empty: if /dev/kvm exists but this user cannot open it, on a
+#   - KVM, when ACCEL is auto or kvm: if /dev/kvm exists but this user cannot open it, on a
 #     GitHub-hosted runner the usual udev rule is installed and applied (and the log says so); on a
 #     self-hosted runner the host is not changed and a warning gives the fix.
 # Whether KVM actually runs guests is decided later by the binary's probe, not here.
@@ -64,17 +68,12 @@ install_packages() {
 }
 
 ensure_qemu() {
-    local mode=${INPUT_INSTALL_QEMU:-auto} arch bin pkg missing=() packages=()
-    mode=${mode,,}
-    case "$mode" in
-        auto | true | false) ;;
-        *) qt_die "install-qemu must be auto, true or false, not '$mode'" ;;
-    esac
-    if [ -z "${QT_ARCHES:-}" ]; then
+    local mode=$INSTALL_QEMU arch bin pkg missing=() packages=()
+    if [ "${#ARCHES[@]}" = 0 ]; then
         qt_log "guest architecture not known yet (no arch, suite case arch, ELF kernel or board config); not checking for QEMU"
         return 0
     fi
-    for arch in $QT_ARCHES; do
+    for arch in "${ARCHES[@]}"; do
         bin=qemu-system-$arch
         if command -v "$bin" > /dev/null 2>&1; then
             report_qemu "$bin"
@@ -114,9 +113,8 @@ kvm_accessible() {
 }
 
 ensure_kvm_access() {
-    local accel=${INPUT_ACCEL:-auto} user
-    accel=${accel,,}
-    if [ "$accel" = tcg ]; then
+    local user
+    if [ "$ACCEL" = tcg ]; then
         qt_log "accel is tcg: /dev/kvm not needed"
         return 0
     fi
@@ -148,5 +146,21 @@ ensure_kvm_access() {
     fi
 }
 
+[ "$#" -ge 2 ] || qt_die "usage: setup-host.sh INSTALL_QEMU ACCEL [ARCH...] (the prepare step's outputs)"
+INSTALL_QEMU=$1 ACCEL=$2
+shift 2
+ARCHES=("$@")
+# Checked by the prepare step already; anything else here is a broken action.yml.
+case "$INSTALL_QEMU" in
+    auto | true | false) ;;
+    *) qt_die "setup-host.sh: install-qemu is '$INSTALL_QEMU', not auto, true or false as qemu-test action prepare outputs it" ;;
+esac
+case "$ACCEL" in
+    auto | kvm | tcg) ;;
+    *) qt_die "setup-host.sh: accel is '$ACCEL', not auto, kvm or tcg as qemu-test action prepare outputs it" ;;
+esac
+for arch in "${ARCHES[@]}"; do
+    [[ $arch =~ ^[a-z0-9_]+$ ]] || qt_die "setup-host.sh: '$arch' is not an architecture name"
+done
 ensure_qemu
 ensure_kvm_access

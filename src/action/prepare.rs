@@ -12,6 +12,7 @@ use crate::build::board::BoardConfig;
 use crate::cli::{ActionArgs, RunArgs};
 use crate::error::Error;
 use crate::plan::Suite;
+use crate::profile::AccelRequest;
 
 /// The default log directory (`--out-dir`, the `log-dir` input).
 pub const DEFAULT_LOG_DIR: &str = "qemu-test-out";
@@ -35,6 +36,10 @@ pub struct Prepared {
     pub artifact_name: Option<String>,
     /// Guest architectures, sorted, unique.
     pub arches: Vec<Arch>,
+    /// The host step's inputs, checked: `install-qemu` (`auto`, `true` or `false`) and `accel`
+    /// (`auto`, `kvm` or `tcg`; empty is `auto`).
+    pub install_qemu: String,
+    pub accel: String,
     /// Things worth a line in the log (e.g. why the arches could not be read yet).
     pub notes: Vec<String>,
 }
@@ -67,6 +72,8 @@ impl Prepared {
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
+            ("install-qemu", self.install_qemu.clone()),
+            ("accel", self.accel.clone()),
         ]
     }
 }
@@ -90,6 +97,8 @@ pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prep
             artifact_name: None,
             arches: Vec::new(),
             notes: Vec::new(),
+            install_qemu: args.install_qemu.clone(),
+            accel: String::new(),
         });
     }
     let run = &args.run;
@@ -118,6 +127,12 @@ pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prep
             crate::report::gha::random_hex(3)
         )
     });
+    let accel = match run.accel.as_deref().map(str::parse) {
+        None | Some(Ok(AccelRequest::Auto)) => "auto",
+        Some(Ok(AccelRequest::Kvm)) => "kvm",
+        Some(Ok(AccelRequest::Tcg)) => "tcg",
+        Some(Err(e)) => return Err(Error::usage(format!("input `accel`: {e}"))),
+    };
     Ok(Prepared {
         command,
         log_dir: Some(log_dir),
@@ -126,6 +141,8 @@ pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prep
         artifact_name,
         arches,
         notes,
+        install_qemu: args.install_qemu.clone(),
+        accel: accel.into(),
     })
 }
 
@@ -300,6 +317,52 @@ mod tests {
             e.to_string().contains("neither a boolean nor a file path"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_host_steps_inputs_are_checked_and_normalized() {
+        let cwd = Path::new("/w");
+        let p = prep(&vars(&[]), cwd).unwrap();
+        assert_eq!(
+            (p.install_qemu.as_str(), p.accel.as_str()),
+            ("auto", "auto")
+        );
+        let p = prep(
+            &vars(&[("INPUT_INSTALL_QEMU", "FALSE"), ("INPUT_ACCEL", "TCG")]),
+            cwd,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.install_qemu.as_str(), p.accel.as_str()),
+            ("false", "tcg")
+        );
+        let outputs = p.outputs();
+        assert!(
+            outputs.contains(&("install-qemu", "false".into())),
+            "{outputs:?}"
+        );
+        assert!(outputs.contains(&("accel", "tcg".into())), "{outputs:?}");
+        let p = prep(&vars(&[("INPUT_INSTALL_QEMU", "True")]), cwd).unwrap();
+        assert_eq!(p.install_qemu, "true");
+        for (var, bad, input) in [
+            ("INPUT_INSTALL_QEMU", "yes", "install-qemu"),
+            ("INPUT_INSTALL_QEMU", "maybe", "install-qemu"),
+            ("INPUT_ACCEL", "hvf", "accel"),
+            ("INPUT_VERSION", "latest", "version"),
+        ] {
+            let e = prep(&vars(&[(var, bad)]), cwd).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+            assert!(
+                e.to_string().contains(&format!("input `{input}` ({var})")),
+                "{e}"
+            );
+        }
+        for good in ["1.2.3", "v0.10.0", "1.0.0-rc.1", "source"] {
+            assert!(
+                prep(&vars(&[("INPUT_VERSION", good)]), cwd).is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]
