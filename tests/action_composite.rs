@@ -241,6 +241,42 @@ fn action_yml_follows_the_composite_rules_and_the_contract() {
     let _ = (&action.author, &action.branding);
 }
 
+/// The cache key steps read the cases as the run does, so each gets every input that selects
+/// the cases or decides what they build or which images they use: a `kernel` or `build-command`
+/// input replaces a suite's board-config build, so it changes the build cache key.
+#[test]
+fn cache_key_steps_get_every_input_that_decides_their_key() {
+    let (action, _) = load_action();
+    let step = |id: &str| {
+        action
+            .runs
+            .steps
+            .iter()
+            .find(|s| s.id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    let cases = ["suite", "case", "test-suit", "test-group", "test-case"];
+    let build = [
+        "cache-build",
+        "arch",
+        "kernel",
+        "build-config",
+        "build-command",
+        "vmconfigs",
+        "log-dir",
+    ];
+    let images = ["cache-images", "image", "registry"];
+    for (id, own) in [("build-cache", &build[..]), ("images", &images[..])] {
+        for name in cases.iter().chain(own) {
+            assert_eq!(
+                step(id).env.get(&env_name(name)).map(String::as_str),
+                Some(format!("${{{{ inputs.{name} }}}}").as_str()),
+                "step {id} must get input {name}"
+            );
+        }
+    }
+}
+
 /// GitHub's own actions at their current majors (checked 2026-12 in their release notes:
 /// cache v6.1.0, upload-artifact v7.0.1, download-artifact v8.0.1, checkout v7.0.1).
 const CURRENT_MAJORS: [(&str, &str); 4] = [

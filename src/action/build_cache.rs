@@ -392,6 +392,32 @@ mod tests {
         assert_eq!(suite("k").key, "");
     }
 
+    /// The run boots a `kernel` input instead of building the suite's cases, and a
+    /// `build-command` runs instead of cargo: the key follows (action.yml passes both inputs).
+    #[test]
+    fn a_kernel_or_build_command_input_over_a_building_suite_has_no_cargo_build() {
+        let d = workspace();
+        std::fs::write(
+            d.path().join("suite.toml"),
+            "[defaults]\nbuild-config = \"board.toml\"\n\n[[case]]\nname = \"a\"\n",
+        )
+        .unwrap();
+        let suite = [("INPUT_BUILD_CONFIG", ""), ("INPUT_SUITE", "suite.toml")];
+        let builds = key_of(d.path(), &suite);
+        assert_eq!(builds.key, key_of(d.path(), &[]).key);
+        for (var, value) in [("INPUT_KERNEL", "k.elf"), ("INPUT_BUILD_COMMAND", "make")] {
+            let mut inputs = suite.to_vec();
+            inputs.push((var, value));
+            let k = key_of(d.path(), &inputs);
+            assert_eq!(k.key, "", "{var}");
+            assert!(
+                k.notes[0].contains("no selected case builds"),
+                "{:?}",
+                k.notes
+            );
+        }
+    }
+
     #[test]
     fn nothing_to_cache_is_an_empty_key_with_a_note_never_an_error() {
         let d = workspace();

@@ -52,19 +52,34 @@ macro_rules! overlay_fields {
 }
 
 impl CaseInputs {
-    /// `self` over `lower`: each field of `self` wins when given.
+    /// `self` over `lower`: each field of `self` wins when given. Where the kernel comes from is
+    /// one choice, made by the highest layer that names a source (`build_config`,
+    /// `build_command` or `kernel`): a `kernel` over a suite's board config boots that kernel
+    /// without building, a `build_command` over it runs the command.
     pub fn over(&self, lower: &CaseInputs) -> CaseInputs {
-        overlay_fields!(self, lower;
+        let mut merged = overlay_fields!(self, lower;
             opt: name, retries, kernel, qemu_config, build_config, package_dir, image, registry, build_command,
                  artifact, arch, accel, on_unsupported, timeout, workspace, firmware, runner,
                  location;
             list: vmconfigs, requires, success_regex, fail_regex;
-            grammar: grammar)
+            grammar: grammar);
+        if self.names_kernel_source() {
+            merged.kernel = self.kernel.clone();
+            merged.build_config = self.build_config.clone();
+            merged.build_command = self.build_command.clone();
+        }
+        merged
+    }
+
+    fn names_kernel_source(&self) -> bool {
+        self.kernel.is_some() || self.build_config.is_some() || self.build_command.is_some()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -84,5 +99,40 @@ mod tests {
         assert_eq!(m.timeout, Some(Duration::from_secs(1)));
         assert_eq!(m.success_regex, vec!["top"]);
         assert_eq!(m.fail_regex, vec!["f"]);
+    }
+
+    #[test]
+    fn the_highest_layer_naming_a_kernel_source_chooses_it() {
+        let suite = CaseInputs {
+            build_config: Some("board.toml".into()),
+            vmconfigs: vec!["vm.toml".into()],
+            artifact: Some("out/kernel".into()),
+            ..Default::default()
+        };
+        let prebuilt = CaseInputs {
+            kernel: Some("prebuilt.elf".into()),
+            ..Default::default()
+        };
+        let m = prebuilt.over(&suite);
+        assert_eq!(
+            (m.kernel.as_deref(), m.build_config.as_deref()),
+            (Some(Path::new("prebuilt.elf")), None)
+        );
+        let command = CaseInputs {
+            build_command: Some("make".into()),
+            ..Default::default()
+        };
+        let m = command.over(&suite);
+        assert_eq!(m.build_config, None);
+        assert_eq!(m.build_command.as_deref(), Some("make"));
+        assert_eq!(m.artifact.as_deref(), Some(Path::new("out/kernel")));
+        // A layer naming none keeps the lower one's source.
+        let m = CaseInputs::default().over(&suite);
+        assert_eq!(m.build_config.as_deref(), Some(Path::new("board.toml")));
+        let m = suite.over(&prebuilt);
+        assert_eq!(
+            (m.kernel.as_deref(), m.build_config.as_deref()),
+            (None, Some(Path::new("board.toml")))
+        );
     }
 }
