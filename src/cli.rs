@@ -179,6 +179,16 @@ pub fn release_version(v: &str) -> Result<String, String> {
     }
 }
 
+/// The `image` input (`--image`): one `NAME[:VERSION]`, as the run reads it.
+pub fn image(v: &str) -> Result<String, String> {
+    v.parse::<crate::image::ImageSpec>()
+        .map(|_| v.to_string())
+        .map_err(|e| match e.help {
+            Some(help) => format!("{}: {help}", e.message),
+            None => e.message,
+        })
+}
+
 /// The `accel` input (`--accel`): auto, kvm or tcg, as the run reads it.
 pub fn accel(v: &str) -> Result<String, String> {
     v.parse::<crate::profile::AccelRequest>()
@@ -405,8 +415,9 @@ pub struct RunArgs {
     /// The kernel file --build-command leaves behind.
     #[arg(env = "INPUT_ARTIFACT", long, value_name = "FILE")]
     pub artifact: Option<PathBuf>,
-    /// Guest image NAME[:VERSION] from the registry (axvisor-guest format).
-    #[arg(env = "INPUT_IMAGE", long, value_name = "NAME[:VERSION]")]
+    /// Guest image NAME[:VERSION] from the registry (axvisor-guest format); one per case.
+    #[arg(env = "INPUT_IMAGE", long, value_name = "NAME[:VERSION]",
+          value_parser = image)]
     pub image: Option<String>,
     /// Image registry: a URL or a local TOML file [default: axvisor-guest's].
     #[arg(env = "INPUT_REGISTRY", long, value_name = "URL|FILE")]

@@ -358,6 +358,33 @@ fn image_cache_key_is_empty_when_caching_is_off_or_nothing_is_cached() {
     assert_eq!(o["filled"], "true");
 }
 
+/// `image` is one image (a suite gives each case its own): several lines are an error naming
+/// the input in the first step that reads it, never a lookup of a name with a newline in it.
+#[test]
+fn the_image_input_names_one_image() {
+    let wd = TempDir::new().expect("tempdir");
+    let cache = wd.path().join("cache");
+    let cache = [("QEMU_TEST_CACHE", cache.to_str().expect("utf-8"))];
+    let two = [("INPUT_IMAGE", "qemu_aarch64_arceos\nqemu_aarch64_linux")];
+    let (out, o) = run_step(
+        &["image-cache", "key"],
+        wd.path(),
+        &[&cache[..], &two].concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", log(&out));
+    assert!(
+        log(&out).contains("::error")
+            && log(&out).contains("input `image` (INPUT_IMAGE)")
+            && log(&out).contains("name one image as NAME or NAME:VERSION"),
+        "{}",
+        log(&out)
+    );
+    assert_eq!(o.get("key"), None, "no cache key: {o:?}");
+    let (out, _) = run_step(&["run"], wd.path(), &two);
+    assert_eq!(out.status.code(), Some(2), "{}", log(&out));
+    assert!(log(&out).contains("input `image`"), "{}", log(&out));
+}
+
 #[test]
 fn fingerprint_follows_the_sources_and_ignores_dist() {
     let dir = TempDir::new().expect("tempdir");

@@ -73,14 +73,7 @@ pub async fn key_step(
     }
     let run = &args.run;
     let suite = run.suite.as_ref().map(|s| cwd.join(s));
-    let images: Vec<String> = run
-        .image
-        .iter()
-        .flat_map(|v| v.lines())
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let images: Vec<String> = run.image.iter().cloned().collect();
     if suite.is_none() && images.is_empty() {
         notes.push("no suite or image: no guest images to cache".into());
         return Ok((dir, String::new(), notes));

@@ -84,9 +84,12 @@ impl FromStr for ImageSpec {
             Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
             None => (s.trim(), None),
         };
-        if name.is_empty() || version.as_deref().is_some_and(str::is_empty) {
-            return Err(Error::usage(format!("invalid image \"{s}\""))
-                .help("name an image as NAME or NAME:VERSION, e.g. qemu_aarch64_arceos:0.0.22"));
+        let blank = |v: &str| v.is_empty() || v.contains(char::is_whitespace);
+        if blank(name) || version.as_deref().is_some_and(blank) {
+            return Err(Error::usage(format!("invalid image {s:?}")).help(
+                "name one image as NAME or NAME:VERSION, e.g. qemu_aarch64_arceos:0.0.22 (a \
+                 suite gives each case its own)",
+            ));
         }
         Ok(ImageSpec {
             name: name.to_string(),
@@ -844,9 +847,11 @@ mod tests {
             (s.name.as_str(), s.version.as_deref()),
             ("qemu_x86_64_nimbos", Some("0.0.22"))
         );
-        for bad in ["", "x:"] {
+        for bad in ["", "x:", "a\nb", "a b:1", "a:1 2"] {
             let err = bad.parse::<ImageSpec>().unwrap_err();
-            assert_eq!(err.message, format!("invalid image \"{bad}\""));
+            assert_eq!(err.message, format!("invalid image {bad:?}"));
         }
+        let spec: ImageSpec = " a : 1 ".parse().unwrap();
+        assert_eq!(spec.to_string(), "a:1");
     }
 }
