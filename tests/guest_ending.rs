@@ -7,10 +7,6 @@ pub mod common;
 use common::fixtures::fixture;
 use common::{BAREMETAL_MACHINE as MACHINE, Scratch, text};
 
-fn verdict(s: &Scratch) -> serde_json::Value {
-    s.results()["cases"][0]["verdict"].clone()
-}
-
 #[test]
 fn a_guest_reset_fails_with_its_time_and_last_line() {
     let s = Scratch::new();
@@ -18,7 +14,7 @@ fn a_guest_reset_fails_with_its_time_and_last_line() {
     let out = s.run_baremetal("reset", MACHINE, &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     let reason = v["reason"].as_str().unwrap();
     assert!(reason.starts_with("guest reset itself at "), "{reason}");
@@ -38,7 +34,7 @@ fn on_reset_pass_makes_a_reset_the_expected_ending() {
     let s = Scratch::new();
     let out = s.run_baremetal("reset", &format!("{MACHINE}on_reset = \"pass\"\n"), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "pass", "{v}");
     assert!(
         v["reason"]
@@ -54,7 +50,7 @@ fn a_clean_power_off_still_passes() {
     let s = Scratch::new();
     let out = s.run_baremetal("silent_off", MACHINE, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    assert_eq!(verdict(&s)["outcome"], "pass");
+    assert_eq!(s.verdict()["outcome"], "pass");
 }
 
 #[test]
@@ -70,21 +66,10 @@ args = ["-nographic", "-machine", "virt,gic-version=3", "-cpu", "cortex-a72", "-
 fail_regex = []
 "#,
     );
-    let kernel = fixture("arm64-linux/kernel");
-    let out = s.run(&[
-        "run",
-        "--arch",
-        "aarch64",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--timeout",
-        "180s",
-    ]);
+    let out = s.run_arm64_linux(&cfg, &["--timeout", "180s"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     let reason = v["reason"].as_str().unwrap();
     assert!(reason.starts_with("guest reset itself at "), "{reason}");
@@ -94,7 +79,7 @@ fail_regex = []
 fn refused(s: &Scratch, extra: &str) -> (std::process::Output, String) {
     let config = MACHINE.replace("\"128M\"]", &format!("\"128M\", {extra}]"));
     let out = s.run_baremetal("hello", &config, &[]);
-    let reason = verdict(s)["reason"]
+    let reason = s.verdict()["reason"]
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -107,7 +92,7 @@ fn qemu_refusing_a_bad_memory_size_is_a_config_error_naming_the_first_line() {
     let (out, reason) = refused(&s, r#""-m", "1Q""#);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(verdict(&s)["outcome"], "error");
+    assert_eq!(s.verdict()["outcome"], "error");
     assert!(
         reason.starts_with("QEMU refused its command line: qemu-system-aarch64: -m 1Q:"),
         "{reason}"
@@ -141,7 +126,7 @@ fn with_no_fail_patterns_the_default_set_fails_a_panicking_guest() {
     let s = Scratch::new();
     let out = s.run_baremetal("panic", MACHINE, &["--timeout", "20s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     assert_eq!(v["decided_by"]["kind"], "fail", "{v}");
     // Decided on the unfinished line as soon as the default set's panic pattern matched.
@@ -155,14 +140,7 @@ fn explicit_empty_fail_regex_keeps_none_and_the_plan_says_which() {
     let kernel = fixture("aarch64-baremetal/hello.elf");
     let plan = |config: &str| {
         let cfg = s.write("qemu.toml", config);
-        let out = s.run(&[
-            "run",
-            "--dry-run",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-        ]);
+        let out = s.run_kernel(&kernel, &cfg, &["--dry-run"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
         text(&out).0
     };

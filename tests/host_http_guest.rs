@@ -36,6 +36,15 @@ fn boot(s: &Scratch, judge: &str) -> (Option<i32>, serde_json::Value) {
     (out.status.code(), case)
 }
 
+/// The judge of a guest that fetches `/hello` from the host's `port` and passes on the text
+/// `host says: hello`.
+fn fetch_hello(port: u16) -> String {
+    format!(
+        "success_regex = [\"(?m)^host says: hello$\"]\n\
+         test_commands = [\"wget -q -O - http://10.0.2.2:{port}/hello || echo fetch fail''ed\"]\n"
+    )
+}
+
 #[test]
 fn the_guest_fetches_the_text_body_from_the_host_server() {
     let s = Scratch::new();
@@ -43,9 +52,8 @@ fn the_guest_fetches_the_text_body_from_the_host_server() {
     let (code, c) = boot(
         &s,
         &format!(
-            "success_regex = [\"(?m)^host says: hello$\"]\n\
-             test_commands = [\"wget -q -O - http://10.0.2.2:{port}/hello || echo fetch fail''ed\"]\n\
-             [host_http_server]\nbind = \"127.0.0.1\"\nport = {port}\nbody = \"host says: hello\\n\"\n"
+            "{}[host_http_server]\nbind = \"127.0.0.1\"\nport = {port}\nbody = \"host says: hello\\n\"\n",
+            fetch_hello(port)
         ),
     );
     assert_eq!(code, Some(0), "{c}");
@@ -83,13 +91,7 @@ fn the_guest_receives_the_generated_body_whole() {
 fn without_the_table_nothing_answers() {
     let s = Scratch::new();
     let port = free_port();
-    let (code, c) = boot(
-        &s,
-        &format!(
-            "success_regex = [\"(?m)^host says: hello$\"]\n\
-             test_commands = [\"wget -q -O - http://10.0.2.2:{port}/hello || echo fetch fail''ed\"]\n"
-        ),
-    );
+    let (code, c) = boot(&s, &fetch_hello(port));
     assert_eq!(code, Some(1), "{c}");
     assert_eq!(c["verdict"]["outcome"], "fail", "{c}");
     assert_eq!(

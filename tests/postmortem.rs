@@ -9,10 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{BAREMETAL_CONFIG, BAREMETAL_MACHINE, Scratch, text};
 
-fn verdict(s: &Scratch) -> serde_json::Value {
-    s.results()["cases"][0]["verdict"].clone()
-}
-
 /// The 1-based line of `needle` in the bare-metal fixtures' `main.c`.
 fn main_c_line(needle: &str) -> usize {
     let src = std::fs::read_to_string(
@@ -29,7 +25,7 @@ fn a_hang_names_the_function_and_line_each_vcpu_stopped_in() {
     let out = s.run_baremetal("hang", &config, &["--timeout", "2s"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "timeout", "{v}");
     let reason = v["reason"].as_str().unwrap();
     // `hang()` is inlined into main(); its line is the spinning `wfe` loop.
@@ -66,7 +62,7 @@ fn a_guest_sleeping_in_wfi_is_reported_halted_in_its_function() {
     let config = format!("{BAREMETAL_MACHINE}success_regex = [\"never printed\"]\n");
     let out = s.run_baremetal("wfi", &config, &["--timeout", "2s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     let reason = v["reason"].as_str().unwrap();
     assert!(
         reason.contains("vCPU0 halted at EL2 in sleep_forever+0x"),
@@ -80,7 +76,7 @@ fn a_fail_pattern_reads_the_vcpus_before_qemu_is_stopped() {
     let s = Scratch::new();
     let out = s.run_baremetal("panic", BAREMETAL_CONFIG, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     let reason = v["reason"].as_str().unwrap();
     assert!(reason.starts_with("fail pattern 'panicked at'"), "{reason}");
@@ -92,7 +88,7 @@ fn a_pass_reads_no_vcpus() {
     let s = Scratch::new();
     let out = s.run_baremetal("hello", BAREMETAL_CONFIG, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert!(v.get("postmortem").is_none(), "{v}");
 }
 
@@ -120,31 +116,14 @@ for line in f:
 
 #[test]
 fn a_qmp_that_never_answers_delays_the_verdict_by_the_bound_only() {
-    let s = Scratch::new();
+    let mut s = Scratch::new();
     let py = s.write("silent_qmp.py", SILENT_QMP);
-    let path = common::fake_qemu(&s, &format!("exec python3 {} \"$@\"", py.display()));
-    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
-    let kernel = common::fixtures::fixture("aarch64-baremetal/hang.elf");
+    s.fake_qemu(&format!("exec python3 {} \"$@\"", py.display()));
     let started = Instant::now();
-    let out = s
-        .cmd(&[
-            "run",
-            "--arch",
-            "aarch64",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-            "--timeout",
-            "1s",
-        ])
-        .env("PATH", &path)
-        .output()
-        .expect("spawn qemu-test");
+    let out = s.run_baremetal("hang", BAREMETAL_CONFIG, &["--timeout", "1s"]);
     let took = started.elapsed();
-    common::assert_no_qemu_left(s.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "timeout", "{v}");
     let reason = v["reason"].as_str().unwrap();
     assert!(
@@ -167,7 +146,7 @@ fn a_tgoskits_backtrace_the_guest_printed_is_named_frame_by_frame() {
         &["--junit", junit.to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     let reason = v["reason"].as_str().unwrap();
     assert!(
         reason.contains("; vCPU0 at EL2 in fail_deep+0x"),
@@ -225,21 +204,20 @@ fn a_flat_binary_is_named_through_a_system_map_given_with_symbols() {
     );
     let cfg = s.write("qemu.toml", BAREMETAL_MACHINE);
     let bin = common::fixtures::fixture("aarch64-baremetal/hang.bin");
-    let out = s.run(&[
-        "run",
-        "--arch",
-        "aarch64",
-        "--kernel",
-        bin.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--timeout",
-        "2s",
-        "--symbols",
-        map.to_str().unwrap(),
-    ]);
+    let out = s.run_kernel(
+        &bin,
+        &cfg,
+        &[
+            "--arch",
+            "aarch64",
+            "--timeout",
+            "2s",
+            "--symbols",
+            map.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     let reason = v["reason"].as_str().unwrap();
     // A map has names, not lines; the flat binary itself has no symbols and is passed over.
     assert!(reason.contains("vCPU0 at EL2 in main+0x"), "{reason}");
@@ -283,19 +261,9 @@ fn linux_after_a_fail_pattern(
         ),
     );
     let kernel = common::fixtures::fixture(&format!("{dir}/{kernel}"));
-    let out = s.run(&[
-        "run",
-        "--arch",
-        arch,
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--timeout",
-        "180s",
-    ]);
+    let out = s.run_kernel(&kernel, &cfg, &["--arch", arch, "--timeout", "180s"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    verdict(s)
+    s.verdict()
 }
 
 #[test]

@@ -6,52 +6,32 @@ pub mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BAREMETAL_CONFIG, Scratch, fake_qemu, text};
+use common::{BAREMETAL_CONFIG, Scratch, text};
 
 #[test]
 fn a_qemu_whose_forked_child_holds_the_console_ends_at_its_own_exit() {
-    let s = Scratch::new();
+    let mut s = Scratch::new();
     // The child's command line names the scratch dir, so Scratch::run's leak check sees it.
     let child = s.write(
         "child.sh",
         "while :; do echo child-noise; sleep 0.05; done\n",
     );
-    let path = fake_qemu(
-        &s,
-        &format!(
-            "setsid sh {} &\nsh {} &\necho booting\nexit 0",
-            child.display(),
-            child.display()
-        ),
-    );
-    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
+    s.fake_qemu(&format!(
+        "setsid sh {} &\nsh {} &\necho booting\nexit 0",
+        child.display(),
+        child.display()
+    ));
     // A real aarch64 kernel, so planning accepts it; the fake QEMU never reads it.
-    let kernel = common::fixtures::fixture("aarch64-baremetal/hello.elf");
     let started = Instant::now();
-    let out = s
-        .cmd(&[
-            "run",
-            "--arch",
-            "aarch64",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-            "--timeout",
-            "60s",
-        ])
-        .env("PATH", &path)
-        .output()
-        .expect("spawn qemu-test");
+    let out = s.run_baremetal("hello", BAREMETAL_CONFIG, &["--timeout", "60s"]);
     let took = started.elapsed();
     let (_, stderr) = text(&out);
-    common::assert_no_qemu_left(s.path());
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         took < Duration::from_secs(30),
         "waited for the pipe, not the process: {took:?}"
     );
-    let v = &s.results()["cases"][0]["verdict"];
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     let reason = v["reason"].as_str().unwrap();
     assert!(

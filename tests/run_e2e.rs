@@ -12,10 +12,6 @@ fn baremetal(s: &Scratch, variant: &str, extra: &[&str]) -> std::process::Output
     s.run_baremetal(variant, BAREMETAL_CONFIG, extra)
 }
 
-fn verdict(s: &Scratch) -> serde_json::Value {
-    s.results()["cases"][0]["verdict"].clone()
-}
-
 #[test]
 fn passes_when_the_guest_prints_success_and_powers_off() {
     let s = Scratch::new();
@@ -31,7 +27,7 @@ fn passes_when_the_guest_prints_success_and_powers_off() {
         stderr.contains("'Hello, world!' matched console line 1"),
         "{stderr}"
     );
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "pass");
     assert_eq!(v["decided_by"]["line_no"], 1);
     let log = std::fs::read(s.out().join("hello.log")).unwrap();
@@ -43,7 +39,7 @@ fn passes_and_kills_qemu_when_the_guest_never_exits() {
     let s = Scratch::new();
     let out = baremetal(&s, "hello_noexit", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "pass");
     assert_eq!(v["qemu_exit"]["killed_by_runner"], true);
 }
@@ -55,7 +51,7 @@ fn fails_on_a_fail_pattern_and_reports_the_line() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("FAIL panic"), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail");
     assert_eq!(v["decided_by"]["kind"], "fail");
     assert_eq!(v["decided_by"]["pattern"], "panicked at");
@@ -79,7 +75,7 @@ fn times_out_on_a_silent_guest_and_reaps_qemu() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("TIMEOUT hang"), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "timeout");
     assert!(
         v["reason"]
@@ -98,7 +94,7 @@ fn qemu_exit_zero_without_success_is_a_failure() {
     let out = baremetal(&s, "silent_off", &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail");
     let reason = v["reason"].as_str().unwrap();
     assert!(
@@ -120,7 +116,7 @@ fn a_guest_reset_ends_qemu_instead_of_looping() {
     );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     assert_eq!(v["qemu_exit"]["killed_by_runner"], false);
     let log = std::fs::read_to_string(s.out().join("reset.log")).unwrap();
@@ -139,13 +135,7 @@ fn to_bin_boots_a_flat_binary_identical_to_objcopy() {
         &BAREMETAL_CONFIG.replace("to_bin = false", "to_bin = true"),
     );
     let elf = fixture("aarch64-baremetal/hello.elf");
-    let out = s.run(&[
-        "run",
-        "--kernel",
-        elf.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-    ]);
+    let out = s.run_kernel(&elf, &cfg, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let ours = std::fs::read(s.out().join("hello.bin")).unwrap();
     let reference = s.path().join("objcopy.bin");
@@ -166,7 +156,7 @@ fn ansi_escapes_and_invalid_utf8_are_tolerated_and_logged_raw() {
     let s = Scratch::new();
     let out = baremetal(&s, "noisy", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "pass");
     assert_eq!(
         v["decided_by"]["line"].as_str().unwrap().trim_end(),
@@ -185,7 +175,7 @@ fn a_fail_pattern_later_on_the_same_line_beats_a_pending_success() {
     let s = Scratch::new();
     let out = baremetal(&s, "late_fail", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "fail", "{v}");
     assert_eq!(v["decided_by"]["pattern"], "panicked at");
 }
@@ -222,7 +212,7 @@ fail_regex = ["Kernel panic", "panicked at"]
         .unwrap();
     common::assert_no_qemu_left(s.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    assert_eq!(verdict(&s)["decided_by"]["pattern"], "test pass!");
+    assert_eq!(s.verdict()["decided_by"]["pattern"], "test pass!");
 }
 
 #[test]
@@ -241,16 +231,11 @@ fail_regex = ["Kernel panic"]
             initrd.display()
         ),
     );
-    let kernel = fixture("amd64-linux/vmlinux");
-    let out = s.run(&[
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-        "--timeout",
-        "180s",
-    ]);
+    let out = s.run_kernel(
+        &fixture("amd64-linux/vmlinux"),
+        &cfg,
+        &["--timeout", "180s"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let r = s.results();
     assert_eq!(r["cases"][0]["arch"], "x86_64");
@@ -295,7 +280,7 @@ fn sigterm_mid_boot_reaps_qemu_and_still_reports() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143));
     common::assert_no_qemu_left(s.path());
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "cancelled");
     assert_eq!(v["cancelled_by"], "SIGTERM");
     let reason = v["reason"].as_str().unwrap();

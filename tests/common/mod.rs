@@ -23,7 +23,6 @@ pub mod images;
 pub mod processes;
 pub mod scratch;
 
-pub use fake_qemu::fake_qemu;
 pub use fixtures::{BAREMETAL_CONFIG, BAREMETAL_MACHINE, TYPED_SLOWLY, TYPED_USERTESTS};
 pub use processes::assert_no_qemu_left;
 pub use scratch::{Scratch, text};

@@ -11,6 +11,8 @@ use super::{fixtures, gha};
 /// land inside it.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+    /// The PATH of the tool's commands when not the tests' own (a fake QEMU first on it).
+    pub(super) path_env: Option<String>,
 }
 
 impl Default for Scratch {
@@ -26,6 +28,7 @@ impl Scratch {
                 .prefix("qtest-")
                 .tempdir()
                 .expect("tempdir"),
+            path_env: None,
         }
     }
 
@@ -51,6 +54,9 @@ impl Scratch {
             .current_dir(self.path())
             .env_remove("WORKSPACE_FOLDER");
         c.env_remove("GITHUB_ACTIONS");
+        if let Some(path) = &self.path_env {
+            c.env("PATH", path);
+        }
         c
     }
 
@@ -73,34 +79,32 @@ impl Scratch {
     pub fn run_baremetal(&self, variant: &str, config: &str, extra: &[&str]) -> Output {
         let cfg = self.write("qemu.toml", config);
         let kernel = fixtures::fixture(&format!("aarch64-baremetal/{variant}.elf"));
-        let mut args = vec![
+        let deadline: &[&str] = if extra.contains(&"--timeout") {
+            &[]
+        } else {
+            &["--timeout", "30s"]
+        };
+        self.run_kernel(&kernel, &cfg, &[deadline, extra].concat())
+    }
+
+    /// `qemu-test run --kernel <kernel> --qemu-config <cfg> <extra>` to completion; checks no
+    /// QEMU is left.
+    pub fn run_kernel(&self, kernel: &Path, cfg: &Path, extra: &[&str]) -> Output {
+        let args = [
             "run",
             "--kernel",
             kernel.to_str().unwrap(),
             "--qemu-config",
             cfg.to_str().unwrap(),
         ];
-        if !extra.contains(&"--timeout") {
-            args.extend(["--timeout", "30s"]);
-        }
-        args.extend_from_slice(extra);
-        self.run(&args)
+        self.run(&[&args[..], extra].concat())
     }
 
     /// Boots Debian's arm64 kernel of the fixtures with the QEMU config file `cfg` (which names
     /// its initramfs and disks) and the `extra` flags.
     pub fn run_arm64_linux(&self, cfg: &Path, extra: &[&str]) -> Output {
         let kernel = fixtures::fixture("arm64-linux/kernel");
-        let args = [
-            "run",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--arch",
-            "aarch64",
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-        ];
-        self.run(&[&args[..], extra].concat())
+        self.run_kernel(&kernel, cfg, &[&["--arch", "aarch64"], extra].concat())
     }
 
     /// The parsed `results.json` of the default out dir.
@@ -108,6 +112,11 @@ impl Scratch {
         let p = self.out().join("results.json");
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         serde_json::from_str(&text).expect("results.json is JSON")
+    }
+
+    /// The verdict of the first case in `results.json`.
+    pub fn verdict(&self) -> serde_json::Value {
+        self.results()["cases"][0]["verdict"].clone()
     }
 
     /// Every path (relative) under the scratch dir, sorted.
