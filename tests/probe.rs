@@ -3,15 +3,25 @@
 //! can be read independently, with that fact): a host where KVM really runs guests passes as
 //! well as this project's machines, where `/dev/kvm` opens but guests are emulated.
 
-use std::time::Instant;
+pub mod common;
 
+use std::time::{Duration, Instant};
+
+use common::Scratch;
+use common::fake_qemu::script;
 use qemu_test_action::arch::Arch;
 use qemu_test_action::host::{self, HostProbe, KvmAccess, ProbeOptions, Status};
 use qemu_test_action::profile::{self, Accel, AccelRequest, Policy, ProfileDecision, Requirement};
 
+/// The probe of this host. What these tests check is what the real QEMU answers, not how fast:
+/// its `--version` gets a deadline a loaded host meets (the deadline itself is tested below with
+/// a QEMU that never answers).
 fn real_probe() -> HostProbe {
     let started = Instant::now();
-    let probe = host::probe(&ProbeOptions::default());
+    let probe = host::probe(&ProbeOptions {
+        qemu_timeout: Duration::from_secs(60),
+        ..ProbeOptions::default()
+    });
     println!("{}", probe.render());
     println!("probe took {:.3} s", started.elapsed().as_secs_f64());
     probe
@@ -135,6 +145,39 @@ fn qemu_for_aarch64_and_x86_64_is_found_with_its_version() {
                 .is_some_and(|l| l.starts_with("QEMU emulator version"))
         );
     }
+}
+
+/// The `--version` deadline is the probe's parameter: an emulator that does not answer within
+/// it is reported with the deadline, killed and reaped, and the probe does not wait for it.
+#[test]
+fn an_emulator_silent_past_the_version_deadline_is_reported_killed_and_not_waited_for() {
+    let s = Scratch::new();
+    // Its command line names the scratch dir, so the leak check below sees it.
+    let bin = script(
+        &s,
+        "qemu-system-aarch64",
+        "exec python3 -c 'import time; time.sleep(600)' \"$0\"",
+    );
+    let started = Instant::now();
+    let probe = host::probe(&ProbeOptions {
+        search_path: Some(bin.clone().into()),
+        qemu_timeout: Duration::from_millis(300),
+        ..ProbeOptions::default()
+    });
+    let took = started.elapsed();
+    common::assert_no_qemu_left(s.path());
+    let qemu = probe.qemu_for(Arch::Aarch64).expect("the fake is found");
+    assert_eq!(
+        qemu.path.as_deref(),
+        Some(bin.join("qemu-system-aarch64").as_path())
+    );
+    assert_eq!(qemu.version, None, "{qemu:?}");
+    assert_eq!(
+        qemu.error.as_deref(),
+        Some("no answer to --version within 300 ms"),
+        "{qemu:?}"
+    );
+    assert!(took < Duration::from_secs(300), "waited for it: {took:?}");
 }
 
 #[test]
