@@ -7,8 +7,7 @@ pub mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use qemu_test_action::Location;
-use qemu_test_action::console::{MatchInfo, PatternKind};
+use qemu_test_action::console::PatternKind;
 use qemu_test_action::report::CaseResult;
 use qemu_test_action::report::checks::{
     self, CheckRunReport, ChecksConfig, OUTPUT_LIMIT, READ_ONLY_WARNING,
@@ -45,29 +44,25 @@ fn check_run(id: u64) -> Value {
 }
 
 fn passed(name: &str) -> CaseResult {
-    let v = Verdict::new(Outcome::Pass, "success pattern matched");
-    CaseResult::without_boot(name, v, Duration::from_secs(2))
+    CaseResult::builder(name, Outcome::Pass, "success pattern matched")
+        .duration(Duration::from_secs(2))
+        .build()
 }
 
 fn failed(name: &str, tail: Vec<String>) -> CaseResult {
-    let mut v = Verdict::new(Outcome::Fail, "fail pattern 'panic' matched");
-    v.decided_by = Some(MatchInfo {
-        kind: PatternKind::Fail,
-        index: 0,
-        pattern: "panic".into(),
-        location: Some(Location {
-            path: "/ws/configs/q.toml".into(),
-            line: 7,
-            column: 3,
-        }),
-        line_no: 42,
-        line: "kernel panic!".into(),
-        at: Duration::from_secs(1),
-    });
-    let mut r = CaseResult::without_boot(name, v, Duration::from_secs(3));
-    r.console_lines = tail.len() as u64;
-    r.console_tail = tail;
-    r
+    CaseResult::builder(name, Outcome::Fail, "fail pattern 'panic' matched")
+        .decided_by(
+            PatternKind::Fail,
+            "panic",
+            42,
+            "kernel panic!",
+            Duration::from_secs(1),
+        )
+        .pattern_at("/ws/configs/q.toml", 7, 3)
+        .duration(Duration::from_secs(3))
+        .console_lines(tail.len() as u64)
+        .tail(tail)
+        .build()
 }
 
 async fn mount_created(server: &MockServer, id: u64) {

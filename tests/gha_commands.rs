@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::fixtures::fixture;
 use common::{Scratch, text};
-use qemu_test_action::console::{MatchInfo, PatternKind};
+use qemu_test_action::console::PatternKind;
 use qemu_test_action::error::{Error, Location};
 use qemu_test_action::qemu::QemuCommand;
 use qemu_test_action::report::gha::commands::{Annotation, Level};
@@ -204,25 +204,23 @@ const GUEST_DATA: [&str; 9] = [
     "pass",
 ];
 
-fn fail_verdict() -> Verdict {
-    let mut v = Verdict::new(
+/// A case failed by a pattern whose texts carry workflow commands.
+fn failed(case: &str) -> CaseResult {
+    CaseResult::builder(
+        case,
         Outcome::Fail,
         "fail pattern 'panicked' matched: ::error::evil",
-    );
-    v.decided_by = Some(MatchInfo {
-        kind: PatternKind::Fail,
-        index: 0,
-        pattern: "panicked".into(),
-        location: Some(Location {
-            path: PathBuf::from("configs/qemu.toml"),
-            line: 12,
-            column: 5,
-        }),
-        line_no: 3,
-        line: "panicked at ::add-mask::z".into(),
-        at: Duration::from_secs(1),
-    });
-    v
+    )
+    .decided_by(
+        PatternKind::Fail,
+        "panicked",
+        3,
+        "panicked at ::add-mask::z",
+        Duration::from_secs(1),
+    )
+    .pattern_at("configs/qemu.toml", 12, 5)
+    .duration(Duration::from_secs(2))
+    .build()
 }
 
 fn run_scenario(out: &Captured) {
@@ -260,7 +258,7 @@ fn run_scenario(out: &Captured) {
         case,
         bytes: b"::error::from-stderr\n",
     });
-    let result = CaseResult::without_boot(case, fail_verdict(), Duration::from_secs(2));
+    let result = failed(case);
     let info = result.verdict.decided_by.clone().unwrap();
     rep.event(&Event::Decided { case, info: &info });
     rep.event(&Event::CaseFinished { result: &result });

@@ -1,41 +1,32 @@
 //! The JUnit report validates against the unmodified Jenkins xUnit `junit-10.xsd` (checked with
 //! the real xmllint) and parses back with the counts we wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use qemu_test_action::arch::Arch;
-use qemu_test_action::console::{MatchInfo, PatternKind};
-use qemu_test_action::error::Location;
+use qemu_test_action::console::PatternKind;
 use qemu_test_action::report::junit::write_junit;
-use qemu_test_action::report::{CaseResult, Stage, StageTiming};
+use qemu_test_action::report::model::Attempt;
+use qemu_test_action::report::{CaseBuilder, CaseResult, Stage};
 use qemu_test_action::verdict::{Outcome, QemuExit, Verdict};
 
-fn stages(list: &[(Stage, u64, bool)]) -> Vec<StageTiming> {
-    list.iter()
-        .map(|&(stage, ms, ok)| StageTiming {
-            stage,
-            duration: Duration::from_millis(ms),
-            ok,
-        })
-        .collect()
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
-fn booted(name: &str, verdict: Verdict, boot_ok: bool, log: Option<PathBuf>) -> CaseResult {
-    let mut r = CaseResult::without_boot(name, verdict, Duration::from_millis(4321));
-    r.arch = Some(Arch::Aarch64);
-    r.accel = Some("tcg".into());
-    r.qemu_version = Some("7.2.15".into());
-    r.stages = stages(&[
-        (Stage::Probe, 120, true),
-        (Stage::Image, 1500, true),
-        (Stage::Build, 30_000, true),
-        (Stage::Prepare, 40, true),
-        (Stage::Boot, 2600, boot_ok),
-    ]);
-    r.log = log;
-    r
+/// A case that went through every stage to the boot, which ended in `outcome`.
+fn booted(name: &str, outcome: Outcome, reason: &str) -> CaseBuilder {
+    CaseResult::builder(name, outcome, reason)
+        .duration(ms(4321))
+        .ran_on(Arch::Aarch64, "tcg")
+        .qemu_version("7.2.15")
+        .stage(Stage::Probe, ms(120), true)
+        .stage(Stage::Image, ms(1500), true)
+        .stage(Stage::Build, ms(30_000), true)
+        .stage(Stage::Prepare, ms(40), true)
+        .stage(Stage::Boot, ms(2600), outcome == Outcome::Pass)
 }
 
 fn results(dir: &Path) -> Vec<CaseResult> {
@@ -45,84 +36,72 @@ fn results(dir: &Path) -> Vec<CaseResult> {
         b"\x1b[32mOK\x1b[0m booted\r\nhello <world> & \"friends\"\n\xff\xfe\n",
     )
     .unwrap();
-    let pass = booted(
-        "pass-case",
-        Verdict::new(Outcome::Pass, "success pattern matched"),
-        true,
-        Some(log),
-    );
+    let pass = booted("pass-case", Outcome::Pass, "success pattern matched")
+        .log(log)
+        .build();
 
-    let mut v = Verdict::new(
+    let fail = booted(
+        "fail-case",
         Outcome::Fail,
         "fail pattern 'panicked' matched on console line 7",
-    );
-    v.decided_by = Some(MatchInfo {
-        kind: PatternKind::Fail,
-        index: 0,
-        pattern: "panicked".into(),
-        location: Some(Location {
-            path: "configs/qemu.toml".into(),
-            line: 12,
-            column: 5,
-        }),
-        line_no: 7,
-        line: "kernel panicked at <&> \"x\"".into(),
-        at: Duration::from_millis(2100),
-    });
-    let mut fail = booted("fail-case", v, false, None);
-    fail.console_tail = vec![
-        "\u{1b}[31mERROR\u{1b}[0m <&> ]]> --> ".into(),
-        "bad utf8: \u{FFFD}\u{FFFD} nonchar: \u{FFFE}".into(),
-        "bell \u{7} and nul \u{0} and form feed \u{c}".into(),
-    ];
-    fail.stderr_tail = vec!["qemu-system-aarch64: warning: <x>".into()];
+    )
+    .decided_by(
+        PatternKind::Fail,
+        "panicked",
+        7,
+        "kernel panicked at <&> \"x\"",
+        ms(2100),
+    )
+    .pattern_at("configs/qemu.toml", 12, 5)
+    .tail([
+        "\u{1b}[31mERROR\u{1b}[0m <&> ]]> --> ",
+        "bad utf8: \u{FFFD}\u{FFFD} nonchar: \u{FFFE}",
+        "bell \u{7} and nul \u{0} and form feed \u{c}",
+    ])
+    .stderr_tail(["qemu-system-aarch64: warning: <x>"])
+    .build();
 
-    let mut v = Verdict::new(
+    let timeout = booted(
+        "timeout-case",
         Outcome::Timeout,
         "boot timed out after 60 s waiting for 'login:'",
-    );
-    v.qemu_exit = Some(QemuExit {
+    )
+    .qemu_exit(QemuExit {
         code: None,
         signal: Some(9),
         killed_by_runner: true,
-    });
-    let mut timeout = booted("timeout-case", v, false, None);
-    timeout.console_tail = vec!["still booting…".into()];
+    })
+    .tail(["still booting…"])
+    .build();
 
-    let mut error = CaseResult::without_boot(
+    let error = CaseResult::builder(
         "error-case",
-        Verdict::new(Outcome::Error, "download of linux@0.0.1 failed: HTTP 504"),
-        Duration::from_secs(3),
-    );
-    error.stages = stages(&[(Stage::Probe, 100, true), (Stage::Image, 2900, false)]);
+        Outcome::Error,
+        "download of linux@0.0.1 failed: HTTP 504",
+    )
+    .duration(Duration::from_secs(3))
+    .stage(Stage::Probe, ms(100), true)
+    .stage(Stage::Image, ms(2900), false)
+    .build();
 
-    let skipped = CaseResult::without_boot(
+    let skipped = CaseResult::builder(
         "nimbos-x86_64",
-        Verdict::new(Outcome::Skipped, "requires vmx, which this runner lacks"),
-        Duration::ZERO,
-    );
-    let cancelled = booted(
-        "cancelled-case",
-        Verdict::new(Outcome::Cancelled, "SIGTERM"),
-        false,
-        None,
-    );
+        Outcome::Skipped,
+        "requires vmx, which this runner lacks",
+    )
+    .build();
+    let cancelled = booted("cancelled-case", Outcome::Cancelled, "SIGTERM").build();
     // Failed, then passed on a retry; its config in the workspace (the current directory).
     let config = std::env::current_dir().unwrap().join("Cargo.toml");
-    let mut flaky = booted(
-        "flaky-case",
-        Verdict::new(Outcome::Pass, "success pattern matched"),
-        true,
-        None,
-    );
-    flaky.flaky = true;
-    flaky.config_file = Some(config);
-    flaky.attempts = vec![qemu_test_action::report::model::Attempt {
-        verdict: Verdict::new(Outcome::Timeout, "no console output for 1s"),
-        duration: Duration::from_millis(1000),
-        console_tail: vec!["<stuck> & \"quiet\"".into()],
-        log: Some(dir.join("flaky.attempt1.log")),
-    }];
+    let flaky = booted("flaky-case", Outcome::Pass, "success pattern matched")
+        .config_file(config)
+        .attempt(Attempt {
+            verdict: Verdict::new(Outcome::Timeout, "no console output for 1s"),
+            duration: ms(1000),
+            console_tail: vec!["<stuck> & \"quiet\"".into()],
+            log: Some(dir.join("flaky.attempt1.log")),
+        })
+        .build();
     vec![pass, fail, timeout, error, skipped, cancelled, flaky]
 }
 

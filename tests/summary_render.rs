@@ -11,38 +11,36 @@ use qemu_test_action::report::{CaseResult, ImageRef, Stage, StageTiming};
 use qemu_test_action::verdict::{Outcome, Verdict};
 
 fn case(name: &str, outcome: Outcome, tail: &[&str]) -> CaseResult {
-    let mut v = Verdict::new(
+    let mut b = CaseResult::builder(
+        name,
         outcome,
         format!("{} because <b>guest</b> said so", outcome.name()),
     );
     if outcome == Outcome::Fail {
-        v.decided_by = Some(MatchInfo {
-            kind: PatternKind::Fail,
-            index: 0,
-            pattern: "panicked at".into(),
-            location: None,
-            line_no: 7,
-            line: "panicked at <script>alert(1)</script> | col | `tick`".into(),
-            at: Duration::from_millis(1234),
-        });
+        b = b.decided_by(
+            PatternKind::Fail,
+            "panicked at",
+            7,
+            "panicked at <script>alert(1)</script> | col | `tick`",
+            Duration::from_millis(1234),
+        );
     }
-    let mut r = CaseResult::without_boot(name, v, Duration::from_millis(2500));
-    r.arch = Some(qemu_test_action::arch::Arch::Aarch64);
-    r.accel = Some("tcg".into());
-    r.qemu_version = Some("10.0.2".into());
-    r.image = Some(ImageRef {
-        name: "qemu_aarch64_linux".into(),
-        version: Some("0.0.22".into()),
-        sha256: Some("9e2a19e00a72962c4aac53ad8d6172ca473a93d321e3bb3f49a979264754e397".into()),
-    });
-    r.stages = vec![StageTiming {
-        stage: Stage::Boot,
-        duration: Duration::from_millis(2400),
-        ok: outcome == Outcome::Pass,
-    }];
-    r.console_tail = tail.iter().map(|s| s.to_string()).collect();
-    r.log = Some(PathBuf::from("/out/x.log"));
-    r
+    b.duration(Duration::from_millis(2500))
+        .ran_on(qemu_test_action::arch::Arch::Aarch64, "tcg")
+        .qemu_version("10.0.2")
+        .image(ImageRef {
+            name: "qemu_aarch64_linux".into(),
+            version: Some("0.0.22".into()),
+            sha256: Some("9e2a19e00a72962c4aac53ad8d6172ca473a93d321e3bb3f49a979264754e397".into()),
+        })
+        .stage(
+            Stage::Boot,
+            Duration::from_millis(2400),
+            outcome == Outcome::Pass,
+        )
+        .tail(tail.iter().copied())
+        .log("/out/x.log")
+        .build()
 }
 
 fn summary_cases(results: &[CaseResult]) -> Vec<SummaryCase<'_>> {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::*;
+use crate::console::PatternKind;
 use crate::console::script::{TimelineEntry, TimelineKind};
-use crate::console::{MatchInfo, PatternKind};
 use crate::report::json::JsonReporter;
-use crate::report::{Event, Reporter, StageTiming};
+use crate::report::{Event, Reporter};
 use crate::verdict::Verdict;
 
 fn ms(n: u64) -> Duration {
@@ -17,25 +17,15 @@ fn ms(n: u64) -> Duration {
 /// A booted case: `outcome`, a success match at `boot` (for a pass) and milestones reached at
 /// the given times.
 fn case(name: &str, outcome: Outcome, boot: Duration, marks: &[(&str, Duration)]) -> CaseResult {
-    let mut v = Verdict::new(outcome, "success pattern 'Hello' matched console line 3");
+    let mut b = CaseResult::builder(
+        name,
+        outcome,
+        "success pattern 'Hello' matched console line 3",
+    );
     if outcome == Outcome::Pass {
-        v.decided_by = Some(MatchInfo {
-            kind: PatternKind::Success,
-            index: 0,
-            pattern: "Hello".into(),
-            location: None,
-            line_no: 3,
-            line: "Hello".into(),
-            at: boot,
-        });
+        b = b.decided_by(PatternKind::Success, "Hello", 3, "Hello", boot);
     }
-    let mut r = CaseResult::without_boot(name, v, boot + ms(50));
-    r.stages = vec![StageTiming {
-        stage: Stage::Boot,
-        duration: boot + ms(40),
-        ok: outcome == Outcome::Pass,
-    }];
-    r.timeline = marks
+    let timeline = marks
         .iter()
         .map(|(n, at)| TimelineEntry {
             kind: TimelineKind::Milestone,
@@ -48,7 +38,10 @@ fn case(name: &str, outcome: Outcome, boot: Duration, marks: &[(&str, Duration)]
             optional: false,
         })
         .collect();
-    r
+    b.duration(boot + ms(50))
+        .stage(Stage::Boot, boot + ms(40), outcome == Outcome::Pass)
+        .timeline(timeline)
+        .build()
 }
 
 /// Writes `results` with the real JSON reporter, as an earlier run would have.

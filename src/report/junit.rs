@@ -582,29 +582,21 @@ mod tests {
 
     #[test]
     fn verdict_goes_on_boot_and_types_name_the_cause() {
-        let mut v = Verdict::new(
+        let r = CaseResult::builder(
+            "c",
             Outcome::Fail,
             "QEMU exited with status 0 before the success pattern",
-        );
-        v.qemu_exit = Some(crate::verdict::QemuExit {
+        )
+        .qemu_exit(crate::verdict::QemuExit {
             code: Some(0),
             signal: None,
             killed_by_runner: false,
-        });
-        let mut r = CaseResult::without_boot("c", v, Duration::from_secs(2));
-        r.stages = vec![
-            StageTiming {
-                stage: Stage::Probe,
-                duration: Duration::from_millis(100),
-                ok: true,
-            },
-            StageTiming {
-                stage: Stage::Boot,
-                duration: Duration::from_secs(1),
-                ok: false,
-            },
-        ];
-        r.console_tail = vec!["hello".into(), "bye".into()];
+        })
+        .duration(Duration::from_secs(2))
+        .stage(Stage::Probe, Duration::from_millis(100), true)
+        .stage(Stage::Boot, Duration::from_secs(1), false)
+        .tail(["hello", "bye"])
+        .build();
         let xml = to_xml(&[r], &ws()).unwrap();
         assert!(
             xml.contains(r#"<testcase name="probe" classname="c" time="0.100"/>"#),
@@ -622,24 +614,14 @@ mod tests {
 
     #[test]
     fn paths_are_workspace_relative_and_the_body_ends_on_the_config_line() {
-        use crate::console::{MatchInfo, PatternKind};
-        let mut v = Verdict::new(Outcome::Fail, "see /ws/qemu-test-out/c.log and /wsx/y");
-        v.decided_by = Some(MatchInfo {
-            kind: PatternKind::Fail,
-            index: 0,
-            pattern: "panicked".into(),
-            location: Some(crate::error::Location {
-                path: "/ws/configs/q.toml".into(),
-                line: 3,
-                column: 5,
-            }),
-            line_no: 1,
-            line: "panicked at src/main.rs:1:1".into(),
-            at: Duration::ZERO,
-        });
-        let mut r = CaseResult::without_boot("c", v, Duration::ZERO);
-        r.config_file = Some("/ws/configs/q.toml".into());
-        r.console_tail = vec!["panicked at src/main.rs:1:1".into()];
+        use crate::console::PatternKind;
+        let line = "panicked at src/main.rs:1:1";
+        let r = CaseResult::builder("c", Outcome::Fail, "see /ws/qemu-test-out/c.log and /wsx/y")
+            .decided_by(PatternKind::Fail, "panicked", 1, line, Duration::ZERO)
+            .pattern_at("/ws/configs/q.toml", 3, 5)
+            .config_file("/ws/configs/q.toml")
+            .tail([line])
+            .build();
         let xml = to_xml(&[r], &ws()).unwrap();
         for needle in [
             r#"file="configs/q.toml""#,

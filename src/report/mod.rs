@@ -3,6 +3,7 @@
 //! touches a stage.
 
 pub mod baseline;
+pub mod builder;
 pub mod checks;
 pub mod comparison;
 pub mod echo;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use crate::console::MatchInfo;
 use crate::error::{Error, Location};
 use crate::qemu::QemuCommand;
+pub use builder::CaseBuilder;
 pub use model::{CaseResult, ImageRef, Stage, StageTiming};
 
 /// Severity of a [`Event::Note`].

@@ -210,28 +210,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::console::{MatchInfo, PatternKind};
-    use crate::error::Location;
-    use crate::verdict::Verdict;
+    use crate::console::PatternKind;
 
     fn failed(tail: Vec<String>) -> CaseResult {
-        let mut v = Verdict::new(Outcome::Fail, "fail pattern matched:\npanic");
-        v.decided_by = Some(MatchInfo {
-            kind: PatternKind::Fail,
-            index: 0,
-            pattern: "panic".into(),
-            location: Some(Location {
-                path: "/ws/configs/q.toml".into(),
-                line: 7,
-                column: 3,
-            }),
-            line_no: 42,
-            line: "kernel panic".into(),
-            at: Duration::from_secs(2),
-        });
-        let mut r = CaseResult::without_boot("c1", v, Duration::from_secs(3));
-        r.console_tail = tail;
-        r
+        CaseResult::builder("c1", Outcome::Fail, "fail pattern matched:\npanic")
+            .decided_by(
+                PatternKind::Fail,
+                "panic",
+                42,
+                "kernel panic",
+                Duration::from_secs(2),
+            )
+            .pattern_at("/ws/configs/q.toml", 7, 3)
+            .duration(Duration::from_secs(3))
+            .tail(tail)
+            .build()
     }
 
     #[test]

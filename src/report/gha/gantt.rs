@@ -149,7 +149,7 @@ pub(super) fn label(name: &str) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::verdict::{Outcome, Verdict};
+    use crate::verdict::Outcome;
 
     fn entry(kind: TimelineKind, name: &str, at_ms: Option<u64>, delta_ms: u64) -> TimelineEntry {
         TimelineEntry {
@@ -164,12 +164,8 @@ pub(super) mod tests {
         }
     }
 
-    fn stage(stage: Stage, ms: u64, ok: bool) -> StageTiming {
-        StageTiming {
-            stage,
-            duration: Duration::from_millis(ms),
-            ok,
-        }
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     /// Every line of a chart: the header, sections, and tasks `name :tag, from, to` whose
@@ -216,21 +212,17 @@ pub(super) mod tests {
 
     #[test]
     fn stages_run_in_order_and_the_timeline_starts_with_the_boot() {
-        let mut r = CaseResult::without_boot(
-            "c",
-            Verdict::new(Outcome::Fail, "x"),
-            Duration::from_secs(5),
-        );
-        r.stages = vec![
-            stage(Stage::Prepare, 20, true),
-            stage(Stage::Build, 2000, true),
-            stage(Stage::Boot, 3000, false),
-        ];
-        r.timeline = vec![
-            entry(TimelineKind::Milestone, "hv up", Some(1500), 1500),
-            entry(TimelineKind::Step, "step 1: expect", Some(1700), 200),
-            entry(TimelineKind::Milestone, "guest up", None, 0),
-        ];
+        let mut r = CaseResult::builder("c", Outcome::Fail, "x")
+            .duration(Duration::from_secs(5))
+            .stage(Stage::Prepare, ms(20), true)
+            .stage(Stage::Build, ms(2000), true)
+            .stage(Stage::Boot, ms(3000), false)
+            .timeline(vec![
+                entry(TimelineKind::Milestone, "hv up", Some(1500), 1500),
+                entry(TimelineKind::Step, "step 1: expect", Some(1700), 200),
+                entry(TimelineKind::Milestone, "guest up", None, 0),
+            ])
+            .build();
         let md = chart(&r).expect("booted");
         assert_well_formed(&md);
         assert!(md.contains("    axisFormat %s.%L s\n"), "{md}");
@@ -262,17 +254,15 @@ pub(super) mod tests {
     #[test]
     fn hostile_names_cannot_reach_mermaid_syntax() {
         let hostile = "x\n    section evil\nclick a call alert(1) %%{init: {\"theme\":\"dark\"}}%% #35; a;b <img src=x> ```\u{1b}[31m";
-        let mut r = CaseResult::without_boot(
-            "c",
-            Verdict::new(Outcome::Pass, "x"),
-            Duration::from_secs(1),
-        );
-        r.stages = vec![stage(Stage::Boot, 90_000, true)];
-        r.timeline = vec![
-            entry(TimelineKind::Milestone, hostile, Some(1000), 1000),
-            entry(TimelineKind::Step, "section x", None, 0),
-            entry(TimelineKind::Step, "\u{7}\u{1b}", Some(1000), 0),
-        ];
+        let r = CaseResult::builder("c", Outcome::Pass, "x")
+            .duration(Duration::from_secs(1))
+            .stage(Stage::Boot, ms(90_000), true)
+            .timeline(vec![
+                entry(TimelineKind::Milestone, hostile, Some(1000), 1000),
+                entry(TimelineKind::Step, "section x", None, 0),
+                entry(TimelineKind::Step, "\u{7}\u{1b}", Some(1000), 0),
+            ])
+            .build();
         let md = chart(&r).unwrap();
         assert_well_formed(&md);
         assert!(md.contains("    axisFormat %s s\n"), "{md}");

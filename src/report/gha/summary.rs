@@ -841,35 +841,29 @@ mod tests {
     use super::*;
     use crate::arch::Arch;
     use crate::console::{MatchInfo, PatternKind};
-    use crate::error::Location;
+    use crate::report::CaseBuilder;
     use crate::report::{Stage, StageTiming};
     use crate::verdict::Verdict;
 
     fn failed(name: &str, tail: Vec<String>) -> CaseResult {
-        let mut v = Verdict::new(Outcome::Fail, "fail pattern matched: <b>panic</b> & co");
-        v.decided_by = Some(MatchInfo {
-            kind: PatternKind::Fail,
-            index: 0,
-            pattern: "panic|oops".into(),
-            location: Some(Location {
-                path: "configs/q.toml".into(),
-                line: 7,
-                column: 3,
-            }),
-            line_no: 42,
-            line: "</pre><script>alert(1)</script> ![x](http://e/x.png)".into(),
-            at: Duration::from_millis(2500),
-        });
-        let mut r = CaseResult::without_boot(name, v, Duration::from_secs(3));
-        r.arch = Some(Arch::Aarch64);
-        r.accel = Some("tcg".into());
-        r.stages = vec![StageTiming {
-            stage: Stage::Boot,
-            duration: Duration::from_secs(2),
-            ok: false,
-        }];
-        r.console_tail = tail;
-        r
+        CaseResult::builder(
+            name,
+            Outcome::Fail,
+            "fail pattern matched: <b>panic</b> & co",
+        )
+        .decided_by(
+            PatternKind::Fail,
+            "panic|oops",
+            42,
+            "</pre><script>alert(1)</script> ![x](http://e/x.png)",
+            Duration::from_millis(2500),
+        )
+        .pattern_at("configs/q.toml", 7, 3)
+        .duration(Duration::from_secs(3))
+        .ran_on(Arch::Aarch64, "tcg")
+        .stage(Stage::Boot, Duration::from_secs(2), false)
+        .tail(tail)
+        .build()
     }
 
     /// A case failed by a fail pattern on console line `line_no` of `lines`, its verdict
@@ -892,16 +886,13 @@ mod tests {
             last_line: Some((lines, text(lines))),
             ..Facts::new(End::Decided(Decision::Fail(info)), &[])
         };
-        let mut r = CaseResult::without_boot(name, decide(&facts), Duration::from_secs(3));
-        r.stages = vec![StageTiming {
-            stage: Stage::Boot,
-            duration: Duration::from_secs(2),
-            ok: false,
-        }];
-        r.console_lines = lines;
-        r.console_tail = (lines + 1 - tail as u64..=lines).map(text).collect();
-        r.log = Some("/out/c.log".into());
-        r
+        CaseBuilder::with_verdict(name, decide(&facts))
+            .duration(Duration::from_secs(3))
+            .stage(Stage::Boot, Duration::from_secs(2), false)
+            .console_lines(lines)
+            .tail((lines + 1 - tail as u64..=lines).map(text))
+            .log("/out/c.log")
+            .build()
     }
 
     fn cases(results: &[CaseResult]) -> Vec<SummaryCase<'_>> {
