@@ -8,11 +8,10 @@
 
 pub mod common;
 
-use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::capture::Captured;
 use common::fixtures::fixture;
 use common::{Scratch, text};
 use qemu_test_action::console::PatternKind;
@@ -22,26 +21,6 @@ use qemu_test_action::report::gha::commands::{Annotation, Level};
 use qemu_test_action::report::gha::{GithubEnv, GithubReporter};
 use qemu_test_action::report::{self, CaseResult, Event, Reporter, Stage};
 use qemu_test_action::verdict::{Outcome, Verdict};
-
-/// A writer the test can read back after handing a box of it to the reporter.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// A command the runner processed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,9 @@ pub struct TerminalReporter {
     /// Warnings already printed in this run. Each is printed once, and a command note that
     /// repeats one (the KVM reason is the same for every case) points back to it instead.
     warned: Vec<String>,
+    /// Where the console goes (stdout) and our lines go (stderr).
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
 }
 
 /// An unfinished console line longer than this is written out anyway (bounded memory).
@@ -35,12 +38,34 @@ impl TerminalReporter {
     pub fn new(echo_console: bool, parallel: bool) -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         TerminalReporter {
-            echo_console,
             color,
+            inert: std::io::stdout().is_terminal().then(HashMap::new),
+            ..Self::to_writers(
+                echo_console,
+                parallel,
+                Box::new(std::io::stdout()),
+                Box::new(std::io::stderr()),
+            )
+        }
+    }
+
+    /// The reporter writing to `out` and `err` as it writes to a pipe or file (no colour, the
+    /// console's bytes as they are): for tests that read what it wrote.
+    pub fn to_writers(
+        echo_console: bool,
+        parallel: bool,
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+    ) -> Self {
+        TerminalReporter {
+            echo_console,
+            color: false,
             console_at_line_start: true,
             prefixed: parallel.then(HashMap::new),
-            inert: std::io::stdout().is_terminal().then(HashMap::new),
+            inert: None,
             warned: Vec::new(),
+            out,
+            err,
         }
     }
 
@@ -84,7 +109,7 @@ impl TerminalReporter {
         };
         let buf = pending.entry(case.to_string()).or_default();
         buf.extend_from_slice(bytes);
-        let mut out = std::io::stdout().lock();
+        let out = &mut self.out;
         let mut start = 0;
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let _ = write!(out, "[{case}] ");
@@ -112,11 +137,11 @@ impl TerminalReporter {
     /// Writes one of our lines to stderr, first ending an unfinished console line.
     fn line(&mut self, text: &str) {
         if !self.console_at_line_start {
-            let _ = std::io::stdout().flush();
-            let _ = writeln!(std::io::stderr());
+            let _ = self.out.flush();
+            let _ = writeln!(self.err);
             self.console_at_line_start = true;
         }
-        let _ = writeln!(std::io::stderr(), "{text}");
+        let _ = writeln!(self.err, "{text}");
     }
 
     fn outcome_color(outcome: Outcome) -> &'static str {
@@ -222,9 +247,8 @@ impl Reporter for TerminalReporter {
             }
             Event::Console { case, bytes } if self.echo_console && !bytes.is_empty() => {
                 let bytes = self.echoed(case, bytes);
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&bytes);
-                let _ = out.flush();
+                let _ = self.out.write_all(&bytes);
+                let _ = self.out.flush();
                 if !bytes.is_empty() {
                     self.console_at_line_start = bytes.ends_with(b"\n");
                 }
@@ -232,7 +256,7 @@ impl Reporter for TerminalReporter {
             Event::QemuStderr { bytes, .. } | Event::BuildOutput { bytes, .. }
                 if self.echo_console =>
             {
-                let _ = std::io::stderr().write_all(bytes);
+                let _ = self.err.write_all(bytes);
             }
             Event::Note {
                 level,

@@ -5,6 +5,7 @@
 //! - [`fixtures`]: where the fixture guests are, and the QEMU configs they boot with;
 //! - [`fake_qemu`]: a misbehaving emulator first on PATH;
 //! - [`gha`]: the environment GitHub Actions gives a step;
+//! - [`capture`]: what a reporter wrote, read back;
 //! - [`http_server`]: a real HTTP server on loopback with injectable faults;
 //! - [`archives`]: test archives, hashes and registry text;
 //! - [`images`]: the image tests' deadlines, registry, cache listing and progress recorder.
@@ -15,6 +16,7 @@
 //! also hide a helper no test uses.
 
 pub mod archives;
+pub mod capture;
 pub mod fake_qemu;
 pub mod fixtures;
 pub mod gha;
