@@ -11,7 +11,7 @@ pull-xz (tgosimages' .tar.xz: `qemu-test images pull` from a loopback HTTP serve
 `curl | tee | sha256sum` then `tar xJf` of the same archive from the same server).
 """
 import argparse, functools, hashlib, http.server, json, os, shutil, statistics, subprocess, sys
-import tempfile, threading, time
+import socket, tempfile, threading, time
 
 ARGS = ["-nographic", "-cpu", "cortex-a72", "-machine", "virt,virtualization=on,gic-version=3", "-m", "128M"]
 CONFIG = """args = {args}
@@ -45,6 +45,26 @@ def match_to_exit(cmd, cwd, needle):
     p.wait()
     t_exit = time.perf_counter()
     return None if t_match is None else t_exit - t_match
+
+
+def launch_to_exit_qmp(cmd, cwd, sock):
+    """`cmd` started paused with QMP connecting to `sock`, as qemu-test starts QEMU: listen,
+    accept, send `qmp_capabilities` and `cont` at once; seconds from launch to exit."""
+    if os.path.exists(sock):
+        os.unlink(sock)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(sock)
+    listener.listen(1)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd + ["-qmp", f"unix:{sock},server=off", "-S"], cwd=cwd,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conn, _ = listener.accept()
+    conn.sendall(b'{"execute":"qmp_capabilities"}\n{"execute":"cont"}\n')
+    p.wait()
+    t = time.perf_counter() - t0
+    conn.close()
+    listener.close()
+    return t
 
 
 def median_ms(xs):
@@ -151,13 +171,24 @@ def main():
                 "--out-dir", os.path.join(work, "out")]
 
     raw = [qemu, *ARGS, "-no-reboot", "-kernel", os.path.join(bm, "hello.elf")]
+    raw_qmp = raw + ["-device", "pvpanic-pci"]
     variants = {
         "raw QEMU, hello (launch->exit)": lambda: launch_to_exit(raw, work),
+        "raw QEMU + QMP as qemu-test starts it": lambda: launch_to_exit_qmp(raw_qmp, work, os.path.join(work, "qmp.sock")),
         "qemu-test, hello (launch->exit)": lambda: launch_to_exit(qt_cmd("hello.elf"), work),
     }
+    vcpu_read_ms = []
+
+    def panic_latency():
+        t = match_to_exit(qt_echo_cmd("panic.elf"), work, b"panicked at")
+        r = json.load(open(os.path.join(work, "out", "results.json")))
+        took = r["cases"][0]["verdict"].get("postmortem", {}).get("took_ms")
+        if took is not None:
+            vcpu_read_ms.append(took)
+        return t
     latency = {
         "qemu-test, hello_noexit (match->exit)": lambda: match_to_exit(qt_echo_cmd("hello_noexit.elf"), work, b"Hello, world!"),
-        "qemu-test, panic (match->exit)": lambda: match_to_exit(qt_echo_cmd("panic.elf"), work, b"panicked at"),
+        "qemu-test, panic (match->exit)": panic_latency,
     }
     if ostool:
         os_dir = os.path.join(work, "ostool")
@@ -189,6 +220,11 @@ def main():
         pairs = [q - r for q, r in zip(samples["qemu-test, hello (launch->exit)"], samples["raw QEMU, hello (launch->exit)"])]
         print()
         print(f"overhead vs raw QEMU: median {ours - base:+.1f} ms (paired median {statistics.median(pairs)*1000:+.1f} ms), ratio {ours / base:.3f}")
+        qmp = median_ms(samples["raw QEMU + QMP as qemu-test starts it"])
+        qpairs = [q - r for q, r in zip(samples["raw QEMU + QMP as qemu-test starts it"], samples["raw QEMU, hello (launch->exit)"])]
+        print(f"QMP's share on QEMU's side (paused start, pvpanic, capabilities + cont): median {qmp - base:+.1f} ms (paired median {statistics.median(qpairs)*1000:+.1f} ms)")
+        if vcpu_read_ms:
+            print(f"failing verdict: vCPU read (results.json postmortem.took_ms) median {statistics.median(vcpu_read_ms):.0f} ms, max {max(vcpu_read_ms)} ms")
         if ostool:
             o = median_ms(samples["ostool 0.8, hello (launch->exit)"])
             print(f"ostool 0.8 overhead vs raw QEMU: median {o - base:+.1f} ms, ratio {o / base:.3f}")

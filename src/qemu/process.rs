@@ -137,7 +137,8 @@ impl QemuProcess {
         let until = Instant::now() + SWEEP_LIMIT;
         let mut known: Vec<i32> = Vec::new();
         loop {
-            for pid in marked_pids(&needle) {
+            let found = marked_pids(&needle);
+            for &pid in &found {
                 if !known.contains(&pid) {
                     known.push(pid);
                 }
@@ -157,7 +158,9 @@ impl QemuProcess {
                 }
                 Some(_) => true,
             });
-            if known.is_empty() || Instant::now() >= until {
+            // Once more after the last reap: an orphan of a process just killed is re-parented
+            // here only as that process dies.
+            if (known.is_empty() && found.is_empty()) || Instant::now() >= until {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -187,6 +190,8 @@ impl Drop for QemuProcess {
 
 /// The environment variable that marks a spawn and its descendants.
 const TOKEN_VAR: &str = "QEMU_TEST_SPAWN";
+/// Most processes one sweep looks at.
+const MAX_WALK: usize = 4096;
 /// Longest time spent killing and reaping descendants after a stop.
 const SWEEP_LIMIT: Duration = Duration::from_secs(2);
 
@@ -202,18 +207,68 @@ fn become_subreaper() {
     });
 }
 
-/// Live processes whose environment contains `needle` (`VAR=value`). Processes of other users
-/// are unreadable and skipped.
+/// Live processes whose environment contains `needle` (`VAR=value`).
+///
+/// Every process that inherited the token descends from this process: its parent is alive and
+/// descends from it too, or it was re-parented here (the sub-reaper). So the walk starts at
+/// this process's children (`/proc/<pid>/task/<tid>/children`) and reads the environment of
+/// its descendants only — a few reads instead of one per process on the host, which every boot
+/// paid after QEMU's exit. Without `CONFIG_PROC_CHILDREN` every process is read.
 fn marked_pids(needle: &[u8]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Some(mut walk) = children(me) else {
+        return marked_anywhere(needle);
+    };
+    let mut marked = Vec::new();
+    let mut visited = 0;
+    while let Some(pid) = walk.pop() {
+        // Bounded: pids are reused, and a fork bomb must not keep this loop busy.
+        visited += 1;
+        if visited > MAX_WALK {
+            break;
+        }
+        if carries(pid, needle) {
+            marked.push(pid);
+        }
+        walk.extend(children(pid).unwrap_or_default());
+    }
+    marked
+}
+
+/// The children of every thread of `pid`; `None` when the kernel does not list them (or
+/// `pid` is gone).
+fn children(pid: i32) -> Option<Vec<i32>> {
+    let mut listed = false;
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            listed = true;
+            pids.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    listed.then_some(pids)
+}
+
+/// Whether `pid`'s environment contains `needle`. Processes of other users are unreadable.
+fn carries(pid: i32, needle: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle))
+}
+
+/// [`marked_pids`] by reading every process's environment.
+fn marked_anywhere(needle: &[u8]) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle))
-        })
+        .filter(|&pid| carries(pid, needle))
         .collect()
 }
 
@@ -270,6 +325,38 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(gone, "process group {pgid} survived stop()");
+    }
+
+    /// The walk over this process's descendants finds what reading every process finds: a
+    /// `setsid`'d grandchild and its child, which left QEMU's group. After `stop`, nothing on
+    /// the host carries the spawn's token.
+    #[tokio::test(flavor = "current_thread")]
+    async fn stop_kills_descendants_that_left_the_group() {
+        let args = vec![
+            "-c".to_string(),
+            "setsid sh -c 'sleep 30 & wait' & echo started; wait".to_string(),
+        ];
+        let mut p = QemuProcess::spawn(Path::new("/bin/sh"), &args, Path::new("/")).unwrap();
+        let mut line = String::new();
+        let mut out = tokio::io::BufReader::new(p.stdout.take().unwrap());
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line)
+            .await
+            .unwrap();
+        let needle = format!("{TOKEN_VAR}={}", p.token).into_bytes();
+        // The setsid'd shell and its sleep exist once `setsid` has exec'd and the shell forked:
+        // wait for the full scan to see the three processes, then compare.
+        let until = Instant::now() + Duration::from_secs(10);
+        while marked_anywhere(&needle).len() < 3 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut everywhere = marked_anywhere(&needle);
+        let mut walked = marked_pids(&needle);
+        everywhere.sort();
+        walked.sort();
+        assert_eq!(everywhere.len(), 3, "{everywhere:?}");
+        assert_eq!(walked, everywhere);
+        p.stop(Duration::from_millis(200)).await.unwrap();
+        assert_eq!(marked_anywhere(&needle), Vec::<i32>::new());
     }
 
     #[tokio::test(flavor = "current_thread")]

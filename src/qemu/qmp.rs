@@ -68,12 +68,18 @@ pub struct Qmp {
 
 impl Qmp {
     /// Waits (until `give_up`) for QEMU to connect to `listener` — QEMU is the client
-    /// (`server=off`), so nothing polls for its socket to appear — then reads the greeting and
-    /// enters command mode. Events arrive on the returned receiver until QEMU closes the
-    /// connection.
+    /// (`server=off`), so nothing polls for its socket to appear — then enters command mode
+    /// and runs `first` (e.g. `cont`). Events arrive on the returned receiver until QEMU
+    /// closes the connection.
+    ///
+    /// `qmp_capabilities` and `first` are written in one go the moment QEMU connects, before
+    /// its greeting is read: QEMU connects while it is still creating the machine and runs
+    /// queued commands in order once its main loop starts, so a paused (`-S`) guest is
+    /// started without a round trip through this process after QEMU is ready.
     pub async fn accept(
         listener: &UnixListener,
         give_up: Instant,
+        first: &[&str],
     ) -> io::Result<(Qmp, mpsc::Receiver<QmpEvent>)> {
         let (stream, _) = tokio::time::timeout_at(give_up.into(), listener.accept())
             .await
@@ -83,7 +89,22 @@ impl Qmp {
                     "QEMU did not connect to its QMP socket",
                 )
             })??;
-        let (read, mut write) = stream.into_split();
+        let (read, write) = stream.into_split();
+        let qmp = Qmp {
+            writer: Arc::new(Mutex::new(write)),
+            waiters: Arc::new(std::sync::Mutex::new(Some(HashMap::new()))),
+            next_id: Arc::new(AtomicU64::new(1)),
+        };
+        let mut batch = String::new();
+        let mut replies = Vec::new();
+        for command in std::iter::once("qmp_capabilities").chain(first.iter().copied()) {
+            let (line, reply) = qmp
+                .queue(command, None)
+                .map_err(|e| protocol(e.to_string()))?;
+            batch.push_str(&line);
+            replies.push((command, reply));
+        }
+        qmp.writer.lock().await.write_all(batch.as_bytes()).await?;
         let mut read = BufReader::new(read);
         let greeting = read_message(&mut read).await?;
         if greeting.get("QMP").is_none() {
@@ -91,32 +112,23 @@ impl Qmp {
                 "expected the QMP greeting, got {greeting}"
             )));
         }
-        write
-            .write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
-            .await?;
-        let reply = read_message(&mut read).await?;
-        if reply.get("return").is_none() {
-            return Err(protocol(format!("qmp_capabilities refused: {reply}")));
-        }
-        let waiters: Waiters = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        tokio::spawn(read_loop(read, waiters.clone(), tx));
-        Ok((
-            Qmp {
-                writer: Arc::new(Mutex::new(write)),
-                waiters,
-                next_id: Arc::new(AtomicU64::new(1)),
-            },
-            rx,
-        ))
+        tokio::spawn(read_loop(read, qmp.waiters.clone(), tx));
+        for (command, reply) in replies {
+            reply
+                .await
+                .unwrap_or_else(|_| Err(QmpError::Io("QEMU closed the connection".into())))
+                .map_err(|e| protocol(format!("{command} refused: {e}")))?;
+        }
+        Ok((qmp, rx))
     }
 
-    /// Runs `command` with `arguments` and returns its `return` value.
-    pub async fn execute(
+    /// Registers a waiter for `command` and returns its line (with its id) and the reply.
+    fn queue(
         &self,
         command: &str,
         arguments: Option<Value>,
-    ) -> Result<Value, QmpError> {
+    ) -> Result<(String, oneshot::Receiver<Result<Value, QmpError>>), QmpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut msg = serde_json::json!({ "execute": command, "id": id });
         if let Some(a) = arguments {
@@ -129,12 +141,23 @@ impl Qmp {
         };
         let mut line = msg.to_string();
         line.push('\n');
+        Ok((line, rx))
+    }
+
+    /// Runs `command` with `arguments` and returns its `return` value.
+    pub async fn execute(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, QmpError> {
+        let (line, reply) = self.queue(command, arguments)?;
         let sent = self.writer.lock().await.write_all(line.as_bytes()).await;
         if let Err(e) = sent {
-            lock(&self.waiters).as_mut().map(|w| w.remove(&id));
+            // Its waiter stays until the reader ends; nothing will answer it.
             return Err(QmpError::Io(e.to_string()));
         }
-        rx.await
+        reply
+            .await
             .unwrap_or_else(|_| Err(QmpError::Io("QEMU closed the connection".into())))
     }
 }
@@ -308,8 +331,10 @@ mod tests {
             .unwrap();
         let mut buf = vec![0u8; 4096];
         let n = s.read(&mut buf).await.unwrap();
-        assert!(String::from_utf8_lossy(&buf[..n]).contains("qmp_capabilities"));
-        s.write_all(b"{\"return\": {}}\n").await.unwrap();
+        let req: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!(req["execute"], "qmp_capabilities");
+        let reply = serde_json::json!({"return": {}, "id": req["id"]});
+        s.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
         let n = s.read(&mut buf).await.unwrap();
         let req: Value = serde_json::from_slice(&buf[..n]).unwrap();
         assert_eq!(req["execute"], "query-status");
@@ -333,9 +358,10 @@ mod tests {
         // Plays QEMU: the client of the socket.
         let stream = tokio::net::UnixStream::connect(sock.path()).await.unwrap();
         let qemu = tokio::spawn(server(stream));
-        let (qmp, mut events) = Qmp::accept(&listener, Instant::now() + Duration::from_secs(5))
-            .await
-            .unwrap();
+        let (qmp, mut events) =
+            Qmp::accept(&listener, Instant::now() + Duration::from_secs(5), &[])
+                .await
+                .unwrap();
         let status = qmp.execute("query-status", None).await.unwrap();
         assert_eq!(status["status"], "running");
         let ev = events.recv().await.unwrap();
@@ -356,12 +382,56 @@ mod tests {
         assert!(matches!(err, QmpError::Io(_)), "{err:?}");
     }
 
+    /// The commands that start the guest go out before QEMU's greeting is read: a QEMU that
+    /// greets only after it has both gets its guest started (a client waiting for the greeting
+    /// first would time out here).
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_handshake_and_first_commands_go_out_before_the_greeting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sock = QmpSocket::new(dir.path()).unwrap();
+        let listener = sock.take_listener().unwrap().unwrap();
+        let stream = tokio::net::UnixStream::connect(sock.path()).await.unwrap();
+        let qemu = tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                let line = lines.next_line().await.unwrap().unwrap();
+                got.push(serde_json::from_str::<Value>(&line).unwrap());
+            }
+            write
+                .write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n")
+                .await
+                .unwrap();
+            for req in &got {
+                let reply = serde_json::json!({"return": {}, "id": req["id"]});
+                write
+                    .write_all(format!("{reply}\r\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+            got.iter().map(|r| r["execute"].clone()).collect::<Vec<_>>()
+        });
+        let accepted = tokio::time::timeout(
+            Duration::from_secs(5),
+            Qmp::accept(
+                &listener,
+                Instant::now() + Duration::from_secs(5),
+                &["cont"],
+            ),
+        )
+        .await
+        .expect("the client waited for the greeting before sending");
+        accepted.unwrap();
+        assert_eq!(qemu.await.unwrap(), ["qmp_capabilities", "cont"]);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_qemu_that_never_connects_is_given_up_on() {
         let dir = tempfile::tempdir().unwrap();
         let mut sock = QmpSocket::new(dir.path()).unwrap();
         let listener = sock.take_listener().unwrap().unwrap();
-        let err = Qmp::accept(&listener, Instant::now() + Duration::from_millis(20))
+        let err = Qmp::accept(&listener, Instant::now() + Duration::from_millis(20), &[])
             .await
             .err()
             .unwrap();

@@ -1,5 +1,7 @@
 //! The boot's QMP side: QEMU starts paused (`-S`) and connects to the QMP socket the boot
-//! listens on; a background task accepts it, negotiates and sends `cont`, so no event of the guest's life is missed. The console
+//! listens on; a background task accepts it and sends `qmp_capabilities` and `cont` at once
+//! (QEMU runs them when its main loop starts, so the guest starts with no round trip through
+//! this process), and no event of the guest's life is missed. The console
 //! loop then only polls [`Control::next`] beside its other branches — it never waits on QMP —
 //! and learns how the guest ended (`SHUTDOWN`'s reason, `GUEST_PANICKED`).
 
@@ -56,11 +58,9 @@ impl Control {
     /// Starts waiting for QEMU on `listener` in the background; `start` is QEMU's start.
     pub fn start(listener: tokio::net::UnixListener, start: Instant) -> Control {
         let task = tokio::spawn(async move {
-            let (qmp, events) = Qmp::accept(&listener, Instant::now() + CONNECT_LIMIT)
+            Qmp::accept(&listener, Instant::now() + CONNECT_LIMIT, &["cont"])
                 .await
-                .map_err(|e| e.to_string())?;
-            qmp.execute("cont", None).await.map_err(|e| e.to_string())?;
-            Ok((qmp, events))
+                .map_err(|e| e.to_string())
         });
         Control {
             state: State::Connecting(task),
