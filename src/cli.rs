@@ -372,6 +372,7 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
   retries, retry_on = [\"infra\", \"timeout\", \"fail\"]   (default retry_on: infra, timeout)
   on_reset = \"pass\"                       a guest reset is the expected ending (default fail)
   symbols = [\"kernel.elf\", \"System.map\"]  name where the vCPUs were when a boot fails
+  core_dump = \"on-fail\", max_core_size     a failed boot leaves <case>.core.gz (guest memory)
 Check a config without booting: qemu-test check --qemu-config F [--log saved.log]
 
 Exit codes:
@@ -456,6 +457,15 @@ pub struct RunArgs {
     /// fails; replaces the config's `symbols`. The booted kernel ELF is always used.
     #[arg(long = "symbols", value_name = "FILE")]
     pub symbols: Vec<PathBuf>,
+    /// `on-fail`: a boot that fails while QEMU runs the guest (deadline, fail pattern, guest
+    /// panic) leaves the guest's memory as a gzip'd ELF core, `<case>.core.gz` next to the
+    /// console log, for gdb or crash; replaces the config's `core_dump`. Default: off.
+    #[arg(env = "INPUT_CORE_DUMP", long, value_name = "off|on-fail", value_enum)]
+    pub core_dump: Option<crate::config::grammar::CoreDump>,
+    /// Largest guest RAM --core-dump writes (a bigger guest gets a note instead), e.g. 4GiB.
+    /// Default: 1GiB.
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::grammar::parse_size)]
+    pub max_core_size: Option<u64>,
     /// Directory for the console logs and reports [default: qemu-test-out].
     #[arg(env = "INPUT_LOG_DIR", long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,

@@ -92,6 +92,93 @@ fn a_pass_reads_no_vcpus() {
     assert!(v.get("postmortem").is_none(), "{v}");
 }
 
+/// `--core-dump on-fail`: a timed-out boot leaves `<case>.core.gz` beside its log, a gzip'd
+/// ELF core (object reads it) holding the guest's memory: the kernel's `.text` is at its load
+/// address in it.
+#[test]
+fn core_dump_on_fail_writes_the_guests_memory_as_an_elf_core() {
+    use object::{Object, ObjectKind, ObjectSection, ObjectSegment};
+    use std::io::Read;
+    let s = Scratch::new();
+    // 32 MiB of guest RAM keeps the dump (and its gzip in a debug build) quick.
+    let out = s.run_baremetal(
+        "hang",
+        &BAREMETAL_CONFIG.replace(r#""128M""#, r#""32M""#),
+        &["--timeout", "1s", "--core-dump", "on-fail"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let v = verdict(&s);
+    assert_eq!(v["outcome"], "timeout", "{v}");
+    let core = std::path::PathBuf::from(v["postmortem"]["core_dump"].as_str().expect("a core"));
+    assert_eq!(core, s.out().join("hang.core.gz"), "beside hang.log");
+    assert!(
+        !s.out().join("cases/hang/core.elf").exists(),
+        "the uncompressed dump is gone"
+    );
+    let gz = std::fs::read(&core).unwrap();
+    let mut elf = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut elf)
+        .unwrap();
+    // -m 32M: the dump is the guest's RAM, and compresses far below it.
+    assert!(elf.len() >= 32 << 20, "{} bytes", elf.len());
+    assert!(gz.len() < 4 << 20, "{} bytes compressed", gz.len());
+    let dump = object::File::parse(&elf[..]).expect("an ELF file");
+    assert_eq!(dump.kind(), ObjectKind::Core);
+    assert_eq!(dump.architecture(), object::Architecture::Aarch64);
+    let kernel_bytes =
+        std::fs::read(common::fixtures::fixture("aarch64-baremetal/hang.elf")).unwrap();
+    let kernel = object::File::parse(&kernel_bytes[..]).unwrap();
+    let text = kernel.section_by_name(".text").unwrap();
+    let code = text.data().unwrap();
+    let at = dump
+        .segments()
+        .find_map(|seg| {
+            seg.data_range(text.address(), code.len() as u64)
+                .ok()
+                .flatten()
+        })
+        .expect("a segment of the core holds the kernel's load address");
+    assert!(
+        at == code,
+        "the kernel's code is in the dump at its address"
+    );
+}
+
+#[test]
+fn core_dump_is_skipped_with_a_note_over_max_core_size_and_never_on_a_pass() {
+    let s = Scratch::new();
+    let out = s.run_baremetal(
+        "hang",
+        BAREMETAL_CONFIG,
+        &[
+            "--timeout",
+            "1s",
+            "--core-dump",
+            "on-fail",
+            "--max-core-size",
+            "64MiB",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let pm = &verdict(&s)["postmortem"];
+    assert!(pm.get("core_dump").is_none(), "{pm}");
+    let notes = pm["notes"].to_string();
+    assert!(
+        notes.contains(
+            "no core dump: the guest has 128 MiB of RAM, more than max_core_size (64 MiB)"
+        ),
+        "{notes}"
+    );
+    assert!(!s.out().join("hang.core.gz").exists());
+    assert!(!s.out().join("cases/hang/core.elf").exists());
+
+    let s = Scratch::new();
+    let out = s.run_baremetal("hello", BAREMETAL_CONFIG, &["--core-dump", "on-fail"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(!s.out().join("hello.core.gz").exists());
+}
+
 /// A fake `qemu-system-aarch64`: connects to its QMP socket, greets, accepts the
 /// capabilities and `cont`, then never answers again (a wedged QEMU). Killed by the runner's
 /// SIGTERM.

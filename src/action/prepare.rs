@@ -112,6 +112,10 @@ pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prep
     if let Some(j) = &junit {
         upload_paths.push(j.display().to_string());
     }
+    // Core dumps are large: in the artifact only when asked for.
+    if run.core_dump == Some(crate::config::grammar::CoreDump::OnFail) {
+        upload_paths.push(log_dir.join("*.core.gz").display().to_string());
+    }
     let mut notes = Vec::new();
     let arches = guest_arches(run, cwd, &mut notes);
     let artifact_name = upload.then(|| {
@@ -277,6 +281,18 @@ mod tests {
         let p = prep(&vars(&[("INPUT_JUNIT", "reports/j.xml")]), cwd).unwrap();
         assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/qemu-test-out")));
         assert_eq!(p.upload_paths[3], "/w/reports/j.xml");
+        assert_eq!(p.upload_paths.len(), 4, "no core dumps unless asked for");
+        // core-dump: on-fail adds the cores beside the logs, and nothing else.
+        let p = prep(&vars(&[("INPUT_CORE_DUMP", "on-fail")]), cwd).unwrap();
+        assert_eq!(
+            p.upload_paths,
+            [
+                "/w/qemu-test-out/*.log",
+                "/w/qemu-test-out/results.json",
+                "/w/qemu-test-out/summary.md",
+                "/w/qemu-test-out/*.core.gz"
+            ]
+        );
     }
 
     #[test]

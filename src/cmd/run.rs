@@ -279,6 +279,8 @@ impl RunArgs {
             grammar: crate::config::grammar::GrammarSpec {
                 max_log_size: self.max_log_size,
                 symbols: self.symbols.clone(),
+                core_dump: self.core_dump,
+                max_core_size: self.max_core_size,
                 ..Default::default()
             },
             ..Default::default()

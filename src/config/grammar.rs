@@ -67,6 +67,32 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// The default `max_core_size`: guests with up to 1 GiB of RAM are dumped.
+pub const DEFAULT_MAX_CORE_SIZE: u64 = 1 << 30;
+
+/// When the guest's memory is written as a core file (`core_dump`, `--core-dump`, the
+/// `core-dump` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CoreDump {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// When a boot fails while QEMU still runs the guest (a deadline, a fail pattern, a guest
+    /// panic).
+    OnFail,
+}
+
+impl CoreDump {
+    /// Parses `off` or `on-fail`.
+    pub fn parse(text: &str) -> Option<CoreDump> {
+        match text {
+            "off" => Some(CoreDump::Off),
+            "on-fail" => Some(CoreDump::OnFail),
+            _ => None,
+        }
+    }
+}
+
 /// Keys of the grammar, as written in the QEMU TOML (suite files also accept `-` for `_`).
 pub const GRAMMAR_KEYS: &[&str] = &[
     "steps",
@@ -88,6 +114,8 @@ pub const GRAMMAR_KEYS: &[&str] = &[
     "shell_init_cmd",
     "test_commands",
     "symbols",
+    "core_dump",
+    "max_core_size",
 ];
 
 /// One expect/send step: wait for `expect` (also on the unfinished line), then type `send`.
@@ -182,6 +210,10 @@ pub struct GrammarSpec {
     /// absolute (`symbols` is relative to the file it is written in; `--symbols` to the
     /// current directory).
     pub symbols: Vec<std::path::PathBuf>,
+    /// `core_dump = "on-fail"`: a failed boot leaves the guest's memory as a core file.
+    pub core_dump: Option<CoreDump>,
+    /// The largest guest RAM dumped (`max_core_size`).
+    pub max_core_size: Option<u64>,
     /// axbuild's prompt keys, until [`GrammarSpec::finish`] turns them into steps.
     pub shell: ShellKeys,
 }
@@ -214,6 +246,8 @@ impl GrammarSpec {
             max_log_size: self.max_log_size.or(lower.max_log_size),
             on_reset_pass: self.on_reset_pass.clone().or(lower.on_reset_pass.clone()),
             symbols: list(&self.symbols, &lower.symbols),
+            core_dump: self.core_dump.or(lower.core_dump),
+            max_core_size: self.max_core_size.or(lower.max_core_size),
             shell: ShellKeys::default(),
         }
     }
@@ -302,6 +336,18 @@ impl GrammarSpec {
                 self.retries = Some(r.integer(item, key, 0, MAX_RETRIES.into())? as u32);
             }
             "max_log_size" => self.max_log_size = Some(r.size(item, key)?),
+            "max_core_size" => self.max_core_size = Some(r.size(item, key)?),
+            "core_dump" => {
+                let at = r.at(item);
+                let text = r.string(item, key)?;
+                self.core_dump = Some(CoreDump::parse(&text).ok_or_else(|| {
+                    Error::config(format!(
+                        "`core_dump = \"{text}\"`: expected \"on-fail\" or \"off\""
+                    ))
+                    .at(at)
+                    .help("`core_dump = \"on-fail\"` writes the guest's memory as `<case>.core.gz` next to the console log when a boot fails")
+                })?);
+            }
             "symbols" => {
                 let dir = src.path.parent().unwrap_or(std::path::Path::new("."));
                 for (file, at) in r.strings(item, key)? {
@@ -612,6 +658,23 @@ mod tests {
                 .contains("is not a size")
         );
         assert!(parse_size("1K").unwrap_err().contains("below the smallest"));
+    }
+
+    #[test]
+    fn core_dump_is_on_fail_or_off_and_a_bad_word_is_located() {
+        let g = read("core_dump = \"on-fail\"\nmax-core-size = \"256MiB\"\n").unwrap();
+        assert_eq!(g.core_dump, Some(CoreDump::OnFail));
+        assert_eq!(g.max_core_size, Some(256 << 20));
+        assert_eq!(
+            read("core-dump = \"off\"\n").unwrap().core_dump,
+            Some(CoreDump::Off)
+        );
+        let e = read("\ncore_dump = \"always\"\n").unwrap_err();
+        assert!(
+            e.message.contains("expected \"on-fail\" or \"off\""),
+            "{e:?}"
+        );
+        assert_eq!(e.location.as_ref().unwrap().line, 2, "{e:?}");
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct Case {
     pub reset_passes: bool,
     /// Symbol files (ELF or `System.map`) naming where the vCPUs were when the boot fails.
     pub symbols: Vec<PathBuf>,
+    /// `core_dump = "on-fail"`: the largest guest RAM dumped when the boot fails.
+    pub core_dump: Option<u64>,
     /// The fail patterns are the built-in default set (the config names none).
     pub default_fail: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
@@ -493,6 +495,13 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             .unwrap_or(crate::config::grammar::DEFAULT_MAX_LOG_SIZE),
         reset_passes: grammar.on_reset_pass.as_ref().is_some_and(|(p, _)| *p),
         symbols: grammar.symbols.clone(),
+        core_dump: (grammar.core_dump == Some(crate::config::grammar::CoreDump::OnFail)).then(
+            || {
+                grammar
+                    .max_core_size
+                    .unwrap_or(crate::config::grammar::DEFAULT_MAX_CORE_SIZE)
+            },
+        ),
         default_fail: judge.default_fail,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),

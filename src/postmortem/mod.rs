@@ -28,6 +28,9 @@ pub struct Postmortem {
     /// Backtraces the guest printed in its last console lines, their addresses named.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backtraces: Vec<GuestBacktrace>,
+    /// The guest's memory as a gzip'd ELF core (`core_dump = "on-fail"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core_dump: Option<std::path::PathBuf>,
 }
 
 /// One vCPU, stopped.
@@ -149,6 +152,12 @@ impl Postmortem {
             for e in &b.errors {
                 out.push(format!("  BT_ERROR {e}"));
             }
+        }
+        if let Some(core) = &self.core_dump {
+            out.push(format!(
+                "core dump: {} (the guest's memory as a gzip'd ELF core: gunzip it, then gdb <kernel ELF> <core>)",
+                core.display()
+            ));
         }
         out.extend(self.notes.iter().map(|n| format!("note: {n}")));
         out

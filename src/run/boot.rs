@@ -64,6 +64,9 @@ pub struct BootPlan {
     pub guest_configs: Vec<PathBuf>,
     /// Symbol files (ELF or `System.map`) the case names.
     pub symbols: Vec<PathBuf>,
+    /// `core_dump = "on-fail"`: the largest guest RAM written as a core file when the boot
+    /// fails.
+    pub core_dump: Option<u64>,
 }
 
 /// What a boot produced, for the case result.
@@ -87,6 +90,8 @@ pub async fn boot(
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
     let mut log = super::log::ConsoleLog::create(&plan.log_path, plan.max_log_size)?;
+    // A core file beside the log belongs to this boot or to none.
+    let _ = std::fs::remove_file(core_path(&plan.log_path));
     let mut socket = QmpSocket::new(&plan.work_dir)
         .map_err(|e| Error::io(&plan.work_dir, "create the QMP socket in", &e))?;
     let listener = socket
@@ -121,7 +126,29 @@ pub async fn boot(
     } else {
         None
     };
+    // Still before QEMU is stopped: the guest's memory, when asked for.
+    let core = match (postmortem.as_mut(), plan.core_dump) {
+        (Some(pm), Some(max)) => {
+            let raw = plan.work_dir.join("core.elf");
+            match control.core_dump(&raw, max).await {
+                Ok(()) => Some(raw),
+                Err(why) => {
+                    let _ = std::fs::remove_file(&raw);
+                    pm.notes.push(format!("no core dump: {why}"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let exit = finish_process(&mut qemu, &end).await?;
+    if let (Some(raw), Some(pm)) = (core, postmortem.as_mut()) {
+        let gz = core_path(&plan.log_path);
+        match super::coredump::compress(raw, gz.clone()).await {
+            Ok(()) => pm.core_dump = Some(gz),
+            Err(why) => pm.notes.push(format!("no core dump: {why}")),
+        }
+    }
     // What QEMU printed before it died still belongs in the log; when QEMU ended by itself it
     // also belongs in the verdict (its last line may decide).
     let end = console.drain(&mut qemu, &mut log, reporters, end).await?;
@@ -438,6 +465,11 @@ impl<'a> Console<'a> {
         }
         Ok(end)
     }
+}
+
+/// Where the core dump of the boot logging to `log` goes: `<case>.core.gz` beside it.
+pub fn core_path(log: &std::path::Path) -> PathBuf {
+    log.with_extension("core.gz")
 }
 
 /// Whether a boot that ended `end` failed while QEMU still runs the guest: a deadline, a fail

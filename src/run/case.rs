@@ -253,7 +253,8 @@ impl CaseRun<'_> {
     }
 
     /// Boots, and boots again while the verdict's class is allowed a retry (each attempt with
-    /// its own deadlines); earlier attempts are kept, their logs as `<case>.attemptN.log`.
+    /// its own deadlines); earlier attempts are kept, their logs as `<case>.attemptN.log` (and core dumps as
+    /// `<case>.attemptN.core.gz`).
     async fn boot(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
         let case = self.case;
         let mut attempts = Vec::new();
@@ -286,8 +287,15 @@ impl CaseRun<'_> {
                 }
                 _ => Duration::ZERO,
             };
+            let mut verdict = r.verdict;
+            if let Some(pm) = verdict.postmortem.as_mut()
+                && let Some(core) = pm.core_dump.take()
+            {
+                let kept = case.log_path.with_extension(format!("attempt{n}.core.gz"));
+                pm.core_dump = std::fs::rename(&core, &kept).is_ok().then_some(kept);
+            }
             attempts.push(crate::report::model::Attempt {
-                verdict: r.verdict,
+                verdict,
                 duration,
                 console_tail: r.console_tail,
                 log,
@@ -325,6 +333,7 @@ impl CaseRun<'_> {
                 .map(|i| crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i))
                 .collect(),
             symbols: case.symbols.clone(),
+            core_dump: case.core_dump,
         };
         // `[host_http_server]`: up before QEMU starts, down once the boot has ended.
         let server = match &case.config.host_http_server {

@@ -22,6 +22,9 @@ pub const QMP_GRACE: Duration = Duration::from_secs(2);
 const SETTLE_AFTER_EXIT: Duration = Duration::from_millis(100);
 /// Most time reading the vCPUs may add to a failing verdict.
 pub const POSTMORTEM_LIMIT: Duration = Duration::from_secs(2);
+/// Longest a core dump may take (QEMU writes the guest's RAM to a file; about 0.5 s for
+/// 128 MiB here).
+pub const CORE_DUMP_LIMIT: Duration = Duration::from_secs(60);
 /// Most vCPUs read.
 const MAX_VCPUS: usize = 64;
 
@@ -167,6 +170,42 @@ impl Control {
         }
         pm.took_ms = t.elapsed().as_millis() as u64;
         pm
+    }
+
+    /// Has QEMU write the guest's memory to `path` as an ELF core (`dump-guest-memory`,
+    /// physical addresses, no paging), after [`Control::postmortem`] stopped the guest; a guest
+    /// with more RAM than `max` bytes is not dumped. At most [`CORE_DUMP_LIMIT`].
+    pub async fn core_dump(&self, path: &std::path::Path, max: u64) -> Result<(), String> {
+        let State::Ready { qmp, .. } = &self.state else {
+            return Err("QMP is not connected".into());
+        };
+        let dump = async {
+            let memory = qmp.execute("query-memory-size-summary", None).await?;
+            let ram = memory["base-memory"].as_u64().unwrap_or(0)
+                + memory["plugged-memory"].as_u64().unwrap_or(0);
+            if ram > max {
+                return Ok(Err(format!(
+                    "the guest has {} MiB of RAM, more than max_core_size ({} MiB)",
+                    ram >> 20,
+                    max >> 20
+                )));
+            }
+            let args = serde_json::json!({
+                "paging": false,
+                "format": "elf",
+                "protocol": format!("file:{}", path.display()),
+            });
+            qmp.execute("dump-guest-memory", Some(args)).await?;
+            Ok::<_, QmpError>(Ok(()))
+        };
+        match tokio::time::timeout(CORE_DUMP_LIMIT, dump).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "QEMU did not finish it within {}s",
+                CORE_DUMP_LIMIT.as_secs()
+            )),
+        }
     }
 
     /// Records a `SHUTDOWN`; returns the time of a `GUEST_PANICKED`.

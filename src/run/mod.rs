@@ -4,6 +4,7 @@
 pub(crate) mod boot;
 mod case;
 mod control;
+mod coredump;
 pub(crate) mod dry_run;
 pub mod host_http;
 mod jobs;
