@@ -179,6 +179,44 @@ fn core_dump_is_skipped_with_a_note_over_max_core_size_and_never_on_a_pass() {
     assert!(!s.out().join("hello.core.gz").exists());
 }
 
+/// riscv64 under OpenSBI (the fixture's shell waits at its prompt): the PC, `x2/sp` and
+/// `x1/ra` are read and named against the ELF, with the CSRs QEMU prints; QEMU 10's riscv
+/// register dump has no current privilege level (`V` only), so no mode is claimed.
+#[test]
+fn riscv64_vcpu_reads_pc_sp_ra_named_and_no_privilege_level() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "qemu.toml",
+        r#"args = ["-nographic", "-machine", "virt", "-cpu", "rv64", "-bios", "default", "-m", "128M"]
+success_regex = ["never printed"]
+"#,
+    );
+    let kernel = common::fixtures::fixture("riscv64-baremetal/shell.elf");
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "4s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    let v = verdict(&s);
+    assert_eq!(v["outcome"], "timeout", "{v}");
+    let cpu = &v["postmortem"]["vcpus"][0];
+    assert_eq!(cpu["arch"], "riscv64", "{cpu}");
+    assert_eq!(cpu["pc"], cpu["registers"]["pc"], "{cpu}");
+    assert_eq!(cpu["sp"], cpu["registers"]["x2/sp"], "{cpu}");
+    assert_eq!(cpu["lr"], cpu["registers"]["x1/ra"], "{cpu}");
+    assert!(cpu["registers"]["mstatus"].is_string(), "{cpu}");
+    // The shell polls its UART in S-mode code linked into shell.elf.
+    assert_eq!(cpu["pc_at"]["object"], "shell.elf", "{cpu}");
+    assert!(cpu.get("mode").is_none(), "QEMU does not print it: {cpu}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.contains("; vCPU0 in "), "{reason}");
+}
+
 /// A fake `qemu-system-aarch64`: connects to its QMP socket, greets, accepts the
 /// capabilities and `cont`, then never answers again (a wedged QEMU). Killed by the runner's
 /// SIGTERM.

@@ -94,8 +94,9 @@ impl Postmortem {
     /// `symbolizer`.
     pub fn symbolize(&mut self, symbolizer: &Symbolizer) {
         for v in &mut self.vcpus {
-            v.pc_at = symbolizer.locate(v.pc);
-            v.lr_at = v.lr.and_then(|lr| symbolizer.locate(lr));
+            let mode = v.mode.as_deref();
+            v.pc_at = symbolizer.locate_in(v.pc, mode);
+            v.lr_at = v.lr.and_then(|lr| symbolizer.locate_in(lr, mode));
         }
         backtrace::symbolize(&mut self.backtraces, symbolizer);
     }

@@ -8,7 +8,8 @@
 //! - `aarch64`: `PC=`, `X00=`…`X30=` (X30 is the LR), `SP=`, `PSTATE=… EL2h`.
 //! - `x86_64`/`i386`: `RIP=`/`EIP=`, `RSP=`/`ESP=`, `CPL=`, `HLT=`, `CS64` on the CS line
 //!   (long mode), `CR0`'s PE bit (protected or real mode).
-//! - `riscv64`/`riscv32`: ` pc  …`, `x1/ra`, `x2/sp`, and `priv` when QEMU prints it.
+//! - `riscv64`/`riscv32`: ` pc  …`, `x1/ra`, `x2/sp`, and `priv` when QEMU prints it (QEMU
+//!   10.0 does not: its dump has `V` and the CSRs, so no mode is given).
 //!
 //! Other targets (32-bit `arm`, `loongarch64`) are named as not read, not guessed.
 

@@ -59,6 +59,8 @@ enum Source {
 struct SymbolFile {
     name: String,
     source: Source,
+    /// A guest's kernel (named in a patched VM config), not the booted hypervisor or kernel.
+    guest: bool,
 }
 
 /// Every symbol file a case knows, tried in order.
@@ -92,15 +94,50 @@ impl Symbolizer {
             .chain(files)
             .map(PathBuf::as_path);
         for path in paths {
-            match load_file(path) {
-                Ok(source) => s.files.push(SymbolFile {
-                    name: file_name(path),
-                    source,
-                }),
-                Err(e) => s.problems.push(format!("{}: {e}", path.display())),
-            }
+            s.add(path, false);
         }
         s
+    }
+
+    /// Adds the symbol files of the hypervisor's guests (the ELF kernels the patched VM configs
+    /// name, or their `System.map`s):
+    /// addresses of a vCPU in a guest's privilege level are named against them
+    /// ([`Symbolizer::locate_in`]).
+    pub fn with_guest_kernels(mut self, kernels: &[PathBuf]) -> Symbolizer {
+        for path in kernels {
+            self.add(path, true);
+        }
+        self
+    }
+
+    fn add(&mut self, path: &Path, guest: bool) {
+        match load_file(path) {
+            Ok(source) => self.files.push(SymbolFile {
+                name: file_name(path),
+                source,
+                guest,
+            }),
+            Err(e) => self.problems.push(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Like [`Symbolizer::locate`] for a vCPU in privilege `mode` (`EL2`, `EL1`, `VS-mode`, …):
+    /// with guest kernels loaded, a PC at the hypervisor's level (aarch64 EL2, riscv S-mode)
+    /// is named against the booted ELF and the case's symbol files only, and a PC at a guest's
+    /// level (EL1/EL0, VS/VU-mode) against the guest kernels only — the two are often linked
+    /// at the same addresses, so the first file covering the address could be the wrong one.
+    pub fn locate_in(&self, addr: u64, mode: Option<&str>) -> Option<Location> {
+        let has_guests = self.files.iter().any(|f| f.guest);
+        let want_guest = match mode {
+            _ if !has_guests => None,
+            Some("EL2" | "EL3" | "S-mode" | "HS-mode" | "M-mode") => Some(false),
+            Some("EL1" | "EL0" | "VS-mode" | "VU-mode") => Some(true),
+            _ => None,
+        };
+        self.files
+            .iter()
+            .filter(|f| want_guest.is_none_or(|g| f.guest == g))
+            .find_map(|f| f.locate(addr))
     }
 
     /// Whether any symbol file was loaded.
@@ -158,7 +195,7 @@ impl SymbolFile {
 }
 
 /// Whether `path` starts like an ELF file.
-fn is_elf(path: &Path) -> bool {
+pub fn is_elf(path: &Path) -> bool {
     let mut head = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
@@ -302,6 +339,47 @@ mod tests {
         );
         assert!(s.locate(0xffff_8000_8003_0000).is_none(), "past _etext");
         assert!(s.locate(0x1000).is_none(), "below the first symbol");
+    }
+
+    /// AxVisor's hypervisor and its guest's kernel are linked at the same addresses: the
+    /// vCPU's exception level picks the file that names a PC.
+    #[test]
+    fn a_pc_at_el2_is_the_hypervisors_and_at_el1_the_guests() {
+        let dir = tempfile::tempdir().unwrap();
+        let hv = dir.path().join("axvisor.map");
+        std::fs::write(
+            &hv,
+            "ffff000040080000 T _start\nffff000040081000 T vcpu_run\nffff000040090000 T _etext\n",
+        )
+        .unwrap();
+        let guest = dir.path().join("arceos.map");
+        std::fs::write(
+            &guest,
+            "ffff000040080000 T _start\nffff000040081000 T rust_main\nffff000040090000 T _etext\n",
+        )
+        .unwrap();
+        let pc = 0xffff_0000_4008_1010;
+        let s = Symbolizer::load(&[], &[hv.clone()]).with_guest_kernels(&[guest.clone()]);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let at = |mode| s.locate_in(pc, mode).map(|l| (l.to_string(), l.object));
+        let hv_name = Some(("vcpu_run+0x10".to_string(), "axvisor.map".to_string()));
+        let guest_name = Some(("rust_main+0x10".to_string(), "arceos.map".to_string()));
+        assert_eq!(at(Some("EL2")), hv_name);
+        assert_eq!(at(Some("EL1")), guest_name);
+        assert_eq!(at(Some("EL0")), guest_name);
+        assert_eq!(at(Some("VS-mode")), guest_name);
+        assert_eq!(at(Some("HS-mode")), hv_name);
+        // No level known (a guest-printed backtrace): the first file that covers it.
+        assert_eq!(at(None), hv_name);
+        // Without guest kernels every file is tried, whatever the level (a kernel at EL1).
+        let alone = Symbolizer::load(&[], &[hv]);
+        assert_eq!(
+            alone.locate_in(pc, Some("EL1")).unwrap().to_string(),
+            "vcpu_run+0x10"
+        );
+        // A guest-level PC no guest kernel covers is not named after the hypervisor.
+        let only_guest = Symbolizer::load(&[], &[]).with_guest_kernels(&[guest]);
+        assert!(only_guest.locate_in(0x1000, Some("EL1")).is_none());
     }
 
     #[test]

@@ -162,9 +162,11 @@ pub async fn boot(
     // address.
     if let Some(pm) = postmortem.as_mut() {
         pm.backtraces = crate::postmortem::backtrace::from_log(&plan.log_path);
-        let mut images = plan.images.clone();
-        images.extend(crate::prepare::vmconfig::guest_kernels(&plan.guest_configs));
-        let symbols = crate::postmortem::Symbolizer::load(&images, &plan.symbols);
+        let mut guests = crate::prepare::vmconfig::guest_kernels(&plan.guest_configs);
+        // A flat guest image has no symbols.
+        guests.retain(|k| crate::postmortem::symbols::is_elf(k));
+        let symbols = crate::postmortem::Symbolizer::load(&plan.images, &plan.symbols)
+            .with_guest_kernels(&guests);
         pm.notes.extend(symbols.problems.iter().cloned());
         pm.symbolize(&symbols);
     }
