@@ -156,10 +156,14 @@ impl Control {
                 match read.await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => pm.notes.push(format!("{e}")),
-                    Err(_) => pm.notes.push(format!(
-                        "QMP did not answer within {}s",
-                        POSTMORTEM_LIMIT.as_secs()
-                    )),
+                    Err(_) => {
+                        pm.notes.push(format!(
+                            "QMP did not answer within {}s",
+                            POSTMORTEM_LIMIT.as_secs()
+                        ));
+                        // Nothing more is asked of it (a core dump would wait on it too).
+                        self.state = State::Closed;
+                    }
                 }
             }
             State::Connecting(_) => pm.notes.push(format!(
@@ -177,7 +181,7 @@ impl Control {
     /// with more RAM than `max` bytes is not dumped. At most [`CORE_DUMP_LIMIT`].
     pub async fn core_dump(&self, path: &std::path::Path, max: u64) -> Result<(), String> {
         let State::Ready { qmp, .. } = &self.state else {
-            return Err("QMP is not connected".into());
+            return Err("QMP is not connected, or did not answer the vCPU read".into());
         };
         let dump = async {
             let memory = qmp.execute("query-memory-size-summary", None).await?;
