@@ -359,7 +359,8 @@ mod tests {
         )
         .unwrap();
         let pc = 0xffff_0000_4008_1010;
-        let s = Symbolizer::load(&[], &[hv.clone()]).with_guest_kernels(&[guest.clone()]);
+        let s = Symbolizer::load(&[], std::slice::from_ref(&hv))
+            .with_guest_kernels(std::slice::from_ref(&guest));
         assert!(s.problems.is_empty(), "{:?}", s.problems);
         let at = |mode| s.locate_in(pc, mode).map(|l| (l.to_string(), l.object));
         let hv_name = Some(("vcpu_run+0x10".to_string(), "axvisor.map".to_string()));
