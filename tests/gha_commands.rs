@@ -216,6 +216,7 @@ fn run_scenario(out: &Captured) {
         program: "qemu-system-aarch64".into(),
         args: vec!["-nographic".into(), "\n::error::from-arg".into()],
         notes: vec![],
+        host_gaps: vec![],
     };
     rep.event(&Event::QemuStarting {
         case,

@@ -250,9 +250,87 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
         skipped.contains("`qemu = \"/path/to/qemu-system-loongarch64\"` in the QEMU config"),
         "{skipped}"
     );
-    // Without the firmware the case cannot be planned, and says what to install.
-    let (_, _, stderr) = dry_run(&s, "loongarch64", &[]);
-    assert!(stderr.contains("qemu-efi-loongarch64"), "{stderr}");
+    if qemu_test_action::qemu::firmware::find(Arch::Loongarch64).is_ok() {
+        return; // this host has the firmware: the case is planned with it (as with --firmware)
+    }
+    // Without the firmware the case is skipped too, saying first which firmware is missing and
+    // how to provide it, then (also) the missing LVZ.
+    let (code, stdout, stderr) = dry_run(&s, "loongarch64", &[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let skipped = stdout
+        .lines()
+        .find(|l| l.starts_with("# skipped: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        skipped.starts_with(
+            "# skipped: `uefi = true` needs UEFI firmware for loongarch64, but none was found \
+             (looked for /usr/share/qemu-efi-loongarch64/QEMU_EFI.fd): install it with \
+             `apt-get install qemu-efi-loongarch64` (Debian 13 (trixie) and later; not in Debian \
+             12 or its backports), or pass --firmware FILE"
+        ),
+        "{skipped}"
+    );
+    let also = skipped.split_once("; also, ").map(|(_, more)| more);
+    assert!(
+        also.is_some_and(|more| more.contains("on loongarch64 needs LVZ")),
+        "{skipped}"
+    );
+}
+
+/// A real run of tgoskits' loongarch64 cases (unmodified) on a host without LoongArch UEFI
+/// firmware: both `uefi = true` cases (ArceOS' axtest, AxVisor's smoke) are skipped before
+/// anything is fetched or built, each saying which firmware is missing; exit 0. With
+/// `--on-unsupported fail` the same cases are errors (exit 3) with the same reason.
+#[test]
+fn loongarch64_uefi_cases_skip_without_firmware() {
+    if qemu_test_action::qemu::firmware::find(Arch::Loongarch64).is_ok() {
+        return; // the firmware is installed here: nothing is missing
+    }
+    let s = Scratch::new();
+    let root = data().join("test-suit");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--test-suit", root.to_str().unwrap()];
+        args.extend(["--arch", "loongarch64"]);
+        args.extend_from_slice(extra);
+        let out = s.run(&args);
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), s.results(), format!("{stdout}{stderr}"))
+    };
+    let (code, results, all) = run(&[]);
+    assert_eq!(code, Some(0), "{all}");
+    let cases = results["cases"].as_array().unwrap();
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["arceos.axtest.smoke@loongarch64", "axvisor.normal.smoke@loongarch64"],
+        "{all}"
+    );
+    for c in cases {
+        assert_eq!(c["verdict"]["outcome"], "skipped", "{c}");
+        let reason = c["verdict"]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("`uefi = true` needs UEFI firmware for loongarch64")
+                && reason.contains("apt-get install qemu-efi-loongarch64")
+                && reason.contains("--firmware FILE"),
+            "{reason}"
+        );
+        assert!(c["stages"].as_array().unwrap().is_empty(), "{c}");
+    }
+    assert!(
+        all.contains("SKIP arceos.axtest.smoke@loongarch64"),
+        "{all}"
+    );
+    let (code, results, all) = run(&["--on-unsupported", "fail"]);
+    assert_eq!(code, Some(3), "{all}");
+    let c = &results["cases"][0];
+    assert_eq!(c["verdict"]["outcome"], "error", "{c}");
+    assert!(
+        c["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("needs UEFI firmware for loongarch64"),
+        "{c}"
+    );
 }
 
 /// A loongarch64 guest (the fixture encoded from the ISA manual) boots under TCG on Debian's QEMU

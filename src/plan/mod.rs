@@ -186,6 +186,7 @@ pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles
             case.on_unsupported,
             cpu.as_ref(),
         );
+        let decision = with_host_gaps(decision, &case.command.host_gaps, case.on_unsupported);
         if let ProfileDecision::Use { accel, reason, .. } = &decision {
             let (args, notes) =
                 profile::rewrite_args(&case.command.args, *accel, profiles.get(case.arch));
@@ -211,6 +212,29 @@ pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles
             ));
         }
         case.decision = Some(decision);
+    }
+}
+
+/// What the host lacks for the command itself (UEFI firmware), whatever the accelerator: the
+/// case does not run, by the same policy as an unmet requirement, and its reason comes first.
+fn with_host_gaps(decision: ProfileDecision, gaps: &[String], policy: Policy) -> ProfileDecision {
+    if gaps.is_empty() {
+        return decision;
+    }
+    let mut reason = gaps.join("; ");
+    match decision {
+        ProfileDecision::Use { .. } => match policy {
+            Policy::Skip => ProfileDecision::Skip { reason },
+            Policy::Fail => ProfileDecision::Fail { reason },
+        },
+        ProfileDecision::Skip { reason: more } => {
+            reason = format!("{reason}; also, {more}");
+            ProfileDecision::Skip { reason }
+        }
+        ProfileDecision::Fail { reason: more } => {
+            reason = format!("{reason}; also, {more}");
+            ProfileDecision::Fail { reason }
+        }
     }
 }
 

@@ -48,6 +48,11 @@ pub struct QemuCommand {
     pub args: Vec<String>,
     /// What the runner added or changed and why, one sentence each.
     pub notes: Vec<String>,
+    /// What this host lacks for the command, one reason each (UEFI firmware for `uefi = true`
+    /// that no package put here): the case is skipped with them (or fails by policy), never
+    /// started ([`crate::plan::apply_profiles`]).
+    #[serde(skip)]
+    pub host_gaps: Vec<String>,
 }
 
 impl QemuCommand {
@@ -57,6 +62,7 @@ impl QemuCommand {
             program: req.arch.qemu_binary(),
             args: Vec::new(),
             notes: Vec::new(),
+            host_gaps: Vec::new(),
         };
         if let Some(qemu) = &req.config.qemu {
             cmd.program = vars::substitute(&qemu.value, req.workspace, qemu.location.as_ref())?;
@@ -178,13 +184,19 @@ impl QemuCommand {
                 ))
                 .help("check the path given with --firmware"));
             }
-            None => {
-                let path = firmware::find(req.arch)?;
-                let package = firmware::installed(req.arch)
-                    .and_then(|i| i.package)
-                    .unwrap_or("");
-                (path, format!("from the Debian package {package}"))
-            }
+            None => match firmware::find(req.arch) {
+                Ok(path) => {
+                    let package = firmware::installed(req.arch)
+                        .and_then(|i| i.package)
+                        .unwrap_or("");
+                    (path, format!("from the Debian package {package}"))
+                }
+                // A host without the firmware cannot run the case; the config is not wrong.
+                Err(e) => {
+                    self.host_gaps.push(firmware::gap_reason(&e));
+                    return Ok(());
+                }
+            },
         };
         let text = path_text(&path, "firmware")?;
         self.add(
@@ -409,6 +421,21 @@ mod tests {
                 .iter()
                 .any(|n| n.contains("qemu-efi-aarch64"))
         );
+        assert!(packaged.host_gaps.is_empty());
+        // No firmware for the arch here: not an error but a gap the case is skipped with.
+        let riscv = CommandRequest {
+            arch: Arch::Riscv64,
+            ..req(None)
+        };
+        let cmd = QemuCommand::build(&riscv).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!cmd.args.iter().any(|a| a == "-bios"), "{:?}", cmd.args);
+        assert_eq!(cmd.host_gaps.len(), 1);
+        assert!(
+            cmd.host_gaps[0].starts_with("`uefi = true` needs UEFI firmware for riscv64")
+                && cmd.host_gaps[0].contains("--firmware FILE"),
+            "{:?}",
+            cmd.host_gaps
+        );
     }
 
     #[test]
@@ -424,6 +451,7 @@ mod tests {
                 "id=disk0,if=none,file=/ws/a.img".into(),
             ],
             notes: vec![],
+            host_gaps: vec![],
         };
         assert_eq!(
             cmd.display(),
@@ -439,6 +467,7 @@ mod tests {
             program: program.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
             notes: vec![],
+            host_gaps: vec![],
         };
         let added = |c: QemuCommand| {
             let n = c.args.len();

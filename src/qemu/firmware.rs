@@ -104,9 +104,10 @@ pub fn find(arch: Arch) -> Result<PathBuf, Error> {
 pub fn find_with(arch: Arch, exists: &dyn Fn(&Path) -> bool) -> Result<PathBuf, Error> {
     let Some(known) = installed(arch) else {
         return Err(Error::usage(format!(
-            "`uefi = true` needs UEFI firmware, and none is packaged for {arch} that boots with -bios"
+            "`uefi = true` needs UEFI firmware for {arch} that boots with -bios, and no \
+             distribution package provides one"
         ))
-        .help("pass --firmware FILE with a firmware image for this architecture"));
+        .help(GIVE_FILE));
     };
     known
         .bios
@@ -124,9 +125,24 @@ pub fn find_with(arch: Arch, exists: &dyn Fn(&Path) -> bool) -> Result<PathBuf, 
                 "`uefi = true` needs UEFI firmware for {arch}, but none was found (looked for {})",
                 known.bios.join(", ")
             ))
-            .help(format!("{install}, or pass --firmware FILE"))
+            .help(format!("{install}, or {GIVE_FILE}"))
         })
 }
+
+/// A [`find`] error as the reason a case is skipped: which firmware is missing, where it was
+/// looked for, and how to provide it (the package, or a file named with `--firmware`).
+pub fn gap_reason(e: &Error) -> String {
+    match &e.help {
+        Some(help) => format!("{}: {help}", e.message),
+        None => e.message.clone(),
+    }
+}
+
+/// How to name a firmware file: the flag, the action input and the suite key are one setting,
+/// which applies to every `uefi = true` case of the run.
+const GIVE_FILE: &str = "pass --firmware FILE (action input `firmware`, or a suite case's \
+                         `firmware` key; the flag applies to every `uefi = true` case of the \
+                         run, so narrow a test-suit run to the arch with --arch)";
 
 #[cfg(test)]
 mod tests {
