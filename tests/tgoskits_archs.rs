@@ -302,7 +302,10 @@ fn loongarch64_uefi_cases_skip_without_firmware() {
     let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["arceos.axtest.smoke@loongarch64", "axvisor.normal.smoke@loongarch64"],
+        [
+            "arceos.axtest.smoke@loongarch64",
+            "axvisor.normal.smoke@loongarch64"
+        ],
         "{all}"
     );
     for c in cases {

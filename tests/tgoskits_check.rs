@@ -1,7 +1,9 @@
 //! `qemu-test check --test-suit DIR` over tgoskits' test-suit tree (vendored unmodified in
-//! tests/data/tgoskits): every build, QEMU and board TOML loads with every key known, and a
-//! misspelt key of the new formats — in a build file, a prompt key, `[[shell_check_steps]]`,
-//! `[host_http_server]` — is an error naming the file, line and the key it meant.
+//! tests/data/tgoskits): every build, QEMU and board TOML loads with every key known — board run
+//! configs and the workspace's `.github/workflows/uboot*.toml` through the U-Boot config reader,
+//! the board job's unset variables left unchecked with a note — and a misspelt key of the new
+//! formats — in a build file, a prompt key, `[[shell_check_steps]]`, `[host_http_server]`, a
+//! board file — is an error naming the file, line and the key it meant.
 
 pub mod common;
 
@@ -30,13 +32,35 @@ fn copy_tree(s: &Scratch) -> PathBuf {
     let ws = s.path().join("tgoskits");
     copy(&data().join("test-suit"), &ws.join("test-suit"));
     copy(&data().join("os"), &ws.join("os"));
+    copy(&data().join(".github"), &ws.join(".github"));
     ws
 }
 
-fn check(s: &Scratch, dir: &Path) -> (Option<i32>, String, String) {
-    let out = s.run(&["check", "--test-suit", dir.to_str().unwrap()]);
+/// The variables tgoskits' board jobs set for `.github/workflows/uboot.toml`.
+const BOARD_ENV: &[(&str, &str)] = &[
+    ("BOARD_COMM_UART_BAUD", "115200"),
+    ("BOARD_POWER_OFF", "relay off"),
+    ("BOARD_POWER_RESET", "relay on"),
+    ("BOARD_DTB", "/srv/board/board.dtb"),
+    ("BOARD_COMM_UART_DEV", "/dev/ttyUSB0"),
+    ("BOARD_COMM_NET_IFACE", "enp3s0"),
+    ("TFTP_DIR", "/srv/tftp"),
+];
+
+/// `check --test-suit DIR` with `vars` set and every other board variable unset.
+fn check_with(s: &Scratch, dir: &Path, vars: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = s.cmd(&["check", "--test-suit", dir.to_str().unwrap()]);
+    for (k, _) in BOARD_ENV {
+        cmd.env_remove(k);
+    }
+    cmd.envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
     let (stdout, stderr) = text(&out);
     (out.status.code(), stdout, stderr)
+}
+
+fn check(s: &Scratch, dir: &Path) -> (Option<i32>, String, String) {
+    check_with(s, dir, &[])
 }
 
 /// Replaces the one occurrence of `from` in `file` by `to`.
@@ -49,7 +73,9 @@ fn edit(file: &Path, from: &str, to: &str) {
 #[test]
 fn the_vendored_test_suit_checks_clean() {
     let s = Scratch::new();
-    let (code, stdout, stderr) = check(&s, &data().join("test-suit"));
+    // With the board job's variables set, every value of the workflows' U-Boot configs is
+    // typed and checked too.
+    let (code, stdout, stderr) = check_with(&s, &data().join("test-suit"), BOARD_ENV);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
     // The one finding is the true one: a board file's explicit `fail_regex = []`.
@@ -62,6 +88,73 @@ fn the_vendored_test_suit_checks_clean() {
              would); remove `fail_regex = []` for the built-in default set"
         ),
         "{stdout}"
+    );
+    // Without them (any runner but the board's), the same finding, and a note per workflow
+    // file naming the values left unchecked; still exit 0.
+    let (code, stdout, stderr) = check(&s, &data().join("test-suit"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[1].contains(
+            ".github/workflows/uboot-rdk-s100.toml:2:12: note: values using variables not set \
+             here were not checked: BOARD_DTB (line 2), BOARD_COMM_UART_DEV (line 6); set the \
+             board job's variables and run `qemu-test check --uboot-config"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains(
+            ".github/workflows/uboot.toml:1:13: note: values using variables not set here were \
+             not checked: BOARD_COMM_UART_BAUD (line 1), BOARD_POWER_OFF (line 2), \
+             BOARD_POWER_RESET (line 3), BOARD_DTB (line 4), BOARD_COMM_UART_DEV (line 8), \
+             BOARD_COMM_NET_IFACE (line 20), TFTP_DIR (line 21)"
+        ),
+        "{stdout}"
+    );
+}
+
+/// Board files are read by the U-Boot config reader, with its types: a board run config's
+/// `uboot_cmd` must be strings, and the workflows' U-Boot config types its values once the board
+/// job's variables are set (a bad rate is an error naming where it came from); a misspelt key of
+/// the workflow file is an error at its line.
+#[test]
+fn board_files_are_read_as_uboot_configs() {
+    let s = Scratch::new();
+    let ws = copy_tree(&s);
+    let board = ws.join("test-suit/axvisor/normal/board-rdk-s100/smoke/board-rdk-s100-linux.toml");
+    edit(&board, "\"run avb_boot\",", "1,");
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:", board.display()))
+            && stderr.contains("`uboot_cmd` must be an array of strings"),
+        "{stderr}"
+    );
+    let s = Scratch::new();
+    let ws = copy_tree(&s);
+    let mut vars = BOARD_ENV.to_vec();
+    vars[0] = ("BOARD_COMM_UART_BAUD", "fast");
+    let (code, stdout, stderr) = check_with(&s, &ws.join("test-suit"), &vars);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    let uboot = ws.join(".github/workflows/uboot.toml");
+    assert!(
+        stderr.contains(&format!(
+            "{}:1:13: `baud_rate` must be a positive number of bits per second; found `fast` \
+             (from `${{env:BOARD_COMM_UART_BAUD}}`)",
+            uboot.display()
+        )),
+        "{stderr}"
+    );
+    edit(&uboot, "board_reset_cmd =", "board_rest_cmd =");
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:1: unknown key `board_rest_cmd`",
+            uboot.display()
+        )) && stderr.contains("(did you mean `board_reset_cmd`?)"),
+        "{stderr}"
     );
 }
 

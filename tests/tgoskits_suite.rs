@@ -44,7 +44,17 @@ fn every_qemu_and_board_run_config_checks_clean() {
         .collect();
     assert_eq!(files.len(), 16, "{files:?}");
     for f in files {
-        let out = s.run(&["check", "--qemu-config", f.to_str().unwrap()]);
+        // Board run configs are U-Boot configs (board::uboot), QEMU configs are QEMU configs.
+        let board = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("board-"));
+        let flag = if board {
+            "--uboot-config"
+        } else {
+            "--qemu-config"
+        };
+        let out = s.run(&["check", flag, f.to_str().unwrap()]);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{}: {stderr}", f.display());
         // The only finding allowed is the true one about an explicit `fail_regex = []` (a board
@@ -85,9 +95,11 @@ fn the_new_keys_drive_the_grammar() {
     assert_eq!(c.success_regex[0].regex, "(?m)^guest linux test pass!\\s*$");
     let board =
         data().join("test-suit/axvisor/normal/board-rdk-s100/smoke/board-rdk-s100-linux.toml");
-    let c = QemuConfig::load(&board).unwrap();
-    assert_eq!(c.board_type.as_deref(), Some("RDK-S100"));
-    assert_eq!(c.uboot_cmd, ["run ab_select_cmd", "run avb_boot"]);
+    let c = qemu_test_action::board::UbootConfig::load(&board, &data()).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.board_type.unwrap().value, "RDK-S100");
+    let cmds: Vec<&str> = c.uboot_cmd.iter().map(|s| s.value.as_str()).collect();
+    assert_eq!(cmds, ["run ab_select_cmd", "run avb_boot"]);
 }
 
 #[test]

@@ -16,6 +16,11 @@
 //!
 //! Every key is optional here: a board run config has no `serial`, and `qemu-test check` must
 //! read both shapes. What a board run needs (a serial device, say) is required when it runs.
+//!
+//! [`UbootConfig::load_deferring_unset`] reads a config whose variables belong to another
+//! machine (the board job's, read by `check --test-suit` on any runner): a value using an unset
+//! variable is left unchecked — a string keeps its text as written, a typed value (rate,
+//! address, IPv4) and a pattern are left out — and listed in [`UbootConfig::unset`].
 
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
@@ -79,6 +84,9 @@ pub struct UbootConfig {
     /// Console grammar keys (`timeout`, `shell_prefix`, `shell_check_steps`, …).
     pub grammar: GrammarSpec,
     pub warnings: Vec<Warning>,
+    /// With [`UbootConfig::load_deferring_unset`]: each unset variable a value uses (its name,
+    /// at the value's place); that value was not checked.
+    pub unset: Vec<Setting<String>>,
 }
 
 /// How a value's `${...}` are resolved: the workspace for `${workspaceFolder}` and a lookup for
@@ -106,7 +114,7 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "baud_rate",
         read: |c, r, f| {
-            c.baud_rate = Some(r.baud_rate(f)?);
+            c.baud_rate = r.baud_rate(f)?;
             Ok(())
         },
     },
@@ -120,21 +128,21 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "kernel_load_addr",
         read: |c, r, f| {
-            c.kernel_load_addr = Some(r.address(f)?);
+            c.kernel_load_addr = r.address(f)?;
             Ok(())
         },
     },
     KeySpec {
         name: "fit_load_addr",
         read: |c, r, f| {
-            c.fit_load_addr = Some(r.address(f)?);
+            c.fit_load_addr = r.address(f)?;
             Ok(())
         },
     },
     KeySpec {
         name: "bootm_addr",
         read: |c, r, f| {
-            c.bootm_addr = Some(r.address(f)?);
+            c.bootm_addr = r.address(f)?;
             Ok(())
         },
     },
@@ -198,25 +206,43 @@ const NET_KEYS: &[&str] = &["interface", "board_ip", "gatewayip", "netmask", "tf
 impl UbootConfig {
     /// Reads a U-Boot config or board run config, substituting from the process environment.
     pub fn load(path: &Path, workspace: &Path) -> Result<UbootConfig, Error> {
+        Self::load_with(path, workspace, false)
+    }
+
+    /// [`UbootConfig::load`], but an unset variable leaves its value unchecked (listed in
+    /// [`UbootConfig::unset`]) instead of being an error.
+    pub fn load_deferring_unset(path: &Path, workspace: &Path) -> Result<UbootConfig, Error> {
+        Self::load_with(path, workspace, true)
+    }
+
+    fn load_with(path: &Path, workspace: &Path, defer: bool) -> Result<UbootConfig, Error> {
         let text = crate::config::source::read_input(path, "U-Boot config")?;
         let lookup = |name: &str| std::env::var_os(name);
-        Self::parse(
-            path,
-            &text,
-            &Env {
-                workspace,
-                lookup: &lookup,
-            },
-        )
+        let env = Env {
+            workspace,
+            lookup: &lookup,
+        };
+        Self::parse_with(path, &text, &env, defer)
     }
 
     /// Parses config text; `path` is used in messages only.
     pub fn parse(path: &Path, text: &str, env: &Env<'_>) -> Result<UbootConfig, Error> {
+        Self::parse_with(path, text, env, false)
+    }
+
+    fn parse_with(
+        path: &Path,
+        text: &str,
+        env: &Env<'_>,
+        defer: bool,
+    ) -> Result<UbootConfig, Error> {
         let source = SourceText::new(path, text.to_string());
         let doc = toml_edit::Document::parse(text).map_err(|e| qemu::syntax_error(&source, &e))?;
         let reader = Reader {
             env,
             source: &source,
+            defer,
+            unset: std::cell::RefCell::new(Vec::new()),
         };
         let mut config = UbootConfig::empty(path);
         for (key, item) in doc.iter() {
@@ -242,6 +268,7 @@ impl UbootConfig {
             }
         }
         config.grammar.finish()?;
+        config.unset = reader.unset.into_inner();
         Ok(config)
     }
 
@@ -264,6 +291,7 @@ impl UbootConfig {
             net: None,
             grammar: GrammarSpec::default(),
             warnings: Vec::new(),
+            unset: Vec::new(),
         }
     }
 }
@@ -297,6 +325,9 @@ fn unknown_key(
 struct Reader<'a> {
     env: &'a Env<'a>,
     source: &'a SourceText,
+    /// Leave values with unset variables unchecked (recorded in `unset`) instead of failing.
+    defer: bool,
+    unset: std::cell::RefCell<Vec<Setting<String>>>,
 }
 
 impl Reader<'_> {
@@ -312,8 +343,31 @@ impl Reader<'_> {
         })
     }
 
+    /// The text with its `${...}` substituted; when deferring, a text using an unset variable
+    /// is kept as written and the variable recorded (see [`Reader::deferred`]).
     fn substitute(&self, text: &str, location: &Location) -> Result<String, Error> {
+        if self.deferred(text) {
+            let mut unset = self.unset.borrow_mut();
+            for name in vars::unset_variables(text, self.env.lookup) {
+                unset.push(Setting {
+                    value: name,
+                    location: location.clone(),
+                });
+            }
+            return Ok(text.to_string());
+        }
         vars::substitute_with(text, self.env.workspace, Some(location), self.env.lookup)
+    }
+
+    /// Whether `text` (as written) is left unchecked: it uses an unset variable and this reader
+    /// defers those.
+    fn deferred(&self, text: &str) -> bool {
+        self.defer && !vars::unset_variables(text, self.env.lookup).is_empty()
+    }
+
+    /// Whether the value of `f` (a string as written) is left unchecked.
+    fn deferred_field(&self, f: &Field<'_>) -> bool {
+        f.item.as_str().is_some_and(|t| self.deferred(t))
     }
 
     /// Each element of a string array, substituted, with its own place.
@@ -329,10 +383,13 @@ impl Reader<'_> {
             .collect()
     }
 
+    /// The patterns, without those left unchecked (a pattern made of an unset variable's text
+    /// would be a different pattern).
     fn patterns(&self, f: &Field<'_>, example: &str) -> Result<Vec<PatternSpec>, Error> {
         Ok(self
             .strings(f, example)?
             .into_iter()
+            .filter(|s| !self.deferred(&s.value))
             .map(|s| PatternSpec {
                 regex: s.value,
                 location: Some(s.location),
@@ -343,7 +400,7 @@ impl Reader<'_> {
     /// A string that must not be empty once substituted (a device name, an interface).
     fn nonempty(&self, f: &Field<'_>, example: &str) -> Result<Setting<String>, Error> {
         let s = self.string(f, example)?;
-        if s.value.trim().is_empty() {
+        if s.value.trim().is_empty() && !self.deferred_field(f) {
             return Err(self.bad_value(f, &s, "must not be empty", example));
         }
         Ok(s)
@@ -357,9 +414,14 @@ impl Reader<'_> {
         })
     }
 
-    /// ostool writes the rate as a string (`"115200"`); a TOML integer is read too.
-    fn baud_rate(&self, f: &Field<'_>) -> Result<Setting<u32>, Error> {
+    /// ostool writes the rate as a string (`"115200"`); a TOML integer is read too. `None`:
+    /// left unchecked (an unset variable, when deferring).
+    fn baud_rate(&self, f: &Field<'_>) -> Result<Option<Setting<u32>>, Error> {
         let example = r#"`baud_rate = "115200"`"#;
+        if self.deferred_field(f) {
+            self.string(f, example)?;
+            return Ok(None);
+        }
         let s = match f.item.as_integer() {
             Some(n) => Setting {
                 value: n.to_string(),
@@ -368,10 +430,10 @@ impl Reader<'_> {
             None => self.string(f, example)?,
         };
         match s.value.trim().parse::<u32>() {
-            Ok(rate) if rate > 0 => Ok(Setting {
+            Ok(rate) if rate > 0 => Ok(Some(Setting {
                 value: rate,
                 location: s.location,
-            }),
+            })),
             _ => Err(self.bad_value(
                 f,
                 &s,
@@ -381,32 +443,40 @@ impl Reader<'_> {
         }
     }
 
-    /// A memory address, `0x…` hexadecimal or decimal (as ostool parses it).
-    fn address(&self, f: &Field<'_>) -> Result<Setting<u64>, Error> {
+    /// A memory address, `0x…` hexadecimal or decimal (as ostool parses it); `None`: left
+    /// unchecked.
+    fn address(&self, f: &Field<'_>) -> Result<Option<Setting<u64>>, Error> {
         let example = &format!("`{} = \"0x80080000\"`", f.key);
         let s = self.string(f, example)?;
+        if self.deferred_field(f) {
+            return Ok(None);
+        }
         let text = s.value.trim();
         let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
             Some(hex) => u64::from_str_radix(hex, 16),
             None => text.parse::<u64>(),
         };
         match parsed {
-            Ok(value) => Ok(Setting {
+            Ok(value) => Ok(Some(Setting {
                 value,
                 location: s.location,
-            }),
+            })),
             Err(_) => Err(self.bad_value(f, &s, "must be an address (0x… or decimal)", example)),
         }
     }
 
-    fn ipv4(&self, f: &Field<'_>) -> Result<Setting<Ipv4Addr>, Error> {
+    /// An IPv4 address; `None`: left unchecked.
+    fn ipv4(&self, f: &Field<'_>) -> Result<Option<Setting<Ipv4Addr>>, Error> {
         let example = &format!("`{} = \"192.168.1.100\"`", f.key);
         let s = self.string(f, example)?;
+        if self.deferred_field(f) {
+            return Ok(None);
+        }
         match s.value.trim().parse() {
-            Ok(value) => Ok(Setting {
+            Ok(value) => Ok(Some(Setting {
                 value,
                 location: s.location,
-            }),
+            })),
             Err(_) => Err(self.bad_value(f, &s, "must be an IPv4 address", example)),
         }
     }
@@ -445,9 +515,9 @@ impl Reader<'_> {
             };
             match key {
                 "interface" => interface = Some(self.nonempty(&field, r#"`interface = "eth0"`"#)?),
-                "board_ip" => board_ip = Some(self.ipv4(&field)?),
-                "gatewayip" => gatewayip = Some(self.ipv4(&field)?),
-                "netmask" => netmask = Some(self.ipv4(&field)?),
+                "board_ip" => board_ip = self.ipv4(&field)?,
+                "gatewayip" => gatewayip = self.ipv4(&field)?,
+                "netmask" => netmask = self.ipv4(&field)?,
                 "tftp_dir" => tftp_dir = Some(self.path(&field, r#"`tftp_dir = "/srv/tftp"`"#)?),
                 _ => warnings.push(unknown_key(key, NET_KEYS, key_location, "[net]")?),
             }
@@ -540,6 +610,39 @@ mod tests {
         assert!(err.message.contains("needs `interface`"), "{err}");
         let err = parse_env("serial = \"${env:E}\"\n", &[("E", "")]).unwrap_err();
         assert!(err.message.contains("must not be empty"), "{err}");
+    }
+
+    #[test]
+    fn deferring_leaves_values_with_unset_variables_unchecked() {
+        let lookup = |name: &str| (name == "SET").then(|| OsString::from("ttyS1"));
+        let text = "serial = \"/dev/${env:SET}\"\nbaud_rate = \"${env:RATE}\"\n\
+                    dtb_file = \"${env:DTB}\"\nsuccess_regex = [\"${env:OK}\", \"login:\"]\n\
+                    [net]\ninterface = \"${env:IFACE}\"\nboard_ip = \"${env:IP}\"\n";
+        let env = Env {
+            workspace: Path::new("/ws"),
+            lookup: &lookup,
+        };
+        let c = UbootConfig::parse_with(Path::new("u.toml"), text, &env, true).unwrap();
+        assert_eq!(c.serial.unwrap().value, "/dev/ttyS1");
+        assert!(c.baud_rate.is_none());
+        assert_eq!(c.dtb_file.unwrap().value, Path::new("${env:DTB}"));
+        let patterns: Vec<&str> = c.success_regex.iter().map(|p| p.regex.as_str()).collect();
+        assert_eq!(patterns, ["login:"]);
+        let net = c.net.unwrap();
+        assert_eq!(net.interface.value, "${env:IFACE}");
+        assert!(net.board_ip.is_none());
+        let unset: Vec<(&str, usize)> = c
+            .unset
+            .iter()
+            .map(|v| (v.value.as_str(), v.location.line))
+            .collect();
+        assert_eq!(
+            unset,
+            [("RATE", 2), ("DTB", 3), ("OK", 4), ("IFACE", 6), ("IP", 7)]
+        );
+        // Without deferring, the first unset variable is the error.
+        let err = UbootConfig::parse(Path::new("u.toml"), text, &env).unwrap_err();
+        assert!(err.message.contains("`RATE` is not set"), "{err}");
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct CheckRequest {
 /// Findings and, with a log, the replay verdict; config errors are returned as `Err`.
 pub struct CheckReport {
     pub warnings: Vec<Warning>,
+    /// What was not checked and why (not findings): values of a U-Boot config that use a
+    /// variable unset here, under `check --test-suit`.
+    pub notes: Vec<Warning>,
     pub replays: Vec<(String, replay::Replay)>,
 }
 
@@ -56,6 +59,8 @@ struct Target {
     fail_at: Option<crate::error::Location>,
     /// Where the case is defined, for findings about something missing.
     origin: Option<crate::error::Location>,
+    /// What was left unchecked ([`CheckReport::notes`]).
+    notes: Vec<Warning>,
 }
 
 /// Checks the named files; `Err` on the first config error (with its file:line:col).
@@ -63,6 +68,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
     let (targets, file_warnings) = targets(req)?;
     let mut report = CheckReport {
         warnings: file_warnings,
+        notes: Vec::new(),
         replays: Vec::new(),
     };
     for t in targets {
@@ -76,6 +82,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
         let fail: Vec<PatternSpec> = judge.fail.iter().map(|p| p.spec.clone()).collect();
         report.warnings.extend(verdict_rules(&t, &fail));
         report.warnings.extend(t.warnings);
+        report.notes.extend(t.notes);
         report.warnings.extend(lint::lint(&lint::LintInput {
             success: &t.success,
             fail: &fail,
@@ -119,13 +126,34 @@ fn targets(req: &CheckRequest) -> Result<(Vec<Target>, Vec<Warning>), Error> {
     }
 }
 
-/// A U-Boot config's patterns and grammar, checked as a QEMU config's are.
+/// A U-Boot config's patterns and grammar, checked as a QEMU config's are; values it left
+/// unchecked (unset variables) become notes.
 fn from_uboot(c: &UbootConfig, name: String) -> Target {
     let (success, fail) = (c.success_regex.clone(), c.fail_regex.clone());
     let t = file_target(name, &c.path, success, fail, c.grammar.clone());
+    let notes = match c.unset.first() {
+        None => Vec::new(),
+        Some(first) => {
+            let vars: Vec<String> = c
+                .unset
+                .iter()
+                .map(|v| format!("{} (line {})", v.value, v.location.line))
+                .collect();
+            vec![Warning {
+                location: first.location.clone(),
+                message: format!(
+                    "values using variables not set here were not checked: {}; set the board \
+                     job's variables and run `qemu-test check --uboot-config {}` to check them",
+                    vars.join(", "),
+                    c.path.display()
+                ),
+            }]
+        }
+    };
     Target {
         warnings: c.warnings.clone(),
         fail_at: c.fail_regex_at.clone(),
+        notes,
         ..t
     }
 }
@@ -162,6 +190,7 @@ fn file_target(
             line: 1,
             column: 1,
         }),
+        notes: Vec::new(),
     }
 }
 
@@ -224,6 +253,7 @@ fn suite_targets(path: &Path, base: &Path) -> Result<(Vec<Target>, Vec<Warning>)
                 warnings: Vec::new(),
                 fail_at: None,
                 origin: None,
+                notes: Vec::new(),
             },
         };
         t.origin = layered.location.clone().or(t.origin);

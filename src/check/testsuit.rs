@@ -1,11 +1,16 @@
 //! `check --test-suit DIR`: every TOML of a tgoskits test-suit tree read by the reader its kind
 //! needs — `build-<target>.toml` as a build config (with the VM configs it names), `qemu-*.toml`
-//! and `board-*.toml` as QEMU/board run configs — and the tree's case layout discovered as
-//! `run --test-suit` discovers it. `Cargo.toml` (a case's own Rust package) is not ours to read.
+//! as a QEMU config, `board-*.toml` (board run configs) and the workspace's
+//! `.github/workflows/uboot*.toml` (ostool's U-Boot configs of the board jobs) as U-Boot configs
+//! ([`crate::board::uboot`]) — and the tree's case layout discovered as `run --test-suit`
+//! discovers it. `Cargo.toml` (a case's own Rust package) is not ours to read. The U-Boot
+//! configs' `${env:…}` are the board job's variables: one unset here leaves its value unchecked,
+//! said in a note.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{Target, from_config};
+use super::{Target, from_config, from_uboot};
+use crate::board::UbootConfig;
 use crate::build::board::{BoardConfig, is_generated};
 use crate::config::QemuConfig;
 use crate::config::grammar::GrammarSpec;
@@ -17,6 +22,7 @@ use crate::plan::testsuit;
 enum Kind {
     Build,
     Run,
+    Board,
     Package,
     Other,
 }
@@ -27,8 +33,10 @@ fn kind(path: &Path) -> Kind {
         Kind::Package
     } else if name.starts_with("build-") {
         Kind::Build
-    } else if name.starts_with("qemu-") || name.starts_with("board-") {
+    } else if name.starts_with("qemu-") {
         Kind::Run
+    } else if name.starts_with("board-") {
+        Kind::Board
     } else {
         Kind::Other
     }
@@ -46,6 +54,10 @@ pub(super) fn targets(root: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error>
     testsuit::discover(root, &testsuit::Filter::default())?;
     let workspace = testsuit::workspace_of(root);
     let (mut targets, mut warnings) = (Vec::new(), Vec::new());
+    for path in uboot_workflows(&workspace)? {
+        let config = UbootConfig::load_deferring_unset(&path, &workspace)?;
+        targets.push(from_uboot(&config, path.display().to_string()));
+    }
     for path in testsuit::toml_files(root)? {
         match kind(&path) {
             Kind::Package => {}
@@ -61,6 +73,10 @@ pub(super) fn targets(root: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error>
                 let name = path.display().to_string();
                 targets.push(from_config(&config, &GrammarSpec::default(), name));
             }
+            Kind::Board => {
+                let config = UbootConfig::load_deferring_unset(&path, &workspace)?;
+                targets.push(from_uboot(&config, path.display().to_string()));
+            }
             Kind::Other => warnings.push(Warning {
                 location: Location {
                     path: path.clone(),
@@ -75,4 +91,27 @@ pub(super) fn targets(root: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error>
         }
     }
     Ok((targets, warnings))
+}
+
+/// The workspace's `.github/workflows/uboot*.toml` (the board jobs' U-Boot configs), sorted;
+/// none when the directory is not there.
+fn uboot_workflows(workspace: &Path) -> Result<Vec<PathBuf>, Error> {
+    let dir = workspace.join(".github/workflows");
+    let list = match std::fs::read_dir(&dir) {
+        Ok(list) => list,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::input_io(&dir, "workflow directory", &e)),
+    };
+    let mut out = Vec::new();
+    for item in list {
+        let path = item
+            .map_err(|e| Error::input_io(&dir, "workflow directory", &e))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("uboot") && name.ends_with(".toml") && path.is_file() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -23,6 +23,9 @@ pub fn check(args: &CheckArgs) -> i32 {
             for w in &report.warnings {
                 println!("{w}");
             }
+            for n in &report.notes {
+                println!("{}: note: {}", n.location, n.message);
+            }
             for (name, r) in &report.replays {
                 println!("{name}: {}", r.report.trim_end());
             }

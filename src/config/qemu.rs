@@ -68,10 +68,6 @@ pub struct QemuConfig {
     pub grammar: GrammarSpec,
     /// tgoskits' `[host_http_server]`: served to the guest while the case runs.
     pub host_http_server: Option<HostHttpSpec>,
-    /// tgoskits' board-test keys (`board_type`, `uboot_cmd`): a board run config (`smoke/
-    /// board-*.toml`) read as a QEMU config keeps them; a QEMU boot does not use them.
-    pub board_type: Option<String>,
-    pub uboot_cmd: Vec<String>,
     pub warnings: Vec<Warning>,
 }
 
@@ -114,14 +110,6 @@ const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "host_http_server",
         read: read_host_http,
-    },
-    KeySpec {
-        name: "board_type",
-        read: read_board_type,
-    },
-    KeySpec {
-        name: "uboot_cmd",
-        read: read_uboot_cmd,
     },
 ];
 
@@ -180,8 +168,6 @@ impl QemuConfig {
             qemu: None,
             grammar: GrammarSpec::default(),
             host_http_server: None,
-            board_type: None,
-            uboot_cmd: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -231,24 +217,6 @@ fn read_qemu(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
 
 fn read_host_http(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
     config.host_http_server = Some(HostHttpSpec::read(field.item, field.source)?);
-    Ok(())
-}
-
-fn read_board_type(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
-    match field.item.as_str() {
-        Some(s) => config.board_type = Some(s.to_string()),
-        None => return Err(field.wrong_type("a string", r#"`board_type = "PhytiumPi"`"#)),
-    }
-    Ok(())
-}
-
-fn read_uboot_cmd(config: &mut QemuConfig, field: &Field<'_>) -> Result<(), Error> {
-    let example = r#"`uboot_cmd = ["run ab_select_cmd", "run avb_boot"]`"#;
-    config.uboot_cmd = field
-        .strings(example)?
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
     Ok(())
 }
 

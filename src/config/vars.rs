@@ -34,6 +34,17 @@ pub fn unknown_variables(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `${env:NAME}` references in `text` (without a `:-default`) whose variable `lookup` does
+/// not have: what [`substitute_with`] would refuse, by name.
+pub fn unset_variables(text: &str, lookup: &dyn Fn(&str) -> Option<OsString>) -> Vec<String> {
+    references(text)
+        .filter_map(|r| match r.kind {
+            Reference::Env(name, None) if lookup(name).is_none() => Some(name.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// One `${...}` found in a text.
 struct Found<'a> {
     start: usize,
