@@ -11,6 +11,7 @@ use common::archives::{guest_image, noise, registry_text, sha256_hex};
 use common::http_server::Server;
 use common::images::{Recorder, cache_files, fast_options, one_image};
 use qemu_test_action::image::cli::{ImagesArgs, ImagesCommand, run_images};
+use qemu_test_action::image::kind::ArchiveKind;
 use qemu_test_action::image::{Cache, ensure_image};
 
 const PATH: &str = "/img.tar.gz";
@@ -118,7 +119,7 @@ fn watch(cache: &Cache, sha: &str, archive_len: u64, sizes: (u64, u64), done: &A
 /// One look: panics on anything partial; `true` when the image is published (and complete).
 fn look(cache: &Cache, sha: &str, archive_len: u64, sizes: (u64, u64)) -> bool {
     let dir = cache.image_dir(sha);
-    if let Ok(meta) = std::fs::metadata(cache.archive_path(sha)) {
+    if let Ok(meta) = std::fs::metadata(cache.archive_path(sha, ArchiveKind::TarGz)) {
         assert_eq!(meta.len(), archive_len, "partial archive at the final path");
     }
     if !dir.exists() {
@@ -388,7 +389,7 @@ async fn a_local_registry_with_relative_archive_paths_needs_no_server() {
         b"local kernel"
     );
     assert_eq!(
-        std::fs::read(cache.archive_path(&img.sha256)).unwrap(),
+        std::fs::read(cache.archive_path(&img.sha256, ArchiveKind::TarGz)).unwrap(),
         archive
     );
 }

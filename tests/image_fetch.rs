@@ -78,7 +78,10 @@ impl Case {
     fn assert_complete(&self, img: &qemu_test_action::image::LocalImage) {
         assert_eq!(std::fs::read(img.kernel().unwrap()).unwrap(), self.kernel);
         assert_eq!(std::fs::read(img.rootfs().unwrap()).unwrap(), self.rootfs);
-        let archive = self.cache().archive_path(&img.sha256);
+        let archive = self.cache().archive_path(
+            &img.sha256,
+            qemu_test_action::image::kind::ArchiveKind::TarGz,
+        );
         assert_eq!(std::fs::read(archive).unwrap(), self.archive);
     }
 }

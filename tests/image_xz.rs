@@ -66,7 +66,11 @@ async fn bundle_and_rootfs_images_are_pulled_by_name_and_version() {
     );
     // The kept archive is the .tar.xz, byte for byte.
     assert_eq!(
-        std::fs::read(cache.archive_path(&img.sha256)).unwrap(),
+        std::fs::read(cache.archive_path(
+            &img.sha256,
+            qemu_test_action::image::kind::ArchiveKind::TarXz
+        ))
+        .unwrap(),
         bundle
     );
     let root = pull(&reg, "rootfs-aarch64-alpine.img:0.0.15", &cache)

@@ -242,11 +242,43 @@ fn bundle_and_rootfs_are_pulled_separately_into_axbuilds_layout() {
         2,
         "{stdout}"
     );
+    // The cache keeps each archive under its real format's name.
+    let archives = s.path().join("cache/archives");
+    let kept: Vec<PathBuf> = tree(&archives).into_keys().collect();
+    let mut want = vec![
+        PathBuf::from(format!("{}.tar.xz", sha256_hex(&t.bundle))),
+        PathBuf::from(format!("{}.tar.xz", sha256_hex(&t.rootfs_archive))),
+    ];
+    want.sort();
+    assert_eq!(kept, want);
     // Pulling again replaces the extract dir from the cache, without the network.
     std::fs::write(rootfs_dir.join("stale"), b"x").unwrap();
     pulled(&s, &rootfs, &[]);
     assert!(!rootfs_dir.join("stale").exists());
     assert_eq!(t.server.hits(ROOTFS), 1);
+    // A cache written by an earlier version kept the xz archive as `<sha>.tar.gz`: it is still
+    // verified (as xz, the format its URL names) and exported, without the network.
+    let xz = archives.join(format!("{}.tar.xz", sha256_hex(&t.rootfs_archive)));
+    let legacy = archives.join(format!("{}.tar.gz", sha256_hex(&t.rootfs_archive)));
+    std::fs::rename(&xz, &legacy).unwrap();
+    let (out, stdout, stderr) = images(&s, &["verify"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        2,
+        "{stdout}"
+    );
+    std::fs::remove_file(out_dir.join("rootfs-aarch64-alpine.img.tar.xz")).unwrap();
+    pulled(&s, &rootfs, &[]);
+    assert_eq!(
+        std::fs::read(out_dir.join("rootfs-aarch64-alpine.img.tar.xz")).unwrap(),
+        t.rootfs_archive
+    );
+    assert_eq!(t.server.hits(ROOTFS), 1);
+    // `images rm` removes it under either name.
+    let (out, _, stderr) = images(&s, &["rm", "--all"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(tree(&archives).is_empty(), "{:?}", tree(&archives).keys());
 }
 
 #[test]

@@ -3,8 +3,11 @@
 //! Layout under the root:
 //! - `images/<sha256>/`: the unpacked archive plus [`MARKER`], published by one `rename` of a
 //!   complete, verified directory — a reader never sees a partial image;
-//! - `archives/<sha256>.tar.gz`: the verified archive (renamed in after the hash matched);
-//! - `partial/<sha256>.tar.gz.part`: an interrupted download, resumed by the next run;
+//! - `archives/<sha256>.tar.gz` or `.tar.xz` (the archive's format, from its URL): the verified
+//!   archive (renamed in after the hash matched); an xz archive kept by an older version under
+//!   the `.tar.gz` name is still read ([`Cache::kept_archive`]) and replaced when refetched;
+//! - `partial/<sha256>.tar.gz.part` (or `.tar.xz.part`): an interrupted download, resumed by
+//!   the next run;
 //! - `tmp/`: staging directories; `locks/<sha256>.lock`: one `flock` per image.
 //!
 //! A hit reads the marker and stats the files it lists: no network, and no re-hash unless a
@@ -22,6 +25,7 @@ use tokio::time::Instant;
 
 use super::LocalImage;
 use super::fetch::{ArchiveJob, FetchOptions, Fetcher};
+use super::kind::ArchiveKind;
 use super::pipeline::{Target, hex};
 use super::progress::Progress;
 use super::registry::ImageEntry;
@@ -178,15 +182,27 @@ impl Cache {
         self.root.join("images").join(sha256)
     }
 
-    /// Where the verified archive with this hash is kept.
-    pub fn archive_path(&self, sha256: &str) -> PathBuf {
-        self.root.join("archives").join(format!("{sha256}.tar.gz"))
+    /// Where the verified archive with this hash and format is kept (`<sha256>.tar.xz`).
+    pub fn archive_path(&self, sha256: &str, kind: ArchiveKind) -> PathBuf {
+        self.root.join("archives").join(format!("{sha256}{kind}"))
     }
 
-    fn part_path(&self, sha256: &str) -> PathBuf {
+    /// The kept archive to read for this hash and format: its own name, else the `.tar.gz` name
+    /// under which earlier versions of qemu-test kept every archive, xz ones too (a cache restored from
+    /// an older run); the archive's format comes from its URL, never from this name.
+    pub fn kept_archive(&self, sha256: &str, kind: ArchiveKind) -> PathBuf {
+        let own = self.archive_path(sha256, kind);
+        let legacy = self.archive_path(sha256, ArchiveKind::TarGz);
+        if !own.exists() && legacy.is_file() {
+            return legacy;
+        }
+        own
+    }
+
+    fn part_path(&self, sha256: &str, kind: ArchiveKind) -> PathBuf {
         self.root
             .join("partial")
-            .join(format!("{sha256}.tar.gz.part"))
+            .join(format!("{sha256}{kind}.part"))
     }
 
     /// The complete cached image with this hash: checked by `stat`, and re-hashed where a
@@ -270,16 +286,26 @@ impl Cache {
             .map_err(|e| cache_io(&tmp, "create a directory in", &e))?;
         let dest = staging.path().join("files");
         fs::create_dir(&dest).map_err(|e| cache_io(&dest, "create", &e))?;
+        let kind = ArchiveKind::of_name(&entry.url);
+        // An interrupted download of an earlier version, kept under the `.tar.gz` name: the
+        // same bytes, so it is resumed under the archive's own name.
+        let (part, legacy_part) = (
+            self.part_path(sha, kind),
+            self.part_path(sha, ArchiveKind::TarGz),
+        );
+        if part != legacy_part && !part.exists() && legacy_part.is_file() {
+            let _ = fs::rename(&legacy_part, &part);
+        }
         let job = ArchiveJob {
             label: entry.id(),
             url: entry.url.clone(),
             sha256: sha.clone(),
             target: Target {
-                part: self.part_path(sha),
+                part,
                 dest: dest.clone(),
                 limits: self.options.limits.clone(),
                 reserved: vec![MARKER.to_string()],
-                kind: super::kind::ArchiveKind::of_name(&entry.url),
+                kind,
             },
         };
         let fetcher = Fetcher::new(self.options.clone())?;
@@ -306,8 +332,12 @@ impl Cache {
             },
             None => fetcher.archive(&job, progress).await?,
         };
-        let archive = self.archive_path(sha);
+        let archive = self.archive_path(sha, kind);
         fs::rename(&job.target.part, &archive).map_err(|e| cache_io(&archive, "create", &e))?;
+        // An older version's copy of the same archive under another format's name.
+        for other in ArchiveKind::all().filter(|k| *k != kind) {
+            let _ = fs::remove_file(self.archive_path(sha, other));
+        }
         let marker = Marker {
             sha256: sha.clone(),
             archive_bytes: verified.bytes,
@@ -405,7 +435,9 @@ impl Cache {
     pub async fn remove(&self, sha256: &str, progress: &mut dyn Progress) -> Result<bool, Error> {
         let _lock = self.lock(sha256, progress).await?;
         let mut removed = self.unpublish(sha256)?;
-        for file in [self.archive_path(sha256), self.part_path(sha256)] {
+        let files = ArchiveKind::all()
+            .flat_map(|k| [self.archive_path(sha256, k), self.part_path(sha256, k)]);
+        for file in files {
             match fs::remove_file(&file) {
                 Ok(()) => removed = true,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -425,7 +457,7 @@ impl Cache {
         let _lock = self.lock(sha256, progress).await?;
         let dir = self.image_dir(sha256);
         let marker = read_marker(&dir)?;
-        let archive = self.archive_path(sha256);
+        let archive = self.kept_archive(sha256, ArchiveKind::of_name(&marker.url));
         let expected = sha256.to_string();
         tokio::task::spawn_blocking(move || compare(&archive, &dir, &marker, &expected))
             .await

@@ -130,7 +130,8 @@ async fn pull(
     let local = cache.ensure(entry, progress).await?;
     let shown = match output_dir {
         Some(dir) => {
-            let archive = cache.archive_path(&local.sha256);
+            let kind = super::kind::ArchiveKind::of_name(&entry.url);
+            let archive = cache.kept_archive(&local.sha256, kind);
             super::tgos::export(&local, entry, &spec, &archive, dir)?
         }
         None => local.dir,

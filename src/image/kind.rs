@@ -65,6 +65,11 @@ impl ArchiveKind {
             .map_or(ArchiveKind::default(), |s| s.kind)
     }
 
+    /// Every kind, in the table's order.
+    pub fn all() -> impl Iterator<Item = ArchiveKind> {
+        KINDS.iter().map(|s| s.kind)
+    }
+
     pub fn spec(self) -> &'static KindSpec {
         KINDS
             .iter()
