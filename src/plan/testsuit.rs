@@ -14,6 +14,13 @@
 //! Our case name adds what axbuild keeps in its command line (os, group, arch), so one run can
 //! hold every case: `<os>.<group>.<name>@<arch>` with `/` in the name written `.`
 //! (`axvisor.normal.smoke-svm@x86_64`). `--test-case` matches axbuild's own names.
+//!
+//! The tree is read once ([`Tree::read`]) with symlinks followed, as axbuild's `read_dir` walk
+//! does, within bounds: a link that leads back to a directory it is in (a loop) is an error
+//! naming it, instead of a walk that never ends; so is a link whose target is outside the
+//! workspace (the test-suit directory's parent: a checkout's link to `/` or `$HOME` would
+//! otherwise be walked and its TOMLs read as cases) and a broken link (a case that silently
+//! vanished); at most [`MAX_ENTRIES`] entries are read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -88,9 +95,10 @@ pub struct Filter {
 /// arch, then axbuild's display name. A `--test-case` that matches nothing is an error listing
 /// the names there are.
 pub fn discover(root: &Path, filter: &Filter) -> Result<Vec<TestSuitCase>, Error> {
+    let tree = Tree::read(root)?;
     let mut all = Vec::new();
-    for os in subdirs(root)? {
-        for group in subdirs(&os)? {
+    for os in tree.subdirs(root) {
+        for group in tree.subdirs(&os) {
             let group_name = file_name(&group);
             if !filter.groups.is_empty() && !filter.groups.contains(&group_name) {
                 continue;
@@ -99,7 +107,7 @@ pub fn discover(root: &Path, filter: &Filter) -> Result<Vec<TestSuitCase>, Error
                 if !filter.archs.is_empty() && !filter.archs.contains(&arch) {
                     continue;
                 }
-                all.extend(group_cases(&group, &file_name(&os), arch, target)?);
+                all.extend(group_cases(&tree, &group, &file_name(&os), arch, target));
             }
         }
     }
@@ -205,15 +213,16 @@ fn rootfs_named(qemu_config: &Path) -> Result<Option<String>, Error> {
 
 /// The cases of one group for one architecture.
 fn group_cases(
+    tree: &Tree,
     group: &Path,
     os: &str,
     arch: Arch,
     target: &'static str,
-) -> Result<Vec<TestSuitCase>, Error> {
+) -> Vec<TestSuitCase> {
     let mut wrappers = Vec::new();
-    let mut stack = subdirs(group)?;
+    let mut stack = tree.subdirs(group);
     while let Some(dir) = stack.pop() {
-        let builds = build_files(&dir, target)?;
+        let builds = build_files(tree, &dir, target);
         if !builds.is_empty() {
             for (variant, path) in builds {
                 let mut name = relative(group, &dir);
@@ -225,7 +234,7 @@ fn group_cases(
             continue;
         }
         if !is_asset_dir(&dir) {
-            stack.extend(subdirs(&dir)?);
+            stack.extend(tree.subdirs(&dir));
         }
     }
     wrappers.sort_by(|a, b| a.0.cmp(&b.0));
@@ -236,17 +245,17 @@ fn group_cases(
             None => arch.name().to_string(),
         };
         let mut found = Vec::new();
-        if let Some(p) = qemu_configs(&dir)?.remove(&key) {
+        if let Some(p) = qemu_configs(tree, &dir).remove(&key) {
             found.push((wrapper_name.clone(), wrapper_name.clone(), p));
         }
-        let mut stack = subdirs(&dir)?;
+        let mut stack = tree.subdirs(&dir);
         while let Some(sub) = stack.pop() {
-            if has_build_file(&sub)? || is_asset_dir(&sub) {
+            if has_build_file(tree, &sub) || is_asset_dir(&sub) {
                 continue;
             }
-            let mut configs = qemu_configs(&sub)?;
+            let mut configs = qemu_configs(tree, &sub);
             if configs.is_empty() {
-                stack.extend(subdirs(&sub)?);
+                stack.extend(tree.subdirs(&sub));
                 continue;
             }
             if let Some(p) = configs.remove(&key) {
@@ -272,13 +281,13 @@ fn group_cases(
         }
     }
     cases.sort_by(|a, b| a.display_name.cmp(&b.display_name));
-    Ok(cases)
+    cases
 }
 
 /// `build-<target>.toml` (no variant) and `build-<target>-<variant>.toml` in `dir`, sorted.
-fn build_files(dir: &Path, target: &str) -> Result<Vec<(Option<String>, PathBuf)>, Error> {
+fn build_files(tree: &Tree, dir: &Path, target: &str) -> Vec<(Option<String>, PathBuf)> {
     let mut out = Vec::new();
-    for f in files(dir)? {
+    for f in tree.files(dir) {
         let name = file_name(&f);
         let Some(rest) = name
             .strip_prefix("build-")
@@ -294,20 +303,20 @@ fn build_files(dir: &Path, target: &str) -> Result<Vec<(Option<String>, PathBuf)
         }
     }
     out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
+    out
 }
 
-fn has_build_file(dir: &Path) -> Result<bool, Error> {
-    Ok(files(dir)?.iter().any(|f| {
+fn has_build_file(tree: &Tree, dir: &Path) -> bool {
+    tree.files(dir).iter().any(|f| {
         let n = file_name(f);
         n.starts_with("build-") && n.ends_with(".toml")
-    }))
+    })
 }
 
 /// `qemu-<key>.toml` files of `dir` by key (not `qemu-base-*`).
-fn qemu_configs(dir: &Path) -> Result<BTreeMap<String, PathBuf>, Error> {
+fn qemu_configs(tree: &Tree, dir: &Path) -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
-    for f in files(dir)? {
+    for f in tree.files(dir) {
         let name = file_name(&f);
         if let Some(key) = name
             .strip_prefix("qemu-")
@@ -317,7 +326,7 @@ fn qemu_configs(dir: &Path) -> Result<BTreeMap<String, PathBuf>, Error> {
             out.insert(key.to_string(), f);
         }
     }
-    Ok(out)
+    out
 }
 
 fn is_asset_dir(dir: &Path) -> bool {
@@ -339,42 +348,138 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn entries(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let read =
-        std::fs::read_dir(dir).map_err(|e| Error::input_io(dir, "test-suit directory", &e))?;
-    let mut out = Vec::new();
-    for e in read {
-        out.push(
-            e.map_err(|e| Error::input_io(dir, "test-suit directory", &e))?
-                .path(),
-        );
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Every `.toml` file in the tree under `root`, sorted (`check --test-suit` reads them all).
 pub fn toml_files(root: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        out.extend(
-            files(&dir)?
-                .into_iter()
-                .filter(|f| f.extension().is_some_and(|e| e == "toml")),
-        );
-        stack.extend(subdirs(&dir)?);
-    }
+    let tree = Tree::read(root)?;
+    let mut out: Vec<PathBuf> = tree
+        .dirs
+        .values()
+        .flat_map(|l| &l.files)
+        .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+        .cloned()
+        .collect();
     out.sort();
     Ok(out)
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    Ok(entries(dir)?.into_iter().filter(|p| p.is_dir()).collect())
+/// Most directory entries a test-suit tree may have (tgoskits' has a few hundred): links that
+/// fan out without looping cannot make the walk unbounded.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// One directory of the [`Tree`]: its subdirectories and files, by the paths they were reached
+/// by (through links as written, so case names are the tree's own), sorted.
+#[derive(Default)]
+struct Listing {
+    dirs: Vec<PathBuf>,
+    files: Vec<PathBuf>,
 }
 
-fn files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    Ok(entries(dir)?.into_iter().filter(|p| p.is_file()).collect())
+/// The test-suit tree, read once with symlinks followed (see the module's rules).
+struct Tree {
+    dirs: BTreeMap<PathBuf, Listing>,
+}
+
+impl Tree {
+    fn read(root: &Path) -> Result<Tree, Error> {
+        let io = |e: &std::io::Error| Error::input_io(root, "test-suit directory", e);
+        let workspace = std::fs::canonicalize(workspace_of(root)).map_err(|e| io(&e))?;
+        let mut dirs: BTreeMap<PathBuf, Listing> = BTreeMap::new();
+        let walk = walkdir::WalkDir::new(root)
+            .follow_links(true)
+            .sort_by_file_name();
+        for (n, item) in walk.into_iter().enumerate() {
+            if n >= MAX_ENTRIES {
+                return Err(Error::usage(format!(
+                    "the test-suit directory {} has more than {MAX_ENTRIES} entries",
+                    root.display()
+                ))
+                .help("pass tgoskits' test-suit directory; check it for links that fan out"));
+            }
+            let entry = item.map_err(|e| walk_error(root, &workspace, &e))?;
+            let path = entry.path().to_path_buf();
+            if entry.path_is_symlink() {
+                check_link(&path, &workspace)?;
+            }
+            if entry.file_type().is_dir() {
+                dirs.entry(path.clone()).or_default();
+            }
+            if entry.depth() == 0 {
+                continue;
+            }
+            let parent = path.parent().unwrap_or(root).to_path_buf();
+            let listing = dirs.entry(parent).or_default();
+            if entry.file_type().is_dir() {
+                listing.dirs.push(path);
+            } else if entry.file_type().is_file() {
+                listing.files.push(path);
+            }
+        }
+        Ok(Tree { dirs })
+    }
+
+    fn subdirs(&self, dir: &Path) -> Vec<PathBuf> {
+        self.dirs
+            .get(dir)
+            .map(|l| l.dirs.clone())
+            .unwrap_or_default()
+    }
+
+    fn files(&self, dir: &Path) -> Vec<PathBuf> {
+        self.dirs
+            .get(dir)
+            .map(|l| l.files.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A link in the tree must resolve, and to a place inside the workspace.
+fn check_link(link: &Path, workspace: &Path) -> Result<(), Error> {
+    let target = std::fs::read_link(link).unwrap_or_default();
+    let resolved = std::fs::canonicalize(link).map_err(|e| {
+        Error::usage(format!(
+            "the test-suit link {} -> {} cannot be followed: {e}",
+            link.display(),
+            target.display()
+        ))
+        .help("fix or remove the broken link")
+    })?;
+    if resolved.starts_with(workspace) {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "the test-suit link {} -> {} leads out of the workspace {} (to {}); it is not followed",
+        link.display(),
+        target.display(),
+        workspace.display(),
+        resolved.display()
+    ))
+    .help("link only to files and directories inside the workspace, or copy them into the tree"))
+}
+
+/// A walk error: a link's own error when a link failed (broken, or out of the workspace, which
+/// walkdir may see as a loop: `/` is everyone's ancestor), else a loop names the link and the
+/// directory it leads back to.
+fn walk_error(root: &Path, workspace: &Path, e: &walkdir::Error) -> Error {
+    let at = e.path().unwrap_or(root);
+    let is_link = std::fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link && let Err(link) = check_link(at, workspace) {
+        return link;
+    }
+    if let Some(ancestor) = e.loop_ancestor() {
+        let target = std::fs::read_link(at).unwrap_or_default();
+        return Error::usage(format!(
+            "the test-suit link {} -> {} leads back to {}, a directory it is in: a loop",
+            at.display(),
+            target.display(),
+            ancestor.display()
+        ))
+        .help("remove the link, or point it at a directory outside its own ancestors");
+    }
+    let io = e.io_error().map_or_else(
+        || std::io::Error::other(e.to_string()),
+        |io| std::io::Error::new(io.kind(), io.to_string()),
+    );
+    Error::input_io(at, "test-suit directory", &io)
 }
 
 #[cfg(test)]
@@ -389,6 +494,74 @@ mod tests {
             std::fs::write(p, "").unwrap();
         }
         d
+    }
+
+    /// Links inside the workspace are followed (a case reached through one is named by the
+    /// link's path); a loop, a link out of the workspace and a broken link are errors naming the
+    /// link, each found at once (no endless walk).
+    #[test]
+    fn symlinks_are_followed_within_the_workspace_and_loops_end() {
+        use std::os::unix::fs::symlink;
+        let ws = tempfile::tempdir().unwrap();
+        let root = ws.path().join("test-suit");
+        for f in [
+            "os/g/w/build-x86_64-unknown-none.toml",
+            "os/g/w/smoke/qemu-x86_64.toml",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let shared = ws.path().join("shared/extra");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::write(shared.join("qemu-x86_64.toml"), "").unwrap();
+        symlink(&shared, root.join("os/g/w/linked")).unwrap();
+        let names: Vec<String> = discover(&root, &Filter::default())
+            .unwrap()
+            .iter()
+            .map(|c| c.display_name.clone())
+            .collect();
+        assert_eq!(names, ["w/linked", "w/smoke"]);
+        assert!(
+            toml_files(&root)
+                .unwrap()
+                .contains(&root.join("os/g/w/linked/qemu-x86_64.toml"))
+        );
+
+        let lp = root.join("os/g/w/smoke/loop");
+        symlink("../..", &lp).unwrap();
+        let started = std::time::Instant::now();
+        for e in [
+            discover(&root, &Filter::default()).unwrap_err(),
+            toml_files(&root).unwrap_err(),
+        ] {
+            assert!(
+                e.message.starts_with(&format!(
+                    "the test-suit link {} -> ../.. leads back to",
+                    lp.display()
+                )) && e.message.ends_with("a directory it is in: a loop"),
+                "{e}"
+            );
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        std::fs::remove_file(&lp).unwrap();
+
+        let out = tempfile::tempdir().unwrap();
+        let link = root.join("os/g/w/outside");
+        symlink(out.path(), &link).unwrap();
+        let e = discover(&root, &Filter::default()).unwrap_err();
+        assert!(
+            e.message
+                .contains(&format!("the test-suit link {} -> ", link.display()))
+                && e.message.contains("leads out of the workspace"),
+            "{e}"
+        );
+        std::fs::remove_file(&link).unwrap();
+
+        let broken = root.join("os/g/w/smoke/qemu-aarch64.toml");
+        symlink("nowhere.toml", &broken).unwrap();
+        let e = discover(&root, &Filter::default()).unwrap_err();
+        assert!(e.message.contains(&broken.display().to_string()), "{e}");
     }
 
     #[test]
