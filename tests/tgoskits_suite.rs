@@ -285,6 +285,39 @@ fn x86_svm_and_vmx_cases_skip_with_their_own_reason() {
     assert!(skipped >= 1, "{stdout}");
 }
 
+/// The uefi group's case names a VM config axbuild generates under tmp/ (tgoskits' own CI job
+/// for it runs a script first): not there, the case is skipped with that reason, before
+/// anything is fetched or built, and the whole tree's run is not stopped by it (exit 0).
+#[test]
+fn a_case_whose_generated_vm_config_is_missing_is_skipped_saying_so() {
+    let s = Scratch::new();
+    let root = data().join("test-suit");
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--test-group",
+        "uefi",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let case = &s.results()["cases"][0];
+    assert_eq!(case["name"], "axvisor.uefi.qemu-nimbos@x86_64", "{case}");
+    assert_eq!(case["verdict"]["outcome"], "skipped", "{case}");
+    let build = root.join("axvisor/uefi/qemu-nimbos/build-x86_64-unknown-none.toml");
+    let reason = case["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "the VM config os/axvisor/tmp/vmconfigs/nimbos-x86_64-qemu-uefi-smp1.generated.toml \
+             ({}:7:15) is one tgoskits' axbuild generates under tmp/ before it builds, and it is \
+             not there",
+            build.display()
+        )),
+        "{reason}"
+    );
+    assert!(case["stages"].as_array().unwrap().is_empty(), "{case}");
+}
+
 #[test]
 fn every_build_file_loads_in_the_axbuild_shape() {
     use qemu_test_action::build::board::BoardConfig;
