@@ -299,7 +299,8 @@ pub struct TestSuitArgs {
         env = "INPUT_TEST_SUIT"
     )]
     pub test_suit: Option<PathBuf>,
-    /// Only this test group (`normal`, `uefi`, `axtest`; repeatable or comma separated).
+    /// Only this test group: a name (`normal`, `uefi`, `axtest`) or `<os>/<group>`
+    /// (`axvisor/normal`); repeatable or comma separated.
     #[arg(
         long,
         value_name = "GROUP",

@@ -173,10 +173,14 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
             "axvisor.uefi.qemu-nimbos@x86_64",
         ]
     );
-    let svm = &all[6];
+    // The runners tgoskits' ci.yml names for these jobs.
     assert_eq!(
-        svm.2,
-        serde_json::json!(["self-hosted", "linux", "kvm", "svm"])
+        all[6].2,
+        serde_json::json!(["self-hosted", "linux", "amd", "kvm"])
+    );
+    assert_eq!(
+        all[7].2,
+        serde_json::json!(["self-hosted", "linux", "intel", "kvm"])
     );
     assert_eq!(all[4].2, serde_json::json!("ubuntu-latest"));
     // axbuild's filters: `--arch x86_64 --test-case smoke-svm`, the group, a display name.
@@ -186,6 +190,10 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
     let uefi = matrix(&s, &["--test-group", "uefi"]);
     assert_eq!(uefi[0].0, "axvisor.uefi.qemu-nimbos@x86_64");
     assert_eq!(uefi.len(), 1);
+    // A group named with its os (axbuild's `axvisor test qemu` runs `normal` by default).
+    let axvisor = matrix(&s, &["--test-group", "axvisor/normal", "--arch", "aarch64"]);
+    let ids: Vec<&str> = axvisor.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ids, ["axvisor.normal.smoke@aarch64"]);
     let by_display = matrix(&s, &["--test-case", "qemu-vmx/smoke-vmx"]);
     assert_eq!(by_display[0].0, "axvisor.normal.smoke-vmx@x86_64");
     // An unknown case names the ones there are.

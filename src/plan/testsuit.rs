@@ -87,6 +87,8 @@ impl TestSuitCase {
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub archs: Vec<Arch>,
+    /// Group names (`normal`: that group of every os) or `<os>/<group>` (`axvisor/normal`:
+    /// what `cargo xtask axvisor test qemu` runs by default).
     pub groups: Vec<String>,
     pub cases: Vec<String>,
 }
@@ -100,7 +102,13 @@ pub fn discover(root: &Path, filter: &Filter) -> Result<Vec<TestSuitCase>, Error
     for os in tree.subdirs(root) {
         for group in tree.subdirs(&os) {
             let group_name = file_name(&group);
-            if !filter.groups.is_empty() && !filter.groups.contains(&group_name) {
+            let qualified = format!("{}/{group_name}", file_name(&os));
+            if !filter.groups.is_empty()
+                && !filter
+                    .groups
+                    .iter()
+                    .any(|g| *g == group_name || *g == qualified)
+            {
                 continue;
             }
             for (arch, target) in ARCHS {
@@ -191,11 +199,13 @@ pub fn workspace_of(root: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// `runs-on` for the matrix: tgoskits runs the x86_64 svm/vmx cases on self-hosted KVM runners
-/// with that CPU, everything else on GitHub's hosted runners.
+/// `runs-on` for the matrix: tgoskits runs the x86_64 svm/vmx cases on its self-hosted KVM
+/// runners of that CPU vendor (labels as in its ci.yml: `amd` for svm, `intel` for vmx),
+/// everything else on GitHub's hosted runners.
 fn runner_for(c: &TestSuitCase) -> serde_json::Value {
     match c.variant.as_deref() {
-        Some(v @ ("svm" | "vmx")) => serde_json::json!(["self-hosted", "linux", "kvm", v]),
+        Some("svm") => serde_json::json!(["self-hosted", "linux", "amd", "kvm"]),
+        Some("vmx") => serde_json::json!(["self-hosted", "linux", "intel", "kvm"]),
         _ => serde_json::json!("ubuntu-latest"),
     }
 }
@@ -610,5 +620,24 @@ mod tests {
                 .ends_with("cases: deep/er, r, smoke-svm, smoke-vmx"),
             "{e}"
         );
+        // A group named with its os: only that os's group.
+        let other = d.path().join("os2/g/w/build-x86_64-unknown-none.toml");
+        std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+        std::fs::write(&other, "").unwrap();
+        std::fs::write(other.with_file_name("qemu-x86_64.toml"), "").unwrap();
+        let ids = |groups: &[&str]| -> Vec<String> {
+            let f = Filter {
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                ..Default::default()
+            };
+            discover(d.path(), &f)
+                .unwrap()
+                .iter()
+                .map(TestSuitCase::id)
+                .collect()
+        };
+        assert_eq!(ids(&["g"]).len(), 5);
+        assert_eq!(ids(&["os2/g"]), ["os2.g.w@x86_64"]);
+        assert_eq!(ids(&["os/g"]).len(), 4);
     }
 }
