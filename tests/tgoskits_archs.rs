@@ -66,6 +66,14 @@ fn dry_run(s: &Scratch, arch: &str, extra: &[&str]) -> (Option<i32>, String, Str
     (out.status.code(), stdout, stderr)
 }
 
+/// The dry run's `# skipped: …` line.
+fn skipped_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("# skipped: "))
+        .unwrap_or_else(|| panic!("{stdout}"))
+}
+
 fn notes(case: &serde_json::Value) -> String {
     case["command"]["notes"].to_string()
 }
@@ -238,10 +246,7 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
     let fw = s.write("QEMU_EFI.fd", "stand-in");
     let (code, stdout, stderr) = dry_run(&s, "loongarch64", &["--firmware", fw.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let skipped = stdout
-        .lines()
-        .find(|l| l.starts_with("# skipped: "))
-        .unwrap_or_else(|| panic!("{stdout}"));
+    let skipped = skipped_line(&stdout);
     assert!(
         skipped.contains("on loongarch64 needs LVZ (the LoongArch virtualization extension), but QEMU's CPU model `la464` has no `lvz` property"),
         "{skipped}"
@@ -257,10 +262,7 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
     // how to provide it, then (also) the missing LVZ.
     let (code, stdout, stderr) = dry_run(&s, "loongarch64", &[]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let skipped = stdout
-        .lines()
-        .find(|l| l.starts_with("# skipped: "))
-        .unwrap_or_else(|| panic!("{stdout}"));
+    let skipped = skipped_line(&stdout);
     assert!(
         skipped.starts_with(
             "# skipped: `uefi = true` needs UEFI firmware for loongarch64, but none was found \
