@@ -432,6 +432,15 @@ pub struct RunArgs {
     /// first of qemu-<arch>.toml, .qemu-<arch>.toml, qemu.toml, .qemu.toml in the workspace.
     #[arg(env = "INPUT_QEMU_CONFIG", long, value_name = "FILE")]
     pub qemu_config: Option<PathBuf>,
+    /// Boot on a board through U-Boot instead of QEMU: ostool's U-Boot config (`uboot.toml`:
+    /// serial, baud_rate, power commands, dtb_file, [net], success/fail patterns), read unmodified.
+    #[arg(
+        env = "INPUT_UBOOT_CONFIG",
+        long,
+        value_name = "FILE",
+        conflicts_with = "qemu_config"
+    )]
+    pub uboot_config: Option<PathBuf>,
     /// Guest architecture (aarch64, x86_64, riscv64, …); default: from the kernel's header (ELF,
     /// Linux arm64/RISC-V Image, x86 bzImage, uImage); needed for raw binaries.
     #[arg(env = "INPUT_ARCH", long, value_name = "ARCH")]

@@ -94,6 +94,7 @@ fn action_yml_inputs_are_the_binarys() {
 const EMPTY_DEFAULT_INPUTS: [&str; 17] = [
     "build-config",
     "qemu-config",
+    "uboot-config",
     "vmconfigs",
     "image",
     "registry",

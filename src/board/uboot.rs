@@ -65,6 +65,9 @@ pub struct UbootConfig {
     pub serial: Option<Setting<String>>,
     pub baud_rate: Option<Setting<u32>>,
     pub dtb_file: Option<Setting<PathBuf>>,
+    /// An initrd (initramfs) loaded beside the kernel and passed to `booti`/`bootm`; this
+    /// project's key (ostool has none).
+    pub initrd_file: Option<Setting<PathBuf>>,
     pub kernel_load_addr: Option<Setting<u64>>,
     pub fit_load_addr: Option<Setting<u64>>,
     pub bootm_addr: Option<Setting<u64>>,
@@ -80,6 +83,9 @@ pub struct UbootConfig {
     pub fail_regex_at: Option<Location>,
     /// U-Boot commands typed at its prompt before booting.
     pub uboot_cmd: Vec<Setting<String>>,
+    /// Deadline of each U-Boot stage (power-on to prompt, each command, boot command to
+    /// kernel start); this project's key (`board::load` has the defaults).
+    pub uboot_timeout: Option<Setting<std::time::Duration>>,
     pub net: Option<NetConfig>,
     /// Console grammar keys (`timeout`, `shell_prefix`, `shell_check_steps`, …).
     pub grammar: GrammarSpec,
@@ -122,6 +128,13 @@ const KEYS: &[KeySpec] = &[
         name: "dtb_file",
         read: |c, r, f| {
             c.dtb_file = Some(r.path(f, r#"`dtb_file = "board.dtb"`"#)?);
+            Ok(())
+        },
+    },
+    KeySpec {
+        name: "initrd_file",
+        read: |c, r, f| {
+            c.initrd_file = Some(r.path(f, r#"`initrd_file = "initramfs.cpio.gz"`"#)?);
             Ok(())
         },
     },
@@ -189,6 +202,22 @@ const KEYS: &[KeySpec] = &[
             let example = r#"`uboot_cmd = ["run ab_select_cmd", "run avb_boot"]`"#;
             c.uboot_cmd = r.strings(f, example)?;
             Ok(())
+        },
+    },
+    KeySpec {
+        name: "uboot_timeout",
+        read: |c, r, f| {
+            let s = r.string(f, r#"`uboot_timeout = "20s"`"#)?;
+            match crate::duration::parse(s.value.trim()) {
+                Ok(d) if !d.is_zero() => {
+                    c.uboot_timeout = Some(Setting {
+                        value: d,
+                        location: s.location,
+                    });
+                    Ok(())
+                }
+                _ => Err(r.bad_value(f, &s, "must be a duration", r#"`uboot_timeout = "20s"`"#)),
+            }
         },
     },
     KeySpec {
@@ -278,6 +307,7 @@ impl UbootConfig {
             serial: None,
             baud_rate: None,
             dtb_file: None,
+            initrd_file: None,
             kernel_load_addr: None,
             fit_load_addr: None,
             bootm_addr: None,
@@ -288,6 +318,7 @@ impl UbootConfig {
             fail_regex: Vec::new(),
             fail_regex_at: None,
             uboot_cmd: Vec::new(),
+            uboot_timeout: None,
             net: None,
             grammar: GrammarSpec::default(),
             warnings: Vec::new(),
@@ -548,11 +579,12 @@ fn key_place(table: &dyn TableLike, key: &str, item: &Item, source: &SourceText)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::error::ErrorKind;
 
-    fn parse_env(text: &str, vars: &[(&str, &str)]) -> Result<UbootConfig, Error> {
+    /// Parses `text` with `vars` as the environment (the other board modules' tests use it).
+    pub(crate) fn parse_env(text: &str, vars: &[(&str, &str)]) -> Result<UbootConfig, Error> {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -40,6 +40,12 @@ pub fn kernel_arch(path: &Path) -> Result<Arch, Error> {
 
 /// The flat binary `objcopy -O binary` would write for this ELF.
 pub fn to_bin(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    Ok(to_bin_at(bytes)?.1)
+}
+
+/// [`to_bin`] and the address its first byte belongs at (the lowest load address), where a
+/// board's U-Boot loads it.
+pub fn to_bin_at(bytes: &[u8]) -> Result<(u64, Vec<u8>), Error> {
     let elf = Elf::parse(bytes)?;
     let pieces = elf.loadable_pieces()?;
     let Some(low) = pieces.iter().map(|p| p.lma).min() else {
@@ -61,7 +67,7 @@ pub fn to_bin(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         let start = (piece.lma - low) as usize;
         out[start..start + piece.data.len()].copy_from_slice(piece.data);
     }
-    Ok(out)
+    Ok((low, out))
 }
 
 /// Largest flat binary we produce; beyond this the sections' LMAs are far apart by mistake.

@@ -150,5 +150,6 @@ fn kind(e: &crate::console::TimelineEntry) -> &'static str {
     match e.kind {
         crate::console::TimelineKind::Milestone => "milestone",
         crate::console::TimelineKind::Step => "step",
+        crate::console::TimelineKind::Stage => "stage",
     }
 }

@@ -266,6 +266,7 @@ impl RunArgs {
             image: self.image.clone(),
             registry: self.registry.clone(),
             qemu_config: self.qemu_config.clone(),
+            uboot_config: self.uboot_config.clone(),
             arch: self.arch,
             workspace: self.workspace.clone(),
             timeout: self.timeout,

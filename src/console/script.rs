@@ -59,6 +59,8 @@ pub struct Extractor {
 pub enum TimelineKind {
     Milestone,
     Step,
+    /// A board's boot stage (U-Boot prompt, image loaded, kernel started: `board::stages`).
+    Stage,
 }
 
 /// One milestone or step: when it was reached, or that it never was.

@@ -13,6 +13,8 @@ pub struct CaseInputs {
     pub name: Option<String>,
     pub kernel: Option<PathBuf>,
     pub qemu_config: Option<PathBuf>,
+    /// ostool's U-Boot config: the case boots on a board (`board`).
+    pub uboot_config: Option<PathBuf>,
     pub build_config: Option<PathBuf>,
     /// Directory of the `Cargo.toml` whose package `build_config` builds (default: the
     /// workspace root); set by test-suit discovery (`os/axvisor`).
@@ -58,7 +60,7 @@ impl CaseInputs {
     /// without building, a `build_command` over it runs the command.
     pub fn over(&self, lower: &CaseInputs) -> CaseInputs {
         let mut merged = overlay_fields!(self, lower;
-            opt: name, retries, kernel, qemu_config, build_config, package_dir, image, registry, build_command,
+            opt: name, retries, kernel, qemu_config, uboot_config, build_config, package_dir, image, registry, build_command,
                  artifact, arch, accel, on_unsupported, timeout, workspace, firmware, runner,
                  location;
             list: vmconfigs, requires, success_regex, fail_regex;

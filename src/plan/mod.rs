@@ -150,6 +150,8 @@ pub struct Case {
     pub on_unsupported: Policy,
     /// Set by [`apply_profiles`]: run under this accelerator, or skip/fail with the reason.
     pub decision: Option<ProfileDecision>,
+    /// `--uboot-config`: the case boots on this board through U-Boot, not on QEMU.
+    pub board: Option<Box<crate::board::UbootConfig>>,
 }
 
 impl Case {
@@ -165,6 +167,9 @@ impl Case {
     /// when KVM could be used (same architecture as the host, accel not `tcg`) or a
     /// requirement must be checked.
     pub fn needs_probe(&self) -> bool {
+        if self.board.is_some() {
+            return false;
+        }
         let same_arch = Arch::host().is_some_and(|h| self.arch.kvm_runs_on(h));
         !self.requires.is_empty() || (same_arch && self.accel_request != AccelRequest::Tcg)
     }
@@ -176,7 +181,8 @@ impl Case {
 /// whether its CPU offers the extension ([`hypervisor_cpu`]; once per QEMU and CPU).
 pub fn apply_profiles(cases: &mut [Case], probe: &HostProbe, profiles: &Profiles) {
     let mut probe = probe.clone();
-    for case in cases {
+    // A board runs on its own hardware: no accelerator to choose.
+    for case in cases.iter_mut().filter(|c| c.board.is_none()) {
         let cpu = hypervisor_cpu(case, &mut probe, profiles);
         let decision = profile::choose_with_cpu(
             case.accel_request,
@@ -368,6 +374,7 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
     CaseInputs {
         kernel: abs(&c.kernel),
         qemu_config: abs(&c.qemu_config),
+        uboot_config: abs(&c.uboot_config),
         build_config: abs(&c.build_config),
         package_dir: abs(&c.package_dir),
         artifact: abs(&c.artifact),
@@ -391,13 +398,29 @@ fn absolutize(c: &CaseInputs, base: &Path) -> CaseInputs {
 /// writing) the files they name.
 pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Result<Case, Error> {
     let workspace = workspace.to_path_buf();
+    // A board case has a U-Boot config instead of a QEMU one (no QEMU arguments, no default
+    // config file looked up); its patterns and grammar keys are the U-Boot config's.
+    let board = match &inputs.uboot_config {
+        Some(p) if inputs.qemu_config.is_some() => {
+            return Err(Error::usage(format!(
+                "--uboot-config {} and --qemu-config name two machines; a case boots on QEMU or on a board",
+                p.display()
+            ))
+            .help("drop one of them (in the suite case or on the command line)"));
+        }
+        Some(p) => Some(crate::board::UbootConfig::load(p, &workspace)?),
+        None => None,
+    };
     // A named config is read first, so its errors come before the kernel's; ostool's default
     // `qemu-<arch>.toml` needs the architecture, which the kernel may tell.
-    let mut named = inputs
-        .qemu_config
-        .as_deref()
-        .map(QemuConfig::load)
-        .transpose()?;
+    let mut named = match &board {
+        Some(b) => Some(QemuConfig::parse(&b.path, "")?),
+        None => inputs
+            .qemu_config
+            .as_deref()
+            .map(QemuConfig::load)
+            .transpose()?,
+    };
     let mut config_for = |arch: Option<Arch>| match named.take() {
         Some(config) => Ok(config),
         None => load_config(inputs, arch, &workspace),
@@ -408,6 +431,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             let config = config_for(Some(arch))?;
             (source, arch, is_elf, config)
         }
+        None if board.is_some() => return Err(no_kernel()),
         None => {
             let config = config_for(inputs.arch)?;
             let firmware = firmware_under_test(&config).ok_or_else(no_kernel)?;
@@ -484,7 +508,9 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         )
     }));
     check_input_files(&command.args, &config, inputs.image.is_some())?;
-    let grammar = inputs.grammar.over(&config.grammar);
+    let grammar = inputs
+        .grammar
+        .over(board.as_ref().map_or(&config.grammar, |b| &b.grammar));
     if let Some(missing) = grammar.symbols.iter().find(|p| !p.is_file()) {
         return Err(
             Error::usage(format!("--symbols {}: no such file", missing.display()))
@@ -492,10 +518,18 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         );
     }
     let at = inputs.location.as_ref();
+    let (success_specs, fail_specs, fail_at) = match &board {
+        Some(b) => (&b.success_regex, &b.fail_regex, &b.fail_regex_at),
+        None => (
+            &config.success_regex,
+            &config.fail_regex,
+            &config.fail_regex_at,
+        ),
+    };
     let judge = judge_spec(&JudgeSource {
-        success: &judge::patterns(&inputs.success_regex, at, &config.success_regex),
-        fail: &judge::patterns(&inputs.fail_regex, at, &config.fail_regex),
-        fail_written_at: config.fail_regex_at.as_ref(),
+        success: &judge::patterns(&inputs.success_regex, at, success_specs),
+        fail: &judge::patterns(&inputs.fail_regex, at, fail_specs),
+        fail_written_at: fail_at.as_ref(),
         grammar: &grammar,
         timeout: inputs.timeout,
     })?;
@@ -516,6 +550,9 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
     let mut warnings = config.warnings.clone();
     if let KernelSource::Cargo { board, .. } = &source {
         warnings.extend(board.warnings.iter().cloned());
+    }
+    if let Some(b) = &board {
+        warnings.extend(b.warnings.iter().cloned());
     }
     Ok(Case {
         name,
@@ -570,6 +607,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         on_unsupported: parse_opt(inputs.on_unsupported.as_deref(), "on-unsupported")?
             .unwrap_or_default(),
         decision: None,
+        board: board.map(Box::new),
     })
 }
 

@@ -17,6 +17,7 @@ pub const CASE_KEYS: &[&str] = &[
     "name",
     "kernel",
     "qemu-config",
+    "uboot-config",
     "build-config",
     "vmconfigs",
     "image",
@@ -188,6 +189,7 @@ impl Reader<'_> {
                 "name" => c.name = Some(self.string(item, key)?),
                 "kernel" => c.kernel = Some(self.string(item, key)?.into()),
                 "qemu-config" => c.qemu_config = Some(self.string(item, key)?.into()),
+                "uboot-config" => c.uboot_config = Some(self.string(item, key)?.into()),
                 "build-config" => c.build_config = Some(self.string(item, key)?.into()),
                 "vmconfigs" => {
                     c.vmconfigs = self

@@ -24,6 +24,8 @@ impl TimeKind {
         match kind {
             TimelineKind::Milestone => TimeKind::Milestone,
             TimelineKind::Step => TimeKind::Step,
+            // A board stage is timed like a milestone (a named point on the console).
+            TimelineKind::Stage => TimeKind::Milestone,
         }
     }
 }

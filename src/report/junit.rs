@@ -261,6 +261,7 @@ fn grammar_cases(r: &CaseResult) -> Vec<TestCase> {
         let prefix = match e.kind {
             crate::console::TimelineKind::Milestone => "milestone: ",
             crate::console::TimelineKind::Step => "",
+            crate::console::TimelineKind::Stage => "board: ",
         };
         let name = xml_text(&format!("{prefix}{}", e.name));
         out.push(case(r, &name, e.delta.unwrap_or_default(), status));

@@ -34,25 +34,11 @@ const STDERR_TAIL_LINES: usize = 20;
 
 /// Everything needed to boot one case; all inputs already validated.
 pub struct BootPlan {
-    pub case: String,
+    pub console: ConsolePlan,
     pub command: QemuCommand,
     /// Resolved path of the QEMU binary.
     pub program: PathBuf,
     pub cwd: PathBuf,
-    pub success: Vec<Pattern>,
-    pub fail: Vec<Pattern>,
-    pub timeout: Duration,
-    pub log_path: PathBuf,
-    pub judge: JudgeOptions,
-    /// Steps, milestones and extraction.
-    pub script: Script,
-    /// No console output for this long ends the boot as a timeout.
-    pub inactivity: Option<Duration>,
-    /// Console log bytes kept on disk (head and tail).
-    pub max_log_size: u64,
-    /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
-    pub send_chunk: usize,
-    pub send_delay: Duration,
     /// The case's work dir (QMP's socket goes there).
     pub work_dir: PathBuf,
     /// `on_reset = "pass"`: a guest reset is the expected ending.
@@ -67,6 +53,25 @@ pub struct BootPlan {
     /// `core_dump = "on-fail"`: the largest guest RAM written as a core file when the boot
     /// fails.
     pub core_dump: Option<u64>,
+}
+
+/// How one console is judged, whatever machine is behind it (QEMU or a board).
+pub struct ConsolePlan {
+    pub case: String,
+    pub success: Vec<Pattern>,
+    pub fail: Vec<Pattern>,
+    pub timeout: Duration,
+    pub log_path: PathBuf,
+    pub judge: JudgeOptions,
+    /// Steps, milestones and extraction.
+    pub script: Script,
+    /// No console output for this long ends the boot as a timeout.
+    pub inactivity: Option<Duration>,
+    /// Console log bytes kept on disk (head and tail).
+    pub max_log_size: u64,
+    /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
+    pub send_chunk: usize,
+    pub send_delay: Duration,
 }
 
 /// What a boot produced, for the case result.
@@ -89,9 +94,10 @@ pub async fn boot(
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let mut log = super::log::ConsoleLog::create(&plan.log_path, plan.max_log_size)?;
+    let cp = &plan.console;
+    let mut log = super::log::ConsoleLog::create(&cp.log_path, cp.max_log_size)?;
     // A core file beside the log belongs to this boot or to none.
-    let _ = std::fs::remove_file(core_path(&plan.log_path));
+    let _ = std::fs::remove_file(core_path(&cp.log_path));
     let mut socket = QmpSocket::new(&plan.work_dir)
         .map_err(|e| Error::io(&plan.work_dir, "create the QMP socket in", &e))?;
     let listener = socket
@@ -100,19 +106,28 @@ pub async fn boot(
         .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
     let command = plan.command.with_qmp(&socket);
     reporters.emit(Event::QemuStarting {
-        case: &plan.case,
+        case: &cp.case,
         command: &command,
     });
     let start = Instant::now();
     let mut qemu = QemuProcess::spawn(&plan.program, &command.args, &plan.cwd)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
     let mut control = Control::start(listener, start);
-    let judge = Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
-        .with_script(plan.script.clone());
-    let mut console = Console::new(&plan.case, judge, start, plan.send_chunk, plan.send_delay);
-    let end = console
-        .watch(&mut qemu, &mut log, reporters, cancel, plan, &mut control)
-        .await?;
+    let mut console = Console::new(cp, start);
+    let end = {
+        let mut machine = QemuMachine {
+            stdout: qemu.stdout.take(),
+            stderr: qemu.stderr.take(),
+            qemu: &mut qemu,
+            control: &mut control,
+            ebuf: vec![0u8; 8 * 1024],
+        };
+        let end = console
+            .watch(&mut machine, &mut log, reporters, cancel, cp)
+            .await;
+        machine.give_back();
+        end?
+    };
     if end == End::Exited {
         control.drain().await;
     }
@@ -143,7 +158,7 @@ pub async fn boot(
     };
     let exit = finish_process(&mut qemu, &end).await?;
     if let (Some(raw), Some(pm)) = (core, postmortem.as_mut()) {
-        let gz = core_path(&plan.log_path);
+        let gz = core_path(&cp.log_path);
         match super::coredump::compress(raw, gz.clone()).await {
             Ok(()) => pm.core_dump = Some(gz),
             Err(why) => pm.notes.push(format!("no core dump: {why}")),
@@ -154,14 +169,14 @@ pub async fn boot(
     let end = console.drain(&mut qemu, &mut log, reporters, end).await?;
     log.flush()
         .await
-        .map_err(|e| Error::io(&plan.log_path, "write the console log", &e))?;
+        .map_err(|e| Error::io(&cp.log_path, "write the console log", &e))?;
     if exit.killed_by_runner {
         console.stderr.forget_termination_notice();
     }
     // With QEMU gone and the log complete: the guest's own backtraces, and names for every
     // address.
     if let Some(pm) = postmortem.as_mut() {
-        pm.backtraces = crate::postmortem::backtrace::from_log(&plan.log_path);
+        pm.backtraces = crate::postmortem::backtrace::from_log(&cp.log_path);
         let mut guests = crate::prepare::vmconfig::guest_kernels(&plan.guest_configs);
         // A flat guest image has no symbols.
         guests.retain(|k| crate::postmortem::symbols::is_elf(k));
@@ -178,29 +193,129 @@ pub async fn boot(
         reset_passes: plan.reset_passes,
         stderr_line: console.stderr.headline(),
         postmortem,
-        ..Facts::observed(end, &console.judge, &plan.success)
+        ..Facts::observed(end, &console.judge, &cp.success)
     });
-    let script = console.judge.script();
-    Ok(BootReport {
-        timeline: script.map(|s| s.timeline()).unwrap_or_default(),
-        testcases: script.map(|s| s.cases()).unwrap_or_default(),
-        verdict,
-        console_tail: console.judge.tail(),
-        stderr_tail: console.stderr.lines(),
-        console_bytes: console.bytes,
-        log_dropped_bytes: log.dropped(),
-        console_lines: console.judge.lines_seen(),
-        elapsed: start.elapsed(),
-    })
+    Ok(console.report(verdict, &log, Vec::new()))
+}
+
+/// What the console loop learns from the machine behind the console.
+pub(crate) enum MachineEvent {
+    /// This many console bytes were read into the buffer.
+    Console(usize),
+    /// The console closed (QEMU's stdout at EOF).
+    ConsoleClosed,
+    /// The machine's own diagnostics (QEMU's stderr).
+    Stderr(Vec<u8>),
+    /// The machine ended by itself (QEMU exited).
+    Exited,
+    /// QEMU's QMP side said something.
+    Control(ControlNote),
+    /// The machine cannot go on (a board's power-on failed), with the reason.
+    Failed(String),
+    /// A line for the reports (a board's power command output).
+    Note(String),
+}
+
+/// The machine behind a console: QEMU ([`QemuMachine`]) or a board
+/// (`crate::board::boot`). One console loop ([`Console::watch`]) serves both.
+pub(crate) trait Machine {
+    /// The next thing that happened; console and diagnostics bytes are read into `buf`.
+    /// Cancel-safe: the loop's `select!` may drop it at any await.
+    async fn next(&mut self, buf: &mut [u8]) -> MachineEvent;
+    /// Types `bytes` on the console (the guest's input); false when the input is closed.
+    async fn type_bytes(&mut self, bytes: &[u8]) -> bool;
+    /// Follows console bytes the judge just read (at `now`, ending on console line
+    /// `line_no`): what to type in answer, or why the boot cannot go on (a board's U-Boot
+    /// conversation). QEMU answers nothing.
+    async fn observe(
+        &mut self,
+        _bytes: &[u8],
+        _now: Duration,
+        _line_no: u64,
+    ) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+    /// The machine's own running deadline (a board stage's), since the start, and the reason
+    /// when it passes.
+    fn deadline(&self) -> Option<(Duration, String)> {
+        None
+    }
+}
+
+/// QEMU as the machine behind the console: its stdout is the console, its stdin the guest's
+/// input, its stderr its diagnostics; QMP tells how the guest ended.
+struct QemuMachine<'a> {
+    qemu: &'a mut QemuProcess,
+    control: &'a mut Control,
+    /// The console and stderr pipes, taken from `qemu` for the watch.
+    stdout: Option<tokio::process::ChildStdout>,
+    stderr: Option<tokio::process::ChildStderr>,
+    ebuf: Vec<u8>,
+}
+
+impl QemuMachine<'_> {
+    /// Gives the console streams back to the process (for the settle and drain after the
+    /// watch).
+    fn give_back(self) {
+        self.qemu.stdout = self.stdout;
+        self.qemu.stderr = self.stderr;
+    }
+}
+
+impl Machine for QemuMachine<'_> {
+    async fn next(&mut self, buf: &mut [u8]) -> MachineEvent {
+        tokio::select! {
+            biased;
+            n = read_some(&mut self.stdout, buf) => match n {
+                Some(n) => MachineEvent::Console(n),
+                None => {
+                    self.stdout = None;
+                    MachineEvent::ConsoleClosed
+                }
+            },
+            n = read_some(&mut self.stderr, &mut self.ebuf) => match n {
+                Some(n) => MachineEvent::Stderr(self.ebuf[..n].to_vec()),
+                None => {
+                    self.stderr = None;
+                    MachineEvent::Note(String::new())
+                }
+            },
+            // The process's own exit, not its stdout closing: a child it forked may hold
+            // the pipe open (and keep printing) long after QEMU itself is gone.
+            status = self.qemu.wait() => match status {
+                Ok(_) => MachineEvent::Exited,
+                Err(e) => MachineEvent::Failed(format!("cannot wait for QEMU: {e}")),
+            },
+            note = self.control.next() => match note {
+                // QMP broke before the guest ran: most often QEMU itself is exiting (a
+                // refused command line); give its exit a moment to be the reason.
+                ControlNote::Failed(why) => {
+                    match tokio::time::timeout(STOP_GRACE, self.qemu.wait()).await {
+                        Ok(_) => MachineEvent::Exited,
+                        Err(_) => MachineEvent::Control(ControlNote::Failed(why)),
+                    }
+                }
+                note => MachineEvent::Control(note),
+            },
+        }
+    }
+
+    /// Writes to QEMU's stdin (the guest's serial input); a closed stdin drops the rest.
+    async fn type_bytes(&mut self, bytes: &[u8]) -> bool {
+        match self.qemu.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(bytes).await.is_ok() && stdin.flush().await.is_ok(),
+            None => false,
+        }
+    }
 }
 
 /// The live state of one boot's console.
-struct Console<'a> {
+pub(crate) struct Console<'a> {
     case: &'a str,
-    judge: Judge,
+    pub(crate) judge: Judge,
     bytes: u64,
     stderr: StderrTail,
-    start: Instant,
+    pub(crate) start: Instant,
     /// When console bytes last arrived (for the inactivity timeout).
     last_output: Instant,
     typing: Typing,
@@ -216,15 +331,22 @@ struct Typing {
 }
 
 impl<'a> Console<'a> {
+    /// A console judged as `plan` says, whose machine started at `start`.
+    pub(crate) fn new(plan: &'a ConsolePlan, start: Instant) -> Console<'a> {
+        let judge = Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
+            .with_script(plan.script.clone());
+        Console::with_judge(&plan.case, judge, start, plan.send_chunk, plan.send_delay)
+    }
+
     /// A console that nothing has been read from yet; steps type `send_chunk` bytes at a time,
     /// `send_delay` apart.
-    fn new(
+    fn with_judge(
         case: &'a str,
         judge: Judge,
         start: Instant,
         send_chunk: usize,
         send_delay: Duration,
-    ) -> Self {
+    ) -> Console<'a> {
         Console {
             case,
             judge,
@@ -241,20 +363,41 @@ impl<'a> Console<'a> {
         }
     }
 
-    /// Streams console and stderr until a decision, the deadline, a signal, or QEMU's exit.
-    async fn watch(
+    /// The boot's report once the verdict is made; `stages` (a board's) come first in the
+    /// timeline.
+    pub(crate) fn report(
+        &self,
+        verdict: Verdict,
+        log: &super::log::ConsoleLog,
+        stages: Vec<TimelineEntry>,
+    ) -> BootReport {
+        let script = self.judge.script();
+        let mut timeline = stages;
+        timeline.extend(script.map(|s| s.timeline()).unwrap_or_default());
+        BootReport {
+            timeline,
+            testcases: script.map(|s| s.cases()).unwrap_or_default(),
+            verdict,
+            console_tail: self.judge.tail(),
+            stderr_tail: self.stderr.lines(),
+            console_bytes: self.bytes,
+            log_dropped_bytes: log.dropped(),
+            console_lines: self.judge.lines_seen(),
+            elapsed: self.start.elapsed(),
+        }
+    }
+
+    /// Streams the machine's console (and diagnostics) until a decision, a deadline, a
+    /// signal, or the machine's end.
+    pub(crate) async fn watch<M: Machine>(
         &mut self,
-        qemu: &mut QemuProcess,
+        machine: &mut M,
         log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
         cancel: &mut Cancel,
-        plan: &BootPlan,
-        control: &mut Control,
+        plan: &ConsolePlan,
     ) -> Result<End, Error> {
-        let mut stdout = qemu.stdout.take();
-        let mut stderr = qemu.stderr.take();
         let mut buf = vec![0u8; READ_CHUNK];
-        let mut ebuf = vec![0u8; 8 * 1024];
         let deadline = tokio::time::sleep_until((self.start + plan.timeout).into());
         tokio::pin!(deadline);
         let stop = loop {
@@ -262,33 +405,58 @@ impl<'a> Console<'a> {
             let awaited = self.judge.script().and_then(|s| s.next_deadline());
             let awaited_at = awaited.as_ref().map(|(d, _)| self.start + *d);
             let quiet_at = plan.inactivity.map(|d| self.last_output + d);
+            let own = machine.deadline();
+            let own_at = own.as_ref().map(|(d, _)| self.start + *d);
             tokio::select! {
                 biased;
                 sig = cancel.cancelled() => break End::Cancelled(sig),
-                n = read_some(&mut stdout, &mut buf) => match n {
-                    Some(n) => {
+                event = machine.next(&mut buf) => match event {
+                    MachineEvent::Console(n) => {
                         if let Some(d) = self.on_console(&buf[..n], log, reporters).await? {
                             break End::Decided(d);
                         }
                         self.queue_typing();
+                        let now = self.start.elapsed();
+                        let line_no = self.judge.lines_seen() + 1;
+                        let answer = tokio::select! {
+                            biased;
+                            sig = cancel.cancelled() => break End::Cancelled(sig),
+                            a = machine.observe(&buf[..n], now, line_no) => a,
+                        };
+                        match answer {
+                            Ok(Some(text)) => self.queue(&text),
+                            Ok(None) => {}
+                            Err(why) => break End::Board(why),
+                        }
                     }
-                    None => {
-                        stdout = None;
+                    MachineEvent::ConsoleClosed => {
                         if let Some(d) = self.judge.finish(self.start.elapsed()) {
                             break End::Decided(d);
                         }
                     }
-                },
-                n = read_some(&mut stderr, &mut ebuf) => match n {
-                    Some(n) => self.on_stderr(&ebuf[..n], reporters),
-                    None => stderr = None,
+                    MachineEvent::Stderr(bytes) => self.on_stderr(&bytes, reporters),
+                    MachineEvent::Exited => break End::Exited,
+                    MachineEvent::Control(ControlNote::Started) => {}
+                    MachineEvent::Control(ControlNote::Panicked(at)) => break End::GuestPanicked(at),
+                    MachineEvent::Control(ControlNote::Failed(why)) => break End::NoControl(why),
+                    MachineEvent::Failed(why) => break End::Board(why),
+                    MachineEvent::Note(line) if line.is_empty() => {}
+                    MachineEvent::Note(line) => reporters.emit(Event::Note {
+                        case: Some(self.case),
+                        level: crate::report::Level::Info,
+                        message: &line,
+                        location: None,
+                    }),
                 },
                 _ = sleep_until_opt(wake) => {
                     if let Some(d) = self.judge.poll(self.start.elapsed()) {
                         break End::Decided(d);
                     }
                 }
-                _ = sleep_until_opt(self.typing.at) => self.type_chunk(qemu).await,
+                _ = sleep_until_opt(self.typing.at) => self.type_chunk(machine).await,
+                _ = sleep_until_opt(own_at) => {
+                    break End::Board(own.map(|(_, why)| why).unwrap_or_default());
+                }
                 _ = sleep_until_opt(awaited_at) => {
                     break End::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
                 }
@@ -296,49 +464,29 @@ impl<'a> Console<'a> {
                     break End::Inactive(plan.inactivity.unwrap_or_default());
                 }
                 _ = &mut deadline => break End::Deadline(plan.timeout),
-                // The process's own exit, not its stdout closing: a child it forked may hold
-                // the pipe open (and keep printing) long after QEMU itself is gone.
-                status = qemu.wait() => {
-                    status.map_err(|e| Error::infra(format!("cannot wait for QEMU: {e}")))?;
-                    break End::Exited;
-                }
-                note = control.next() => match note {
-                    ControlNote::Started => {}
-                    ControlNote::Panicked(at) => break End::GuestPanicked(at),
-                    // QMP broke before the guest ran: most often QEMU itself is exiting (a
-                    // refused command line); give its exit a moment to be the reason.
-                    ControlNote::Failed(why) => {
-                        match tokio::time::timeout(STOP_GRACE, qemu.wait()).await {
-                            Ok(_) => break End::Exited,
-                            Err(_) => break End::NoControl(why),
-                        }
-                    }
-                },
             }
         };
-        qemu.stdout = stdout;
-        qemu.stderr = stderr;
         Ok(stop)
     }
 
     /// Takes what a step just asked to type; the first chunk goes out at once.
     fn queue_typing(&mut self) {
         if let Some(text) = self.judge.script_mut().and_then(|s| s.take_send()) {
-            self.typing.pending.extend_from_slice(&text);
-            self.typing.at.get_or_insert_with(Instant::now);
+            self.queue(&text);
         }
     }
 
-    /// Writes the next chunk to QEMU's stdin (the guest's serial input); a closed stdin drops
-    /// the rest, and the step after it then times out naming what it waited for.
-    async fn type_chunk(&mut self, qemu: &mut QemuProcess) {
+    fn queue(&mut self, text: &[u8]) {
+        self.typing.pending.extend_from_slice(text);
+        self.typing.at.get_or_insert_with(Instant::now);
+    }
+
+    /// Types the next chunk; a closed input drops the rest, and the step after it then times
+    /// out naming what it waited for.
+    async fn type_chunk<M: Machine>(&mut self, machine: &mut M) {
         let n = self.typing.chunk.min(self.typing.pending.len());
         let chunk: Vec<u8> = self.typing.pending.drain(..n).collect();
-        let ok = match qemu.stdin.as_mut() {
-            Some(stdin) => stdin.write_all(&chunk).await.is_ok() && stdin.flush().await.is_ok(),
-            None => false,
-        };
-        if !ok {
+        if !machine.type_bytes(&chunk).await {
             self.typing.pending.clear();
         }
         self.typing.at =
@@ -480,7 +628,9 @@ fn wants_postmortem(end: &End) -> bool {
     match end {
         End::Deadline(_) | End::Awaited(_) | End::Inactive(_) | End::GuestPanicked(_) => true,
         End::Decided(d) => matches!(d, crate::console::Decision::Fail(_)),
-        End::Cancelled(_) | End::Exited | End::LogEnded | End::NoControl(_) => false,
+        End::Cancelled(_) | End::Exited | End::LogEnded | End::NoControl(_) | End::Board(_) => {
+            false
+        }
     }
 }
 
@@ -608,7 +758,7 @@ mod tests {
         qemu.wait().await.unwrap();
         let log = super::super::log::ConsoleLog::create(&dir.join("case.log"), 1 << 20).unwrap();
         let judge = Judge::new(Vec::new(), vec![fail], JudgeOptions::default());
-        let console = Console::new("case", judge, Instant::now(), 1, Duration::ZERO);
+        let console = Console::with_judge("case", judge, Instant::now(), 1, Duration::ZERO);
         (console, qemu, log)
     }
 

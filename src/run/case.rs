@@ -44,7 +44,8 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
     result.arch = Some(case.arch);
     result.accel = case.accel().map(|a| a.name().to_string());
     result.image = run.image;
-    result.command = Some(run.command);
+    // A board has no QEMU command line.
+    result.command = case.board.is_none().then_some(run.command);
     result.stages = run.stages;
     result.config_file = Some(case.config.path.clone()).filter(|p| p.is_file());
     result.duration = start.elapsed();
@@ -244,6 +245,10 @@ impl CaseRun<'_> {
             let flat = crate::build::elf::to_bin(&elf)?;
             crate::prepare::workdir::write_file(bin, &flat)?;
         }
+        if case.board.is_some() {
+            // The board runs the kernel; no QEMU is needed.
+            return Ok(PathBuf::new());
+        }
         self.command.resolve_program().ok_or_else(|| {
             Error::infra(format!("{} not found on PATH", self.command.program)).help(format!(
                 "install it: sudo apt-get install {} (Debian/Ubuntu), or put it on PATH",
@@ -312,20 +317,10 @@ impl CaseRun<'_> {
     async fn boot_once(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
         let case = self.case;
         let plan = BootPlan {
-            case: case.name.clone(),
+            console: console_plan(case),
             command: self.command.clone(),
             program,
             cwd: case.workspace.clone(),
-            success: case.success.clone(),
-            fail: case.fail.clone(),
-            timeout: case.timeout,
-            log_path: case.log_path.clone(),
-            judge: case.judge.clone(),
-            script: case.script.clone(),
-            inactivity: case.inactivity_timeout,
-            max_log_size: case.max_log_size,
-            send_chunk: case.send_chunk,
-            send_delay: case.send_delay,
             work_dir: case.work_dir.clone(),
             reset_passes: case.reset_passes,
             images: vec![case.kernel.clone()],
@@ -346,15 +341,30 @@ impl CaseRun<'_> {
             None => None,
         };
         let t = Instant::now();
-        let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
-        let versions = crate::qemu::version::VersionCache::new(cache_root.as_deref());
-        let (r, qemu_version) = match versions.cached(&plan.program) {
-            Some(v) => (boot(&plan, self.reporters, cancel).await, Some(v)),
-            // Asked while the guest boots, so it costs no wall time.
-            None => tokio::join!(
-                boot(&plan, self.reporters, cancel),
-                versions.query(&plan.program)
-            ),
+        let (r, qemu_version) = match &case.board {
+            Some(config) => {
+                let board = super::board::BoardBootPlan {
+                    console: plan.console,
+                    config: (**config).clone(),
+                    kernel: case.bin_path.clone().unwrap_or_else(|| case.kernel.clone()),
+                    work_dir: case.work_dir.clone(),
+                    cwd: case.workspace.clone(),
+                };
+                let r = super::board::boot(&board, self.reporters, cancel).await;
+                (r, None)
+            }
+            None => {
+                let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
+                let versions = crate::qemu::version::VersionCache::new(cache_root.as_deref());
+                match versions.cached(&plan.program) {
+                    Some(v) => (boot(&plan, self.reporters, cancel).await, Some(v)),
+                    // Asked while the guest boots, so it costs no wall time.
+                    None => tokio::join!(
+                        boot(&plan, self.reporters, cancel),
+                        versions.query(&plan.program)
+                    ),
+                }
+            }
         };
         if let Some(s) = server {
             s.stop().await;
@@ -482,6 +492,23 @@ impl Case {
             self.source,
             KernelSource::Prebuilt(_) | KernelSource::Firmware(_)
         )
+    }
+}
+
+/// How the case's console is judged, whatever machine is behind it.
+pub(crate) fn console_plan(case: &Case) -> super::boot::ConsolePlan {
+    super::boot::ConsolePlan {
+        case: case.name.clone(),
+        success: case.success.clone(),
+        fail: case.fail.clone(),
+        timeout: case.timeout,
+        log_path: case.log_path.clone(),
+        judge: case.judge.clone(),
+        script: case.script.clone(),
+        inactivity: case.inactivity_timeout,
+        max_log_size: case.max_log_size,
+        send_chunk: case.send_chunk,
+        send_delay: case.send_delay,
     }
 }
 

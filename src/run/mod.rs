@@ -1,6 +1,7 @@
 //! Running planned cases: each goes through its stages (image, prepare, build, boot) and ends
 //! in a result; QEMU is always stopped and reaped, also on SIGINT/SIGTERM.
 
+mod board;
 pub(crate) mod boot;
 mod case;
 mod control;

@@ -30,6 +30,9 @@ pub enum End {
     LogEnded,
     /// QMP failed before the guest was started (and QEMU did not exit): the guest never ran.
     NoControl(String),
+    /// A board did not get its kernel started: power-on failed, U-Boot never answered, a
+    /// U-Boot command failed, or a stage's deadline passed (`board::stages`); the reason.
+    Board(String),
 }
 
 /// How the guest ended, as QEMU said over QMP (`SHUTDOWN`'s `reason`).
@@ -177,6 +180,9 @@ pub fn decide(facts: &Facts<'_>) -> Verdict {
             Outcome::Error,
             format!("the guest was never started: QEMU's QMP monitor failed: {why}"),
         ),
+        // The board never ran the kernel under test: an infrastructure error (retried with
+        // `retry_on = ["infra"]`), not a verdict on the kernel.
+        End::Board(why) => Verdict::new(Outcome::Error, format!("board: {why}")),
     };
     if let Some(why) = unmet(facts) {
         fail_pass(&mut v, why);

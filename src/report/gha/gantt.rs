@@ -95,6 +95,7 @@ fn glyph(e: &TimelineEntry) -> &'static str {
     match e.kind {
         TimelineKind::Milestone => "⚑",
         TimelineKind::Step => "▸",
+        TimelineKind::Stage => "◆",
     }
 }
 

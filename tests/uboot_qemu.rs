@@ -1,0 +1,340 @@
+//! Boards through U-Boot, for real: the "board" is QEMU's virt machine running Debian's real
+//! U-Boot (`u-boot-qemu`), powered on and off by `tests/board/qemu-board.sh` (the configs'
+//! `board_reset_cmd` / `board_power_off_cmd`), its UART on one end of a null-modem cable
+//! between two pseudo-terminals (`tests/board/serial_cable.py`) whose other end the tool opens
+//! as its serial device, its network QEMU's user networking (U-Boot reaches the host's
+//! loopback through the gateway 10.0.2.2, so the tool's TFTP server on `lo` serves it).
+//!
+//! Every run goes through `qemu-test run --uboot-config`; after each, no board QEMU may be
+//! left (the power-off command ran).
+
+pub mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::fixtures::fixture;
+use common::{Scratch, text};
+
+/// The runs whose TFTP server binds 127.0.0.1:69, one at a time.
+static TFTP_PORT: Mutex<()> = Mutex::new(());
+
+fn tftp_port() -> std::sync::MutexGuard<'static, ()> {
+    TFTP_PORT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn board_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/board")
+}
+
+/// The null-modem cable: (the tool's end, the board's end).
+struct Cable {
+    child: Child,
+    host: String,
+    board: String,
+}
+
+impl Cable {
+    fn new() -> Cable {
+        let mut child = Command::new("python3")
+            .arg(board_dir().join("serial_cable.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs tests/board/serial_cable.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let mut ends = line.split_whitespace().map(str::to_string);
+        let (host, board) = (ends.next().unwrap(), ends.next().unwrap());
+        Cable { child, host, board }
+    }
+}
+
+impl Drop for Cable {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch dir with a board wired to it.
+struct Bench {
+    scratch: Scratch,
+    cable: Cable,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        Bench {
+            scratch: Scratch::new(),
+            cable: Cable::new(),
+        }
+    }
+
+    /// The power commands: the state (QEMU's pid file) lives in the scratch dir, so the
+    /// scratch's no-QEMU-left check proves the power-off ran.
+    fn power(&self) -> String {
+        let script = board_dir().join("qemu-board.sh");
+        let dir = self.scratch.path().display();
+        format!(
+            "board_reset_cmd = \"sh {s} on {dir} {tty}\"\nboard_power_off_cmd = \"sh {s} off {dir}\"\n",
+            s = script.display(),
+            tty = self.cable.board
+        )
+    }
+
+    /// A U-Boot config on this bench's serial line with `rest` appended.
+    fn config(&self, rest: &str) -> PathBuf {
+        let text = format!(
+            "serial = \"{}\"\nbaud_rate = \"115200\"\n{}{rest}",
+            self.cable.host,
+            self.power()
+        );
+        self.scratch.write("uboot.toml", &text)
+    }
+
+    fn run(&self, kernel: &Path, extra: &[&str]) -> (i32, String, serde_json::Value) {
+        let mut args = vec![
+            "run",
+            "--uboot-config",
+            "uboot.toml",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--arch",
+            "aarch64",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.scratch.run(&args);
+        let (stdout, stderr) = text(&out);
+        let results = std::fs::read_to_string(self.scratch.out().join("results.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null);
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{stdout}\n{stderr}"),
+            results,
+        )
+    }
+}
+
+/// The network of the tests' board: static, the host's loopback as the TFTP server.
+const NET: &str = "[net]\ninterface = \"lo\"\nboard_ip = \"10.0.2.15\"\ngatewayip = \"10.0.2.2\"\nnetmask = \"255.255.255.0\"\n";
+
+fn linux_config(bench: &Bench, initramfs: &str) -> PathBuf {
+    bench.config(&format!(
+        "initrd_file = \"{}\"\nuboot_cmd = [\"setenv bootargs console=ttyAMA0 rdinit=/init\"]\n\
+         success_regex = [\"test pass!\"]\nfail_regex = [\"panicked at\", \"Kernel panic\"]\n{NET}",
+        fixture(&format!("arm64-linux/{initramfs}")).display()
+    ))
+}
+
+/// The stage entries of the case's timeline: (name, reached).
+fn stages(results: &serde_json::Value) -> Vec<(String, bool)> {
+    results["cases"][0]["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "stage")
+        .map(|e| (e["name"].as_str().unwrap().to_string(), !e["at"].is_null()))
+        .collect()
+}
+
+#[test]
+fn debians_arm64_linux_boots_with_its_initramfs_through_u_boot_over_tftp() {
+    let _port = tftp_port();
+    let bench = Bench::new();
+    linux_config(&bench, "initramfs.cpio.gz");
+    let (code, out, results) = bench.run(&fixture("arm64-linux/kernel"), &["--timeout", "120s"]);
+    assert_eq!(code, 0, "{out}");
+    let case = &results["cases"][0];
+    assert_eq!(case["verdict"]["outcome"], "pass", "{out}");
+    assert_eq!(
+        stages(&results),
+        [
+            ("U-Boot prompt".to_string(), true),
+            ("network up".to_string(), true),
+            ("image loaded".to_string(), true),
+            ("kernel started".to_string(), true)
+        ]
+    );
+    let log = std::fs::read_to_string(bench.scratch.out().join("kernel.log")).unwrap();
+    // Real U-Boot, stopped at its countdown, booting with booti and the initrd.
+    assert!(log.contains("Hit any key to stop autoboot"), "{log}");
+    assert!(
+        log.contains("booti ${qt_kernel} ${qt_initrd}:${qt_initrd_size} ${fdtcontroladdr}"),
+        "{log}"
+    );
+    assert!(log.contains("Starting kernel ..."), "{log}");
+    assert!(log.contains("Linux version"), "{log}");
+    let power = std::fs::read_to_string(bench.scratch.out().join("kernel.power.log")).unwrap();
+    assert!(power.contains("power on: board: power on"), "{power}");
+    assert!(power.contains("power off: board: power off"), "{power}");
+    // A board case has no QEMU command line.
+    assert!(case["command"].is_null(), "{case}");
+}
+
+#[test]
+fn a_kernel_that_panics_fails_on_its_panic_line() {
+    let _port = tftp_port();
+    let bench = Bench::new();
+    linux_config(&bench, "initramfs-panic.cpio.gz");
+    let (code, out, results) = bench.run(&fixture("arm64-linux/kernel"), &["--timeout", "120s"]);
+    assert_eq!(code, 1, "{out}");
+    let reason = results["cases"][0]["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("fail pattern 'panicked at' matched console line"),
+        "{reason}"
+    );
+    assert!(
+        stages(&results).iter().all(|(_, reached)| *reached),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_hung_kernel_times_out_after_it_started() {
+    let _port = tftp_port();
+    let bench = Bench::new();
+    bench.config(&format!("success_regex = [\"Hello, world!\"]\n{NET}"));
+    let t = Instant::now();
+    let (code, out, results) = bench.run(
+        &fixture("aarch64-baremetal/hang.elf"),
+        &["--timeout", "12s"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let verdict = &results["cases"][0]["verdict"];
+    assert_eq!(verdict["outcome"], "timeout", "{out}");
+    assert!(
+        verdict["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 12s"),
+        "{verdict}"
+    );
+    // Loaded by TFTP at its own address and started with `go`.
+    let log = std::fs::read_to_string(bench.scratch.out().join("hang.log")).unwrap();
+    assert!(log.contains("go ${qt_kernel}"), "{log}");
+    assert!(
+        log.contains("## Starting application at 0x40080000"),
+        "{log}"
+    );
+    assert!(
+        stages(&results).iter().all(|(_, reached)| *reached),
+        "{out}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(40), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_tftp_file_that_is_not_there_fails_with_u_boots_words() {
+    let _port = tftp_port();
+    let bench = Bench::new();
+    bench.config(&format!(
+        "success_regex = [\"Hello, world!\"]\nuboot_cmd = [\
+         \"setenv ipaddr 10.0.2.15; setenv netmask 255.255.255.0; setenv gatewayip 10.0.2.2; setenv serverip 127.0.0.1\", \
+         \"tftpboot 0x40400000 not-served.img\"]\n{NET}"
+    ));
+    let (code, out, results) = bench.run(
+        &fixture("aarch64-baremetal/hang.elf"),
+        &["--timeout", "60s"],
+    );
+    assert_eq!(code, 3, "{out}");
+    let verdict = &results["cases"][0]["verdict"];
+    assert_eq!(verdict["outcome"], "error", "{out}");
+    assert_eq!(
+        verdict["reason"],
+        "board: U-Boot command `tftpboot 0x40400000 not-served.img` failed (status 1): TFTP error: 'File not found' (1)",
+        "{out}"
+    );
+    assert_eq!(
+        stages(&results),
+        [
+            ("U-Boot prompt".to_string(), true),
+            ("network up".to_string(), false),
+            ("image loaded".to_string(), false),
+            ("kernel started".to_string(), false)
+        ]
+    );
+}
+
+#[test]
+fn a_board_that_never_reaches_u_boot_fails_within_the_stage_deadline() {
+    let bench = Bench::new();
+    // Powered by nothing: the board never says a word.
+    let text = format!(
+        "serial = \"{}\"\nboard_reset_cmd = \"echo relay clicked\"\nboard_power_off_cmd = \"touch powered-off\"\n\
+         uboot_timeout = \"3s\"\nsuccess_regex = [\"Hello\"]\n",
+        bench.cable.host
+    );
+    bench.scratch.write("uboot.toml", &text);
+    let t = Instant::now();
+    let (code, out, results) = bench.run(
+        &fixture("aarch64-baremetal/hang.elf"),
+        &["--timeout", "60s"],
+    );
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(
+        results["cases"][0]["verdict"]["reason"],
+        "board: the board did not reach the U-Boot prompt within 3s of power-on (no autoboot countdown and no prompt on the serial console)",
+        "{out}"
+    );
+    assert!(out.contains("power on | relay clicked"), "{out}");
+    assert!(
+        bench.scratch.path().join("powered-off").exists(),
+        "power off ran"
+    );
+}
+
+#[test]
+fn a_serial_device_that_does_not_exist_is_an_infra_error_naming_it() {
+    let s = Scratch::new();
+    s.write(
+        "uboot.toml",
+        "serial = \"/dev/ttyNOSUCHBOARD0\"\nboard_reset_cmd = \"touch powered-on\"\nsuccess_regex = [\"x\"]\n",
+    );
+    let kernel = fixture("aarch64-baremetal/hang.elf");
+    let out = s.run(&[
+        "run",
+        "--uboot-config",
+        "uboot.toml",
+        "--kernel",
+        kernel.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}")
+            .contains("the serial device /dev/ttyNOSUCHBOARD0 does not exist"),
+        "{stdout}{stderr}"
+    );
+    assert!(!s.path().join("powered-on").exists(), "never powered");
+}
+
+#[test]
+fn a_serial_device_locked_by_another_run_is_busy() {
+    let bench = Bench::new();
+    bench.config("success_regex = [\"x\"]\n");
+    // Another job holds the board's console (as a second qemu-test would).
+    let held = std::fs::File::open(&bench.cable.host).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let (code, out, _) = bench.run(&fixture("aarch64-baremetal/hang.elf"), &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains(&format!("the serial device {} is busy", bench.cable.host)),
+        "{out}"
+    );
+    drop(held);
+}
