@@ -91,7 +91,7 @@ fn action_yml_inputs_are_the_binarys() {
 /// Inputs a suite file can also set (and log-dir, whose default `qemu-test action prepare` and
 /// `run` share):
 /// an action default would override the suite.
-const EMPTY_DEFAULT_INPUTS: [&str; 17] = [
+const EMPTY_DEFAULT_INPUTS: [&str; 18] = [
     "build-config",
     "qemu-config",
     "uboot-config",

@@ -107,7 +107,7 @@ fn core_dump_on_fail_writes_the_guests_memory_as_an_elf_core() {
         &["--timeout", "1s", "--core-dump", "on-fail"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "timeout", "{v}");
     let core = std::path::PathBuf::from(v["postmortem"]["core_dump"].as_str().expect("a core"));
     assert_eq!(core, s.out().join("hang.core.gz"), "beside hang.log");
@@ -161,7 +161,7 @@ fn core_dump_is_skipped_with_a_note_over_max_core_size_and_never_on_a_pass() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let pm = &verdict(&s)["postmortem"];
+    let pm = &s.verdict()["postmortem"];
     assert!(pm.get("core_dump").is_none(), "{pm}");
     let notes = pm["notes"].to_string();
     assert!(
@@ -202,7 +202,7 @@ success_regex = ["never printed"]
         "4s",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
-    let v = verdict(&s);
+    let v = s.verdict();
     assert_eq!(v["outcome"], "timeout", "{v}");
     let cpu = &v["postmortem"]["vcpus"][0];
     assert_eq!(cpu["arch"], "riscv64", "{cpu}");

@@ -109,6 +109,7 @@ fn vcpus() -> Postmortem {
         notes: Vec::new(),
         took_ms: 12,
         backtraces: Vec::new(),
+        core_dump: None,
     }
 }
 
