@@ -190,6 +190,27 @@ impl Judge {
         self.lines.lines_seen()
     }
 
+    /// A fail decided on a line cut mid-way (the rest still in the pipe) names the whole line
+    /// once the tail has it: call after [`Judge::feed_tail`] has read the rest. Only a line the
+    /// decision holds the start of is taken; nothing else about the decision changes.
+    pub fn complete_line(&self, decision: &mut Decision) {
+        let Decision::Fail(info) = decision else {
+            return;
+        };
+        let tail = self.lines.tail();
+        let seen = self.lines.lines_seen();
+        let Some(back) = seen.checked_sub(info.line_no) else {
+            return;
+        };
+        let Some(i) = (tail.len() as u64).checked_sub(back + 1) else {
+            return;
+        };
+        let whole = &tail[i as usize];
+        if whole.len() > info.line.len() && whole.starts_with(info.line.as_str()) {
+            info.line = whole.clone();
+        }
+    }
+
     /// Heap bytes held by the judge's buffers; bounded by about `line_cap` + 64 KiB + the tail,
     /// whatever the guest prints.
     pub fn memory_footprint(&self) -> usize {

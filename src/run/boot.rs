@@ -128,6 +128,7 @@ pub async fn boot(
         machine.give_back();
         end?
     };
+    let mut end = end;
     if end == End::Exited {
         control.drain().await;
     }
@@ -136,6 +137,9 @@ pub async fn boot(
         if matches!(end, End::Decided(_) | End::GuestPanicked(_)) {
             // A panic message comes before the backtrace the guest prints after it.
             console.settle(&mut qemu, &mut log, reporters).await?;
+            if let End::Decided(decision) = &mut end {
+                console.judge.complete_line(decision);
+            }
         }
         Some(control.postmortem().await)
     } else {

@@ -480,3 +480,27 @@ fn multiline_anchors_match_line_starts_also_on_the_partial_line() {
         Some((PatternKind::Success, 0, 3))
     );
 }
+
+#[test]
+fn a_fail_on_a_line_cut_mid_way_names_the_whole_line_once_the_tail_has_it() {
+    let mut j = judge(&["Hello"], &["panicked at"]);
+    let mut d = j
+        .feed(b"boot\npanicked at src/ma", ms(5))
+        .expect("the fail pattern decides on the unfinished line");
+    assert_eq!(d.info().line, "panicked at src/ma");
+    // Nothing new yet: the line stays as it was.
+    j.complete_line(&mut d);
+    assert_eq!(d.info().line, "panicked at src/ma");
+    j.feed_tail(b"in.rs:1:1\nbacktrace\n");
+    j.complete_line(&mut d);
+    assert_eq!(d.info().line, "panicked at src/main.rs:1:1");
+    assert_eq!(d.info().line_no, 2);
+    // A success is never rewritten, and a line that does not start with the recorded text is
+    // not taken.
+    let mut other = d.clone();
+    if let Decision::Fail(info) = &mut other {
+        info.line = "something else".into();
+    }
+    j.complete_line(&mut other);
+    assert_eq!(other.info().line, "something else");
+}
