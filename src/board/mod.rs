@@ -7,6 +7,7 @@
 //! - [`stages`]: U-Boot's conversation as a state machine (stages, deadlines, reasons);
 //! - [`load`]: how the files reach U-Boot (TFTP served or copied, `loady`) and how it boots them;
 //! - [`tftp`]: the TFTP server a run starts.
+//! - [`ymodem`]: the YMODEM sender for U-Boot's `loady` (no network).
 
 pub mod load;
 pub mod power;
@@ -14,5 +15,6 @@ pub mod serial;
 pub mod stages;
 pub mod tftp;
 pub mod uboot;
+pub mod ymodem;
 
 pub use uboot::{NetConfig, Setting, UbootConfig};
