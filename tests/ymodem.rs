@@ -9,31 +9,35 @@
 //! The only stand-in is [`Noisy`], which flips one byte of chosen blocks on their way to U-Boot,
 //! as a bad line would; U-Boot's own CRC check then rejects them.
 
-mod common;
+pub mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use qemu_test_action::board::ymodem::{self, LoadyError, Options, Progress, Stage, YmodemError};
+use common::archives::noise;
+use qemu_test_action::board::ymodem::{
+    self, Loaded, LoadyError, Options, Progress, Stage, YmodemError,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 const UBOOT: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
-/// Where the bare-metal fixtures are linked (and `go` jumps).
+/// Where the bare-metal fixtures are linked.
 const LOAD_ADDR: u64 = 0x4008_0000;
 /// U-Boot's prompt at the start of a line (`crc32` prints `==> `).
 const PROMPT: &[u8] = b"\n=> ";
 
 const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
-/// QEMU running U-Boot, its serial on `console`, everything it printed in `seen`.
+/// QEMU running U-Boot, its serial on `console`, what it printed and no wait consumed yet in
+/// `seen`.
 struct Board {
     qemu: Child,
-    console: UnixStream,
+    console: Noisy,
     seen: Vec<u8>,
     dir: tempfile::TempDir,
 }
@@ -61,13 +65,13 @@ impl Board {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn qemu-system-aarch64");
-        let (console, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
             .await
             .expect("QEMU connects to the serial socket")
             .unwrap();
         let mut board = Board {
             qemu,
-            console,
+            console: Noisy::clean(stream),
             seen: Vec::new(),
             dir,
         };
@@ -83,7 +87,7 @@ impl Board {
         let until = Instant::now() + Duration::from_secs(60);
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(i) = find(&self.seen, needle) {
+            if let Some(i) = self.seen.windows(needle.len()).position(|w| w == needle) {
                 let through: Vec<u8> = self.seen.drain(..i + needle.len()).collect();
                 return String::from_utf8_lossy(&through).into_owned();
             }
@@ -93,11 +97,15 @@ impl Board {
                     panic!(
                         "U-Boot did not print {:?}; it printed:\n{}",
                         String::from_utf8_lossy(needle),
-                        self.text()
+                        String::from_utf8_lossy(&self.seen)
                     )
                 })
                 .unwrap();
-            assert!(n > 0, "serial closed; U-Boot printed:\n{}", self.text());
+            assert!(
+                n > 0,
+                "serial closed; U-Boot printed:\n{}",
+                String::from_utf8_lossy(&self.seen)
+            );
             self.seen.extend_from_slice(&buf[..n]);
         }
     }
@@ -112,8 +120,39 @@ impl Board {
         self.wait_for(PROMPT).await
     }
 
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.seen).into_owned()
+    /// `loady` of `data` at `addr`, and U-Boot's console through the next prompt.
+    async fn loady(
+        &mut self,
+        addr: u64,
+        data: &[u8],
+        opts: &Options,
+        progress: impl FnMut(Progress),
+    ) -> (Result<Loaded, LoadyError>, String) {
+        let seen = &mut self.seen;
+        let res = ymodem::loady(
+            &mut self.console,
+            addr,
+            "kernel.bin",
+            data,
+            opts,
+            |b| seen.extend_from_slice(b),
+            progress,
+        )
+        .await;
+        let console = self.wait_for(PROMPT).await;
+        (res, console)
+    }
+
+    /// U-Boot's `crc32 <addr> <len>` of the loaded range.
+    async fn crc32(&mut self, addr: u64, len: usize) -> u32 {
+        let out = self.command(&format!("crc32 {addr:#x} {len:#x}")).await;
+        // crc32 for 40080000 ... 40080151 ==> 8f6c2e1b
+        let hex = out
+            .split("==>")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no crc32 result in: {out}"));
+        u32::from_str_radix(hex, 16).unwrap()
     }
 
     async fn stop(mut self) {
@@ -122,27 +161,19 @@ impl Board {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Panics unless each of `lines` is in `console`, in this order.
+fn assert_in_order(console: &str, lines: &[&str]) {
+    let mut at = 0;
+    for line in lines {
+        match console[at..].find(line) {
+            Some(i) => at += i + line.len(),
+            None => panic!("{line:?} not in order in:\n{console}"),
+        }
+    }
 }
 
-fn hello_bin() -> (PathBuf, Vec<u8>) {
-    let p = common::fixtures::fixture("aarch64-baremetal/hello.bin");
-    let data = std::fs::read(&p).unwrap();
-    (p, data)
-}
-
-/// `size` bytes of a fixed pseudo-random pattern (no ^Z runs to hide a padding bug).
-fn pattern(size: usize) -> Vec<u8> {
-    let mut x: u32 = 0x1234_5678;
-    (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
+fn hello_bin() -> Vec<u8> {
+    std::fs::read(common::fixtures::fixture("aarch64-baremetal/hello.bin")).unwrap()
 }
 
 fn opts(total: Duration) -> Options {
@@ -152,84 +183,45 @@ fn opts(total: Duration) -> Options {
     }
 }
 
-/// U-Boot's `crc32 <addr> <len>` of the loaded range.
-async fn uboot_crc32(board: &mut Board, addr: u64, len: usize) -> u32 {
-    let out = board.command(&format!("crc32 {addr:#x} {len:#x}")).await;
-    // crc32 for 40080000 ... 40080151 ==> 8f6c2e1b
-    let hex = out
-        .split("==>")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no crc32 result in: {out}"))
-        .split_whitespace()
-        .next()
-        .unwrap();
-    u32::from_str_radix(hex, 16).unwrap()
-}
-
 #[tokio::test]
 async fn loady_loads_a_kernel_that_uboot_checks() {
-    let (path, data) = hello_bin();
+    let data = hello_bin();
     let mut board = Board::at_prompt().await;
-    let mut console = Vec::new();
     let mut progress: Vec<Progress> = Vec::new();
-    let loaded = ymodem::loady(
-        &mut board.console,
-        LOAD_ADDR,
-        path.file_name().unwrap().to_str().unwrap(),
-        &data,
-        &opts(Duration::from_secs(60)),
-        |b| console.extend_from_slice(b),
-        |p| progress.push(p),
-    )
-    .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "loady failed: {e}\nconsole:\n{}",
-            String::from_utf8_lossy(&console)
-        )
-    });
-
-    let console = String::from_utf8_lossy(&console).into_owned();
-    assert_eq!(loaded.size, data.len() as u64, "{console}");
+    let (loaded, console) = board
+        .loady(LOAD_ADDR, &data, &opts(Duration::from_secs(60)), |p| {
+            progress.push(p)
+        })
+        .await;
+    let loaded = loaded.unwrap_or_else(|e| panic!("loady failed: {e}\nconsole:\n{console}"));
+    assert_eq!(loaded.addr, LOAD_ADDR);
+    assert_eq!(loaded.size, data.len() as u64);
     assert_eq!(loaded.sent.bytes, data.len() as u64);
     assert!(loaded.sent.crc16, "U-Boot asks for CRC-16");
     assert_eq!(loaded.sent.retries, 0);
-    assert!(
-        console.contains("loady 0x40080000"),
-        "the echo is passed on: {console}"
-    );
-    assert!(
-        console.contains("## Ready for binary (ymodem)"),
-        "{console}"
-    );
-    assert!(
-        console.contains(&format!(
-            "## Total Size      = {:#010x} = {} Bytes",
-            data.len(),
-            data.len()
-        )),
-        "{console}"
-    );
     assert_eq!(progress.last().unwrap().sent, data.len() as u64);
     assert_eq!(progress.len() as u32, loaded.sent.blocks);
+    // Every console line came through the `console` callback, in order.
+    assert_in_order(
+        &console,
+        &[
+            "loady 0x40080000",
+            "## Ready for binary (ymodem) download to 0x40080000",
+            &format!(
+                "## Total Size      = {:#010x} = {} Bytes",
+                data.len(),
+                data.len()
+            ),
+        ],
+    );
 
-    // What follows the size line in the same read went to `console` too.
-    board
-        .seen
-        .extend_from_slice(console.split("Bytes").last().unwrap().as_bytes());
-    board.wait_for(PROMPT).await;
-    assert_eq!(
-        board
-            .command("printenv filesize")
-            .await
-            .lines()
-            .nth(1)
-            .unwrap()
-            .trim(),
-        format!("filesize={:x}", data.len())
+    let filesize = board.command("printenv filesize").await;
+    assert!(
+        filesize.contains(&format!("filesize={:x}\r", data.len())),
+        "{filesize}"
     );
     assert_eq!(
-        uboot_crc32(&mut board, LOAD_ADDR, data.len()).await,
+        board.crc32(LOAD_ADDR, data.len()).await,
         CRC32.checksum(&data),
         "the loaded range differs from the file"
     );
@@ -242,36 +234,47 @@ async fn loady_loads_a_kernel_that_uboot_checks() {
 #[tokio::test]
 async fn multi_block_file_with_a_short_last_block() {
     // 5 × 1 KiB + 100 bytes: data blocks 1–5 STX, block 6 SOH, padding cut by the header's size.
-    let data = pattern(5 * 1024 + 100);
+    let data = noise(5 * 1024 + 100, 7);
     let mut board = Board::at_prompt().await;
-    let loaded = ymodem::loady(
-        &mut board.console,
-        0x4040_0000,
-        "pattern.bin",
-        &data,
-        &opts(Duration::from_secs(60)),
-        |b| board.seen.extend_from_slice(b),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let loaded = board
+        .loady(0x4040_0000, &data, &opts(Duration::from_secs(60)), |_| {})
+        .await
+        .0
+        .unwrap();
     assert_eq!(loaded.sent.blocks, 6);
     assert_eq!(loaded.size, data.len() as u64);
-    board.wait_for(PROMPT).await;
     assert_eq!(
-        uboot_crc32(&mut board, 0x4040_0000, data.len()).await,
+        board.crc32(0x4040_0000, data.len()).await,
         CRC32.checksum(&data)
     );
     board.stop().await;
 }
 
-/// Flips byte 10 of the frames of data block `seq` (their CRC then fails at U-Boot) `times`
-/// times; passes everything else through.
+/// The serial line as the board sees it: flips byte 10 of the frames of data block `seq` (their
+/// CRC then fails at U-Boot) `times` times; passes everything else through.
 struct Noisy {
     inner: UnixStream,
     seq: u8,
     times: u32,
     flipped: u32,
+}
+
+impl Noisy {
+    fn clean(inner: UnixStream) -> Noisy {
+        Noisy {
+            inner,
+            seq: 0,
+            times: 0,
+            flipped: 0,
+        }
+    }
+
+    /// From now on, corrupt block `seq` `times` times.
+    fn corrupt(&mut self, seq: u8, times: u32) {
+        self.seq = seq;
+        self.times = times;
+        self.flipped = 0;
+    }
 }
 
 impl AsyncRead for Noisy {
@@ -316,61 +319,37 @@ impl AsyncWrite for Noisy {
 
 #[tokio::test]
 async fn corrupted_blocks_are_sent_again_or_fail_after_the_retries() {
-    let data = pattern(4 * 1024);
+    let data = noise(4 * 1024, 11);
     let mut board = Board::at_prompt().await;
 
     // Block 2 corrupted twice: U-Boot rejects it (C), the sender resends, the load is intact.
-    let mut line = Noisy {
-        inner: board.console,
-        seq: 2,
-        times: 2,
-        flipped: 0,
-    };
-    let mut console = Vec::new();
-    let loaded = ymodem::loady(
-        &mut line,
-        0x4040_0000,
-        "pattern.bin",
-        &data,
-        &opts(Duration::from_secs(60)),
-        |b| console.extend_from_slice(b),
-        |_| {},
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&console)));
-    assert_eq!(line.flipped, 2);
+    board.console.corrupt(2, 2);
+    let (loaded, console) = board
+        .loady(0x4040_0000, &data, &opts(Duration::from_secs(60)), |_| {})
+        .await;
+    let loaded = loaded.unwrap_or_else(|e| panic!("{e}\n{console}"));
+    assert_eq!(board.console.flipped, 2);
     assert_eq!(loaded.sent.retries, 2);
-    board.console = line.inner;
-    board.seen.extend_from_slice(&console);
-    board.wait_for(PROMPT).await;
     assert_eq!(
-        uboot_crc32(&mut board, 0x4040_0000, data.len()).await,
+        board.crc32(0x4040_0000, data.len()).await,
         CRC32.checksum(&data)
     );
 
     // Block 3 always corrupted: after max_retries resends the sender gives up and cancels
-    // U-Boot, which says so and is back at its prompt.
-    let mut line = Noisy {
-        inner: board.console,
-        seq: 3,
-        times: u32::MAX,
-        flipped: 0,
-    };
+    // U-Boot, which is back at its prompt.
+    board.console.corrupt(3, u32::MAX);
     let started = Instant::now();
-    let err = ymodem::loady(
-        &mut line,
-        0x4040_0000,
-        "pattern.bin",
-        &data,
-        &Options {
-            max_retries: 3,
-            ..opts(Duration::from_secs(60))
-        },
-        |b| board.seen.extend_from_slice(b),
-        |_| {},
-    )
-    .await
-    .unwrap_err();
+    let few_retries = Options {
+        max_retries: 3,
+        ..opts(Duration::from_secs(60))
+    };
+    let (res, console) = board.loady(0x4040_0000, &data, &few_retries, |_| {}).await;
+    let err = res.unwrap_err();
+    // U-Boot saw our CANs.
+    assert_in_order(
+        &console,
+        &["\nCancelled\r", "## Binary (ymodem) download aborted"],
+    );
     assert!(
         matches!(
             err,
@@ -385,13 +364,11 @@ async fn corrupted_blocks_are_sent_again_or_fail_after_the_retries() {
         err.to_string(),
         "loady: the receiver rejected data block 3 of 4 4 times (NAK): the line corrupts data"
     );
-    assert_eq!(line.flipped, 4);
-    assert!(started.elapsed() < Duration::from_secs(30));
-    board.console = line.inner;
-    let out = board.wait_for(PROMPT).await;
+    assert_eq!(board.console.flipped, 4);
     assert!(
-        out.contains("Cancelled") || out.contains("## Total Size"),
-        "{out}"
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
     );
     assert!(
         board
@@ -406,23 +383,20 @@ async fn corrupted_blocks_are_sent_again_or_fail_after_the_retries() {
 async fn uboot_cancelling_ends_the_send_at_once() {
     // 0x0 is the virt machine's flash (U-Boot itself, protected): U-Boot's flash write of the
     // first 1 KiB fails and it cancels the transfer (CAN ×4) before it ACKs block 1.
-    let data = pattern(4 * 1024);
+    let data = noise(4 * 1024, 13);
     let mut board = Board::at_prompt().await;
-    let mut console = Vec::new();
     let started = Instant::now();
-    let err = ymodem::loady(
-        &mut board.console,
-        0,
-        "pattern.bin",
-        &data,
-        &opts(Duration::from_secs(60)),
-        |b| console.extend_from_slice(b),
-        |_| {},
-    )
-    .await
-    .unwrap_err();
-    board.seen.extend_from_slice(&console);
-    let console = String::from_utf8_lossy(&console).into_owned();
+    let (res, console) = board
+        .loady(0, &data, &opts(Duration::from_secs(60)), |_| {})
+        .await;
+    let err = res.unwrap_err();
+    assert_in_order(
+        &console,
+        &[
+            "Can't write to protected Flash sectors",
+            "## Binary (ymodem) download aborted",
+        ],
+    );
     assert!(
         matches!(
             err,
@@ -430,7 +404,7 @@ async fn uboot_cancelling_ends_the_send_at_once() {
                 stage: Stage::Block { n: 1, of: 4 }
             })
         ),
-        "{err:?}\n{console}"
+        "{err:?}"
     );
     assert_eq!(
         err.to_string(),
@@ -441,51 +415,47 @@ async fn uboot_cancelling_ends_the_send_at_once() {
         "{:?}",
         started.elapsed()
     );
-    let out = board.wait_for(PROMPT).await;
-    assert!(out.contains("download aborted"), "{out}");
 
     // A file of one block is all sent (U-Boot reads on to EOT before storing): U-Boot's
     // failure comes after the transfer, in its summary.
-    let (_, hello) = hello_bin();
-    let err = ymodem::loady(
-        &mut board.console,
-        0,
-        "hello.bin",
-        &hello,
-        &opts(Duration::from_secs(60)),
-        |b| board.seen.extend_from_slice(b),
-        |_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = board
+        .loady(0, &hello_bin(), &opts(Duration::from_secs(60)), |_| {})
+        .await
+        .0
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "U-Boot aborted the download: ## Binary (ymodem) download aborted"
     );
-    board.wait_for(PROMPT).await;
     board.stop().await;
+}
+
+/// `send` that must fail, with its block timeout and a deadline `deadline_ms` away; the error
+/// and how long it took.
+async fn send_failing(
+    board: &mut Board,
+    data: &[u8],
+    block_timeout: Duration,
+    deadline_ms: u64,
+) -> (YmodemError, Duration) {
+    let started = Instant::now();
+    let opts = Options {
+        block_timeout,
+        ..Options::within(Duration::from_millis(deadline_ms))
+    };
+    let err = ymodem::send(&mut board.console, "hello.bin", data, &opts, |_| {})
+        .await
+        .unwrap_err();
+    (err, started.elapsed())
 }
 
 #[tokio::test]
 async fn no_receiver_fails_within_the_block_timeout_and_the_deadline() {
-    let (_, data) = hello_bin();
+    let data = hello_bin();
     let mut board = Board::at_prompt().await;
 
     // U-Boot at its prompt, no loady: nothing asks for the file.
-    let started = Instant::now();
-    let err = ymodem::send(
-        &mut board.console,
-        "hello.bin",
-        &data,
-        &Options {
-            block_timeout: Duration::from_secs(2),
-            ..Options::within(Duration::from_secs(60))
-        },
-        |_| {},
-    )
-    .await
-    .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = send_failing(&mut board, &data, Duration::from_secs(2), 60_000).await;
     assert!(matches!(err, YmodemError::NoReceiver { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
@@ -497,20 +467,7 @@ async fn no_receiver_fails_within_the_block_timeout_and_the_deadline() {
     );
 
     // The deadline comes before the block timeout: it is the deadline that is reported.
-    let started = Instant::now();
-    let err = ymodem::send(
-        &mut board.console,
-        "hello.bin",
-        &data,
-        &Options {
-            block_timeout: Duration::from_secs(30),
-            ..Options::within(Duration::from_millis(800))
-        },
-        |_| {},
-    )
-    .await
-    .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = send_failing(&mut board, &data, Duration::from_secs(30), 800).await;
     assert!(
         matches!(
             err,
@@ -523,9 +480,11 @@ async fn no_receiver_fails_within_the_block_timeout_and_the_deadline() {
         "{err:?}"
     );
     assert!(took < Duration::from_secs(2), "{took:?}");
+    let text = err.to_string();
     assert!(
-        err.to_string()
-            .starts_with("the transfer did not end within its deadline")
+        text.starts_with("the transfer did not end within its deadline (") // 799ms from the start)
+            && text.ends_with(" at the receiver's start (C or NAK): 0 of 338 bytes acknowledged"),
+        "{text}"
     );
 
     // Nothing was typed at U-Boot's prompt: it still answers.
@@ -554,7 +513,7 @@ async fn a_standard_receiver_gets_the_same_file() {
     // its size. (rb itself takes ~3 s a file: a 1 s purge at the start and 2 after EOT.)
     let dir = tempfile::tempdir().unwrap();
     for (name, size) in [("exact.bin", 3 * 1024), ("many.bin", 40 * 1024 + 129)] {
-        let data = pattern(size);
+        let data = noise(size, 3);
         let (mut child, mut io) = rb(dir.path());
         let mut progress = Vec::new();
         let sent = ymodem::send(&mut io, name, &data, &opts(Duration::from_secs(60)), |p| {
@@ -573,4 +532,44 @@ async fn a_standard_receiver_gets_the_same_file() {
         assert_eq!(sent.blocks as usize, size.div_ceil(1024), "{name}");
         assert_eq!(progress.last().copied(), Some(size as u64), "{name}");
     }
+}
+
+#[tokio::test]
+async fn a_console_without_uboot_is_not_ready() {
+    // A board that booted past U-Boot into a shell: `loady` is not a command there. (`tr` does
+    // what a tty's ICRNL would: the Enter typed is a CR.)
+    let mut child = Command::new("sh")
+        .args(["-c", "stdbuf -o0 tr '\\r' '\\n' | sh 2>&1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut io = tokio::io::join(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    let mut console = Vec::new();
+    let started = Instant::now();
+    let err = ymodem::loady(
+        &mut io,
+        LOAD_ADDR,
+        "kernel.bin",
+        &hello_bin(),
+        &Options {
+            block_timeout: Duration::from_secs(1),
+            ..Options::within(Duration::from_secs(60))
+        },
+        |b| console.extend_from_slice(b),
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(matches!(err, LoadyError::NotReady { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "U-Boot did not start a YMODEM download after `loady 0x40080000` within 1s (last line: "
+        ) && text.contains("loady: not found"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&console).contains("loady: not found"));
 }
