@@ -36,6 +36,7 @@ fn action_and_workflows_pass_the_validators_and_a_broken_action_does_not() {
         ".github/workflows/ci.yml",
         ".github/workflows/release.yml",
         "examples/axvisor/test-qemu.yml",
+        "examples/axvisor/test-board.yml",
     ] {
         assert!(
             log.contains(&format!("ok: action-validator {file}")),
