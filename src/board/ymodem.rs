@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::plan::duration::format as fmt_duration;
+use crate::duration::format as fmt_duration;
 
 const SOH: u8 = 0x01;
 const STX: u8 = 0x02;
