@@ -119,15 +119,18 @@ impl BoardMachine<'_> {
     /// Sends boot file `i` by YMODEM (U-Boot's `loady` is waiting for it).
     async fn transfer(&mut self, i: usize) -> Result<(), String> {
         let file = &self.boot.files[i];
-        let _deadline = load::loady_deadline(file.size, self.baud);
-        // The YMODEM sender (`board::ymodem`) plugs in here: send `file.path`'s bytes as
-        // `file.tftp_name` over `self.port` within `_deadline`, putting any console bytes it
-        // read past the transfer's end into `self.pending`.
-        Err(format!(
-            "sending {} by YMODEM is not available in this build; give the config a [net] \
-             table to load it by TFTP",
-            file.role
-        ))
+        let deadline = load::loady_deadline(file.size, self.baud);
+        let data = tokio::fs::read(&file.path)
+            .await
+            .map_err(|e| format!("cannot read {} ({}): {e}", file.role, file.path.display()))?;
+        let opts = crate::board::ymodem::Options::within(deadline);
+        let sent =
+            crate::board::ymodem::send(&mut self.port, &file.tftp_name, &data, &opts, |_| {})
+                .await
+                .map_err(|e| format!("sending {} by YMODEM (loady) failed: {e}", file.role))?;
+        // What U-Boot printed after the last ACK goes back to the console loop first.
+        self.pending.extend_from_slice(&sent.trailing);
+        Ok(())
     }
 }
 
