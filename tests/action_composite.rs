@@ -268,6 +268,29 @@ fn cache_key_steps_get_every_input_that_decides_their_key() {
         "log-dir",
     ];
     let images = ["cache-images", "image", "registry"];
+    // The step keying qemu-test's own source build runs before the binary exists: install.sh
+    // checks cache-build there, and the restore/save steps test only its key.
+    assert_eq!(
+        step("source-cache")
+            .env
+            .get(&env_name("cache-build"))
+            .map(String::as_str),
+        Some("${{ inputs.cache-build }}")
+    );
+    for id in ["source-restore", "Save the qemu-test build"] {
+        let s = action
+            .runs
+            .steps
+            .iter()
+            .find(|s| s.id.as_deref() == Some(id) || s.name.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no step {id}"));
+        let condition = s.condition.as_deref().unwrap_or_default();
+        assert!(
+            condition.contains("steps.source-cache.outputs.key != ''")
+                && !condition.contains("inputs."),
+            "{id}: {condition}"
+        );
+    }
     for (id, own) in [("build-cache", &build[..]), ("images", &images[..])] {
         for name in cases.iter().chain(own) {
             assert_eq!(
@@ -957,13 +980,17 @@ fn cache_build_false_turns_the_build_caches_off() {
         assert!(!run.step(s).ran, "{s}: {t}");
     }
     assert!(!jobs.store().exists(), "nothing saved");
-    // Any other spelling fails the job in its first binary step, naming the input.
+    // Any other spelling fails the job in its first step (before any cache is restored), naming
+    // the input; no later step runs.
     let bad = jobs.run(&job, &[("cache-build", "no")]);
-    let prepare = bad.step("prepare");
-    assert_eq!(prepare.status, Some(2), "{}", bad.transcript());
+    let first = bad.step("source-cache");
+    assert_eq!(first.status, Some(1), "{}", bad.transcript());
     assert!(
-        prepare.stderr.contains("input `cache-build`"),
+        first.stderr.contains("input `cache-build`") && first.stderr.contains("'no'"),
         "{}",
         bad.transcript()
     );
+    for s in ["source-restore", "install", "prepare", "run"] {
+        assert!(!bad.step(s).ran, "{s}: {}", bad.transcript());
+    }
 }

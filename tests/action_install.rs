@@ -632,3 +632,48 @@ fn install_checks_the_version_input_as_the_binary_does() {
     );
     assert!(run.ok(), "{}", run.log);
 }
+
+/// `cache-build` reaches install.sh's key step as `--cache-build` (the binary does not exist yet);
+/// install.sh accepts exactly the booleans the binary accepts, and `false` means no key (so
+/// neither the restore nor the save step runs).
+#[test]
+fn key_step_checks_cache_build_as_the_binary_does() {
+    let copy = ActionCopy::new();
+    copy.release("", "", Some(""));
+    for value in [
+        "true",
+        "True",
+        "TRUE",
+        "false",
+        "False",
+        "FALSE",
+        " false ",
+        "yes",
+        "no",
+        "on",
+        "1",
+        "0",
+        "",
+        "tRUE",
+        "false\ntrue",
+    ] {
+        let binary = qemu_test_action::cli::parse_boolean(value.trim());
+        let key = copy.step(&["key", "--cache-build", value], "http://127.0.0.1:9", &[]);
+        assert_eq!(key.ok(), binary.is_some(), "{value:?}: {}", key.log);
+        match binary {
+            None => {
+                assert!(
+                    key.log.contains("::error") && key.log.contains("input `cache-build`"),
+                    "{value:?}: {}",
+                    key.log
+                );
+                assert!(key.outputs.is_empty(), "{value:?}: no outputs");
+            }
+            Some(true) => assert!(!key.output("key").is_empty(), "{value:?}: {}", key.log),
+            Some(false) => {
+                assert_eq!(key.output("key"), "", "{value:?}");
+                assert!(key.log.contains("cache-build is false"), "{}", key.log);
+            }
+        }
+    }
+}

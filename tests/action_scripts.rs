@@ -358,6 +358,84 @@ fn image_cache_key_is_empty_when_caching_is_off_or_nothing_is_cached() {
     assert_eq!(o["filled"], "true");
 }
 
+/// The image cache key is made of the images the run will fetch: the suite's cases layered as
+/// the run layers them (an `image` input replaces every case's image, `case` selects), the same
+/// set `qemu-test images key` prints.
+#[test]
+fn image_cache_key_layers_the_cases_as_the_run_does() {
+    let wd = TempDir::new().expect("tempdir");
+    let cache = wd.path().join("cache");
+    let cache_s = cache.to_str().expect("utf-8");
+    let sums = ["a".repeat(64), "b".repeat(64), "c".repeat(64)];
+    let registry: String = ["img-a", "img-b", "img-c"]
+        .iter()
+        .zip(&sums)
+        .map(|(name, sum)| {
+            format!(
+                "[[images]]\nname = \"{name}\"\nversion = \"1\"\ndescription = \"t\"\n\
+                 sha256 = \"{sum}\"\narch = \"aarch64\"\nurl = \"http://127.0.0.1:9/{name}.tar.gz\"\n\
+                 released_at = \"2026-01-06T03:08:54Z\"\n\n"
+            )
+        })
+        .collect();
+    std::fs::write(wd.path().join("registry.toml"), registry).expect("write registry");
+    std::fs::write(
+        wd.path().join("suite.toml"),
+        "[defaults]\nregistry = \"registry.toml\"\nimage = \"img-c\"\n\n\
+         [[case]]\nname = \"one\"\nimage = \"img-a\"\n\n\
+         [[case]]\nname = \"two\"\nimage = \"img-b\"\n\n\
+         [[case]]\nname = \"three\"\n",
+    )
+    .expect("write suite");
+    let key_of = |digests: &[&String]| {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for d in digests {
+            h.update(d.as_bytes());
+            h.update(b"\n");
+        }
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        format!("qemu-test-images-{hex}")
+    };
+    let [a, b, c] = &sums;
+    for (extra, want) in [
+        (&[][..], vec![a, b, c]),
+        (&[("INPUT_IMAGE", "img-c")][..], vec![c]),
+        (&[("INPUT_CASE", "one")][..], vec![a]),
+        (&[("INPUT_CASE", "three")][..], vec![c]),
+    ] {
+        let mut env = vec![("QEMU_TEST_CACHE", cache_s), ("INPUT_SUITE", "suite.toml")];
+        env.extend(extra);
+        let (out, o) = run_step(&["image-cache", "key"], wd.path(), &env);
+        assert!(out.status.success(), "{extra:?}: {}", log(&out));
+        assert_eq!(o["key"], key_of(&want), "{extra:?}: {}", log(&out));
+        // `qemu-test images key` names the same images for the same case selection.
+        if extra.iter().any(|(var, _)| *var == "INPUT_IMAGE") {
+            continue;
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qemu-test"));
+        cmd.args([
+            "images",
+            "key",
+            "--suite",
+            "suite.toml",
+            "--cache-dir",
+            cache_s,
+        ])
+        .current_dir(wd.path());
+        for (_, case) in extra {
+            cmd.args(["--case", case]);
+        }
+        let printed = cmd.output().expect("images key");
+        let lines: Vec<String> = String::from_utf8_lossy(&printed.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(lines, want, "{extra:?}: {}", log(&printed));
+    }
+}
+
 /// `image` is one image (a suite gives each case its own): several lines are an error naming
 /// the input in the first step that reads it, never a lookup of a name with a newline in it.
 #[test]

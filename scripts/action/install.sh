@@ -10,7 +10,7 @@
 #      verified against the committed SHA-256 (a mismatch fails the step: it is never used) and cached.
 #   3. Otherwise (no release yet, a branch or commit pin, no binary for this runner, the download
 #      failed): `cargo build --locked --release` in the action checkout.
-#   usage: install.sh [key] [--version VERSION]
+#   usage: install.sh [key] [--version VERSION] [--cache-build BOOL]
 # VERSION is the `version` input (action.yml passes it; this script reads no input variable): x.y.z
 # asks for that release (its sum must be committed; no fallback), `source` forces the build, empty
 # means the release this checkout ships. Anything else fails the step naming the input, by the
@@ -21,7 +21,9 @@
 # (--version line).
 #
 # `install.sh key` (the step before, so actions/cache can restore the build first): when this
-# checkout will be built from source, outputs dir (the cargo target dir), key
+# checkout will be built from source and the `cache-build` input (--cache-build; checked here as
+# @actions/core's getBooleanInput reads it, because the binary does not exist yet:
+# tests/action_install.rs keeps this in step with src/cli.rs's parse_boolean) is true, outputs dir (the cargo target dir), key
 # (qemu-test-bin-v1-<RUNNER_OS>-<RUNNER_ARCH>-<source fingerprint>) and restore-keys (the key
 # without the fingerprint); otherwise an empty key. A target dir whose stamp
 # (.qemu-test-source.sha256) names this checkout's fingerprint holds its binary already: the build
@@ -205,6 +207,11 @@ key() {
         qt_output key ""
         return
     fi
+    if [ "$CACHE_BUILD" = false ]; then
+        qt_log "qemu-test will be built from source ($REASON); cache-build is false, so the build is not cached"
+        qt_output key ""
+        return
+    fi
     fingerprint=$("$HERE/fingerprint.sh" "$ACTION_DIR")
     prefix="qemu-test-bin-v1-${RUNNER_OS:-$(uname -s)}-${RUNNER_ARCH:-$(uname -m)}-"
     qt_log "qemu-test will be built from source ($REASON): build cache key $prefix$fingerprint"
@@ -254,7 +261,21 @@ check_version() {
     printf '%s' "$v"
 }
 
+# check_boolean INPUT VALUE: true or false for a value @actions/core's getBooleanInput accepts
+# (trimmed; true/True/TRUE, false/False/FALSE); otherwise fail naming the input.
+check_boolean() {
+    local v=$2
+    v=${v#"${v%%[![:space:]]*}"}
+    v=${v%"${v##*[![:space:]]}"}
+    case $v in
+        true | True | TRUE) printf true ;;
+        false | False | FALSE) printf false ;;
+        *) qt_die "input \`$1\`: '$v' is not a boolean (the action accepts true, True, TRUE, false, False or FALSE, as @actions/core's getBooleanInput); write \`$1: true\` or \`$1: false\`" ;;
+    esac
+}
+
 DOWNLOAD_TMP=
+CACHE_BUILD=true
 PLAN='' REASON='' VERSION='' EXPLICIT=false TARGET='' ASSET='' SUM=''
 VERSION_INPUT='' STEP=main
 trap 'if [ -n "$DOWNLOAD_TMP" ]; then rm -rf "$DOWNLOAD_TMP"; fi' EXIT
@@ -266,7 +287,12 @@ while [ "$#" -gt 0 ]; do
             VERSION_INPUT=$(check_version "$2")
             shift
             ;;
-        *) qt_die "install.sh: unknown argument '$1' (expected [key] [--version VERSION])" ;;
+        --cache-build)
+            [ "$#" -ge 2 ] || qt_die "install.sh: --cache-build needs a value"
+            CACHE_BUILD=$(check_boolean cache-build "$2")
+            shift
+            ;;
+        *) qt_die "install.sh: unknown argument '$1' (expected [key] [--version VERSION] [--cache-build BOOL])" ;;
     esac
     shift
 done

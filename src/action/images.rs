@@ -8,55 +8,49 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::cli::ActionArgs;
+use crate::cli::{ActionArgs, RunArgs};
 use crate::error::Error;
 use crate::image::pipeline::hex;
-use crate::image::{Cache, DEFAULT_REGISTRY, FetchOptions, Fetcher, ImageSpec, Registry};
-use crate::plan::Suite;
+use crate::image::{Cache, FetchOptions, Fetcher, Registry};
+use crate::plan::ImageRequest;
 
-/// The SHA-256 of each image used by the selected suite cases and `images`, sorted, unique
-/// (`qemu-test images key` prints them).
+/// The SHA-256 of each image the requests name, sorted, unique (`qemu-test images key` prints
+/// them; the action's image cache key is made of them).
 pub async fn image_keys(
-    suite: Option<&Path>,
-    cases: &[String],
-    images: &[String],
-    registry: Option<&str>,
+    requests: &[ImageRequest],
     cache_dir: Option<&Path>,
 ) -> Result<Vec<String>, Error> {
-    let default_registry = registry.unwrap_or(DEFAULT_REGISTRY).to_string();
-    let mut wanted: Vec<(String, String)> = images
-        .iter()
-        .map(|i| (i.clone(), default_registry.clone()))
-        .collect();
-    if let Some(path) = suite {
-        let suite = Suite::load(path)?;
-        for c in suite.select(cases)? {
-            let merged = c.over(&suite.defaults);
-            if let Some(image) = merged.image {
-                let r = registry.map(String::from).or(merged.registry);
-                wanted.push((image, r.unwrap_or_else(|| default_registry.clone())));
-            }
-        }
-    }
     let fetcher = Fetcher::new(FetchOptions::default())?;
     // Offline, the last good copy of each registry in the image cache answers.
     let copies = Cache::locate(cache_dir)
         .ok()
         .map(|root| Cache::new(root).registry_copies());
-    let mut registries: HashMap<String, Registry> = HashMap::new();
+    let mut registries: HashMap<&str, Registry> = HashMap::new();
     let mut keys = BTreeSet::new();
-    for (image, registry) in wanted {
-        if !registries.contains_key(&registry) {
+    for request in requests {
+        let registry = request.registry.as_str();
+        if !registries.contains_key(registry) {
             let fallback = crate::image::tgos::TgosEnv::from_env().fallback_url;
             let loaded =
-                Registry::load_from(&registry, fallback.as_deref(), &fetcher, copies.as_ref())
+                Registry::load_from(registry, fallback.as_deref(), &fetcher, copies.as_ref())
                     .await?;
-            registries.insert(registry.clone(), loaded);
+            registries.insert(registry, loaded);
         }
-        let spec: ImageSpec = image.parse()?;
-        keys.insert(registries[&registry].resolve(&spec)?.sha256.clone());
+        keys.insert(registries[registry].resolve(&request.spec)?.sha256.clone());
     }
     Ok(keys.into_iter().collect())
+}
+
+/// The images of the selected cases, layered as the run layers them (the command line's
+/// `--image`/`--registry` over each case over the suite's defaults; `--test-suit` cases too).
+pub fn case_images(run: &RunArgs, cwd: &Path) -> Result<Vec<ImageRequest>, Error> {
+    let (cli, suite) = crate::cmd::run::case_layers(run, cwd)?;
+    let (_, cases) = crate::plan::layered_cases(&cli, suite.as_ref(), &run.cases, cwd)?;
+    let mut requests = Vec::new();
+    for case in &cases {
+        requests.extend(ImageRequest::of(case)?);
+    }
+    Ok(requests)
 }
 
 /// The `key` step's outputs: `dir` (always) and `key` (empty when there is nothing to cache or
@@ -71,22 +65,20 @@ pub async fn key_step(
         notes.push("cache-images is false: guest images are not saved with actions/cache".into());
         return Ok((dir, String::new(), notes));
     }
-    let run = &args.run;
-    let suite = run.suite.as_ref().map(|s| cwd.join(s));
-    let images: Vec<String> = run.image.iter().cloned().collect();
-    if suite.is_none() && images.is_empty() {
-        notes.push("no suite or image: no guest images to cache".into());
+    let requests = match case_images(&args.run, cwd) {
+        Ok(r) => r,
+        Err(e) => {
+            notes.push(format!(
+                "cannot read the selected cases now ({e}); continuing without actions/cache"
+            ));
+            return Ok((dir, String::new(), notes));
+        }
+    };
+    if requests.is_empty() {
+        notes.push("the selected cases use no registry images: nothing to cache".into());
         return Ok((dir, String::new(), notes));
     }
-    let digests = match image_keys(
-        suite.as_deref(),
-        &run.cases,
-        &images,
-        run.registry.as_deref(),
-        Some(&dir),
-    )
-    .await
-    {
+    let digests = match image_keys(&requests, Some(&dir)).await {
         Ok(d) => d,
         Err(e) => {
             notes.push(format!(
@@ -95,10 +87,6 @@ pub async fn key_step(
             return Ok((dir, String::new(), notes));
         }
     };
-    if digests.is_empty() {
-        notes.push("the selected cases use no registry images: nothing to cache".into());
-        return Ok((dir, String::new(), notes));
-    }
     notes.push(format!("guest images: {}", digests.join(" ")));
     Ok((dir, cache_key(&digests), notes))
 }

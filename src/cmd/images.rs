@@ -2,9 +2,10 @@
 //! for `key` to the action's image keys.
 
 use crate::cli::ImagesCmd;
-use crate::error::exit;
+use crate::error::{Error, exit};
 use crate::image::cli::{ImagesArgs, ImagesCommand, cli_images};
 use crate::image::tgos::TgosEnv;
+use crate::plan::{CaseInputs, ImageRequest, Suite};
 
 /// Runs `qemu-test images …` as parsed; returns the exit code.
 pub async fn command(cmd: ImagesCmd) -> i32 {
@@ -23,15 +24,13 @@ pub async fn command(cmd: ImagesCmd) -> i32 {
             images,
             common,
         } => {
-            return match crate::action::images::image_keys(
-                suite.as_deref(),
-                &cases,
-                &images,
-                common.registry.as_deref(),
-                common.cache_dir.as_deref(),
-            )
-            .await
-            {
+            let keys = match key_requests(suite.as_deref(), &cases, &images, &common.registry) {
+                Ok(requests) => {
+                    crate::action::images::image_keys(&requests, common.cache_dir.as_deref()).await
+                }
+                Err(e) => Err(e),
+            };
+            return match keys {
                 Ok(keys) => {
                     for k in keys {
                         println!("{k}");
@@ -50,4 +49,35 @@ pub async fn command(cmd: ImagesCmd) -> i32 {
         ..ImagesArgs::default()
     })
     .await
+}
+
+/// What `images key` resolves: the images of the suite's selected cases (layered as the run
+/// layers them, `--registry` over theirs) and each `--image`.
+fn key_requests(
+    suite: Option<&std::path::Path>,
+    cases: &[String],
+    images: &[String],
+    registry: &Option<String>,
+) -> Result<Vec<ImageRequest>, Error> {
+    let cwd = crate::cmd::run::current_dir()?;
+    let suite = suite.map(|p| Suite::load(&cwd.join(p))).transpose()?;
+    let top = CaseInputs {
+        registry: registry.clone(),
+        ..CaseInputs::default()
+    };
+    let mut requests = Vec::new();
+    if suite.is_some() || !cases.is_empty() {
+        let (_, layered) = crate::plan::layered_cases(&top, suite.as_ref(), cases, &cwd)?;
+        for case in &layered {
+            requests.extend(ImageRequest::of(case)?);
+        }
+    }
+    for image in images {
+        let one = CaseInputs {
+            image: Some(image.clone()),
+            ..top.clone()
+        };
+        requests.extend(ImageRequest::of(&one)?);
+    }
+    Ok(requests)
 }

@@ -73,6 +73,23 @@ pub struct ImageRequest {
     pub registry: String,
 }
 
+impl ImageRequest {
+    /// The registry image a layered case asks for (its registry, else the default one); what
+    /// the run fetches and what the action's image cache key is made of.
+    pub fn of(inputs: &CaseInputs) -> Result<Option<ImageRequest>, Error> {
+        let Some(spec) = &inputs.image else {
+            return Ok(None);
+        };
+        Ok(Some(ImageRequest {
+            spec: spec.parse()?,
+            registry: inputs
+                .registry
+                .clone()
+                .unwrap_or_else(|| crate::image::DEFAULT_REGISTRY.to_string()),
+        }))
+    }
+}
+
 /// Default deadline of the build stage (a cold AxVisor build takes minutes).
 /// Bytes typed at once for a step's `send` (bursts stall some UARTs).
 pub const DEFAULT_SEND_CHUNK: usize = 16;
@@ -537,16 +554,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         .log
         .clone()
         .unwrap_or_else(|| out_dir.join(format!("{name}.log")));
-    let image = match &inputs.image {
-        Some(spec) => Some(ImageRequest {
-            spec: spec.parse()?,
-            registry: inputs
-                .registry
-                .clone()
-                .unwrap_or_else(|| crate::image::DEFAULT_REGISTRY.to_string()),
-        }),
-        None => None,
-    };
+    let image = ImageRequest::of(inputs)?;
     let mut warnings = config.warnings.clone();
     if let KernelSource::Cargo { board, .. } = &source {
         warnings.extend(board.warnings.iter().cloned());
