@@ -18,7 +18,7 @@ QEMU_PKGS="qemu-system-arm qemu-system-x86 qemu-system-misc opensbi qemu-utils"
 # UEFI firmware (qemu-efi-aarch64 = AAVMF, ovmf = x86 OVMF; Debian 12 has none for loongarch64),
 # guest building (aarch64 and riscv64 cross
 # toolchains, busybox, cpio, ext4/FAT tools, xz, file), host gcc/libc for native helpers, and
-# xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for bench/bench.py,
+# xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for benches/bench.py,
 # python3-venv for the test-only JUnit consumers (scripts/test.sh); u-boot-qemu is the QEMU
 # "board" (U-Boot's loady, TFTP) and lrzsz's rb a second YMODEM receiver (tests/ymodem.rs)
 TOOL_PKGS="qemu-efi-aarch64 ovmf u-boot-qemu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu

@@ -4,7 +4,6 @@
 //! judged, and every stage emits [`report::Event`]s that reporters turn into terminal output,
 //! files and GitHub workflow commands. Stages never call reporters directly.
 
-pub mod action;
 pub mod arch;
 pub mod board;
 pub mod build;
@@ -16,8 +15,8 @@ pub mod console;
 pub mod duration;
 pub mod error;
 pub mod host;
+pub mod http;
 pub mod image;
-pub mod net;
 pub mod plan;
 pub mod postmortem;
 pub mod prepare;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use qemu_test_action::console::PatternKind;
 use qemu_test_action::report::CaseResult;
-use qemu_test_action::report::checks::{
+use qemu_test_action::report::gha::checks::{
     self, CheckRunReport, ChecksConfig, OUTPUT_LIMIT, READ_ONLY_WARNING,
 };
 use qemu_test_action::report::gha::commands::{Annotation, Level};

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod check;
 pub mod images;
+pub mod inputs;
 pub mod matrix;
 pub mod probe;
 pub mod run;
@@ -15,9 +16,9 @@ use crate::error::exit;
 /// process exit code.
 pub async fn main() -> i32 {
     let argv = std::env::args_os().collect();
-    let cli = match crate::action::inputs::parse::<Cli>(argv, &crate::action::inputs::env()) {
+    let cli = match crate::cmd::inputs::parse::<Cli>(argv, &crate::cmd::inputs::env()) {
         Ok(c) => c,
-        Err(crate::action::inputs::ParseError::Clap(e)) => {
+        Err(crate::cmd::inputs::ParseError::Clap(e)) => {
             let _ = e.print();
             return if e.use_stderr() {
                 exit::USAGE
@@ -25,7 +26,7 @@ pub async fn main() -> i32 {
                 exit::PASS
             };
         }
-        Err(crate::action::inputs::ParseError::Input(e)) => {
+        Err(crate::cmd::inputs::ParseError::Input(e)) => {
             return run::report_plan_error(&e, &Default::default());
         }
     };

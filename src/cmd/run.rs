@@ -78,7 +78,7 @@ pub async fn run(args: &RunArgs) -> i32 {
         !args.quiet,
         jobs > 1,
     )
-    .map(|g| g.with_summary_file(out_dir.join(crate::action::prepare::SUMMARY_FILE)));
+    .map(|g| g.with_summary_file(out_dir.join(crate::cmd::action::prepare::SUMMARY_FILE)));
     reporters.add(Box::new(JsonReporter::new(results_json.clone())));
     if let Some(j) = &junit {
         reporters.add(Box::new(JunitReporter::new(j.clone())));
@@ -133,7 +133,7 @@ fn load_baseline(
 /// the reporters closed the console window, so its warnings are our own lines; the Checks API
 /// never changes the exit code.
 async fn publish_checks(args: &RunArgs, results: &[crate::report::CaseResult]) {
-    use crate::report::checks::{self, ChecksConfig};
+    use crate::report::gha::checks::{self, ChecksConfig};
     let Some(cfg) =
         ChecksConfig::from_env(args.github_token.as_deref(), args.check_name.as_deref())
     else {
@@ -290,7 +290,7 @@ impl RunArgs {
 
     fn options(&self, cwd: &std::path::Path) -> RunOptions {
         RunOptions {
-            out_dir: crate::action::prepare::log_dir(self.out_dir.as_deref(), cwd),
+            out_dir: crate::cmd::action::prepare::log_dir(self.out_dir.as_deref(), cwd),
             log: self.log.as_ref().map(|l| cwd.join(l)),
             cache_dir: self.cache_dir.as_ref().map(|c| cwd.join(c)),
         }
@@ -317,7 +317,7 @@ fn in_github_actions() -> bool {
 fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Result<Option<PathBuf>, Error> {
     // Relative to the current directory, like every other path flag.
     let cwd = std::env::current_dir().unwrap_or_default();
-    crate::action::inputs::junit_path(args.junit.as_deref(), out_dir, &cwd)
+    crate::cmd::inputs::junit_path(args.junit.as_deref(), out_dir, &cwd)
 }
 
 /// What the GitHub reporter is asked for (`--summary`, `--annotations`, the token to mask).

@@ -402,4 +402,5 @@ fn earliest_match(patterns: &[Pattern], text: &[u8]) -> Option<(usize, usize)> {
 }
 
 #[cfg(test)]
+#[path = "matcher_tests.rs"]
 mod tests;

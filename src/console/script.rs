@@ -664,4 +664,5 @@ fn info(
 }
 
 #[cfg(test)]
+#[path = "script_tests.rs"]
 mod tests;

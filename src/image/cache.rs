@@ -26,9 +26,9 @@ use tokio::time::Instant;
 use super::LocalImage;
 use super::fetch::{ArchiveJob, FetchOptions, Fetcher};
 use super::kind::ArchiveKind;
-use super::pipeline::{Target, hex};
 use super::progress::Progress;
 use super::registry::ImageEntry;
+use super::stream::{Target, hex};
 use crate::error::Error;
 
 /// Name of the completion marker inside `images/<sha256>/`; archives may not use it.

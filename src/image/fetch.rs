@@ -11,11 +11,11 @@ use reqwest::{StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;
 
-use super::pipeline::{Outcome, Pipeline, Stopped, Target};
 use super::progress::Progress;
+use super::stream::{Outcome, Pipeline, Stopped, Target};
 use super::unpack::{UnpackError, UnpackLimits};
 use crate::error::Error;
-use crate::net::{self, Deadlines};
+use crate::http::{self, Deadlines};
 
 /// How hard to try: deadlines, retries, redirects and unpack bounds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +157,7 @@ enum Failure {
 impl Fetcher {
     /// Builds the client once; reuse the fetcher for every request of a run.
     pub fn new(opts: FetchOptions) -> Result<Fetcher, Error> {
-        let client = net::http_client(&opts.deadlines, opts.max_redirects)?;
+        let client = http::http_client(&opts.deadlines, opts.max_redirects)?;
         Ok(Fetcher { client, opts })
     }
 

@@ -234,7 +234,7 @@ impl RegistryCopies {
         let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
             url.as_str().as_bytes(),
         ));
-        self.dir.join(&super::pipeline::hex(&digest)[..32])
+        self.dir.join(&super::stream::hex(&digest)[..32])
     }
 
     /// Stores `text` as the last good copy of `url` (text first, then its metadata; each by

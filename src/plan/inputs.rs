@@ -1,5 +1,5 @@
 //! Per-case inputs as layers that overlay one another: command-line flags (or the action's
-//! inputs, see `action::inputs::parse`) over a suite case over the suite's defaults. Every field is optional; an empty list means "not given".
+//! inputs, see `cmd::inputs::parse`) over a suite case over the suite's defaults. Every field is optional; an empty list means "not given".
 
 use std::path::PathBuf;
 use std::time::Duration;

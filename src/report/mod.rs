@@ -4,7 +4,6 @@
 
 pub mod baseline;
 pub mod builder;
-pub mod checks;
 pub mod comparison;
 pub mod echo;
 pub mod gha;

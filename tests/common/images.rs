@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use qemu_test_action::http::Deadlines;
 use qemu_test_action::image::progress::Progress;
 use qemu_test_action::image::{FetchOptions, Registry};
-use qemu_test_action::net::Deadlines;
 
 use super::archives;
 use super::scratch::entries;

@@ -1,4 +1,5 @@
-//! The GitHub Actions surface: workflow commands on stdout, the step summary, step outputs.
+//! The GitHub Actions surface: workflow commands on stdout, the step summary, step outputs, and
+//! check runs through the GitHub API ([`checks`]).
 //!
 //! This is our own small module rather than the `ghactions` crate: ghactions 0.20 has no step
 //! summary, no `notice`, no `add-mask`, no `stop-commands`, no escaping of messages or
@@ -11,6 +12,7 @@
 //! ([`commands::StopCommands`]); summary text from the guest is HTML-escaped
 //! ([`summary`]); outputs use random heredoc delimiters ([`outputs`]).
 
+pub mod checks;
 pub mod commands;
 mod gantt;
 mod held;

@@ -15,7 +15,7 @@
 //! the only rustls crypto provider compiled in (`cargo tree -e features -i rustls` shows the
 //! features `ring std tls12 logging` and no `aws-lc-rs`). rustls panics at the first handshake
 //! only when several providers are compiled in and none is installed; we install ring
-//! ([`crate::net::install_crypto_provider`]) before building the client anyway, and octocrab
+//! ([`crate::http::install_crypto_provider`]) before building the client anyway, and octocrab
 //! uses the installed default.
 
 mod output;
@@ -241,7 +241,7 @@ pub fn print_warnings(warnings: &[String], annotations: bool) {
 }
 
 fn client(cfg: &ChecksConfig) -> Result<Octocrab, Error> {
-    crate::net::install_crypto_provider();
+    crate::http::install_crypto_provider();
     let bad_url = |e: octocrab::Error| {
         Error::config(format!(
             "GITHUB_API_URL '{}' is not usable: {}",

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{ActionArgs, RunArgs};
 use crate::error::Error;
-use crate::image::pipeline::hex;
+use crate::image::stream::hex;
 use crate::image::{Cache, FetchOptions, Fetcher, Registry};
 use crate::plan::ImageRequest;
 

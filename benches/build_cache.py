@@ -18,7 +18,7 @@ AxVisor's dependency tree (serde with derive, so syn/quote/proc-macro2 build for
 log, which also turns on the log feature as for AxVisor). The dependencies come from this
 machine's cargo registry cache (--offline), so no network is used.
 
-  python3 bench/build_cache.py [--rounds N] [--qemu-test PATH]
+  python3 benches/build_cache.py [--rounds N] [--qemu-test PATH]
 
 Prints the build stage's time (from results.json) per run and the warm/cold ratio of medians;
 never asserts. See BENCHMARKS.md.

@@ -1,13 +1,22 @@
-//! `qemu-test action …`: the composite action's steps that are not about obtaining the binary or
-//! setting up the host (see `action.yml`).
+//! `qemu-test action …`: the composite action's own steps, in the binary rather than in shell;
+//! only obtaining the binary and setting up the host stay in `scripts/action/` (see
+//! `action.yml`). Each step reads the same `INPUT_*` variables through [`super::inputs`], so
+//! the action and `qemu-test run` share one rule per input.
 
-use crate::action;
+pub mod build_cache;
+pub mod images;
+pub mod prepare;
+
+use std::path::Path;
+
 use crate::cli::{ActionCmd, MatrixArgs};
+use crate::cmd::action;
+use crate::cmd::inputs::{self, Lookup};
 use crate::error::{Error, exit};
 
 /// Runs `qemu-test action …`; returns the exit code.
 pub async fn run(cmd: ActionCmd) -> i32 {
-    let vars = action::inputs::env();
+    let vars = inputs::env();
     let cwd = match std::env::current_dir() {
         Ok(d) => d,
         Err(e) => return Error::infra(format!("no current directory: {e}")).report(),
@@ -50,8 +59,20 @@ pub async fn run(cmd: ActionCmd) -> i32 {
         }
         ActionCmd::Run(args) => return crate::cmd::run::run(&args.run).await,
     };
-    match outputs.and_then(|o| action::emit(&vars, &o)) {
+    match outputs.and_then(|o| emit(&vars, &o)) {
         Ok(()) => exit::PASS,
         Err(e) => crate::cmd::run::report_plan_error(&e, &github),
+    }
+}
+
+/// Writes `outputs` to `$GITHUB_OUTPUT` when it is set, and prints them as `name=value` lines
+/// (multi-line values indented) to stderr for the log.
+pub fn emit(vars: &impl Lookup, outputs: &[(&'static str, String)]) -> Result<(), Error> {
+    for (k, v) in outputs {
+        eprintln!("qemu-test-action: {k}={}", v.replace('\n', "\n    "));
+    }
+    match vars.get("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
+        Some(p) => crate::report::gha::outputs::write_outputs(Path::new(&p), outputs),
+        None => Ok(()),
     }
 }

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::inputs::{self, Lookup};
 use crate::arch::Arch;
 use crate::build::board::BoardConfig;
 use crate::cli::{ActionArgs, RunArgs};
+use crate::cmd::inputs::{self, Lookup};
 use crate::error::Error;
 use crate::plan::Suite;
 use crate::profile::AccelRequest;
@@ -253,7 +253,7 @@ fn label(run: &RunArgs) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::inputs::map as vars;
+    use crate::cmd::inputs::map as vars;
 
     /// The prepare step as the action runs it: its inputs parsed from `vars`.
     fn prep(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::inputs::{self, Lookup};
 use crate::build::board::BoardConfig;
 use crate::build::cargo::target_root;
 use crate::cli::{ActionArgs, RunArgs};
+use crate::cmd::inputs::{self, Lookup};
 use crate::error::Error;
-use crate::image::pipeline::hex;
+use crate::image::stream::hex;
 
 /// The first part of every key; bump the version when the cached layout changes.
 const KEY_PREFIX: &str = "qemu-test-build-v1";
@@ -233,7 +233,7 @@ fn short(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::action::inputs::map as vars;
+    use crate::cmd::inputs::map as vars;
 
     const BOARD: &str = "target = \"x86_64-unknown-linux-gnu\"\nfeatures = []\nlog = \"Info\"\n\
                          cargo_args = []\nto_bin = false\nvm_configs = [\"vms/a.toml\"]\n";

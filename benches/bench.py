@@ -2,7 +2,7 @@
 """Side-by-side end-to-end benchmarks of qemu-test against raw QEMU (and ostool 0.8 when
 installed), measured in ONE interleaved run so machine noise hits every variant alike.
 
-  python3 bench/bench.py [--runs N] [--qemu-test PATH] [--fixtures DIR]
+  python3 benches/bench.py [--runs N] [--qemu-test PATH] [--fixtures DIR]
 
 Prints medians and ratios; never asserts. See BENCHMARKS.md for results and how to read them.
 
