@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use qemu_test_action::build::board::BoardConfig;
-use qemu_test_action::build::cargo::{CargoRequest, PackageInfo, plan_cargo};
-use qemu_test_action::build::{Artifact, BuildPlan};
+use qemu_test_action::build::cargo::{CargoRequest, PackageInfo, cargo_recipe};
+use qemu_test_action::build::{Artifact, Recipe};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/axvisor");
 
@@ -15,7 +15,7 @@ fn axvisor_package() -> PackageInfo {
     PackageInfo::parse(Path::new("Cargo.toml"), manifest).unwrap()
 }
 
-fn plan(board: &str, vm_config: &str, target_root: &Path) -> (BuildPlan, PathBuf) {
+fn plan(board: &str, vm_config: &str, target_root: &Path) -> (Recipe, PathBuf) {
     let workspace = PathBuf::from(DATA);
     let board = BoardConfig::load(&workspace.join(board)).unwrap();
     assert!(board.warnings.is_empty(), "{:?}", board.warnings);
@@ -31,7 +31,7 @@ fn plan(board: &str, vm_config: &str, target_root: &Path) -> (BuildPlan, PathBuf
         target_root,
         release: true,
     };
-    (plan_cargo(&req).unwrap(), workspace)
+    (cargo_recipe(&req).unwrap(), workspace)
 }
 
 fn expected_args(target: &str, target_dir: &str, features: &str) -> Vec<String> {
@@ -147,7 +147,7 @@ fn debug_builds_and_log_free_packages_change_the_log_feature() {
         target_root: Path::new("/t"),
         release: false,
     };
-    let args = plan_cargo(&req).unwrap().command.unwrap().args;
+    let args = cargo_recipe(&req).unwrap().command.unwrap().args;
     assert!(args.contains(&"ept-level-4,axstd/bus-mmio,dyn-plat,log/max_level_info".into()));
     assert!(!args.contains(&"--release".into()));
     let log_free = PackageInfo {
@@ -156,7 +156,7 @@ fn debug_builds_and_log_free_packages_change_the_log_feature() {
     };
     req.package = &log_free;
     req.release = true;
-    let args = plan_cargo(&req).unwrap().command.unwrap().args;
+    let args = cargo_recipe(&req).unwrap().command.unwrap().args;
     assert!(
         args.contains(&"ept-level-4,axstd/bus-mmio,dyn-plat".into()),
         "{args:?}"

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qemu_test_action::build::board::BoardConfig;
-use qemu_test_action::build::cargo::{CargoRequest, PackageInfo, plan_cargo};
+use qemu_test_action::build::cargo::{CargoRequest, PackageInfo, cargo_recipe};
 use qemu_test_action::build::run_build;
 use qemu_test_action::error::{Error, ErrorKind};
 
@@ -40,7 +40,7 @@ async fn build(
         target_root,
         release: true,
     };
-    let plan = plan_cargo(&req).unwrap();
+    let plan = cargo_recipe(&req).unwrap();
     let mut output = Vec::new();
     let result = run_build(&plan, BUILD_DEADLINE, &mut |b| output.extend_from_slice(b)).await;
     eprintln!("{}", String::from_utf8_lossy(&output));

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use toml_edit::{Document, Item, Table};
 
 use crate::build::board::BoardConfig;
-use crate::build::plan::{Artifact, BuildCommand, BuildPlan};
+use crate::build::recipe::{Artifact, BuildCommand, Recipe};
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
 
@@ -82,7 +82,7 @@ fn depends_on_log(manifest: &Table) -> bool {
 }
 
 /// Where a run's cargo builds write: `<out-dir>/cargo-target/`, one `vmcfg-<hash>` target dir
-/// per VM-config set below it (see [`plan_cargo`]). Under the out dir, never the checkout's
+/// per VM-config set below it (see [`cargo_recipe`]). Under the out dir, never the checkout's
 /// `target/`, so a run writes nothing in the user's tree; the action caches this directory
 /// between jobs and never uploads it.
 pub fn target_root(out_dir: &Path) -> PathBuf {
@@ -128,7 +128,7 @@ pub fn seed_target_dir(target_dir: &Path) -> Option<PathBuf> {
     Some(newest)
 }
 
-/// Everything [`plan_cargo`] needs.
+/// Everything [`cargo_recipe`] needs.
 #[derive(Debug, Clone)]
 pub struct CargoRequest<'a> {
     /// Target, features, log level, extra cargo args.
@@ -148,7 +148,7 @@ pub struct CargoRequest<'a> {
 
 /// The cargo command and environment for a board config and a set of VM configs. Reads the VM
 /// configs (to hash them) but changes nothing.
-pub fn plan_cargo(req: &CargoRequest<'_>) -> Result<BuildPlan, Error> {
+pub fn cargo_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
     let target_dir = req.target_root.join(config_set_dir(req.vm_configs)?);
     let mut args: Vec<String> = [
         "build",
@@ -173,7 +173,7 @@ pub fn plan_cargo(req: &CargoRequest<'_>) -> Result<BuildPlan, Error> {
         args.push("--release".into());
     }
     args.extend(["--message-format".into(), "json".into()]);
-    Ok(BuildPlan {
+    Ok(Recipe {
         command: Some(BuildCommand {
             program: "cargo".into(),
             args,

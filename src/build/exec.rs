@@ -1,4 +1,4 @@
-//! Running a [`BuildPlan`]: the command in its own process group under a deadline, its output
+//! Running a [`Recipe`]: the command in its own process group under a deadline, its output
 //! streamed to the caller, and the result turned into the kernel's path or an error that names
 //! the first compiler error.
 
@@ -9,28 +9,28 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::build::cargo::CargoMessages;
-use crate::build::plan::{Artifact, BuildCommand, BuildPlan};
+use crate::build::recipe::{Artifact, BuildCommand, Recipe};
 use crate::error::Error;
 use crate::qemu::process::QemuProcess;
 
 /// How long a build gets to stop after SIGTERM before the group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs the plan and returns the kernel's path. `on_output` gets the build's output as the user
+/// Runs the recipe and returns the kernel's path. `on_output` gets the build's output as the user
 /// should see it (cargo's diagnostics rendered, JSON lines consumed), chunk by chunk.
 pub async fn run_build(
-    plan: &BuildPlan,
+    recipe: &Recipe,
     deadline: Duration,
     on_output: &mut dyn FnMut(&[u8]),
 ) -> Result<PathBuf, Error> {
-    let Some(cmd) = &plan.command else {
-        return prebuilt(&plan.artifact);
+    let Some(cmd) = &recipe.command else {
+        return prebuilt(&recipe.artifact);
     };
     let program = Path::new(&cmd.program);
     let mut process = QemuProcess::spawn_with_env(program, &cmd.args, &cmd.cwd, &cmd.env)
         .map_err(|e| spawn_error(cmd, &e))?;
     process.stdin.take();
-    let mut watcher = Watcher::new(&plan.artifact, &cmd.cwd);
+    let mut watcher = Watcher::new(&recipe.artifact, &cmd.cwd);
     let outcome =
         tokio::time::timeout(deadline, stream(&mut process, &mut watcher, on_output)).await;
     match outcome {
@@ -246,8 +246,8 @@ fn describe(status: ExitStatus) -> String {
 mod tests {
     use super::*;
 
-    fn shell(script: &str, artifact: &Path, cwd: &Path) -> BuildPlan {
-        BuildPlan::shell(
+    fn shell(script: &str, artifact: &Path, cwd: &Path) -> Recipe {
+        Recipe::shell(
             script,
             artifact,
             cwd,
@@ -255,25 +255,25 @@ mod tests {
         )
     }
 
-    async fn run(plan: &BuildPlan, deadline: Duration) -> (Result<PathBuf, Error>, String) {
+    async fn run(recipe: &Recipe, deadline: Duration) -> (Result<PathBuf, Error>, String) {
         let mut out = Vec::new();
-        let r = run_build(plan, deadline, &mut |b| out.extend_from_slice(b)).await;
+        let r = run_build(recipe, deadline, &mut |b| out.extend_from_slice(b)).await;
         (r, String::from_utf8_lossy(&out).into_owned())
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn command_gets_env_and_its_artifact_is_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = shell(
+        let recipe = shell(
             "echo \"log=$AX_LOG\"; echo k > k.elf",
             Path::new("k.elf"),
             dir.path(),
         );
-        let (r, out) = run(&plan, Duration::from_secs(30)).await;
+        let (r, out) = run(&recipe, Duration::from_secs(30)).await;
         assert_eq!(r.unwrap(), dir.path().join("k.elf"));
         assert_eq!(out, "log=warn\n");
-        let plan = shell("true", Path::new("missing.elf"), dir.path());
-        let e = run(&plan, Duration::from_secs(30)).await.0.unwrap_err();
+        let recipe = shell("true", Path::new("missing.elf"), dir.path());
+        let e = run(&recipe, Duration::from_secs(30)).await.0.unwrap_err();
         assert!(e.message.contains("missing.elf does not exist"), "{e}");
     }
 
@@ -282,8 +282,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script =
             "echo compiling; echo 'main.c:3: error: expected ;' >&2; echo 'Error 1' >&2; exit 2";
-        let plan = shell(script, Path::new("k.elf"), dir.path());
-        let e = run(&plan, Duration::from_secs(30)).await.0.unwrap_err();
+        let recipe = shell(script, Path::new("k.elf"), dir.path());
+        let e = run(&recipe, Duration::from_secs(30)).await.0.unwrap_err();
         assert_eq!(
             e.message,
             "build command failed (exit code 2): main.c:3: error: expected ;"
@@ -294,12 +294,12 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_hanging_build_is_stopped_at_the_deadline() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = shell(
+        let recipe = shell(
             "echo $$ > pid; exec sleep 60",
             Path::new("k.elf"),
             dir.path(),
         );
-        let e = run(&plan, Duration::from_secs(2)).await.0.unwrap_err();
+        let e = run(&recipe, Duration::from_secs(2)).await.0.unwrap_err();
         assert!(e.message.starts_with("build timed out"), "{e}");
         let pid: i32 = std::fs::read_to_string(dir.path().join("pid"))
             .unwrap()
@@ -316,14 +316,14 @@ mod tests {
     async fn prebuilt_kernel_must_exist() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path().join("k.elf");
-        let e = run(&BuildPlan::prebuilt(&k), Duration::from_secs(1))
+        let e = run(&Recipe::prebuilt(&k), Duration::from_secs(1))
             .await
             .0
             .unwrap_err();
         assert_eq!(e.kind, crate::error::ErrorKind::Usage);
         std::fs::write(&k, b"x").unwrap();
         assert_eq!(
-            run(&BuildPlan::prebuilt(&k), Duration::from_secs(1))
+            run(&Recipe::prebuilt(&k), Duration::from_secs(1))
                 .await
                 .0
                 .unwrap(),

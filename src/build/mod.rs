@@ -6,7 +6,7 @@ pub mod cargo;
 pub mod elf;
 pub mod exec;
 pub mod format;
-pub mod plan;
+pub mod recipe;
 
 pub use exec::run_build;
-pub use plan::{Artifact, BuildCommand, BuildPlan};
+pub use recipe::{Artifact, BuildCommand, Recipe};

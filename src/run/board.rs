@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::SerialStream;
 
 use super::Cancel;
-use super::boot::{BootReport, Console, ConsolePlan, Machine, MachineEvent};
+use super::boot::{BootReport, Console, ConsoleSpec, Machine, MachineEvent};
 use crate::board::load::{self, BoardBoot, BootCommand, BootFile, LoadMethod, NetPlan};
 use crate::board::power::{self, PowerAction, PowerRun};
 use crate::board::serial::{DEFAULT_BAUD, SerialConsole};
@@ -27,8 +27,8 @@ use crate::report::{Event, Level, Reporters};
 use crate::verdict::Facts;
 
 /// Everything needed to boot one case on a board.
-pub struct BoardBootPlan {
-    pub console: ConsolePlan,
+pub struct BoardRun {
+    pub console: ConsoleSpec,
     pub config: UbootConfig,
     /// The kernel as built (an ELF is flattened when staged).
     pub kernel: PathBuf,
@@ -134,15 +134,15 @@ impl BoardMachine<'_> {
     }
 }
 
-/// Boots `plan` on the board; errors only when the serial device cannot be opened (nothing
+/// Boots `run` on the board; errors only when the serial device cannot be opened (nothing
 /// was powered) or the log cannot be written.
 pub async fn boot(
-    plan: &BoardBootPlan,
+    run: &BoardRun,
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let cp = &plan.console;
-    let config = &plan.config;
+    let cp = &run.console;
+    let config = &run.config;
     let device = config.serial.as_ref().ok_or_else(|| {
         Error::config("the U-Boot config names no `serial` device: the board's console")
             .at_file(&config.path)
@@ -160,9 +160,9 @@ pub async fn boot(
             let sub = format!("qemu-test-{}", cp.case);
             (dir.join(&sub), format!("{sub}/"))
         }
-        _ => (plan.work_dir.join("board"), String::new()),
+        _ => (run.work_dir.join("board"), String::new()),
     };
-    let staged = stage(config, &plan.kernel, &root, &prefix)?;
+    let staged = stage(config, &run.kernel, &root, &prefix)?;
     let net = net_plan(config)?;
     let server = match (&method, &net) {
         (LoadMethod::TftpServe, Some(n)) => Some(
@@ -200,7 +200,7 @@ pub async fn boot(
             power::run(
                 PowerAction::On,
                 cmd,
-                &plan.cwd,
+                &run.cwd,
                 power::POWER_TIMEOUT,
                 &mut on_line,
             )
@@ -228,7 +228,7 @@ pub async fn boot(
     let timeline = machine.session.timeline();
     // Whatever happened: stop a power-on still running, then power off.
     drop(machine);
-    let off = power_off(config, plan, reporters, &power_log).await;
+    let off = power_off(config, run, reporters, &power_log).await;
     if let Some(s) = server {
         s.stop();
     }
@@ -349,14 +349,14 @@ fn copy_in(
 /// power log.
 async fn power_off(
     config: &UbootConfig,
-    plan: &BoardBootPlan,
+    run: &BoardRun,
     reporters: &Reporters,
     power_log: &PowerLog,
 ) -> Result<(), Error> {
     let Some(cmd) = &config.board_power_off_cmd else {
         return Ok(());
     };
-    let case = plan.console.case.as_str();
+    let case = run.console.case.as_str();
     let log = power_log.clone();
     let mut on_line = |l: &str| {
         log.line(PowerAction::Off, l);
@@ -365,7 +365,7 @@ async fn power_off(
     let r = power::run(
         PowerAction::Off,
         cmd,
-        &plan.cwd,
+        &run.cwd,
         power::POWER_TIMEOUT,
         &mut on_line,
     )

@@ -32,9 +32,9 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Lines of QEMU's stderr kept for the report.
 const STDERR_TAIL_LINES: usize = 20;
 
-/// Everything needed to boot one case; all inputs already validated.
-pub struct BootPlan {
-    pub console: ConsolePlan,
+/// Everything needed to boot one case in QEMU; all inputs already validated.
+pub struct QemuRun {
+    pub console: ConsoleSpec,
     pub command: QemuCommand,
     /// Resolved path of the QEMU binary.
     pub program: PathBuf,
@@ -56,7 +56,7 @@ pub struct BootPlan {
 }
 
 /// How one console is judged, whatever machine is behind it (QEMU or a board).
-pub struct ConsolePlan {
+pub struct ConsoleSpec {
     pub case: String,
     pub success: Vec<Pattern>,
     pub fail: Vec<Pattern>,
@@ -88,30 +88,30 @@ pub struct BootReport {
     pub testcases: Vec<ExtractedCase>,
 }
 
-/// Boots `plan`; errors only when QEMU cannot be started or the log cannot be written.
+/// Boots `qemu_run`; errors only when QEMU cannot be started or the log cannot be written.
 pub async fn boot(
-    plan: &BootPlan,
+    qemu_run: &QemuRun,
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let cp = &plan.console;
+    let cp = &qemu_run.console;
     let mut log = super::log::ConsoleLog::create(&cp.log_path, cp.max_log_size)?;
     // A core file beside the log belongs to this boot or to none.
     let _ = std::fs::remove_file(core_path(&cp.log_path));
-    let mut socket = QmpSocket::new(&plan.work_dir)
-        .map_err(|e| Error::io(&plan.work_dir, "create the QMP socket in", &e))?;
+    let mut socket = QmpSocket::new(&qemu_run.work_dir)
+        .map_err(|e| Error::io(&qemu_run.work_dir, "create the QMP socket in", &e))?;
     let listener = socket
         .take_listener()
         .map_err(|e| Error::io(socket.path(), "listen on the QMP socket", &e))?
         .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
-    let command = plan.command.with_qmp(&socket);
+    let command = qemu_run.command.with_qmp(&socket);
     reporters.emit(Event::QemuStarting {
         case: &cp.case,
         command: &command,
     });
     let start = Instant::now();
-    let mut qemu = QemuProcess::spawn(&plan.program, &command.args, &plan.cwd)
-        .map_err(|e| Error::infra(format!("cannot start {}: {e}", plan.program.display())))?;
+    let mut qemu = QemuProcess::spawn(&qemu_run.program, &command.args, &qemu_run.cwd)
+        .map_err(|e| Error::infra(format!("cannot start {}: {e}", qemu_run.program.display())))?;
     let mut control = Control::start(listener, start);
     let mut console = Console::new(cp, start);
     let end = {
@@ -146,9 +146,9 @@ pub async fn boot(
         None
     };
     // Still before QEMU is stopped: the guest's memory, when asked for.
-    let core = match (postmortem.as_mut(), plan.core_dump) {
+    let core = match (postmortem.as_mut(), qemu_run.core_dump) {
         (Some(pm), Some(max)) => {
-            let raw = plan.work_dir.join("core.elf");
+            let raw = qemu_run.work_dir.join("core.elf");
             match control.core_dump(&raw, max).await {
                 Ok(()) => Some(raw),
                 Err(why) => {
@@ -181,10 +181,10 @@ pub async fn boot(
     // address.
     if let Some(pm) = postmortem.as_mut() {
         pm.backtraces = crate::postmortem::backtrace::from_log(&cp.log_path);
-        let mut guests = crate::prepare::vmconfig::guest_kernels(&plan.guest_configs);
+        let mut guests = crate::prepare::vmconfig::guest_kernels(&qemu_run.guest_configs);
         // A flat guest image has no symbols.
         guests.retain(|k| crate::postmortem::symbols::is_elf(k));
-        let symbols = crate::postmortem::Symbolizer::load(&plan.images, &plan.symbols)
+        let symbols = crate::postmortem::Symbolizer::load(&qemu_run.images, &qemu_run.symbols)
             .with_guest_kernels(&guests);
         pm.notes.extend(symbols.problems.iter().cloned());
         pm.symbolize(&symbols);
@@ -194,7 +194,7 @@ pub async fn boot(
         qemu_exit: Some(exit),
         guest: control.guest.clone(),
         guest_started: control.started,
-        reset_passes: plan.reset_passes,
+        reset_passes: qemu_run.reset_passes,
         stderr_line: console.stderr.headline(),
         postmortem,
         ..Facts::observed(end, &console.judge, &cp.success)
@@ -335,11 +335,11 @@ struct Typing {
 }
 
 impl<'a> Console<'a> {
-    /// A console judged as `plan` says, whose machine started at `start`.
-    pub(crate) fn new(plan: &'a ConsolePlan, start: Instant) -> Console<'a> {
-        let judge = Judge::new(plan.success.clone(), plan.fail.clone(), plan.judge.clone())
-            .with_script(plan.script.clone());
-        Console::with_judge(&plan.case, judge, start, plan.send_chunk, plan.send_delay)
+    /// A console judged as `spec` says, whose machine started at `start`.
+    pub(crate) fn new(spec: &'a ConsoleSpec, start: Instant) -> Console<'a> {
+        let judge = Judge::new(spec.success.clone(), spec.fail.clone(), spec.judge.clone())
+            .with_script(spec.script.clone());
+        Console::with_judge(&spec.case, judge, start, spec.send_chunk, spec.send_delay)
     }
 
     /// A console that nothing has been read from yet; steps type `send_chunk` bytes at a time,
@@ -399,16 +399,16 @@ impl<'a> Console<'a> {
         log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
         cancel: &mut Cancel,
-        plan: &ConsolePlan,
+        spec: &ConsoleSpec,
     ) -> Result<End, Error> {
         let mut buf = vec![0u8; READ_CHUNK];
-        let deadline = tokio::time::sleep_until((self.start + plan.timeout).into());
+        let deadline = tokio::time::sleep_until((self.start + spec.timeout).into());
         tokio::pin!(deadline);
         let stop = loop {
             let wake = self.judge.next_wakeup().map(|d| self.start + d);
             let awaited = self.judge.script().and_then(|s| s.next_deadline());
             let awaited_at = awaited.as_ref().map(|(d, _)| self.start + *d);
-            let quiet_at = plan.inactivity.map(|d| self.last_output + d);
+            let quiet_at = spec.inactivity.map(|d| self.last_output + d);
             let own = machine.deadline();
             let own_at = own.as_ref().map(|(d, _)| self.start + *d);
             tokio::select! {
@@ -465,9 +465,9 @@ impl<'a> Console<'a> {
                     break End::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
                 }
                 _ = sleep_until_opt(quiet_at) => {
-                    break End::Inactive(plan.inactivity.unwrap_or_default());
+                    break End::Inactive(spec.inactivity.unwrap_or_default());
                 }
-                _ = &mut deadline => break End::Deadline(plan.timeout),
+                _ = &mut deadline => break End::Deadline(spec.timeout),
             }
         };
         Ok(stop)

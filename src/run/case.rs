@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{BootPlan, Cancel, boot};
-use crate::build::cargo::{CargoRequest, build_env, plan_cargo};
-use crate::build::plan::BuildPlan;
+use super::{Cancel, QemuRun, boot};
+use crate::build::cargo::{CargoRequest, build_env, cargo_recipe};
+use crate::build::recipe::Recipe;
 use crate::error::Error;
 use crate::image::{Cache, FetchOptions, Fetcher, Registry};
 use crate::plan::{Case, KernelSource};
@@ -202,14 +202,14 @@ impl CaseRun<'_> {
     /// Builds the kernel and puts it where the QEMU command expects it.
     async fn build(&mut self, prepared: &Prepared) -> Result<(), Error> {
         let case = self.case;
-        let mut plan = build_plan(case, &prepared.vm_configs)?;
+        let mut recipe = build_recipe(case, &prepared.vm_configs)?;
         if matches!(case.source, KernelSource::Cargo { .. }) {
             // cargo writes below it: no planted symlink may send that elsewhere.
             create_dir(
                 &case.out_dir,
                 &crate::build::cargo::target_root(&case.out_dir),
             )?;
-            if let Some(dir) = plan
+            if let Some(dir) = recipe
                 .command
                 .as_mut()
                 .and_then(|c| crate::build::cargo::target_dir_arg(&mut c.args))
@@ -225,11 +225,12 @@ impl CaseRun<'_> {
                 );
             }
         }
-        self.note(Level::Info, &format!("build: {}", plan.display()));
+        self.note(Level::Info, &format!("build: {}", recipe.display()));
         let reporters = self.reporters;
         let name = case.name.as_str();
         let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });
-        let elf = crate::build::exec::run_build(&plan, case.build_timeout, &mut on_output).await?;
+        let elf =
+            crate::build::exec::run_build(&recipe, case.build_timeout, &mut on_output).await?;
         if let Some(dir) = case.kernel.parent() {
             create_dir(&case.out_dir, dir)?;
         }
@@ -316,8 +317,8 @@ impl CaseRun<'_> {
 
     async fn boot_once(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
         let case = self.case;
-        let plan = BootPlan {
-            console: console_plan(case),
+        let qemu_run = QemuRun {
+            console: console_spec(case),
             command: self.command.clone(),
             program,
             cwd: case.workspace.clone(),
@@ -343,8 +344,8 @@ impl CaseRun<'_> {
         let t = Instant::now();
         let (r, qemu_version) = match &case.board {
             Some(config) => {
-                let board = super::board::BoardBootPlan {
-                    console: plan.console,
+                let board = super::board::BoardRun {
+                    console: qemu_run.console,
                     config: (**config).clone(),
                     kernel: case.bin_path.clone().unwrap_or_else(|| case.kernel.clone()),
                     work_dir: case.work_dir.clone(),
@@ -356,12 +357,12 @@ impl CaseRun<'_> {
             None => {
                 let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
                 let versions = crate::qemu::version::VersionCache::new(cache_root.as_deref());
-                match versions.cached(&plan.program) {
-                    Some(v) => (boot(&plan, self.reporters, cancel).await, Some(v)),
+                match versions.cached(&qemu_run.program) {
+                    Some(v) => (boot(&qemu_run, self.reporters, cancel).await, Some(v)),
                     // Asked while the guest boots, so it costs no wall time.
                     None => tokio::join!(
-                        boot(&plan, self.reporters, cancel),
-                        versions.query(&plan.program)
+                        boot(&qemu_run, self.reporters, cancel),
+                        versions.query(&qemu_run.program)
                     ),
                 }
             }
@@ -496,8 +497,8 @@ impl Case {
 }
 
 /// How the case's console is judged, whatever machine is behind it.
-pub(crate) fn console_plan(case: &Case) -> super::boot::ConsolePlan {
-    super::boot::ConsolePlan {
+pub(crate) fn console_spec(case: &Case) -> super::boot::ConsoleSpec {
+    super::boot::ConsoleSpec {
         case: case.name.clone(),
         success: case.success.clone(),
         fail: case.fail.clone(),
@@ -512,11 +513,11 @@ pub(crate) fn console_plan(case: &Case) -> super::boot::ConsolePlan {
     }
 }
 
-/// The build stage's plan for a case with the (patched) VM configs to embed.
-pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Error> {
+/// The build stage's recipe for a case with the (patched) VM configs to embed.
+pub fn build_recipe(case: &Case, vm_configs: &[PathBuf]) -> Result<Recipe, Error> {
     match &case.source {
-        KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => Ok(BuildPlan::prebuilt(k)),
-        KernelSource::Cargo { board, package } => plan_cargo(&CargoRequest {
+        KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => Ok(Recipe::prebuilt(k)),
+        KernelSource::Cargo { board, package } => cargo_recipe(&CargoRequest {
             board,
             package,
             vm_configs,
@@ -526,7 +527,7 @@ pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Erro
             target_root: &crate::build::cargo::target_root(&case.out_dir),
             release: true,
         }),
-        KernelSource::Shell { command, artifact } => Ok(BuildPlan::shell(
+        KernelSource::Shell { command, artifact } => Ok(Recipe::shell(
             command,
             artifact,
             &case.workspace,
@@ -535,11 +536,11 @@ pub fn build_plan(case: &Case, vm_configs: &[PathBuf]) -> Result<BuildPlan, Erro
     }
 }
 
-/// The build plan as `--dry-run` shows it, before the prepare stage has written the patched VM
+/// The build recipe as `--dry-run` shows it, before the prepare stage has written the patched VM
 /// configs: `AXVISOR_VM_CONFIGS` names the patched copies, and the per-config-set target dir,
 /// named from their (not yet known) contents, is shown as `vmcfg-<hash of the patched configs>`.
-pub fn dry_build_plan(case: &Case) -> Result<BuildPlan, Error> {
-    let mut plan = build_plan(case, &case.vm_configs)?;
+pub fn dry_build_recipe(case: &Case) -> Result<Recipe, Error> {
+    let mut recipe = build_recipe(case, &case.vm_configs)?;
     let patched: Vec<String> = (0..case.vm_configs.len())
         .map(|i| {
             crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i)
@@ -547,7 +548,7 @@ pub fn dry_build_plan(case: &Case) -> Result<BuildPlan, Error> {
                 .to_string()
         })
         .collect();
-    if let Some(cmd) = plan.command.as_mut() {
+    if let Some(cmd) = recipe.command.as_mut() {
         for (key, value) in &mut cmd.env {
             if key == "AXVISOR_VM_CONFIGS" {
                 *value = patched.join(":");
@@ -558,7 +559,7 @@ pub fn dry_build_plan(case: &Case) -> Result<BuildPlan, Error> {
             *dir = format!("{}/vmcfg-<hash of the patched configs>", root.display());
         }
     }
-    Ok(plan)
+    Ok(recipe)
 }
 
 /// The result of a case the profile decided not to run (skip or fail by policy), after telling

@@ -47,7 +47,7 @@ fn print_case(case: &plan::Case, with_name: bool) {
             copy.display()
         );
     }
-    match super::dry_build_plan(case) {
+    match super::dry_build_recipe(case) {
         Ok(plan) if plan.command.is_some() => println!("# build: {}", plan.display()),
         Ok(_) => {}
         Err(e) => println!("# build: cannot plan: {e}"),

@@ -11,8 +11,8 @@ pub mod host_http;
 mod jobs;
 pub mod log;
 
-pub use boot::{BootPlan, BootReport, boot};
-pub use case::{build_plan, dry_build_plan, execute_case};
+pub use boot::{BootReport, QemuRun, boot};
+pub use case::{build_recipe, dry_build_recipe, execute_case};
 pub use jobs::default_jobs;
 
 use futures_util::StreamExt;

@@ -1,5 +1,5 @@
-//! What the build stage will do, decided before anything runs: a command (cargo or the user's)
-//! and where its kernel will be, or a prebuilt kernel. Printable for `--dry-run`.
+//! A build recipe: what the build stage will do, decided before anything runs — a command (cargo
+//! or the user's) and where its kernel will be, or a prebuilt kernel. Printable for `--dry-run`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,19 +26,19 @@ pub enum Artifact {
     File(PathBuf),
 }
 
-/// The build stage of a case.
+/// The build stage of a case: how its kernel is produced.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BuildPlan {
+pub struct Recipe {
     /// `None` when the kernel is prebuilt.
     pub command: Option<BuildCommand>,
     /// Where the kernel is afterwards.
     pub artifact: Artifact,
 }
 
-impl BuildPlan {
+impl Recipe {
     /// A kernel the user built already (`--kernel FILE`): nothing to run.
-    pub fn prebuilt(kernel: &Path) -> BuildPlan {
-        BuildPlan {
+    pub fn prebuilt(kernel: &Path) -> Recipe {
+        Recipe {
             command: None,
             artifact: Artifact::File(kernel.to_path_buf()),
         }
@@ -46,13 +46,8 @@ impl BuildPlan {
 
     /// The user's own build (`--build-command CMD`), run by `sh -c` in `cwd` with `env`, that
     /// must leave the kernel at `artifact`.
-    pub fn shell(
-        command: &str,
-        artifact: &Path,
-        cwd: &Path,
-        env: Vec<(String, String)>,
-    ) -> BuildPlan {
-        BuildPlan {
+    pub fn shell(command: &str, artifact: &Path, cwd: &Path, env: Vec<(String, String)>) -> Recipe {
+        Recipe {
             command: Some(BuildCommand {
                 program: "sh".into(),
                 args: vec!["-c".into(), command.into()],
@@ -63,7 +58,7 @@ impl BuildPlan {
         }
     }
 
-    /// The plan as shell text a user can paste (`cd DIR && K=V … program args…`), or the
+    /// The recipe as shell text a user can paste (`cd DIR && K=V … program args…`), or the
     /// prebuilt kernel's path.
     pub fn display(&self) -> String {
         let Some(cmd) = &self.command else {
@@ -94,22 +89,22 @@ mod tests {
 
     #[test]
     fn display_quotes_only_what_needs_it() {
-        let plan = BuildPlan::shell(
+        let recipe = Recipe::shell(
             "make kernel && echo 'ok'",
             Path::new("out/kernel.elf"),
             Path::new("/src/my kernel"),
             vec![("AX_LOG".into(), "info".into())],
         );
         assert_eq!(
-            plan.display(),
+            recipe.display(),
             r"cd '/src/my kernel' && AX_LOG=info sh -c 'make kernel && echo '\''ok'\'''"
         );
         assert_eq!(
-            plan.artifact,
+            recipe.artifact,
             Artifact::File(PathBuf::from("/src/my kernel/out/kernel.elf"))
         );
         assert_eq!(
-            BuildPlan::prebuilt(Path::new("/k.elf")).display(),
+            Recipe::prebuilt(Path::new("/k.elf")).display(),
             "(prebuilt) /k.elf"
         );
     }
