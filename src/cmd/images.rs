@@ -26,7 +26,8 @@ pub async fn command(cmd: ImagesCmd) -> i32 {
         } => {
             let keys = match key_requests(suite.as_deref(), &cases, &images, &common.registry) {
                 Ok(requests) => {
-                    crate::cmd::action::images::image_keys(&requests, common.cache_dir.as_deref()).await
+                    crate::cmd::action::images::image_keys(&requests, common.cache_dir.as_deref())
+                        .await
                 }
                 Err(e) => Err(e),
             };
