@@ -32,7 +32,10 @@ impl Default for ProbeOptions {
             cache_dir: crate::image::Cache::locate(None).ok(),
             kvm_device: PathBuf::from("/dev/kvm"),
             search_path: None,
-            qemu_timeout: Duration::from_secs(1),
+            // `--version` answers in ~20 ms; a loaded runner (parallel jobs, cold page cache) can
+            // take far longer, and a version reported missing is worse than a hung emulator
+            // delaying the probe by this much.
+            qemu_timeout: Duration::from_secs(5),
             guest_loop_limit: Duration::from_millis(500),
             kvm_cache: None,
         }
