@@ -17,6 +17,7 @@ pub mod error;
 pub mod host;
 pub mod http;
 pub mod image;
+pub mod magic;
 pub mod plan;
 pub mod postmortem;
 pub mod prepare;

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// Lowest layer first. A module may import modules of its own layer or lower ones.
 const LAYERS: &[&[&str]] = &[
     // ground: facts every layer uses
-    &["error", "arch", "duration", "shell"],
+    &["error", "arch", "duration", "shell", "magic"],
     // the user's files and the outside world's protocols
     &["config", "http"],
     // parts: each does one thing with one kind of input

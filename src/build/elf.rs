@@ -206,7 +206,7 @@ struct Header {
 
 impl Header {
     fn parse(bytes: &[u8]) -> Result<Header, Error> {
-        if bytes.len() < 4 || bytes[..4] != *b"\x7fELF" {
+        if !crate::magic::is_elf(bytes) {
             return Err(not_elf(bytes));
         }
         if bytes.len() < 52 {
@@ -536,7 +536,7 @@ mod tests {
                 .max(phoff + 56 * self.segments.len() as u64)
                 .next_multiple_of(8);
             let mut f = vec![0u8; shoff as usize + 64 * (self.sections.len() + 1)];
-            f[..4].copy_from_slice(b"\x7fELF");
+            f[..4].copy_from_slice(crate::magic::ELF);
             f[4] = 2;
             f[5] = 1;
             f[6] = 1;

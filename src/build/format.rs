@@ -80,7 +80,7 @@ impl KernelFormat {
         if head.is_empty() {
             return KernelFormat::Empty;
         }
-        if at(0, b"\x7fELF") {
+        if crate::magic::is_elf(head) {
             // An ELF of a machine QEMU cannot run is reported by `elf::elf_arch` itself.
             return match super::elf::elf_arch(head) {
                 Ok(a) => KernelFormat::Elf(a),

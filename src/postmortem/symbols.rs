@@ -90,7 +90,7 @@ impl Symbolizer {
         let mut s = Symbolizer::default();
         let paths = images
             .iter()
-            .filter(|p| is_elf(p))
+            .filter(|p| crate::magic::file_is_elf(p))
             .chain(files)
             .map(PathBuf::as_path);
         for path in paths {
@@ -194,19 +194,10 @@ impl SymbolFile {
     }
 }
 
-/// Whether `path` starts like an ELF file.
-pub fn is_elf(path: &Path) -> bool {
-    let mut head = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && head == *b"\x7fELF"
-}
-
 /// An ELF or a `System.map`, or an error naming what is wrong with the file.
 fn load_file(path: &Path) -> Result<Source, String> {
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    if is_elf(path) {
+    if crate::magic::file_is_elf(path) {
         return elf(path, &f);
     }
     system_map(path, f)

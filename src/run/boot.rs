@@ -183,7 +183,7 @@ pub async fn boot(
         pm.backtraces = crate::postmortem::backtrace::from_log(&cp.log_path);
         let mut guests = crate::prepare::vmconfig::guest_kernels(&qemu_run.guest_configs);
         // A flat guest image has no symbols.
-        guests.retain(|k| crate::postmortem::symbols::is_elf(k));
+        guests.retain(|k| crate::magic::file_is_elf(k));
         let symbols = crate::postmortem::Symbolizer::load(&qemu_run.images, &qemu_run.symbols)
             .with_guest_kernels(&guests);
         pm.notes.extend(symbols.problems.iter().cloned());

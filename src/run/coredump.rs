@@ -48,7 +48,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw = dir.path().join("work/core.elf");
         std::fs::create_dir_all(raw.parent().unwrap()).unwrap();
-        let mut bytes = b"\x7fELF".to_vec();
+        let mut bytes = crate::magic::ELF.to_vec();
         bytes.resize(1 << 20, 0);
         std::fs::write(&raw, &bytes).unwrap();
         let gz = dir.path().join("case.core.gz");
