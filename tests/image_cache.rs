@@ -10,7 +10,8 @@ use std::sync::{Arc, Barrier};
 use common::archives::{guest_image, noise, registry_text, sha256_hex};
 use common::http_server::Server;
 use common::images::{Recorder, cache_files, fast_options, one_image};
-use qemu_test_action::image::cli::{ImagesArgs, ImagesCommand, run_images};
+use qemu_test_action::cli::{ImagesCmd, ImagesCommon};
+use qemu_test_action::cmd::images::execute;
 use qemu_test_action::image::kind::ArchiveKind;
 use qemu_test_action::image::{Cache, ensure_image};
 
@@ -224,16 +225,25 @@ impl Cli {
         }
     }
 
-    async fn run(&self, command: ImagesCommand) -> (i32, String) {
-        let args = ImagesArgs {
+    fn common(&self) -> ImagesCommon {
+        ImagesCommon {
             registry: Some(self.server.url("/registry.toml")),
             cache_dir: Some(self.dir.path().to_path_buf()),
-            fetch: fast_options(),
-            command,
-            tgos: Default::default(),
-        };
+        }
+    }
+
+    /// `qemu-test images …` as parsed, run through the command's own dispatch.
+    async fn run(&self, command: ImagesCmd) -> (i32, String) {
         let mut out = Vec::new();
-        let code = match run_images(args, &mut out, &mut Recorder::default()).await {
+        let code = match execute(
+            command,
+            fast_options(),
+            Default::default(),
+            &mut out,
+            &mut Recorder::default(),
+        )
+        .await
+        {
             Ok(code) => code,
             Err(e) => {
                 out.extend_from_slice(e.to_string().as_bytes());
@@ -247,7 +257,7 @@ impl Cli {
 #[tokio::test]
 async fn images_commands_list_pull_verify_and_remove() {
     let cli = Cli::new();
-    let (code, out) = cli.run(ImagesCommand::Ls).await;
+    let (code, out) = cli.run(ImagesCmd::Ls(cli.common())).await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         out,
@@ -256,24 +266,36 @@ async fn images_commands_list_pull_verify_and_remove() {
     );
 
     let (code, out) = cli
-        .run(ImagesCommand::Pull {
+        .run(ImagesCmd::Pull {
             image: "qemu_aarch64_linux".into(),
             output_dir: None,
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 0, "{out}");
     let dir = PathBuf::from(out.trim());
     assert_eq!(std::fs::read(dir.join("qemu-aarch64")).unwrap(), b"kernel");
-    assert!(cli.run(ImagesCommand::Ls).await.1.contains("  yes\n"));
+    assert!(
+        cli.run(ImagesCmd::Ls(cli.common()))
+            .await
+            .1
+            .contains("  yes\n")
+    );
 
-    let (code, out) = cli.run(ImagesCommand::Verify { image: None }).await;
+    let (code, out) = cli
+        .run(ImagesCmd::Verify {
+            image: None,
+            common: cli.common(),
+        })
+        .await;
     assert_eq!((code, out.starts_with("ok ")), (0, true), "{out}");
     let mut rootfs = std::fs::read(dir.join("rootfs.img")).unwrap();
     rootfs[100] ^= 1;
     std::fs::write(dir.join("rootfs.img"), rootfs).unwrap();
     let (code, out) = cli
-        .run(ImagesCommand::Verify {
+        .run(ImagesCmd::Verify {
             image: Some("qemu_aarch64_linux:0.0.22".into()),
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 1, "{out}");
@@ -283,9 +305,10 @@ async fn images_commands_list_pull_verify_and_remove() {
     );
 
     let (code, out) = cli
-        .run(ImagesCommand::Rm {
+        .run(ImagesCmd::Rm {
             image: Some("qemu_aarch64_linx".into()),
             all: false,
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 2);
@@ -295,9 +318,10 @@ async fn images_commands_list_pull_verify_and_remove() {
         "{out}"
     );
     let (code, out) = cli
-        .run(ImagesCommand::Rm {
+        .run(ImagesCmd::Rm {
             image: Some("qemu_aarch64_linux".into()),
             all: false,
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 0, "{out}");
@@ -313,9 +337,10 @@ async fn images_commands_list_pull_verify_and_remove() {
 async fn pull_of_an_unknown_image_suggests_close_names() {
     let cli = Cli::new();
     let (code, out) = cli
-        .run(ImagesCommand::Pull {
+        .run(ImagesCmd::Pull {
             image: "qemu_aarch64_linx".into(),
             output_dir: None,
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 2);
@@ -330,9 +355,10 @@ async fn pull_of_an_unknown_image_suggests_close_names() {
 async fn rm_all_empties_the_cache() {
     let cli = Cli::new();
     assert_eq!(
-        cli.run(ImagesCommand::Pull {
+        cli.run(ImagesCmd::Pull {
             image: "qemu_aarch64_linux:0.0.22".into(),
             output_dir: None,
+            common: cli.common(),
         })
         .await
         .0,
@@ -345,18 +371,20 @@ async fn rm_all_empties_the_cache() {
         .join(format!("{}.tar.gz.part", "c".repeat(64)));
     std::fs::write(&partial, b"interrupted download").unwrap();
     let (code, out) = cli
-        .run(ImagesCommand::Rm {
+        .run(ImagesCmd::Rm {
             image: None,
             all: true,
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.lines().count(), 2, "{out}");
     assert_eq!(cache_files(cli.dir.path()), Vec::<PathBuf>::new());
     let (code, _) = cli
-        .run(ImagesCommand::Rm {
+        .run(ImagesCmd::Rm {
             image: None,
             all: false,
+            common: cli.common(),
         })
         .await;
     assert_eq!(code, 2);

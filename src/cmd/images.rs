@@ -1,55 +1,87 @@
-//! `qemu-test images …`: the parsed subcommand to the image stage's request ([`ImagesArgs`]), or
-//! for `key` to the action's image keys.
+//! `qemu-test images …`: the parsed subcommand ([`ImagesCmd`], the one definition of the
+//! subcommands) to the image stage's operations ([`Images`]), or for `key` to the action's
+//! image keys.
 
-use crate::cli::ImagesCmd;
+use std::io::Write;
+
+use crate::cli::{ImagesCmd, ImagesCommon};
 use crate::error::{Error, exit};
-use crate::image::cli::{ImagesArgs, ImagesCommand, cli_images};
+use crate::image::FetchOptions;
+use crate::image::manage::Images;
+use crate::image::progress::{self, Progress};
 use crate::image::tgos::TgosEnv;
 use crate::plan::{CaseInputs, ImageRequest, Suite};
 
-/// Runs `qemu-test images …` as parsed; returns the exit code.
+/// Runs `qemu-test images …` as parsed, output on stdout, progress and errors on stderr;
+/// returns the exit code.
 pub async fn command(cmd: ImagesCmd) -> i32 {
-    let (common, command) = match cmd {
-        ImagesCmd::Ls(c) => (c, ImagesCommand::Ls),
+    let mut progress = progress::for_stderr();
+    let mut out = std::io::stdout();
+    let tgos = TgosEnv::from_env();
+    match execute(
+        cmd,
+        FetchOptions::default(),
+        tgos,
+        &mut out,
+        progress.as_mut(),
+    )
+    .await
+    {
+        Ok(code) => code,
+        Err(e) => e.report(),
+    }
+}
+
+/// [`command`] with the download policy, tgoskits' settings, the output and the progress
+/// supplied (tests).
+pub async fn execute(
+    cmd: ImagesCmd,
+    fetch: FetchOptions,
+    tgos: TgosEnv,
+    out: &mut (dyn Write + Send),
+    progress: &mut dyn Progress,
+) -> Result<i32, Error> {
+    let images = |common: ImagesCommon| Images {
+        registry: common.registry,
+        cache_dir: common.cache_dir,
+        fetch,
+        tgos,
+    };
+    match cmd {
+        ImagesCmd::Ls(common) => images(common).ls(out).await,
         ImagesCmd::Pull {
             image,
             output_dir,
             common,
-        } => (common, ImagesCommand::Pull { image, output_dir }),
-        ImagesCmd::Verify { image, common } => (common, ImagesCommand::Verify { image }),
-        ImagesCmd::Rm { image, all, common } => (common, ImagesCommand::Rm { image, all }),
+        } => {
+            images(common)
+                .pull(&image, output_dir.as_deref(), out, progress)
+                .await
+        }
+        ImagesCmd::Verify { image, common } => {
+            images(common).verify(image.as_deref(), out, progress).await
+        }
+        ImagesCmd::Rm { image, all, common } => {
+            images(common)
+                .rm(image.as_deref(), all, out, progress)
+                .await
+        }
         ImagesCmd::Key {
             suite,
             cases,
             images,
             common,
         } => {
-            let keys = match key_requests(suite.as_deref(), &cases, &images, &common.registry) {
-                Ok(requests) => {
-                    crate::cmd::action::images::image_keys(&requests, common.cache_dir.as_deref())
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            return match keys {
-                Ok(keys) => {
-                    for k in keys {
-                        println!("{k}");
-                    }
-                    exit::PASS
-                }
-                Err(e) => e.report(),
-            };
+            let requests = key_requests(suite.as_deref(), &cases, &images, &common.registry)?;
+            let keys =
+                crate::cmd::action::images::image_keys(&requests, common.cache_dir.as_deref())
+                    .await?;
+            for k in keys {
+                writeln!(out, "{k}").map_err(crate::image::manage::stdout_err)?;
+            }
+            Ok(exit::PASS)
         }
-    };
-    cli_images(ImagesArgs {
-        registry: common.registry,
-        cache_dir: common.cache_dir,
-        command,
-        tgos: TgosEnv::from_env(),
-        ..ImagesArgs::default()
-    })
-    .await
+    }
 }
 
 /// What `images key` resolves: the images of the suite's selected cases (layered as the run

@@ -1,12 +1,12 @@
 //! Guest images: the axvisor-guest registry, verified downloads and the content-addressed cache.
 //!
 //! [`ensure_image`] is the runner's entry: registry entry → cache hit, or one streaming
-//! download that hashes, stores and unpacks at once. [`cli::cli_images`] backs `qemu-test images`.
+//! download that hashes, stores and unpacks at once. [`manage::Images`] backs `qemu-test images`.
 
 pub mod cache;
-pub mod cli;
 pub mod fetch;
 pub mod kind;
+pub mod manage;
 pub mod progress;
 pub mod registry;
 pub mod stream;
@@ -112,6 +112,7 @@ mod tests {
         let spec: ImageSpec = "x".parse().unwrap();
         let mut quiet = progress::Silent;
         is_send(&ensure_image(&reg, &spec, &cache, &mut quiet));
-        is_send(&cli::cli_images(cli::ImagesArgs::default()));
+        let mut out = Vec::new();
+        is_send(&manage::Images::default().pull("x", None, &mut out, &mut quiet));
     }
 }

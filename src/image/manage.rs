@@ -1,20 +1,20 @@
-//! `qemu-test images ls|pull|verify|rm|key`: the image stage on its own, for warming a cache in
-//! CI, checking it, and cleaning it. clap lives in `crate::cli`; `crate::cmd::images` maps it to
-//! these types.
+//! The image stage on its own — list, pull, verify, remove — for warming a cache in CI, checking
+//! it, and cleaning it (`qemu-test images ls|pull|verify|rm`; `crate::cmd::images` maps the
+//! parsed subcommand to these calls). Output goes to `out`, progress to `progress`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::cache::{Cache, CachedImage};
 use super::fetch::{FetchOptions, Fetcher};
-use super::progress::{self, Progress};
+use super::progress::Progress;
 use super::registry::{DEFAULT_REGISTRY, ImageSpec, Registry};
 use super::tgos::TgosEnv;
 use crate::error::{Error, exit};
 
-/// Options shared by every `images` subcommand.
+/// The registry and cache every operation works on.
 #[derive(Debug, Clone, Default)]
-pub struct ImagesArgs {
+pub struct Images {
     /// `--registry URL|FILE`; `None` is AxVisor's default registry.
     pub registry: Option<String>,
     /// `--cache-dir DIR`; `None` picks the documented default (see [`Cache::locate`]).
@@ -23,62 +23,59 @@ pub struct ImagesArgs {
     pub fetch: FetchOptions,
     /// tgoskits' `TGOS_IMAGE_LOCAL_STORAGE` and `TGOS_IMAGE_REGISTRY_FALLBACK_URL`.
     pub tgos: TgosEnv,
-    pub command: ImagesCommand,
 }
 
-/// The subcommand.
-#[derive(Debug, Clone, Default)]
-pub enum ImagesCommand {
-    /// List the registry's images and whether each is cached.
-    #[default]
-    Ls,
-    /// Download (if needed) and print the unpacked directory; with `output_dir`, also copy the
-    /// archive and the files there in axbuild's storage layout and print that directory.
-    Pull {
-        image: String,
-        output_dir: Option<PathBuf>,
-    },
-    /// Re-hash cached archives and compare the unpacked files; all when `image` is `None`.
-    Verify { image: Option<String> },
-    /// Delete a cached image (`NAME` or `NAME:VERSION`) or, with `all`, the whole cache.
-    Rm { image: Option<String>, all: bool },
-}
+impl Images {
+    fn cache(&self) -> Result<Cache, Error> {
+        let root = Cache::locate(self.cache_dir.as_deref())?;
+        Ok(Cache::new(root)
+            .with_options(self.fetch.clone())
+            .with_local_storage(self.tgos.local_storage.clone()))
+    }
 
-/// Runs an `images` subcommand with output on stdout, progress and errors on stderr; returns
-/// the exit code.
-pub async fn cli_images(args: ImagesArgs) -> i32 {
-    let mut progress = progress::for_stderr();
-    let mut out = std::io::stdout();
-    match run_images(args, &mut out, progress.as_mut()).await {
-        Ok(code) => code,
-        Err(e) => e.report(),
+    /// Lists the registry's images and whether each is cached.
+    pub async fn ls(&self, out: &mut (dyn Write + Send)) -> Result<i32, Error> {
+        ls(self, &self.cache()?, out).await
+    }
+
+    /// Downloads (if needed) and prints the unpacked directory; with `output_dir`, also copies
+    /// the archive and the files there in axbuild's storage layout and prints that directory.
+    pub async fn pull(
+        &self,
+        image: &str,
+        output_dir: Option<&Path>,
+        out: &mut (dyn Write + Send),
+        progress: &mut dyn Progress,
+    ) -> Result<i32, Error> {
+        pull(self, &self.cache()?, image, output_dir, out, progress).await
+    }
+
+    /// Re-hashes cached archives and compares the unpacked files; all when `image` is `None`.
+    pub async fn verify(
+        &self,
+        image: Option<&str>,
+        out: &mut (dyn Write + Send),
+        progress: &mut dyn Progress,
+    ) -> Result<i32, Error> {
+        verify(&self.cache()?, image, out, progress).await
+    }
+
+    /// Deletes a cached image (`NAME` or `NAME:VERSION`) or, with `all`, the whole cache.
+    pub async fn rm(
+        &self,
+        image: Option<&str>,
+        all: bool,
+        out: &mut (dyn Write + Send),
+        progress: &mut dyn Progress,
+    ) -> Result<i32, Error> {
+        rm(&self.cache()?, image, all, out, progress).await
     }
 }
 
-/// [`cli_images`] with the output and progress supplied (for tests and other front-ends).
-pub async fn run_images(
-    args: ImagesArgs,
-    out: &mut (dyn Write + Send),
-    progress: &mut dyn Progress,
-) -> Result<i32, Error> {
-    let root = Cache::locate(args.cache_dir.as_deref())?;
-    let cache = Cache::new(root)
-        .with_options(args.fetch.clone())
-        .with_local_storage(args.tgos.local_storage.clone());
-    match &args.command {
-        ImagesCommand::Ls => ls(&args, &cache, out).await,
-        ImagesCommand::Pull { image, output_dir } => {
-            pull(&args, &cache, image, output_dir.as_deref(), out, progress).await
-        }
-        ImagesCommand::Verify { image } => verify(&cache, image.as_deref(), out, progress).await,
-        ImagesCommand::Rm { image, all } => rm(&cache, image.as_deref(), *all, out, progress).await,
-    }
-}
-
-async fn load_registry(args: &ImagesArgs, cache: &Cache) -> Result<Registry, Error> {
-    let location = args.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
-    let fetcher = Fetcher::new(args.fetch.clone())?;
-    let fallback = args.tgos.fallback_url.as_deref();
+async fn load_registry(images: &Images, cache: &Cache) -> Result<Registry, Error> {
+    let location = images.registry.as_deref().unwrap_or(DEFAULT_REGISTRY);
+    let fetcher = Fetcher::new(images.fetch.clone())?;
+    let fallback = images.tgos.fallback_url.as_deref();
     let copies = cache.registry_copies();
     let reg = Registry::load_from(location, fallback, &fetcher, Some(&copies)).await?;
     for w in &reg.warnings {
@@ -87,8 +84,8 @@ async fn load_registry(args: &ImagesArgs, cache: &Cache) -> Result<Registry, Err
     Ok(reg)
 }
 
-async fn ls(args: &ImagesArgs, cache: &Cache, out: &mut (dyn Write + Send)) -> Result<i32, Error> {
-    let reg = load_registry(args, cache).await?;
+async fn ls(images: &Images, cache: &Cache, out: &mut (dyn Write + Send)) -> Result<i32, Error> {
+    let reg = load_registry(images, cache).await?;
     let rows: Vec<[String; 5]> = reg
         .images()
         .iter()
@@ -117,7 +114,7 @@ async fn ls(args: &ImagesArgs, cache: &Cache, out: &mut (dyn Write + Send)) -> R
 }
 
 async fn pull(
-    args: &ImagesArgs,
+    images: &Images,
     cache: &Cache,
     image: &str,
     output_dir: Option<&Path>,
@@ -125,7 +122,7 @@ async fn pull(
     progress: &mut dyn Progress,
 ) -> Result<i32, Error> {
     let spec: ImageSpec = image.parse()?;
-    let reg = load_registry(args, cache).await?;
+    let reg = load_registry(images, cache).await?;
     let entry = reg.resolve(&spec)?;
     let local = cache.ensure(entry, progress).await?;
     let shown = match output_dir {
@@ -258,6 +255,7 @@ fn print_table(
     Ok(())
 }
 
-fn stdout_err(e: std::io::Error) -> Error {
+/// A failed write of the output.
+pub fn stdout_err(e: std::io::Error) -> Error {
     Error::infra(format!("cannot write to stdout: {e}"))
 }
