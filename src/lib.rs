@@ -13,6 +13,7 @@ pub mod cmd;
 pub mod config;
 pub mod console;
 pub mod duration;
+pub mod environment;
 pub mod error;
 pub mod host;
 pub mod http;

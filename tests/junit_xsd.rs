@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use qemu_test_action::arch::Arch;
 use qemu_test_action::console::PatternKind;
+use qemu_test_action::environment::Runner;
 use qemu_test_action::report::junit::write_junit;
 use qemu_test_action::report::model::Attempt;
 use qemu_test_action::report::{CaseBuilder, CaseResult, Stage};
@@ -125,7 +126,7 @@ fn xmllint(schema: &Path, file: &Path) -> std::process::Output {
 fn report_validates_against_unmodified_junit_10_xsd() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out/junit.xml");
-    write_junit(&results(dir.path()), &path).unwrap();
+    write_junit(&results(dir.path()), &path, &Runner::default()).unwrap();
 
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit-10.xsd");
     let out = xmllint(&schema, &path);
@@ -147,7 +148,7 @@ fn report_validates_against_unmodified_junit_10_xsd() {
 fn report_parses_back_with_matching_counts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junit.xml");
-    write_junit(&results(dir.path()), &path).unwrap();
+    write_junit(&results(dir.path()), &path, &Runner::default()).unwrap();
     let xml = std::fs::read_to_string(&path).unwrap();
 
     let root = xml.lines().find(|l| l.starts_with("<testsuites")).unwrap();

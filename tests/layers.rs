@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 /// Lowest layer first. A module may import modules of its own layer or lower ones.
 const LAYERS: &[&[&str]] = &[
     // ground: facts every layer uses
-    &["error", "arch", "duration", "shell", "magic"],
+    &["error", "arch", "duration", "shell", "magic", "environment"],
     // the user's files and the outside world's protocols
     &["config", "http"],
     // parts: each does one thing with one kind of input
@@ -518,19 +518,13 @@ fn the_reader_sees_imports() {
     }
 }
 
-/// The one reader of the environment is `cmd/inputs.rs` (the action's `INPUT_*` variables,
-/// turned into the command line's flags). Others are listed here with the reason each cannot go
-/// through it; a new `std::env::var…` anywhere else fails.
+/// The one reader of the environment is `environment.rs`: the runner's `GITHUB_*`/`RUNNER_*`
+/// variables as a typed `Runner` the commands read once and pass down, the `INPUT_*` variables
+/// for `cmd/inputs.rs` (through its `Lookup`), and the settings other tools define. The files
+/// listed besides it read only the operating system's and the terminal's conventions; a new
+/// `std::env::var…` anywhere else fails.
 const ENV_READERS: &[(&str, &str)] = &[
-    ("cmd/inputs.rs", "the one reader: INPUT_* into the flags"),
-    (
-        "board/uboot.rs",
-        "${env:NAME} in a U-Boot config names a variable the user chose",
-    ),
-    (
-        "config/vars.rs",
-        "${env:NAME} in a QEMU TOML names a variable the user chose",
-    ),
+    ("environment.rs", "the one reader"),
     (
         "qemu/command.rs",
         "PATH: where qemu-system-* is, as the shell would find it",
@@ -545,42 +539,6 @@ const ENV_READERS: &[(&str, &str)] = &[
         "TERM: whether the terminal draws progress bars",
     ),
     ("report/terminal.rs", "NO_COLOR: the terminal's convention"),
-    (
-        "image/cache.rs",
-        "QEMU_TEST_CACHE, RUNNER_TOOL_CACHE, XDG_CACHE_HOME, HOME: the cache root",
-    ),
-    (
-        "image/tgos.rs",
-        "TGOS_IMAGE_*: axbuild's own settings, read as axbuild reads them",
-    ),
-    (
-        "plan/mod.rs",
-        "WORKSPACE_FOLDER: ostool's workspace variable",
-    ),
-    (
-        "cmd/check.rs",
-        "WORKSPACE_FOLDER: ostool's workspace variable",
-    ),
-    (
-        "cmd/run.rs",
-        "GITHUB_ACTIONS: the runner says where output goes (left: #17)",
-    ),
-    (
-        "cmd/matrix.rs",
-        "GITHUB_OUTPUT: the runner's output file (left: #17)",
-    ),
-    (
-        "report/gha/reporter.rs",
-        "GITHUB_*: the runner's files and run ids",
-    ),
-    (
-        "report/gha/checks/mod.rs",
-        "GITHUB_*: the repository, commit and API of the run (left: #17)",
-    ),
-    (
-        "report/junit.rs",
-        "GITHUB_*: the run's ids and workspace in properties (left: #17)",
-    ),
 ];
 
 #[test]
@@ -601,7 +559,7 @@ fn the_environment_is_read_in_known_places_only() {
     let gone: Vec<_> = known.difference(&readers).collect();
     assert!(
         new.is_empty() && gone.is_empty(),
-        "read the environment in cmd/inputs.rs (or add the file to ENV_READERS with why): \
+        "read the environment through environment.rs (or add the file to ENV_READERS with why): \
          new readers {new:?}; listed but no longer reading {gone:?}"
     );
 }

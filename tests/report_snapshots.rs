@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::capture::Captured;
 use qemu_test_action::arch::Arch;
 use qemu_test_action::console::{Decision, MatchInfo, PatternKind};
+use qemu_test_action::environment::Runner;
 use qemu_test_action::error::Location;
 use qemu_test_action::postmortem::{self, Postmortem, VcpuState};
 use qemu_test_action::report::gha::summary::{DEFAULT_BUDGET, SummaryCase, render};
@@ -241,7 +242,7 @@ fn junit() {
     let dir = tempfile::tempdir().unwrap();
     let results = results(dir.path());
     let path = dir.path().join("junit.xml");
-    write_junit(&results, &path).unwrap();
+    write_junit(&results, &path, &Runner::default()).unwrap();
     let xml = std::fs::read_to_string(&path).unwrap();
     assert_snapshot("junit", dir.path(), &xml);
 }

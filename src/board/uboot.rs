@@ -246,7 +246,7 @@ impl UbootConfig {
 
     fn load_with(path: &Path, workspace: &Path, defer: bool) -> Result<UbootConfig, Error> {
         let text = crate::config::source::read_input(path, "U-Boot config")?;
-        let lookup = |name: &str| std::env::var_os(name);
+        let lookup = crate::environment::config_variable;
         let env = Env {
             workspace,
             lookup: &lookup,

@@ -15,7 +15,7 @@ pub fn check(args: &CheckArgs) -> i32 {
         workspace: args
             .workspace
             .clone()
-            .or_else(|| std::env::var_os("WORKSPACE_FOLDER").map(PathBuf::from))
+            .or_else(crate::environment::workspace_folder)
             .unwrap_or_else(|| PathBuf::from(".")),
     };
     match crate::check::check(&req) {

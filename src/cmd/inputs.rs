@@ -11,33 +11,8 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Command, error::ErrorKind};
 
 use crate::cli::parse_boolean;
+pub use crate::environment::Lookup;
 use crate::error::Error;
-
-/// A source of `INPUT_*` variables (the environment, or a map in tests).
-pub trait Lookup {
-    fn get(&self, name: &str) -> Option<String>;
-}
-
-impl<F: Fn(&str) -> Option<String>> Lookup for F {
-    fn get(&self, name: &str) -> Option<String> {
-        self(name)
-    }
-}
-
-/// The process environment.
-pub fn env() -> impl Lookup {
-    |k: &str| std::env::var(k).ok()
-}
-
-/// Variables from `(name, value)` pairs (tests of the action's steps).
-#[cfg(test)]
-pub fn map(pairs: &[(&str, &str)]) -> impl Lookup + use<> {
-    let m: std::collections::HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    move |k: &str| m.get(k).cloned()
-}
 
 /// The inputs of `qemu-test action prepare` (all of them) parsed from `vars`, an input error as
 /// `Err` (tests of the action's steps).
@@ -256,7 +231,7 @@ mod tests {
     use super::*;
     use crate::cli::{ActionArgs, Cli, Command as Sub, MatrixArgs, RunArgs};
 
-    use super::map as vars;
+    use crate::environment::map as vars;
 
     fn cli(argv: &[&str], pairs: &[(&str, &str)]) -> Result<Cli, ParseError> {
         let argv = std::iter::once("qemu-test")

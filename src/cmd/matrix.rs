@@ -24,11 +24,8 @@ fn write(args: &MatrixArgs) -> Result<(), Error> {
     };
     let matrix = crate::plan::matrix::matrix(&suite, &args.cases, &args.filter)?.to_string();
     println!("{matrix}");
-    if let Some(path) = std::env::var_os("GITHUB_OUTPUT") {
-        crate::report::gha::outputs::write_outputs(
-            std::path::Path::new(&path),
-            &[("matrix", matrix)],
-        )?;
+    if let Some(path) = crate::environment::Runner::from_env().output {
+        crate::report::gha::outputs::write_outputs(&path, &[("matrix", matrix)])?;
     }
     Ok(())
 }

@@ -16,9 +16,9 @@ use crate::error::exit;
 /// process exit code.
 pub async fn main() -> i32 {
     let argv = std::env::args_os().collect();
-    let cli = match crate::cmd::inputs::parse::<Cli>(argv, &crate::cmd::inputs::env()) {
+    let cli = match inputs::parse::<Cli>(argv, &crate::environment::process()) {
         Ok(c) => c,
-        Err(crate::cmd::inputs::ParseError::Clap(e)) => {
+        Err(inputs::ParseError::Clap(e)) => {
             let _ = e.print();
             return if e.use_stderr() {
                 exit::USAGE
@@ -26,8 +26,9 @@ pub async fn main() -> i32 {
                 exit::PASS
             };
         }
-        Err(crate::cmd::inputs::ParseError::Input(e)) => {
-            return run::report_plan_error(&e, &Default::default());
+        Err(inputs::ParseError::Input(e)) => {
+            let runner = crate::environment::Runner::from_env();
+            return run::report_plan_error(&e, &run::GithubInputs::defaults(&runner));
         }
     };
     match cli.command {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::arch::Arch;
 use crate::cli::{RunArgs, TestSuitArgs};
+use crate::environment::Runner;
 use crate::error::{Error, exit};
 use crate::plan::{self, CaseInputs, RunOptions, Suite};
 use crate::profile::Profiles;
@@ -18,6 +19,8 @@ use crate::run::Cancel;
 /// Runs `qemu-test run`: plans every case, runs them (`--jobs` at once) through the reporters,
 /// publishes check runs; returns the exit code.
 pub async fn run(args: &RunArgs) -> i32 {
+    // The runner's environment, read once.
+    let runner = Runner::from_env();
     // Before anything else, so a cancel at any point still reaps QEMU and writes reports.
     let cancel = match Cancel::install() {
         Ok(s) => s,
@@ -33,7 +36,7 @@ pub async fn run(args: &RunArgs) -> i32 {
     let (cases, unplanned) = tokio::select! {
         r = planning => match r {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return report_plan_error(&e, &GithubInputs::of(args)),
+            Ok(Err(e)) => return report_plan_error(&e, &GithubInputs::of(args, &runner)),
             Err(e) => return Error::infra(format!("planning failed: {e}")).report(),
         },
         sig = watch.cancelled() => {
@@ -49,8 +52,8 @@ pub async fn run(args: &RunArgs) -> i32 {
     let mut reporters = Reporters::new();
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
     // stop-commands window: echoing it anywhere else would let the guest issue commands.
-    let echo = !args.quiet && !in_github_actions();
-    let jobs = match jobs(args, &cases) {
+    let echo = !args.quiet && !runner.actions;
+    let jobs = match jobs(args, &cases, &runner) {
         Ok(j) => j,
         Err(e) => return e.report(),
     };
@@ -66,7 +69,7 @@ pub async fn run(args: &RunArgs) -> i32 {
         Err(e) => return e.report(),
     };
     let results_json = out_dir.join("results.json");
-    let github = GithubInputs::of(args);
+    let github = GithubInputs::of(args, &runner);
     let junit = match junit_path(args, out_dir) {
         Ok(j) => j,
         Err(e) => return report_plan_error(&e, &github),
@@ -81,7 +84,7 @@ pub async fn run(args: &RunArgs) -> i32 {
     .map(|g| g.with_summary_file(out_dir.join(crate::cmd::action::prepare::SUMMARY_FILE)));
     reporters.add(Box::new(JsonReporter::new(results_json.clone())));
     if let Some(j) = &junit {
-        reporters.add(Box::new(JunitReporter::new(j.clone())));
+        reporters.add(Box::new(JunitReporter::new(j.clone(), &runner)));
     }
     if let Some(gh) = gh {
         reporters.add(Box::new(gh));
@@ -92,7 +95,7 @@ pub async fn run(args: &RunArgs) -> i32 {
     // The reports are written; a signal now only stops publishing the check runs.
     let mut watch = cancel.clone();
     tokio::select! {
-        () = publish_checks(args, &results) => {}
+        () = publish_checks(args, &runner, &results, &reporters) => {}
         sig = watch.cancelled() => {
             eprintln!("cancelled by {sig}: check runs not (all) published");
             code = sig.exit_code();
@@ -132,17 +135,26 @@ fn load_baseline(
 /// Publishes one check run per case when a token is given (input `github-token`). Runs after
 /// the reporters closed the console window, so its warnings are our own lines; the Checks API
 /// never changes the exit code.
-async fn publish_checks(args: &RunArgs, results: &[crate::report::CaseResult]) {
+async fn publish_checks(
+    args: &RunArgs,
+    runner: &Runner,
+    results: &[crate::report::CaseResult],
+    reporters: &Reporters,
+) {
     use crate::report::gha::checks::{self, ChecksConfig};
-    let Some(cfg) =
-        ChecksConfig::from_env(args.github_token.as_deref(), args.check_name.as_deref())
-    else {
+    let Some(cfg) = ChecksConfig::of(
+        runner,
+        args.github_token.as_deref(),
+        args.check_name.as_deref(),
+    ) else {
         return;
     };
     let warnings = checks::publish(&cfg, results)
         .await
         .unwrap_or_else(|e| vec![format!("check runs not created: {e}")]);
-    checks::print_warnings(&warnings, args.annotations);
+    for message in &warnings {
+        reporters.emit(Event::ChecksWarning { message });
+    }
 }
 
 /// Plans every case, then probes the host (only when a case could use KVM or has requirements)
@@ -298,19 +310,15 @@ impl RunArgs {
 }
 
 /// `--jobs`, else what the host can take (see [`crate::run::default_jobs`]).
-fn jobs(args: &RunArgs, cases: &[plan::Case]) -> Result<usize, Error> {
+fn jobs(args: &RunArgs, cases: &[plan::Case], runner: &Runner) -> Result<usize, Error> {
     match args.jobs {
         Some(0) => Err(Error::usage("--jobs must be at least 1")),
         Some(j) => Ok(j),
         // In Actions the console of each case is echoed in its own log group: one case at a
         // time keeps the groups whole (parallelism there comes from the matrix).
-        None if in_github_actions() => Ok(1),
+        None if runner.actions => Ok(1),
         None => Ok(crate::run::default_jobs(cases)),
     }
-}
-
-fn in_github_actions() -> bool {
-    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
 /// `--junit`: a path, or `true` for `<out-dir>/junit.xml`.
@@ -320,31 +328,33 @@ fn junit_path(args: &RunArgs, out_dir: &std::path::Path) -> Result<Option<PathBu
     crate::cmd::inputs::junit_path(args.junit.as_deref(), out_dir, &cwd)
 }
 
-/// What the GitHub reporter is asked for (`--summary`, `--annotations`, the token to mask).
+/// What the GitHub reporter is asked for (`--summary`, `--annotations`, the token to mask),
+/// and the runner it reports to.
 #[derive(Debug, Clone)]
 pub struct GithubInputs {
     pub summary: bool,
     pub annotations: bool,
     pub token: Option<String>,
-}
-
-impl Default for GithubInputs {
-    /// The inputs' defaults: used when the inputs themselves could not be read.
-    fn default() -> Self {
-        GithubInputs {
-            summary: true,
-            annotations: true,
-            token: None,
-        }
-    }
+    pub runner: Runner,
 }
 
 impl GithubInputs {
-    pub fn of(args: &RunArgs) -> Self {
+    pub fn of(args: &RunArgs, runner: &Runner) -> Self {
         GithubInputs {
             summary: args.summary,
             annotations: args.annotations,
             token: args.github_token.clone(),
+            runner: runner.clone(),
+        }
+    }
+
+    /// The inputs' defaults: used when the inputs themselves could not be read.
+    pub fn defaults(runner: &Runner) -> Self {
+        GithubInputs {
+            summary: true,
+            annotations: true,
+            token: None,
+            runner: runner.clone(),
         }
     }
 }
@@ -358,7 +368,7 @@ fn github_reporter(
     echo_console: bool,
     parallel: bool,
 ) -> Option<GithubReporter> {
-    let reporter = GithubReporter::from_env(Box::new(std::io::stdout()))?;
+    let reporter = GithubReporter::for_runner(Box::new(std::io::stdout()), &inputs.runner)?;
     let mut reporter = reporter.with_options(GithubOptions {
         annotations: inputs.annotations,
         summary: inputs.summary,

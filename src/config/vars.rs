@@ -22,7 +22,12 @@ pub fn substitute(
     workspace: &Path,
     location: Option<&Location>,
 ) -> Result<String, Error> {
-    substitute_with(text, workspace, location, &|name| std::env::var_os(name))
+    substitute_with(
+        text,
+        workspace,
+        location,
+        &crate::environment::config_variable,
+    )
 }
 
 /// The `${...}` references in `text` that [`substitute`] leaves unchanged, as written
@@ -274,7 +279,8 @@ mod tests {
 
     #[test]
     fn real_environment_is_consulted() {
-        let path = std::env::var("PATH").expect("PATH is set when tests run");
+        let path = crate::environment::config_variable("PATH").expect("PATH is set when tests run");
+        let path = path.to_string_lossy();
         assert_eq!(
             substitute("${env:PATH}", Path::new("/ws"), None).unwrap(),
             path

@@ -155,8 +155,10 @@ impl Cache {
     /// `$RUNNER_TOOL_CACHE/qemu-test-action` (kept between jobs on self-hosted runners), else
     /// `$XDG_CACHE_HOME/qemu-test-action`, else `~/.cache/qemu-test-action`.
     pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, Error> {
+        use crate::environment::Lookup;
         locate_with(explicit, |k| {
-            std::env::var_os(k)
+            crate::environment::process()
+                .get_os(k)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         })

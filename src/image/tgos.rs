@@ -36,7 +36,8 @@ pub struct TgosEnv {
 impl TgosEnv {
     /// The settings of this process's environment.
     pub fn from_env() -> TgosEnv {
-        TgosEnv::from_vars(|k| std::env::var(k).ok())
+        use crate::environment::Lookup;
+        TgosEnv::from_vars(|k| crate::environment::process().get(k))
     }
 
     fn from_vars(get: impl Fn(&str) -> Option<String>) -> TgosEnv {

@@ -771,7 +771,7 @@ fn workspace_root(inputs: &CaseInputs, cwd: &Path) -> PathBuf {
     inputs
         .workspace
         .clone()
-        .or_else(|| std::env::var_os("WORKSPACE_FOLDER").map(PathBuf::from))
+        .or_else(crate::environment::workspace_folder)
         .unwrap_or_else(|| cwd.to_path_buf())
 }
 

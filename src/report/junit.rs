@@ -34,6 +34,7 @@ use quick_junit::{
 };
 
 use crate::console::PatternKind;
+use crate::environment::Runner;
 use crate::error::Error;
 use crate::report::{CaseResult, Stage, StageTiming};
 use crate::verdict::{Outcome, Verdict};
@@ -42,10 +43,10 @@ use crate::verdict::{Outcome, Verdict};
 const LOG_EXCERPT: u64 = 64 * 1024;
 
 /// Writes the JUnit report for `results` to `path` (temp file + rename: never half a file,
-/// never through a symlink). Paths in it are relative to `GITHUB_WORKSPACE`, else the current
-/// directory.
-pub fn write_junit(results: &[CaseResult], path: &Path) -> Result<(), Error> {
-    let xml = to_xml(results, &Paths::from_env())?;
+/// never through a symlink). Paths in it are relative to the runner's `GITHUB_WORKSPACE`, else
+/// the current directory; its `RUNNER_OS`/`RUNNER_ARCH` are properties.
+pub fn write_junit(results: &[CaseResult], path: &Path, runner: &Runner) -> Result<(), Error> {
+    let xml = to_xml(results, &Paths::of(runner))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -54,19 +55,25 @@ pub fn write_junit(results: &[CaseResult], path: &Path) -> Result<(), Error> {
     crate::prepare::workdir::write_file(path, xml.as_bytes())
 }
 
-/// Where the report's paths are relative to.
+/// Where the report's paths are relative to, and the runner it ran on.
 struct Paths {
     workspace: PathBuf,
     cwd: PathBuf,
+    /// `RUNNER_OS`, `RUNNER_ARCH`.
+    os: Option<String>,
+    arch: Option<String>,
 }
 
 impl Paths {
-    fn from_env() -> Self {
+    fn of(runner: &Runner) -> Self {
         let cwd = std::env::current_dir().unwrap_or_default();
-        let workspace = std::env::var_os("GITHUB_WORKSPACE")
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| cwd.clone(), PathBuf::from);
-        Paths { workspace, cwd }
+        let workspace = runner.workspace.clone().unwrap_or_else(|| cwd.clone());
+        Paths {
+            workspace,
+            cwd,
+            os: runner.os.clone(),
+            arch: runner.arch.clone(),
+        }
     }
 
     /// `path` relative to the workspace; `None` outside it.
@@ -168,7 +175,6 @@ fn suite(r: &CaseResult, paths: &Paths) -> TestSuite {
 }
 
 fn properties(r: &CaseResult, paths: &Paths) -> Vec<Property> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     // Every attempt's verdict and log on one line, for readers that show properties but not
     // Surefire's flakyFailure/rerunFailure.
     let attempts = (!r.attempts.is_empty()).then(|| attempt_lines(r, paths, false).join("; "));
@@ -178,8 +184,8 @@ fn properties(r: &CaseResult, paths: &Paths) -> Vec<Property> {
         ("accel", r.accel.clone()),
         ("qemu-version", r.qemu_version.clone()),
         ("attempts", attempts),
-        ("runner-os", env("RUNNER_OS")),
-        ("runner-arch", env("RUNNER_ARCH")),
+        ("runner-os", paths.os.clone()),
+        ("runner-arch", paths.arch.clone()),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| Property::new(k, xml_text(&v))))
@@ -454,19 +460,24 @@ fn xml_text(s: &str) -> String {
 /// Writes the JUnit file when the run finishes (cancelled runs included).
 pub struct JunitReporter {
     path: std::path::PathBuf,
+    runner: Runner,
     error: Option<Error>,
 }
 
 impl JunitReporter {
-    pub fn new(path: std::path::PathBuf) -> Self {
-        JunitReporter { path, error: None }
+    pub fn new(path: std::path::PathBuf, runner: &Runner) -> Self {
+        JunitReporter {
+            path,
+            runner: runner.clone(),
+            error: None,
+        }
     }
 }
 
 impl super::Reporter for JunitReporter {
     fn event(&mut self, event: &super::Event<'_>) {
         if let super::Event::RunFinished { results, .. } = event {
-            self.error = write_junit(results, &self.path).err();
+            self.error = write_junit(results, &self.path, &self.runner).err();
         }
     }
 
@@ -485,6 +496,8 @@ mod tests {
         Paths {
             workspace: PathBuf::from("/ws"),
             cwd: PathBuf::from("/ws"),
+            os: None,
+            arch: None,
         }
     }
 

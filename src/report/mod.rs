@@ -92,6 +92,10 @@ pub enum Event<'a> {
         results: &'a [CaseResult],
         exit_code: i32,
     },
+    /// Publishing the check runs (after `RunFinished`) went wrong; the verdict stands.
+    ChecksWarning {
+        message: &'a str,
+    },
 }
 
 /// A consumer of events.

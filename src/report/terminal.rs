@@ -275,6 +275,10 @@ impl Reporter for TerminalReporter {
                 let tag = self.paint(code, &format!("{tag}:"));
                 self.line(&format!("{tag} {at}{message}"));
             }
+            Event::ChecksWarning { message } => {
+                let tag = self.paint("1;33", "warning:");
+                self.line(&format!("{tag} {message}"));
+            }
             Event::Failed { error, .. } => {
                 let tag = self.paint("1;31", "error:");
                 self.line(&format!("{tag} {error}"));

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::build::board::BoardConfig;
 use crate::build::cargo::target_root;
 use crate::cli::{ActionArgs, RunArgs};
-use crate::cmd::inputs::{self, Lookup};
+use crate::environment::Runner;
 use crate::error::Error;
 use crate::image::stream::hex;
 
@@ -61,7 +61,7 @@ pub fn cache_dir(run: &RunArgs, cwd: &Path) -> PathBuf {
 
 /// The `key` step: the directory, the key and the restore keys (see the module docs); `vars`
 /// gives the runner's `RUNNER_OS` and `RUNNER_ARCH`.
-pub fn key_step(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> KeyStep {
+pub fn key_step(args: &ActionArgs, runner: &Runner, cwd: &Path) -> KeyStep {
     let mut step = KeyStep {
         dir: cache_dir(&args.run, cwd),
         key: String::new(),
@@ -78,8 +78,8 @@ pub fn key_step(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> KeyStep {
             return Ok(None);
         }
         let runner = (
-            runner_value(vars, "RUNNER_OS", std::env::consts::OS),
-            runner_value(vars, "RUNNER_ARCH", std::env::consts::ARCH),
+            runner_value(runner.os.as_deref(), std::env::consts::OS),
+            runner_value(runner.arch.as_deref(), std::env::consts::ARCH),
         );
         build_key(&runner, &workspace, &builds).map(Some)
     });
@@ -103,14 +103,14 @@ pub fn key_step(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> KeyStep {
 pub fn step(
     what: &str,
     args: &ActionArgs,
-    vars: &impl Lookup,
+    runner: &Runner,
     cwd: &Path,
 ) -> Result<Vec<(&'static str, String)>, Error> {
     if what == "filled" {
         let log_dir = super::prepare::log_dir(args.run.out_dir.as_deref(), cwd);
         return Ok(vec![("filled", built(&log_dir).to_string())]);
     }
-    let step = key_step(args, vars, cwd);
+    let step = key_step(args, runner, cwd);
     for n in &step.notes {
         eprintln!("qemu-test-action: {n}");
     }
@@ -141,9 +141,9 @@ pub fn built(log_dir: &Path) -> bool {
 }
 
 /// `RUNNER_OS`/`RUNNER_ARCH` (`Linux`, `X64`), else this host's; only `[A-Za-z0-9_]`.
-fn runner_value(vars: &impl Lookup, name: &str, host: &str) -> String {
-    inputs::var(vars, name)
-        .unwrap_or_else(|| host.to_string())
+fn runner_value(value: Option<&str>, host: &str) -> String {
+    value
+        .unwrap_or(host)
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
@@ -233,7 +233,8 @@ fn short(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::inputs::map as vars;
+    use crate::cmd::inputs;
+    use crate::environment::map as vars;
 
     const BOARD: &str = "target = \"x86_64-unknown-linux-gnu\"\nfeatures = []\nlog = \"Info\"\n\
                          cargo_args = []\nto_bin = false\nvm_configs = [\"vms/a.toml\"]\n";
@@ -269,7 +270,11 @@ mod tests {
         ];
         pairs.extend_from_slice(extra);
         let vars = vars(&pairs);
-        key_step(&inputs::action_args(&vars).unwrap(), &vars, dir)
+        key_step(
+            &inputs::action_args(&vars).unwrap(),
+            &Runner::from_vars(&vars),
+            dir,
+        )
     }
 
     fn edit(dir: &Path, file: &str, text: &str) {

@@ -7,16 +7,15 @@ pub mod build_cache;
 pub mod images;
 pub mod prepare;
 
-use std::path::Path;
-
 use crate::cli::{ActionCmd, MatrixArgs};
 use crate::cmd::action;
-use crate::cmd::inputs::{self, Lookup};
+use crate::environment::Runner;
 use crate::error::{Error, exit};
 
 /// Runs `qemu-test action …`; returns the exit code.
 pub async fn run(cmd: ActionCmd) -> i32 {
-    let vars = inputs::env();
+    // The runner's environment, read once.
+    let runner = Runner::from_env();
     let cwd = match std::env::current_dir() {
         Ok(d) => d,
         Err(e) => return Error::infra(format!("no current directory: {e}")).report(),
@@ -25,9 +24,9 @@ pub async fn run(cmd: ActionCmd) -> i32 {
     | ActionCmd::ImageCache { inputs: args, .. }
     | ActionCmd::BuildCache { inputs: args, .. }
     | ActionCmd::Run(args)) = &cmd;
-    let github = crate::cmd::run::GithubInputs::of(&args.run);
+    let github = crate::cmd::run::GithubInputs::of(&args.run, &runner);
     let outputs = match cmd {
-        ActionCmd::Prepare(args) => action::prepare::prepare(&args, &vars, &cwd).map(|p| {
+        ActionCmd::Prepare(args) => action::prepare::prepare(&args, &runner, &cwd).map(|p| {
             for n in &p.notes {
                 eprintln!("qemu-test-action: {n}");
             }
@@ -46,7 +45,7 @@ pub async fn run(cmd: ActionCmd) -> i32 {
         ActionCmd::ImageCache { .. } => crate::image::Cache::locate(None)
             .map(|dir| vec![("filled", action::images::filled(&dir).to_string())]),
         ActionCmd::BuildCache { what, inputs } => {
-            action::build_cache::step(&what, &inputs, &vars, &cwd)
+            action::build_cache::step(&what, &inputs, &runner, &cwd)
         }
         ActionCmd::Run(args) if args.command == "matrix" => {
             return crate::cmd::matrix::command(&MatrixArgs {
@@ -59,7 +58,7 @@ pub async fn run(cmd: ActionCmd) -> i32 {
         }
         ActionCmd::Run(args) => return crate::cmd::run::run(&args.run).await,
     };
-    match outputs.and_then(|o| emit(&vars, &o)) {
+    match outputs.and_then(|o| emit(&runner, &o)) {
         Ok(()) => exit::PASS,
         Err(e) => crate::cmd::run::report_plan_error(&e, &github),
     }
@@ -67,12 +66,12 @@ pub async fn run(cmd: ActionCmd) -> i32 {
 
 /// Writes `outputs` to `$GITHUB_OUTPUT` when it is set, and prints them as `name=value` lines
 /// (multi-line values indented) to stderr for the log.
-pub fn emit(vars: &impl Lookup, outputs: &[(&'static str, String)]) -> Result<(), Error> {
+pub fn emit(runner: &Runner, outputs: &[(&'static str, String)]) -> Result<(), Error> {
     for (k, v) in outputs {
         eprintln!("qemu-test-action: {k}={}", v.replace('\n', "\n    "));
     }
-    match vars.get("GITHUB_OUTPUT").filter(|p| !p.is_empty()) {
-        Some(p) => crate::report::gha::outputs::write_outputs(Path::new(&p), outputs),
+    match &runner.output {
+        Some(p) => crate::report::gha::outputs::write_outputs(p, outputs),
         None => Ok(()),
     }
 }

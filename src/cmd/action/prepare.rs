@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::arch::Arch;
 use crate::build::board::BoardConfig;
 use crate::cli::{ActionArgs, RunArgs};
-use crate::cmd::inputs::{self, Lookup};
+use crate::cmd::inputs;
+use crate::environment::Runner;
 use crate::error::Error;
 use crate::plan::Suite;
 use crate::profile::AccelRequest;
@@ -85,7 +86,7 @@ pub fn log_dir(given: Option<&Path>, cwd: &Path) -> PathBuf {
 
 /// Resolves the prepare step's outputs from the inputs in the working directory `cwd`; `vars`
 /// gives the runner's `GITHUB_JOB` and `GITHUB_RUN_ATTEMPT`.
-pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
+pub fn prepare(args: &ActionArgs, runner: &Runner, cwd: &Path) -> Result<Prepared, Error> {
     let command = args.command.clone();
     let upload = args.upload_logs;
     if command == "matrix" {
@@ -122,12 +123,8 @@ pub fn prepare(args: &ActionArgs, vars: &impl Lookup, cwd: &Path) -> Result<Prep
         format!(
             "qemu-test-{}-{}-{}-{}",
             label(run),
-            vars.get("GITHUB_JOB")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "job".into()),
-            vars.get("GITHUB_RUN_ATTEMPT")
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "1".into()),
+            runner.job.as_deref().unwrap_or("job"),
+            runner.run_attempt.as_deref().unwrap_or("1"),
             crate::report::gha::random_hex(3)
         )
     });
@@ -253,11 +250,11 @@ fn label(run: &RunArgs) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmd::inputs::map as vars;
+    use crate::environment::{Lookup, map as vars};
 
     /// The prepare step as the action runs it: its inputs parsed from `vars`.
     fn prep(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
-        prepare(&inputs::action_args(vars)?, vars, cwd)
+        prepare(&inputs::action_args(vars)?, &Runner::from_vars(vars), cwd)
     }
 
     #[test]

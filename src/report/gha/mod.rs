@@ -20,7 +20,7 @@ pub mod outputs;
 mod reporter;
 pub mod summary;
 
-pub use reporter::{ARTIFACT_NAME_VAR, GithubEnv, GithubOptions, GithubReporter};
+pub use reporter::{GithubEnv, GithubOptions, GithubReporter};
 
 /// `bytes` random bytes from the thread-local CSPRNG, as lower-case hex.
 ///

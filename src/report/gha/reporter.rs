@@ -10,12 +10,10 @@ use super::held::{Held, stream_log};
 use super::outputs;
 use super::summary::{self, ImageRef, SummaryCase};
 use crate::console::{MatchInfo, PatternKind};
+use crate::environment::Runner;
 use crate::error::{Error, Location};
 use crate::report::{self, CaseResult, Event, Reporter, Stage};
 use crate::verdict::Outcome;
-
-/// The variable `action.yml` passes the log artifact's name in.
-pub const ARTIFACT_NAME_VAR: &str = "QEMU_TEST_ARTIFACT_NAME";
 
 /// Files and paths the Actions runner gives a step through its environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,32 +34,27 @@ pub struct GithubEnv {
 }
 
 impl GithubEnv {
-    /// The runner's environment, or `None` when not running in Actions (`GITHUB_ACTIONS` is
-    /// not `true`).
-    pub fn from_env() -> Option<Self> {
-        if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+    /// What the reporter takes from the runner's environment, or `None` when not running in
+    /// Actions (`GITHUB_ACTIONS` is not `true`).
+    pub fn of(runner: &Runner) -> Option<Self> {
+        if !runner.actions {
             return None;
         }
-        let path = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        let var = |v: &Option<String>| v.clone().unwrap_or_default();
         Some(GithubEnv {
-            step_summary: path("GITHUB_STEP_SUMMARY"),
-            output: path("GITHUB_OUTPUT"),
-            workspace: path("GITHUB_WORKSPACE"),
+            step_summary: runner.step_summary.clone(),
+            output: runner.output.clone(),
+            workspace: runner.workspace.clone(),
             blob_url: summary::Links::blob_url(
-                &var("GITHUB_SERVER_URL"),
-                &var("GITHUB_REPOSITORY"),
-                &var("GITHUB_SHA"),
+                &var(&runner.server_url),
+                &var(&runner.repository),
+                &var(&runner.sha),
             ),
             artifact: summary::Links::artifact(
-                &var("GITHUB_SERVER_URL"),
-                &var("GITHUB_REPOSITORY"),
-                &var("GITHUB_RUN_ID"),
-                &var(ARTIFACT_NAME_VAR),
+                &var(&runner.server_url),
+                &var(&runner.repository),
+                &var(&runner.run_id),
+                &var(&runner.artifact_name),
             ),
         })
     }
@@ -147,9 +140,9 @@ impl GithubReporter {
         }
     }
 
-    /// The reporter for this process when it runs in GitHub Actions (`GITHUB_ACTIONS=true`).
-    pub fn from_env(out: Box<dyn Write + Send>) -> Option<Self> {
-        GithubEnv::from_env().map(|env| Self::new(out, env))
+    /// The reporter when `runner` is GitHub Actions (`GITHUB_ACTIONS=true`).
+    pub fn for_runner(out: Box<dyn Write + Send>, runner: &Runner) -> Option<Self> {
+        GithubEnv::of(runner).map(|env| Self::new(out, env))
     }
 
     /// Also writes the summary to `path` (replacing it) when the run ends.
@@ -243,6 +236,8 @@ impl GithubReporter {
                 self.write_files(results, *exit_code);
                 Ok(())
             }
+            Event::ChecksWarning { message } => self
+                .annotate(Annotation::new(Level::Warning, *message).title("qemu-test check runs")),
             _ => Ok(()),
         }
     }

@@ -33,6 +33,7 @@ use octocrab::service::middleware::retry::RetryConfig;
 
 pub use output::{CheckRunContent, OUTPUT_LIMIT};
 
+use crate::environment::Runner;
 use crate::error::Error;
 use crate::report::CaseResult;
 use crate::report::gha::commands::{Annotation, Level};
@@ -86,27 +87,13 @@ impl std::fmt::Debug for ChecksConfig {
 }
 
 impl ChecksConfig {
-    /// The configuration for `token` and `check_name` (the inputs) from this process's Actions
+    /// The configuration for `token` and `check_name` (the inputs) in the runner's
     /// environment; `None` without a token, which means check runs are not wanted.
-    pub fn from_env(token: Option<&str>, check_name: Option<&str>) -> Option<Self> {
-        Self::from_vars(token, check_name, |k| std::env::var(k).ok())
-    }
-
-    /// As [`ChecksConfig::from_env`], reading the runner's variables through `var`.
-    pub fn from_vars(
-        token: Option<&str>,
-        check_name: Option<&str>,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Option<Self> {
-        let get = |k: &str| {
-            var(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+    pub fn of(runner: &Runner, token: Option<&str>, check_name: Option<&str>) -> Option<Self> {
         let token = token.map(str::trim).filter(|t| !t.is_empty())?.to_string();
-        let repository = get("GITHUB_REPOSITORY").unwrap_or_default();
-        let pr_head = get("GITHUB_EVENT_PATH").and_then(|p| pull_request_head(Path::new(&p)));
-        let details_url = match (get("GITHUB_SERVER_URL"), get("GITHUB_RUN_ID")) {
+        let repository = runner.repository.clone().unwrap_or_default();
+        let pr_head = runner.event_path.as_deref().and_then(pull_request_head);
+        let details_url = match (&runner.server_url, &runner.run_id) {
             (Some(server), Some(run)) if !repository.is_empty() => Some(format!(
                 "{}/{repository}/actions/runs/{run}",
                 server.trim_end_matches('/')
@@ -115,12 +102,15 @@ impl ChecksConfig {
         };
         Some(ChecksConfig {
             token,
-            api_url: get("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
-            head_sha: pr_head.or_else(|| get("GITHUB_SHA")).unwrap_or_default(),
+            api_url: runner
+                .api_url
+                .clone()
+                .unwrap_or_else(|| "https://api.github.com".into()),
+            head_sha: pr_head.or_else(|| runner.sha.clone()).unwrap_or_default(),
             repository,
             check_name: check_name.unwrap_or("qemu-test").to_string(),
             details_url,
-            workspace: get("GITHUB_WORKSPACE").map(PathBuf::from),
+            workspace: runner.workspace.clone(),
         })
     }
 
@@ -221,23 +211,6 @@ pub async fn publish_runs(
         ));
     }
     Ok(warnings)
-}
-
-/// Prints warnings from [`publish`]: as `::warning::` annotations in Actions (escaped by the
-/// workflow-commands module) when `annotations` (the input, read once by the caller), else on
-/// stderr.
-pub fn print_warnings(warnings: &[String], annotations: bool) {
-    let in_actions = annotations && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
-    for w in warnings {
-        if in_actions {
-            println!(
-                "{}",
-                Annotation::new(Level::Warning, w).title("qemu-test check runs")
-            );
-        } else {
-            eprintln!("warning: {w}");
-        }
-    }
 }
 
 fn client(cfg: &ChecksConfig) -> Result<Octocrab, Error> {
@@ -428,16 +401,20 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
+    fn vars(pairs: &[(&str, &str)]) -> Runner {
+        Runner::from_vars(&crate::environment::map(pairs))
+    }
+
+    impl ChecksConfig {
+        fn from_vars(
+            token: Option<&str>,
+            check_name: Option<&str>,
+            runner: Runner,
+        ) -> Option<Self> {
+            Self::of(&runner, token, check_name)
+        }
     }
 
     #[test]
