@@ -111,14 +111,29 @@ const KNOWN_KEYS: [&str; 7] = [
 ];
 
 /// Keys of the axbuild shape.
-const AXBUILD_KEYS: [&str; 7] = [
+const AXBUILD_KEYS: [&str; 6] = [
     "target",
     "features",
     "log",
     "vm_configs",
     "max_cpu_num",
     "env",
-    "plat_dyn",
+];
+
+/// Keys of older build files that axbuild now rejects, with its reason.
+const REMOVED_KEYS: [(&str, &str); 3] = [
+    (
+        "plat_dyn",
+        "dynamic platform builds are now the only platform mode (axbuild removed `plat_dyn`)",
+    ),
+    (
+        "std",
+        "std-aware Rust builds are now the default (axbuild removed `std`)",
+    ),
+    (
+        "app-c",
+        "`app-c` is ArceOS' C-app build, not a build of this kernel",
+    ),
 ];
 
 /// The target triples axbuild builds for, by architecture (the file name's `build-<target>`).
@@ -252,20 +267,19 @@ impl Reader<'_> {
                     ))
                 })?,
         };
-        let mut warnings = self.unknown_keys(&AXBUILD_KEYS)?;
-        if let Some(item) = self.table.get("plat_dyn") {
-            let on = item
-                .as_bool()
-                .ok_or_else(|| self.wrong_type("plat_dyn", item, "a boolean (true or false)"))?;
-            if on {
-                warnings.push(Warning {
-                    location: self.at(item.span()),
-                    message: "`plat_dyn = true` is not passed to cargo: axbuild selects the \
-                              dynamic platform automatically and rejects dynamic-platform features"
-                        .into(),
-                });
+        // Keys axbuild refuses outright (tgoskits scripts/axbuild/src/build/config_file.rs):
+        // an error here too, at the key, rather than a build that differs from theirs.
+        for (key, why) in REMOVED_KEYS {
+            if let Some(item) = self.table.get(key) {
+                let at = self.at(self.table.key(key).and_then(|k| k.span()).or(item.span()));
+                return Err(Error::config(format!("`{key}` is not accepted: {why}"))
+                    .at(at)
+                    .help(format!(
+                        "remove `{key} = …` (tgoskits' axbuild rejects it too)"
+                    )));
             }
         }
+        let warnings = self.unknown_keys(&AXBUILD_KEYS)?;
         let max_cpu_num = match self.table.get("max_cpu_num") {
             None => None,
             Some(item) => match item.as_integer() {
@@ -519,11 +533,31 @@ mod tests {
         assert!(e.message.contains("did you mean `smp`"), "{e}");
         let e = BoardConfig::parse(
             Path::new("build-x86_64-unknown-none.toml"),
-            "features = []\nlog = \"Info\"\nplat_dyb = false\n",
+            "features = []\nlog = \"Info\"\nmax_cpu_nun = 2\n",
         )
         .unwrap_err();
         assert_eq!(e.location.as_ref().unwrap().line, 3);
-        assert!(e.message.contains("did you mean `plat_dyn`"), "{e}");
+        assert!(e.message.contains("did you mean `max_cpu_num`"), "{e}");
+        // Keys axbuild removed are errors at the key, whatever their value.
+        for (line, why) in [
+            ("plat_dyn = false", "only platform mode"),
+            ("std = true", "default"),
+        ] {
+            let e = BoardConfig::parse(
+                Path::new("build-x86_64-unknown-none.toml"),
+                &format!("features = []\nlog = \"Info\"\n{line}\n"),
+            )
+            .unwrap_err();
+            assert_eq!(
+                e.location.as_ref().map(|l| (l.line, l.column)),
+                Some((3, 1)),
+                "{e}"
+            );
+            assert!(
+                e.message.contains(why) && e.help.as_deref().unwrap().contains("remove"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

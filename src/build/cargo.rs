@@ -27,6 +27,9 @@ pub struct PackageInfo {
     /// Whether the package depends on the `log` crate, which decides whether the
     /// `log/release_max_level_<lvl>` feature is added (xtask asks `cargo metadata` the same).
     pub uses_log: bool,
+    /// The package's `[features]` names (axbuild keeps a feature on the package only when it
+    /// declares it).
+    pub features: Vec<String>,
 }
 
 impl PackageInfo {
@@ -60,8 +63,18 @@ impl PackageInfo {
             name: name.to_string(),
             bin: name.to_string(),
             uses_log: depends_on_log(doc.as_table()),
+            features: feature_names(doc.as_table()),
         })
     }
+}
+
+/// The keys of a manifest's `[features]`.
+pub fn feature_names(manifest: &Table) -> Vec<String> {
+    manifest
+        .get("features")
+        .and_then(Item::as_table_like)
+        .map(|t| t.iter().map(|(k, _)| k.to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// Whether `[dependencies]` or any `[target.*.dependencies]` names the `log` crate.
@@ -149,7 +162,7 @@ pub struct CargoRequest<'a> {
 /// The cargo command and environment for a board config and a set of VM configs. Reads the VM
 /// configs (to hash them) but changes nothing.
 pub fn cargo_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
-    let target_dir = req.target_root.join(config_set_dir(req.vm_configs)?);
+    let target_dir = target_dir(req)?;
     let mut args: Vec<String> = [
         "build",
         "-p",
@@ -178,10 +191,17 @@ pub fn cargo_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
             program: "cargo".into(),
             args,
             env: build_env(Some(req.board), req.vm_configs, req.workspace),
+            unset: Vec::new(),
             cwd: req.workspace.to_path_buf(),
         }),
         artifact: Artifact::CargoBin(req.package.bin.clone()),
+        generated: Vec::new(),
     })
+}
+
+/// `<target root>/vmcfg-<hash>`: the `--target-dir` of this set of VM configs.
+pub fn target_dir(req: &CargoRequest<'_>) -> Result<PathBuf, Error> {
+    Ok(req.target_root.join(config_set_dir(req.vm_configs)?))
 }
 
 /// The board's features plus `log/[release_]max_level_<lvl>` when the package uses `log`.

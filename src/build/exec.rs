@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::build::cargo::CargoMessages;
-use crate::build::recipe::{Artifact, BuildCommand, Recipe};
+use crate::build::recipe::{Artifact, BuildCommand, GeneratedFile, Recipe};
 use crate::error::Error;
 use crate::qemu::process::QemuProcess;
 
@@ -26,9 +26,11 @@ pub async fn run_build(
     let Some(cmd) = &recipe.command else {
         return prebuilt(&recipe.artifact);
     };
+    write_generated(&recipe.generated)?;
     let program = Path::new(&cmd.program);
-    let mut process = QemuProcess::spawn_with_env(program, &cmd.args, &cmd.cwd, &cmd.env)
-        .map_err(|e| spawn_error(cmd, &e))?;
+    let mut process =
+        QemuProcess::spawn_with_env(program, &cmd.args, &cmd.cwd, &cmd.env, &cmd.unset)
+            .map_err(|e| spawn_error(cmd, &e))?;
     process.stdin.take();
     let mut watcher = Watcher::new(&recipe.artifact, &cmd.cwd);
     let outcome =
@@ -52,6 +54,26 @@ pub async fn run_build(
             .help("raise the build timeout, or look in the build output above for what hangs"))
         }
     }
+}
+
+/// Writes the files the command needs (planned under the out dir), replacing older copies.
+fn write_generated(files: &[GeneratedFile]) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    for f in files {
+        let fail = |e: std::io::Error| {
+            Error::infra(format!(
+                "cannot write the build file {}: {e}",
+                f.path.display()
+            ))
+        };
+        if let Some(dir) = f.path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        std::fs::write(&f.path, &f.contents).map_err(fail)?;
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&f.path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    }
+    Ok(())
 }
 
 fn prebuilt(artifact: &Artifact) -> Result<PathBuf, Error> {
@@ -275,6 +297,29 @@ mod tests {
         let recipe = shell("true", Path::new("missing.elf"), dir.path());
         let e = run(&recipe, Duration::from_secs(30)).await.0.unwrap_err();
         assert!(e.message.contains("missing.elf does not exist"), "{e}");
+    }
+
+    /// `generated` files are written (with their mode) before the command starts.
+    #[tokio::test(flavor = "current_thread")]
+    async fn generated_files_are_there_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = shell("./gen/w.sh > k.elf", Path::new("k.elf"), dir.path());
+        let wrapper = dir.path().join("gen/w.sh");
+        plan.generated = vec![GeneratedFile {
+            path: wrapper.clone(),
+            contents: "#!/bin/sh\necho built\n".into(),
+            executable: true,
+            purpose: "test".into(),
+        }];
+        let (r, _) = run(&plan, Duration::from_secs(30)).await;
+        assert_eq!(r.unwrap(), dir.path().join("k.elf"));
+        let mode = std::fs::metadata(&wrapper).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("k.elf")).unwrap(),
+            "built\n"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -1,6 +1,8 @@
 //! Producing the kernel to boot: AxVisor's board config, the cargo build (or a user command, or
 //! a prebuilt file), ELF inspection and ELF → flat binary.
 
+pub mod axbuild;
+pub mod axbuild_link;
 pub mod board;
 pub mod cargo;
 pub mod elf;
@@ -9,4 +11,4 @@ pub mod format;
 pub mod recipe;
 
 pub use exec::run_build;
-pub use recipe::{Artifact, BuildCommand, Recipe};
+pub use recipe::{Artifact, BuildCommand, GeneratedFile, Recipe};

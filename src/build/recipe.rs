@@ -12,6 +12,10 @@ pub struct BuildCommand {
     pub args: Vec<String>,
     /// Set on top of the inherited environment, in this order.
     pub env: Vec<(String, String)>,
+    /// Removed from the inherited environment (a variable whose mere presence changes the
+    /// build, such as an empty `AXVISOR_VM_CONFIGS`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unset: Vec<String>,
     /// The workspace: its `rust-toolchain.toml` and `.cargo/config.toml` apply.
     pub cwd: PathBuf,
 }
@@ -33,6 +37,23 @@ pub struct Recipe {
     pub command: Option<BuildCommand>,
     /// Where the kernel is afterwards.
     pub artifact: Artifact,
+    /// Files the build stage writes (under the out dir) before it runs the command.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<GeneratedFile>,
+}
+
+/// A file a build needs that the build stage writes first (axbuild's `--config` file, linker
+/// wrapper and empty libraries), always below the run's out dir.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GeneratedFile {
+    /// Absolute, under the out dir.
+    pub path: PathBuf,
+    /// Its whole text.
+    pub contents: String,
+    /// Mode 0755 instead of 0644.
+    pub executable: bool,
+    /// What it is for (shown by `--dry-run`).
+    pub purpose: String,
 }
 
 impl Recipe {
@@ -41,6 +62,7 @@ impl Recipe {
         Recipe {
             command: None,
             artifact: Artifact::File(kernel.to_path_buf()),
+            generated: Vec::new(),
         }
     }
 
@@ -52,13 +74,16 @@ impl Recipe {
                 program: "sh".into(),
                 args: vec!["-c".into(), command.into()],
                 env,
+                unset: Vec::new(),
                 cwd: cwd.to_path_buf(),
             }),
             artifact: Artifact::File(cwd.join(artifact)),
+            generated: Vec::new(),
         }
     }
 
-    /// The recipe as shell text a user can paste (`cd DIR && K=V … program args…`), or the
+    /// The recipe as shell text a user can paste (`cd DIR && [env -u NAME …] K=V … program
+    /// args…`), or the
     /// prebuilt kernel's path.
     pub fn display(&self) -> String {
         let Some(cmd) = &self.command else {
@@ -72,6 +97,12 @@ impl Recipe {
             crate::shell::quote(&cmd.cwd.to_string_lossy()),
             "&&".to_string(),
         ];
+        if !cmd.unset.is_empty() {
+            words.push("env".into());
+            for name in &cmd.unset {
+                words.extend(["-u".to_string(), crate::shell::quote(name)]);
+            }
+        }
         words.extend(
             cmd.env
                 .iter()

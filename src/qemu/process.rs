@@ -36,16 +36,17 @@ impl QemuProcess {
     /// Call this from the thread that drives the runtime for the whole run (the tool uses a
     /// current-thread runtime): `PR_SET_PDEATHSIG` fires when the spawning *thread* exits.
     pub fn spawn(program: &Path, args: &[String], cwd: &Path) -> io::Result<QemuProcess> {
-        Self::spawn_with_env(program, args, cwd, &[])
+        Self::spawn_with_env(program, args, cwd, &[], &[])
     }
 
     /// Like [`QemuProcess::spawn`], with `env` set on top of the inherited environment (a
-    /// build's `AX_LOG`, say).
+    /// build's `AX_LOG`, say) and the `unset` variables removed from it.
     pub fn spawn_with_env(
         program: &Path,
         args: &[String],
         cwd: &Path,
         env: &[(String, String)],
+        unset: &[String],
     ) -> io::Result<QemuProcess> {
         become_subreaper();
         static SPAWNS: AtomicU64 = AtomicU64::new(0);
@@ -55,6 +56,9 @@ impl QemuProcess {
             SPAWNS.fetch_add(1, Ordering::Relaxed)
         );
         let mut cmd = Command::new(program);
+        for name in unset {
+            cmd.env_remove(name);
+        }
         cmd.args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env(TOKEN_VAR, &token)

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Cancel, QemuRun, boot};
-use crate::build::cargo::{CargoRequest, build_env, cargo_recipe};
+use crate::build::axbuild::board_recipe;
+use crate::build::cargo::{CargoRequest, build_env};
 use crate::build::recipe::Recipe;
 use crate::error::Error;
 use crate::image::{Cache, FetchOptions, Fetcher, Registry};
@@ -517,7 +518,7 @@ pub(crate) fn console_spec(case: &Case) -> super::boot::ConsoleSpec {
 pub fn build_recipe(case: &Case, vm_configs: &[PathBuf]) -> Result<Recipe, Error> {
     match &case.source {
         KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => Ok(Recipe::prebuilt(k)),
-        KernelSource::Cargo { board, package } => cargo_recipe(&CargoRequest {
+        KernelSource::Cargo { board, package } => board_recipe(&CargoRequest {
             board,
             package,
             vm_configs,

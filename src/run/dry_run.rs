@@ -48,7 +48,12 @@ fn print_case(case: &plan::Case, with_name: bool) {
         );
     }
     match super::dry_build_recipe(case) {
-        Ok(plan) if plan.command.is_some() => println!("# build: {}", plan.display()),
+        Ok(recipe) if recipe.command.is_some() => {
+            println!("# build: {}", recipe.display());
+            for f in &recipe.generated {
+                println!("# build writes: {} ({})", f.path.display(), f.purpose);
+            }
+        }
         Ok(_) => {}
         Err(e) => println!("# build: cannot plan: {e}"),
     }

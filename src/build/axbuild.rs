@@ -1,0 +1,656 @@
+//! AxVisor's build as tgoskits' `axbuild` runs it for a build file of the new shape (top-level
+//! `target`/`features`/`log`/`vm_configs`/`env`, no `[build]` table, the kernel a workspace
+//! member): the Rust-`std` build through the workspace's musl PIE target spec, `build-std` and a
+//! linker wrapper, with its pinned nightly (the workspace's `rust-toolchain.toml`, since cargo
+//! runs from the workspace root).
+//!
+//! What it reproduces, read from rcore-os/tgoskits `scripts/axbuild/src/` (commit 759e69c) and
+//! the `ostool` 0.24.1 crate it drives (`build/cargo_pipeline.rs`):
+//! - `axvisor/build/mod.rs`: `-p axvisor --bin axvisor`, `AX_ARCH`, `AX_TARGET`,
+//!   `AXVISOR_VM_CONFIGS` (only when there are VM configs), features sorted;
+//! - `build/info.rs` `BuildInfo`: `AX_LOG`, `SMP` from `max_cpu_num`, `smp` for more than one
+//!   CPU, rejected features (`axstd`, dynamic-platform features), the file's `env`;
+//!   `toolchain_rustflags_for_features` (`DWARF`, `BACKTRACE`, `stack-protector`);
+//! - `build/std_build.rs`: the target `scripts/targets/std/pie/<musl>.json` with
+//!   `-Z json-target-spec` and `CARGO_UNSTABLE_JSON_TARGET_SPEC=true`, the C toolchain variables
+//!   (`CC_`/`AR_`/`CFLAGS_`/`CXXFLAGS_<musl>`), a generated `--config` file (`build-std =
+//!   ["std", "panic_abort"]`, release `lto = false`/`panic = "abort"`, the target's linker and
+//!   rustflags), empty `libc.a`/`libunwind.a` and the linker wrapper (see
+//!   [`crate::build::axbuild_link`]); the features passed through `ax-std` as
+//!   `pass_std_build_nested_features` does;
+//! - ostool: `cargo build --config <file> -p … --target … -Z unstable-options --target-dir …
+//!   --features … <args> --release --message-format json-render-diagnostics`, run in the
+//!   workspace root with `WORKSPACE_FOLDER` set first and the other variables sorted by name,
+//!   the `log/release_max_level_<lvl>` feature last when the package depends on `log`.
+//!
+//! Deliberate differences: the generated files go under the run's out dir (axbuild writes them
+//! to `<workspace>/tmp/axbuild/`), `--target-dir` is the per-VM-config-set dir under the out dir
+//! (axbuild: `<workspace>/target`), and a VM config list is the patched copies (see
+//! `prepare`). The `BINDGEN_EXTRA_CLANG_ARGS_<musl>` variable axbuild derives from a musl cross
+//! compiler found on the host is not set (the build scripts that need it find the compiler
+//! through `CC_<musl>`).
+
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Document, Item};
+
+use crate::build::board::BoardConfig;
+use crate::build::cargo::{CargoRequest, cargo_recipe, target_dir};
+use crate::build::recipe::{Artifact, BuildCommand, GeneratedFile, Recipe};
+use crate::error::Error;
+
+/// The package axbuild builds this way (`AXVISOR_PACKAGE`).
+pub const PACKAGE: &str = "axvisor";
+
+/// The workspace directory holding axbuild's std target specs.
+pub const TARGET_SPEC_DIR: &str = "scripts/targets/std/pie";
+
+/// The musl "identity" axbuild builds a bare-metal target as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdTarget {
+    /// `x86_64-unknown-linux-musl`: the target spec's file stem, cargo's output directory name.
+    pub name: &'static str,
+    /// `x86_64-linux-musl`: the C cross tools' prefix.
+    pub tool_prefix: &'static str,
+    /// `AX_ARCH`.
+    pub arch: &'static str,
+    /// rust-lld's `-m` emulation.
+    pub lld_machine: &'static str,
+    /// C flags for kernel C code (no FPU/SIMD registers, the kernel's ABI).
+    pub c_flags: &'static [&'static str],
+}
+
+const STD_TARGETS: [(&str, StdTarget); 4] = [
+    (
+        "x86_64-",
+        StdTarget {
+            name: "x86_64-unknown-linux-musl",
+            tool_prefix: "x86_64-linux-musl",
+            arch: "x86_64",
+            lld_machine: "elf_x86_64",
+            c_flags: &[
+                "-mno-mmx",
+                "-mno-sse",
+                "-mno-sse2",
+                "-mno-sse3",
+                "-mno-ssse3",
+                "-mno-sse4.1",
+                "-mno-sse4.2",
+                "-mno-avx",
+                "-mno-avx2",
+                "-msoft-float",
+            ],
+        },
+    ),
+    (
+        "aarch64-",
+        StdTarget {
+            name: "aarch64-unknown-linux-musl",
+            tool_prefix: "aarch64-linux-musl",
+            arch: "aarch64",
+            lld_machine: "aarch64elf",
+            c_flags: &["-mgeneral-regs-only"],
+        },
+    ),
+    (
+        "riscv64",
+        StdTarget {
+            name: "riscv64gc-unknown-linux-musl",
+            tool_prefix: "riscv64-linux-musl",
+            arch: "riscv64",
+            lld_machine: "elf64lriscv",
+            c_flags: &["-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany"],
+        },
+    ),
+    (
+        "loongarch64-",
+        StdTarget {
+            name: "loongarch64-unknown-linux-musl",
+            tool_prefix: "loongarch64-linux-musl",
+            arch: "loongarch64",
+            lld_machine: "elf64loongarch",
+            c_flags: &["-mabi=lp64s", "-msoft-float"],
+        },
+    ),
+];
+
+impl StdTarget {
+    /// The musl identity of a bare-metal target triple, by its architecture prefix.
+    pub fn for_target(target: &str) -> Option<StdTarget> {
+        STD_TARGETS
+            .iter()
+            .find(|(prefix, _)| target.starts_with(prefix))
+            .map(|(_, t)| *t)
+    }
+
+    /// The target spec's path as axbuild passes it: relative to the workspace root.
+    pub fn spec(&self) -> PathBuf {
+        Path::new(TARGET_SPEC_DIR).join(format!("{}.json", self.name))
+    }
+
+    /// `CC_<t>`, `AR_<t>`, `CFLAGS_<t>`, `CXXFLAGS_<t>` for the `cc` crate (`<t>` the musl name
+    /// with `_`); kernel C code is also built without a stack protector (no runtime for it).
+    fn c_toolchain_env(&self) -> Vec<(String, String)> {
+        let t = self.name.replace('-', "_");
+        let mut flags = self.c_flags.to_vec();
+        flags.push("-fno-stack-protector");
+        let flags = flags.join(" ");
+        vec![
+            (format!("CC_{t}"), format!("{}-cc", self.tool_prefix)),
+            (format!("AR_{t}"), format!("{}-ar", self.tool_prefix)),
+            (format!("CFLAGS_{t}"), flags.clone()),
+            (format!("CXXFLAGS_{t}"), flags),
+        ]
+    }
+}
+
+/// Where a run keeps axbuild's generated build files: `<target root>/axbuild/`.
+pub fn support_dir(target_root: &Path) -> PathBuf {
+    target_root.join("axbuild")
+}
+
+/// The cargo build of a board config: axbuild's (below) for AxVisor from a build file of the
+/// new shape; else the plain one of [`cargo_recipe`] (the older xtask layout, and other packages
+/// of the new shape, such as ArceOS' axtest suite).
+pub fn board_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
+    if req.board.axbuild && req.package.name == PACKAGE {
+        recipe(req, &target_dir(req)?)
+    } else {
+        cargo_recipe(req)
+    }
+}
+
+/// The cargo command, environment and generated files of axbuild's build of `req.board`.
+/// Reads the workspace's manifests (the package's and `ax-std`'s features), writes nothing.
+fn recipe(req: &CargoRequest<'_>, target_dir: &Path) -> Result<Recipe, Error> {
+    let board = req.board;
+    let std = StdTarget::for_target(&board.target).ok_or_else(|| {
+        Error::config(format!(
+            "axbuild has no std build for the target `{}`",
+            board.target
+        ))
+        .at_file(&board.path)
+        .help("use one of x86_64-unknown-none, aarch64-unknown-none-softfloat, riscv64gc-unknown-none-elf, loongarch64-unknown-none-softfloat")
+    })?;
+    check_features(board)?;
+    let spec = std.spec();
+    if !req.workspace.join(&spec).is_file() {
+        return Err(Error::config(format!(
+            "the workspace has no {}: axbuild builds {} through that target spec",
+            spec.display(),
+            board.target
+        ))
+        .at_file(&board.path)
+        .help(format!(
+            "run from a tgoskits checkout that has {TARGET_SPEC_DIR}/ (workspace: {}), or build \
+             the kernel your own way with --build-command/--artifact",
+            req.workspace.display()
+        )));
+    }
+    let axstd = axstd_features(req.workspace)?;
+    let mut features = cargo_features(&board.features, &req.package.features, &axstd);
+
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v));
+    };
+    for (k, v) in &board.env {
+        set(k, v.clone());
+    }
+    if let Some(level) = board.log {
+        set("AX_LOG", level.lower().into());
+    }
+    if let Some(n) = board.max_cpu_num {
+        set("SMP", n.to_string());
+    }
+    set("CARGO_UNSTABLE_JSON_TARGET_SPEC", "true".into());
+    for (k, v) in std.c_toolchain_env() {
+        set(&k, v);
+    }
+    set("AX_TARGET", board.target.clone());
+    set("AX_ARCH", std.arch.into());
+    let joined: Vec<String> = req
+        .vm_configs
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut unset = Vec::new();
+    if joined.is_empty() {
+        // AxVisor's build.rs reads an empty value as one empty path (and fails); axbuild
+        // leaves the variable out, and so must a value in the caller's environment.
+        unset.push("AXVISOR_VM_CONFIGS".to_string());
+    } else {
+        set("AXVISOR_VM_CONFIGS", joined.join(":"));
+    }
+    let rustflags = rustflags(&env, &features);
+    env.sort();
+    env.insert(
+        0,
+        (
+            "WORKSPACE_FOLDER".into(),
+            req.workspace.to_string_lossy().into_owned(),
+        ),
+    );
+
+    let dir = support_dir(req.target_root);
+    let fake_libs = dir.join("std-libs").join(std.name).join("release");
+    let wrapper = dir.join(format!("linker-{}-dynamic.sh", std.name));
+    let config = dir.join(format!("config-{}-dynamic.toml", std.name));
+    let generated = vec![
+        GeneratedFile {
+            path: config.clone(),
+            contents: cargo_config(std.name, &wrapper, &rustflags),
+            executable: false,
+            purpose:
+                "cargo --config: build-std, release profile, the target's linker and rustflags"
+                    .into(),
+        },
+        GeneratedFile {
+            path: wrapper,
+            contents: crate::build::axbuild_link::wrapper_script(std.lld_machine, &fake_libs)?,
+            executable: true,
+            purpose: format!(
+                "linker wrapper: rust-lld -flavor gnu -m {} with the crate's linker.x",
+                std.lld_machine
+            ),
+        },
+        GeneratedFile {
+            path: fake_libs.join("libc.a"),
+            contents: EMPTY_ARCHIVE.into(),
+            executable: false,
+            purpose: "empty archive for -lc".into(),
+        },
+        GeneratedFile {
+            path: fake_libs.join("libunwind.a"),
+            contents: EMPTY_ARCHIVE.into(),
+            executable: false,
+            purpose: "empty archive for -lunwind".into(),
+        },
+    ];
+
+    if let (Some(level), true) = (board.log, req.package.uses_log) {
+        let prefix = if req.release { "release_" } else { "" };
+        features.push(format!("log/{prefix}max_level_{}", level.lower()));
+    }
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "--config".into(),
+        config.to_string_lossy().into_owned(),
+        "-p".into(),
+        req.package.name.clone(),
+        "--target".into(),
+        spec.to_string_lossy().into_owned(),
+        "-Z".into(),
+        "unstable-options".into(),
+        "--target-dir".into(),
+        target_dir.to_string_lossy().into_owned(),
+    ];
+    if !features.is_empty() {
+        args.extend(["--features".into(), features.join(",")]);
+    }
+    args.extend(["-Z", "json-target-spec", "--bin", &req.package.bin].map(String::from));
+    if req.release {
+        args.push("--release".into());
+    }
+    args.extend(["--message-format".into(), "json-render-diagnostics".into()]);
+    Ok(Recipe {
+        command: Some(BuildCommand {
+            program: "cargo".into(),
+            args,
+            env,
+            unset,
+            cwd: req.workspace.to_path_buf(),
+        }),
+        artifact: Artifact::CargoBin(req.package.bin.clone()),
+        generated,
+    })
+}
+
+/// An archive with no members, as `ar crs` writes it.
+const EMPTY_ARCHIVE: &str = "!<arch>\n";
+
+/// The features axbuild rejects for AxVisor, as errors at the build file.
+fn check_features(board: &BoardConfig) -> Result<(), Error> {
+    let fail = |feature: &str, why: &str| {
+        Err(
+            Error::config(format!("feature `{feature}` in `features`: {why}"))
+                .at_file(&board.path)
+                .help(format!(
+                    "remove `{feature}` from `features` (tgoskits' axbuild refuses it too)"
+                )),
+        )
+    };
+    let mode = |m: &str| {
+        board
+            .features
+            .iter()
+            .any(|f| f.rsplit('/').next() == Some(m))
+    };
+    if mode("uspace") && mode("tls") {
+        return fail(
+            "uspace",
+            "`uspace` and `tls` select incompatible CPU-local register ownership modes",
+        );
+    }
+    for f in &board.features {
+        if f == "axstd" || f.starts_with("axstd/") {
+            return fail(
+                f,
+                "the removed `axstd` alias; use the declared feature name",
+            );
+        }
+        let dynamic = matches!(
+            f.as_str(),
+            "dyn-plat"
+                | "plat-dyn"
+                | "axplat-dyn"
+                | "ax-hal/plat-dyn"
+                | "ax-std/plat-dyn"
+                | "axvm/plat-dyn"
+                | "ax-driver/plat-dyn"
+        ) || f.starts_with("axplat-dyn/");
+        if dynamic {
+            return fail(f, "dynamic platform selection is automatic");
+        }
+        if f == "vmx" || f == "svm" {
+            return fail(
+                f,
+                "AxVisor selects the x86 virtualization backend from the CPU at run time",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `ax-std/<f>` → `<f>`: the std build names ax-std's own features bare.
+fn normalize(feature: &str) -> &str {
+    feature.strip_prefix("ax-std/").unwrap_or(feature)
+}
+
+/// ax-std's features that a build file may name bare (axbuild's list).
+const AXSTD_KNOWN: [&str; 33] = [
+    "smp",
+    "fp-simd",
+    "uspace",
+    "hv",
+    "irq",
+    "ipi",
+    "alloc",
+    "paging",
+    "dma",
+    "tls",
+    "multitask",
+    "lockdep",
+    "task-ext",
+    "tracepoint-hooks",
+    "sched-rr",
+    "sched-cfs",
+    "stack-guard-page",
+    "stack-protector",
+    "fs",
+    "ext4fs",
+    "fatfs",
+    "net",
+    "vsock",
+    "aic8800-wifi",
+    "dns",
+    "display",
+    "input",
+    "usb",
+    "rtc",
+    "backtrace",
+    "dwarf",
+    "ext-ld",
+    "wake-ipi",
+];
+
+/// Whether a feature is one ax-std may provide (checked against ax-std's own features).
+fn is_axstd_feature(feature: &str) -> bool {
+    feature == "ax-std"
+        || ["ax-hal/", "ax-driver/", "ax-runtime/"]
+            .iter()
+            .any(|p| feature.starts_with(p))
+        || AXSTD_KNOWN.contains(&feature)
+        || feature == "std-compat"
+}
+
+/// The cargo features of the std build: the build file's (`smp` already added for more than
+/// one CPU), each one that ax-std provides passed as `ax-std/<name>` (`ax-hal/x` and
+/// `ax-driver/x` by their bare name) and kept on the package only when the package declares it;
+/// log-level features dropped (the log level is `log`'s); sorted.
+pub fn cargo_features(
+    features: &[String],
+    package_features: &[String],
+    axstd_features: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for feature in features {
+        let feature = normalize(feature);
+        let log_level = feature.starts_with("log-level-")
+            && ["off", "error", "warn", "info", "debug", "trace"]
+                .contains(&&feature["log-level-".len()..]);
+        if feature == "ax-std" || log_level {
+            continue;
+        }
+        if !is_axstd_feature(feature) {
+            out.push(feature.to_string());
+            continue;
+        }
+        if feature == "arceos" || package_features.iter().any(|f| f == feature) {
+            out.push(feature.to_string());
+        }
+        let bare = feature
+            .strip_prefix("ax-hal/")
+            .or_else(|| feature.strip_prefix("ax-driver/"))
+            .unwrap_or(feature);
+        if axstd_features.iter().any(|f| f == bare) {
+            out.push(format!("ax-std/{bare}"));
+        } else if feature.contains('/') {
+            out.push(feature.to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The target's rustflags: `DWARF` (truthy in the build environment) keeps full debug info,
+/// `BACKTRACE` or `DWARF` forces frame pointers, a `stack-protector` feature turns it on.
+fn rustflags(env: &[(String, String)], features: &[String]) -> Vec<String> {
+    let truthy = |key: &str| {
+        env.iter().any(|(k, v)| {
+            k == key
+                && matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "y" | "yes" | "1" | "true" | "on"
+                )
+        })
+    };
+    let mut flags = Vec::new();
+    let dwarf = truthy("DWARF");
+    if dwarf {
+        flags.extend(["-Cdebuginfo=2", "-Cstrip=none"]);
+    }
+    if dwarf || truthy("BACKTRACE") {
+        flags.push("-Cforce-frame-pointers=yes");
+    }
+    let protector = [
+        "stack-protector",
+        "ax-std/stack-protector",
+        "starry-kernel/stack-protector",
+    ];
+    if features.iter().any(|f| protector.contains(&f.as_str())) {
+        flags.push("-Zstack-protector=strong");
+    }
+    flags.into_iter().map(String::from).collect()
+}
+
+/// The `--config` file: build `std` and `panic_abort` from source, release without LTO and
+/// with `panic = "abort"`, and the musl target's linker (the wrapper) and rustflags.
+fn cargo_config(target: &str, linker: &Path, rustflags: &[String]) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    let strings = |v: &[&str]| {
+        let mut a = toml_edit::Array::new();
+        a.extend(v.iter().copied());
+        toml_edit::value(a)
+    };
+    doc["unstable"] = toml_edit::table();
+    doc["unstable"]["build-std"] = strings(&["std", "panic_abort"]);
+    doc["unstable"]["build-std-features"] = strings(&[]);
+    doc["profile"] = toml_edit::table();
+    doc["profile"]["release"] = toml_edit::table();
+    doc["profile"]["release"]["lto"] = toml_edit::value(false);
+    doc["profile"]["release"]["panic"] = toml_edit::value("abort");
+    if let Some(t) = doc["profile"].as_table_mut() {
+        t.set_implicit(true);
+    }
+    let mut target_table = toml_edit::Table::new();
+    target_table["linker"] = toml_edit::value(linker.to_string_lossy().into_owned());
+    let flags: Vec<&str> = rustflags.iter().map(String::as_str).collect();
+    target_table["rustflags"] = strings(&flags);
+    let mut targets = toml_edit::Table::new();
+    targets.set_implicit(true);
+    targets.insert(target, Item::Table(target_table));
+    doc["target"] = Item::Table(targets);
+    doc.to_string()
+}
+
+/// ax-std's declared features, from the manifest the workspace's `[workspace.dependencies]`
+/// names for it (axbuild asks `cargo metadata` for the workspace member `ax-std`).
+fn axstd_features(workspace: &Path) -> Result<Vec<String>, Error> {
+    let root = workspace.join("Cargo.toml");
+    let text = crate::config::source::read_input(&root, "workspace Cargo.toml")?;
+    let path = Document::parse(text.as_str())
+        .ok()
+        .and_then(|doc| {
+            doc.get("workspace")?
+                .get("dependencies")?
+                .get("ax-std")?
+                .get("path")?
+                .as_str()
+                .map(PathBuf::from)
+        })
+        .ok_or_else(|| {
+            Error::config("the workspace's Cargo.toml names no path for `ax-std`")
+                .at_file(&root)
+                .help(
+                    "axbuild's std build passes features through the workspace's ax-std \
+                     package: add `ax-std = { path = \"…\" }` to [workspace.dependencies]",
+                )
+        })?;
+    let manifest = workspace.join(path).join("Cargo.toml");
+    let text = crate::config::source::read_input(&manifest, "ax-std's Cargo.toml")?;
+    let doc = Document::parse(text.as_str()).map_err(|e| {
+        Error::config(format!(
+            "invalid TOML in ax-std's Cargo.toml: {}",
+            e.message().trim()
+        ))
+        .at_file(&manifest)
+    })?;
+    Ok(crate::build::cargo::feature_names(doc.as_table()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// axbuild's `pass_std_build_nested_features` on AxVisor's riscv64 QEMU file.
+    #[test]
+    fn features_pass_through_ax_std() {
+        let package = strings(&["default", "fs", "sstc", "stack-protector"]);
+        let axstd = strings(&["fs", "smp", "virtio-blk", "stack-protector", "irq"]);
+        let got = cargo_features(
+            &strings(&[
+                "ax-driver/virtio-blk",
+                "fs",
+                "sstc",
+                "smp",
+                "ax-std/irq",
+                "log-level-info",
+                "ax-std",
+            ]),
+            &package,
+            &axstd,
+        );
+        assert_eq!(
+            got,
+            [
+                "ax-std/fs",
+                "ax-std/irq",
+                "ax-std/smp",
+                "ax-std/virtio-blk",
+                "fs",
+                "sstc"
+            ]
+        );
+        // A driver ax-std does not re-export stays as written; ax-hal/x by its bare name.
+        let got = cargo_features(
+            &strings(&["ax-driver/rockchip-soc", "ax-hal/irq"]),
+            &[],
+            &axstd,
+        );
+        assert_eq!(got, ["ax-driver/rockchip-soc", "ax-std/irq"]);
+    }
+
+    #[test]
+    fn rustflags_follow_dwarf_backtrace_and_stack_protector() {
+        let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert!(rustflags(&env("DWARF", "n"), &[]).is_empty());
+        assert_eq!(
+            rustflags(&env("DWARF", " Yes"), &strings(&["ax-std/stack-protector"])),
+            [
+                "-Cdebuginfo=2",
+                "-Cstrip=none",
+                "-Cforce-frame-pointers=yes",
+                "-Zstack-protector=strong"
+            ]
+        );
+        assert_eq!(
+            rustflags(&env("BACKTRACE", "on"), &[]),
+            ["-Cforce-frame-pointers=yes"]
+        );
+    }
+
+    #[test]
+    fn cargo_config_is_what_cargo_reads() {
+        let text = cargo_config(
+            "x86_64-unknown-linux-musl",
+            Path::new("/o/linker.sh"),
+            &strings(&["-Cforce-frame-pointers=yes"]),
+        );
+        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        assert_eq!(
+            doc["unstable"]["build-std"].to_string().trim(),
+            r#"["std", "panic_abort"]"#
+        );
+        assert_eq!(doc["profile"]["release"]["panic"].as_str(), Some("abort"));
+        assert_eq!(doc["profile"]["release"]["lto"].as_bool(), Some(false));
+        let t = &doc["target"]["x86_64-unknown-linux-musl"];
+        assert_eq!(t["linker"].as_str(), Some("/o/linker.sh"));
+        assert_eq!(
+            t["rustflags"].to_string().trim(),
+            r#"["-Cforce-frame-pointers=yes"]"#
+        );
+        assert!(
+            text.contains("[target.x86_64-unknown-linux-musl]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_axbuild_target_has_a_std_identity() {
+        for t in crate::build::board::AXBUILD_TARGETS {
+            let s = StdTarget::for_target(t).unwrap();
+            assert!(
+                s.name.ends_with("-linux-musl") && t.starts_with(s.arch),
+                "{t}"
+            );
+        }
+        assert!(StdTarget::for_target("mips-unknown-none").is_none());
+    }
+}

@@ -1,0 +1,531 @@
+//! The build of tgoskits' new-shape build files (`test-suit/axvisor/**/build-<target>.toml`) is
+//! axbuild's own: the exact cargo command and environment its `axvisor test qemu` runs, from the
+//! workspace root, as `--dry-run` shows it.
+//!
+//! The facts asserted here are read from rcore-os/tgoskits at 759e69c (the commit of
+//! tests/data/tgoskits) and the ostool 0.24.1 crate its axbuild drives:
+//! - `scripts/axbuild/src/axvisor/build/mod.rs` (`patch_axvisor_cargo_config`): `-p axvisor`,
+//!   `--bin axvisor`, `AX_ARCH`, `AX_TARGET`, `AXVISOR_VM_CONFIGS` only when there are VM configs;
+//! - `scripts/axbuild/src/build/info.rs` (`BuildInfo`): `AX_LOG`, `SMP` from `max_cpu_num`
+//!   (`smp` feature above one CPU), the file's `env`;
+//! - `scripts/axbuild/src/build/std_build.rs`: `--target scripts/targets/std/pie/<musl>.json`,
+//!   `-Z json-target-spec`, `CARGO_UNSTABLE_JSON_TARGET_SPEC=true`, `CC_`/`AR_`/`CFLAGS_`/
+//!   `CXXFLAGS_<musl>`, the generated `--config` file (build-std, linker wrapper), features
+//!   through ax-std (`pass_std_build_nested_features`);
+//! - ostool `src/build/cargo_pipeline.rs` (`CargoBuildPlan::render`): the argument order,
+//!   `-Z unstable-options`, `--release`, `--message-format json-render-diagnostics`, the
+//!   `log/release_max_level_<lvl>` feature last, `WORKSPACE_FOLDER` then the sorted variables.
+
+pub mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Scratch, text};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tgoskits")
+}
+
+/// `run --test-suit <vendored> --dry-run --arch ARCH --test-group normal`: its stdout (exit 0).
+fn dry_run(s: &Scratch, arch: &str) -> String {
+    let root = data().join("test-suit");
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        arch,
+        "--test-group",
+        "axvisor/normal",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    stdout
+}
+
+/// The `# build:` line of the case `name`, split at the program into environment and argv.
+fn build_line(stdout: &str, name: &str) -> (String, Vec<String>) {
+    // One case prints no `# case:` header.
+    let section = match stdout.contains("# case: ") {
+        true => stdout
+            .split("# case: ")
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("no case {name}: {stdout}")),
+        false => stdout,
+    };
+    let line = section
+        .lines()
+        .find_map(|l| l.strip_prefix("# build: "))
+        .unwrap_or_else(|| panic!("no build line: {section}"));
+    let (env, args) = line
+        .split_once(" cargo build ")
+        .unwrap_or_else(|| panic!("not a cargo build: {line}"));
+    // The one argument with spaces: the target dir, named from configs not yet patched.
+    let hashed = "<hash of the patched configs>";
+    let args = args
+        .replace(hashed, "<HASH>")
+        .split(' ')
+        .map(|a| a.replace("<HASH>", hashed))
+        .collect();
+    (env.to_string(), args)
+}
+
+/// What axbuild's command is for this target, its features and target dir aside.
+fn expected_args(s: &Scratch, musl: &str, features: &str) -> Vec<String> {
+    let support = s.out().join("cargo-target/axbuild");
+    let config = support.join(format!("config-{musl}-dynamic.toml"));
+    let target_dir = format!(
+        "'{}/vmcfg-<hash of the patched configs>'",
+        s.out().join("cargo-target").display()
+    );
+    [
+        "--config",
+        config.to_str().unwrap(),
+        "-p",
+        "axvisor",
+        "--target",
+        &format!("scripts/targets/std/pie/{musl}.json"),
+        "-Z",
+        "unstable-options",
+        "--target-dir",
+        &target_dir,
+        "--features",
+        features,
+        "-Z",
+        "json-target-spec",
+        "--bin",
+        "axvisor",
+        "--release",
+        "--message-format",
+        "json-render-diagnostics",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The environment axbuild gives cargo: `WORKSPACE_FOLDER` first, then every variable sorted.
+fn expected_env(ws: &Path, musl: &str, cflags: &str, rest: &[(&str, String)]) -> String {
+    let t = musl.replace('-', "_");
+    let prefix = musl.replace("-unknown", "").replace("gc-", "-");
+    let mut vars: Vec<(String, String)> = vec![
+        (format!("AR_{t}"), format!("{prefix}-ar")),
+        (format!("CC_{t}"), format!("{prefix}-cc")),
+        (
+            format!("CFLAGS_{t}"),
+            format!("'{cflags} -fno-stack-protector'"),
+        ),
+        (
+            format!("CXXFLAGS_{t}"),
+            format!("'{cflags} -fno-stack-protector'"),
+        ),
+        ("CARGO_UNSTABLE_JSON_TARGET_SPEC".into(), "true".into()),
+        ("AX_LOG".into(), "info".into()),
+    ];
+    vars.extend(rest.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    vars.sort();
+    let mut words = vec![format!("cd {}", ws.display()), "&&".into()];
+    words.push(format!("WORKSPACE_FOLDER={}", ws.display()));
+    words.extend(vars.into_iter().map(|(k, v)| format!("{k}={v}")));
+    words.join(" ")
+}
+
+fn patched(s: &Scratch, case_dir: &str, file: &str) -> String {
+    s.out()
+        .join("cases")
+        .join(case_dir)
+        .join("vmconfigs")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn aarch64_build_is_axbuilds_std_build() {
+    let s = Scratch::new();
+    let stdout = dry_run(&s, "aarch64");
+    let (env, args) = build_line(&stdout, "axvisor.normal.smoke@aarch64");
+    let musl = "aarch64-unknown-linux-musl";
+    let vm = patched(&s, "axvisor.normal.smoke_aarch64", "linux-smp1.toml");
+    assert_eq!(
+        env,
+        expected_env(
+            &data(),
+            musl,
+            "-mgeneral-regs-only",
+            &[
+                ("AXVISOR_VM_CONFIGS", vm),
+                ("AX_ARCH", "aarch64".into()),
+                ("AX_TARGET", "aarch64-unknown-none-softfloat".into()),
+            ]
+        )
+    );
+    // `ax-driver/virtio-blk` through ax-std, `fs` on both (AxVisor declares it too), no smp.
+    let features = "ax-std/fs,ax-std/virtio-blk,fs,log/release_max_level_info";
+    assert_eq!(args, expected_args(&s, musl, features));
+    // The files the build writes first, all under the out dir.
+    let support = s.out().join("cargo-target/axbuild");
+    for f in [
+        format!("config-{musl}-dynamic.toml"),
+        format!("linker-{musl}-dynamic.sh"),
+        format!("std-libs/{musl}/release/libc.a"),
+        format!("std-libs/{musl}/release/libunwind.a"),
+    ] {
+        let line = format!("# build writes: {} (", support.join(f).display());
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
+    assert!(!data().join("tmp").exists() && !data().join("target").exists());
+}
+
+#[test]
+fn riscv64_build_has_smp_from_max_cpu_num_and_sstc() {
+    let s = Scratch::new();
+    let stdout = dry_run(&s, "riscv64");
+    let (env, args) = build_line(&stdout, "axvisor.normal.smoke@riscv64");
+    let musl = "riscv64gc-unknown-linux-musl";
+    let vm = patched(&s, "axvisor.normal.smoke_riscv64", "linux-smp1.toml");
+    assert_eq!(
+        env,
+        expected_env(
+            &data(),
+            musl,
+            "-march=rv64gc -mabi=lp64d -mcmodel=medany",
+            &[
+                ("AXVISOR_VM_CONFIGS", vm),
+                ("AX_ARCH", "riscv64".into()),
+                ("AX_TARGET", "riscv64gc-unknown-none-elf".into()),
+                ("SMP", "4".into()),
+            ]
+        )
+    );
+    // max_cpu_num = 4: `smp`, which AxVisor does not declare, goes to ax-std only.
+    let features = "ax-std/fs,ax-std/smp,ax-std/virtio-blk,fs,sstc,log/release_max_level_info";
+    assert_eq!(args, expected_args(&s, musl, features));
+}
+
+/// The loongarch64 file has `vm_configs = []`, `max_cpu_num = 1` and an `[env]`: no
+/// `AXVISOR_VM_CONFIGS` at all (removed from the inherited environment: AxVisor's build.rs
+/// reads an empty value as one empty path), `SMP=1` without the `smp` feature, the file's
+/// variable in sorted place.
+#[test]
+fn loongarch64_build_without_vm_configs_unsets_the_variable() {
+    let s = Scratch::new();
+    let stdout = dry_run(&s, "loongarch64");
+    let (env, args) = build_line(&stdout, "axvisor.normal.smoke@loongarch64");
+    let musl = "loongarch64-unknown-linux-musl";
+    let expected = expected_env(
+        &data(),
+        musl,
+        "-mabi=lp64s -msoft-float",
+        &[
+            ("AX_ARCH", "loongarch64".into()),
+            ("AX_TARGET", "loongarch64-unknown-none-softfloat".into()),
+            (
+                "KERNEL_BUILTIN_CMDLINE",
+                "'root=/dev/vda earlycon=uart8250,mmio,0x1fe001e0,115200'".into(),
+            ),
+            ("SMP", "1".into()),
+        ],
+    )
+    .replacen("&& ", "&& env -u AXVISOR_VM_CONFIGS ", 1);
+    assert_eq!(env, expected);
+    let features = "ax-std/fs,ax-std/virtio-blk,fs,log/release_max_level_info";
+    assert_eq!(args, expected_args(&s, musl, features));
+}
+
+/// Both x86_64 variants build the same (the backend is chosen at run time; a `vmx`/`svm`
+/// feature is refused, see the unit tests), whether or not the case is skipped on this host.
+#[test]
+fn x86_64_svm_and_vmx_builds_are_the_same_std_build() {
+    let s = Scratch::new();
+    let stdout = dry_run(&s, "x86_64");
+    let musl = "x86_64-unknown-linux-musl";
+    let flags = "-mno-mmx -mno-sse -mno-sse2 -mno-sse3 -mno-ssse3 -mno-sse4.1 -mno-sse4.2 \
+                 -mno-avx -mno-avx2 -msoft-float";
+    for variant in ["svm", "vmx"] {
+        let (env, args) = build_line(&stdout, &format!("axvisor.normal.smoke-{variant}@x86_64"));
+        let dir = format!("axvisor.normal.smoke-{variant}_x86_64");
+        assert_eq!(
+            env,
+            expected_env(
+                &data(),
+                musl,
+                flags,
+                &[
+                    ("AXVISOR_VM_CONFIGS", patched(&s, &dir, "linux-smp1.toml")),
+                    ("AX_ARCH", "x86_64".into()),
+                    ("AX_TARGET", "x86_64-unknown-none".into()),
+                ]
+            )
+        );
+        let features = "ax-std/fs,ax-std/virtio-blk,fs,log/release_max_level_info";
+        assert_eq!(args, expected_args(&s, musl, features));
+    }
+}
+
+/// A workspace without axbuild's target spec cannot be built the way axbuild builds it: the
+/// case's build does not plan, naming the file and the build file.
+#[test]
+fn a_workspace_without_the_target_spec_is_refused() {
+    let s = Scratch::new();
+    let ws = s.path().join("ws");
+    copy_tree(&data(), &ws, &|p| !p.starts_with(data().join("scripts")));
+    let build = ws.join("test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml");
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        ws.join("test-suit").to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "aarch64",
+        "--test-group",
+        "axvisor/normal",
+    ]);
+    let (stdout, stderr) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("# build: cannot plan: "))
+        .unwrap_or_else(|| panic!("{stdout}{stderr}"));
+    assert!(
+        line.contains(
+            "the workspace has no scripts/targets/std/pie/aarch64-unknown-linux-musl.json"
+        ) && line.contains(&format!("{}:1:1", build.display())),
+        "{line}"
+    );
+}
+
+/// Copies `from` to `to`, the files `keep` accepts.
+pub fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
+    for e in walk(from) {
+        if !keep(&e) {
+            continue;
+        }
+        let dest = to.join(e.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dest).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The `cargo` stand-in of the real-build test (the pinned nightly, `build-std` and the
+/// bare-metal targets cannot be installed here): records its argv, environment and directory
+/// under `rec`, links through the `--config` file's linker wrapper with a recording `rust-lld`,
+/// then "builds" the kernel by copying the fixture where cargo would put it and reports it in
+/// cargo's JSON messages.
+fn cargo_shim(rec: &Path, fixture: &Path) -> String {
+    format!(
+        r#"rec={rec}
+mkdir -p "$rec"
+printf '%s\n' "$@" > "$rec/argv"
+env > "$rec/env"
+pwd > "$rec/cwd"
+[ -z "${{AXVISOR_VM_CONFIGS+x}}" ] && echo unset > "$rec/vm-configs-unset"
+config= ; td=
+while [ $# -gt 0 ]; do
+  case "$1" in --config) config=$2; shift;; --target-dir) td=$2; shift;; esac
+  shift
+done
+linker=$(sed -n 's/^linker = "\(.*\)"$/\1/p' "$config")
+objs="$rec/objs"; mkdir -p "$objs"; : > "$objs/linker.x"
+"$linker" -flavor gnu "$rec/crt1.o" main.o "-L$objs" -lc -lgcc_s -static-pie -Tlinker.x -o "$objs/k" || exit 9
+out="$td/aarch64-unknown-linux-musl/release"
+mkdir -p "$out"
+cp {fixture} "$out/axvisor"
+printf '{{"reason":"compiler-artifact","package_id":"axvisor 0.5.22","target":{{"kind":["bin"],"name":"axvisor"}},"executable":"%s"}}\n' "$out/axvisor"
+echo '{{"reason":"build-finished","success":true}}'
+"#,
+        rec = rec.display(),
+        fixture = fixture.display()
+    )
+}
+
+/// A workspace of the vendored tgoskits files axbuild's aarch64 build reads, the build file
+/// unmodified, and a QEMU config that boots the fixture kernel the stand-in produces.
+fn aarch64_workspace(s: &Scratch) -> PathBuf {
+    let ws = s.path().join("ws");
+    let keep = [
+        "Cargo.toml",
+        "rust-toolchain.toml",
+        "os/axvisor/Cargo.toml",
+        "os/arceos/ulib/axstd/Cargo.toml",
+        "os/axvisor/configs/vms/qemu/aarch64/linux-smp1.toml",
+        "scripts/targets/std/pie/aarch64-unknown-linux-musl.json",
+        "test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml",
+    ];
+    copy_tree(&data(), &ws, &|p| keep.iter().any(|k| p == data().join(k)));
+    let smoke = ws.join("test-suit/axvisor/normal/qemu/smoke");
+    std::fs::create_dir_all(&smoke).unwrap();
+    std::fs::write(smoke.join("qemu-aarch64.toml"), common::BAREMETAL_CONFIG).unwrap();
+    ws
+}
+
+/// `qemu-test run --test-suit <ws>/test-suit --arch aarch64` with the stand-in `cargo` and a
+/// recording `rust-lld` first on PATH, and `extra_env`.
+fn run_with_shim(
+    s: &Scratch,
+    ws: &Path,
+    rec: &Path,
+    extra_env: &[(&str, &str)],
+) -> std::process::Output {
+    let fixture = common::fixtures::fixture("aarch64-baremetal/hello.elf");
+    let bin = common::fake_qemu::script(s, "cargo", &cargo_shim(rec, &fixture));
+    common::fake_qemu::script(
+        s,
+        "rust-lld",
+        &format!("printf '%s\\n' \"$@\" > {}/lld-argv", rec.display()),
+    );
+    let mut cmd = s.cmd(&[
+        "run",
+        "--test-suit",
+        ws.join("test-suit").to_str().unwrap(),
+        "--arch",
+        "aarch64",
+        "--timeout",
+        "60s",
+    ]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    cmd.envs(extra_env.iter().copied());
+    let out = cmd.output().unwrap();
+    common::assert_no_qemu_left(s.path());
+    out
+}
+
+fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The real build path: the run writes axbuild's generated files under the out dir, runs
+/// `cargo` in the workspace root with exactly the planned arguments and environment, cargo's
+/// linker is the generated wrapper (which runs `rust-lld -flavor gnu` with the rewritten
+/// arguments), the ELF cargo reports is booted and passes; the workspace is not written to.
+#[test]
+fn the_build_runs_axbuilds_command_and_boots_what_it_built() {
+    let s = Scratch::new();
+    let ws = aarch64_workspace(&s);
+    let before = walk(&ws);
+    let rec = s.path().join("rec");
+    let out = run_with_shim(&s, &ws, &rec, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(s.verdict()["outcome"], "pass", "{}", s.results());
+    let case = "axvisor.normal.smoke@aarch64";
+    let log = std::fs::read_to_string(s.out().join(format!("{case}.log"))).unwrap();
+    assert!(log.contains("Hello, world!"), "{log}");
+
+    // cargo ran in the workspace root with the dry run's arguments (the hash now known).
+    assert_eq!(lines(&rec.join("cwd")), [ws.display().to_string()]);
+    let argv = lines(&rec.join("argv"));
+    let td = argv[argv.iter().position(|a| a == "--target-dir").unwrap() + 1].clone();
+    assert!(
+        td.starts_with(&format!("{}/cargo-target/vmcfg-", s.out().display())),
+        "{td}"
+    );
+    let mut expected = vec!["build".to_string()];
+    expected.extend(expected_args(
+        &s,
+        "aarch64-unknown-linux-musl",
+        "ax-std/fs,ax-std/virtio-blk,fs,log/release_max_level_info",
+    ));
+    let i = expected.iter().position(|a| a.contains("<hash")).unwrap();
+    expected[i] = td;
+    assert_eq!(argv, expected);
+    let env = lines(&rec.join("env"));
+    let patched = patched(&s, "axvisor.normal.smoke_aarch64", "linux-smp1.toml");
+    for var in [
+        format!("WORKSPACE_FOLDER={}", ws.display()),
+        format!("AXVISOR_VM_CONFIGS={patched}"),
+        "AX_ARCH=aarch64".into(),
+        "AX_TARGET=aarch64-unknown-none-softfloat".into(),
+        "AX_LOG=info".into(),
+        "CARGO_UNSTABLE_JSON_TARGET_SPEC=true".into(),
+        "CC_aarch64_unknown_linux_musl=aarch64-linux-musl-cc".into(),
+    ] {
+        assert!(env.contains(&var), "{var} not in {env:?}");
+    }
+    assert!(Path::new(&patched).is_file());
+
+    // The generated files: the --config file names the wrapper, which linked through rust-lld.
+    let support = s.out().join("cargo-target/axbuild");
+    let config =
+        std::fs::read_to_string(support.join("config-aarch64-unknown-linux-musl-dynamic.toml"))
+            .unwrap();
+    assert!(
+        config.contains(r#"build-std = ["std", "panic_abort"]"#),
+        "{config}"
+    );
+    let wrapper = support.join("linker-aarch64-unknown-linux-musl-dynamic.sh");
+    assert!(
+        config.contains(&format!("linker = \"{}\"", wrapper.display())),
+        "{config}"
+    );
+    let fake = support.join("std-libs/aarch64-unknown-linux-musl/release");
+    assert_eq!(std::fs::read(fake.join("libc.a")).unwrap(), b"!<arch>\n");
+    let objs = rec.join("objs");
+    assert_eq!(
+        lines(&rec.join("lld-argv")),
+        [
+            "-flavor".to_string(),
+            "gnu".into(),
+            "-m".into(),
+            "aarch64elf".into(),
+            "main.o".into(),
+            format!("-L{}", objs.display()),
+            "--start-group".into(),
+            fake.join("libc.a").display().to_string(),
+            "--end-group".into(),
+            "-pie".into(),
+            "-o".into(),
+            objs.join("k").display().to_string(),
+            format!("-L{}", fake.display()),
+            format!("-T{}", objs.join("linker.x").display()),
+        ]
+    );
+    // Nothing was written in the user's tree.
+    assert_eq!(walk(&ws), before);
+}
+
+/// With `vm_configs = []` the variable is not passed, not even from the caller's environment
+/// (AxVisor's build.rs fails on an empty value; axbuild leaves it out).
+#[test]
+fn a_build_without_vm_configs_gets_no_axvisor_vm_configs() {
+    let s = Scratch::new();
+    let ws = aarch64_workspace(&s);
+    let build = ws.join("test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml");
+    let written = std::fs::read_to_string(&build).unwrap().replace(
+        r#"vm_configs = ["os/axvisor/configs/vms/qemu/aarch64/linux-smp1.toml"]"#,
+        "vm_configs = []",
+    );
+    std::fs::write(&build, written).unwrap();
+    let rec = s.path().join("rec");
+    let out = run_with_shim(&s, &ws, &rec, &[("AXVISOR_VM_CONFIGS", "/from/the/shell")]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        rec.join("vm-configs-unset").is_file(),
+        "{:?}",
+        lines(&rec.join("env"))
+    );
+}
