@@ -190,6 +190,11 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
     let uefi = matrix(&s, &["--test-group", "uefi"]);
     assert_eq!(uefi[0].0, "axvisor.uefi.qemu-nimbos@x86_64");
     assert_eq!(uefi.len(), 1);
+    // Its only tgoskits job is "Test axvisor self-hosted x86_64(vmx) UEFI" on the intel runner.
+    assert_eq!(
+        uefi[0].2,
+        serde_json::json!(["self-hosted", "linux", "intel", "kvm"])
+    );
     // A group named with its os (axbuild's `axvisor test qemu` runs `normal` by default).
     let axvisor = matrix(&s, &["--test-group", "axvisor/normal", "--arch", "aarch64"]);
     let ids: Vec<&str> = axvisor.iter().map(|r| r.0.as_str()).collect();
@@ -327,6 +332,48 @@ fn a_case_whose_generated_vm_config_is_missing_is_skipped_saying_so() {
         "{reason}"
     );
     assert!(case["stages"].as_array().unwrap().is_empty(), "{case}");
+}
+
+/// The uefi case's QEMU config says `-accel kvm -cpu host` but not which extension; tgoskits runs
+/// it only as "x86_64(vmx) UEFI" on its intel KVM runner, so it requires `kvm` and `vmx`: once
+/// its generated VM config is there, a host without them skips it for that reason (naming vmx,
+/// never svm), a host with them plans it.
+#[test]
+fn the_uefi_case_requires_kvm_and_vmx_as_tgoskits_runs_it() {
+    let s = Scratch::new();
+    let ws = s.path().join("ws");
+    let root = data();
+    for rel in [
+        "Cargo.toml",
+        "os/axvisor/Cargo.toml",
+        "test-suit/axvisor/uefi/qemu-nimbos/build-x86_64-unknown-none.toml",
+        "test-suit/axvisor/uefi/qemu-nimbos/qemu-x86_64.toml",
+    ] {
+        let to = ws.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(rel), to).unwrap();
+    }
+    let generated = ws.join("os/axvisor/tmp/vmconfigs/nimbos-x86_64-qemu-uefi-smp1.generated.toml");
+    std::fs::create_dir_all(generated.parent().unwrap()).unwrap();
+    std::fs::write(&generated, "").unwrap();
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        ws.join("test-suit").to_str().unwrap(),
+        "--dry-run",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(!stdout.contains("generates under tmp/"), "{stdout}{stderr}");
+    let vmx = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" vmx"));
+    match stdout.lines().find(|l| l.starts_with("# skipped: ")) {
+        Some(line) => {
+            // (A VT-x host may still lack the UEFI firmware.)
+            assert!(vmx || line.contains("the case requires vmx"), "{line}");
+            assert!(!line.contains("svm"), "{line}");
+        }
+        // Only a host whose CPU has VT-x can run it.
+        None => assert!(vmx, "{stdout}"),
+    }
 }
 
 #[test]
