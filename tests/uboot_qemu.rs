@@ -10,6 +10,7 @@
 
 pub mod common;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -100,6 +101,16 @@ impl Bench {
     }
 
     fn run(&self, kernel: &Path, extra: &[&str]) -> (i32, String, serde_json::Value) {
+        self.run_env(kernel, extra, &[])
+    }
+
+    /// [`Bench::run`] with variables set for the tool (and so for its power commands).
+    fn run_env(
+        &self,
+        kernel: &Path,
+        extra: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> (i32, String, serde_json::Value) {
         let mut args = vec![
             "run",
             "--uboot-config",
@@ -111,7 +122,13 @@ impl Bench {
             "--quiet",
         ];
         args.extend_from_slice(extra);
-        let out = self.scratch.run(&args);
+        let out = self
+            .scratch
+            .cmd(&args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("spawn qemu-test");
+        common::assert_no_qemu_left(self.scratch.path());
         let (stdout, stderr) = text(&out);
         let results = std::fs::read_to_string(self.scratch.out().join("results.json"))
             .ok()
@@ -337,4 +354,152 @@ fn a_serial_device_locked_by_another_run_is_busy() {
         "{out}"
     );
     drop(held);
+}
+
+/// The board runner's own TFTP server (the tftpd a board host runs, whose root is `[net]
+/// tftp_dir`): async-tftp serving `root` read-only on 127.0.0.1:69 until dropped.
+struct HostTftpd {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HostTftpd {
+    fn serve(root: &Path) -> HostTftpd {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, listening) = std::sync::mpsc::channel();
+        let root = root.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = async_tftp::server::TftpServerBuilder::with_dir_ro(&root)
+                    .unwrap()
+                    .bind("127.0.0.1:69".parse().unwrap())
+                    .build()
+                    .await
+                    .expect("bind the host's TFTP server on 127.0.0.1:69");
+                ready.send(()).unwrap();
+                tokio::select! {
+                    _ = server.serve() => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        listening.recv().expect("the host's TFTP server started");
+        HostTftpd {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HostTftpd {
+    fn drop(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let _ = self.thread.take().unwrap().join();
+    }
+}
+
+/// AxVisor's board `uboot.toml` exactly as its repository has it, every value from the board
+/// runner's variables, pointed at the QEMU board: Debian's arm64 Linux booted with `booti`
+/// and the board's device tree (`BOARD_DTB`), fetched by U-Boot after DHCP from the runner's
+/// own TFTP server (files copied into `TFTP_DIR`). The kernel finds its bootargs and its
+/// initramfs (in the board's RAM) only in that device tree, so reaching AxVisor's "Hello
+/// World!" pattern proves the DTB the config names is the one Linux got.
+#[test]
+fn axvisors_unmodified_uboot_toml_boots_debians_linux_from_the_runners_tftp_dir() {
+    let _port = tftp_port();
+    let bench = Bench::new();
+    let original = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/axvisor/.github/workflows/uboot.toml"),
+    )
+    .unwrap();
+    let config = bench.scratch.path().join("uboot.toml");
+    std::fs::write(&config, &original).unwrap();
+    let ramdisk = fixture("arm64-linux/initramfs-hello.cpio.gz");
+    let dtb = bench.scratch.path().join("board.dtb");
+    let made = Command::new("sh")
+        .arg(board_dir().join("qemu-board.sh"))
+        .args(["dtb", dtb.to_str().unwrap(), "console=ttyAMA0 rdinit=/init"])
+        .arg(&ramdisk)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tftp_dir = bench.scratch.path().join("srv-tftp");
+    std::fs::create_dir(&tftp_dir).unwrap();
+    let _tftpd = HostTftpd::serve(&tftp_dir);
+    let script = board_dir().join("qemu-board.sh");
+    let dir = bench.scratch.path();
+    let reset = format!(
+        "sh {} on {} {}",
+        script.display(),
+        dir.display(),
+        bench.cable.board
+    );
+    let off = format!("sh {} off {}", script.display(), dir.display());
+    let (code, out, results) = bench.run_env(
+        &fixture("arm64-linux/kernel"),
+        &["--timeout", "120s"],
+        &[
+            ("BOARD_COMM_UART_DEV", OsStr::new(&bench.cable.host)),
+            ("BOARD_COMM_UART_BAUD", OsStr::new("115200")),
+            ("BOARD_POWER_RESET", OsStr::new(&reset)),
+            ("BOARD_POWER_OFF", OsStr::new(&off)),
+            ("BOARD_DTB", dtb.as_os_str()),
+            ("BOARD_COMM_NET_IFACE", OsStr::new("lo")),
+            ("TFTP_DIR", tftp_dir.as_os_str()),
+            // The board's storage (qemu-board.sh): the initramfs in its RAM.
+            ("BOARD_RAMDISK", ramdisk.as_os_str()),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&config).unwrap(),
+        original,
+        "the config is AxVisor's, unmodified"
+    );
+    assert_eq!(code, 0, "{out}");
+    let case = &results["cases"][0];
+    assert_eq!(case["verdict"]["outcome"], "pass", "{out}");
+    assert!(
+        case["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("success pattern 'Hello World!' matched"),
+        "{out}"
+    );
+    assert!(
+        stages(&results).iter().all(|(_, reached)| *reached),
+        "{out}"
+    );
+    let log = std::fs::read_to_string(bench.scratch.out().join("kernel.log")).unwrap();
+    let in_order = [
+        // DHCP (the config has no board_ip), the runner's server at lo's address.
+        "setenv autoload no; dhcp",
+        "DHCP client bound to address 10.0.2.15",
+        "setenv serverip 127.0.0.1",
+        // From TFTP_DIR, under this run's own directory there.
+        "tftpboot ${qt_kernel} qemu-test-kernel/kernel",
+        "tftpboot ${qt_fdt} qemu-test-kernel/dtb",
+        "booti ${qt_kernel} - ${qt_fdt}",
+        "Starting kernel ...",
+        // The bootargs of BOARD_DTB (U-Boot sets none: bootargs is unset in its environment).
+        "Kernel command line: console=ttyAMA0 rdinit=/init",
+        "Hello World!",
+    ];
+    let mut rest = log.as_str();
+    for want in in_order {
+        let at = rest
+            .find(want)
+            .unwrap_or_else(|| panic!("{want:?} not in the console log (in order):\n{log}"));
+        rest = &rest[at + want.len()..];
+    }
+    // The copies in TFTP_DIR are gone after the run; the runner's directory stays.
+    assert_eq!(std::fs::read_dir(&tftp_dir).unwrap().count(), 0);
 }

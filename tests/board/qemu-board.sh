@@ -6,13 +6,35 @@
 #   qemu-board.sh on  STATE_DIR TTY [U-BOOT]   power on: start the board (a running one is
 #                                              powered off first); returns at once
 #   qemu-board.sh off STATE_DIR                power off: stop it (nothing running is fine)
+#   qemu-board.sh dtb OUT BOOTARGS [RAMDISK]   the board's device tree for Linux, as a board
+#                                              vendor ships one (see below)
 #
-# These are the board_reset_cmd and board_power_off_cmd of the tests' U-Boot configs.
+# `on` and `off` are the board_reset_cmd and board_power_off_cmd of the tests' U-Boot configs.
+#
+# The board's storage: with BOARD_RAMDISK set, `on` puts that file in the board's RAM at
+# RAMDISK_ADDR (where a real board's rootfs would sit on its eMMC), and `dtb` with the same
+# RAMDISK describes it in /chosen (linux,initrd-start/-end), so a kernel booted with that DTB
+# finds its initramfs without the U-Boot config naming one (AxVisor's uboot.toml names none).
+#
+# `dtb` dumps the device tree of exactly the machine `on` starts (same options, U-Boot as its
+# firmware), with BOOTARGS in /chosen and without QEMU's per-boot kaslr-seed/rng-seed: a board's
+# DTB is built once and carries no seed (the seeds are the bootloader's to add each boot; a
+# dumped seed would be the same at every boot).
 set -eu
-cmd=$1 state=$2
-pidfile=$state/board.pid
+cmd=$1
+RAMDISK_ADDR=0x48000000
+UBOOT_DEFAULT=/usr/lib/u-boot/qemu_arm64/u-boot.bin
+
+# machine OPTION... : QEMU with the board's machine, devices and firmware ($uboot), plus OPTIONs
+machine() {
+    qemu-system-aarch64 -M "virt$machine_opts" -cpu cortex-a57 -m 1G -smp 1 \
+        -bios "$uboot" -display none -monitor none \
+        -netdev user,id=n0 -device virtio-net-device,netdev=n0 "$@"
+}
+machine_opts=
 
 off() {
+    pidfile=$1/board.pid
     if [ -f "$pidfile" ]; then
         pid=$(cat "$pidfile")
         kill "$pid" 2>/dev/null || true
@@ -26,21 +48,38 @@ off() {
 
 case $cmd in
 on)
-    tty=$3
-    uboot=${4:-/usr/lib/u-boot/qemu_arm64/u-boot.bin}
-    off
+    state=$2 tty=$3
+    uboot=${4:-$UBOOT_DEFAULT}
+    off "$state"
     echo "board: power on ($uboot on $tty)"
-    qemu-system-aarch64 -M virt -cpu cortex-a57 -m 1G -smp 1 \
-        -bios "$uboot" -display none -monitor none -serial "$tty" \
-        -netdev user,id=n0 -device virtio-net-device,netdev=n0 \
-        -daemonize -pidfile "$pidfile" ${BOARD_QEMU_EXTRA:-} >"$state/board-qemu.log" 2>&1
+    set --
+    if [ -n "${BOARD_RAMDISK:-}" ]; then
+        set -- -device "loader,file=$BOARD_RAMDISK,addr=$RAMDISK_ADDR,force-raw=on"
+    fi
+    # shellcheck disable=SC2086 # BOARD_QEMU_EXTRA is a list of options
+    machine -serial "$tty" -daemonize -pidfile "$state/board.pid" "$@" ${BOARD_QEMU_EXTRA:-} \
+        >"$state/board-qemu.log" 2>&1
     ;;
 off)
-    off
+    off "$2"
     echo "board: power off"
     ;;
+dtb)
+    out=$2 bootargs=$3 ramdisk=${4:-}
+    uboot=$UBOOT_DEFAULT
+    machine_opts=",dtb-randomness=off,dumpdtb=$out"
+    # QEMU takes -append only with -kernel; with firmware, the "kernel" only goes to fw_cfg,
+    # which U-Boot never reads here: any file does, U-Boot itself.
+    machine -serial null -kernel "$uboot" -append "$bootargs"
+    if [ -n "$ramdisk" ]; then
+        size=$(stat -c %s "$ramdisk")
+        fdtput -t x "$out" /chosen linux,initrd-start "$(printf %x $((RAMDISK_ADDR)))"
+        fdtput -t x "$out" /chosen linux,initrd-end "$(printf %x $((RAMDISK_ADDR + size)))"
+    fi
+    echo "board: device tree $out (bootargs: $bootargs${ramdisk:+, ramdisk $ramdisk at $RAMDISK_ADDR})"
+    ;;
 *)
-    echo "usage: $0 on|off STATE_DIR [TTY]" >&2
+    echo "usage: $0 on STATE_DIR TTY [U-BOOT] | off STATE_DIR | dtb OUT BOOTARGS [RAMDISK]" >&2
     exit 2
     ;;
 esac
