@@ -451,6 +451,7 @@ fn composite_run_boots_the_demo_guest_and_maps_the_outputs() {
         out_dir.join("junit.xml")
     );
     assert_eq!(prepare.outputs["arches"], "aarch64", "{t}");
+    assert_eq!(prepare.outputs["board-only"], "false", "{t}");
     let artifact = &prepare.outputs["artifact-name"];
     assert!(
         artifact.starts_with("qemu-test-hello-action-test-2-"),
@@ -584,6 +585,48 @@ fn failing_guest_fails_the_step_and_still_uploads_the_log() {
             "[{artifact}](https://ghe.example/axvisor/qemu-test-action/actions/runs/4242#artifacts)"
         )),
         "{summary}"
+    );
+}
+
+/// A board job (`uboot-config`) has no QEMU: the host step (QEMU check/install, KVM access) does
+/// not run; the run step goes to the board (here a serial device that is not there, which ends
+/// the run as an infrastructure error naming it).
+#[test]
+fn a_board_job_skips_the_host_step() {
+    let (action, _) = load_action();
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    let kernel = kernel.to_string_lossy();
+    let job = Job::new();
+    std::fs::write(
+        job.workspace().join("uboot.toml"),
+        "serial = \"/dev/ttyNOSUCHBOARD7\"\nsuccess_regex = [\"Hello, world!\"]\n",
+    )
+    .unwrap();
+    let inputs = [
+        ("kernel", &*kernel),
+        ("uboot-config", "uboot.toml"),
+        ("install-qemu", "true"),
+        ("log-dir", "out"),
+    ];
+    let run = job.run(&action, &inputs, &binary_env());
+    let t = run.transcript();
+    let prepare = run.step("prepare");
+    assert_eq!(prepare.status, Some(0), "{t}");
+    assert_eq!(prepare.outputs["board-only"], "true", "{t}");
+    assert_eq!(prepare.outputs["arches"], "", "{t}");
+    assert!(
+        t.contains("every case boots on a board through U-Boot (uboot-config)"),
+        "{t}"
+    );
+    assert!(
+        !run.step("Prepare the host (QEMU, KVM access)").ran,
+        "install-qemu true, yet no QEMU is installed or checked for a board:\n{t}"
+    );
+    let step = run.step("run");
+    assert_eq!(step.status, Some(3), "{t}");
+    assert!(
+        t.contains("the serial device /dev/ttyNOSUCHBOARD7 does not exist"),
+        "{t}"
     );
 }
 

@@ -153,6 +153,20 @@ fn linux_config(bench: &Bench, initramfs: &str) -> PathBuf {
     ))
 }
 
+/// The board stages in order, the first `n` reached.
+fn reached(n: usize) -> Vec<(String, bool)> {
+    [
+        "U-Boot prompt",
+        "network up",
+        "image loaded",
+        "kernel started",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, s)| (s.to_string(), i < n))
+    .collect()
+}
+
 /// The stage entries of the case's timeline: (name, reached).
 fn stages(results: &serde_json::Value) -> Vec<(String, bool)> {
     results["cases"][0]["timeline"]
@@ -173,15 +187,7 @@ fn debians_arm64_linux_boots_with_its_initramfs_through_u_boot_over_tftp() {
     assert_eq!(code, 0, "{out}");
     let case = &results["cases"][0];
     assert_eq!(case["verdict"]["outcome"], "pass", "{out}");
-    assert_eq!(
-        stages(&results),
-        [
-            ("U-Boot prompt".to_string(), true),
-            ("network up".to_string(), true),
-            ("image loaded".to_string(), true),
-            ("kernel started".to_string(), true)
-        ]
-    );
+    assert_eq!(stages(&results), reached(4), "{out}");
     let log = std::fs::read_to_string(bench.scratch.out().join("kernel.log")).unwrap();
     // Real U-Boot, stopped at its countdown, booting with booti and the initrd.
     assert!(log.contains("Hit any key to stop autoboot"), "{log}");
@@ -210,42 +216,60 @@ fn a_kernel_that_panics_fails_on_its_panic_line() {
         reason.starts_with("fail pattern 'panicked at' matched console line"),
         "{reason}"
     );
-    assert!(
-        stages(&results).iter().all(|(_, reached)| *reached),
-        "{out}"
-    );
+    assert!(stages(&results) == reached(4), "{out}");
 }
 
+/// A bare-metal kernel with an arm64 `Image` header (as AxVisor's and ArceOS' binaries have)
+/// boots by `booti`, with U-Boot's own device tree, and prints its line through U-Boot.
+#[test]
+fn a_bare_metal_image_boots_by_booti_and_prints_its_line() {
+    let _port = tftp_port();
+    let bench = Bench::new();
+    bench.config(&format!("success_regex = [\"Hello, world!\"]\n{NET}"));
+    let (code, out, results) = bench.run(
+        &fixture("aarch64-baremetal/hello.img"),
+        &["--timeout", "60s"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(results["cases"][0]["verdict"]["outcome"], "pass", "{out}");
+    assert!(stages(&results) == reached(4), "{out}");
+    let log = std::fs::read_to_string(bench.scratch.out().join("hello.log")).unwrap();
+    let booted = log
+        .find("booti ${qt_kernel} - ${fdtcontroladdr}")
+        .expect(&log);
+    let started = log.find("Starting kernel ...").expect(&log);
+    let hello = log.find("Hello, world!").expect(&log);
+    assert!(booted < started && started < hello, "{log}");
+}
+
+/// A kernel that runs, prints, then hangs: the boot times out after "kernel started", on the
+/// kernel's last line (not in U-Boot: every stage was reached and the kernel's line is there).
 #[test]
 fn a_hung_kernel_times_out_after_it_started() {
     let _port = tftp_port();
     let bench = Bench::new();
-    bench.config(&format!("success_regex = [\"Hello, world!\"]\n{NET}"));
+    bench.config(&format!("success_regex = [\"All tests passed!\"]\n{NET}"));
     let t = Instant::now();
     let (code, out, results) = bench.run(
-        &fixture("aarch64-baremetal/hang.elf"),
+        &fixture("aarch64-baremetal/hello_noexit.img"),
         &["--timeout", "12s"],
     );
     assert_eq!(code, 1, "{out}");
     let verdict = &results["cases"][0]["verdict"];
     assert_eq!(verdict["outcome"], "timeout", "{out}");
+    let reason = verdict["reason"].as_str().unwrap();
     assert!(
-        verdict["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("timed out after 12s"),
-        "{verdict}"
+        reason.starts_with(
+            "timed out after 12s: no success pattern matched (waiting for 'All tests passed!'); \
+             last console line "
+        ) && reason.ends_with(": 'Hello, world!'"),
+        "{reason}"
     );
-    // Loaded by TFTP at its own address and started with `go`.
-    let log = std::fs::read_to_string(bench.scratch.out().join("hang.log")).unwrap();
-    assert!(log.contains("go ${qt_kernel}"), "{log}");
+    assert_eq!(stages(&results), reached(4), "{out}");
+    let log = std::fs::read_to_string(bench.scratch.out().join("hello_noexit.log")).unwrap();
     assert!(
-        log.contains("## Starting application at 0x40080000"),
+        log.contains("booti ${qt_kernel} - ${fdtcontroladdr}"),
         "{log}"
-    );
-    assert!(
-        stages(&results).iter().all(|(_, reached)| *reached),
-        "{out}"
     );
     assert!(t.elapsed() < Duration::from_secs(40), "{:?}", t.elapsed());
 }
@@ -271,15 +295,7 @@ fn a_tftp_file_that_is_not_there_fails_with_u_boots_words() {
         "board: U-Boot command `tftpboot 0x40400000 not-served.img` failed (status 1): TFTP error: 'File not found' (1)",
         "{out}"
     );
-    assert_eq!(
-        stages(&results),
-        [
-            ("U-Boot prompt".to_string(), true),
-            ("network up".to_string(), false),
-            ("image loaded".to_string(), false),
-            ("kernel started".to_string(), false)
-        ]
-    );
+    assert_eq!(stages(&results), reached(1), "{out}");
 }
 
 #[test]
@@ -474,10 +490,7 @@ fn axvisors_unmodified_uboot_toml_boots_debians_linux_from_the_runners_tftp_dir(
             .starts_with("success pattern 'Hello World!' matched"),
         "{out}"
     );
-    assert!(
-        stages(&results).iter().all(|(_, reached)| *reached),
-        "{out}"
-    );
+    assert!(stages(&results) == reached(4), "{out}");
     let log = std::fs::read_to_string(bench.scratch.out().join("kernel.log")).unwrap();
     let in_order = [
         // DHCP (the config has no board_ip), the runner's server at lo's address.

@@ -35,8 +35,11 @@ pub struct Prepared {
     pub upload_paths: Vec<String>,
     /// Unique artifact name; `None` when `upload-logs` is false.
     pub artifact_name: Option<String>,
-    /// Guest architectures, sorted, unique.
+    /// Guest architectures of the cases QEMU boots, sorted, unique (a board case needs no QEMU).
     pub arches: Vec<Arch>,
+    /// Every case boots on a board through U-Boot (`uboot-config`): the runner needs no QEMU
+    /// and no KVM, and the host step does not run.
+    pub board_only: bool,
     /// The host step's inputs, checked: `install-qemu` (`auto`, `true` or `false`) and `accel`
     /// (`auto`, `kvm` or `tcg`; empty is `auto`).
     pub install_qemu: String,
@@ -75,6 +78,7 @@ impl Prepared {
             ),
             ("install-qemu", self.install_qemu.clone()),
             ("accel", self.accel.clone()),
+            ("board-only", self.board_only.to_string()),
         ]
     }
 }
@@ -97,6 +101,7 @@ pub fn prepare(args: &ActionArgs, runner: &Runner, cwd: &Path) -> Result<Prepare
             upload_paths: Vec::new(),
             artifact_name: None,
             arches: Vec::new(),
+            board_only: false,
             notes: Vec::new(),
             install_qemu: args.install_qemu.clone(),
             accel: String::new(),
@@ -118,7 +123,14 @@ pub fn prepare(args: &ActionArgs, runner: &Runner, cwd: &Path) -> Result<Prepare
         upload_paths.push(log_dir.join("*.core.gz").display().to_string());
     }
     let mut notes = Vec::new();
-    let arches = guest_arches(run, cwd, &mut notes);
+    let Machines { arches, board_only } = machines(run, cwd, &mut notes);
+    if board_only {
+        notes.push(
+            "every case boots on a board through U-Boot (uboot-config): this runner needs no \
+             QEMU and no KVM, so the host step is skipped"
+                .into(),
+        );
+    }
     let artifact_name = upload.then(|| {
         format!(
             "qemu-test-{}-{}-{}-{}",
@@ -141,17 +153,47 @@ pub fn prepare(args: &ActionArgs, runner: &Runner, cwd: &Path) -> Result<Prepare
         upload_paths,
         artifact_name,
         arches,
+        board_only,
         notes,
         install_qemu: args.install_qemu.clone(),
         accel: accel.into(),
     })
 }
 
-/// The architectures the run needs: the `arch` input; else every selected suite case's arch
-/// (its own, its kernel's ELF header or its board's target triple); else the kernel's or the
-/// board's. A case whose arch cannot be read yet (a kernel still to be built) adds nothing: the
-/// run step reports it.
-fn guest_arches(run: &RunArgs, cwd: &Path, notes: &mut Vec<String>) -> Vec<Arch> {
+/// What the cases boot on.
+struct Machines {
+    /// The QEMU guests' architectures.
+    arches: Vec<Arch>,
+    /// No case boots on QEMU: each has a U-Boot config (its own or the run's).
+    board_only: bool,
+}
+
+/// The machines the run needs: whether every case boots on a board (`uboot-config`, the
+/// run's or a suite case's), and the architectures of the others (the QEMU guests): the
+/// `arch` input; else every selected suite case's arch (its own, its kernel's ELF header or its
+/// board's target triple); else the kernel's or the board's. A case whose arch cannot be read
+/// yet (a kernel still to be built) adds nothing: the run step reports it.
+fn machines(run: &RunArgs, cwd: &Path, notes: &mut Vec<String>) -> Machines {
+    let on_board = run.uboot_config.is_some();
+    if on_board && run.suite.is_none() && run.test_suit.test_suit.is_none() {
+        return Machines {
+            arches: Vec::new(),
+            board_only: true,
+        };
+    }
+    let mut board_only = false;
+    let arches = guest_arches(run, cwd, notes, &mut board_only);
+    Machines { arches, board_only }
+}
+
+/// The QEMU guests' architectures; sets `board_only` when a suite's selected cases all boot on a
+/// board.
+fn guest_arches(
+    run: &RunArgs,
+    cwd: &Path,
+    notes: &mut Vec<String>,
+    board_only: &mut bool,
+) -> Vec<Arch> {
     let mut out = Vec::new();
     if let Some(a) = run.arch {
         out.push(a);
@@ -189,7 +231,13 @@ fn guest_arches(run: &RunArgs, cwd: &Path, notes: &mut Vec<String>) -> Vec<Arch>
                 .collect::<Vec<_>>())
         }) {
             Ok(cases) => {
-                for c in cases {
+                let any = !cases.is_empty();
+                let on_qemu: Vec<_> = cases
+                    .into_iter()
+                    .filter(|c| c.uboot_config.is_none() && run.uboot_config.is_none())
+                    .collect();
+                *board_only = any && on_qemu.is_empty();
+                for c in on_qemu {
                     if let Some(a) = c
                         .arch
                         .or_else(|| one(c.kernel.as_deref(), c.build_config.as_deref()))
@@ -407,5 +455,38 @@ mod tests {
         .unwrap();
         let p = prep(&vars(&[("INPUT_BUILD_CONFIG", "board.toml")]), dir.path()).unwrap();
         assert_eq!(p.arches, [Arch::Riscv64]);
+    }
+
+    /// A case on a board needs no QEMU: its arch is not asked of the host step, and a run with
+    /// only board cases skips that step (`board-only`).
+    #[test]
+    fn board_cases_need_no_qemu() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = prep(
+            &vars(&[
+                ("INPUT_UBOOT_CONFIG", "uboot.toml"),
+                ("INPUT_ARCH", "arm64"),
+            ]),
+            dir.path(),
+        )
+        .unwrap();
+        assert!(p.board_only);
+        assert!(p.arches.is_empty());
+        assert!(p.outputs().contains(&("board-only", "true".into())));
+        std::fs::write(
+            dir.path().join("suite.toml"),
+            "[[case]]\nname = \"board\"\narch = \"aarch64\"\nuboot-config = \"uboot.toml\"\n\n\
+             [[case]]\nname = \"emulated\"\narch = \"riscv64\"\n",
+        )
+        .unwrap();
+        let suite = [("INPUT_SUITE", "suite.toml")];
+        let mixed = prep(&vars(&suite), dir.path()).unwrap();
+        assert!(!mixed.board_only);
+        assert_eq!(mixed.arches, [Arch::Riscv64]);
+        let board = prep(&vars(&[suite[0], ("INPUT_CASE", "board")]), dir.path()).unwrap();
+        assert!(board.board_only);
+        assert!(board.arches.is_empty());
+        let p = prep(&vars(&[("INPUT_KERNEL", "k.elf")]), dir.path()).unwrap();
+        assert!(!p.board_only);
     }
 }
