@@ -21,11 +21,30 @@ use std::time::{Duration, Instant};
 use common::fixtures::fixture;
 use common::{Scratch, text};
 
-/// The runs whose TFTP server binds 127.0.0.1:69, one at a time.
+/// The runs whose TFTP server binds 127.0.0.1:69, one at a time: in this process, and across
+/// processes (other test runs on the same host, e.g. two checkouts' suites at once).
 static TFTP_PORT: Mutex<()> = Mutex::new(());
 
-fn tftp_port() -> std::sync::MutexGuard<'static, ()> {
-    TFTP_PORT.lock().unwrap_or_else(|e| e.into_inner())
+struct PortGuard {
+    _in_process: std::sync::MutexGuard<'static, ()>,
+    _across: std::fs::File,
+}
+
+fn tftp_port() -> PortGuard {
+    let in_process = TFTP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join("qemu-test-action-tftp-port-69.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    // SAFETY: flock on a descriptor this guard owns; released when it is closed.
+    assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+    PortGuard {
+        _in_process: in_process,
+        _across: file,
+    }
 }
 
 fn board_dir() -> PathBuf {
@@ -167,6 +186,17 @@ fn reached(n: usize) -> Vec<(String, bool)> {
     .collect()
 }
 
+/// Each of `wanted` is in `log`, after the one before it.
+fn assert_in_order(log: &str, wanted: &[&str]) {
+    let mut rest = log;
+    for want in wanted {
+        let at = rest
+            .find(want)
+            .unwrap_or_else(|| panic!("{want:?} not in the console log (in order):\n{log}"));
+        rest = &rest[at + want.len()..];
+    }
+}
+
 /// The stage entries of the case's timeline: (name, reached).
 fn stages(results: &serde_json::Value) -> Vec<(String, bool)> {
     results["cases"][0]["timeline"]
@@ -240,6 +270,37 @@ fn a_bare_metal_image_boots_by_booti_and_prints_its_line() {
     let started = log.find("Starting kernel ...").expect(&log);
     let hello = log.find("Hello, world!").expect(&log);
     assert!(booted < started && started < hello, "{log}");
+}
+
+/// Without `[net]` the kernel goes over the serial line: `loady` (YMODEM through the tool's
+/// own console), then `booti`, through the whole `run`.
+#[test]
+fn without_a_network_the_kernel_is_loaded_by_loady_and_boots() {
+    let bench = Bench::new();
+    bench.config("success_regex = [\"Hello, world!\"]\n");
+    let kernel = fixture("aarch64-baremetal/hello.img");
+    let size = std::fs::metadata(&kernel).unwrap().len();
+    let (code, out, results) = bench.run(&kernel, &["--timeout", "60s"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(results["cases"][0]["verdict"]["outcome"], "pass", "{out}");
+    let log = std::fs::read_to_string(bench.scratch.out().join("hello.log")).unwrap();
+    let total = format!("## Total Size      = {size:#010x} = {size} Bytes");
+    let in_order = [
+        "loady ${qt_kernel}",
+        "## Ready for binary (ymodem) download",
+        total.as_str(),
+        "booti ${qt_kernel} - ${fdtcontroladdr}",
+        "Starting kernel ...",
+        "Hello, world!",
+    ];
+    assert_in_order(&log, &in_order);
+    // No network stage: no [net].
+    let names: Vec<String> = stages(&results).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["U-Boot prompt", "image loaded", "kernel started"],
+        "{out}"
+    );
 }
 
 /// A kernel that runs, prints, then hangs: the boot times out after "kernel started", on the
@@ -506,13 +567,7 @@ fn axvisors_unmodified_uboot_toml_boots_debians_linux_from_the_runners_tftp_dir(
         "Kernel command line: console=ttyAMA0 rdinit=/init",
         "Hello World!",
     ];
-    let mut rest = log.as_str();
-    for want in in_order {
-        let at = rest
-            .find(want)
-            .unwrap_or_else(|| panic!("{want:?} not in the console log (in order):\n{log}"));
-        rest = &rest[at + want.len()..];
-    }
+    assert_in_order(&log, &in_order);
     // The copies in TFTP_DIR are gone after the run; the runner's directory stays.
     assert_eq!(std::fs::read_dir(&tftp_dir).unwrap().count(), 0);
 }

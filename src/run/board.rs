@@ -110,6 +110,11 @@ impl Machine for BoardMachine<'_> {
         }
     }
 
+    fn last_bytes(&mut self, bytes: &[u8], now: Duration, line_no: u64) {
+        // Only the session's record: what it would type or send is not done.
+        let _ = self.session.observe(bytes, now, line_no);
+    }
+
     fn deadline(&self) -> Option<(Duration, String)> {
         self.session.deadline()
     }

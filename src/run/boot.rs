@@ -239,6 +239,10 @@ pub(crate) trait Machine {
     ) -> Result<Option<Vec<u8>>, String> {
         Ok(None)
     }
+    /// Console bytes on which the judge decided: the machine notes what they show (a board's
+    /// "Starting kernel" in the same read as the success line still marks its stage) and
+    /// answers nothing, for the boot is over.
+    fn last_bytes(&mut self, _bytes: &[u8], _now: Duration, _line_no: u64) {}
     /// The machine's own running deadline (a board stage's), since the start, and the reason
     /// when it passes.
     fn deadline(&self) -> Option<(Duration, String)> {
@@ -416,12 +420,14 @@ impl<'a> Console<'a> {
                 sig = cancel.cancelled() => break End::Cancelled(sig),
                 event = machine.next(&mut buf) => match event {
                     MachineEvent::Console(n) => {
-                        if let Some(d) = self.on_console(&buf[..n], log, reporters).await? {
+                        let decided = self.on_console(&buf[..n], log, reporters).await?;
+                        let now = self.start.elapsed();
+                        let line_no = self.judge.lines_seen() + 1;
+                        if let Some(d) = decided {
+                            machine.last_bytes(&buf[..n], now, line_no);
                             break End::Decided(d);
                         }
                         self.queue_typing();
-                        let now = self.start.elapsed();
-                        let line_no = self.judge.lines_seen() + 1;
                         let answer = tokio::select! {
                             biased;
                             sig = cancel.cancelled() => break End::Cancelled(sig),
