@@ -11,7 +11,8 @@ Sections (each round runs every variant once):
            limit: the same bytes typed into a guest that polls the PL011 in a tight loop (the
            `prompt` fixture), no protocol at all.
   linux  - Debian's arm64 Linux + initramfs over TFTP with booti (the tests' case): qemu-test's
-           stage times (power-on -> U-Boot prompt -> image loaded -> kernel started -> verdict).
+           stage times (power-on -> U-Boot prompt -> image loaded -> kernel started -> verdict),
+           and the same files fetched by U-Boot from QEMU's own TFTP server (the link's peer).
 
 Prints medians and ratios; never asserts. Needs root (TFTP on port 69) and lrzsz.
 """
@@ -129,6 +130,34 @@ def plain_loady(work, state, cable, kernel):
             "wall": time.perf_counter() - t0}
 
 
+def plain_tftp(work, state, cable, files):
+    """Seconds U-Boot takes to tftpboot `files` from QEMU's own TFTP server (the user network's
+    `tftp=`, at 10.0.2.2, inside QEMU: the link without the run's server)."""
+    root = os.path.join(work, "qemu-tftp")
+    os.makedirs(root, exist_ok=True)
+    for i, f in enumerate(files):
+        shutil.copy(f, os.path.join(root, f"f{i}"))
+    line = Line(cable.host)
+    line.drain()
+    env = dict(os.environ, BOARD_NETDEV_OPTS=f",tftp={root}")
+    subprocess.run(["sh", os.path.join(BOARD, "qemu-board.sh"), "on", state, cable.board], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
+    line.wait(b"Hit any key to stop autoboot")
+    line.type(" ")
+    line.wait(b"=> ")
+    line.type("setenv ipaddr 10.0.2.15; setenv netmask 255.255.255.0; setenv serverip 10.0.2.2\r")
+    line.wait(b"=> ")
+    t0 = time.perf_counter()
+    for i, _ in enumerate(files):
+        line.type(f"tftpboot {0x40400000 + i * 0x4000000:#x} f{i}\r")
+        line.wait(b"Bytes transferred")
+        line.wait(b"=> ")
+    took = time.perf_counter() - t0
+    power(state, cable, False)
+    line.close()
+    return took
+
+
 def raw_rx(fixtures, cable, nbytes):
     """Seconds to move nbytes through the line into a guest polling the PL011 (no protocol)."""
     line = Line(cable.host)
@@ -232,7 +261,7 @@ def main():
             initrd = os.path.join(fx, "arm64-linux", "initramfs.cpio.gz")
             cfg = (f'initrd_file = "{initrd}"\nuboot_cmd = ["setenv bootargs console=ttyAMA0 rdinit=/init"]\n'
                    f'success_regex = ["test pass!"]\n{NET}')
-            xs = []
+            xs, peer = [], []
             while len(xs) < a.runs:
                 wait_port_69()
                 try:
@@ -241,12 +270,16 @@ def main():
                     if "Address already in use" not in str(e):
                         raise
                     print("  (port 69 taken by another run on this host: again)")
+                    continue
+                peer.append(plain_tftp(work, state, cable, [kernel, initrd]))
             size = os.path.getsize(kernel) + os.path.getsize(initrd)
             load = [x["image loaded"] - x["network up"] for x in xs]
             print(f"\nlinux over TFTP (booti + initramfs), medians of {a.runs}, s from power-on:")
             for k in ["U-Boot prompt", "network up", "image loaded", "kernel started", "verdict", "wall"]:
                 print(f"  {k:15} {med([x[k] for x in xs]):7.2f}")
             print(f"  TFTP: {size / 1e6:.1f} MB in {med(load):.2f} s = {size / 1e6 / med(load):.1f} MB/s")
+            print(f"  QEMU's own TFTP server (user network tftp=), same files: {med(peer):.2f} s = "
+                  f"{size / 1e6 / med(peer):.1f} MB/s; ratio ours / QEMU's {med(load) / med(peer):.2f}")
     finally:
         cable.close()
         subprocess.run(["sh", os.path.join(BOARD, "qemu-board.sh"), "off", state], stdout=subprocess.DEVNULL)

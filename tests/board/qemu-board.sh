@@ -11,6 +11,9 @@
 #
 # `on` and `off` are the board_reset_cmd and board_power_off_cmd of the tests' U-Boot configs.
 #
+# BOARD_NETDEV_OPTS is added to the user network's options (benches/board.py: ",tftp=DIR" for
+# QEMU's own TFTP server at 10.0.2.2, the peer of the run's server).
+#
 # The board's storage: with BOARD_RAMDISK set, `on` puts that file in the board's RAM at
 # RAMDISK_ADDR (where a real board's rootfs would sit on its eMMC), and `dtb` with the same
 # RAMDISK describes it in /chosen (linux,initrd-start/-end), so a kernel booted with that DTB
@@ -29,7 +32,7 @@ UBOOT_DEFAULT=/usr/lib/u-boot/qemu_arm64/u-boot.bin
 machine() {
     qemu-system-aarch64 -M "virt$machine_opts" -cpu cortex-a57 -m 1G -smp 1 \
         -bios "$uboot" -display none -monitor none \
-        -netdev user,id=n0 -device virtio-net-device,netdev=n0 "$@"
+        -netdev "user,id=n0${BOARD_NETDEV_OPTS:-}" -device virtio-net-device,netdev=n0 "$@"
 }
 machine_opts=
 
