@@ -26,22 +26,9 @@ fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tgoskits")
 }
 
-/// `run --test-suit <vendored> --dry-run --arch ARCH --test-group normal`: its stdout (exit 0).
+/// `run --test-suit <vendored> --dry-run --arch ARCH --test-group axvisor/normal`: its stdout.
 fn dry_run(s: &Scratch, arch: &str) -> String {
-    let root = data().join("test-suit");
-    let out = s.run(&[
-        "run",
-        "--test-suit",
-        root.to_str().unwrap(),
-        "--dry-run",
-        "--arch",
-        arch,
-        "--test-group",
-        "axvisor/normal",
-    ]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    stdout
+    s.dry_run_suite(&data().join("test-suit"), arch, "axvisor/normal")
 }
 
 /// The `# build:` line of the case `name`, split at the program into environment and argv.

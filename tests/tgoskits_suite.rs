@@ -221,19 +221,7 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
 
 /// `run --test-suit <vendored> --dry-run --arch ARCH --test-group normal`: its stdout (exit 0).
 fn dry_run_normal(s: &Scratch, arch: &str) -> String {
-    let root = data().join("test-suit");
-    let args = [
-        "run",
-        "--test-suit",
-        root.to_str().unwrap(),
-        "--dry-run",
-        "--arch",
-        arch,
-    ];
-    let out = s.run(&[&args[..], &["--test-group", "normal"]].concat());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    stdout
+    s.dry_run_suite(&data().join("test-suit"), arch, "normal")
 }
 
 /// `run --test-suit … --dry-run` from anywhere: the workspace is the tree's parent, the cargo

@@ -107,6 +107,17 @@ impl Scratch {
         self.run_kernel(&kernel, cfg, &[&["--arch", "aarch64"], extra].concat())
     }
 
+    /// `run --test-suit <root> --dry-run --arch ARCH --test-group GROUP`: its stdout, after
+    /// checking it exited 0.
+    pub fn dry_run_suite(&self, root: &Path, arch: &str, group: &str) -> String {
+        let root = root.to_str().unwrap();
+        let args = ["run", "--test-suit", root, "--dry-run", "--arch", arch];
+        let out = self.run(&[&args[..], &["--test-group", group]].concat());
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        stdout
+    }
+
     /// The parsed `results.json` of the default out dir.
     pub fn results(&self) -> serde_json::Value {
         let p = self.out().join("results.json");
