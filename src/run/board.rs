@@ -7,7 +7,7 @@
 //! timeline entries with their own deadlines.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::SerialStream;
 
 use super::Cancel;
-use super::boot::{BootReport, Console, ConsoleSpec, Machine, MachineEvent};
+use super::boot::{BootReport, Console, Machine, MachineEvent};
 use crate::board::load::{self, BoardBoot, BootCommand, BootFile, LoadMethod, NetPlan};
 use crate::board::power::{self, PowerAction, PowerRun};
 use crate::board::serial::{DEFAULT_BAUD, SerialConsole};
@@ -23,19 +23,18 @@ use crate::board::stages::{Action, Session};
 use crate::board::uboot::UbootConfig;
 use crate::build::format::KernelFormat;
 use crate::error::Error;
+use crate::plan::Case;
 use crate::report::{Event, Level, Reporters};
 use crate::verdict::Facts;
 
 /// Everything needed to boot one case on a board.
-pub struct BoardRun {
-    pub console: ConsoleSpec,
-    pub config: UbootConfig,
+/// The case (its judge and console settings; the served files are staged in
+/// `<work_dir>/board`; the power commands run in its workspace) and its board.
+pub struct BoardRun<'a> {
+    pub case: &'a Case,
+    pub config: &'a UbootConfig,
     /// The kernel as built (an ELF is flattened when staged).
-    pub kernel: PathBuf,
-    /// The case's work dir: the served files are staged in `<work_dir>/board`.
-    pub work_dir: PathBuf,
-    /// Where the power commands run (the workspace).
-    pub cwd: PathBuf,
+    pub kernel: &'a Path,
 }
 
 type PowerOn<'a> = Pin<Box<dyn Future<Output = Result<PowerRun, Error>> + 'a>>;
@@ -142,12 +141,12 @@ impl BoardMachine<'_> {
 /// Boots `run` on the board; errors only when the serial device cannot be opened (nothing
 /// was powered) or the log cannot be written.
 pub async fn boot(
-    run: &BoardRun,
+    run: &BoardRun<'_>,
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let cp = &run.console;
-    let config = &run.config;
+    let cp = run.case;
+    let config = run.config;
     let device = config.serial.as_ref().ok_or_else(|| {
         Error::config("the U-Boot config names no `serial` device: the board's console")
             .at_file(&config.path)
@@ -162,12 +161,12 @@ pub async fn boot(
     // their own there, named in the TFTP path.
     let (root, prefix) = match &method {
         LoadMethod::TftpDir(dir) => {
-            let sub = format!("qemu-test-{}", cp.case);
+            let sub = format!("qemu-test-{}", cp.name);
             (dir.join(&sub), format!("{sub}/"))
         }
-        _ => (run.work_dir.join("board"), String::new()),
+        _ => (cp.work_dir.join("board"), String::new()),
     };
-    let staged = stage(config, &run.kernel, &root, &prefix)?;
+    let staged = stage(config, run.kernel, &root, &prefix)?;
     let net = net_plan(config)?;
     let server = match (&method, &net) {
         (LoadMethod::TftpServe, Some(n)) => Some(
@@ -183,7 +182,7 @@ pub async fn boot(
     let exchanges = load::exchanges(config, &staged, &method, net.as_ref());
     note(
         reporters,
-        &cp.case,
+        &cp.name,
         &format!(
             "board: console {} at {baud} baud (locked), kernel by {}, booted with `{}`",
             device.value,
@@ -194,7 +193,7 @@ pub async fn boot(
     let mut log = crate::run::log::ConsoleLog::create(&cp.log_path, cp.max_log_size)?;
     let power_log = PowerLog::create(&cp.log_path)?;
     let start = Instant::now();
-    let case = cp.case.as_str();
+    let case = cp.name.as_str();
     let power_on: Option<PowerOn<'_>> = config.board_reset_cmd.as_ref().map(|cmd| {
         let log = power_log.clone();
         let fut: PowerOn<'_> = Box::pin(async move {
@@ -205,7 +204,7 @@ pub async fn boot(
             power::run(
                 PowerAction::On,
                 cmd,
-                &run.cwd,
+                &run.case.workspace,
                 power::POWER_TIMEOUT,
                 &mut on_line,
             )
@@ -354,14 +353,14 @@ fn copy_in(
 /// power log.
 async fn power_off(
     config: &UbootConfig,
-    run: &BoardRun,
+    run: &BoardRun<'_>,
     reporters: &Reporters,
     power_log: &PowerLog,
 ) -> Result<(), Error> {
     let Some(cmd) = &config.board_power_off_cmd else {
         return Ok(());
     };
-    let case = run.console.case.as_str();
+    let case = run.case.name.as_str();
     let log = power_log.clone();
     let mut on_line = |l: &str| {
         log.line(PowerAction::Off, l);
@@ -370,7 +369,7 @@ async fn power_off(
     let r = power::run(
         PowerAction::Off,
         cmd,
-        &run.cwd,
+        &run.case.workspace,
         power::POWER_TIMEOUT,
         &mut on_line,
     )

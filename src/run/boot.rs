@@ -8,10 +8,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::Cancel;
 use super::control::{Control, ControlNote};
-use crate::console::{
-    Decision, ExtractedCase, Judge, JudgeOptions, Pattern, Script, TimelineEntry,
-};
+use crate::console::{Decision, ExtractedCase, Judge, TimelineEntry};
 use crate::error::Error;
+use crate::plan::Case;
 use crate::qemu::QemuCommand;
 use crate::qemu::process::QemuProcess;
 use crate::qemu::qmp::QmpSocket;
@@ -32,46 +31,17 @@ pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// Lines of QEMU's stderr kept for the report.
 const STDERR_TAIL_LINES: usize = 20;
 
-/// Everything needed to boot one case in QEMU; all inputs already validated.
-pub struct QemuRun {
-    pub console: ConsoleSpec,
-    pub command: QemuCommand,
+/// One case booted in QEMU: the case itself (its judge, console settings, work dir, images,
+/// symbols, core-dump setting) and what the stages before the boot decided.
+pub struct QemuRun<'a> {
+    pub case: &'a Case,
+    /// The case's QEMU command as the image stage left it.
+    pub command: &'a QemuCommand,
     /// Resolved path of the QEMU binary.
     pub program: PathBuf,
-    pub cwd: PathBuf,
-    /// The case's work dir (QMP's socket goes there).
-    pub work_dir: PathBuf,
-    /// `on_reset = "pass"`: a guest reset is the expected ending.
-    pub reset_passes: bool,
-    /// The booted images; those that are ELF files name the vCPUs' addresses on a failure.
-    pub images: Vec<PathBuf>,
     /// The patched VM configs (AxVisor): their guest kernels, when ELF files, name guest
     /// addresses.
     pub guest_configs: Vec<PathBuf>,
-    /// Symbol files (ELF or `System.map`) the case names.
-    pub symbols: Vec<PathBuf>,
-    /// `core_dump = "on-fail"`: the largest guest RAM written as a core file when the boot
-    /// fails.
-    pub core_dump: Option<u64>,
-}
-
-/// How one console is judged, whatever machine is behind it (QEMU or a board).
-pub struct ConsoleSpec {
-    pub case: String,
-    pub success: Vec<Pattern>,
-    pub fail: Vec<Pattern>,
-    pub timeout: Duration,
-    pub log_path: PathBuf,
-    pub judge: JudgeOptions,
-    /// Steps, milestones and extraction.
-    pub script: Script,
-    /// No console output for this long ends the boot as a timeout.
-    pub inactivity: Option<Duration>,
-    /// Console log bytes kept on disk (head and tail).
-    pub max_log_size: u64,
-    /// Step `send`s are typed `send_chunk` bytes at a time, `send_delay` apart.
-    pub send_chunk: usize,
-    pub send_delay: Duration,
 }
 
 /// What a boot produced, for the case result.
@@ -90,27 +60,27 @@ pub struct BootReport {
 
 /// Boots `qemu_run`; errors only when QEMU cannot be started or the log cannot be written.
 pub async fn boot(
-    qemu_run: &QemuRun,
+    qemu_run: &QemuRun<'_>,
     reporters: &Reporters,
     cancel: &mut Cancel,
 ) -> Result<BootReport, Error> {
-    let cp = &qemu_run.console;
+    let cp = qemu_run.case;
     let mut log = super::log::ConsoleLog::create(&cp.log_path, cp.max_log_size)?;
     // A core file beside the log belongs to this boot or to none.
     let _ = std::fs::remove_file(core_path(&cp.log_path));
-    let mut socket = QmpSocket::new(&qemu_run.work_dir)
-        .map_err(|e| Error::io(&qemu_run.work_dir, "create the QMP socket in", &e))?;
+    let mut socket = QmpSocket::new(&cp.work_dir)
+        .map_err(|e| Error::io(&cp.work_dir, "create the QMP socket in", &e))?;
     let listener = socket
         .take_listener()
         .map_err(|e| Error::io(socket.path(), "listen on the QMP socket", &e))?
         .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
     let command = qemu_run.command.with_qmp(&socket);
     reporters.emit(Event::QemuStarting {
-        case: &cp.case,
+        case: &cp.name,
         command: &command,
     });
     let start = Instant::now();
-    let mut qemu = QemuProcess::spawn(&qemu_run.program, &command.args, &qemu_run.cwd)
+    let mut qemu = QemuProcess::spawn(&qemu_run.program, &command.args, &cp.workspace)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", qemu_run.program.display())))?;
     let mut control = Control::start(listener, start);
     let mut console = Console::new(cp, start);
@@ -146,9 +116,9 @@ pub async fn boot(
         None
     };
     // Still before QEMU is stopped: the guest's memory, when asked for.
-    let core = match (postmortem.as_mut(), qemu_run.core_dump) {
+    let core = match (postmortem.as_mut(), cp.core_dump) {
         (Some(pm), Some(max)) => {
-            let raw = qemu_run.work_dir.join("core.elf");
+            let raw = cp.work_dir.join("core.elf");
             match control.core_dump(&raw, max).await {
                 Ok(()) => Some(raw),
                 Err(why) => {
@@ -184,8 +154,9 @@ pub async fn boot(
         let mut guests = crate::prepare::vmconfig::guest_kernels(&qemu_run.guest_configs);
         // A flat guest image has no symbols.
         guests.retain(|k| crate::magic::file_is_elf(k));
-        let symbols = crate::postmortem::Symbolizer::load(&qemu_run.images, &qemu_run.symbols)
-            .with_guest_kernels(&guests);
+        let symbols =
+            crate::postmortem::Symbolizer::load(std::slice::from_ref(&cp.kernel), &cp.symbols)
+                .with_guest_kernels(&guests);
         pm.notes.extend(symbols.problems.iter().cloned());
         pm.symbolize(&symbols);
     }
@@ -194,7 +165,7 @@ pub async fn boot(
         qemu_exit: Some(exit),
         guest: control.guest.clone(),
         guest_started: control.started,
-        reset_passes: qemu_run.reset_passes,
+        reset_passes: cp.reset_passes,
         stderr_line: console.stderr.headline(),
         postmortem,
         ..Facts::observed(end, &console.judge, &cp.success)
@@ -339,11 +310,11 @@ struct Typing {
 }
 
 impl<'a> Console<'a> {
-    /// A console judged as `spec` says, whose machine started at `start`.
-    pub(crate) fn new(spec: &'a ConsoleSpec, start: Instant) -> Console<'a> {
-        let judge = Judge::new(spec.success.clone(), spec.fail.clone(), spec.judge.clone())
-            .with_script(spec.script.clone());
-        Console::with_judge(&spec.case, judge, start, spec.send_chunk, spec.send_delay)
+    /// A console judged as `case` says, whose machine started at `start`.
+    pub(crate) fn new(case: &'a Case, start: Instant) -> Console<'a> {
+        let judge = Judge::new(case.success.clone(), case.fail.clone(), case.judge.clone())
+            .with_script(case.script.clone());
+        Console::with_judge(&case.name, judge, start, case.send_chunk, case.send_delay)
     }
 
     /// A console that nothing has been read from yet; steps type `send_chunk` bytes at a time,
@@ -403,16 +374,16 @@ impl<'a> Console<'a> {
         log: &mut super::log::ConsoleLog,
         reporters: &Reporters,
         cancel: &mut Cancel,
-        spec: &ConsoleSpec,
+        case: &Case,
     ) -> Result<End, Error> {
         let mut buf = vec![0u8; READ_CHUNK];
-        let deadline = tokio::time::sleep_until((self.start + spec.timeout).into());
+        let deadline = tokio::time::sleep_until((self.start + case.timeout).into());
         tokio::pin!(deadline);
         let stop = loop {
             let wake = self.judge.next_wakeup().map(|d| self.start + d);
             let awaited = self.judge.script().and_then(|s| s.next_deadline());
             let awaited_at = awaited.as_ref().map(|(d, _)| self.start + *d);
-            let quiet_at = spec.inactivity.map(|d| self.last_output + d);
+            let quiet_at = case.inactivity_timeout.map(|d| self.last_output + d);
             let own = machine.deadline();
             let own_at = own.as_ref().map(|(d, _)| self.start + *d);
             tokio::select! {
@@ -471,9 +442,9 @@ impl<'a> Console<'a> {
                     break End::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
                 }
                 _ = sleep_until_opt(quiet_at) => {
-                    break End::Inactive(spec.inactivity.unwrap_or_default());
+                    break End::Inactive(case.inactivity_timeout.unwrap_or_default());
                 }
-                _ = &mut deadline => break End::Deadline(spec.timeout),
+                _ = &mut deadline => break End::Deadline(case.timeout),
             }
         };
         Ok(stop)
@@ -748,6 +719,7 @@ mod tests {
 
     use super::*;
     use crate::config::PatternSpec;
+    use crate::console::{JudgeOptions, Pattern};
 
     /// A console judged by the fail pattern `PANIC` whose "QEMU" is `sh -c script`, already
     /// exited, its output still in the pipe; and the log it writes to.

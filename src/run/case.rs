@@ -319,18 +319,12 @@ impl CaseRun<'_> {
     async fn boot_once(&mut self, program: PathBuf, cancel: &mut Cancel) -> CaseResult {
         let case = self.case;
         let qemu_run = QemuRun {
-            console: console_spec(case),
-            command: self.command.clone(),
+            case,
+            command: &self.command,
             program,
-            cwd: case.workspace.clone(),
-            work_dir: case.work_dir.clone(),
-            reset_passes: case.reset_passes,
-            images: vec![case.kernel.clone()],
             guest_configs: (0..case.vm_configs.len())
                 .map(|i| crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i))
                 .collect(),
-            symbols: case.symbols.clone(),
-            core_dump: case.core_dump,
         };
         // `[host_http_server]`: up before QEMU starts, down once the boot has ended.
         let server = match &case.config.host_http_server {
@@ -346,11 +340,9 @@ impl CaseRun<'_> {
         let (r, qemu_version) = match &case.board {
             Some(config) => {
                 let board = super::board::BoardRun {
-                    console: qemu_run.console,
-                    config: (**config).clone(),
-                    kernel: case.bin_path.clone().unwrap_or_else(|| case.kernel.clone()),
-                    work_dir: case.work_dir.clone(),
-                    cwd: case.workspace.clone(),
+                    case,
+                    config,
+                    kernel: case.bin_path.as_deref().unwrap_or(&case.kernel),
                 };
                 let r = super::board::boot(&board, self.reporters, cancel).await;
                 (r, None)
@@ -494,23 +486,6 @@ impl Case {
             self.source,
             KernelSource::Prebuilt(_) | KernelSource::Firmware(_)
         )
-    }
-}
-
-/// How the case's console is judged, whatever machine is behind it.
-pub(crate) fn console_spec(case: &Case) -> super::boot::ConsoleSpec {
-    super::boot::ConsoleSpec {
-        case: case.name.clone(),
-        success: case.success.clone(),
-        fail: case.fail.clone(),
-        timeout: case.timeout,
-        log_path: case.log_path.clone(),
-        judge: case.judge.clone(),
-        script: case.script.clone(),
-        inactivity: case.inactivity_timeout,
-        max_log_size: case.max_log_size,
-        send_chunk: case.send_chunk,
-        send_delay: case.send_delay,
     }
 }
 
