@@ -60,7 +60,16 @@ pub async fn run(args: &RunArgs) -> i32 {
     reporters.add(Box::new(TerminalReporter::new(echo, jobs > 1)));
     emit_warnings(&cases, &mut reporters);
     if args.dry_run {
-        return crate::run::dry_run::print(&cases, &unplanned);
+        let mut reporters = Reporters::new();
+        let stdout = Box::new(std::io::stdout());
+        reporters.add(Box::new(crate::report::dry_run::DryRunReporter::new(
+            stdout,
+        )));
+        let code = crate::run::dry_run::report(&cases, &unplanned, &reporters);
+        return match reporters.finish() {
+            Ok(()) => code,
+            Err(e) => e.report(),
+        };
     }
     let out_dir = &cases[0].out_dir;
     // Held until the process ends: a second run on this out dir stops here, writing nothing.

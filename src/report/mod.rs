@@ -5,6 +5,7 @@
 pub mod baseline;
 pub mod builder;
 pub mod comparison;
+pub mod dry_run;
 pub mod echo;
 pub mod gha;
 pub mod json;
@@ -91,6 +92,13 @@ pub enum Event<'a> {
     RunFinished {
         results: &'a [CaseResult],
         exit_code: i32,
+    },
+    /// `--dry-run`: what running the planned cases would do (each with its build recipe, or
+    /// why none can be made), and the cases that cannot be planned here.
+    DryRun {
+        cases: &'a [crate::plan::Case],
+        builds: &'a [Result<crate::build::Recipe, Error>],
+        unplanned: &'a [Error],
     },
     /// Publishing the check runs (after `RunFinished`) went wrong; the verdict stands.
     ChecksWarning {
