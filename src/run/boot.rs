@@ -8,13 +8,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::Cancel;
 use super::control::{Control, ControlNote};
-use crate::console::{Decision, ExtractedCase, Judge, TimelineEntry};
+use crate::console::{Decision, Judge, TimelineEntry};
 use crate::error::Error;
 use crate::plan::Case;
 use crate::qemu::QemuCommand;
 use crate::qemu::process::QemuProcess;
 use crate::qemu::qmp::QmpSocket;
-use crate::report::{Event, Reporters};
+use crate::report::{CaseResult, Event, Reporters};
 use crate::verdict::{End, Facts, QemuExit, Verdict};
 
 /// How long QEMU gets to exit after SIGTERM before SIGKILL.
@@ -44,18 +44,12 @@ pub struct QemuRun<'a> {
     pub guest_configs: Vec<PathBuf>,
 }
 
-/// What a boot produced, for the case result.
+/// What a boot produced: the case's result as the console decides it (verdict, console and
+/// stderr tails, counts, timeline, test cases; the case stage fills in the rest), and how long
+/// the boot took.
 pub struct BootReport {
-    pub verdict: Verdict,
-    pub console_tail: Vec<String>,
-    pub stderr_tail: Vec<String>,
-    pub console_bytes: u64,
-    /// Console bytes dropped from the log file by `max_log_size`.
-    pub log_dropped_bytes: u64,
-    pub console_lines: u64,
+    pub result: CaseResult,
     pub elapsed: Duration,
-    pub timeline: Vec<TimelineEntry>,
-    pub testcases: Vec<ExtractedCase>,
 }
 
 /// Boots `qemu_run`; errors only when QEMU cannot be started or the log cannot be written.
@@ -354,14 +348,16 @@ impl<'a> Console<'a> {
         let mut timeline = stages;
         timeline.extend(script.map(|s| s.timeline()).unwrap_or_default());
         BootReport {
-            timeline,
-            testcases: script.map(|s| s.cases()).unwrap_or_default(),
-            verdict,
-            console_tail: self.judge.tail(),
-            stderr_tail: self.stderr.lines(),
-            console_bytes: self.bytes,
-            log_dropped_bytes: log.dropped(),
-            console_lines: self.judge.lines_seen(),
+            result: CaseResult {
+                timeline,
+                testcases: script.map(|s| s.cases()).unwrap_or_default(),
+                console_tail: self.judge.tail(),
+                stderr_tail: self.stderr.lines(),
+                console_bytes: self.bytes,
+                log_dropped_bytes: log.dropped(),
+                console_lines: self.judge.lines_seen(),
+                ..CaseResult::without_boot(self.case, verdict, Duration::ZERO)
+            },
             elapsed: self.start.elapsed(),
         }
     }

@@ -363,7 +363,7 @@ impl CaseRun<'_> {
         if let Some(s) = server {
             s.stop().await;
         }
-        let ok = matches!(&r, Ok(b) if b.verdict.outcome == Outcome::Pass);
+        let ok = matches!(&r, Ok(b) if b.result.verdict.outcome == Outcome::Pass);
         let elapsed = r.as_ref().map_or(t.elapsed(), |b| b.elapsed);
         self.reporters.emit(Event::StageFinished {
             case: &case.name,
@@ -378,23 +378,17 @@ impl CaseRun<'_> {
         });
         match r {
             Ok(b) => {
-                if let Some(m) = &b.verdict.decided_by {
+                if let Some(m) = &b.result.verdict.decided_by {
                     self.reporters.emit(Event::Decided {
                         case: &case.name,
                         info: m,
                     });
                 }
-                let mut r = CaseResult::without_boot(&case.name, b.verdict, Duration::ZERO);
-                r.qemu_version = qemu_version;
-                r.log = Some(case.log_path.clone());
-                r.console_tail = b.console_tail;
-                r.stderr_tail = b.stderr_tail;
-                r.console_bytes = b.console_bytes;
-                r.log_dropped_bytes = b.log_dropped_bytes;
-                r.console_lines = b.console_lines;
-                r.timeline = b.timeline;
-                r.testcases = b.testcases;
-                r
+                CaseResult {
+                    qemu_version,
+                    log: Some(case.log_path.clone()),
+                    ..b.result
+                }
             }
             Err(e) => self.error_result(Stage::Boot, e),
         }
