@@ -4,18 +4,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::config::PatternSpec;
 
 fn pats(res: &[&str]) -> Vec<Pattern> {
-    res.iter()
-        .map(|r| {
-            let spec = PatternSpec {
-                regex: r.to_string(),
-                location: None,
-            };
-            Pattern::compile(&spec, "test").expect("valid pattern")
-        })
-        .collect()
+    Pattern::list(res)
 }
 
 fn judge(success: &[&str], fail: &[&str]) -> Judge {

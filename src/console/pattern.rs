@@ -50,6 +50,21 @@ pub struct Pattern {
 }
 
 impl Pattern {
+    /// Patterns from regexes written nowhere in particular (unit tests).
+    #[cfg(test)]
+    pub(crate) fn list(regexes: &[&str]) -> Vec<Pattern> {
+        regexes
+            .iter()
+            .map(|r| {
+                let spec = PatternSpec {
+                    regex: r.to_string(),
+                    location: None,
+                };
+                Pattern::compile(&spec, "test").expect("valid pattern")
+            })
+            .collect()
+    }
+
     /// Compiles `spec`; `role` ("success", "fail") is used in the error message.
     pub fn compile(spec: &PatternSpec, role: &str) -> Result<Pattern, Error> {
         let hir = parse(spec, role)?;

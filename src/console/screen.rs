@@ -113,18 +113,9 @@ fn build(hirs: &[Hir]) -> Option<Regex> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PatternSpec;
 
     fn pats(res: &[&str]) -> Vec<Pattern> {
-        res.iter()
-            .map(|r| {
-                let spec = PatternSpec {
-                    regex: r.to_string(),
-                    location: None,
-                };
-                Pattern::compile(&spec, "test").expect("valid")
-            })
-            .collect()
+        Pattern::list(res)
     }
 
     #[test]
