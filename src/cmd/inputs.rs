@@ -66,6 +66,16 @@ pub enum ParseError {
 /// (it would take an empty input as a value).
 pub fn parse<T: clap::Parser>(argv: Vec<OsString>, vars: &impl Lookup) -> Result<T, ParseError> {
     let full = T::command();
+    // The common case outside Actions: no input is set, in `vars` or in the environment clap
+    // read while building the command. Then the definition itself parses exactly as the two
+    // passes below would, and its help already shows the `[env: …]` names: one parse, no
+    // copies of the command (which cost most of a run's start-up, see BENCHMARKS.md).
+    if !any_input(&full, vars) {
+        return full
+            .try_get_matches_from(&argv)
+            .and_then(|m| T::from_arg_matches(&m))
+            .map_err(ParseError::Clap);
+    }
     let strict = without_env(full.clone());
     // Which subcommand and which of its arguments the command line gives; leniently, since an
     // input may be what meets a requirement.
@@ -159,6 +169,18 @@ fn input_flags(arg: &Arg, long: &str, env: &str, value: &str) -> Result<Vec<OsSt
             }
         })
         .collect()
+}
+
+/// Whether any argument of `cmd` or its subcommands names a variable (`env = "INPUT_…"`) that
+/// is set: in `vars`, or in the process environment, which clap reads while building `cmd`.
+fn any_input(cmd: &Command, vars: &impl Lookup) -> bool {
+    cmd.get_arguments()
+        .filter_map(Arg::get_env)
+        .any(|env| {
+            std::env::var_os(env).is_some()
+                || env.to_str().is_some_and(|name| vars.get(name).is_some())
+        })
+        || cmd.get_subcommands().any(|c| any_input(c, vars))
 }
 
 /// `cmd` and its subcommands with `f` applied to each.

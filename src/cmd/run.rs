@@ -26,23 +26,34 @@ pub async fn run(args: &RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return e.report(),
     };
-    // Reading the configs (and probing the host) blocks: on a blocking thread, so a signal
-    // meanwhile ends the run at once. Nothing has been written yet.
-    let planning = {
+    // Reading the configs is quick and local: on this thread. What may take long — walking a
+    // test-suit tree, probing the host (it runs QEMU) — goes to a blocking thread, so a signal
+    // meanwhile ends the run at once; nothing has been written yet. A second thread costs the
+    // common case a start-up and a hand-over (BENCHMARKS.md), so it gets none.
+    let gathered = if args.test_suit.test_suit.is_some() {
         let args = args.clone();
-        tokio::task::spawn_blocking(move || plan_cases(&args))
+        off_thread(&cancel, move || gather(&args)).await
+    } else {
+        Ok(gather(args))
     };
-    let mut watch = cancel.clone();
-    let (cases, unplanned) = tokio::select! {
-        r = planning => match r {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return report_plan_error(&e, &GithubInputs::of(args, &runner)),
-            Err(e) => return Error::infra(format!("planning failed: {e}")).report(),
-        },
-        sig = watch.cancelled() => {
-            eprintln!("cancelled by {sig} while reading the configuration; nothing ran");
-            return sig.exit_code();
+    let (mut cases, unplanned, profiles) = match gathered {
+        Ok(Ok(g)) => g,
+        Ok(Err(e)) => return report_plan_error(&e, &GithubInputs::of(args, &runner)),
+        Err(code) => return code,
+    };
+    let cases = if cases.iter().any(plan::Case::needs_probe) {
+        match off_thread(&cancel, move || {
+            choose_accel(&mut cases, &profiles);
+            cases
+        })
+        .await
+        {
+            Ok(c) => c,
+            Err(code) => return code,
         }
+    } else {
+        plan::apply_profiles(&mut cases, &plan::probe_not_needed(), &profiles);
+        cases
     };
     let baseline = crate::report::baseline::BaselineOptions {
         file: args.baseline.clone(),
@@ -166,11 +177,29 @@ async fn publish_checks(
     }
 }
 
-/// Plans every case, then probes the host (only when a case could use KVM or has requirements)
-/// and applies the KVM/TCG profiles.
-/// With `--dry-run` a case that cannot be planned is returned with the others (to be shown);
-/// otherwise its error ends the run before anything starts.
-fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
+/// Runs `f` (planning work that may block for long) on a blocking thread; a signal meanwhile
+/// ends the run at once, nothing having run: `Err` is then the exit code.
+async fn off_thread<T: Send + 'static>(
+    cancel: &Cancel,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, i32> {
+    let mut watch = cancel.clone();
+    tokio::select! {
+        r = tokio::task::spawn_blocking(f) => {
+            r.map_err(|e| Error::infra(format!("planning failed: {e}")).report())
+        }
+        sig = watch.cancelled() => {
+            eprintln!("cancelled by {sig} while reading the configuration; nothing ran");
+            Err(sig.exit_code())
+        }
+    }
+}
+
+/// Plans every case and reads the profiles. With `--dry-run` a case that cannot be planned is
+/// returned with the others (to be shown); otherwise its error ends the run before anything
+/// starts.
+#[allow(clippy::type_complexity)]
+fn gather(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>, Profiles), Error> {
     let mut cases = Vec::new();
     let mut unplanned = Vec::new();
     let planned = plan_inputs(args)?;
@@ -188,20 +217,21 @@ fn plan_cases(args: &RunArgs) -> Result<(Vec<plan::Case>, Vec<Error>), Error> {
         Some(p) => Profiles::with_overrides(p)?,
         None => Profiles::builtin(),
     };
-    let probe = if cases.iter().any(plan::Case::needs_probe) {
-        let cache_root = cases.first().and_then(|c| c.cache_dir.clone());
-        crate::host::probe(&crate::host::ProbeOptions {
-            // Once per host boot (see host::probe_cache).
-            kvm_cache: crate::image::Cache::locate(cache_root.as_deref())
-                .ok()
-                .map(|root| crate::host::probe_cache::cache_file(&root)),
-            ..crate::host::ProbeOptions::default()
-        })
-    } else {
-        plan::probe_not_needed()
-    };
-    plan::apply_profiles(&mut cases, &probe, &profiles);
-    Ok((cases, unplanned))
+    Ok((cases, unplanned, profiles))
+}
+
+/// Probes the host (when a case could use KVM or has requirements) and applies the KVM/TCG
+/// profiles.
+fn choose_accel(cases: &mut [plan::Case], profiles: &Profiles) {
+    let cache_root = cases.first().and_then(|c| c.cache_dir.clone());
+    let probe = crate::host::probe(&crate::host::ProbeOptions {
+        // Once per host boot (see host::probe_cache).
+        kvm_cache: crate::image::Cache::locate(cache_root.as_deref())
+            .ok()
+            .map(|root| crate::host::probe_cache::cache_file(&root)),
+        ..crate::host::ProbeOptions::default()
+    });
+    plan::apply_profiles(cases, &probe, profiles);
 }
 
 fn plan_inputs(args: &RunArgs) -> Result<Vec<Result<plan::Case, Error>>, Error> {

@@ -350,14 +350,16 @@ impl CaseRun<'_> {
             None => {
                 let cache_root = crate::image::Cache::locate(case.cache_dir.as_deref()).ok();
                 let versions = crate::qemu::version::VersionCache::new(cache_root.as_deref());
-                match versions.cached(&qemu_run.program) {
-                    Some(v) => (boot(&qemu_run, self.reporters, cancel).await, Some(v)),
-                    // Asked while the guest boots, so it costs no wall time.
-                    None => tokio::join!(
-                        boot(&qemu_run, self.reporters, cancel),
-                        versions.query(&qemu_run.program)
-                    ),
-                }
+                // Looked up (and when not cached, asked) while the guest boots, so it costs no
+                // wall time: `join!` polls the boot first, which starts QEMU before its first
+                // wait.
+                let version = async {
+                    match versions.cached(&qemu_run.program) {
+                        Some(v) => Some(v),
+                        None => versions.query(&qemu_run.program).await,
+                    }
+                };
+                tokio::join!(boot(&qemu_run, self.reporters, cancel), version)
             }
         };
         if let Some(s) = server {

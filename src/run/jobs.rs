@@ -3,6 +3,10 @@
 /// How many cases to boot at once: no more than the host's CPUs divided by the largest guest
 /// `-smp`, and no more than the available memory divided by the largest guest `-m`; at least 1.
 pub fn default_jobs(cases: &[crate::plan::Case]) -> usize {
+    // One case runs alone: the host's CPUs and memory (cgroup and /proc reads) cannot change it.
+    if cases.len() <= 1 {
+        return 1;
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let smp = cases
         .iter()
