@@ -162,13 +162,23 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, Error> {
         .map_err(|e| Error::io(dir, "create a temporary file in", &e))
 }
 
-/// Makes the temporary file an ordinary report (0644, not tempfile's 0600) and renames it
-/// over `path`.
+/// Makes the temporary file an ordinary report (0644, not tempfile's 0600) and renames it to
+/// `path`. An old file (or planted symlink) at `path` is unlinked first: renamed *over* an
+/// existing file, ext4 (`auto_da_alloc`) starts writing the new file's data out during the
+/// rename, which costs a loaded runner milliseconds per report (BENCHMARKS.md); a reader then
+/// sees the old file, none, or the new one — never half of one.
 fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::PermissionsExt;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(|e| Error::io(tmp.path(), "set permissions of", &e))?;
+    match std::fs::symlink_metadata(path) {
+        // A directory in the way: the rename fails and says so.
+        Ok(m) if !m.is_dir() => {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, "replace", &e))?;
+        }
+        _ => {}
+    }
     tmp.persist(path)
         .map(|_| ())
         .map_err(|e| Error::io(path, "write", &e.error))
@@ -188,8 +198,8 @@ impl OutDirLock {
     /// Creates `out_dir` and locks it; a second run on the same out dir gets a usage error
     /// (exit 2) naming the holder, before it writes anything.
     pub fn acquire(out_dir: &Path) -> Result<OutDirLock, Error> {
-        use std::io::{Read, Seek, Write};
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::io::Read;
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, "create", &e))?;
         let path = out_dir.join(LOCK_FILE);
         let mut file = std::fs::OpenOptions::new()
@@ -206,11 +216,10 @@ impl OutDirLock {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 let mut holder = String::new();
                 let _ = Read::by_ref(&mut file).take(32).read_to_string(&mut holder);
-                let holder = holder.trim();
-                let by = if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {holder})")
+                // The first word: the pid is written over what an earlier holder left.
+                let by = match holder.split_whitespace().next() {
+                    Some(pid) => format!(" (pid {pid})"),
+                    None => String::new(),
                 };
                 return Err(Error::usage(format!(
                     "the out dir {} is in use by another qemu-test run{by}",
@@ -220,10 +229,10 @@ impl OutDirLock {
             }
             Err(e) => return Err(Error::io(&path, "lock", &e)),
         }
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
-            .and_then(|_| write!(file, "{}", std::process::id()));
+        // Our pid, padded to a fixed width (wider than any pid) and written over the old one:
+        // truncating instead waits, on ext4, for the last run's write of this file to reach
+        // the disk (milliseconds on a busy runner, BENCHMARKS.md). Readers trim it.
+        let _ = file.write_all_at(format!("{:<10}\n", std::process::id()).as_bytes(), 0);
         Ok(OutDirLock { _file: file })
     }
 }
@@ -316,5 +325,36 @@ mod tests {
         );
         drop(held);
         OutDirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_lock_names_its_holder_over_what_an_earlier_holder_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_FILE);
+        // An earlier run's longer pid (older versions wrote it unpadded).
+        std::fs::write(&path, "4194303").unwrap();
+        let _held = OutDirLock::acquire(dir.path()).unwrap();
+        let pid = std::process::id().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.split_whitespace().collect::<Vec<_>>(), [pid.as_str()]);
+        let e = OutDirLock::acquire(dir.path()).unwrap_err();
+        assert!(e.message.contains(&format!("(pid {pid})")), "{e}");
+    }
+
+    #[test]
+    fn a_report_replaces_the_old_one_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.json");
+        std::fs::write(&path, "an earlier, longer report").unwrap();
+        write_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        // Only the report: no temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A directory in the way is an error naming the path, and stays.
+        let blocked = dir.path().join("junit.xml");
+        std::fs::create_dir(&blocked).unwrap();
+        let e = write_file(&blocked, b"x").unwrap_err();
+        assert!(e.to_string().contains("junit.xml"), "{e}");
+        assert!(blocked.is_dir());
     }
 }
