@@ -147,6 +147,9 @@ def main():
                     help="console volume for the peak-RSS measurement (the flood guest prints 1 MiB per round)")
     ap.add_argument("--ostool", default=shutil.which("ostool"),
                     help="ostool 0.8 binary (cargo install ostool --version ^0.8); default: on PATH")
+    ap.add_argument("--qemu-test-before", metavar="PATH",
+                    help="another qemu-test build (say, the previous commit's) timed in the same "
+                         "interleaved rounds, for a before/after of the overhead")
     ap.add_argument("--only", action="append", choices=["boot", "flood", "pull-xz"],
                     help="run only these sections (repeatable); default: all")
     a = ap.parse_args()
@@ -162,8 +165,8 @@ def main():
     print(f"qemu: {subprocess.run([qemu, '--version'], capture_output=True, text=True).stdout.splitlines()[0]}")
     print(f"qemu-test: {qt}; ostool: {ostool or 'not installed (skipped)'}; runs: {a.runs}; cpus: {os.cpu_count()}")
 
-    def qt_cmd(kernel, extra=()):
-        return [qt, "run", "--quiet", "--kernel", os.path.join(bm, kernel), "--qemu-config", cfg,
+    def qt_cmd(kernel, extra=(), binary=None):
+        return [binary or qt, "run", "--quiet", "--kernel", os.path.join(bm, kernel), "--qemu-config", cfg,
                 "--out-dir", os.path.join(work, "out"), *extra]
 
     def qt_echo_cmd(kernel):
@@ -177,6 +180,10 @@ def main():
         "raw QEMU + QMP as qemu-test starts it": lambda: launch_to_exit_qmp(raw_qmp, work, os.path.join(work, "qmp.sock")),
         "qemu-test, hello (launch->exit)": lambda: launch_to_exit(qt_cmd("hello.elf"), work),
     }
+    before = os.path.abspath(a.qemu_test_before) if a.qemu_test_before else None
+    if before:
+        variants["qemu-test before, hello (launch->exit)"] = lambda: launch_to_exit(
+            qt_cmd("hello.elf", binary=before), work)
     vcpu_read_ms = []
 
     def panic_latency():
@@ -220,6 +227,10 @@ def main():
         pairs = [q - r for q, r in zip(samples["qemu-test, hello (launch->exit)"], samples["raw QEMU, hello (launch->exit)"])]
         print()
         print(f"overhead vs raw QEMU: median {ours - base:+.1f} ms (paired median {statistics.median(pairs)*1000:+.1f} ms), ratio {ours / base:.3f}")
+        if before:
+            b = median_ms(samples["qemu-test before, hello (launch->exit)"])
+            bpairs = [q - r for q, r in zip(samples["qemu-test before, hello (launch->exit)"], samples["raw QEMU, hello (launch->exit)"])]
+            print(f"overhead of {before}: median {b - base:+.1f} ms (paired median {statistics.median(bpairs)*1000:+.1f} ms), ratio {b / base:.3f}")
         qmp = median_ms(samples["raw QEMU + QMP as qemu-test starts it"])
         qpairs = [q - r for q, r in zip(samples["raw QEMU + QMP as qemu-test starts it"], samples["raw QEMU, hello (launch->exit)"])]
         print(f"QMP's share on QEMU's side (paused start, pvpanic, capabilities + cont): median {qmp - base:+.1f} ms (paired median {statistics.median(qpairs)*1000:+.1f} ms)")
