@@ -175,7 +175,10 @@ fn input_flags(arg: &Arg, long: &str, env: &str, value: &str) -> Result<Vec<OsSt
 /// is set: in `vars`, or in the process environment, which clap reads while building `cmd`.
 fn any_input(cmd: &Command, vars: &impl Lookup) -> bool {
     cmd.get_arguments().filter_map(Arg::get_env).any(|env| {
-        std::env::var_os(env).is_some() || env.to_str().is_some_and(|name| vars.get(name).is_some())
+        crate::environment::process()
+            .get_os(&env.to_string_lossy())
+            .is_some()
+            || env.to_str().is_some_and(|name| vars.get(name).is_some())
     }) || cmd.get_subcommands().any(|c| any_input(c, vars))
 }
 
