@@ -21,11 +21,12 @@ QEMU_PKGS="qemu-system-arm qemu-system-x86 qemu-system-misc opensbi qemu-utils"
 # xmllint (libxml2-utils) for validating JUnit XML against its XSD; shellcheck for the action scripts; python3 for benches/bench.py,
 # python3-venv for the test-only JUnit consumers (scripts/test.sh); u-boot-qemu is the QEMU
 # "board" (U-Boot's loady, TFTP), lrzsz's rb a second YMODEM receiver (tests/ymodem.rs) and
-# device-tree-compiler's fdtput writes the board's DTB (tests/board/qemu-board.sh dtb)
+# device-tree-compiler's fdtput writes the board's DTB (tests/board/qemu-board.sh dtb); gdb-multiarch
+# is the real debugger attaching to `run --gdb` and `--pause-on-fail` (tests/debugger.rs)
 TOOL_PKGS="qemu-efi-aarch64 ovmf u-boot-qemu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
  gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu busybox-static
  cpio e2fsprogs dosfstools mtools xz-utils file gcc libc6-dev libxml2-utils shellcheck python3 python3-venv
- lrzsz device-tree-compiler"
+ lrzsz device-tree-compiler gdb-multiarch"
 APT_OPTS="-y -q --no-install-recommends -o DPkg::Lock::Timeout=300"
 
 say() { printf '[install-deps] %s\n' "$*" >&2; }

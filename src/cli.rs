@@ -376,6 +376,11 @@ Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Conso
   core_dump = \"on-fail\", max_core_size     a failed boot leaves <case>.core.gz (guest memory)
 Check a config without booting: qemu-test check --qemu-config F [--log saved.log]
 
+Debugging a boot (command line only, never in GitHub Actions; cases then run one at a time):
+  --gdb [ADDR]       QEMU waits paused for gdb (unix socket, or a loopback port); prints the
+                     gdb line; the deadlines count only while the guest runs
+  --pause-on-fail    a failed boot stays stopped with a gdbstub and QMP until Ctrl-C
+
 Exit codes:
   0    the case passed
   1    it failed or timed out
@@ -488,6 +493,19 @@ pub struct RunArgs {
     /// UEFI firmware for `uefi = true` (default: Debian's qemu-efi-aarch64 / ovmf files).
     #[arg(env = "INPUT_FIRMWARE", long, value_name = "FILE")]
     pub firmware: Option<PathBuf>,
+    /// Start QEMU paused with a gdbstub and wait for a debugger: on a unix socket in the
+    /// case's work dir, or on ADDR, a loopback TCP port (1234, 127.0.0.1:1234, [::1]:1234).
+    /// Prints the `gdb -ex 'target remote …' <elf>` line; the deadlines count only while the
+    /// guest runs. Local only: refused in GitHub Actions and with --jobs > 1.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "",
+          value_parser = crate::qemu::gdb::GdbListen::parse)]
+    pub gdb: Option<crate::qemu::gdb::GdbListen>,
+    /// A boot that fails while QEMU runs the guest (deadline, fail pattern, guest panic)
+    /// keeps QEMU alive, stopped, with a gdbstub and a QMP socket, and prints how to attach;
+    /// Ctrl-C then ends the pause (not the run) and the case reports its failure. Local only:
+    /// refused in GitHub Actions and with --jobs > 1.
+    #[arg(long)]
+    pub pause_on_fail: bool,
     /// Print the exact QEMU command and the resolved patterns; run nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -26,6 +26,9 @@ pub async fn run(args: &RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return e.report(),
     };
+    if let Err(e) = debugging_allowed(args, &runner) {
+        return e.report();
+    }
     // Reading the configs is quick and local: on this thread. What may take long — walking a
     // test-suit tree, probing the host (it runs QEMU) — goes to a blocking thread, so a signal
     // meanwhile ends the run at once; nothing has been written yet. A second thread costs the
@@ -344,8 +347,45 @@ impl RunArgs {
             out_dir: crate::cmd::action::prepare::log_dir(self.out_dir.as_deref(), cwd),
             log: self.log.as_ref().map(|l| cwd.join(l)),
             cache_dir: self.cache_dir.as_ref().map(|c| cwd.join(c)),
+            debug: self.debug(),
         }
     }
+
+    /// `--gdb`, `--pause-on-fail`.
+    fn debug(&self) -> crate::qemu::gdb::DebugOptions {
+        crate::qemu::gdb::DebugOptions {
+            gdb: self.gdb,
+            pause_on_fail: self.pause_on_fail,
+        }
+    }
+}
+
+/// `--gdb` and `--pause-on-fail` wait for a person at a debugger: refused where nobody can
+/// attach (GitHub Actions) and with `--jobs` > 1 (one debugger, one case at a time; a TCP
+/// port could not be shared either).
+fn debugging_allowed(args: &RunArgs, runner: &Runner) -> Result<(), Error> {
+    let debug = args.debug();
+    if !debug.any() || args.dry_run {
+        return Ok(());
+    }
+    let flag = debug.flag();
+    if runner.actions {
+        return Err(Error::usage(format!(
+            "{flag} waits for a person to attach a debugger; refused in GitHub Actions \
+             (GITHUB_ACTIONS=true), where nobody can"
+        ))
+        .help(
+            "run it on your machine with the same case; in CI, --core-dump on-fail keeps the \
+             failed guest's memory for gdb",
+        ));
+    }
+    if let Some(j) = args.jobs.filter(|&j| j > 1) {
+        return Err(Error::usage(format!(
+            "{flag} runs one case at a time (one debugger at a time); --jobs {j} asks for more"
+        ))
+        .help("drop --jobs, or pick the case with --case"));
+    }
+    Ok(())
 }
 
 /// `--jobs`, else what the host can take (see [`crate::run::default_jobs`]).
@@ -353,6 +393,8 @@ fn jobs(args: &RunArgs, cases: &[plan::Case], runner: &Runner) -> Result<usize, 
     match args.jobs {
         Some(0) => Err(Error::usage("--jobs must be at least 1")),
         Some(j) => Ok(j),
+        // A debugger session is one case at a time.
+        None if args.debug().any() => Ok(1),
         // In Actions the console of each case is echoed in its own log group: one case at a
         // time keeps the groups whole (parallelism there comes from the matrix).
         None if runner.actions => Ok(1),

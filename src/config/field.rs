@@ -76,6 +76,13 @@ impl Field<'_> {
     }
 }
 
+/// Debugging flags of `run` that no config may set, with how they are written.
+const COMMAND_LINE_ONLY: &[(&str, &str)] = &[
+    ("gdb", "--gdb [ADDR]"),
+    ("pause_on_fail", "--pause-on-fail"),
+    ("pause-on-fail", "--pause-on-fail"),
+];
+
 /// The one unknown-key rule for config files (QEMU TOML, suite files): a key that is close to a
 /// known one (`sucess_regex`, `timout`, `kernal`) is an error, because the key it meant would be
 /// silently missing and a check could turn into a pass; any other unknown key is returned as a
@@ -89,6 +96,16 @@ pub fn unknown_key(
     what: &str,
     ignored: &str,
 ) -> Result<String, Error> {
+    if let Some((_, flag)) = COMMAND_LINE_ONLY.iter().find(|(k, _)| *k == key) {
+        return Err(Error::config(format!(
+            "`{key}` in {what} is a command-line flag only: `qemu-test run {flag}`"
+        ))
+        .at(location)
+        .help(
+            "remove it from the config and pass the flag when you debug locally: it waits for a \
+             person at a debugger, so no config (which CI reads too) can ask for it",
+        ));
+    }
     match crate::config::source::did_you_mean(key, known) {
         Some(meant) => Err(Error::config(format!(
             "unknown key `{key}` in {what} (did you mean `{meant}`?)"

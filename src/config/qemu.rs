@@ -396,6 +396,24 @@ mod tests {
     }
 
     #[test]
+    fn debugging_keys_say_they_are_command_line_flags() {
+        for (text, flag) in [
+            ("gdb = true\n", "--gdb [ADDR]"),
+            ("args = []\npause_on_fail = true\n", "--pause-on-fail"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Config, "{text}");
+            assert!(
+                err.message.ends_with(&format!(
+                    "in the QEMU config is a command-line flag only: `qemu-test run {flag}`"
+                )),
+                "{err}"
+            );
+            assert_eq!(at(&err.location).0, text.lines().count(), "{text}");
+        }
+    }
+
+    #[test]
     fn other_unknown_keys_warn() {
         let c = parse("baud_rate = 1\n[net]\na = 1\n").unwrap();
         let messages: Vec<&str> = c.warnings.iter().map(|w| w.message.as_str()).collect();

@@ -107,6 +107,8 @@ pub struct RunOptions {
     pub log: Option<PathBuf>,
     /// Image cache root (`--cache-dir`); `None` = the documented default.
     pub cache_dir: Option<PathBuf>,
+    /// `--gdb`, `--pause-on-fail` (command line only).
+    pub debug: crate::qemu::gdb::DebugOptions,
 }
 
 /// One fully resolved test case.
@@ -153,6 +155,8 @@ pub struct Case {
     pub symbols: Vec<PathBuf>,
     /// `core_dump = "on-fail"`: the largest guest RAM dumped when the boot fails.
     pub core_dump: Option<u64>,
+    /// `--gdb`, `--pause-on-fail`: from the command line, never a config.
+    pub debug: crate::qemu::gdb::DebugOptions,
     /// The fail patterns are the built-in default set (the config names none).
     pub default_fail: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
@@ -603,6 +607,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         },
         build_timeout: DEFAULT_BUILD_TIMEOUT,
         cache_dir: opts.cache_dir.clone(),
+        debug: opts.debug,
         out_dir,
         log_path,
         judge: judge.options,

@@ -63,6 +63,25 @@ struct SymbolFile {
     guest: bool,
 }
 
+/// The booted `images` that are ELF files, then the symbol `files`: the order addresses are
+/// looked up in.
+fn lookup_order<'a>(images: &'a [PathBuf], files: &'a [PathBuf]) -> impl Iterator<Item = &'a Path> {
+    images
+        .iter()
+        .filter(|p| crate::magic::file_is_elf(p))
+        .chain(files)
+        .map(PathBuf::as_path)
+}
+
+/// The ELF a debugger loads for the case (`run --gdb`): the first ELF file in the order
+/// [`Symbolizer::load`] looks addresses up in — the booted kernel or hypervisor, else an ELF
+/// among the symbol files; `None` when the case knows none.
+pub fn debugger_elf(images: &[PathBuf], files: &[PathBuf]) -> Option<PathBuf> {
+    lookup_order(images, files)
+        .find(|p| crate::magic::file_is_elf(p))
+        .map(Path::to_path_buf)
+}
+
 /// Every symbol file a case knows, tried in order.
 #[derive(Default)]
 pub struct Symbolizer {
@@ -88,12 +107,7 @@ impl Symbolizer {
     /// named in [`Symbolizer::problems`].
     pub fn load(images: &[PathBuf], files: &[PathBuf]) -> Symbolizer {
         let mut s = Symbolizer::default();
-        let paths = images
-            .iter()
-            .filter(|p| crate::magic::file_is_elf(p))
-            .chain(files)
-            .map(PathBuf::as_path);
-        for path in paths {
+        for path in lookup_order(images, files) {
             s.add(path, false);
         }
         s

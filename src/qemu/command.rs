@@ -153,7 +153,7 @@ impl QemuCommand {
     }
 
     /// Appends `args` and a note saying why.
-    fn add(&mut self, args: &[&str], why: &str) {
+    pub(crate) fn add(&mut self, args: &[&str], why: &str) {
         self.args.extend(args.iter().map(|a| a.to_string()));
         let shown: Vec<String> = args.iter().map(|a| shell::quote(a)).collect();
         self.notes

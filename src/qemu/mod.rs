@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod firmware;
+pub mod gdb;
 pub mod process;
 pub mod qmp;
 pub mod version;

@@ -31,6 +31,9 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 const EVENT_BUFFER: usize = 256;
 /// Longest path a unix socket address holds (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
+/// The longest name of a socket beside the QMP socket ([`QmpSocket::sibling`]): the one a
+/// person connects to after `--pause-on-fail`.
+const LONGEST_SIBLING: &str = "qmp-debug.sock";
 
 /// One asynchronous QMP event.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,7 +264,7 @@ impl QmpSocket {
 
     fn place(dir: &Path) -> io::Result<QmpSocket> {
         let path = dir.join("qmp.sock");
-        if path.as_os_str().len() <= MAX_SOCKET_PATH {
+        if dir.join(LONGEST_SIBLING).as_os_str().len() <= MAX_SOCKET_PATH {
             let created = (!dir.exists()).then(|| dir.to_path_buf());
             std::fs::create_dir_all(dir)?;
             match std::fs::remove_file(&path) {
@@ -288,6 +291,16 @@ impl QmpSocket {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Another socket in the same directory (the gdbstub's, `--pause-on-fail`'s QMP), short
+    /// enough for a unix socket address; a stale file of that name is removed. The caller
+    /// removes it when done (before this socket goes, which may remove the directory).
+    pub fn sibling(&self, name: &str) -> PathBuf {
+        debug_assert!(name.len() <= LONGEST_SIBLING.len(), "{name}");
+        let path = self.path.with_file_name(name);
+        let _ = std::fs::remove_file(&path);
+        path
     }
 
     /// The listening socket, for a tokio runtime (once; `None` after).

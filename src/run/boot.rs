@@ -68,7 +68,13 @@ pub async fn boot(
         .take_listener()
         .map_err(|e| Error::io(socket.path(), "listen on the QMP socket", &e))?
         .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
-    let command = qemu_run.command.with_qmp(&socket);
+    let debug = super::debug::DebugBoot::new(&cp.debug, &socket, cp.arch, || {
+        crate::postmortem::symbols::debugger_elf(std::slice::from_ref(&cp.kernel), &cp.symbols)
+    });
+    let mut command = qemu_run.command.with_qmp(&socket);
+    if let Some(d) = &debug {
+        command = d.command(command);
+    }
     reporters.emit(Event::QemuStarting {
         case: &cp.name,
         command: &command,
@@ -76,8 +82,15 @@ pub async fn boot(
     let start = Instant::now();
     let mut qemu = QemuProcess::spawn(&qemu_run.program, &command.args, &cp.workspace)
         .map_err(|e| Error::infra(format!("cannot start {}: {e}", qemu_run.program.display())))?;
-    let mut control = Control::start(listener, start);
+    let held = debug.as_ref().is_some_and(|d| d.holds());
+    let mut control = Control::start(listener, start, held);
     let mut console = Console::new(cp, start);
+    if held {
+        console.paused = Some(start);
+    }
+    if let Some(d) = &debug {
+        d.announce(&cp.name, reporters);
+    }
     let end = {
         let mut machine = QemuMachine {
             stdout: qemu.stdout.take(),
@@ -124,6 +137,18 @@ pub async fn boot(
         }
         _ => None,
     };
+    if let (Some(d), Some(pm)) = (&debug, &postmortem)
+        && d.pauses()
+    {
+        // Where the vCPUs are, named, for the person about to attach.
+        let mut named = pm.clone();
+        named.symbolize(&symbolizer(qemu_run));
+        let stood = d
+            .pause(&control, &mut qemu, &cp.name, &named, reporters, cancel)
+            .await;
+        // The boot's time is the guest's: the pause does not count.
+        console.start += stood;
+    }
     let exit = finish_process(&mut qemu, &end).await?;
     if let (Some(raw), Some(pm)) = (core, postmortem.as_mut()) {
         let gz = core_path(&cp.log_path);
@@ -145,12 +170,7 @@ pub async fn boot(
     // address.
     if let Some(pm) = postmortem.as_mut() {
         pm.backtraces = crate::postmortem::backtrace::from_log(&cp.log_path);
-        let mut guests = crate::prepare::vmconfig::guest_kernels(&qemu_run.guest_configs);
-        // A flat guest image has no symbols.
-        guests.retain(|k| crate::magic::file_is_elf(k));
-        let symbols =
-            crate::postmortem::Symbolizer::load(std::slice::from_ref(&cp.kernel), &cp.symbols)
-                .with_guest_kernels(&guests);
+        let symbols = symbolizer(qemu_run);
         pm.notes.extend(symbols.problems.iter().cloned());
         pm.symbolize(&symbols);
     }
@@ -165,6 +185,17 @@ pub async fn boot(
         ..Facts::observed(end, &console.judge, &cp.success)
     });
     Ok(console.report(verdict, &log, Vec::new()))
+}
+
+/// Every symbol file `qemu_run` knows: the booted images, the case's symbol files, the guest
+/// kernels its VM configs name.
+fn symbolizer(qemu_run: &QemuRun) -> crate::postmortem::Symbolizer {
+    let mut guests = crate::prepare::vmconfig::guest_kernels(&qemu_run.guest_configs);
+    // A flat guest image has no symbols.
+    guests.retain(|k| crate::magic::file_is_elf(k));
+    let case = qemu_run.case;
+    crate::postmortem::Symbolizer::load(std::slice::from_ref(&case.kernel), &case.symbols)
+        .with_guest_kernels(&guests)
 }
 
 /// What the console loop learns from the machine behind the console.
@@ -292,6 +323,8 @@ pub(crate) struct Console<'a> {
     /// When console bytes last arrived (for the inactivity timeout).
     last_output: Instant,
     typing: Typing,
+    /// `--gdb`: since when the guest is stopped by the debugger; no deadline runs meanwhile.
+    pub(crate) paused: Option<Instant>,
 }
 
 /// Text a step wants typed, sent in paced chunks.
@@ -327,6 +360,7 @@ impl<'a> Console<'a> {
             stderr: StderrTail::default(),
             start,
             last_output: start,
+            paused: None,
             typing: Typing {
                 pending: Vec::new(),
                 at: None,
@@ -382,11 +416,17 @@ impl<'a> Console<'a> {
             let quiet_at = case.inactivity_timeout.map(|d| self.last_output + d);
             let own = machine.deadline();
             let own_at = own.as_ref().map(|(d, _)| self.start + *d);
+            // Only a debugger (`--gdb`) stops the guest before the verdict.
+            let running = self.paused.is_none();
             tokio::select! {
                 biased;
                 sig = cancel.cancelled() => break End::Cancelled(sig),
                 event = machine.next(&mut buf) => match event {
                     MachineEvent::Console(n) => {
+                        // Output shows the guest runs, even before QMP's `RESUME` is read.
+                        if !running && self.resume(Instant::now()) {
+                            deadline.as_mut().reset((self.start + case.timeout).into());
+                        }
                         let decided = self.on_console(&buf[..n], log, reporters).await?;
                         let now = self.start.elapsed();
                         let line_no = self.judge.lines_seen() + 1;
@@ -414,6 +454,14 @@ impl<'a> Console<'a> {
                     MachineEvent::Stderr(bytes) => self.on_stderr(&bytes, reporters),
                     MachineEvent::Exited => break End::Exited,
                     MachineEvent::Control(ControlNote::Started) => {}
+                    MachineEvent::Control(ControlNote::Paused(at)) => {
+                        self.paused.get_or_insert(at);
+                    }
+                    MachineEvent::Control(ControlNote::Resumed(at)) => {
+                        if self.resume(at) {
+                            deadline.as_mut().reset((self.start + case.timeout).into());
+                        }
+                    }
                     MachineEvent::Control(ControlNote::Panicked(at)) => break End::GuestPanicked(at),
                     MachineEvent::Control(ControlNote::Failed(why)) => break End::NoControl(why),
                     MachineEvent::Failed(why) => break End::Board(why),
@@ -425,25 +473,38 @@ impl<'a> Console<'a> {
                         location: None,
                     }),
                 },
-                _ = sleep_until_opt(wake) => {
+                _ = sleep_until_opt(wake), if running => {
                     if let Some(d) = self.judge.poll(self.start.elapsed()) {
                         break End::Decided(d);
                     }
                 }
-                _ = sleep_until_opt(self.typing.at) => self.type_chunk(machine).await,
-                _ = sleep_until_opt(own_at) => {
+                _ = sleep_until_opt(self.typing.at), if running => self.type_chunk(machine).await,
+                _ = sleep_until_opt(own_at), if running => {
                     break End::Board(own.map(|(_, why)| why).unwrap_or_default());
                 }
-                _ = sleep_until_opt(awaited_at) => {
+                _ = sleep_until_opt(awaited_at), if running => {
                     break End::Awaited(awaited.map(|(_, what)| what).unwrap_or_default());
                 }
-                _ = sleep_until_opt(quiet_at) => {
+                _ = sleep_until_opt(quiet_at), if running => {
                     break End::Inactive(case.inactivity_timeout.unwrap_or_default());
                 }
-                _ = &mut deadline => break End::Deadline(case.timeout),
+                _ = &mut deadline, if running => break End::Deadline(case.timeout),
             }
         };
         Ok(stop)
+    }
+
+    /// The guest, stopped by a debugger, runs again since `at`: the clock stood still while it
+    /// was stopped, so every deadline (they all count from `start`, the inactivity deadline
+    /// from the last output) moves by that time. False when it was not stopped.
+    fn resume(&mut self, at: Instant) -> bool {
+        let Some(from) = self.paused.take() else {
+            return false;
+        };
+        let stood = at.saturating_duration_since(from);
+        self.start += stood;
+        self.last_output += stood;
+        true
     }
 
     /// Takes what a step just asked to type; the first chunk goes out at once.

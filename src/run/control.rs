@@ -30,6 +30,10 @@ const MAX_VCPUS: usize = 64;
 
 /// What [`Control::next`] reports.
 pub enum ControlNote {
+    /// The guest was stopped (`--gdb`: the debugger stopped it), at this instant.
+    Paused(Instant),
+    /// The guest runs again (`--gdb`: the debugger continued it), at this instant.
+    Resumed(Instant),
     /// The guest was started (`cont` answered).
     Started,
     /// QEMU reported that the guest panicked, this long after QEMU started.
@@ -55,13 +59,20 @@ pub struct Control {
     pub started: bool,
     /// The guest's ending, from the last `SHUTDOWN` event.
     pub guest: Option<GuestEnding>,
+    /// `--gdb`: the guest is left paused for the debugger (no `cont`), and its stops and
+    /// resumes are reported; since when it is paused (QEMU's start at first).
+    held: Option<Option<Instant>>,
 }
 
 impl Control {
     /// Starts waiting for QEMU on `listener` in the background; `start` is QEMU's start.
-    pub fn start(listener: tokio::net::UnixListener, start: Instant) -> Control {
+    /// `hold` (`--gdb`): the guest is not started; the debugger starts it, and its stops and
+    /// resumes are reported ([`ControlNote::Paused`], [`ControlNote::Resumed`]), the times
+    /// of the guest's events counting only its running time.
+    pub fn start(listener: tokio::net::UnixListener, start: Instant, hold: bool) -> Control {
+        let first: &'static [&'static str] = if hold { &[] } else { &["cont"] };
         let task = tokio::spawn(async move {
-            Qmp::accept(&listener, Instant::now() + CONNECT_LIMIT, &["cont"])
+            Qmp::accept(&listener, Instant::now() + CONNECT_LIMIT, first)
                 .await
                 .map_err(|e| e.to_string())
         });
@@ -70,6 +81,7 @@ impl Control {
             start,
             started: false,
             guest: None,
+            held: hold.then_some(Some(start)),
         }
     }
 
@@ -83,7 +95,8 @@ impl Control {
                     match r {
                         Ok((qmp, events)) => {
                             self.state = State::Ready { qmp, events };
-                            self.started = true;
+                            // Held for a debugger, the guest starts at its first resume.
+                            self.started = self.held.is_none();
                             return ControlNote::Started;
                         }
                         Err(e) => {
@@ -94,8 +107,8 @@ impl Control {
                 }
                 State::Ready { events, .. } => match events.recv().await {
                     Some(ev) => {
-                        if let Some(at) = self.on_event(&ev) {
-                            return ControlNote::Panicked(at);
+                        if let Some(note) = self.on_event(&ev) {
+                            return note;
                         }
                     }
                     None => self.state = State::Closed,
@@ -114,7 +127,7 @@ impl Control {
         if let State::Connecting(task) = &mut self.state {
             self.state = match tokio::time::timeout(SETTLE_AFTER_EXIT, task).await {
                 Ok(Ok(Ok((qmp, events)))) => {
-                    self.started = true;
+                    self.started = self.held.is_none();
                     State::Ready { qmp, events }
                 }
                 _ => State::Closed,
@@ -144,7 +157,7 @@ impl Control {
         {
             self.state = match r {
                 Ok(Ok((qmp, events))) => {
-                    self.started = true;
+                    self.started = self.held.is_none();
                     State::Ready { qmp, events }
                 }
                 _ => State::Closed,
@@ -212,16 +225,46 @@ impl Control {
         }
     }
 
-    /// Records a `SHUTDOWN`; returns the time of a `GUEST_PANICKED`.
-    fn on_event(&mut self, ev: &QmpEvent) -> Option<Duration> {
+    /// Runs a monitor (HMP) command in QEMU, in at most [`POSTMORTEM_LIMIT`], and returns
+    /// what it printed.
+    pub async fn monitor(&self, command: &str) -> Result<String, String> {
+        let State::Ready { qmp, .. } = &self.state else {
+            return Err("QMP is not connected, or did not answer the vCPU read".into());
+        };
+        let args = serde_json::json!({ "command-line": command });
+        let run = qmp.execute("human-monitor-command", Some(args));
+        match tokio::time::timeout(POSTMORTEM_LIMIT, run).await {
+            Ok(Ok(r)) => Ok(r.as_str().unwrap_or_default().to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "QMP did not answer within {}s",
+                POSTMORTEM_LIMIT.as_secs()
+            )),
+        }
+    }
+
+    /// Records a `SHUTDOWN`; reports a `GUEST_PANICKED` and, when held for a debugger, the
+    /// guest's stops and resumes (while it was stopped, the clock of its events stood still).
+    fn on_event(&mut self, ev: &QmpEvent) -> Option<ControlNote> {
         let at = ev.received.saturating_duration_since(self.start);
-        match ev.name.as_str() {
-            "SHUTDOWN" => {
+        match (ev.name.as_str(), &mut self.held) {
+            ("SHUTDOWN", _) => {
                 let reason = ev.data["reason"].as_str().unwrap_or("unknown").to_string();
                 self.guest = Some(GuestEnding { reason, at });
                 None
             }
-            "GUEST_PANICKED" => Some(at),
+            ("GUEST_PANICKED", _) => Some(ControlNote::Panicked(at)),
+            ("STOP", Some(since)) => {
+                since.get_or_insert(ev.received);
+                Some(ControlNote::Paused(ev.received))
+            }
+            ("RESUME", Some(since)) => {
+                self.started = true;
+                if let Some(from) = since.take() {
+                    self.start += ev.received.saturating_duration_since(from);
+                }
+                Some(ControlNote::Resumed(ev.received))
+            }
             _ => None,
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod boot;
 mod case;
 mod control;
 mod coredump;
+mod debug;
 pub(crate) mod dry_run;
 pub mod host_http;
 mod jobs;
@@ -27,9 +28,26 @@ use crate::verdict::CancelSignal;
 /// Cancellation by SIGINT, SIGTERM or SIGHUP, shared by every running case. Installed first
 /// thing in `run`, so a signal at any stage (config read, download, build, boot, report) gets
 /// the QEMUs and builds stopped, the reports written and the exit code 128 + n.
+///
+/// The one place signals are handled. A pause that waits for a person (`--pause-on-fail`)
+/// claims the next SIGINT or SIGTERM with [`Cancel::interrupted`]: that signal ends the pause
+/// only, and the run goes on (its later cases are not cancelled); each pause claims its own.
 #[derive(Clone)]
 pub struct Cancel {
     rx: tokio::sync::watch::Receiver<Option<CancelSignal>>,
+    /// The waits that claimed the next SIGINT or SIGTERM.
+    claims: Claims,
+}
+
+type Claims = std::sync::Arc<std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<CancelSignal>>>>;
+
+/// How [`Cancel::interrupted`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// The claimed SIGINT or SIGTERM: the wait is over, the run goes on.
+    Claimed(CancelSignal),
+    /// The run was cancelled (SIGHUP, or a signal that came before the claim).
+    Cancelled(CancelSignal),
 }
 
 impl Cancel {
@@ -40,17 +58,26 @@ impl Cancel {
         let mut term = signal(SignalKind::terminate()).map_err(err)?;
         let mut hup = signal(SignalKind::hangup()).map_err(err)?;
         let (tx, rx) = tokio::sync::watch::channel(None);
+        let claims = Claims::default();
+        let claimed = claims.clone();
         tokio::spawn(async move {
-            let sig = tokio::select! {
-                _ = int.recv() => CancelSignal::Sigint,
-                _ = term.recv() => CancelSignal::Sigterm,
-                _ = hup.recv() => CancelSignal::Sighup,
-            };
-            let _ = tx.send(Some(sig));
-            // tokio leaves its handlers installed when these streams drop: a second signal is
-            // recorded and ignored, so it cannot kill the run half-way through its clean-up.
+            loop {
+                let sig = tokio::select! {
+                    _ = int.recv() => CancelSignal::Sigint,
+                    _ = term.recv() => CancelSignal::Sigterm,
+                    _ = hup.recv() => CancelSignal::Sighup,
+                };
+                // A hang-up means nobody is left to debug: it always cancels.
+                if sig != CancelSignal::Sighup && deliver(&claimed, sig) {
+                    continue;
+                }
+                // The first cancel is the run's; a later signal is recorded and ignored, so
+                // it cannot kill the run half-way through its clean-up (tokio keeps its
+                // handlers installed).
+                tx.send_if_modified(|s| s.is_none() && s.replace(sig).is_none());
+            }
         });
-        Ok(Cancel { rx })
+        Ok(Cancel { rx, claims })
     }
 
     /// Resolves when the run is cancelled (at once if it already was).
@@ -69,6 +96,34 @@ impl Cancel {
     pub fn is_cancelled(&self) -> Option<CancelSignal> {
         *self.rx.borrow()
     }
+
+    /// Waits for the next SIGINT or SIGTERM without cancelling the run (the end of a
+    /// `--pause-on-fail` pause), or for the run's cancel, whichever comes first; a run
+    /// cancelled before the call returns at once.
+    pub async fn interrupted(&mut self) -> Interrupt {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+            claims.retain(|c| !c.is_closed());
+            claims.push(tx);
+        }
+        tokio::select! {
+            biased;
+            sig = self.cancelled() => Interrupt::Cancelled(sig),
+            Ok(sig) = rx => Interrupt::Claimed(sig),
+        }
+    }
+}
+
+/// Hands `sig` to every wait that claimed it; false when none is waiting.
+fn deliver(claims: &Claims, sig: CancelSignal) -> bool {
+    let waiting = std::mem::take(&mut *claims.lock().unwrap_or_else(|p| p.into_inner()));
+    // Every waiter gets it (no short cut after the first).
+    let mut delivered = false;
+    for c in waiting {
+        delivered |= c.send(sig).is_ok();
+    }
+    delivered
 }
 
 /// What a run decided: every case's result (in the planned order), the process exit code and

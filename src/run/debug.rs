@@ -1,0 +1,184 @@
+//! `run --gdb` and `run --pause-on-fail` for one boot (the endpoints and the gdb line are
+//! `crate::qemu::gdb`'s): the sockets beside the QMP socket, QEMU's extra options, the lines
+//! that tell a person how to attach, and the pause after a failed boot. Nothing here runs
+//! unless one of the flags is given.
+//!
+//! Choices:
+//! - `--gdb`: QEMU starts paused (`-S`, as always) with `-gdb`, and the boot does not send
+//!   `cont`: the debugger starts the guest. The boot's clock runs only while the guest runs —
+//!   QMP's `STOP`/`RESUME` events stop and restart it — so the timeout, the inactivity
+//!   deadline and the step and milestone deadlines count the guest's running time, not the
+//!   time spent at a breakpoint or before the first `continue`.
+//! - `--pause-on-fail`: the gdbstub is started only when a boot fails (the monitor's
+//!   `gdbserver`), so a boot runs exactly as without the flag and the stub's socket appears
+//!   only when there is something to debug. QMP cannot be added to a running QEMU, and the
+//!   boot's own QMP connection (QEMU is its client) cannot be shared, so the flag gives QEMU a
+//!   second QMP monitor from the start, listening on `qmp-debug.sock`, for a person's QMP
+//!   client.
+
+use std::path::PathBuf;
+
+use super::Cancel;
+use super::control::Control;
+use crate::arch::Arch;
+use crate::postmortem::Postmortem;
+use crate::qemu::QemuCommand;
+use crate::qemu::gdb::{DebugOptions, GdbEndpoint, GdbListen};
+use crate::qemu::process::QemuProcess;
+use crate::qemu::qmp::QmpSocket;
+use crate::report::{Event, Level, Reporters};
+
+/// One boot's debugging: where its gdbstub and its person's QMP listen.
+pub(crate) struct DebugBoot {
+    options: DebugOptions,
+    gdb: GdbEndpoint,
+    /// `--pause-on-fail`: the QMP socket QEMU listens on for a person.
+    qmp: Option<PathBuf>,
+    /// The gdb line's debugger (`gdb` or `gdb-multiarch`) and ELF.
+    arch: Arch,
+    elf: Option<PathBuf>,
+}
+
+impl DebugBoot {
+    /// The debugging `options` ask of a boot whose QMP socket is `socket`; `None` when they ask
+    /// nothing. `elf` finds what the debugger loads.
+    pub(crate) fn new(
+        options: &DebugOptions,
+        socket: &QmpSocket,
+        arch: Arch,
+        elf: impl FnOnce() -> Option<PathBuf>,
+    ) -> Option<DebugBoot> {
+        if !options.any() {
+            return None;
+        }
+        let listen = options.gdb.unwrap_or(GdbListen::Socket);
+        let gdb = GdbEndpoint::new(listen, socket.sibling("gdb.sock"));
+        Some(DebugBoot {
+            options: *options,
+            gdb,
+            qmp: options
+                .pause_on_fail
+                .then(|| socket.sibling("qmp-debug.sock")),
+            arch,
+            elf: elf(),
+        })
+    }
+
+    /// Whether the guest waits for the debugger to start it (`--gdb`).
+    pub(crate) fn holds(&self) -> bool {
+        self.options.gdb.is_some()
+    }
+
+    /// `command` with the gdbstub (`--gdb`) and the person's QMP monitor (`--pause-on-fail`).
+    pub(crate) fn command(&self, mut command: QemuCommand) -> QemuCommand {
+        if self.holds() {
+            command.add(
+                &["-gdb", &self.gdb.qemu_device()],
+                "--gdb: the guest waits for the debugger (`continue` starts it)",
+            );
+        }
+        if let Some(qmp) = &self.qmp {
+            let option = format!(
+                "unix:{},server=on,wait=off",
+                qmp.to_string_lossy().replace(',', ",,")
+            );
+            command.add(
+                &["-qmp", &option],
+                "--pause-on-fail: a QMP monitor to connect to while a failed boot is paused",
+            );
+        }
+        command
+    }
+
+    /// `--gdb`: tells how to attach, once QEMU runs.
+    pub(crate) fn announce(&self, case: &str, reporters: &Reporters) {
+        if !self.holds() {
+            return;
+        }
+        note(
+            reporters,
+            case,
+            &format!(
+                "{case}: QEMU waits for the debugger; the deadlines count only while the guest \
+                 runs; Ctrl-C ends the run. Attach and `continue`:"
+            ),
+        );
+        note(reporters, case, &self.gdb_line());
+    }
+
+    /// Whether a failed boot pauses (`--pause-on-fail`).
+    pub(crate) fn pauses(&self) -> bool {
+        self.options.pause_on_fail
+    }
+
+    fn gdb_line(&self) -> String {
+        self.gdb.gdb_line(self.arch, self.elf.as_deref())
+    }
+
+    /// `--pause-on-fail`, after a failed boot's vCPUs were read (`pm`; the guest is stopped):
+    /// starts the gdbstub unless `--gdb` did, tells how to attach, and waits for SIGINT or
+    /// SIGTERM (claimed from `cancel`: it ends the pause, not the run), the run's cancel, or
+    /// QEMU's exit (a `quit` from the person's QMP or gdb's `kill`). QEMU is then the caller's
+    /// to stop and reap, and the boot's verdict stays the failure. Returns how long it paused.
+    pub(crate) async fn pause(
+        &self,
+        control: &Control,
+        qemu: &mut QemuProcess,
+        case: &str,
+        pm: &Postmortem,
+        reporters: &Reporters,
+        cancel: &mut Cancel,
+    ) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        let gdb = if self.holds() {
+            Ok(())
+        } else {
+            // The monitor says "Waiting for gdb connection on device …" when the stub
+            // listens, and why when it cannot: its socket tells which.
+            match control.monitor(&self.gdb.monitor_command()).await {
+                Ok(_) if self.gdb.socket().is_some_and(|p| p.exists()) => Ok(()),
+                Ok(out) => Err(out.trim().to_string()),
+                Err(e) => Err(e),
+            }
+        };
+        note(
+            reporters,
+            case,
+            &format!(
+                "{case}: paused on failure ({}); QEMU is kept, stopped, until Ctrl-C \
+                 (SIGINT or SIGTERM), then the run goes on",
+                pm.one_line()
+            ),
+        );
+        match gdb {
+            Ok(()) => note(reporters, case, &format!("gdb: {}", self.gdb_line())),
+            Err(why) => note(reporters, case, &format!("no gdbstub: {why}")),
+        }
+        if let Some(qmp) = &self.qmp {
+            note(reporters, case, &format!("QMP: {}", qmp.display()));
+        }
+        tokio::select! {
+            _ = cancel.interrupted() => {}
+            _ = qemu.wait() => {}
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for DebugBoot {
+    /// The sockets QEMU listened on go with the boot.
+    fn drop(&mut self) {
+        for path in self.gdb.socket().into_iter().chain(self.qmp.as_deref()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn note(reporters: &Reporters, case: &str, message: &str) {
+    reporters.emit(Event::Note {
+        case: Some(case),
+        level: Level::Info,
+        message,
+        location: None,
+    });
+}
