@@ -100,6 +100,7 @@ impl Running {
             }
             if Instant::now() > until {
                 let _ = self.child.kill();
+                self.seen.extend(self.lines.try_iter());
                 panic!("qemu-test did not end:\n{}", self.seen.join("\n"));
             }
             // Polling an outside process's exit: nothing can tell us sooner.
@@ -108,6 +109,24 @@ impl Running {
         self.seen.extend(self.lines.iter());
         (status.code(), self.seen.join("\n"))
     }
+}
+
+/// `run --kernel <variant>.elf --qemu-config <BAREMETAL_CONFIG> <extra>`: the aarch64
+/// bare-metal fixture's arguments, and its kernel.
+fn baremetal(s: &Scratch, variant: &str, extra: &[&str]) -> (Vec<String>, std::path::PathBuf) {
+    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
+    let kernel = fixture(&format!("aarch64-baremetal/{variant}.elf"));
+    let mut args: Vec<String> = ["run", "--kernel", kernel.to_str().unwrap()]
+        .into_iter()
+        .chain(["--qemu-config", cfg.to_str().unwrap()])
+        .map(String::from)
+        .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    (args, kernel)
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// Polls (at most [`WAIT`]) for `path` to appear: QEMU creates its sockets after it starts.
@@ -175,21 +194,8 @@ fn boot_seconds(s: &Scratch) -> f64 {
 #[test]
 fn gdb_attaches_reads_a_register_continues_and_the_paused_time_is_not_the_guests() {
     let s = Scratch::new();
-    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
-    let kernel = fixture("aarch64-baremetal/hello.elf");
-    let mut run = Running::start(
-        &s,
-        &[
-            "run",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-            "--timeout",
-            "2s",
-            "--gdb",
-        ],
-    );
+    let (args, kernel) = baremetal(&s, "hello", &["--timeout", "2s", "--gdb"]);
+    let mut run = Running::start(&s, &strs(&args));
     let line = gdb_line(&run.line(" -ex 'target remote "));
     let socket = s.out().join("cases/hello/gdb.sock");
     assert_eq!(
@@ -228,21 +234,8 @@ fn gdb_attaches_reads_a_register_continues_and_the_paused_time_is_not_the_guests
 #[test]
 fn ctrl_c_while_qemu_waits_for_the_debugger_ends_the_run_and_reaps_qemu() {
     let s = Scratch::new();
-    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
-    let kernel = fixture("aarch64-baremetal/hello.elf");
-    let mut run = Running::start(
-        &s,
-        &[
-            "run",
-            "--kernel",
-            kernel.to_str().unwrap(),
-            "--qemu-config",
-            cfg.to_str().unwrap(),
-            "--timeout",
-            "1s",
-            "--gdb",
-        ],
-    );
+    let (args, _) = baremetal(&s, "hello", &["--timeout", "1s", "--gdb"]);
+    let mut run = Running::start(&s, &strs(&args));
     run.line(" -ex 'target remote ");
     wait_for_file(&s.out().join("cases/hello/gdb.sock"));
     run.signal(libc::SIGINT);
@@ -263,9 +256,9 @@ fn pause_on_fail_keeps_the_failed_qemu_stopped_until_ctrl_c_and_the_run_goes_on(
     let suite = s.write(
         "suite.toml",
         &format!(
-            "[defaults]\nqemu-config = \"{}\"\ntimeout = \"1s\"\n\
-             [[case]]\nname = \"hang\"\nkernel = \"{}\"\n\
-             [[case]]\nname = \"hello\"\nkernel = \"{}\"\n",
+            "[defaults]\nqemu-config = \"{}\"\n\
+             [[case]]\nname = \"hang\"\nkernel = \"{}\"\ntimeout = \"1s\"\n\
+             [[case]]\nname = \"hello\"\nkernel = \"{}\"\ntimeout = \"60s\"\n",
             cfg.display(),
             fixture("aarch64-baremetal/hang.elf").display(),
             fixture("aarch64-baremetal/hello.elf").display(),
@@ -318,15 +311,8 @@ fn pause_on_fail_keeps_the_failed_qemu_stopped_until_ctrl_c_and_the_run_goes_on(
 #[test]
 fn debugging_is_refused_in_github_actions_and_with_parallel_jobs() {
     let s = Scratch::new();
-    let cfg = s.write("qemu.toml", BAREMETAL_CONFIG);
-    let kernel = fixture("aarch64-baremetal/hello.elf");
-    let base = [
-        "run",
-        "--kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-config",
-        cfg.to_str().unwrap(),
-    ];
+    let (base, _) = baremetal(&s, "hello", &[]);
+    let base = strs(&base);
     for flag in ["--gdb", "--pause-on-fail"] {
         let out = s
             .actions_cmd(&[&base[..], &[flag]].concat())

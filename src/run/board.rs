@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::SerialStream;
 
-use super::Cancel;
 use super::boot::{BootReport, Console, Machine, MachineEvent};
+use super::{Cancel, note};
 use crate::board::load::{self, BoardBoot, BootCommand, BootFile, LoadMethod, NetPlan};
 use crate::board::power::{self, PowerAction, PowerRun};
 use crate::board::serial::{DEFAULT_BAUD, SerialConsole};
@@ -408,15 +408,6 @@ fn net_plan(config: &UbootConfig) -> Result<Option<NetPlan>, Error> {
         netmask: net.netmask.as_ref().map(|s| s.value),
         gateway: net.gatewayip.as_ref().map(|s| s.value),
     }))
-}
-
-fn note(reporters: &Reporters, case: &str, message: &str) {
-    reporters.emit(Event::Note {
-        case: Some(case),
-        level: Level::Info,
-        message,
-        location: None,
-    });
 }
 
 /// The power commands' output, `<case>.power.log` beside the console log (which stays the

@@ -20,13 +20,14 @@ use std::path::PathBuf;
 
 use super::Cancel;
 use super::control::Control;
+use super::note;
 use crate::arch::Arch;
 use crate::postmortem::Postmortem;
 use crate::qemu::QemuCommand;
 use crate::qemu::gdb::{DebugOptions, GdbEndpoint, GdbListen};
 use crate::qemu::process::QemuProcess;
 use crate::qemu::qmp::QmpSocket;
-use crate::report::{Event, Level, Reporters};
+use crate::report::Reporters;
 
 /// One boot's debugging: where its gdbstub and its person's QMP listen.
 pub(crate) struct DebugBoot {
@@ -172,13 +173,4 @@ impl Drop for DebugBoot {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-fn note(reporters: &Reporters, case: &str, message: &str) {
-    reporters.emit(Event::Note {
-        case: Some(case),
-        level: Level::Info,
-        message,
-        location: None,
-    });
 }

@@ -126,6 +126,16 @@ fn deliver(claims: &Claims, sig: CancelSignal) -> bool {
     delivered
 }
 
+/// Tells the reporters `message` about `case` (a note, for information).
+pub(crate) fn note(reporters: &Reporters, case: &str, message: &str) {
+    reporters.emit(Event::Note {
+        case: Some(case),
+        level: Level::Info,
+        message,
+        location: None,
+    });
+}
+
 /// What a run decided: every case's result (in the planned order), the process exit code and
 /// the worst outcome.
 #[derive(Debug)]
