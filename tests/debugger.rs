@@ -232,12 +232,31 @@ fn gdb_attaches_reads_a_register_continues_and_the_paused_time_is_not_the_guests
 }
 
 #[test]
-fn ctrl_c_while_qemu_waits_for_the_debugger_ends_the_run_and_reaps_qemu() {
+fn ctrl_c_while_qemu_waits_on_a_loopback_port_ends_the_run_and_reaps_qemu() {
     let s = Scratch::new();
-    let (args, _) = baremetal(&s, "hello", &["--timeout", "1s", "--gdb"]);
+    // A loopback port this time: a free one, as the system hands it out.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let (args, kernel) = baremetal(&s, "hello", &["--timeout", "1s", "--gdb", &addr]);
     let mut run = Running::start(&s, &strs(&args));
-    run.line(" -ex 'target remote ");
-    wait_for_file(&s.out().join("cases/hello/gdb.sock"));
+    let line = gdb_line(&run.line(" -ex 'target remote "));
+    assert_eq!(
+        line,
+        format!(
+            "{} -ex 'target remote {addr}' {}",
+            debugger(),
+            kernel.display()
+        )
+    );
+    // QEMU listens there once it runs; the guest still waits (no deadline passes meanwhile).
+    let start = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(start.elapsed() < WAIT, "QEMU never listened on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     run.signal(libc::SIGINT);
     let (code, stderr) = run.finish();
     assert_eq!(code, Some(130), "{stderr}");
