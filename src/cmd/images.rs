@@ -100,10 +100,7 @@ fn key_requests(
     };
     let mut requests = Vec::new();
     if suite.is_some() || !cases.is_empty() {
-        let (_, layered) = crate::plan::layered_cases(&top, suite.as_ref(), cases, &cwd)?;
-        for case in &layered {
-            requests.extend(ImageRequest::of(case)?);
-        }
+        requests = crate::plan::layered_images(&top, suite.as_ref(), cases, &cwd)?;
     }
     for image in images {
         let one = CaseInputs {

@@ -342,6 +342,22 @@ pub fn plan_run_each(
         .collect())
 }
 
+/// The registry images of the selected cases, layered as [`layered_cases`] layers them (what the
+/// run fetches; the action's image cache key and `images key` are made of them).
+pub fn layered_images(
+    cli: &CaseInputs,
+    suite: Option<&Suite>,
+    selected: &[String],
+    cwd: &Path,
+) -> Result<Vec<ImageRequest>, Error> {
+    let (_, cases) = layered_cases(cli, suite, selected, cwd)?;
+    let mut requests = Vec::new();
+    for case in &cases {
+        requests.extend(ImageRequest::of(case)?);
+    }
+    Ok(requests)
+}
+
 /// The workspace and each selected case's inputs, layered (command line and action inputs over
 /// the suite case over its `[defaults]`) with every path absolute: what [`plan_case`] plans
 /// from, also for the action's steps that need to know the cases before the run (the build

@@ -45,12 +45,7 @@ pub async fn image_keys(
 /// `--image`/`--registry` over each case over the suite's defaults; `--test-suit` cases too).
 pub fn case_images(run: &RunArgs, cwd: &Path) -> Result<Vec<ImageRequest>, Error> {
     let (cli, suite) = crate::cmd::run::case_layers(run, cwd)?;
-    let (_, cases) = crate::plan::layered_cases(&cli, suite.as_ref(), &run.cases, cwd)?;
-    let mut requests = Vec::new();
-    for case in &cases {
-        requests.extend(ImageRequest::of(case)?);
-    }
-    Ok(requests)
+    crate::plan::layered_images(&cli, suite.as_ref(), &run.cases, cwd)
 }
 
 /// The `key` step's outputs: `dir` (always) and `key` (empty when there is nothing to cache or
