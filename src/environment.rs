@@ -1,13 +1,16 @@
 //! The process environment, read in one place. The Actions runner's variables (`GITHUB_*`,
-//! `RUNNER_*`, and `action.yml`'s `QEMU_TEST_ARTIFACT_NAME`) are read once into a typed
-//! [`Runner`] that the commands pass down; the action's `INPUT_*` variables reach
+//! `RUNNER_*`, and `action.yml`'s `QEMU_TEST_ARTIFACT_NAME`) are read into a typed [`Runner`]
+//! (the commands read it once and pass it down); the action's `INPUT_*` variables reach
 //! `crate::cmd::inputs` through [`Lookup`]; the few settings other tools define
-//! (`TGOS_IMAGE_*`, `WORKSPACE_FOLDER`, the cache root's variables, and `${env:NAME}` in the
-//! user's configs) are read through [`process`] by the module that owns their rule.
+//! (`TGOS_IMAGE_*`, `WORKSPACE_FOLDER`, `QEMU_TEST_CACHE`/`XDG_CACHE_HOME`/`HOME` for the
+//! cache root, and `${env:NAME}` in the user's configs) are read through [`process`] by the
+//! module that owns their rule.
 //!
 //! `tests/layers.rs` keeps `std::env::var` out of every other file but a listed few (`PATH`,
-//! `TERM`, `NO_COLOR`: the operating system's and the terminal's conventions). Ground level:
-//! uses nothing of the crate.
+//! `TERM`, `NO_COLOR`: the operating system's and the terminal's conventions), and the runner's
+//! variable names (`"GITHUB_…"`, `"RUNNER_…"`, `"INPUT_…"`, `"ACTIONS_…"`) out of every file but
+//! this one, `cmd/inputs.rs` and the `env = "INPUT_…"` of `cli.rs`'s flags. Ground level: uses
+//! nothing of the crate.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -103,6 +106,9 @@ pub struct Runner {
     /// `RUNNER_OS`, `RUNNER_ARCH` (`Linux`, `X64`).
     pub os: Option<String>,
     pub arch: Option<String>,
+    /// `RUNNER_TOOL_CACHE`: the runner's tool cache, kept between jobs on self-hosted runners
+    /// (the image cache's default root); as the OS holds it, untrimmed.
+    pub tool_cache: Option<PathBuf>,
     /// `QEMU_TEST_ARTIFACT_NAME`: the log artifact `action.yml` uploads.
     pub artifact_name: Option<String>,
 }
@@ -136,6 +142,10 @@ impl Runner {
             job: get("GITHUB_JOB"),
             os: get("RUNNER_OS"),
             arch: get("RUNNER_ARCH"),
+            tool_cache: vars
+                .get_os("RUNNER_TOOL_CACHE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             artifact_name: get(ARTIFACT_NAME_VAR),
         }
     }
@@ -153,8 +163,12 @@ mod tests {
             ("GITHUB_SHA", " abc \n"),
             ("GITHUB_JOB", ""),
             ("RUNNER_OS", "Linux"),
+            ("RUNNER_TOOL_CACHE", "/opt/hostedtoolcache"),
         ]));
         assert!(r.actions);
+        assert_eq!(r.tool_cache, Some(PathBuf::from("/opt/hostedtoolcache")));
+        let empty = Runner::from_vars(&map(&[("RUNNER_TOOL_CACHE", "")]));
+        assert_eq!(empty.tool_cache, None);
         assert_eq!(r.output, Some(PathBuf::from("/tmp/out")));
         assert_eq!(r.sha.as_deref(), Some("abc"));
         assert_eq!((r.job, r.os.as_deref()), (None, Some("Linux")));

@@ -1,5 +1,7 @@
 //! The structure's two rules (docs/architecture.md): no module imports one from a higher layer,
-//! and no files import each other in a loop.
+//! and no files import each other in a loop; and the rule of one environment reader: only the
+//! listed files read `std::env`, and only `environment.rs`, `cmd/inputs.rs` and `cli.rs`'s flags
+//! name the runner's variables (`"GITHUB_…"`, `"RUNNER_…"`, `"INPUT_…"`, `"ACTIONS_…"`).
 //!
 //! Every `crate::…`, `super::…`, `self::…` and child-module path in `src/` (in `use` trees, code,
 //! and macro arguments alike) is read from the file's tokens (proc-macro2's tokenizer, so comments
@@ -541,17 +543,31 @@ const ENV_READERS: &[(&str, &str)] = &[
     ("report/terminal.rs", "NO_COLOR: the terminal's convention"),
 ];
 
-#[test]
-fn the_environment_is_read_in_known_places_only() {
+/// Every `.rs` file under `src/`: its path relative to `src/` and its text.
+fn sources() -> Vec<(String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    let mut readers = BTreeSet::new();
-    for f in &files {
-        let stream: TokenStream = std::fs::read_to_string(f).unwrap().parse().unwrap();
-        if reads_env(stream) {
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
             let rel = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
-            readers.insert(rel);
+            (rel, std::fs::read_to_string(f).unwrap())
+        })
+        .collect()
+}
+
+fn parse(file: &str, text: &str) -> TokenStream {
+    text.parse().unwrap_or_else(|e| panic!("{file}: {e:?}"))
+}
+
+#[test]
+fn the_environment_is_read_in_known_places_only() {
+    let mut readers = BTreeSet::new();
+    for (file, text) in sources() {
+        if reads_env(parse(&file, &text)) {
+            readers.insert(file);
         }
     }
     let known: BTreeSet<String> = ENV_READERS.iter().map(|(f, _)| f.to_string()).collect();
@@ -578,4 +594,209 @@ fn reads_env(stream: TokenStream) -> bool {
         }
         _ => false,
     })
+}
+
+/// The reader of `std::env` sees a call in code, not the words in a string or a comment.
+#[test]
+fn the_env_reader_sees_a_planted_read() {
+    let read = |text: &str| reads_env(parse("planted.rs", text));
+    assert!(read(
+        r#"fn sha() -> Option<String> { std::env::var("GITHUB_SHA").ok() }"#
+    ));
+    assert!(read(
+        "use std::env; fn p() -> bool { env::var_os(\"PATH\").is_some() }"
+    ));
+    assert!(!read(
+        r#"// std::env::var("X")
+        fn f() -> &'static str { "std::env::var" }"#
+    ));
+}
+
+/// The prefixes of the names the GitHub Actions runner gives a step's variables: its own
+/// (`GITHUB_*`, `RUNNER_*`, `ACTIONS_*`) and the action's inputs (`INPUT_*`).
+const RUNNER_PREFIXES: &[&str] = &["GITHUB_", "RUNNER_", "INPUT_", "ACTIONS_"];
+
+/// A runner variable's name written as a string literal in `src/`.
+struct RunnerName {
+    file: String,
+    /// The literal as written (`r"RUNNER_OS"`), to find its line.
+    token: String,
+    name: String,
+    /// Written as `env = "…"`: the variable of a clap argument.
+    env_attr: bool,
+}
+
+/// The only files that may write a runner variable's name, which names, and why. Every other
+/// file takes what it needs from `environment::Runner`'s typed fields, or names an input by its
+/// workflow name (`cmd::inputs::var_name("log-dir")`; `cmd::inputs::given` in tests).
+#[allow(clippy::type_complexity)]
+const RUNNER_NAME_WRITERS: &[(&str, fn(&RunnerName) -> bool, &str)] = &[
+    (
+        "environment.rs",
+        |_| true,
+        "the one reader: `Runner` reads the GITHUB_*/RUNNER_* variables once",
+    ),
+    (
+        "cmd/inputs.rs",
+        |_| true,
+        "the one place the INPUT_* variables become flags",
+    ),
+    (
+        "cli.rs",
+        |n| n.env_attr && n.name.starts_with("INPUT_"),
+        "`#[arg(env = \"INPUT_…\")]`: each action input is defined once, on its flag (issue \
+         #10), and cmd/inputs.rs finds its variable there; nothing else in cli.rs",
+    ),
+];
+
+/// The text between a string literal token's quotes (`"…"`, `r"…"`, `r#"…"#`, `b"…"`).
+fn string_value(token: &str) -> Option<&str> {
+    let t = token.strip_prefix('b').unwrap_or(token);
+    let t = t.strip_prefix('r').map_or(t, |r| r.trim_matches('#'));
+    t.strip_prefix('"')?.strip_suffix('"')
+}
+
+/// A runner variable's name, or the start of one: `GITHUB_SHA`, `INPUT_`, `INPUT_{}` (a format
+/// string that builds one); not a sentence that mentions one.
+fn is_runner_name(s: &str) -> bool {
+    let mut depth = 0usize;
+    RUNNER_PREFIXES.iter().any(|p| s.starts_with(p))
+        && s.chars().all(|c| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            // a format placeholder stands for the rest of the name
+            depth > 0 || c == '}' || c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
+        })
+}
+
+fn runner_names(file: &str, stream: TokenStream, out: &mut Vec<RunnerName>) {
+    let tokens: Vec<TokenTree> = stream.into_iter().collect();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            TokenTree::Group(g) => runner_names(file, g.stream(), out),
+            TokenTree::Literal(l) => {
+                let token = l.to_string();
+                let Some(name) = string_value(&token).filter(|s| is_runner_name(s)) else {
+                    continue;
+                };
+                let name = name.to_string();
+                let env_attr = i >= 2
+                    && is_punct(tokens.get(i - 1), '=')
+                    && tokens.get(i - 2).and_then(ident).as_deref() == Some("env");
+                out.push(RunnerName {
+                    file: file.to_string(),
+                    token,
+                    name,
+                    env_attr,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The runner variable names written outside [`RUNNER_NAME_WRITERS`] (`file:line: "NAME"`), and
+/// the writers' files that wrote one.
+fn misplaced_runner_names(sources: &[(String, String)]) -> (Vec<String>, BTreeSet<&'static str>) {
+    let mut misplaced = Vec::new();
+    let mut used = BTreeSet::new();
+    for (file, text) in sources {
+        let mut names = Vec::new();
+        runner_names(file, parse(file, text), &mut names);
+        // The line of each: the next line holding the literal as written (the tokens carry no
+        // lines without proc-macro2's `span-locations`, whose feature would rebuild every
+        // crate that shares proc-macro2 with the macros).
+        let mut after = 0;
+        for n in &names {
+            let line = text
+                .lines()
+                .enumerate()
+                .skip(after)
+                .find(|(_, l)| l.contains(&n.token))
+                .map(|(i, _)| i + 1);
+            if let Some(l) = line {
+                after = l - 1;
+            }
+            match RUNNER_NAME_WRITERS
+                .iter()
+                .find(|(f, allows, _)| *f == n.file && allows(n))
+            {
+                Some((f, _, _)) => {
+                    used.insert(*f);
+                }
+                None => misplaced.push(format!(
+                    "{}:{}: \"{}\"",
+                    n.file,
+                    line.map_or("?".into(), |l| l.to_string()),
+                    n.name
+                )),
+            }
+        }
+    }
+    (misplaced, used)
+}
+
+/// The runner's variables are named in `environment.rs` (read into the typed `Runner`),
+/// `cmd/inputs.rs` and `cli.rs`'s `env = "INPUT_…"` only: a `"GITHUB_SHA"` anywhere else
+/// (`std::env::var("GITHUB_SHA")` in `report/`, a map of variables in a test) fails.
+#[test]
+fn the_runners_variables_are_named_in_known_places_only() {
+    let (misplaced, used) = misplaced_runner_names(&sources());
+    assert!(
+        misplaced.is_empty(),
+        "runner variables named outside environment.rs (use `Runner`'s fields) and \
+         cmd/inputs.rs (inputs by their workflow name); or add the file to RUNNER_NAME_WRITERS \
+         in tests/layers.rs with why:\n{}",
+        misplaced.join("\n")
+    );
+    let stale: Vec<_> = RUNNER_NAME_WRITERS
+        .iter()
+        .map(|(f, _, _)| *f)
+        .filter(|f| !used.contains(f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "listed in RUNNER_NAME_WRITERS but naming no runner variable now (delete them): {stale:?}"
+    );
+}
+
+/// The lint catches names planted in the real tree — a read in `report/`, a raw string, a name
+/// built by a format string, a clap `env =` outside `cli.rs`, a name in `cli.rs` that is not a
+/// flag's input — and passes over a sentence that mentions one.
+#[test]
+fn the_runner_name_lint_catches_planted_names() {
+    let mut tree = sources();
+    tree.push((
+        "report/planted.rs".into(),
+        r##"fn sha() -> Option<String> {
+    std::env::var("GITHUB_SHA").ok()
+}
+fn os() -> Option<String> { crate::environment::process().get(r#"RUNNER_OS"#) }
+fn input(name: &str) -> String { format!("INPUT_{}", name.to_uppercase()) }
+fn message() -> &'static str { "GITHUB_SHA is not set" }
+"##
+        .into(),
+    ));
+    tree.push((
+        "run/planted.rs".into(),
+        "#[derive(clap::Args)] struct A { #[arg(env = \"INPUT_CASE\")] case: String }".into(),
+    ));
+    let cli = tree.iter_mut().find(|(f, _)| f == "cli.rs").unwrap();
+    let cli_lines = cli.1.lines().count();
+    cli.1
+        .push_str("\nconst DEBUG: &str = \"ACTIONS_STEP_DEBUG\";\n");
+    let (misplaced, _) = misplaced_runner_names(&tree);
+    assert_eq!(
+        misplaced,
+        [
+            format!("cli.rs:{}: \"ACTIONS_STEP_DEBUG\"", cli_lines + 2),
+            "report/planted.rs:2: \"GITHUB_SHA\"".into(),
+            "report/planted.rs:4: \"RUNNER_OS\"".into(),
+            "report/planted.rs:5: \"INPUT_{}\"".into(),
+            "run/planted.rs:1: \"INPUT_CASE\"".into(),
+        ]
+    );
 }

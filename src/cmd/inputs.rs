@@ -29,6 +29,15 @@ pub fn action_args(vars: &impl Lookup) -> Result<crate::cli::ActionArgs, Error> 
     }
 }
 
+/// The action's inputs by name (`("log-dir", "out")`) as the variables the runner sets for
+/// them (tests of the action's steps, which speak the workflow's names).
+#[cfg(test)]
+pub fn given(inputs: &[(&str, &str)]) -> impl Lookup + use<> {
+    let vars: Vec<(String, &str)> = inputs.iter().map(|(k, v)| (var_name(k), *v)).collect();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    crate::environment::map(&pairs)
+}
+
 /// The variable that carries an input: `log-dir` → `INPUT_LOG_DIR`.
 pub fn var_name(input: &str) -> String {
     format!("INPUT_{}", input.replace(['-', ' '], "_").to_uppercase())

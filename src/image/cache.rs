@@ -155,8 +155,9 @@ impl Cache {
     /// `$RUNNER_TOOL_CACHE/qemu-test-action` (kept between jobs on self-hosted runners), else
     /// `$XDG_CACHE_HOME/qemu-test-action`, else `~/.cache/qemu-test-action`.
     pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, Error> {
-        use crate::environment::Lookup;
-        locate_with(explicit, |k| {
+        use crate::environment::{Lookup, Runner};
+        let tool_cache = Runner::from_env().tool_cache;
+        locate_with(explicit, tool_cache, |k| {
             crate::environment::process()
                 .get_os(k)
                 .filter(|v| !v.is_empty())
@@ -534,8 +535,10 @@ struct Lock {
     _file: File,
 }
 
+/// The cache root from `--cache-dir`, the runner's tool cache and the variables in `env`.
 fn locate_with(
     explicit: Option<&Path>,
+    tool_cache: Option<PathBuf>,
     env: impl Fn(&str) -> Option<PathBuf>,
 ) -> Result<PathBuf, Error> {
     const APP: &str = "qemu-test-action";
@@ -545,14 +548,13 @@ fn locate_with(
     if let Some(p) = env("QEMU_TEST_CACHE") {
         return Ok(p);
     }
-    let under = |var: &str, sub: &str| {
-        env(var)
-            .filter(|p| p.is_absolute())
+    let under = |dir: Option<PathBuf>, sub: &str| {
+        dir.filter(|p| p.is_absolute())
             .map(|p| p.join(sub).join(APP))
     };
-    under("RUNNER_TOOL_CACHE", "")
-        .or_else(|| under("XDG_CACHE_HOME", ""))
-        .or_else(|| under("HOME", ".cache"))
+    under(tool_cache, "")
+        .or_else(|| under(env("XDG_CACHE_HOME"), ""))
+        .or_else(|| under(env("HOME"), ".cache"))
         .map(|p| p.components().collect())
         .ok_or_else(|| {
             Error::usage("cannot choose an image cache directory: HOME is not set")
@@ -780,22 +782,32 @@ mod tests {
     fn cache_root_follows_the_documented_precedence() {
         let all = [
             ("QEMU_TEST_CACHE", "/q"),
-            ("RUNNER_TOOL_CACHE", "/opt/hostedtoolcache"),
             ("XDG_CACHE_HOME", "/x"),
             ("HOME", "/home/u"),
         ];
+        let tool = || Some(PathBuf::from("/opt/hostedtoolcache"));
         let explicit = Path::new("/cli");
-        assert_eq!(locate_with(Some(explicit), env(&all)).unwrap(), explicit);
-        assert_eq!(locate_with(None, env(&all)).unwrap(), Path::new("/q"));
-        let root = locate_with(None, env(&all[1..])).unwrap();
-        assert_eq!(root, Path::new("/opt/hostedtoolcache/qemu-test-action"));
+        let root = locate_with(Some(explicit), tool(), env(&all)).unwrap();
+        assert_eq!(root, explicit);
         assert_eq!(
-            locate_with(None, env(&all[2..])).unwrap(),
+            locate_with(None, tool(), env(&all)).unwrap(),
+            Path::new("/q")
+        );
+        let root = locate_with(None, tool(), env(&all[1..])).unwrap();
+        assert_eq!(root, Path::new("/opt/hostedtoolcache/qemu-test-action"));
+        let relative = Some(PathBuf::from("hostedtoolcache"));
+        assert_eq!(
+            locate_with(None, relative, env(&all[1..])).unwrap(),
+            Path::new("/x/qemu-test-action"),
+            "a relative tool cache is passed over"
+        );
+        assert_eq!(
+            locate_with(None, None, env(&all[1..])).unwrap(),
             Path::new("/x/qemu-test-action")
         );
-        let home = locate_with(None, env(&all[3..])).unwrap();
+        let home = locate_with(None, None, env(&all[2..])).unwrap();
         assert_eq!(home, Path::new("/home/u/.cache/qemu-test-action"));
-        let err = locate_with(None, env(&[])).unwrap_err();
+        let err = locate_with(None, None, env(&[])).unwrap_err();
         assert!(err.message.contains("HOME is not set"), "{err}");
     }
 }

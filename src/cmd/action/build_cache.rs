@@ -59,8 +59,8 @@ pub fn cache_dir(run: &RunArgs, cwd: &Path) -> PathBuf {
     target_root(&super::prepare::log_dir(run.out_dir.as_deref(), cwd))
 }
 
-/// The `key` step: the directory, the key and the restore keys (see the module docs); `vars`
-/// gives the runner's `RUNNER_OS` and `RUNNER_ARCH`.
+/// The `key` step: the directory, the key and the restore keys (see the module docs); `runner`
+/// gives the runner's OS and architecture.
 pub fn key_step(args: &ActionArgs, runner: &Runner, cwd: &Path) -> KeyStep {
     let mut step = KeyStep {
         dir: cache_dir(&args.run, cwd),
@@ -234,7 +234,6 @@ fn short(digest: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::cmd::inputs;
-    use crate::environment::map as vars;
 
     const BOARD: &str = "target = \"x86_64-unknown-linux-gnu\"\nfeatures = []\nlog = \"Info\"\n\
                          cargo_args = []\nto_bin = false\nvm_configs = [\"vms/a.toml\"]\n";
@@ -262,19 +261,25 @@ mod tests {
         d
     }
 
-    fn key_of(dir: &Path, extra: &[(&str, &str)]) -> KeyStep {
-        let mut pairs = vec![
-            ("INPUT_BUILD_CONFIG", "board.toml"),
-            ("RUNNER_OS", "Linux"),
-            ("RUNNER_ARCH", "X64"),
-        ];
-        pairs.extend_from_slice(extra);
-        let vars = vars(&pairs);
+    /// The key step on a runner of `arch` (`RUNNER_ARCH`) with the inputs `extra` (by name)
+    /// over `build-config: board.toml`.
+    fn key_on(arch: &str, dir: &Path, extra: &[(&str, &str)]) -> KeyStep {
+        let mut given = vec![("build-config", "board.toml")];
+        given.extend_from_slice(extra);
+        let runner = Runner {
+            os: Some("Linux".into()),
+            arch: Some(arch.into()),
+            ..Runner::default()
+        };
         key_step(
-            &inputs::action_args(&vars).unwrap(),
-            &Runner::from_vars(&vars),
+            &inputs::action_args(&inputs::given(&given)).unwrap(),
+            &runner,
             dir,
         )
+    }
+
+    fn key_of(dir: &Path, extra: &[(&str, &str)]) -> KeyStep {
+        key_on("X64", dir, extra)
     }
 
     fn edit(dir: &Path, file: &str, text: &str) {
@@ -284,7 +289,7 @@ mod tests {
     #[test]
     fn the_key_names_the_runner_and_each_part_and_restore_keys_drop_parts_from_the_end() {
         let d = workspace();
-        let k = key_of(d.path(), &[("INPUT_LOG_DIR", "out")]);
+        let k = key_of(d.path(), &[("log-dir", "out")]);
         assert_eq!(k.dir, d.path().join("out/cargo-target"));
         assert!(
             k.key.starts_with("qemu-test-build-v1-Linux-X64-"),
@@ -316,7 +321,7 @@ mod tests {
         let again = key_of(d.path(), &[]);
         assert_eq!(again.key, k.key);
         assert_eq!(again.dir, d.path().join("qemu-test-out/cargo-target"));
-        let arm = key_of(d.path(), &[("RUNNER_ARCH", "ARM64")]);
+        let arm = key_on("ARM64", d.path(), &[]);
         assert!(
             arm.key.starts_with("qemu-test-build-v1-Linux-ARM64-"),
             "{}",
@@ -338,7 +343,7 @@ mod tests {
                 assert!(!key.key.starts_with(r.as_str()), "{r} vs {}", key.key);
             }
         };
-        changed(&key_of(d.path(), &[("INPUT_VMCONFIGS", "vms/b.toml")]), 3);
+        changed(&key_of(d.path(), &[("vmconfigs", "vms/b.toml")]), 3);
         edit(d.path(), "vms/a.toml", "[base]\nname = \"a2\"\n");
         changed(&key_of(d.path(), &[]), 3);
         edit(d.path(), "vms/a.toml", "[base]\nname = \"a\"\n");
@@ -375,9 +380,9 @@ mod tests {
             key_of(
                 d.path(),
                 &[
-                    ("INPUT_BUILD_CONFIG", ""),
-                    ("INPUT_SUITE", "suite.toml"),
-                    ("INPUT_CASE", cases),
+                    ("build-config", ""),
+                    ("suite", "suite.toml"),
+                    ("case", cases),
                 ],
             )
         };
@@ -407,14 +412,14 @@ mod tests {
             "[defaults]\nbuild-config = \"board.toml\"\n\n[[case]]\nname = \"a\"\n",
         )
         .unwrap();
-        let suite = [("INPUT_BUILD_CONFIG", ""), ("INPUT_SUITE", "suite.toml")];
+        let suite = [("build-config", ""), ("suite", "suite.toml")];
         let builds = key_of(d.path(), &suite);
         assert_eq!(builds.key, key_of(d.path(), &[]).key);
-        for (var, value) in [("INPUT_KERNEL", "k.elf"), ("INPUT_BUILD_COMMAND", "make")] {
+        for (input, value) in [("kernel", "k.elf"), ("build-command", "make")] {
             let mut inputs = suite.to_vec();
-            inputs.push((var, value));
+            inputs.push((input, value));
             let k = key_of(d.path(), &inputs);
-            assert_eq!(k.key, "", "{var}");
+            assert_eq!(k.key, "", "{input}");
             assert!(
                 k.notes[0].contains("no selected case builds"),
                 "{:?}",
@@ -426,31 +431,28 @@ mod tests {
     #[test]
     fn nothing_to_cache_is_an_empty_key_with_a_note_never_an_error() {
         let d = workspace();
-        let off = key_of(d.path(), &[("INPUT_CACHE_BUILD", "false")]);
+        let off = key_of(d.path(), &[("cache-build", "false")]);
         assert_eq!((off.key.as_str(), off.restore_keys.len()), ("", 0));
         assert!(
             off.notes[0].contains("cache-build is false"),
             "{:?}",
             off.notes
         );
-        let prebuilt = key_of(
-            d.path(),
-            &[("INPUT_BUILD_CONFIG", ""), ("INPUT_KERNEL", "k.elf")],
-        );
+        let prebuilt = key_of(d.path(), &[("build-config", ""), ("kernel", "k.elf")]);
         assert_eq!(prebuilt.key, "");
         assert!(
             prebuilt.notes[0].contains("no selected case builds"),
             "{:?}",
             prebuilt.notes
         );
-        let missing = key_of(d.path(), &[("INPUT_BUILD_CONFIG", "nope.toml")]);
+        let missing = key_of(d.path(), &[("build-config", "nope.toml")]);
         assert_eq!(missing.key, "");
         assert!(
             missing.notes[0].contains("continuing without the build cache"),
             "{:?}",
             missing.notes
         );
-        let e = inputs::action_args(&vars(&[("INPUT_CACHE_BUILD", "yes")])).unwrap_err();
+        let e = inputs::action_args(&inputs::given(&[("cache-build", "yes")])).unwrap_err();
         assert!(e.to_string().contains("input `cache-build`"), "{e}");
     }
 

@@ -88,8 +88,8 @@ pub fn log_dir(given: Option<&Path>, cwd: &Path) -> PathBuf {
     cwd.join(given.unwrap_or(Path::new(DEFAULT_LOG_DIR)))
 }
 
-/// Resolves the prepare step's outputs from the inputs in the working directory `cwd`; `vars`
-/// gives the runner's `GITHUB_JOB` and `GITHUB_RUN_ATTEMPT`.
+/// Resolves the prepare step's outputs from the inputs in the working directory `cwd`; `runner`
+/// gives the job and the run attempt (for the artifact name).
 pub fn prepare(args: &ActionArgs, runner: &Runner, cwd: &Path) -> Result<Prepared, Error> {
     let command = args.command.clone();
     let upload = args.upload_logs;
@@ -298,21 +298,21 @@ fn label(run: &RunArgs) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::environment::{Lookup, map as vars};
 
-    /// The prepare step as the action runs it: its inputs parsed from `vars`.
-    fn prep(vars: &impl Lookup, cwd: &Path) -> Result<Prepared, Error> {
-        prepare(&inputs::action_args(vars)?, &Runner::from_vars(vars), cwd)
+    /// The prepare step as the action runs it: its inputs (by name) parsed from the variables
+    /// the runner sets for them.
+    fn prep_on(runner: &Runner, given: &[(&str, &str)], cwd: &Path) -> Result<Prepared, Error> {
+        prepare(&inputs::action_args(&inputs::given(given))?, runner, cwd)
+    }
+
+    fn prep(given: &[(&str, &str)], cwd: &Path) -> Result<Prepared, Error> {
+        prep_on(&Runner::default(), given, cwd)
     }
 
     #[test]
     fn uploads_only_reports_and_logs() {
         let cwd = Path::new("/w");
-        let p = prep(
-            &vars(&[("INPUT_LOG_DIR", "out"), ("INPUT_JUNIT", "true")]),
-            cwd,
-        )
-        .unwrap();
+        let p = prep(&[("log-dir", "out"), ("junit", "true")], cwd).unwrap();
         assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/out")));
         assert_eq!(
             p.upload_paths,
@@ -323,12 +323,12 @@ mod tests {
                 "/w/out/junit.xml"
             ]
         );
-        let p = prep(&vars(&[("INPUT_JUNIT", "reports/j.xml")]), cwd).unwrap();
+        let p = prep(&[("junit", "reports/j.xml")], cwd).unwrap();
         assert_eq!(p.log_dir.as_deref(), Some(Path::new("/w/qemu-test-out")));
         assert_eq!(p.upload_paths[3], "/w/reports/j.xml");
         assert_eq!(p.upload_paths.len(), 4, "no core dumps unless asked for");
         // core-dump: on-fail adds the cores beside the logs, and nothing else.
-        let p = prep(&vars(&[("INPUT_CORE_DUMP", "on-fail")]), cwd).unwrap();
+        let p = prep(&[("core-dump", "on-fail")], cwd).unwrap();
         assert_eq!(
             p.upload_paths,
             [
@@ -342,20 +342,24 @@ mod tests {
 
     #[test]
     fn artifact_names_are_safe_and_unique() {
-        let v = vars(&[
-            ("INPUT_CASE", "linux smp1,../../etc"),
-            ("GITHUB_JOB", "test"),
-            ("GITHUB_RUN_ATTEMPT", "2"),
-        ]);
-        let a = prep(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
-        let b = prep(&v, Path::new("/w")).unwrap().artifact_name.unwrap();
+        let runner = Runner {
+            job: Some("test".into()),
+            run_attempt: Some("2".into()),
+            ..Runner::default()
+        };
+        let name = || {
+            let given = [("case", "linux smp1,../../etc")];
+            let p = prep_on(&runner, &given, Path::new("/w")).unwrap();
+            p.artifact_name.unwrap()
+        };
+        let (a, b) = (name(), name());
         assert!(
             a.starts_with("qemu-test-linux_smp1+.._.._etc-test-2-"),
             "{a}"
         );
         assert_ne!(a, b);
         assert!(
-            prep(&vars(&[("INPUT_UPLOAD_LOGS", "FALSE")]), Path::new("/w"))
+            prep(&[("upload-logs", "FALSE")], Path::new("/w"))
                 .unwrap()
                 .artifact_name
                 .is_none()
@@ -364,16 +368,16 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_usage_errors_naming_the_input() {
-        let e = prep(&vars(&[("INPUT_COMMAND", "rm -rf")]), Path::new("/w")).unwrap_err();
+        let e = prep(&[("command", "rm -rf")], Path::new("/w")).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(
             e.to_string().contains("input `command` (INPUT_COMMAND)"),
             "{e}"
         );
         assert!(e.to_string().contains("'rm -rf'"), "{e}");
-        let e = prep(&vars(&[("INPUT_UPLOAD_LOGS", "yes")]), Path::new("/w")).unwrap_err();
+        let e = prep(&[("upload-logs", "yes")], Path::new("/w")).unwrap_err();
         assert!(e.to_string().contains("input `upload-logs`"), "{e}");
-        let e = prep(&vars(&[("INPUT_JUNIT", "on")]), Path::new("/w")).unwrap_err();
+        let e = prep(&[("junit", "on")], Path::new("/w")).unwrap_err();
         assert!(
             e.to_string().contains("neither a boolean nor a file path"),
             "{e}"
@@ -383,16 +387,12 @@ mod tests {
     #[test]
     fn the_host_steps_inputs_are_checked_and_normalized() {
         let cwd = Path::new("/w");
-        let p = prep(&vars(&[]), cwd).unwrap();
+        let p = prep(&[], cwd).unwrap();
         assert_eq!(
             (p.install_qemu.as_str(), p.accel.as_str()),
             ("auto", "auto")
         );
-        let p = prep(
-            &vars(&[("INPUT_INSTALL_QEMU", "FALSE"), ("INPUT_ACCEL", "TCG")]),
-            cwd,
-        )
-        .unwrap();
+        let p = prep(&[("install-qemu", "FALSE"), ("accel", "TCG")], cwd).unwrap();
         assert_eq!(
             (p.install_qemu.as_str(), p.accel.as_str()),
             ("false", "tcg")
@@ -403,40 +403,38 @@ mod tests {
             "{outputs:?}"
         );
         assert!(outputs.contains(&("accel", "tcg".into())), "{outputs:?}");
-        let p = prep(&vars(&[("INPUT_INSTALL_QEMU", "True")]), cwd).unwrap();
+        let p = prep(&[("install-qemu", "True")], cwd).unwrap();
         assert_eq!(p.install_qemu, "true");
-        for (var, bad, input) in [
-            ("INPUT_INSTALL_QEMU", "yes", "install-qemu"),
-            ("INPUT_INSTALL_QEMU", "maybe", "install-qemu"),
-            ("INPUT_ACCEL", "hvf", "accel"),
-            ("INPUT_VERSION", "latest", "version"),
+        for (input, bad) in [
+            ("install-qemu", "yes"),
+            ("install-qemu", "maybe"),
+            ("accel", "hvf"),
+            ("version", "latest"),
         ] {
-            let e = prep(&vars(&[(var, bad)]), cwd).unwrap_err();
+            let e = prep(&[(input, bad)], cwd).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{e}");
+            let var = inputs::var_name(input);
             assert!(
                 e.to_string().contains(&format!("input `{input}` ({var})")),
                 "{e}"
             );
         }
         for good in ["1.2.3", "v0.10.0", "1.0.0-rc.1", "source"] {
-            assert!(
-                prep(&vars(&[("INPUT_VERSION", good)]), cwd).is_ok(),
-                "{good}"
-            );
+            assert!(prep(&[("version", good)], cwd).is_ok(), "{good}");
         }
     }
 
     #[test]
     fn arches_of_a_test_suit_follow_its_filters() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tgoskits/test-suit");
-        let all = prep(&vars(&[("INPUT_TEST_SUIT", root)]), Path::new("/")).unwrap();
+        let all = prep(&[("test-suit", root)], Path::new("/")).unwrap();
         assert!(
             all.arches.contains(&Arch::X86_64) && all.arches.contains(&Arch::Aarch64),
             "{:?}",
             all.arches
         );
         let svm = prep(
-            &vars(&[("INPUT_TEST_SUIT", root), ("INPUT_TEST_CASE", "smoke-svm")]),
+            &[("test-suit", root), ("test-case", "smoke-svm")],
             Path::new("/"),
         )
         .unwrap();
@@ -446,14 +444,14 @@ mod tests {
     #[test]
     fn arches_come_from_the_input_or_the_board_target() {
         let dir = tempfile::tempdir().unwrap();
-        let p = prep(&vars(&[("INPUT_ARCH", "arm64")]), dir.path()).unwrap();
+        let p = prep(&[("arch", "arm64")], dir.path()).unwrap();
         assert_eq!(p.arches, [Arch::Aarch64]);
         std::fs::write(
             dir.path().join("board.toml"),
             "target = \"riscv64gc-unknown-none-elf\"\nfeatures = []\nlog = \"Info\"\ncargo_args = []\nto_bin = true\nvm_configs = []\n",
         )
         .unwrap();
-        let p = prep(&vars(&[("INPUT_BUILD_CONFIG", "board.toml")]), dir.path()).unwrap();
+        let p = prep(&[("build-config", "board.toml")], dir.path()).unwrap();
         assert_eq!(p.arches, [Arch::Riscv64]);
     }
 
@@ -463,10 +461,7 @@ mod tests {
     fn board_cases_need_no_qemu() {
         let dir = tempfile::tempdir().unwrap();
         let p = prep(
-            &vars(&[
-                ("INPUT_UBOOT_CONFIG", "uboot.toml"),
-                ("INPUT_ARCH", "arm64"),
-            ]),
+            &[("uboot-config", "uboot.toml"), ("arch", "arm64")],
             dir.path(),
         )
         .unwrap();
@@ -479,14 +474,14 @@ mod tests {
              [[case]]\nname = \"emulated\"\narch = \"riscv64\"\n",
         )
         .unwrap();
-        let suite = [("INPUT_SUITE", "suite.toml")];
-        let mixed = prep(&vars(&suite), dir.path()).unwrap();
+        let suite = [("suite", "suite.toml")];
+        let mixed = prep(&suite, dir.path()).unwrap();
         assert!(!mixed.board_only);
         assert_eq!(mixed.arches, [Arch::Riscv64]);
-        let board = prep(&vars(&[suite[0], ("INPUT_CASE", "board")]), dir.path()).unwrap();
+        let board = prep(&[suite[0], ("case", "board")], dir.path()).unwrap();
         assert!(board.board_only);
         assert!(board.arches.is_empty());
-        let p = prep(&vars(&[("INPUT_KERNEL", "k.elf")]), dir.path()).unwrap();
+        let p = prep(&[("kernel", "k.elf")], dir.path()).unwrap();
         assert!(!p.board_only);
     }
 }

@@ -403,41 +403,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Runner {
-        Runner::from_vars(&crate::environment::map(pairs))
-    }
-
-    impl ChecksConfig {
-        fn from_vars(
-            token: Option<&str>,
-            check_name: Option<&str>,
-            runner: Runner,
-        ) -> Option<Self> {
-            Self::of(&runner, token, check_name)
-        }
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
     }
 
     #[test]
     fn no_token_means_no_check_runs() {
-        assert!(
-            ChecksConfig::from_vars(None, None, vars(&[("GITHUB_REPOSITORY", "o/r")])).is_none()
-        );
-        assert!(ChecksConfig::from_vars(Some(" "), None, vars(&[])).is_none());
+        let runner = Runner {
+            repository: some("o/r"),
+            ..Runner::default()
+        };
+        assert!(ChecksConfig::of(&runner, None, None).is_none());
+        assert!(ChecksConfig::of(&Runner::default(), Some(" "), None).is_none());
     }
 
     #[test]
     fn config_from_the_actions_environment() {
-        let cfg = ChecksConfig::from_vars(
-            Some("t0k"),
-            None,
-            vars(&[
-                ("GITHUB_REPOSITORY", "o/r"),
-                ("GITHUB_SHA", "abc"),
-                ("GITHUB_SERVER_URL", "https://github.com/"),
-                ("GITHUB_RUN_ID", "42"),
-            ]),
-        )
-        .unwrap();
+        let runner = Runner {
+            repository: some("o/r"),
+            sha: some("abc"),
+            server_url: some("https://github.com/"),
+            run_id: some("42"),
+            ..Runner::default()
+        };
+        let cfg = ChecksConfig::of(&runner, Some("t0k"), None).unwrap();
         assert_eq!(cfg.api_url, "https://api.github.com");
         assert_eq!(cfg.check_name, "qemu-test");
         assert_eq!(cfg.head_sha, "abc");
@@ -454,28 +443,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let event = dir.path().join("event.json");
         std::fs::write(&event, r#"{"pull_request":{"head":{"sha":"feed"}}}"#).unwrap();
-        let path = event.to_string_lossy().into_owned();
-        let cfg = ChecksConfig::from_vars(
-            Some("t"),
-            None,
-            vars(&[("GITHUB_SHA", "merge"), ("GITHUB_EVENT_PATH", &path)]),
-        )
-        .unwrap();
+        let on = |sha: &str| Runner {
+            sha: some(sha),
+            event_path: Some(event.clone()),
+            ..Runner::default()
+        };
+        let cfg = ChecksConfig::of(&on("merge"), Some("t"), None).unwrap();
         assert_eq!(cfg.head_sha, "feed");
         std::fs::write(&event, r#"{"ref":"refs/heads/main"}"#).unwrap();
-        let cfg = ChecksConfig::from_vars(
-            Some("t"),
-            None,
-            vars(&[("GITHUB_SHA", "push"), ("GITHUB_EVENT_PATH", &path)]),
-        )
-        .unwrap();
+        let cfg = ChecksConfig::of(&on("push"), Some("t"), None).unwrap();
         assert_eq!(cfg.head_sha, "push");
     }
 
     #[test]
     fn unusable_repository_or_sha_is_a_config_error() {
-        let mut cfg =
-            ChecksConfig::from_vars(Some("t"), None, vars(&[("GITHUB_SHA", "s")])).unwrap();
+        let runner = Runner {
+            sha: some("s"),
+            ..Runner::default()
+        };
+        let mut cfg = ChecksConfig::of(&runner, Some("t"), None).unwrap();
         for bad in ["", "o", "o/", "/r", "o/r/x"] {
             cfg.repository = bad.into();
             let e = cfg.owner_repo().unwrap_err();
@@ -483,7 +469,12 @@ mod tests {
         }
         cfg.repository = "o/r".into();
         cfg.head_sha.clear();
-        assert!(cfg.owner_repo().unwrap_err().message.contains("GITHUB_SHA"));
+        assert!(
+            cfg.owner_repo()
+                .unwrap_err()
+                .message
+                .contains("GITHUB_SHA is not set")
+        );
     }
 
     #[test]
