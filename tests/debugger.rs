@@ -231,6 +231,57 @@ fn gdb_attaches_reads_a_register_continues_and_the_paused_time_is_not_the_guests
     assert!(!socket.exists(), "the gdbstub's socket is removed");
 }
 
+/// AxVisor-shaped: a VM config boots a guest kernel ELF (here the `wfi` fixture, at a path
+/// with a blank). The printed line adds its symbols to the hypervisor's, and the real gdb, run
+/// with exactly that line, knows a function only the guest has and still starts the boot.
+#[test]
+fn the_gdb_line_loads_the_guest_kernels_the_vm_configs_boot() {
+    let s = Scratch::new();
+    let guest = s.path().join("guest dir/wfi guest.elf");
+    std::fs::create_dir_all(guest.parent().unwrap()).unwrap();
+    std::fs::copy(fixture("aarch64-baremetal/wfi.elf"), &guest).unwrap();
+    let vm = s.write(
+        "vm.toml",
+        "[base]\nid = 1\n[kernel]\nimage_location = \"memory\"\n\
+         kernel_path = \"guest dir/wfi guest.elf\"\n[devices]\n",
+    );
+    let (args, kernel) = baremetal(
+        &s,
+        "hello",
+        &[
+            "--timeout",
+            "20s",
+            "--gdb",
+            "--vmconfigs",
+            vm.to_str().unwrap(),
+        ],
+    );
+    let mut run = Running::start(&s, &strs(&args));
+    let line = gdb_line(&run.line(" -ex 'target remote "));
+    let socket = s.out().join("cases/hello/gdb.sock");
+    assert_eq!(
+        line,
+        format!(
+            "{} -ex 'set confirm off' -ex 'add-symbol-file \"{}\"' -ex 'set confirm on' \
+             -ex 'target remote {}' {}",
+            debugger(),
+            guest.display(),
+            socket.display(),
+            kernel.display()
+        )
+    );
+    wait_for_file(&socket);
+    let out = gdb(&line, &["info address sleep_forever", "continue"]);
+    assert!(
+        out.contains("Symbol \"sleep_forever\" is a function at address 0x"),
+        "gdb has the guest's symbols: {out}"
+    );
+    let (code, stderr) = run.finish();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(s.verdict()["outcome"], "pass", "{stderr}");
+    assert_no_qemu_left(s.path());
+}
+
 #[test]
 fn ctrl_c_while_qemu_waits_on_a_loopback_port_ends_the_run_and_reaps_qemu() {
     let s = Scratch::new();

@@ -95,6 +95,9 @@ pub struct Prepared {
     pub rootfs: Option<PathBuf>,
     /// One sentence per change, for the log and the summary.
     pub notes: Vec<String>,
+    /// The host files of the guests' kernels the VM configs boot, in config order (see
+    /// [`vmconfig::PatchedConfig::guest_kernel`]); they may not exist or be ELF files.
+    pub guest_kernels: Vec<PathBuf>,
 }
 
 /// Prepares the work dir for one case. Reads the user's files, writes only under `work_dir`.
@@ -103,6 +106,7 @@ pub async fn prepare(req: &PrepareRequest<'_>) -> Result<Prepared, Error> {
     let mut notes = Vec::new();
     let mut configs = Vec::new();
     let mut injections = Vec::new();
+    let mut guest_kernels = Vec::new();
     for (index, original) in req.vm_configs.iter().enumerate() {
         let patched = vmconfig::patch(original, req.image)?;
         let copy = workdir::config_copy(req.work_dir, req.vm_configs, index);
@@ -114,6 +118,7 @@ pub async fn prepare(req: &PrepareRequest<'_>) -> Result<Prepared, Error> {
         ));
         notes.extend(patched.notes);
         injections.extend(patched.injections);
+        guest_kernels.extend(patched.guest_kernel);
         configs.push(copy);
     }
     let rootfs = copy_rootfs(req, &mut notes)?;
@@ -142,6 +147,7 @@ pub async fn prepare(req: &PrepareRequest<'_>) -> Result<Prepared, Error> {
         qemu_args,
         rootfs,
         notes,
+        guest_kernels,
     })
 }
 

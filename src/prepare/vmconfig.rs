@@ -41,6 +41,11 @@ pub struct PatchedConfig {
     pub injections: Vec<Injection>,
     /// One sentence per change.
     pub notes: Vec<String>,
+    /// The host file of the guest's kernel, as the guest boots it: a memory config's
+    /// `kernel_path` after the patch, an fs config's injected image kernel (its `kernel_path`
+    /// names a file on the guest disk, never a host file). Its symbols name the guest's
+    /// addresses when a boot fails, and `run --gdb` loads it.
+    pub guest_kernel: Option<PathBuf>,
 }
 
 /// The `[kernel]` path keys, each with the image file that can fill it.
@@ -68,22 +73,6 @@ impl ImagePart {
             ImagePart::Ramdisk => image.ramdisk.as_deref(),
         }
     }
-}
-
-/// The host files the VM configs at `paths` name as `[kernel] kernel_path` (relative paths
-/// against the config's directory), those that exist; unreadable configs are passed over.
-/// With their symbols a guest kernel's addresses get names when a boot fails.
-pub fn guest_kernels(paths: &[PathBuf]) -> Vec<PathBuf> {
-    paths
-        .iter()
-        .filter_map(|cfg| {
-            let text = std::fs::read_to_string(cfg).ok()?;
-            let doc: DocumentMut = text.parse().ok()?;
-            let kernel = doc.get("kernel")?.get("kernel_path")?.as_str()?;
-            let path = cfg.parent().unwrap_or(Path::new(".")).join(kernel);
-            path.is_file().then_some(path)
-        })
-        .collect()
 }
 
 /// Patches the VM config at `path` (never written) for `image`.
@@ -145,6 +134,7 @@ pub fn patch_text(
         location,
         injections: Vec::new(),
         notes: Vec::new(),
+        guest_kernel: None,
     };
     match location {
         ImageLocation::Memory => {
@@ -152,6 +142,9 @@ pub fn patch_text(
             let base = absolute.parent().unwrap_or(Path::new("/"));
             for (key, part, current, _) in &paths {
                 let new = memory_path(&name, key, *part, current, image, base, &mut out.notes);
+                if *key == "kernel_path" {
+                    out.guest_kernel = Some(PathBuf::from(new.as_deref().unwrap_or(current)));
+                }
                 if let Some(new) = new {
                     set_keeping_decor(&mut doc["kernel"][key], &new);
                 }
@@ -161,6 +154,9 @@ pub fn patch_text(
         ImageLocation::Fs => {
             for (key, part, current, _) in &paths {
                 let host = image.and_then(|i| part.of(i));
+                if *key == "kernel_path" {
+                    out.guest_kernel = host.map(Path::to_path_buf);
+                }
                 fs_injection(&name, key, current, host, &mut out);
             }
         }
@@ -310,6 +306,7 @@ mod tests {
         assert_eq!(p.location, ImageLocation::Memory);
         assert!(p.notes[0].contains("`kernel_path` set to the image's /img/qemu-x86_64"));
         assert!(p.notes[1].contains("sets no `bios_path`"), "{:?}", p.notes);
+        assert_eq!(p.guest_kernel, Some(PathBuf::from("/img/qemu-x86_64")));
     }
 
     #[test]
@@ -321,6 +318,7 @@ mod tests {
             p.text
         );
         assert!(p.notes.iter().any(|n| n.contains("does not exist")));
+        assert_eq!(p.guest_kernel, Some(PathBuf::from("/cfg/k.bin")));
     }
 
     #[test]
@@ -346,6 +344,21 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(p.guest_kernel, Some(PathBuf::from("/img/k")));
+    }
+
+    /// An fs config's `kernel_path` names a file on the guest disk: never read as a host path
+    /// (`/boot/…` would be the host's own kernel), whether or not the image has a kernel.
+    #[test]
+    fn an_fs_configs_guest_kernel_is_the_injected_file_never_its_guest_path() {
+        let text = CFG
+            .replace("memory", "fs")
+            .replace("\"k.bin\"", "\"/boot/vmlinux\"");
+        let p = patch_text(Path::new("/cfg/v.toml"), &text, None).unwrap();
+        assert_eq!(p.guest_kernel, None);
+        let img = image(Some("/img/k"), None);
+        let p = patch_text(Path::new("/cfg/v.toml"), &text, Some(&img)).unwrap();
+        assert_eq!(p.guest_kernel, Some(PathBuf::from("/img/k")));
     }
 
     #[test]

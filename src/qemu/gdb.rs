@@ -137,8 +137,12 @@ impl GdbEndpoint {
 
     /// The exact line to attach: `gdb -ex 'target remote TARGET' ELF`, with `gdb-multiarch`
     /// when the guest's architecture is not this host's (Debian's `gdb` debugs its own only),
-    /// and the kernel ELF the case knows; without one, says so instead of guessing.
-    pub fn gdb_line(&self, arch: Arch, elf: Option<&Path>) -> String {
+    /// and the kernel ELF the case knows; without one, says so instead of guessing. Each guest
+    /// kernel ELF (AxVisor's VM configs) is added with `add-symbol-file` at the addresses it
+    /// is linked at — those the postmortem names guest addresses with — before gdb connects, so
+    /// the first stop is named too; `confirm` is off just for those (gdb asks "add symbol
+    /// table from file …? (y or n)" for each otherwise).
+    pub fn gdb_line(&self, arch: Arch, elfs: &DebugElfs) -> String {
         let gdb = if Arch::host() == Some(arch) {
             "gdb"
         } else {
@@ -149,11 +153,25 @@ impl GdbEndpoint {
             GdbEndpoint::Unix(p) => p.to_string_lossy().into_owned(),
             GdbEndpoint::Tcp(addr) => addr.to_string(),
         };
-        let mut line = format!(
-            "{gdb} -ex {}",
-            shell::quote(&format!("target remote {target}"))
-        );
-        match elf {
+        let ex = |line: &mut String, command: &str| {
+            line.push_str(" -ex ");
+            line.push_str(&shell::quote(command));
+        };
+        let mut line = gdb.to_string();
+        let guests: Vec<&PathBuf> = elfs
+            .guests
+            .iter()
+            .filter(|g| Some(g.as_path()) != elfs.main.as_deref())
+            .collect();
+        if !guests.is_empty() {
+            ex(&mut line, "set confirm off");
+            for guest in guests {
+                ex(&mut line, &format!("add-symbol-file {}", gdb_word(guest)));
+            }
+            ex(&mut line, "set confirm on");
+        }
+        ex(&mut line, &format!("target remote {target}"));
+        match &elfs.main {
             Some(elf) => {
                 line.push(' ');
                 line.push_str(&shell::quote(&elf.to_string_lossy()));
@@ -161,6 +179,27 @@ impl GdbEndpoint {
             None => line.push_str("   (no ELF known: load the kernel's symbols with `file`)"),
         }
         line
+    }
+}
+
+/// The ELFs `run --gdb`'s line loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DebugElfs {
+    /// The booted kernel or hypervisor ELF (else an ELF among the symbol files).
+    pub main: Option<PathBuf>,
+    /// The guests' kernel ELFs the patched VM configs boot (AxVisor).
+    pub guests: Vec<PathBuf>,
+}
+
+/// `path` as one word of a gdb command: gdb splits `add-symbol-file`'s arguments at blanks and
+/// reads quotes and backslashes in them (`gdb_buildargv`), so a path with any of those is
+/// double-quoted with `"` and `\` escaped.
+fn gdb_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if text.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\')) {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        text.into_owned()
     }
 }
 
@@ -232,20 +271,64 @@ mod tests {
         } else {
             Arch::Aarch64
         };
+        let main = |p: &str| DebugElfs {
+            main: Some(p.into()),
+            guests: Vec::new(),
+        };
         assert_eq!(
-            unix.gdb_line(other, Some(Path::new("/k/hang.elf"))),
+            unix.gdb_line(other, &main("/k/hang.elf")),
             "gdb-multiarch -ex 'target remote /w/case/gdb.sock' /k/hang.elf"
         );
         if let Some(host) = Arch::host() {
             let tcp = GdbEndpoint::Tcp("[::1]:9".parse().unwrap());
             assert_eq!(
-                tcp.gdb_line(host, Some(Path::new("/k/my kernel"))),
+                tcp.gdb_line(host, &main("/k/my kernel")),
                 "gdb -ex 'target remote [::1]:9' '/k/my kernel'"
             );
         }
         assert!(
-            unix.gdb_line(other, None)
+            unix.gdb_line(other, &DebugElfs::default())
                 .ends_with("(no ELF known: load the kernel's symbols with `file`)")
         );
+    }
+
+    /// AxVisor: each guest kernel ELF is added (without asking), before gdb connects; a guest
+    /// that is the main ELF itself is not added twice.
+    #[test]
+    fn the_gdb_line_adds_each_guest_kernels_symbols() {
+        let unix = GdbEndpoint::Unix("/w/gdb.sock".into());
+        let elfs = DebugElfs {
+            main: Some("/k/axvisor".into()),
+            guests: vec![
+                "/g/arceos.elf".into(),
+                "/g/it's linux".into(),
+                "/k/axvisor".into(),
+            ],
+        };
+        assert_eq!(
+            unix.gdb_line(Arch::Loongarch64, &elfs),
+            "gdb-multiarch -ex 'set confirm off' -ex 'add-symbol-file /g/arceos.elf' \
+             -ex 'add-symbol-file \"/g/it'\\''s linux\"' -ex 'set confirm on' \
+             -ex 'target remote /w/gdb.sock' /k/axvisor"
+        );
+        let guests_only = DebugElfs {
+            main: None,
+            guests: vec!["/g/arceos.elf".into()],
+        };
+        let line = unix.gdb_line(Arch::Loongarch64, &guests_only);
+        assert!(
+            line.starts_with(
+                "gdb-multiarch -ex 'set confirm off' -ex 'add-symbol-file /g/arceos.elf' \
+                 -ex 'set confirm on' -ex 'target remote /w/gdb.sock'   (no ELF known"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn gdb_words_quote_blanks_quotes_and_backslashes() {
+        assert_eq!(gdb_word(Path::new("/a/b.elf")), "/a/b.elf");
+        assert_eq!(gdb_word(Path::new("/a b")), "\"/a b\"");
+        assert_eq!(gdb_word(Path::new("/a\\\"b")), "\"/a\\\\\\\"b\"");
     }
 }

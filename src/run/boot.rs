@@ -12,6 +12,7 @@ use crate::console::{Decision, Judge, TimelineEntry};
 use crate::error::Error;
 use crate::plan::Case;
 use crate::qemu::QemuCommand;
+use crate::qemu::gdb::DebugElfs;
 use crate::qemu::process::QemuProcess;
 use crate::qemu::qmp::QmpSocket;
 use crate::report::{CaseResult, Event, Reporters};
@@ -39,9 +40,9 @@ pub struct QemuRun<'a> {
     pub command: &'a QemuCommand,
     /// Resolved path of the QEMU binary.
     pub program: PathBuf,
-    /// The patched VM configs (AxVisor): their guest kernels, when ELF files, name guest
-    /// addresses.
-    pub guest_configs: Vec<PathBuf>,
+    /// The guests' kernels the patched VM configs boot (AxVisor): when ELF files, they name
+    /// guest addresses and `run --gdb` loads them.
+    pub guest_kernels: &'a [PathBuf],
 }
 
 /// What a boot produced: the case's result as the console decides it (verdict, console and
@@ -68,8 +69,12 @@ pub async fn boot(
         .take_listener()
         .map_err(|e| Error::io(socket.path(), "listen on the QMP socket", &e))?
         .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
-    let debug = super::debug::DebugBoot::new(&cp.debug, &socket, cp.arch, || {
-        crate::postmortem::symbols::debugger_elf(std::slice::from_ref(&cp.kernel), &cp.symbols)
+    let debug = super::debug::DebugBoot::new(&cp.debug, &socket, cp.arch, || DebugElfs {
+        main: crate::postmortem::symbols::debugger_elf(
+            std::slice::from_ref(&cp.kernel),
+            &cp.symbols,
+        ),
+        guests: guest_elfs(qemu_run),
     });
     let mut command = qemu_run.command.with_qmp(&socket);
     if let Some(d) = &debug {
@@ -190,12 +195,17 @@ pub async fn boot(
 /// Every symbol file `qemu_run` knows: the booted images, the case's symbol files, the guest
 /// kernels its VM configs name.
 fn symbolizer(qemu_run: &QemuRun) -> crate::postmortem::Symbolizer {
-    let mut guests = crate::prepare::vmconfig::guest_kernels(&qemu_run.guest_configs);
-    // A flat guest image has no symbols.
-    guests.retain(|k| crate::magic::file_is_elf(k));
     let case = qemu_run.case;
     crate::postmortem::Symbolizer::load(std::slice::from_ref(&case.kernel), &case.symbols)
-        .with_guest_kernels(&guests)
+        .with_guest_kernels(&guest_elfs(qemu_run))
+}
+
+/// The guests' kernels that are ELF files (a flat guest image has no symbols; one that is
+/// missing has none either).
+fn guest_elfs(qemu_run: &QemuRun) -> Vec<PathBuf> {
+    let mut guests = qemu_run.guest_kernels.to_vec();
+    guests.retain(|k| crate::magic::file_is_elf(k));
+    guests
 }
 
 /// What the console loop learns from the machine behind the console.

@@ -36,6 +36,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
         image: None,
         command: case.command.clone(),
         files: None,
+        guest_kernels: Vec::new(),
         current: None,
     };
     let mut result = match unsupported(case, reporters) {
@@ -63,6 +64,8 @@ struct CaseRun<'a> {
     command: crate::qemu::QemuCommand,
     /// The extracted image, kept so a retry can boot from a fresh copy of its rootfs.
     files: Option<ImageFiles>,
+    /// The guests' kernels the prepared VM configs boot (AxVisor).
+    guest_kernels: Vec<PathBuf>,
     /// The stage running now and when it began, for a cancel before the boot.
     current: Option<(Stage, Instant)>,
 }
@@ -181,6 +184,7 @@ impl CaseRun<'_> {
                 qemu_args: self.command.args.clone(),
                 rootfs: None,
                 notes: Vec::new(),
+                guest_kernels: Vec::new(),
             });
         }
         create_dir(&case.out_dir, &case.work_dir.join("vmconfigs"))?;
@@ -192,6 +196,7 @@ impl CaseRun<'_> {
         })
         .await?;
         self.command.args = prepared.qemu_args.clone();
+        self.guest_kernels = prepared.guest_kernels.clone();
         for note in &prepared.notes {
             if !self.command.notes.contains(note) {
                 self.command.notes.push(note.clone());
@@ -322,9 +327,7 @@ impl CaseRun<'_> {
             case,
             command: &self.command,
             program,
-            guest_configs: (0..case.vm_configs.len())
-                .map(|i| crate::prepare::workdir::config_copy(&case.work_dir, &case.vm_configs, i))
-                .collect(),
+            guest_kernels: &self.guest_kernels,
         };
         // `[host_http_server]`: up before QEMU starts, down once the boot has ended.
         let server = match &case.config.host_http_server {

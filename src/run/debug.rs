@@ -24,7 +24,7 @@ use super::note;
 use crate::arch::Arch;
 use crate::postmortem::Postmortem;
 use crate::qemu::QemuCommand;
-use crate::qemu::gdb::{DebugOptions, GdbEndpoint, GdbListen};
+use crate::qemu::gdb::{DebugElfs, DebugOptions, GdbEndpoint, GdbListen};
 use crate::qemu::process::QemuProcess;
 use crate::qemu::qmp::QmpSocket;
 use crate::report::Reporters;
@@ -35,19 +35,19 @@ pub(crate) struct DebugBoot {
     gdb: GdbEndpoint,
     /// `--pause-on-fail`: the QMP socket QEMU listens on for a person.
     qmp: Option<PathBuf>,
-    /// The gdb line's debugger (`gdb` or `gdb-multiarch`) and ELF.
+    /// The gdb line's debugger (`gdb` or `gdb-multiarch`) and ELFs.
     arch: Arch,
-    elf: Option<PathBuf>,
+    elfs: DebugElfs,
 }
 
 impl DebugBoot {
     /// The debugging `options` ask of a boot whose QMP socket is `socket`; `None` when they ask
-    /// nothing. `elf` finds what the debugger loads.
+    /// nothing. `elfs` finds what the debugger loads.
     pub(crate) fn new(
         options: &DebugOptions,
         socket: &QmpSocket,
         arch: Arch,
-        elf: impl FnOnce() -> Option<PathBuf>,
+        elfs: impl FnOnce() -> DebugElfs,
     ) -> Option<DebugBoot> {
         if !options.any() {
             return None;
@@ -61,7 +61,7 @@ impl DebugBoot {
                 .pause_on_fail
                 .then(|| socket.sibling("qmp-debug.sock")),
             arch,
-            elf: elf(),
+            elfs: elfs(),
         })
     }
 
@@ -113,7 +113,7 @@ impl DebugBoot {
     }
 
     fn gdb_line(&self) -> String {
-        self.gdb.gdb_line(self.arch, self.elf.as_deref())
+        self.gdb.gdb_line(self.arch, &self.elfs)
     }
 
     /// `--pause-on-fail`, after a failed boot's vCPUs were read (`pm`; the guest is stopped):
