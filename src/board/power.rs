@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use super::uboot::Setting;
 use crate::error::Error;
@@ -87,8 +87,8 @@ pub async fn run(
                 .at(cmd.location.clone())
         })?;
     let pgid = child.id().map_or(0, |p| p as i32);
-    let mut out = child.stdout.take().map(|s| BufReader::new(s).lines());
-    let mut err = child.stderr.take().map(|s| BufReader::new(s).lines());
+    let mut out = child.stdout.take().map(OutputLines::new);
+    let mut err = child.stderr.take().map(OutputLines::new);
     let mut output = Vec::new();
     let mut keep = |line: String, on_line: &mut dyn FnMut(&str)| {
         on_line(&line);
@@ -166,12 +166,58 @@ fn last_words(line: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
-    lines: &mut Option<tokio::io::Lines<R>>,
-) -> Option<String> {
+async fn next_line<R: AsyncRead + Unpin>(lines: &mut Option<OutputLines<R>>) -> Option<String> {
     match lines {
-        Some(l) => l.next_line().await.ok().flatten(),
+        Some(l) => l.next().await,
         None => std::future::pending().await,
+    }
+}
+
+/// Longest output line kept, in bytes; the rest of a longer line is read and dropped.
+const MAX_LINE: usize = 4096;
+
+/// A command's output, line by line: read to its end whatever it is (a pipe closed early
+/// would kill the command with SIGPIPE, one left unread would block it), each line cut at
+/// [`MAX_LINE`] bytes and read lossily (a relay tool may print in any encoding). Hand-written
+/// because tokio's `Lines` ends at the first byte that is not UTF-8 and has no length limit.
+struct OutputLines<R> {
+    reader: BufReader<R>,
+    line: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> OutputLines<R> {
+    fn new(read: R) -> OutputLines<R> {
+        OutputLines {
+            reader: BufReader::new(read),
+            line: Vec::new(),
+        }
+    }
+
+    /// The next line (without its `\n` or `\r\n`); `None` at the end of the output.
+    /// Cancel-safe: what was read stays in `self`.
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            let chunk = self.reader.fill_buf().await.ok()?;
+            if chunk.is_empty() {
+                return (!self.line.is_empty()).then(|| self.take());
+            }
+            let newline = chunk.iter().position(|&b| b == b'\n');
+            let body = &chunk[..newline.unwrap_or(chunk.len())];
+            let room = MAX_LINE.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&body[..body.len().min(room)]);
+            let used = newline.map_or(chunk.len(), |i| i + 1);
+            self.reader.consume(used);
+            if newline.is_some() {
+                return Some(self.take());
+            }
+        }
+    }
+
+    fn take(&mut self) -> String {
+        let line = String::from_utf8_lossy(&self.line);
+        let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+        self.line.clear();
+        line
     }
 }
 
@@ -211,6 +257,23 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert!(seen.contains(&"one".to_string()) && seen.contains(&"two".to_string()));
         assert_eq!(r.output.len(), 2);
+    }
+
+    /// A relay tool printing Latin-1, then one line longer than a pipe holds: the command runs
+    /// to its end (its output pipes stay open and read), the odd byte is replaced, the long
+    /// line cut.
+    #[tokio::test(flavor = "current_thread")]
+    async fn output_that_is_not_utf8_or_too_long_is_read_to_the_end() {
+        let (r, seen) = go(
+            "printf 'Rel\\351 on\\r\\n'; head -c 300000 /dev/zero | tr '\\0' x; echo; echo done",
+            POWER_TIMEOUT,
+        )
+        .await;
+        let r = r.unwrap();
+        assert_eq!(seen.len(), 3, "{:?}", r.output);
+        assert_eq!(seen[0], "Rel\u{fffd} on");
+        assert_eq!(seen[1], "x".repeat(MAX_LINE));
+        assert_eq!(seen[2], "done");
     }
 
     #[tokio::test(flavor = "current_thread")]
