@@ -433,6 +433,30 @@ fn a_serial_device_locked_by_another_run_is_busy() {
     drop(held);
 }
 
+/// A board run that stops before the boot (here: `[net] interface` has no address, found after
+/// the files were staged) leaves nothing behind in the host's `tftp_dir`, and powers nothing.
+#[test]
+fn a_run_that_stops_before_the_boot_leaves_nothing_in_tftp_dir() {
+    let bench = Bench::new();
+    let tftp = bench.scratch.path().join("tftp");
+    std::fs::create_dir(&tftp).unwrap();
+    bench.config(&format!(
+        "success_regex = [\"x\"]\n[net]\ninterface = \"nosuch0\"\ntftp_dir = \"{}\"\n",
+        tftp.display()
+    ));
+    let (code, out, _) = bench.run(&fixture("aarch64-baremetal/hang.elf"), &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("the network interface nosuch0 ([net] interface) has no IPv4 address"),
+        "{out}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tftp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in tftp_dir: {left:?}");
+}
+
 /// The board runner's own TFTP server (the tftpd a board host runs, whose root is `[net]
 /// tftp_dir`): async-tftp serving `root` read-only on 127.0.0.1:69 until dropped.
 struct HostTftpd {

@@ -166,6 +166,8 @@ pub async fn boot(
         }
         _ => (cp.work_dir.join("board"), String::new()),
     };
+    // The copy in the host's tftp_dir is this run's to remove, however the boot ends.
+    let _tftp_copy = matches!(method, LoadMethod::TftpDir(_)).then(|| RemoveOnDrop(root.clone()));
     let staged = stage(config, run.kernel, &root, &prefix)?;
     let net = net_plan(config)?;
     let server = match (&method, &net) {
@@ -236,9 +238,6 @@ pub async fn boot(
     if let Some(s) = server {
         s.stop();
     }
-    if let LoadMethod::TftpDir(_) = method {
-        let _ = std::fs::remove_dir_all(&staged.root);
-    }
     let end = watched?;
     log.flush()
         .await
@@ -251,6 +250,15 @@ pub async fn boot(
         verdict.reason = format!("{}; and {}", verdict.reason, e.message);
     }
     Ok(console.report(verdict, &log, timeline))
+}
+
+/// A directory removed with everything in it when this is dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Prepares the files: the kernel flattened when it is an ELF (at its own load address), the
@@ -420,8 +428,8 @@ struct PowerLog {
 impl PowerLog {
     fn create(console_log: &std::path::Path) -> Result<PowerLog, Error> {
         let path = console_log.with_extension("power.log");
-        let file = std::fs::File::create(&path)
-            .map_err(|e| Error::io(&path, "create the power log", &e))?;
+        // As every writer into the out dir: never through a symlink planted there.
+        let file = crate::prepare::workdir::create_file(&path)?;
         Ok(PowerLog {
             file: std::sync::Arc::new(std::sync::Mutex::new(file)),
         })
@@ -432,5 +440,27 @@ impl PowerLog {
         if let Ok(mut f) = self.file.lock() {
             let _ = writeln!(f, "{}: {line}", action.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_power_log_replaces_a_planted_symlink_and_leaves_its_target_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "precious").unwrap();
+        let log = dir.path().join("case.log");
+        std::os::unix::fs::symlink(&outside, dir.path().join("case.power.log")).unwrap();
+        PowerLog::create(&log)
+            .unwrap()
+            .line(PowerAction::On, "relay on");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("case.power.log")).unwrap(),
+            "power on: relay on\n"
+        );
     }
 }
