@@ -149,6 +149,7 @@ const KEYS: &[KeySpec] = &[
         name: "fit_load_addr",
         read: |c, r, f| {
             c.fit_load_addr = r.address(f)?;
+            c.warnings.push(not_used_without_fit(f));
             Ok(())
         },
     },
@@ -156,6 +157,7 @@ const KEYS: &[KeySpec] = &[
         name: "bootm_addr",
         read: |c, r, f| {
             c.bootm_addr = r.address(f)?;
+            c.warnings.push(not_used_without_fit(f));
             Ok(())
         },
     },
@@ -350,6 +352,21 @@ fn unknown_key(
         &format!("it is not used (known keys: {})", known.join(", ")),
     )?;
     Ok(Warning { location, message })
+}
+
+/// ostool's FIT keys (`fit_load_addr`, `bootm_addr`) are read and checked, but a board run
+/// builds no FIT: the kernel is loaded raw at `kernel_load_addr` (`board::load`), so they are
+/// said to be unused rather than silently dropped.
+fn not_used_without_fit(f: &Field<'_>) -> Warning {
+    Warning {
+        location: f.key_location.clone(),
+        message: format!(
+            "`{}` is not used: qemu-test builds no FIT image, it loads the kernel as it is at \
+             `kernel_load_addr` (else U-Boot's ${{kernel_addr_r}}) and boots it with \
+             booti/bootm/go by its format; remove the key, or set `kernel_load_addr`",
+            f.key
+        ),
+    }
 }
 
 /// Typed reads with substitution, at the value's place.
@@ -622,7 +639,39 @@ pub(crate) mod tests {
         let net = c.net.unwrap();
         assert_eq!(net.board_ip.unwrap().value, Ipv4Addr::new(10, 0, 2, 15));
         assert_eq!((net.location.line, net.interface.location.line), (6, 7));
-        assert!(c.warnings.is_empty());
+        // The one warning: fit_load_addr is not used (below).
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    /// ostool's FIT addresses are checked as addresses, then said to be unused at their line.
+    #[test]
+    fn fit_addresses_are_checked_and_said_to_be_unused() {
+        let c = parse_env(
+            "kernel_load_addr = \"0x102200000\"\nfit_load_addr = \"0x140000000\"\n\
+             bootm_addr = \"0x140000000\"\n",
+            &[],
+        )
+        .unwrap();
+        let said: Vec<(usize, &str)> = c
+            .warnings
+            .iter()
+            .map(|w| (w.location.line, w.message.as_str()))
+            .collect();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert_eq!(said[0].0, 2);
+        assert!(
+            said[0]
+                .1
+                .starts_with("`fit_load_addr` is not used: qemu-test builds no FIT image"),
+            "{said:?}"
+        );
+        assert_eq!(said[1].0, 3);
+        assert!(
+            said[1].1.starts_with("`bootm_addr` is not used"),
+            "{said:?}"
+        );
+        let err = parse_env("bootm_addr = \"0xZZ\"\n", &[]).unwrap_err();
+        assert!(err.message.contains("must be an address"), "{err}");
     }
 
     #[test]
