@@ -37,6 +37,8 @@ use toml_edit::{Document, Item};
 use crate::build::board::BoardConfig;
 use crate::build::cargo::{CargoRequest, cargo_recipe, target_dir};
 use crate::build::recipe::{Artifact, BuildCommand, GeneratedFile, Recipe};
+use crate::config::qemu::syntax_error;
+use crate::config::source::SourceText;
 use crate::error::Error;
 
 /// The package axbuild builds this way (`AXVISOR_PACKAGE`).
@@ -521,16 +523,12 @@ fn cargo_config(target: &str, linker: &Path, rustflags: &[String]) -> String {
 fn axstd_features(workspace: &Path) -> Result<Vec<String>, Error> {
     let root = workspace.join("Cargo.toml");
     let text = crate::config::source::read_input(&root, "workspace Cargo.toml")?;
-    let path = Document::parse(text.as_str())
-        .ok()
-        .and_then(|doc| {
-            doc.get("workspace")?
-                .get("dependencies")?
-                .get("ax-std")?
-                .get("path")?
-                .as_str()
-                .map(PathBuf::from)
-        })
+    let source = SourceText::new(&root, text.clone());
+    let doc = Document::parse(text.as_str()).map_err(|e| syntax_error(&source, &e))?;
+    let path = doc
+        .get("workspace")
+        .and_then(|w| w.get("dependencies")?.get("ax-std")?.get("path")?.as_str())
+        .map(PathBuf::from)
         .ok_or_else(|| {
             Error::config("the workspace's Cargo.toml names no path for `ax-std`")
                 .at_file(&root)
@@ -541,13 +539,8 @@ fn axstd_features(workspace: &Path) -> Result<Vec<String>, Error> {
         })?;
     let manifest = workspace.join(path).join("Cargo.toml");
     let text = crate::config::source::read_input(&manifest, "ax-std's Cargo.toml")?;
-    let doc = Document::parse(text.as_str()).map_err(|e| {
-        Error::config(format!(
-            "invalid TOML in ax-std's Cargo.toml: {}",
-            e.message().trim()
-        ))
-        .at_file(&manifest)
-    })?;
+    let source = SourceText::new(&manifest, text.clone());
+    let doc = Document::parse(text.as_str()).map_err(|e| syntax_error(&source, &e))?;
     Ok(crate::build::cargo::feature_names(doc.as_table()))
 }
 
@@ -640,6 +633,33 @@ mod tests {
             text.contains("[target.x86_64-unknown-linux-musl]"),
             "{text}"
         );
+    }
+
+    /// A workspace manifest that is not TOML is said to be so, at its place (not "names no
+    /// path for `ax-std`"); so is ax-std's own.
+    #[test]
+    fn a_manifest_that_is_not_toml_is_a_syntax_error_at_its_line() {
+        let ws = tempfile::tempdir().unwrap();
+        let root = ws.path().join("Cargo.toml");
+        std::fs::write(
+            &root,
+            "[workspace]\nmembers = [\"a\"\n[workspace.dependencies]\n",
+        )
+        .unwrap();
+        let e = axstd_features(ws.path()).unwrap_err();
+        assert!(e.message.starts_with("invalid TOML"), "{e}");
+        let at = e.location.clone().unwrap();
+        assert_eq!((at.path.as_path(), at.line), (root.as_path(), 3), "{e}");
+        std::fs::write(
+            &root,
+            "[workspace.dependencies]\nax-std = { path = \"std\" }\n",
+        )
+        .unwrap();
+        std::fs::create_dir(ws.path().join("std")).unwrap();
+        std::fs::write(ws.path().join("std/Cargo.toml"), "[features\n").unwrap();
+        let e = axstd_features(ws.path()).unwrap_err();
+        assert!(e.message.starts_with("invalid TOML"), "{e}");
+        assert_eq!(e.location.unwrap().line, 1);
     }
 
     #[test]
