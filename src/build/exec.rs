@@ -69,9 +69,13 @@ fn write_generated(files: &[GeneratedFile]) -> Result<(), Error> {
         if let Some(dir) = f.path.parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        std::fs::write(&f.path, &f.contents).map_err(fail)?;
-        let mode = if f.executable { 0o755 } else { 0o644 };
-        std::fs::set_permissions(&f.path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+        // As every writer into the out dir: a new file renamed into place, never a write
+        // through a symlink planted at the path.
+        crate::prepare::workdir::write_file(&f.path, f.contents.as_bytes())?;
+        if f.executable {
+            std::fs::set_permissions(&f.path, std::fs::Permissions::from_mode(0o755))
+                .map_err(fail)?;
+        }
     }
     Ok(())
 }
@@ -320,6 +324,32 @@ mod tests {
             std::fs::read_to_string(dir.path().join("k.elf")).unwrap(),
             "built\n"
         );
+    }
+
+    /// A symlink planted where a generated file goes is replaced; its target (outside the out
+    /// dir) is neither written nor made executable.
+    #[test]
+    fn generated_files_replace_a_planted_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.sh");
+        std::fs::write(&outside, "precious").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let wrapper = dir.path().join("gen/w.sh");
+        std::fs::create_dir(dir.path().join("gen")).unwrap();
+        std::os::unix::fs::symlink(&outside, &wrapper).unwrap();
+        write_generated(&[GeneratedFile {
+            path: wrapper.clone(),
+            contents: "#!/bin/sh\n".into(),
+            executable: true,
+            purpose: "test".into(),
+        }])
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        let mode = std::fs::metadata(&outside).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!wrapper.is_symlink());
+        assert_eq!(std::fs::read_to_string(&wrapper).unwrap(), "#!/bin/sh\n");
     }
 
     #[tokio::test(flavor = "current_thread")]
