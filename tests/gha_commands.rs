@@ -246,6 +246,7 @@ fn run_scenario(out: &Captured) {
     rep.event(&Event::RunFinished {
         results: &results,
         exit_code: 1,
+        outcome: qemu_test_action::verdict::worst(results.iter().map(|r| r.verdict.outcome)),
     });
     rep.finish().unwrap();
 }
@@ -412,6 +413,7 @@ fn only_ten_errors_per_level_reach_the_runner() {
     rep2.event(&Event::RunFinished {
         results: &results,
         exit_code: 1,
+        outcome: qemu_test_action::verdict::worst(results.iter().map(|r| r.verdict.outcome)),
     });
     rep2.finish().unwrap();
     rep.finish().unwrap();

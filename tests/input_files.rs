@@ -105,6 +105,21 @@ fn a_fifo_as_qemu_config_is_refused_without_blocking() {
     assert!(e.contains("is a FIFO"), "{e}");
 }
 
+/// `check --log` opens the log to replay as every input is opened: a FIFO is refused at once.
+#[test]
+fn a_fifo_as_the_log_to_replay_is_refused_without_blocking() {
+    let s = Scratch::new();
+    let cfg = s.write("q.toml", "success_regex = [\"ok\"]\n");
+    let fifo = mkfifo(&s, "boot.log");
+    let cfg = cfg.display().to_string();
+    let e = refused(&s, &["check", "--qemu-config", &cfg, "--log", &fifo]);
+    assert!(
+        e.contains("console log")
+            && e.contains("boot.log is a FIFO (named pipe), not a regular file"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_huge_qemu_config_is_refused_by_its_size() {
     let s = Scratch::new();

@@ -214,6 +214,7 @@ fn terminal() {
     t.event(&Event::RunFinished {
         results: &results,
         exit_code: 1,
+        outcome: qemu_test_action::verdict::worst(results.iter().map(|r| r.verdict.outcome)),
     });
     assert_eq!(out.text(), "", "no console was echoed");
     assert_snapshot("terminal", dir.path(), &err.text());

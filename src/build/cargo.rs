@@ -266,8 +266,7 @@ fn config_set_dir(vm_configs: &[PathBuf]) -> Result<String, Error> {
         hasher.update(&bytes);
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("vmcfg-{hex}"))
+    Ok(format!("vmcfg-{}", crate::image::stream::hex(&digest[..8])))
 }
 
 /// What cargo's JSON messages said, accumulated line by line.

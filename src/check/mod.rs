@@ -92,7 +92,7 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
             origin: t.origin.as_ref(),
         }));
         if let Some(log) = &req.log {
-            let r = replay::replay(log, judge)?;
+            let r = replay::replay(log, &judge)?;
             report.replays.push((t.name, r));
         }
     }

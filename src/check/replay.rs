@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::console::{Decision, Judge};
+use crate::console::Decision;
 use crate::error::Error;
 use crate::plan::JudgeSpec;
 use crate::run::boot::READ_CHUNK;
@@ -23,27 +23,10 @@ pub struct Replay {
 /// stays bounded whatever the file's size; time does not advance, so deadlines do not apply),
 /// then asks [`decide`] — the rules a boot uses — for the verdict. A replay has no QEMU exit:
 /// a log that ends undecided is judged as such.
-pub fn replay(path: &Path, judge: JudgeSpec) -> Result<Replay, Error> {
-    let JudgeSpec {
-        success,
-        fail,
-        script,
-        options,
-        ..
-    } = judge;
+pub fn replay(path: &Path, spec: &JudgeSpec) -> Result<Replay, Error> {
     let what = "console log";
-    let mut file = std::fs::File::open(path).map_err(|e| Error::input_io(path, what, &e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::input_io(path, what, &e))?;
-    if !meta.is_file() {
-        return Err(Error::usage(format!(
-            "the console log {} is not a regular file",
-            path.display()
-        ))
-        .help("give --log a saved log file, e.g. qemu-test-out/logs/<case>.log"));
-    }
-    let mut judge = Judge::new(success.clone(), fail, options).with_script(script);
+    let (mut file, _) = crate::config::source::open_input(path, what)?;
+    let mut judge = spec.judge();
     let t = Duration::ZERO;
     let mut decision = None;
     let mut buf = vec![0u8; READ_CHUNK];
@@ -65,7 +48,7 @@ pub fn replay(path: &Path, judge: JudgeSpec) -> Result<Replay, Error> {
     };
     let verdict = decide(&Facts {
         live: false,
-        ..Facts::observed(end, &judge, &success)
+        ..Facts::observed(end, &judge, &spec.success)
     });
     let mut rows: Vec<(u64, String)> = Vec::new();
     if let Some(s) = judge.script() {

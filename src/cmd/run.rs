@@ -479,6 +479,8 @@ pub(crate) fn report_plan_error(e: &Error, inputs: &GithubInputs) -> i32 {
         reporters.emit(Event::RunFinished {
             results: &[],
             exit_code: code,
+            // nothing ran
+            outcome: crate::verdict::worst([]),
         });
         if let Err(err) = reporters.finish() {
             eprintln!("error: {err}");

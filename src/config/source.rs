@@ -1,6 +1,8 @@
 //! A loaded text file that maps byte offsets to line:column, so every config error and warning
 //! can name the exact place; and [`read_input`], the one bounded reader for every config-like
-//! file the user names (QEMU TOML, suite, registry, board, VM config, profiles, Cargo.toml).
+//! file the user names (QEMU TOML, suite, registry, board, VM config, profiles, Cargo.toml), on
+//! [`open_input`], the one way a file the user names is opened (also a console log that `check`
+//! streams).
 
 use std::fs::File;
 use std::io::Read;
@@ -22,22 +24,7 @@ pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 /// check and read can swap in another file. The read itself is capped too, for files that grow
 /// while being read.
 pub fn read_input(path: &Path, what: &str) -> Result<String, Error> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| Error::input_io(path, what, &e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::input_io(path, what, &e))?;
-    if !meta.is_file() {
-        return Err(Error::usage(format!(
-            "{what} {} is {}, not a regular file",
-            path.display(),
-            kind_of(&meta.file_type())
-        ))
-        .help("pass the path of the file itself, not a directory, pipe or device"));
-    }
+    let (file, meta) = open_input(path, what)?;
     let too_big = || {
         Error::usage(format!(
             "{what} {} is larger than {} MiB; it cannot be a {what}",
@@ -58,6 +45,29 @@ pub fn read_input(path: &Path, what: &str) -> Result<String, Error> {
         return Err(too_big());
     }
     String::from_utf8(bytes).map_err(|e| not_utf8(path, what, e))
+}
+
+/// Opens the user's file `path` for reading, refusing anything but a regular file (see
+/// [`read_input`]: `O_NONBLOCK` so a FIFO never hangs the open, `O_NOCTTY`, the type checked on
+/// the open descriptor); `what` names its kind in messages.
+pub fn open_input(path: &Path, what: &str) -> Result<(File, std::fs::Metadata), Error> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::input_io(path, what, &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::input_io(path, what, &e))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "{what} {} is {}, not a regular file",
+            path.display(),
+            kind_of(&meta.file_type())
+        ))
+        .help("pass the path of the file itself, not a directory, pipe or device"));
+    }
+    Ok((file, meta))
 }
 
 /// "a directory", "a FIFO", … for messages about non-regular files.

@@ -102,6 +102,25 @@ pub struct ExtractedCase {
     pub extractor: usize,
 }
 
+#[cfg(test)]
+impl ExtractedCase {
+    /// A case the first extractor found failed with result `raw` on console line `line_no`
+    /// (the reports' tests).
+    pub fn failed(id: &str, raw: &str, line_no: u64) -> ExtractedCase {
+        ExtractedCase {
+            id: id.into(),
+            status: CaseStatus::Fail,
+            raw: Some(raw.into()),
+            measurement: None,
+            units: None,
+            line_no: Some(line_no),
+            note: None,
+            affects_verdict: true,
+            extractor: 0,
+        }
+    }
+}
+
 /// The compiled grammar plus its progress through the console.
 #[derive(Debug, Clone)]
 pub struct Script {

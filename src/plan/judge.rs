@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{DEFAULT_TIMEOUT, SUCCESS_SETTLE};
 use crate::config::PatternSpec;
 use crate::config::grammar::GrammarSpec;
-use crate::console::{JudgeOptions, Pattern, Script};
+use crate::console::{Judge, JudgeOptions, Pattern, Script};
 use crate::error::{Error, Location};
 
 /// What the judge of a case is built from.
@@ -26,8 +26,9 @@ pub struct JudgeSource<'a> {
     pub timeout: Option<Duration>,
 }
 
-/// A case's judge, compiled.
-#[derive(Debug)]
+/// A case's judge, compiled: what a boot ([`crate::plan::Case::judge`]) and a replay in
+/// `check` watch the console with.
+#[derive(Debug, Clone)]
 pub struct JudgeSpec {
     pub success: Vec<Pattern>,
     /// The chosen fail patterns, then the named fail sets' (`fail_sets`), then the built-in
@@ -36,8 +37,21 @@ pub struct JudgeSpec {
     /// The built-in default fail set is in use.
     pub default_fail: bool,
     pub script: Script,
+    /// The boot's deadline.
     pub timeout: Duration,
     pub options: JudgeOptions,
+}
+
+impl JudgeSpec {
+    /// A fresh judge for one boot (or one replay) of the console.
+    pub fn judge(&self) -> Judge {
+        Judge::new(
+            self.success.clone(),
+            self.fail.clone(),
+            self.options.clone(),
+        )
+        .with_script(self.script.clone())
+    }
 }
 
 /// The patterns of one kind: those given as text (the command line, a suite case, written at

@@ -20,7 +20,6 @@ use crate::build::cargo::PackageInfo;
 use crate::build::elf;
 use crate::build::format::KernelFormat;
 use crate::config::QemuConfig;
-use crate::console::{JudgeOptions, Pattern};
 use crate::error::Error;
 use crate::host::{HostProbe, KvmProbe};
 use crate::profile::{self, Accel, AccelRequest, Policy, ProfileDecision, Profiles, Requirement};
@@ -133,18 +132,15 @@ pub struct Case {
     pub config: QemuConfig,
     pub workspace: PathBuf,
     pub command: QemuCommand,
-    pub success: Vec<Pattern>,
-    pub fail: Vec<Pattern>,
-    pub timeout: Duration,
+    /// The console's judge: patterns with their places, grammar, the boot's deadline
+    /// ([`judge_spec`], the same `check` replays logs through).
+    pub judge: JudgeSpec,
     /// Deadline for the build stage.
     pub build_timeout: Duration,
     /// Image cache root (`--cache-dir`).
     pub cache_dir: Option<PathBuf>,
     pub out_dir: PathBuf,
     pub log_path: PathBuf,
-    pub judge: JudgeOptions,
-    /// The console grammar (steps, milestones, extraction), compiled.
-    pub script: crate::console::Script,
     /// No console output for this long ends the boot as a timeout.
     pub inactivity_timeout: Option<Duration>,
     /// Console log bytes kept on disk (`max_log_size`).
@@ -157,8 +153,6 @@ pub struct Case {
     pub core_dump: Option<u64>,
     /// `--gdb`, `--pause-on-fail`: from the command line, never a config.
     pub debug: crate::qemu::gdb::DebugOptions,
-    /// The fail patterns are the built-in default set (the config names none).
-    pub default_fail: bool,
     /// Typing pace for step `send`s: bytes per chunk and the pause between chunks.
     pub send_chunk: usize,
     pub send_delay: Duration,
@@ -595,10 +589,6 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         warnings,
         workspace,
         command,
-        success: judge.success,
-        fail: judge.fail,
-        timeout: judge.timeout,
-        script: judge.script,
         inactivity_timeout: grammar.inactivity_timeout,
         max_log_size: grammar
             .max_log_size
@@ -612,7 +602,6 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
                     .unwrap_or(crate::config::grammar::DEFAULT_MAX_CORE_SIZE)
             },
         ),
-        default_fail: judge.default_fail,
         send_chunk: grammar.send_chunk.unwrap_or(DEFAULT_SEND_CHUNK),
         send_delay: grammar.send_delay.unwrap_or(DEFAULT_SEND_DELAY),
         retries: inputs.retries.or(grammar.retries).unwrap_or(0),
@@ -626,7 +615,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         debug: opts.debug,
         out_dir,
         log_path,
-        judge: judge.options,
+        judge,
         accel_request: parse_opt(inputs.accel.as_deref(), "accel")?.unwrap_or_default(),
         requires: inputs
             .requires
@@ -755,13 +744,10 @@ fn check_input_files(args: &[String], config: &QemuConfig, has_image: bool) -> R
     Ok(())
 }
 
-/// The `file=` of a `-drive` value (QEMU doubles commas inside values).
+/// The `file=` of a `-drive` value.
 fn drive_file(value: &str) -> Option<String> {
-    let unescaped = value.replace(",,", "\u{0}");
-    unescaped
-        .split(',')
-        .find_map(|p| p.strip_prefix("file="))
-        .map(|f| f.replace('\u{0}', ","))
+    let options = crate::qemu::options::split(value);
+    crate::qemu::options::value(&options, "file").map(str::to_string)
 }
 
 fn existing_files(paths: &[PathBuf], what: &str) -> Result<Vec<PathBuf>, Error> {

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::qemu::options;
+
 /// The QEMU arguments after the rootfs change, and one sentence per change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootfsArgs {
@@ -35,7 +37,8 @@ pub fn rootfs_args(args: &[String], rootfs: Option<&Path>) -> RootfsArgs {
         let (flag, value) = (&args[i], args.get(i + 1));
         match value.filter(|_| is_flag(flag, "drive")) {
             Some(v) if is_rootfs_drive(v) => {
-                let id = option(&split_options(v), "id").unwrap_or_default();
+                let parts = options::split(v);
+                let id = options::value(&parts, "id").unwrap_or_default().to_string();
                 match rootfs {
                     Some(copy) => {
                         out.args.push(flag.clone());
@@ -81,8 +84,8 @@ fn label(id: &str) -> String {
 /// (tgoskits' `${workspace}/tmp/axbuild/rootfs/rootfs-<arch>-alpine.img`): the copy replaces it,
 /// so the user's tree is never written.
 fn is_rootfs_drive(value: &str) -> bool {
-    option(&split_options(value), "file").is_some_and(|f| {
-        let p = Path::new(&f);
+    options::value(&options::split(value), "file").is_some_and(|f| {
+        let p = Path::new(f);
         p.file_name().is_some_and(|n| n == ROOTFS_NAME)
             || p.parent().is_some_and(|d| d.ends_with(ROOTFS_DIR))
     })
@@ -101,8 +104,8 @@ fn remove_users(args: &[String], ids: &[String], notes: &mut Vec<String>) -> Vec
     while i < args.len() {
         let (flag, value) = (&args[i], args.get(i + 1));
         if let Some(v) = value.filter(|_| is_flag(flag, "device")) {
-            let parts = split_options(v);
-            if option(&parts, "drive").is_some_and(|d| ids.contains(&d)) {
+            let parts = options::split(v);
+            if options::value(&parts, "drive").is_some_and(|d| ids.iter().any(|i| i == d)) {
                 notes.push(format!("-device {v} removed: its drive was removed."));
                 i += 2;
                 continue;
@@ -128,40 +131,16 @@ fn remove_users(args: &[String], ids: &[String], notes: &mut Vec<String>) -> Vec
     out
 }
 
-/// Splits a QEMU option string on `,`, where `,,` stands for a literal comma.
-fn split_options(value: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != ',' {
-            current.push(c);
-        } else if chars.next_if_eq(&',').is_some() {
-            current.push(',');
-        } else {
-            parts.push(std::mem::take(&mut current));
-        }
-    }
-    parts.push(current);
-    parts
-}
-
-fn option(parts: &[String], key: &str) -> Option<String> {
-    parts
-        .iter()
-        .find_map(|p| p.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
-}
-
 /// The drive option string with `file=` replaced (commas in the path escaped).
 fn with_file(value: &str, file: &Path) -> String {
-    let escaped = file.to_string_lossy().replace(',', ",,");
-    split_options(value)
+    let escaped = options::escape(&file.to_string_lossy());
+    options::split(value)
         .into_iter()
         .map(|p| {
             if p.starts_with("file=") {
                 format!("file={escaped}")
             } else {
-                p.replace(',', ",,")
+                options::escape(&p)
             }
         })
         .collect::<Vec<_>>()
@@ -232,7 +211,6 @@ mod tests {
 
     #[test]
     fn escaped_commas_are_one_option() {
-        assert_eq!(split_options("a=1,,2,b=3"), vec!["a=1,2", "b=3"]);
         assert!(!is_rootfs_drive("file=/x/rootfs.img,,bak"));
         assert!(is_rootfs_drive("if=virtio,file=rootfs.img"));
         assert!(is_rootfs_drive(

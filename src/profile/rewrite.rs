@@ -266,24 +266,14 @@ fn apply_rule(rule: &MachineRule, props: &mut Vec<String>, notes: &mut Vec<Strin
     }
 }
 
-/// Splits a QEMU option string at single commas (`,,` is an escaped comma).
+/// The non-empty properties of a `-machine` value, each as written (`,,` kept), so they join
+/// back with `,`.
 fn split_props(value: &str) -> Vec<String> {
-    let mut props = Vec::new();
-    let mut current = String::new();
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != ',' {
-            current.push(c);
-        } else if chars.peek() == Some(&',') {
-            current.push_str(",,");
-            chars.next();
-        } else {
-            props.push(std::mem::take(&mut current));
-        }
-    }
-    props.push(current);
-    props.retain(|p| !p.is_empty());
-    props
+    crate::qemu::options::split(value)
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| crate::qemu::options::escape(p))
+        .collect()
 }
 
 /// The property name (`q35` for the implicit machine type is its own key).

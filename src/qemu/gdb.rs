@@ -109,7 +109,7 @@ impl GdbEndpoint {
         match self {
             GdbEndpoint::Unix(p) => format!(
                 "unix:{},server=on,wait=off",
-                p.to_string_lossy().replace(',', ",,")
+                super::options::escape(&p.to_string_lossy())
             ),
             GdbEndpoint::Tcp(addr) => format!("tcp:{addr}"),
         }

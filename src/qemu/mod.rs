@@ -3,6 +3,7 @@
 pub mod command;
 pub mod firmware;
 pub mod gdb;
+pub mod options;
 pub mod process;
 pub mod qmp;
 pub mod version;

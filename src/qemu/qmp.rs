@@ -315,7 +315,7 @@ impl QmpSocket {
     pub fn qemu_option(&self) -> String {
         format!(
             "unix:{},server=off",
-            self.path.to_string_lossy().replace(',', ",,")
+            super::options::escape(&self.path.to_string_lossy())
         )
     }
 }

@@ -51,6 +51,7 @@ fn write_results(dir: &Path, results: &[CaseResult]) -> PathBuf {
     j.event(&Event::RunFinished {
         results,
         exit_code: 0,
+        outcome: crate::verdict::worst(results.iter().map(|r| r.verdict.outcome)),
     });
     j.finish().expect("results.json written");
     path

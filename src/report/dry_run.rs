@@ -113,34 +113,34 @@ fn write_case(
             bin.display()
         )?;
     }
-    for step in case.script.timeline() {
+    for step in case.judge.script.timeline() {
         if step.kind == crate::console::script::TimelineKind::Step {
             writeln!(out, "# {} (once '{}' matched)", step.name, step.pattern)?;
         }
     }
-    if case.default_fail {
+    if case.judge.default_fail {
         writeln!(
             out,
             "# fail patterns: the config names none, so the built-in `{}` set applies \
              (fail_regex = [] turns it off):",
             crate::console::sets::DEFAULT_SET
         )?;
-    } else if case.fail.is_empty() {
+    } else if case.judge.fail.is_empty() {
         writeln!(out, "# fail patterns: none (fail_regex = [])")?;
     }
-    for p in &case.fail {
+    for p in &case.judge.fail {
         writeln!(out, "# fail pattern: {}", p.spec.regex)?;
     }
-    for p in &case.success {
+    for p in &case.judge.success {
         writeln!(out, "# success pattern: {}", p.spec.regex)?;
     }
-    if case.success.is_empty() && case.script.steps_done() {
+    if case.judge.success.is_empty() && case.judge.script.steps_done() {
         writeln!(
             out,
             "# success: no success pattern and no steps, so the guest's clean power-off \
              (QEMU exiting 0, not a reset or panic) is the pass"
         )?;
-    } else if case.success.is_empty() {
+    } else if case.judge.success.is_empty() {
         writeln!(out, "# success: all steps done")?;
     }
     if case.reset_passes {
@@ -149,7 +149,11 @@ fn write_case(
             "# on_reset = \"pass\": a guest reset is the expected ending"
         )?;
     }
-    writeln!(out, "# timeout: {}", crate::duration::format(case.timeout))?;
+    writeln!(
+        out,
+        "# timeout: {}",
+        crate::duration::format(case.judge.timeout)
+    )?;
     writeln!(out, "# console log: {}", case.log_path.display())?;
     Ok(())
 }

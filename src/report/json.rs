@@ -66,7 +66,10 @@ impl JsonReporter {
 
 impl Reporter for JsonReporter {
     fn event(&mut self, event: &Event<'_>) {
-        if let Event::RunFinished { results, exit_code } = event {
+        if let Event::RunFinished {
+            results, exit_code, ..
+        } = event
+        {
             self.error = self.write(results, *exit_code).err();
         }
     }

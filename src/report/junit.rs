@@ -533,7 +533,6 @@ mod tests {
 
     #[test]
     fn milestones_and_extracted_cases_become_test_cases() {
-        use crate::config::grammar::CaseStatus;
         use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
         let mut r = CaseResult::without_boot("c", Verdict::new(Outcome::Fail, "x"), Duration::ZERO);
         let entry = |name: &str, at: Option<u64>| TimelineEntry {
@@ -547,17 +546,7 @@ mod tests {
             optional: false,
         };
         r.timeline = vec![entry("hv up", Some(2)), entry("guest up", None)];
-        r.testcases = vec![ExtractedCase {
-            id: "exit_code".into(),
-            status: CaseStatus::Fail,
-            raw: Some("42".into()),
-            measurement: None,
-            units: None,
-            line_no: Some(9),
-            note: None,
-            affects_verdict: true,
-            extractor: 0,
-        }];
+        r.testcases = vec![ExtractedCase::failed("exit_code", "42", 9)];
         let xml = to_xml(&[r], &ws()).unwrap();
         for needle in [
             r#"name="milestone: hv up""#,

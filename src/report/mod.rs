@@ -89,9 +89,12 @@ pub enum Event<'a> {
     CaseFinished {
         result: &'a CaseResult,
     },
+    /// Every case ended: the results, and what `run::run_all` decided from them — the exit
+    /// code and the worst outcome (the run's one `verdict`); reporters never re-rank.
     RunFinished {
         results: &'a [CaseResult],
         exit_code: i32,
+        outcome: crate::verdict::Outcome,
     },
     /// `--dry-run`: what running the planned cases would do (each with its build recipe, or
     /// why none can be made), and the cases that cannot be planned here.

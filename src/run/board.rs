@@ -244,7 +244,7 @@ pub async fn boot(
         .map_err(|e| Error::io(&cp.log_path, "write the console log", &e))?;
     let mut verdict = crate::verdict::decide(&Facts {
         elapsed: console.start.elapsed(),
-        ..Facts::observed(end, &console.judge, &cp.success)
+        ..Facts::observed(end, &console.judge, &cp.judge.success)
     });
     if let Err(e) = off {
         verdict.reason = format!("{}; and {}", verdict.reason, e.message);

@@ -187,7 +187,7 @@ pub async fn boot(
         reset_passes: cp.reset_passes,
         stderr_line: console.stderr.headline(),
         postmortem,
-        ..Facts::observed(end, &console.judge, &cp.success)
+        ..Facts::observed(end, &console.judge, &cp.judge.success)
     });
     Ok(console.report(verdict, &log, Vec::new()))
 }
@@ -349,8 +349,7 @@ struct Typing {
 impl<'a> Console<'a> {
     /// A console judged as `case` says, whose machine started at `start`.
     pub(crate) fn new(case: &'a Case, start: Instant) -> Console<'a> {
-        let judge = Judge::new(case.success.clone(), case.fail.clone(), case.judge.clone())
-            .with_script(case.script.clone());
+        let judge = case.judge.judge();
         Console::with_judge(&case.name, judge, start, case.send_chunk, case.send_delay)
     }
 
@@ -417,7 +416,7 @@ impl<'a> Console<'a> {
         case: &Case,
     ) -> Result<End, Error> {
         let mut buf = vec![0u8; READ_CHUNK];
-        let deadline = tokio::time::sleep_until((self.start + case.timeout).into());
+        let deadline = tokio::time::sleep_until((self.start + case.judge.timeout).into());
         tokio::pin!(deadline);
         let stop = loop {
             let wake = self.judge.next_wakeup().map(|d| self.start + d);
@@ -435,7 +434,7 @@ impl<'a> Console<'a> {
                     MachineEvent::Console(n) => {
                         // Output shows the guest runs, even before QMP's `RESUME` is read.
                         if !running && self.resume(Instant::now()) {
-                            deadline.as_mut().reset((self.start + case.timeout).into());
+                            deadline.as_mut().reset((self.start + case.judge.timeout).into());
                         }
                         let decided = self.on_console(&buf[..n], log, reporters).await?;
                         let now = self.start.elapsed();
@@ -469,7 +468,7 @@ impl<'a> Console<'a> {
                     }
                     MachineEvent::Control(ControlNote::Resumed(at)) => {
                         if self.resume(at) {
-                            deadline.as_mut().reset((self.start + case.timeout).into());
+                            deadline.as_mut().reset((self.start + case.judge.timeout).into());
                         }
                     }
                     MachineEvent::Control(ControlNote::Panicked(at)) => break End::GuestPanicked(at),
@@ -498,7 +497,7 @@ impl<'a> Console<'a> {
                 _ = sleep_until_opt(quiet_at), if running => {
                     break End::Inactive(case.inactivity_timeout.unwrap_or_default());
                 }
-                _ = &mut deadline, if running => break End::Deadline(case.timeout),
+                _ = &mut deadline, if running => break End::Deadline(case.judge.timeout),
             }
         };
         Ok(stop)

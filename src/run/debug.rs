@@ -81,7 +81,7 @@ impl DebugBoot {
         if let Some(qmp) = &self.qmp {
             let option = format!(
                 "unix:{},server=on,wait=off",
-                qmp.to_string_lossy().replace(',', ",,")
+                crate::qemu::options::escape(&qmp.to_string_lossy())
             );
             command.add(
                 &["-qmp", &option],

@@ -178,11 +178,12 @@ pub async fn run_all(
     if let Some(sig) = cancel.is_cancelled() {
         exit_code = sig.exit_code();
     }
+    let outcome = crate::verdict::worst(results.iter().map(|r| r.verdict.outcome));
     reporters.emit(Event::RunFinished {
         results: &results,
         exit_code,
+        outcome,
     });
-    let outcome = crate::verdict::worst(results.iter().map(|r| r.verdict.outcome));
     RunSummary {
         results,
         exit_code,

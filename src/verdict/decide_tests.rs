@@ -52,20 +52,10 @@ fn ending(reason: &str) -> Option<GuestEnding> {
 /// Facts of a live boot that ended `end`, with a success pattern and nothing else pending.
 fn base(end: End, success: &[Pattern]) -> Facts<'_> {
     Facts {
-        end,
         elapsed: Duration::from_secs(2),
         qemu_exit: exit(None, Some(15)),
-        guest: None,
-        reset_passes: false,
-        guest_started: true,
-        success,
-        awaiting: None,
-        missed_milestones: Vec::new(),
-        case_failure: None,
         last_line: Some((7, "Kernel panic - not syncing: VFS".into())),
-        stderr_line: None,
-        live: true,
-        postmortem: None,
+        ..Facts::new(end, success)
     }
 }
 

@@ -165,51 +165,59 @@ impl Verdict {
     }
 }
 
-/// The worst of a run's outcomes, for its one `verdict`: `cancelled` > `fail` > `timeout` >
-/// `error` > `pass` > `skipped`; `error` when nothing ran.
-pub fn worst(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
-    let rank = |o: Outcome| match o {
+/// How bad an outcome is, the worst highest: `cancelled` > `fail` > `timeout` > `error` >
+/// `pass` > `skipped`. The one ranking behind a run's `verdict` ([`worst`]) and its exit code
+/// ([`exit_code`]).
+fn rank(outcome: Outcome) -> u8 {
+    match outcome {
         Outcome::Skipped => 0,
         Outcome::Pass => 1,
         Outcome::Error => 2,
         Outcome::Timeout => 3,
         Outcome::Fail => 4,
         Outcome::Cancelled => 5,
-    };
+    }
+}
+
+/// The worst of a run's outcomes ([`rank`]), for its one `verdict`; `error` when nothing ran.
+pub fn worst(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
     outcomes
         .into_iter()
         .max_by_key(|o| rank(*o))
         .unwrap_or(Outcome::Error)
 }
 
-/// The process exit code for a set of outcomes: a cancel wins, then a failure or timeout (the
-/// guest is broken), then an infrastructure error, else success.
+/// The process exit code of a run: that of its worst verdict ([`rank`]; among errors, a
+/// configuration error before an infrastructure one; among cancels, the first), 0 when
+/// nothing ran. So a cancel wins, then a failure or timeout (the guest is broken), then an
+/// error, else success.
 pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
-    let mut code = exit::PASS;
+    let severity = |v: &Verdict| {
+        let config = v.outcome == Outcome::Error && v.config_error;
+        (rank(v.outcome), config)
+    };
+    let mut worst: Option<&Verdict> = None;
     for v in verdicts {
-        let c = match v.outcome {
-            Outcome::Cancelled => v
+        if worst.is_none_or(|w| severity(v) > severity(w)) {
+            worst = Some(v);
+        }
+    }
+    worst.map_or(exit::PASS, Verdict::exit_code)
+}
+
+impl Verdict {
+    /// The exit code of a run with this one verdict.
+    fn exit_code(&self) -> i32 {
+        match self.outcome {
+            Outcome::Cancelled => self
                 .cancelled_by
                 .map_or(exit::SIGTERM, CancelSignal::exit_code),
             Outcome::Fail | Outcome::Timeout => exit::FAIL,
-            Outcome::Error if v.config_error => exit::USAGE,
+            Outcome::Error if self.config_error => exit::USAGE,
             Outcome::Error => exit::INFRA,
             Outcome::Pass | Outcome::Skipped => exit::PASS,
-        };
-        code = worse(code, c);
+        }
     }
-    code
-}
-
-fn worse(a: i32, b: i32) -> i32 {
-    let rank = |c: i32| match c {
-        exit::SIGHUP | exit::SIGINT | exit::SIGTERM => 4,
-        exit::FAIL => 3,
-        exit::USAGE => 2,
-        exit::INFRA => 1,
-        _ => 0,
-    };
-    if rank(b) > rank(a) { b } else { a }
 }
 
 #[cfg(test)]
@@ -230,10 +238,42 @@ mod tests {
         assert_eq!(exit_code(&[v(Outcome::Fail), c.clone()]), 130);
         c.cancelled_by = Some(CancelSignal::Sighup);
         assert_eq!(exit_code(&[c, v(Outcome::Error)]), 129);
+        let cancel = |signal| Verdict {
+            cancelled_by: Some(signal),
+            ..v(Outcome::Cancelled)
+        };
+        let (term, int) = (cancel(CancelSignal::Sigterm), cancel(CancelSignal::Sigint));
+        assert_eq!(
+            exit_code(&[term, int]),
+            143,
+            "the first cancel names the code"
+        );
+        let mut config = v(Outcome::Error);
+        config.config_error = true;
+        let infra = v(Outcome::Error);
+        assert_eq!(exit_code(&[infra.clone(), config.clone()]), 2);
+        assert_eq!(exit_code(&[config, infra]), 2);
+        assert_eq!(exit_code(&[]), 0);
         assert_eq!(CancelSignal::Sighup.to_string(), "SIGHUP");
         assert_eq!(
             serde_json::to_value(CancelSignal::Sigterm).unwrap(),
             serde_json::json!("SIGTERM")
         );
+    }
+
+    /// A run's exit code is its worst outcome's: one ranking for both.
+    #[test]
+    fn the_exit_code_follows_the_worst_outcome() {
+        use Outcome::*;
+        let all = [Skipped, Pass, Error, Timeout, Fail, Cancelled];
+        for a in all {
+            for b in all {
+                let w = worst([a, b]);
+                assert_eq!(exit_code(&[v(a), v(b)]), exit_code(&[v(w)]), "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(worst([]), Error);
+        assert_eq!(worst([Pass, Skipped]), Pass);
+        assert_eq!(worst([Error, Timeout, Pass]), Timeout);
     }
 }

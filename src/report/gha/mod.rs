@@ -27,14 +27,22 @@ pub use reporter::{GithubEnv, GithubOptions, GithubReporter};
 /// Used for stop-commands tokens and heredoc delimiters, which must be unguessable by the
 /// guest (16 bytes = 128 bits).
 pub(crate) fn random_hex(bytes: usize) -> String {
-    use std::fmt::Write as _;
     let mut buf = vec![0u8; bytes];
     rand::fill(buf.as_mut_slice());
-    let mut s = String::with_capacity(bytes * 2);
-    for b in buf {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::image::stream::hex(&buf)
+}
+
+/// Appends `text` to the runner's file at `path` (`what`: "the step summary", "the
+/// GITHUB_OUTPUT file") in one write, as the toolkit appends to its file commands.
+fn append(path: &std::path::Path, what: &str, text: &str) -> Result<(), crate::error::Error> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| crate::error::Error::io(path, &format!("open {what}"), &e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| crate::error::Error::io(path, &format!("append to {what}"), &e))
 }
 
 #[cfg(test)]

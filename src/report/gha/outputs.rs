@@ -5,8 +5,6 @@
 //! value, as the toolkit does; a name or value that contains the delimiter is refused, so a
 //! value can never end early and smuggle in other outputs.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,23 +18,18 @@ pub fn write_outputs(path: &Path, outputs: &[(&str, String)]) -> Result<(), Erro
     for (name, value) in outputs {
         text.push_str(&format_output(name, value, &new_delimiter())?);
     }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, "open the GITHUB_OUTPUT file", &e))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| Error::io(path, "append to the GITHUB_OUTPUT file", &e))
+    super::append(path, "the GITHUB_OUTPUT file", &text)
 }
 
 /// The outputs of a run, as `action.yml` declares them.
 ///
-/// `verdict` is the worst outcome over all cases (`cancelled` > `fail` > `timeout` > `error` >
-/// `pass` > `skipped`; `error` when nothing ran); `passed` is whether the run exits 0;
+/// `verdict` is the run's worst outcome as `run::run_all` decided it
+/// ([`crate::verdict::worst`]); `passed` is whether the run exits 0;
 /// `duration` is the summed case time in seconds; `accel`, `log` and `qemu-version` list each
 /// distinct value once (one per line for `log`).
 pub fn run_outputs(
     results: &[CaseResult],
+    outcome: Outcome,
     exit_code: i32,
     junit: Option<&Path>,
     results_json: Option<&Path>,
@@ -44,7 +37,7 @@ pub fn run_outputs(
     let total: Duration = results.iter().map(|r| r.duration).sum();
     let path = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
     vec![
-        ("verdict", overall_outcome(results).name().to_string()),
+        ("verdict", outcome.name().to_string()),
         ("passed", (exit_code == 0).to_string()),
         ("duration", format!("{:.3}", total.as_secs_f64())),
         (
@@ -67,11 +60,6 @@ pub fn run_outputs(
         ),
         ("results-json", path(results_json)),
     ]
-}
-
-/// The worst outcome of a run, for a single `verdict` output ([`crate::verdict::worst`]).
-pub fn overall_outcome(results: &[CaseResult]) -> Outcome {
-    crate::verdict::worst(results.iter().map(|r| r.verdict.outcome))
 }
 
 fn distinct(values: impl Iterator<Item = Option<String>>, sep: &str) -> String {
@@ -173,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn run_outputs_take_the_worst_outcome() {
+    fn run_outputs_say_the_runs_outcome() {
         let case =
             |o| CaseResult::without_boot("c", Verdict::new(o, ""), Duration::from_millis(1500));
         let results = [
@@ -181,17 +169,18 @@ mod tests {
             case(Outcome::Timeout),
             case(Outcome::Error),
         ];
-        let out = run_outputs(&results, 1, Some(Path::new("j.xml")), None);
+        let out = run_outputs(
+            &results,
+            Outcome::Timeout,
+            1,
+            Some(Path::new("j.xml")),
+            None,
+        );
         let get = |k: &str| out.iter().find(|(n, _)| *n == k).unwrap().1.clone();
         assert_eq!(get("verdict"), "timeout");
         assert_eq!(get("passed"), "false");
         assert_eq!(get("duration"), "4.500");
         assert_eq!(get("junit"), "j.xml");
         assert_eq!(get("results-json"), "");
-        assert_eq!(overall_outcome(&[]), Outcome::Error);
-        assert_eq!(
-            overall_outcome(&[case(Outcome::Skipped), case(Outcome::Pass)]),
-            Outcome::Pass
-        );
     }
 }

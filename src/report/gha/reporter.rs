@@ -231,9 +231,13 @@ impl GithubReporter {
                 }
                 self.on_case_finished(result)
             }
-            Event::RunFinished { results, exit_code } => {
+            Event::RunFinished {
+                results,
+                exit_code,
+                outcome,
+            } => {
                 self.close_group()?;
-                self.write_files(results, *exit_code);
+                self.write_files(results, *exit_code, *outcome);
                 Ok(())
             }
             Event::ChecksWarning { message } => self
@@ -338,7 +342,7 @@ impl GithubReporter {
         self.annotate(a.title(title(Some(&r.name))))
     }
 
-    fn write_files(&mut self, results: &[CaseResult], exit_code: i32) {
+    fn write_files(&mut self, results: &[CaseResult], exit_code: i32, outcome: Outcome) {
         let step_summary = self
             .env
             .step_summary
@@ -378,6 +382,7 @@ impl GithubReporter {
             let o = &self.options;
             let values = outputs::run_outputs(
                 results,
+                outcome,
                 exit_code,
                 o.junit.as_deref(),
                 o.results_json.as_deref(),

@@ -17,8 +17,6 @@
 //! overflow annotations, then case rows from the end, and says so in a visible note.
 
 use std::fmt::Write as _;
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::commands::Annotation;
@@ -174,13 +172,7 @@ pub fn write_summary(
         .help("GitHub drops a step summary over 1 MiB entirely; write less to it in this step"));
     }
     let markdown = render_linked(cases, overflow, budget, links);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, "open the step summary", &e))?;
-    file.write_all(markdown.as_bytes())
-        .map_err(|e| Error::io(path, "append to the step summary", &e))
+    super::append(path, "the step summary", &markdown)
 }
 
 /// The summary as Markdown, at most `budget` bytes long.
@@ -951,7 +943,6 @@ mod tests {
 
     #[test]
     fn timeline_and_extracted_cases_are_listed_and_escaped() {
-        use crate::config::grammar::CaseStatus;
         use crate::console::{ExtractedCase, TimelineEntry, TimelineKind};
         let mut r = failed("c", Vec::new());
         r.flaky = true;
@@ -977,17 +968,7 @@ mod tests {
                 optional: false,
             },
         ];
-        r.testcases = vec![ExtractedCase {
-            id: "<script>x</script>".into(),
-            status: CaseStatus::Fail,
-            raw: Some("42".into()),
-            measurement: None,
-            units: None,
-            line_no: Some(9),
-            note: None,
-            affects_verdict: true,
-            extractor: 0,
-        }];
+        r.testcases = vec![ExtractedCase::failed("<script>x</script>", "42", 9)];
         let results = [r];
         let md = render(&cases(&results), &[], 1 << 20);
         assert!(md.contains("### ❌ c — fail (flaky)\n"), "{md}");
