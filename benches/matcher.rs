@@ -6,11 +6,15 @@
 //! in eight (past 10 000 kept cases it only counts): the whole console grammar active.
 //!
 //! Run: `cargo bench --bench matcher -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Instruction counts, which a busy or shared host does not change: `--once CASE MB` runs one
+//! case once on the first MB megabytes of the console, e.g. under valgrind:
+//! `valgrind --tool=callgrind --toggle-collect='*matcher::run_once*' target/release/deps/matcher-… --once 20-patterns+grammar/64KiB-reads 10`
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use qemu_test_action::Location;
 use qemu_test_action::config::PatternSpec;
 use qemu_test_action::config::grammar::{
@@ -19,6 +23,42 @@ use qemu_test_action::config::grammar::{
 use qemu_test_action::console::{Cleaner, Decision, Judge, JudgeOptions, Pattern, Script};
 
 const CONSOLE_BYTES: usize = 100_000_000;
+
+/// The benchmark cases: name (as criterion prints it after `judge/`), read size, patterns, and
+/// whether the grammar is on.
+const CASES: &[(&str, usize, Set, bool)] = &[
+    ("5-patterns/4KiB-reads", 4 * 1024, Set::Five, false),
+    ("5-patterns/64KiB-reads", 64 * 1024, Set::Five, false),
+    ("20-patterns/4KiB-reads", 4 * 1024, Set::Twenty, false),
+    ("20-patterns/64KiB-reads", 64 * 1024, Set::Twenty, false),
+    (
+        "20-patterns+grammar/4KiB-reads",
+        4 * 1024,
+        Set::Twenty,
+        true,
+    ),
+    (
+        "20-patterns+grammar/64KiB-reads",
+        64 * 1024,
+        Set::Twenty,
+        true,
+    ),
+];
+
+#[derive(Clone, Copy)]
+enum Set {
+    Five,
+    Twenty,
+}
+
+impl Set {
+    fn patterns(self) -> (Vec<Pattern>, Vec<Pattern>) {
+        match self {
+            Set::Five => (compile(SUCCESS_2, "success"), compile(FAIL_3, "fail")),
+            Set::Twenty => (compile(SUCCESS_5, "success"), compile(FAIL_15, "fail")),
+        }
+    }
+}
 
 const FAIL_3: &[&str] = &[
     "panicked at",
@@ -54,10 +94,10 @@ const SUCCESS_5: &[&str] = &[
 ];
 
 /// Kernel-log-like lines: AxVisor/ArceOS logs (coloured), Linux dmesg, a shell.
-fn console() -> Vec<u8> {
-    let mut out = Vec::with_capacity(CONSOLE_BYTES + 256);
+fn console(bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes + 256);
     let mut i: u64 = 0;
-    while out.len() < CONSOLE_BYTES {
+    while out.len() < bytes {
         let secs = i as f64 * 0.000_731;
         let line = match i % 8 {
             0 => format!(
@@ -164,10 +204,6 @@ fn grammar() -> GrammarSpec {
 }
 
 /// Feeds the whole console in `read`-sized pieces; the last line must decide success.
-fn judge_all(console: &[u8], read: usize, success: &[Pattern], fail: &[Pattern]) {
-    judge_with(console, read, success, fail, None)
-}
-
 fn judge_with(
     console: &[u8],
     read: usize,
@@ -190,49 +226,70 @@ fn judge_with(
 }
 
 fn bench(c: &mut Criterion) {
-    let console = console();
+    let console = console(CONSOLE_BYTES);
     let mut group = c.benchmark_group("judge");
     group.throughput(Throughput::BytesDecimal(console.len() as u64));
     group.sample_size(10);
-    let sets = [
-        (
-            "5-patterns",
-            compile(SUCCESS_2, "success"),
-            compile(FAIL_3, "fail"),
-        ),
-        (
-            "20-patterns",
-            compile(SUCCESS_5, "success"),
-            compile(FAIL_15, "fail"),
-        ),
-    ];
-    for (name, success, fail) in &sets {
-        for read in [4 * 1024, 64 * 1024] {
-            let id = BenchmarkId::new(*name, format!("{}KiB-reads", read / 1024));
-            group.bench_function(id, |b| b.iter(|| judge_all(&console, read, success, fail)));
-        }
-    }
     let script = Script::compile(&grammar(), false).expect("bench grammar compiles");
-    let (success, fail) = (compile(SUCCESS_5, "success"), compile(FAIL_15, "fail"));
-    for read in [4 * 1024, 64 * 1024] {
-        let id = BenchmarkId::new("20-patterns+grammar", format!("{}KiB-reads", read / 1024));
-        group.bench_function(id, |b| {
-            b.iter(|| judge_with(&console, read, &success, &fail, Some(&script)))
+    for &(name, read, set, with_grammar) in CASES {
+        let (success, fail) = set.patterns();
+        let script = with_grammar.then_some(&script);
+        let (case, reads) = name.split_once('/').expect("case/reads");
+        group.bench_function(BenchmarkId::new(case, reads), |b| {
+            b.iter(|| judge_with(&console, read, &success, &fail, script))
         });
     }
     group.bench_function("clean-only/64KiB-reads", |b| {
-        b.iter(|| {
-            let mut cleaner = Cleaner::new();
-            let mut out = Vec::with_capacity(64 * 1024);
-            for piece in console.chunks(64 * 1024) {
-                out.clear();
-                cleaner.clean(black_box(piece), &mut out);
-            }
-            black_box(out.len())
-        })
+        b.iter(|| clean_only(&console))
     });
     group.finish();
 }
 
+fn clean_only(console: &[u8]) -> usize {
+    let mut cleaner = Cleaner::new();
+    let mut out = Vec::with_capacity(64 * 1024);
+    for piece in console.chunks(64 * 1024) {
+        out.clear();
+        cleaner.clean(black_box(piece), &mut out);
+    }
+    black_box(out.len())
+}
+
+/// `--once CASE MB`: one run of one case (or `clean-only/64KiB-reads`) on MB megabytes.
+fn once(name: &str, megabytes: usize) {
+    let console = console(megabytes * 1_000_000);
+    let script = Script::compile(&grammar(), false).expect("bench grammar compiles");
+    if name == "clean-only/64KiB-reads" {
+        run_once(|| {
+            clean_only(&console);
+        });
+        return;
+    }
+    let Some(&(_, read, set, with_grammar)) = CASES.iter().find(|c| c.0 == name) else {
+        let names: Vec<_> = CASES.iter().map(|c| c.0).collect();
+        panic!("--once: no case {name:?}; the cases: {names:?}, clean-only/64KiB-reads");
+    };
+    let (success, fail) = set.patterns();
+    let script = with_grammar.then_some(&script);
+    run_once(|| judge_with(&console, read, &success, &fail, script));
+}
+
+/// The measured part of `--once` (callgrind's `--toggle-collect` names it).
+#[inline(never)]
+fn run_once(work: impl FnOnce()) {
+    work()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--once") {
+        let name = args.get(i + 1).expect("--once CASE MB");
+        let megabytes = args.get(i + 2).map_or(10, |m| m.parse().expect("MB"));
+        once(name, megabytes);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
