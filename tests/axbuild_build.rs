@@ -58,19 +58,31 @@ fn build_line(stdout: &str, name: &str) -> (String, Vec<String>) {
     (env.to_string(), args)
 }
 
-/// What axbuild's command is for this target, its features and target dir aside.
+/// What axbuild's command is for AxVisor on this target, its features and target dir aside.
 fn expected_args(s: &Scratch, musl: &str, features: &str) -> Vec<String> {
+    expected_args_of(s, musl, "axvisor", features, Some("axvisor"))
+}
+
+/// What axbuild's (ostool's) command is for `package` on this target: `--bin` only when the flow
+/// names one (AxVisor's does, ArceOS' test flows do not).
+fn expected_args_of(
+    s: &Scratch,
+    musl: &str,
+    package: &str,
+    features: &str,
+    bin: Option<&str>,
+) -> Vec<String> {
     let support = s.out().join("cargo-target/axbuild");
     let config = support.join(format!("config-{musl}-dynamic.toml"));
     let target_dir = format!(
         "'{}/vmcfg-<hash of the patched configs>'",
         s.out().join("cargo-target").display()
     );
-    [
+    let mut args: Vec<String> = [
         "--config",
         config.to_str().unwrap(),
         "-p",
-        "axvisor",
+        package,
         "--target",
         &format!("scripts/targets/std/pie/{musl}.json"),
         "-Z",
@@ -81,14 +93,14 @@ fn expected_args(s: &Scratch, musl: &str, features: &str) -> Vec<String> {
         features,
         "-Z",
         "json-target-spec",
-        "--bin",
-        "axvisor",
-        "--release",
-        "--message-format",
-        "json-render-diagnostics",
     ]
     .map(String::from)
-    .to_vec()
+    .to_vec();
+    if let Some(bin) = bin {
+        args.extend(["--bin".to_string(), bin.to_string()]);
+    }
+    args.extend(["--release", "--message-format", "json-render-diagnostics"].map(String::from));
+    args
 }
 
 /// The environment axbuild gives cargo: `WORKSPACE_FOLDER` first, then every variable sorted.
@@ -311,7 +323,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// under `rec`, links through the `--config` file's linker wrapper with a recording `rust-lld`,
 /// then "builds" the kernel by copying the fixture where cargo would put it and reports it in
 /// cargo's JSON messages.
-fn cargo_shim(rec: &Path, fixture: &Path) -> String {
+fn cargo_shim(rec: &Path, fixture: &Path, bin: &str) -> String {
     format!(
         r#"rec={rec}
 mkdir -p "$rec"
@@ -329,12 +341,12 @@ objs="$rec/objs"; mkdir -p "$objs"; : > "$objs/linker.x"
 "$linker" -flavor gnu "$rec/crt1.o" main.o "-L$objs" -lc -lgcc_s -static-pie -Tlinker.x -o "$objs/k" || exit 9
 out="$td/aarch64-unknown-linux-musl/release"
 mkdir -p "$out"
-cp {fixture} "$out/axvisor"
-printf '{{"reason":"compiler-artifact","package_id":"axvisor 0.5.22","target":{{"kind":["bin"],"name":"axvisor"}},"executable":"%s"}}\n' "$out/axvisor"
+cp {fixture} "$out/{bin}"
+printf '{{"reason":"compiler-artifact","package_id":"{bin} 0.5.22","target":{{"kind":["bin"],"name":"{bin}"}},"executable":"%s"}}\n' "$out/{bin}"
 echo '{{"reason":"build-finished","success":true}}'
 "#,
         rec = rec.display(),
-        fixture = fixture.display()
+        fixture = fixture.display(),
     )
 }
 
@@ -366,8 +378,19 @@ fn run_with_shim(
     rec: &Path,
     extra_env: &[(&str, &str)],
 ) -> std::process::Output {
+    run_with_shim_of(s, ws, rec, "axvisor", extra_env)
+}
+
+/// [`run_with_shim`] for a package whose bin target is `bin`.
+fn run_with_shim_of(
+    s: &Scratch,
+    ws: &Path,
+    rec: &Path,
+    bin: &str,
+    extra_env: &[(&str, &str)],
+) -> std::process::Output {
     let fixture = common::fixtures::fixture("aarch64-baremetal/hello.elf");
-    let bin = common::fake_qemu::script(s, "cargo", &cargo_shim(rec, &fixture));
+    let bin = common::fake_qemu::script(s, "cargo", &cargo_shim(rec, &fixture, bin));
     common::fake_qemu::script(
         s,
         "rust-lld",
@@ -515,4 +538,152 @@ fn a_build_without_vm_configs_gets_no_axvisor_vm_configs() {
         "{:?}",
         lines(&rec.join("env"))
     );
+}
+
+// ArceOS' test-suit packages: `cargo xtask arceos test qemu` builds each case's own package
+// through the same std build (`arceos/test/rust_qemu.rs` `prepare_rust_qemu_cases` →
+// `arceos/build/cargo_config.rs` → `BuildInfo::into_prepared_std_cargo_config_with_metadata`),
+// without AxVisor's `--bin`, `AX_ARCH` and `AXVISOR_VM_CONFIGS` (`patch_axvisor_cargo_config`).
+// The axtest group (`arceos/test/axtest_qemu.rs`) then appends `--cfg axtest --check-cfg
+// cfg(axtest)` through `append_encoded_rustflags`, which for a std build (no inline `--config
+// target.….rustflags=`) is `CARGO_ENCODED_RUSTFLAGS`; its build files set `AXTEST_COVERAGE = "y"`,
+// so `support/axtest_coverage.rs` `prepare_cargo` adds the `axtest/coverage` feature (after the
+// sorted ones) and its own rustflags to that variable.
+
+/// `CARGO_ENCODED_RUSTFLAGS` of the axtest group with coverage on, as the dry run quotes it.
+const AXTEST_ENCODED: &str = r"$'--cfg\x1faxtest\x1f--check-cfg\x1fcfg(axtest)\x1f--cfg\x1faxtest_coverage\x1f--check-cfg\x1fcfg(axtest_coverage)\x1f-Cinstrument-coverage\x1f-Zno-profiler-runtime'";
+
+/// The environment of the axtest smoke case's build on `target` (`musl`, its C flags).
+fn axtest_env(musl: &str, cflags: &str, target: &str) -> String {
+    expected_env(
+        &data(),
+        musl,
+        cflags,
+        &[
+            ("AXTEST_COVERAGE", "y".into()),
+            ("AX_TARGET", target.into()),
+            ("CARGO_ENCODED_RUSTFLAGS", AXTEST_ENCODED.into()),
+            ("SMP", "1".into()),
+        ],
+    )
+}
+
+#[test]
+fn arceos_axtest_builds_its_package_with_axbuilds_test_flags_on_every_arch() {
+    let x86 = "-mno-mmx -mno-sse -mno-sse2 -mno-sse3 -mno-ssse3 -mno-sse4.1 -mno-sse4.2 \
+               -mno-avx -mno-avx2 -msoft-float";
+    for (arch, musl, cflags) in [
+        (
+            "aarch64",
+            "aarch64-unknown-linux-musl",
+            "-mgeneral-regs-only",
+        ),
+        (
+            "riscv64",
+            "riscv64gc-unknown-linux-musl",
+            "-march=rv64gc -mabi=lp64d -mcmodel=medany",
+        ),
+        ("x86_64", "x86_64-unknown-linux-musl", x86),
+        (
+            "loongarch64",
+            "loongarch64-unknown-linux-musl",
+            "-mabi=lp64s -msoft-float",
+        ),
+    ] {
+        let s = Scratch::new();
+        let stdout = s.dry_run_suite(&data().join("test-suit"), arch, "arceos/axtest");
+        let (env, args) = build_line(&stdout, &format!("arceos.axtest.smoke@{arch}"));
+        let target = qemu_test_action::plan::testsuit::ARCHS
+            .iter()
+            .find(|(a, _)| a.name() == arch)
+            .unwrap()
+            .1;
+        assert_eq!(env, axtest_env(musl, cflags, target), "{arch}");
+        // No `log` dependency: no log feature; `features = []`: only coverage's.
+        assert_eq!(
+            args,
+            expected_args_of(&s, musl, "arceos-axtest-suit", "axtest/coverage", None),
+            "{arch}"
+        );
+        // The --config file keeps the target's own (here: no) rustflags.
+        let support = s.out().join("cargo-target/axbuild");
+        let line = format!(
+            "# build writes: {} (",
+            support
+                .join(format!("config-{musl}-dynamic.toml"))
+                .display()
+        );
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
+}
+
+/// A workspace of the vendored tgoskits files axbuild's build of the axtest smoke package reads
+/// on aarch64, that build file unmodified, and a QEMU config that boots the fixture kernel.
+fn axtest_workspace(s: &Scratch) -> PathBuf {
+    let ws = s.path().join("ws");
+    let smoke = "test-suit/arceos/axtest/smoke";
+    let keep = [
+        "Cargo.toml".to_string(),
+        "rust-toolchain.toml".into(),
+        "os/arceos/ulib/axstd/Cargo.toml".into(),
+        "scripts/targets/std/pie/aarch64-unknown-linux-musl.json".into(),
+        format!("{smoke}/Cargo.toml"),
+        format!("{smoke}/build-aarch64-unknown-none-softfloat.toml"),
+    ];
+    copy_tree(&data(), &ws, &|p| keep.iter().any(|k| p == data().join(k)));
+    std::fs::write(
+        ws.join(smoke).join("qemu-aarch64.toml"),
+        common::BAREMETAL_CONFIG,
+    )
+    .unwrap();
+    ws
+}
+
+/// The real build path of an ArceOS axtest case: cargo runs in the workspace root with the dry
+/// run's arguments and the test rustflags in its environment (the 0x1f separators as bytes),
+/// the kernel it reports boots and passes, the workspace is not written to.
+#[test]
+fn arceos_axtest_build_runs_axbuilds_command_and_boots_what_it_built() {
+    let s = Scratch::new();
+    let ws = axtest_workspace(&s);
+    let before = walk(&ws);
+    let rec = s.path().join("rec");
+    let out = run_with_shim_of(&s, &ws, &rec, "arceos-axtest-suit", &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(s.verdict()["outcome"], "pass", "{}", s.results());
+
+    assert_eq!(lines(&rec.join("cwd")), [ws.display().to_string()]);
+    let argv = lines(&rec.join("argv"));
+    let td = argv[argv.iter().position(|a| a == "--target-dir").unwrap() + 1].clone();
+    let mut expected = vec!["build".to_string()];
+    expected.extend(expected_args_of(
+        &s,
+        "aarch64-unknown-linux-musl",
+        "arceos-axtest-suit",
+        "axtest/coverage",
+        None,
+    ));
+    let i = expected.iter().position(|a| a.contains("<hash")).unwrap();
+    expected[i] = td;
+    assert_eq!(argv, expected);
+    let env = lines(&rec.join("env"));
+    for var in [
+        format!("WORKSPACE_FOLDER={}", ws.display()),
+        "AXTEST_COVERAGE=y".into(),
+        "AX_TARGET=aarch64-unknown-none-softfloat".into(),
+        "SMP=1".into(),
+        "CARGO_ENCODED_RUSTFLAGS=--cfg\x1faxtest\x1f--check-cfg\x1fcfg(axtest)\x1f--cfg\x1f\
+         axtest_coverage\x1f--check-cfg\x1fcfg(axtest_coverage)\x1f-Cinstrument-coverage\x1f\
+         -Zno-profiler-runtime"
+            .into(),
+    ] {
+        assert!(env.contains(&var), "{var:?} not in {env:?}");
+    }
+    assert!(
+        !env.iter()
+            .any(|v| v.starts_with("AX_ARCH=") || v.starts_with("AXVISOR_VM_CONFIGS=")),
+        "{env:?}"
+    );
+    assert_eq!(walk(&ws), before);
 }

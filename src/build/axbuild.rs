@@ -1,8 +1,9 @@
-//! AxVisor's build as tgoskits' `axbuild` runs it for a build file of the new shape (top-level
-//! `target`/`features`/`log`/`vm_configs`/`env`, no `[build]` table, the kernel a workspace
-//! member): the Rust-`std` build through the workspace's musl PIE target spec, `build-std` and a
-//! linker wrapper, with its pinned nightly (the workspace's `rust-toolchain.toml`, since cargo
-//! runs from the workspace root).
+//! AxVisor's and ArceOS' test packages' builds as tgoskits' `axbuild` runs them for a build file
+//! of the new shape (top-level `target`/`features`/`log`/`vm_configs`/`env`, no `[build]` table,
+//! the kernel a workspace member): the Rust-`std` build through the workspace's musl PIE target
+//! spec, `build-std` and a linker wrapper, with its pinned nightly (the workspace's
+//! `rust-toolchain.toml`, since cargo runs from the workspace root). [`Flow`] says which of
+//! axbuild's flows a file goes through.
 //!
 //! What it reproduces, read from rcore-os/tgoskits `scripts/axbuild/src/` (commit 759e69c) and
 //! the `ostool` 0.24.1 crate it drives (`build/cargo_pipeline.rs`):
@@ -18,6 +19,10 @@
 //!   rustflags), empty `libc.a`/`libunwind.a` and the linker wrapper (see
 //!   [`crate::build::axbuild_link`]); the features passed through `ax-std` as
 //!   `pass_std_build_nested_features` does;
+//! - `arceos/test/{rust_qemu,axtest_qemu}.rs`, `arceos/build/cargo_config.rs`: ArceOS'
+//!   test-suit packages through the same std build (no `--bin`, `AX_ARCH`,
+//!   `AXVISOR_VM_CONFIGS`); the axtest group's `--cfg axtest` and coverage's flags and feature
+//!   (`support/axtest_coverage.rs`) through `append_encoded_rustflags` (`build/info.rs`);
 //! - ostool: `cargo build --config <file> -p … --target … -Z unstable-options --target-dir …
 //!   --features … <args> --release --message-format json-render-diagnostics`, run in the
 //!   workspace root with `WORKSPACE_FOLDER` set first and the other variables sorted by name,
@@ -151,20 +156,83 @@ pub fn support_dir(target_root: &Path) -> PathBuf {
     target_root.join("axbuild")
 }
 
-/// The cargo build of a board config: axbuild's (below) for AxVisor from a build file of the
-/// new shape; else the plain one of [`cargo_recipe`] (the older xtask layout, and other packages
-/// of the new shape, such as ArceOS' axtest suite).
-pub fn board_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
-    if req.board.axbuild && req.package.name == PACKAGE {
-        recipe(req, &target_dir(req)?)
-    } else {
-        cargo_recipe(req)
+/// Which of axbuild's build flows a build file of the new shape goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// `axvisor test qemu`/`axvisor build` (`axvisor/build/mod.rs`): the package `axvisor`,
+    /// `--bin axvisor`, `AX_ARCH` and `AXVISOR_VM_CONFIGS`, AxVisor's own feature checks.
+    Axvisor,
+    /// `arceos test qemu` for a case of a `test-suit/arceos/<group>/` other than its `rust` and
+    /// `c` groups (`arceos/test/{generic_qemu,axtest_qemu,rust_qemu}.rs`): the case's own
+    /// package through the same std build, no `--bin`, no `AX_ARCH`. The `axtest` group adds
+    /// its test rustflags (and coverage's, when the build file's `env` turns it on).
+    Arceos {
+        /// The `axtest` group.
+        axtest: bool,
+    },
+}
+
+impl Flow {
+    /// The flow for `req`: AxVisor by package name, ArceOS by the build file's place in a
+    /// `test-suit/arceos/<group>/` tree (as axbuild picks the flow from the tree it walks);
+    /// `None` for the older xtask shape and for every other package.
+    pub fn of(req: &CargoRequest<'_>) -> Option<Flow> {
+        if !req.board.axbuild {
+            return None;
+        }
+        if req.package.name == PACKAGE {
+            return Some(Flow::Axvisor);
+        }
+        match suite_place(&req.board.path)? {
+            ("arceos", group) if group != "rust" && group != "c" => Some(Flow::Arceos {
+                axtest: group == "axtest",
+            }),
+            _ => None,
+        }
     }
 }
 
+/// `(<os>, <group>)` of a file under `…/test-suit/<os>/<group>/…`.
+fn suite_place(path: &Path) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = path
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => s.to_str(),
+            _ => None,
+        })
+        .collect();
+    let at = parts.iter().rposition(|p| *p == "test-suit")?;
+    // The group must be a directory: the build file sits below it.
+    (parts.len() > at + 3).then(|| (parts[at + 1], parts[at + 2]))
+}
+
+/// The cargo build of a board config: axbuild's (below) for a build file of the new shape that
+/// one of its flows builds ([`Flow::of`]); else the plain one of [`cargo_recipe`] (the older
+/// xtask layout, and other packages of the new shape).
+pub fn board_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
+    match Flow::of(req) {
+        Some(flow) => recipe(req, &target_dir(req)?, flow),
+        None => cargo_recipe(req),
+    }
+}
+
+/// `--cfg axtest`: what ArceOS' axtest group (`ARCEOS_AXTEST_RUSTFLAGS`) adds to its builds.
+const AXTEST_RUSTFLAGS: [&str; 4] = ["--cfg", "axtest", "--check-cfg", "cfg(axtest)"];
+
+/// What axtest coverage (`support/axtest_coverage.rs`, on when the build file's `env` has a
+/// truthy `AXTEST_COVERAGE`) adds to the rustflags; it adds the `axtest/coverage` feature too.
+const AXTEST_COVERAGE_RUSTFLAGS: [&str; 6] = [
+    "--cfg",
+    "axtest_coverage",
+    "--check-cfg",
+    "cfg(axtest_coverage)",
+    "-Cinstrument-coverage",
+    "-Zno-profiler-runtime",
+];
+
 /// The cargo command, environment and generated files of axbuild's build of `req.board`.
 /// Reads the workspace's manifests (the package's and `ax-std`'s features), writes nothing.
-fn recipe(req: &CargoRequest<'_>, target_dir: &Path) -> Result<Recipe, Error> {
+fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recipe, Error> {
     let board = req.board;
     let std = StdTarget::for_target(&board.target).ok_or_else(|| {
         Error::config(format!(
@@ -174,7 +242,7 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path) -> Result<Recipe, Error> {
         .at_file(&board.path)
         .help("use one of x86_64-unknown-none, aarch64-unknown-none-softfloat, riscv64gc-unknown-none-elf, loongarch64-unknown-none-softfloat")
     })?;
-    check_features(board)?;
+    check_features(board, flow)?;
     let spec = std.spec();
     if !req.workspace.join(&spec).is_file() {
         return Err(Error::config(format!(
@@ -211,21 +279,34 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path) -> Result<Recipe, Error> {
         set(&k, v);
     }
     set("AX_TARGET", board.target.clone());
-    set("AX_ARCH", std.arch.into());
-    let joined: Vec<String> = req
-        .vm_configs
-        .iter()
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
     let mut unset = Vec::new();
-    if joined.is_empty() {
-        // AxVisor's build.rs reads an empty value as one empty path (and fails); axbuild
-        // leaves the variable out, and so must a value in the caller's environment.
-        unset.push("AXVISOR_VM_CONFIGS".to_string());
-    } else {
-        set("AXVISOR_VM_CONFIGS", joined.join(":"));
+    if flow == Flow::Axvisor {
+        set("AX_ARCH", std.arch.into());
+        let joined: Vec<String> = req
+            .vm_configs
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if joined.is_empty() {
+            // AxVisor's build.rs reads an empty value as one empty path (and fails); axbuild
+            // leaves the variable out, and so must a value in the caller's environment.
+            unset.push("AXVISOR_VM_CONFIGS".to_string());
+        } else {
+            set("AXVISOR_VM_CONFIGS", joined.join(":"));
+        }
     }
+    // The target's rustflags (in the --config file) are decided before the test flows add
+    // theirs, as axbuild does.
     let rustflags = rustflags(&env, &features);
+    if flow == (Flow::Arceos { axtest: true }) {
+        append_encoded_rustflags(&mut env, &AXTEST_RUSTFLAGS);
+        if truthy(&env, "AXTEST_COVERAGE") {
+            if !features.iter().any(|f| f == "axtest/coverage") {
+                features.push("axtest/coverage".into());
+            }
+            append_encoded_rustflags(&mut env, &AXTEST_COVERAGE_RUSTFLAGS);
+        }
+    }
     env.sort();
     env.insert(
         0,
@@ -291,7 +372,10 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path) -> Result<Recipe, Error> {
     if !features.is_empty() {
         args.extend(["--features".into(), features.join(",")]);
     }
-    args.extend(["-Z", "json-target-spec", "--bin", &req.package.bin].map(String::from));
+    args.extend(["-Z", "json-target-spec"].map(String::from));
+    if flow == Flow::Axvisor {
+        args.extend(["--bin".into(), req.package.bin.clone()]);
+    }
     if req.release {
         args.push("--release".into());
     }
@@ -309,11 +393,37 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path) -> Result<Recipe, Error> {
     })
 }
 
+/// axbuild's `append_encoded_rustflags` for a std build (whose rustflags are in the `--config`
+/// file, not an inline `--config target.….rustflags=` argument): appends `flags` to
+/// `CARGO_ENCODED_RUSTFLAGS` (0x1f-separated) unless that sequence is there already. Cargo then
+/// takes its rustflags from this variable only, not from the `--config` file's target table.
+fn append_encoded_rustflags(env: &mut Vec<(String, String)>, flags: &[&str]) {
+    const KEY: &str = "CARGO_ENCODED_RUSTFLAGS";
+    let i = match env.iter().position(|(k, _)| k == KEY) {
+        Some(i) => i,
+        None => {
+            env.push((KEY.into(), String::new()));
+            env.len() - 1
+        }
+    };
+    let value = &mut env[i].1;
+    let present: Vec<&str> = value.split('\x1f').collect();
+    if present.windows(flags.len()).any(|w| w == flags) {
+        return;
+    }
+    if !value.is_empty() {
+        value.push('\x1f');
+    }
+    value.push_str(&flags.join("\x1f"));
+}
+
 /// An archive with no members, as `ar crs` writes it.
 const EMPTY_ARCHIVE: &str = "!<arch>\n";
 
-/// The features axbuild rejects for AxVisor, as errors at the build file.
-fn check_features(board: &BoardConfig) -> Result<(), Error> {
+/// The features axbuild rejects, as errors at the build file: every flow's
+/// (`BuildInfo::validate_features`), and AxVisor's own (`reject_unsupported_nested_platform_
+/// features`: any `axplat-dyn/…`, `vmx`/`svm`).
+fn check_features(board: &BoardConfig, flow: Flow) -> Result<(), Error> {
     let fail = |feature: &str, why: &str| {
         Err(
             Error::config(format!("feature `{feature}` in `features`: {why}"))
@@ -335,6 +445,7 @@ fn check_features(board: &BoardConfig) -> Result<(), Error> {
             "`uspace` and `tls` select incompatible CPU-local register ownership modes",
         );
     }
+    let axvisor = flow == Flow::Axvisor;
     for f in &board.features {
         if f == "axstd" || f.starts_with("axstd/") {
             return fail(
@@ -351,11 +462,11 @@ fn check_features(board: &BoardConfig) -> Result<(), Error> {
                 | "ax-std/plat-dyn"
                 | "axvm/plat-dyn"
                 | "ax-driver/plat-dyn"
-        ) || f.starts_with("axplat-dyn/");
+        ) || (axvisor && f.starts_with("axplat-dyn/"));
         if dynamic {
             return fail(f, "dynamic platform selection is automatic");
         }
-        if f == "vmx" || f == "svm" {
+        if axvisor && (f == "vmx" || f == "svm") {
             return fail(
                 f,
                 "AxVisor selects the x86 virtualization backend from the CPU at run time",
@@ -457,24 +568,27 @@ pub fn cargo_features(
     out
 }
 
+/// axbuild's `env_truthy`: the variable is set to `y`, `yes`, `1`, `true` or `on` (any case,
+/// surrounding blanks ignored).
+fn truthy(env: &[(String, String)], key: &str) -> bool {
+    env.iter().any(|(k, v)| {
+        k == key
+            && matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "y" | "yes" | "1" | "true" | "on"
+            )
+    })
+}
+
 /// The target's rustflags: `DWARF` (truthy in the build environment) keeps full debug info,
 /// `BACKTRACE` or `DWARF` forces frame pointers, a `stack-protector` feature turns it on.
 fn rustflags(env: &[(String, String)], features: &[String]) -> Vec<String> {
-    let truthy = |key: &str| {
-        env.iter().any(|(k, v)| {
-            k == key
-                && matches!(
-                    v.trim().to_ascii_lowercase().as_str(),
-                    "y" | "yes" | "1" | "true" | "on"
-                )
-        })
-    };
     let mut flags = Vec::new();
-    let dwarf = truthy("DWARF");
+    let dwarf = truthy(env, "DWARF");
     if dwarf {
         flags.extend(["-Cdebuginfo=2", "-Cstrip=none"]);
     }
-    if dwarf || truthy("BACKTRACE") {
+    if dwarf || truthy(env, "BACKTRACE") {
         flags.push("-Cforce-frame-pointers=yes");
     }
     let protector = [
