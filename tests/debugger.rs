@@ -414,6 +414,38 @@ fn debugging_is_refused_in_github_actions_and_with_parallel_jobs() {
     assert!(!s.out().exists(), "nothing ran");
 }
 
+/// A board has no gdbstub: the flags on a case that boots through U-Boot are refused before
+/// anything runs, not silently dropped.
+#[test]
+fn debugging_a_board_case_is_refused() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "uboot.toml",
+        "serial = \"/dev/ttyNOSUCHBOARD0\"\nboard_reset_cmd = \"touch powered-on\"\n\
+         success_regex = [\"x\"]\n",
+    );
+    let kernel = fixture("aarch64-baremetal/hello.elf");
+    for flag in ["--gdb", "--pause-on-fail"] {
+        let out = s.run(&[
+            "run",
+            "--uboot-config",
+            cfg.to_str().unwrap(),
+            "--kernel",
+            kernel.to_str().unwrap(),
+            flag,
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{flag} debugs a guest in QEMU (its gdbstub); case `hello` boots on a board"
+            )),
+            "{stderr}"
+        );
+        assert!(!s.path().join("powered-on").exists(), "never powered");
+    }
+}
+
 /// `gdb = …` in a config is an error naming the flag (`check` reads configs the same way).
 #[test]
 fn check_names_the_flag_for_a_debugging_key_in_a_config() {

@@ -67,6 +67,9 @@ pub async fn run(args: &RunArgs) -> i32 {
     // In Actions the guest console is echoed only by the GitHub reporter, inside a
     // stop-commands window: echoing it anywhere else would let the guest issue commands.
     let echo = !args.quiet && !runner.actions;
+    if let Err(e) = debugging_fits(args, &cases) {
+        return e.report();
+    }
     let jobs = match jobs(args, &cases, &runner) {
         Ok(j) => j,
         Err(e) => return e.report(),
@@ -386,6 +389,25 @@ fn debugging_allowed(args: &RunArgs, runner: &Runner) -> Result<(), Error> {
         .help("drop --jobs, or pick the case with --case"));
     }
     Ok(())
+}
+
+/// `--gdb` and `--pause-on-fail` debug a guest through QEMU's gdbstub: a case booted on a
+/// board (through U-Boot) has none, so the flags are refused there rather than dropped.
+fn debugging_fits(args: &RunArgs, cases: &[plan::Case]) -> Result<(), Error> {
+    let debug = args.debug();
+    if !debug.any() || args.dry_run {
+        return Ok(());
+    }
+    match cases.iter().find(|c| c.board.is_some()) {
+        Some(case) => Err(Error::usage(format!(
+            "{} debugs a guest in QEMU (its gdbstub); case `{}` boots on a board \
+             (uboot-config), which has none",
+            debug.flag(),
+            case.name
+        ))
+        .help("drop the flag, or pick the QEMU cases with --case")),
+        None => Ok(()),
+    }
 }
 
 /// `--jobs`, else what the host can take (see [`crate::run::default_jobs`]).
