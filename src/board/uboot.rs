@@ -218,7 +218,12 @@ const KEYS: &[KeySpec] = &[
                     });
                     Ok(())
                 }
-                _ => Err(r.bad_value(f, &s, "must be a duration", r#"`uboot_timeout = "20s"`"#)),
+                _ => Err(r.bad_value(
+                    f,
+                    &s,
+                    "must be a duration above zero",
+                    r#"`uboot_timeout = "20s"`"#,
+                )),
             }
         },
     },
@@ -689,6 +694,14 @@ pub(crate) mod tests {
         let err = parse_env("[net]\nboard_ip = \"10.0.2.15\"\n", &[]).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Config);
         assert!(err.message.contains("needs `interface`"), "{err}");
+        // "0s" is a duration: the message says what is wrong with it.
+        for (text, found) in [("0s", "`0s`"), ("soon", "`soon`")] {
+            let err = parse_env(&format!("uboot_timeout = \"{text}\"\n"), &[]).unwrap_err();
+            assert_eq!(
+                err.message,
+                format!("`uboot_timeout` must be a duration above zero; found {found}")
+            );
+        }
         let err = parse_env("serial = \"${env:E}\"\n", &[("E", "")]).unwrap_err();
         assert!(err.message.contains("must not be empty"), "{err}");
     }
