@@ -121,14 +121,15 @@ fn shell_prefix_and_init_cmd_pass_on_the_output_line_not_the_echo() {
     assert!(t.contains("/root"), "pwd ran: {t}");
 }
 
-/// `test_commands`: each typed when the prompt is back, a multi-line script as one entry.
+/// `test_commands`: each typed when the prompt is back (the first at the first prompt), a
+/// multi-line script as one entry.
 #[test]
 fn multi_line_test_commands_are_typed_in_order_at_the_prompt() {
     let s = Scratch::new();
     let (code, c) = boot(
         &s,
-        "success_regex = [\"(?m)^total=6$\"]\nshell_prefix = \"~ #\"\nshell_init_cmd = \"cd /tmp\"\n\
-         test_commands = [\"\"\"\nt=0\nfor i in 1 2 3; do\n  t=$((t + i))\n  echo \"item $i\"\ndone\"\"\", \
+        "success_regex = [\"(?m)^total=6$\"]\nshell_prefix = \"~ #\"\n\
+         test_commands = [\"cd /tmp\", \"\"\"\nt=0\nfor i in 1 2 3; do\n  t=$((t + i))\n  echo \"item $i\"\ndone\"\"\", \
          \"echo \\\"total=$t\\\" in $(pwd)\", \"echo \\\"total=$t\\\"\"]\n",
     );
     assert_eq!(code, Some(0), "{c}");

@@ -6,7 +6,9 @@
 //! tgoskits' axbuild keys become steps too: `shell_prefix` (the prompt, matched literally) with
 //! `shell_init_cmd` (typed once at it) and `test_commands` (each typed when the prompt is back),
 //! folded into `steps` by [`GrammarSpec::finish`] once the whole table is read (the keys may come
-//! in any order). ostool 0.29's `shell_check_steps` inherit `shell_prefix` from earlier entries.
+//! in any order), as ostool 0.24 and axbuild read them: the prompt and the init command trimmed
+//! (blank = unset), each test command trimmed and none empty, never an init command beside the
+//! list. ostool 0.29's `shell_check_steps` inherit `shell_prefix` from earlier entries.
 //!
 //! Everything is read with its place in the file, so `qemu-test check` and config errors can
 //! point at the exact line. Patterns are compiled later, when the case is planned.
@@ -258,10 +260,21 @@ impl GrammarSpec {
     /// prompt that comes back) and type it. A command without a prompt is an error.
     pub fn finish(&mut self) -> Result<(), Error> {
         let shell = std::mem::take(&mut self.shell);
-        let Some((prefix, prefix_at)) = shell.prefix else {
+        if let (Some((cmd, _)), Some((_, at))) = (&shell.init_cmd, shell.test_commands.first())
+            && !cmd.is_empty()
+        {
+            return Err(Error::config(
+                "`test_commands` and `shell_init_cmd` are both set: axbuild refuses such a config \
+                 (one command typed at the prompt, or the list)",
+            )
+            .at(at.clone())
+            .help("put the init command first in `test_commands` and remove `shell_init_cmd`"));
+        }
+        let Some((prefix, prefix_at)) = shell.prefix.filter(|(p, _)| !p.is_empty()) else {
             let orphan = shell
                 .init_cmd
                 .as_ref()
+                .filter(|(c, _)| !c.is_empty())
                 .map(|(_, at)| ("shell_init_cmd", at))
                 .or_else(|| {
                     shell
@@ -291,8 +304,8 @@ impl GrammarSpec {
             location: at.clone(),
         };
         // Each command is typed at a prompt: the first at the first one (axbuild's grouped
-        // cases have `test_commands` and no `shell_init_cmd`), and with no command at all the
-        // prompt is only waited for.
+        // cases have `test_commands` and no `shell_init_cmd`; it refuses both), and with no
+        // command at all the prompt is only waited for.
         let init = shell.init_cmd.filter(|(c, _)| !c.is_empty());
         let mut steps: Vec<StepSpec> = init
             .iter()
@@ -320,14 +333,36 @@ impl GrammarSpec {
                     self.steps.extend(entry.steps(&mut prompt)?);
                 }
             }
-            "shell_prefix" => self.shell.prefix = Some((r.string(item, key)?, r.at(item))),
-            "shell_init_cmd" => self.shell.init_cmd = Some((r.string(item, key)?, r.at(item))),
-            "test_commands" => self.shell.test_commands = r.strings(item, key)?,
+            // ostool trims both and reads a blank one as unset; axbuild trims each test
+            // command and refuses an empty one.
+            "shell_prefix" => {
+                self.shell.prefix = Some((r.string(item, key)?.trim().to_string(), r.at(item)))
+            }
+            "shell_init_cmd" => {
+                self.shell.init_cmd = Some((r.string(item, key)?.trim().to_string(), r.at(item)))
+            }
+            "test_commands" => {
+                self.shell.test_commands = r
+                    .strings(item, key)?
+                    .into_iter()
+                    .map(|(cmd, at)| non_empty_command(cmd, at))
+                    .collect::<Result<_, _>>()?
+            }
             "milestones" => self.milestones = r.tables(item, key, |t, at| r.milestone(t, at))?,
             "testcases" | "extract" => self
                 .extract
                 .extend(r.tables(item, key, |t, at| r.extractor(t, at))?),
             "fail_sets" | "pattern_sets" => self.fail_sets = r.strings(item, key)?,
+            "timeout" if item.as_integer() == Some(0) => {
+                return Err(Error::config(
+                    "`timeout = 0` is no deadline to ostool, but a qemu-test boot always has one",
+                )
+                .at(r.at(item))
+                .help(
+                    "give the longest the boot may take (`timeout = 600`, in seconds), or remove \
+                     the key for the default",
+                ));
+            }
             "timeout" => self.timeout = Some(r.duration(item, key)?),
             "inactivity_timeout" => self.inactivity_timeout = Some(r.duration(item, key)?),
             "send_chunk" => self.send_chunk = Some(r.integer(item, key, 1, 4096)? as usize),
@@ -455,6 +490,17 @@ impl ShellCheck {
         }
         Ok(steps)
     }
+}
+
+/// One `test_commands` entry, trimmed as axbuild trims it; an empty one is an error, as there.
+fn non_empty_command(cmd: String, at: Location) -> Result<(String, Location), Error> {
+    let cmd = cmd.trim();
+    if cmd.is_empty() {
+        return Err(Error::config("`test_commands` has an empty command")
+            .at(at)
+            .help("remove the empty entry (axbuild refuses it too)"));
+    }
+    Ok((cmd.to_string(), at))
 }
 
 /// Verdict classes a retry may be allowed for.
@@ -742,22 +788,31 @@ mod tests {
     #[test]
     fn shell_prefix_init_cmd_and_test_commands_become_prompt_steps() {
         let g = read_finished(
-            "test_commands = [\"ls /\", \"for i in 1 2; do\\n echo $i\\ndone\"]\n\
-             shell_init_cmd = \"pwd && echo 'guest test pass!'\"\nshell_prefix = \"~ #\"\n\
+            "shell_init_cmd = \"pwd && echo 'guest test pass!'\"\nshell_prefix = \"~ #\"\n\
              [[steps]]\nexpect = \"done\"\n",
         )
         .unwrap();
-        let shown = expect_send(&g);
         assert_eq!(
-            shown,
+            expect_send(&g),
             [
                 ("\\~ \\#", Some("pwd && echo 'guest test pass!'\n")),
-                ("\\~ \\#", Some("ls /\n")),
-                ("\\~ \\#", Some("for i in 1 2; do\n echo $i\ndone\n")),
                 ("done", None),
             ]
         );
-        assert_eq!(g.steps[0].expect.location.as_ref().unwrap().line, 3);
+        assert_eq!(g.steps[0].expect.location.as_ref().unwrap().line, 2);
+        assert_eq!(g.steps[0].location.line, 1);
+        let g = read_finished(
+            "test_commands = [\"ls /\", \"for i in 1 2; do\\n echo $i\\ndone\"]\n\
+             shell_prefix = \"~ #\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            expect_send(&g),
+            [
+                ("\\~ \\#", Some("ls /\n")),
+                ("\\~ \\#", Some("for i in 1 2; do\n echo $i\ndone\n")),
+            ]
+        );
         assert_eq!(g.steps[1].location.line, 1);
         // Without an init command (axbuild's grouped cases), the first command is typed at
         // the first prompt: nothing waits for a prompt that only a typed line would bring back.
@@ -780,6 +835,68 @@ mod tests {
             "`shell_init_cmd` needs `shell_prefix`: the prompt to wait for before typing"
         );
         assert_eq!(e.location.unwrap().line, 1);
+    }
+
+    /// The prompt keys as ostool 0.24 and axbuild read them: `shell_prefix` and
+    /// `shell_init_cmd` trimmed (a blank one unset), each test command trimmed and none empty,
+    /// `shell_init_cmd` and `test_commands` never both; `timeout = 0` (ostool: no deadline) is
+    /// an error saying so, not a duration error.
+    #[test]
+    fn prompt_keys_are_read_as_ostool_and_axbuild_read_them() {
+        let g = read_finished(
+            "shell_prefix = \" root@starry:~# \"\nshell_init_cmd = \"  echo hi \\n\"\n",
+        )
+        .unwrap();
+        assert_eq!(expect_send(&g), [("root@starry:\\~\\#", Some("echo hi\n"))]);
+        let g =
+            read_finished("shell_prefix = \"~ #\"\ntest_commands = [\" a \", \"b\\n\"]\n").unwrap();
+        assert_eq!(
+            expect_send(&g),
+            [("\\~ \\#", Some("a\n")), ("\\~ \\#", Some("b\n"))]
+        );
+        // A blank init command without a prompt is no command (ostool: unset).
+        assert!(
+            read_finished("shell_init_cmd = \" \"\n")
+                .unwrap()
+                .steps
+                .is_empty()
+        );
+        // A blank prompt is none: the command has nothing to wait for.
+        let e = read_finished("shell_prefix = \" \"\nshell_init_cmd = \"pwd\"\n").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`shell_init_cmd` needs `shell_prefix`"),
+            "{e}"
+        );
+        let e =
+            read_finished("shell_prefix = \"~ #\"\ntest_commands = [\"a\", \" \"]\n").unwrap_err();
+        assert_eq!(e.message, "`test_commands` has an empty command");
+        assert_eq!(e.location.map(|l| (l.line, l.column)), Some((2, 23)));
+        let e = read_finished(
+            "shell_prefix = \"~ #\"\nshell_init_cmd = \"pwd\"\ntest_commands = [\"a\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`test_commands` and `shell_init_cmd` are both set: axbuild refuses"),
+            "{e}"
+        );
+        assert_eq!(e.location.map(|l| l.line), Some(3));
+        // An empty init command with the list is what axbuild accepts (it is unset there).
+        let g = read_finished(
+            "shell_prefix = \"~ #\"\nshell_init_cmd = \"\"\ntest_commands = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(expect_send(&g), [("\\~ \\#", Some("a\n"))]);
+        let e = read("timeout = 0\n").unwrap_err();
+        assert_eq!(
+            e.message,
+            "`timeout = 0` is no deadline to ostool, but a qemu-test boot always has one"
+        );
+        assert_eq!(
+            read("timeout = 300\n").unwrap().timeout,
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]
