@@ -247,14 +247,25 @@ fn dry_run_shows_each_cases_build_and_qemu_command() {
         )),
         "{stdout}"
     );
+    // The rootfs the config names under ${workspace}/tmp/axbuild/rootfs/ is shown as the run
+    // gives it: the per-run copy of the image's, in the case's work dir.
     assert!(
         stdout.contains(&format!(
             "qemu-system-riscv64 -nographic -cpu rv64 -machine virt -bios default -smp 4 \
          -device virtio-blk-device,drive=disk0 \
-         -drive id=disk0,if=none,format=raw,file={ws}/tmp/axbuild/rootfs/rootfs-riscv64-alpine.img"
+         -drive id=disk0,if=none,format=raw,file={work}/rootfs.img -append"
         )),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(&format!(
+            "# note: -drive id=disk0 now uses the per-run rootfs copy {work}/rootfs.img. The \
+             image's rootfs is copied there when the case runs (the file the config names is \
+             neither read nor written); an image without one drops the drive.\n"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("tmp/axbuild/rootfs"), "{stdout}");
     assert!(stdout.contains("# image: rootfs-riscv64-alpine.img from https://raw.githubusercontent.com/rcore-os/tgosimages/"), "{stdout}");
     assert!(
         stdout.contains(

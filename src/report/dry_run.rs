@@ -72,9 +72,27 @@ fn write_case(
         Some(ProfileDecision::Fail { reason }) => writeln!(out, "# cannot run here: {reason}")?,
         _ => {}
     }
-    writeln!(out, "{}", case.command.display())?;
+    // The disk an image's rootfs replaces is shown as the run gives it: the per-run copy.
+    let mut command = case.command.clone();
+    let mut rootfs_notes = Vec::new();
+    if case.image.is_some() {
+        let copy = crate::prepare::workdir::rootfs_copy(&case.work_dir);
+        let disks = crate::prepare::drives::rootfs_args(&command.args, Some(&copy));
+        if disks.attached {
+            command.args = disks.args;
+            rootfs_notes = disks.notes;
+        }
+    }
+    writeln!(out, "{}", command.display())?;
     for n in &case.command.notes {
         writeln!(out, "# note: {n}")?;
+    }
+    for n in rootfs_notes {
+        writeln!(
+            out,
+            "# note: {n} The image's rootfs is copied there when the case runs (the file the \
+             config names is neither read nor written); an image without one drops the drive."
+        )?;
     }
     if let Some(img) = &case.image {
         writeln!(out, "# image: {} from {}", img.spec, img.registry)?;
