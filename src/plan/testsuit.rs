@@ -9,7 +9,8 @@
 //! `qemu-<key>.toml` files (and no `build-*.toml`) is a case named by its path from the wrapper
 //! plus `-<variant>` (`smoke`, `smoke-svm`). The QEMU config a case uses for an architecture is
 //! `qemu-<arch>.toml`, or `qemu-<arch>-<variant>.toml` under a variant wrapper. Directories named
-//! `c`, `sh`, `python`, `rust` hold case assets and are skipped; `qemu-base-*.toml` are not cases.
+//! `c`, `sh`, `python`, `rust` hold case assets and are not searched below (one with its own
+//! `qemu-<key>.toml` is still a case, as axbuild's walk has it); `qemu-base-*.toml` are not cases.
 //!
 //! Our case name adds what axbuild keeps in its command line (os, group, arch), so one run can
 //! hold every case: `<os>.<group>.<name>@<arch>` with `/` in the name written `.`
@@ -281,12 +282,16 @@ fn group_cases(
         }
         let mut stack = tree.subdirs(&dir);
         while let Some(sub) = stack.pop() {
-            if has_build_file(tree, &sub) || is_asset_dir(&sub) {
+            if has_build_file(tree, &sub) {
                 continue;
             }
+            // As axbuild's walk: a directory's own configs make it a case before the asset
+            // rule (`c`, `sh`, …) stops the walk going below it.
             let mut configs = qemu_configs(tree, &sub);
             if configs.is_empty() {
-                stack.extend(tree.subdirs(&sub));
+                if !is_asset_dir(&sub) {
+                    stack.extend(tree.subdirs(&sub));
+                }
                 continue;
             }
             if let Some(p) = configs.remove(&key) {
@@ -595,6 +600,25 @@ mod tests {
         assert!(e.message.contains(&broken.display().to_string()), "{e}");
     }
 
+    /// axbuild's walk below a wrapper asks a directory for its `qemu-*.toml` before it applies
+    /// the asset rule: `sh/qemu-x86_64.toml` is a case named `sh`, but nothing below an asset
+    /// directory is searched.
+    #[test]
+    fn an_asset_directory_with_its_own_configs_is_a_case_but_is_not_searched() {
+        let d = tree(&[
+            "os/g/w/build-x86_64-unknown-none.toml",
+            "os/g/w/sh/qemu-x86_64.toml",
+            "os/g/w/c/inner/qemu-x86_64.toml",
+            "os/g/w/python/README.md",
+        ]);
+        let names: Vec<String> = discover(d.path(), &Filter::default())
+            .unwrap()
+            .iter()
+            .map(|c| c.display_name.clone())
+            .collect();
+        assert_eq!(names, ["w/sh"]);
+    }
+
     #[test]
     fn wrappers_variants_root_cases_and_assets() {
         let d = tree(&[
@@ -603,7 +627,7 @@ mod tests {
             "os/g/w/smoke/qemu-x86_64-svm.toml",
             "os/g/w/smoke/qemu-x86_64-vmx.toml",
             "os/g/w/smoke/qemu-base-x86_64.toml",
-            "os/g/w/sh/qemu-x86_64-svm.toml",
+            "os/g/w/sh/below/qemu-x86_64-svm.toml",
             "os/g/r/build-x86_64-unknown-none.toml",
             "os/g/r/qemu-x86_64.toml",
             "os/g/r/deep/er/qemu-x86_64.toml",
