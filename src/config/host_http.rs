@@ -1,8 +1,9 @@
 //! `[host_http_server]` of tgoskits' QEMU configs: a small HTTP server on the host that the
 //! guest's tests fetch from (through QEMU's user network, `10.0.2.2:<port>`), started for the
 //! case and stopped after it. Keys as axbuild reads them: `bind` (default `127.0.0.1`), `port`,
-//! `body` (the response text), or `body_size` bytes of `body_byte` (default `b'A'`), or `dir`
-//! (files served by path). Ours: `allow_non_loopback = true` is needed for a `bind` outside
+//! `body` (the response text, default axbuild's `ArceOS local HTTP fixture\n`), or `body_size`
+//! bytes of `body_byte` (default `b'a'`), or `dir` (files served by path); `bind` is an IP
+//! address or `localhost` (127.0.0.1). Ours: `allow_non_loopback = true` is needed for a `bind` outside
 //! loopback — a CI runner must not serve to its network by accident.
 
 use std::net::IpAddr;
@@ -14,13 +15,18 @@ use crate::config::field::TomlReader;
 use crate::config::source::SourceText;
 use crate::error::{Error, Location};
 
+/// axbuild's answer when the table names no body (`default_host_http_body`).
+pub const DEFAULT_BODY: &str = "ArceOS local HTTP fixture\n";
+/// axbuild's `body_byte` default (`default_host_http_body_byte`).
+pub const DEFAULT_BODY_BYTE: u8 = b'a';
+
 /// Largest generated body (`body_size`): big enough for throughput tests, bounded.
 pub const MAX_BODY_SIZE: u64 = 1 << 30;
 
 /// What the server answers every request with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpBody {
-    /// `body = "..."` (also the default: an empty body).
+    /// `body = "..."` (default [`DEFAULT_BODY`]).
     Text(String),
     /// `body_size` bytes, each `body_byte`.
     Generated { size: u64, byte: u8 },
@@ -68,10 +74,18 @@ impl HostHttpSpec {
         let (bind, bind_at) = match t.get("bind") {
             Some(i) => {
                 let text = r.string(i, "bind")?;
-                let ip = text.parse::<IpAddr>().map_err(|_| {
-                    Error::config(format!("`bind` must be an IP address; found '{text}'"))
-                        .at(r.at(i))
-                        .help("write `bind = \"127.0.0.1\"` (a host name is not accepted)")
+                // axbuild binds `<bind>:<port>` through the resolver; of host names only
+                // `localhost` is taken here, as loopback, so no lookup decides the address.
+                let ip = match text.as_str() {
+                    "localhost" => Ok(IpAddr::from([127, 0, 0, 1])),
+                    _ => text.parse::<IpAddr>(),
+                }
+                .map_err(|_| {
+                    Error::config(format!(
+                        "`bind` must be an IP address or `localhost`; found '{text}'"
+                    ))
+                    .at(r.at(i))
+                    .help("write `bind = \"127.0.0.1\"` (another host name is not accepted)")
                 })?;
                 (ip, r.at(i))
             }
@@ -97,11 +111,11 @@ impl HostHttpSpec {
                 size: r.integer(size, "body_size", 0, MAX_BODY_SIZE as i64)? as u64,
                 byte: match t.get("body_byte") {
                     Some(b) => r.integer(b, "body_byte", 0, 255)? as u8,
-                    None => b'A',
+                    None => DEFAULT_BODY_BYTE,
                 },
             },
             (Some(b), None, None) => HttpBody::Text(r.string(b, "body")?),
-            (None, None, None) => HttpBody::Text(String::new()),
+            (None, None, None) => HttpBody::Text(DEFAULT_BODY.to_string()),
         };
         Ok(HostHttpSpec {
             bind,
@@ -129,6 +143,18 @@ mod tests {
         let s = read("[host_http_server]\nport = 18281\nbody = \"hi\\n\"\n").unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1");
         assert_eq!((s.port, s.body), (18281, HttpBody::Text("hi\n".into())));
+        // axbuild's defaults: its fixture text, `a` bytes, and `localhost` as loopback.
+        let s = read("[host_http_server]\nbind = \"localhost\"\nport = 1\n").unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1");
+        assert_eq!(s.body, HttpBody::Text("ArceOS local HTTP fixture\n".into()));
+        let s = read("[host_http_server]\nport = 1\nbody_size = 3\n").unwrap();
+        assert_eq!(
+            s.body,
+            HttpBody::Generated {
+                size: 3,
+                byte: b'a'
+            }
+        );
         let s = read(
             "[host_http_server]\nbind = \"::1\"\nport = 1\nbody_size = 4096\nbody_byte = 90\n",
         )
@@ -160,8 +186,11 @@ mod tests {
     fn mistakes_are_located() {
         let e = read("[host_http_server]\nport = 80\nbody_sise = 3\n").unwrap_err();
         assert!(e.message.contains("did you mean `body_size`"), "{e}");
-        let e = read("[host_http_server]\nbind = \"localhost\"\nport = 80\n").unwrap_err();
-        assert!(e.message.contains("must be an IP address"), "{e}");
+        let e = read("[host_http_server]\nbind = \"example.org\"\nport = 80\n").unwrap_err();
+        assert!(
+            e.message.contains("must be an IP address or `localhost`"),
+            "{e}"
+        );
         let e = read("[host_http_server]\nbody = \"x\"\n").unwrap_err();
         assert!(e.message.contains("needs `port`"), "{e}");
         let e = read("[host_http_server]\nport = 70000\n").unwrap_err();
