@@ -294,12 +294,21 @@ fn unknown_variable_warnings(args: &[ArgSpec]) -> Vec<Warning> {
         .flat_map(|(arg, location)| {
             vars::unknown_variables(&arg.value)
                 .into_iter()
-                .map(move |var| Warning {
-                    location: location.clone(),
-                    message: format!(
-                        "`{var}` is not a known variable and reaches QEMU as written; only \
-                     ${{workspaceFolder}} and ${{env:NAME}} are substituted"
-                    ),
+                .map(move |var| {
+                    // ostool 0.24 (tgoskits' runner) also knows these two; we do not.
+                    let ostools = match var.as_str() {
+                        "${package}" => " (ostool's package directory, not substituted here)",
+                        "${tmpDir}" => " (ostool's temporary directory, not substituted here)",
+                        _ => "",
+                    };
+                    Warning {
+                        location: location.clone(),
+                        message: format!(
+                            "`{var}` is not a known variable{ostools} and reaches QEMU as \
+                             written; only ${{workspaceFolder}} (or ${{workspace}}) and \
+                             ${{env:NAME}} are substituted"
+                        ),
+                    }
                 })
         })
         .collect()
@@ -441,6 +450,15 @@ mod tests {
         assert_eq!(
             (c.warnings[0].location.line, c.warnings[0].location.column),
             (1, 15)
+        );
+        // `${workspace}` is known (axbuild's spelling); ostool's `${package}` is named as such.
+        let c = parse("args = [\"${workspace}/a\", \"${package}/b\"]\n").unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert_eq!(
+            c.warnings[0].message,
+            "`${package}` is not a known variable (ostool's package directory, not substituted \
+             here) and reaches QEMU as written; only ${workspaceFolder} (or ${workspace}) and \
+             ${env:NAME} are substituted"
         );
     }
 

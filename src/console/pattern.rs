@@ -107,6 +107,25 @@ fn syntax_error(spec: &PatternSpec, role: &str, err: &regex_syntax::Error) -> Er
         regex_syntax::Error::Parse(ast) => Some(ast.kind()),
         _ => None,
     };
+    // A `${…}` is no regex (`$` then a repetition): ostool 0.24 substitutes variables in its
+    // patterns, we do not, so say that instead of the parser's words.
+    if let Some(var) = spec
+        .regex
+        .find("${")
+        .and_then(|at| Some(&spec.regex[at..at + spec.regex[at..].find('}')? + 1]))
+    {
+        return invalid(
+            spec,
+            role,
+            &format!(
+                "`{var}` is a variable, which is not substituted in patterns here (ostool \
+                 substitutes its variables in success_regex and fail_regex, and `$` then `{{` is \
+                 no regex)"
+            ),
+            "write the text itself, with `$`, `{`, `.` escaped (`\\$\\{` matches the \
+             characters `${`)",
+        );
+    }
     match kind {
         Some(AstErrorKind::UnsupportedLookAround) => invalid(
             spec,
@@ -225,6 +244,20 @@ mod tests {
             e.to_string()
                 .starts_with("qemu-aarch64.toml:7:18: invalid fail pattern")
         );
+    }
+
+    /// ostool's variables in a pattern (`${workspace}/ok`) are named as such, not as the
+    /// parser's "repetition quantifier" error; an escaped `\$\{` is an ordinary pattern.
+    #[test]
+    fn a_variable_in_a_pattern_is_named() {
+        let e = error("${workspace}/ok");
+        assert_eq!(
+            e.message,
+            "invalid fail pattern '${workspace}/ok': `${workspace}` is a variable, which is not \
+             substituted in patterns here (ostool substitutes its variables in success_regex and \
+             fail_regex, and `$` then `{` is no regex)"
+        );
+        assert!(Pattern::compile(&spec(r"cost \$\{x\}"), "fail").is_ok());
     }
 
     #[test]
