@@ -2,7 +2,7 @@
 //! `RUNNER_*`, and `action.yml`'s `QEMU_TEST_ARTIFACT_NAME`) are read into a typed [`Runner`]
 //! (the commands read it once and pass it down); the action's `INPUT_*` variables reach
 //! `crate::cmd::inputs` through [`Lookup`]; the few settings other tools define
-//! (`TGOS_IMAGE_*`, `WORKSPACE_FOLDER`, `QEMU_TEST_CACHE`/`XDG_CACHE_HOME`/`HOME` for the
+//! (`TGOS_IMAGE_*`, `WORKSPACE_FOLDER`, axbuild's `FEATURES`, `QEMU_TEST_CACHE`/`XDG_CACHE_HOME`/`HOME` for the
 //! cache root, and `${env:NAME}` in the user's configs) are read through [`process`] by the
 //! module that owns their rule.
 //!
@@ -67,6 +67,12 @@ pub fn workspace_folder() -> Option<PathBuf> {
         .get_os("WORKSPACE_FOLDER")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// `FEATURES`: the features tgoskits' axbuild adds to every build file's (its Makefile-era
+/// variable, read by `build::axbuild` for the builds it reproduces).
+pub fn axbuild_features() -> Option<String> {
+    process().get("FEATURES")
 }
 
 /// The value of `${env:NAME}` in a user's config: a variable the user chose.

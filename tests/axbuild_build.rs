@@ -232,6 +232,57 @@ fn loongarch64_build_without_vm_configs_unsets_the_variable() {
     assert_eq!(args, expected_args(&s, musl, features));
 }
 
+/// `FEATURES` in the environment (axbuild's `apply_makefile_features`, every flow): its
+/// features join the build file's before anything else reads them — `ax-std/irq` as `irq`, then
+/// through ax-std like the file's; `sstc`, which ax-std does not provide, on the package — and
+/// the dry run says so; one axbuild refuses is refused naming the variable.
+#[test]
+fn features_from_the_environment_join_the_build_files() {
+    let s = Scratch::new();
+    let root = data().join("test-suit");
+    let args = [
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "aarch64",
+        "--test-group",
+        "axvisor/normal",
+    ];
+    let out = s
+        .cmd(&args)
+        .env("FEATURES", "ax-std/irq, sstc fs")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (_, argv) = build_line(&stdout, "axvisor.normal.smoke@aarch64");
+    let features = "ax-std/fs,ax-std/irq,ax-std/virtio-blk,fs,sstc,log/release_max_level_info";
+    assert_eq!(
+        argv,
+        expected_args(&s, "aarch64-unknown-linux-musl", features)
+    );
+    assert!(
+        stdout.contains(
+            "# build note: FEATURES='ax-std/irq, sstc fs' (environment) adds irq, sstc to the \
+             build file's features, as axbuild does\n"
+        ),
+        "{stdout}"
+    );
+
+    let out = s.cmd(&args).env("FEATURES", "vmx").output().unwrap();
+    let (stdout, stderr) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("# build: cannot plan: "))
+        .unwrap_or_else(|| panic!("{stdout}{stderr}"));
+    assert!(
+        line.contains("feature `vmx` in the FEATURES environment variable: AxVisor selects"),
+        "{line}"
+    );
+}
+
 /// Both x86_64 variants build the same (the backend is chosen at run time; a `vmx`/`svm`
 /// feature is refused, see the unit tests), whether or not the case is skipped on this host.
 #[test]

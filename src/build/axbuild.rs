@@ -9,6 +9,8 @@
 //! the `ostool` 0.24.1 crate it drives (`build/cargo_pipeline.rs`):
 //! - `axvisor/build/mod.rs`: `-p axvisor --bin axvisor`, `AX_ARCH`, `AX_TARGET`,
 //!   `AXVISOR_VM_CONFIGS` (only when there are VM configs), features sorted;
+//! - `build/platform.rs` `apply_makefile_features`: the features of the `FEATURES` variable
+//!   join the build file's in every flow, checked as its own are;
 //! - `build/info.rs` `BuildInfo`: `AX_LOG`, `SMP` from `max_cpu_num`, `smp` for more than one
 //!   CPU, rejected features (`axstd`, dynamic-platform features), the file's `env`;
 //!   `toolchain_rustflags_for_features` (`DWARF`, `BACKTRACE`, `stack-protector`);
@@ -242,7 +244,9 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         .at_file(&board.path)
         .help("use one of x86_64-unknown-none, aarch64-unknown-none-softfloat, riscv64gc-unknown-none-elf, loongarch64-unknown-none-softfloat")
     })?;
-    check_features(board, flow)?;
+    let (board_features, notes) =
+        with_makefile_features(board, crate::environment::axbuild_features().as_deref())?;
+    check_features(board, &board_features, flow)?;
     let spec = std.spec();
     if !req.workspace.join(&spec).is_file() {
         return Err(Error::config(format!(
@@ -258,22 +262,10 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         )));
     }
     let axstd = axstd_features(req.workspace)?;
-    let mut features = cargo_features(&board.features, &req.package.features, &axstd);
+    let mut features = cargo_features(&board_features, &req.package.features, &axstd);
 
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut set = |k: &str, v: String| {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v));
-    };
-    for (k, v) in &board.env {
-        set(k, v.clone());
-    }
-    if let Some(level) = board.log {
-        set("AX_LOG", level.lower().into());
-    }
-    if let Some(n) = board.max_cpu_num {
-        set("SMP", n.to_string());
-    }
+    let mut env = base_env(board);
+    let mut set = |k: &str, v: String| set_var(&mut env, k, v);
     set("CARGO_UNSTABLE_JSON_TARGET_SPEC", "true".into());
     for (k, v) in std.c_toolchain_env() {
         set(&k, v);
@@ -299,22 +291,9 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
     // theirs, as axbuild does.
     let rustflags = rustflags(&env, &features);
     if flow == (Flow::Arceos { axtest: true }) {
-        append_encoded_rustflags(&mut env, &AXTEST_RUSTFLAGS);
-        if truthy(&env, "AXTEST_COVERAGE") {
-            if !features.iter().any(|f| f == "axtest/coverage") {
-                features.push("axtest/coverage".into());
-            }
-            append_encoded_rustflags(&mut env, &AXTEST_COVERAGE_RUSTFLAGS);
-        }
+        axtest_flags(&mut env, None, &mut features);
     }
-    env.sort();
-    env.insert(
-        0,
-        (
-            "WORKSPACE_FOLDER".into(),
-            req.workspace.to_string_lossy().into_owned(),
-        ),
-    );
+    let env = ostool_env(env, req.workspace);
 
     let dir = support_dir(req.target_root);
     let fake_libs = dir.join("std-libs").join(std.name).join("release");
@@ -352,10 +331,7 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         },
     ];
 
-    if let (Some(level), true) = (board.log, req.package.uses_log) {
-        let prefix = if req.release { "release_" } else { "" };
-        features.push(format!("log/{prefix}max_level_{}", level.lower()));
-    }
+    push_log_feature(req, &mut features);
     let mut args: Vec<String> = vec![
         "build".into(),
         "--config".into(),
@@ -390,13 +366,149 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         }),
         artifact: Artifact::CargoBin(req.package.bin.clone()),
         generated,
+        notes,
     })
 }
 
-/// axbuild's `append_encoded_rustflags` for a std build (whose rustflags are in the `--config`
-/// file, not an inline `--config target.….rustflags=` argument): appends `flags` to
-/// `CARGO_ENCODED_RUSTFLAGS` (0x1f-separated) unless that sequence is there already. Cargo then
-/// takes its rustflags from this variable only, not from the `--config` file's target table.
+/// axbuild's `FEATURES` (`build/platform.rs` `parse_makefile_features`): the names between
+/// commas and blanks, each once, in order.
+pub fn makefile_features(value: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in value.split(|c: char| c == ',' || c.is_whitespace()) {
+        if !f.is_empty() && !out.iter().any(|o| o == f) {
+            out.push(f.to_string());
+        }
+    }
+    out
+}
+
+/// The build file's features with `FEATURES` (the variable's value, `None` when unset) applied
+/// as axbuild's `apply_makefile_features` does for every flow, before anything else reads them:
+/// each one refused as a build file's would be (`validate_feature`), named without `ax-std/`,
+/// added when not there yet. Also the note `--dry-run` shows when the variable adds any.
+fn with_makefile_features(
+    board: &BoardConfig,
+    value: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let mut features = board.features.clone();
+    let Some(value) = value else {
+        return Ok((features, Vec::new()));
+    };
+    let mut added = Vec::new();
+    for f in makefile_features(value) {
+        if let Some(why) = refused_everywhere(&f) {
+            return Err(refusal(board, &f, why, true));
+        }
+        let f = normalize(&f).to_string();
+        if !features.contains(&f) {
+            features.push(f.clone());
+            added.push(f);
+        }
+    }
+    let notes = match added.is_empty() {
+        true => Vec::new(),
+        false => vec![format!(
+            "FEATURES={} (environment) adds {} to the build file's features, as axbuild does",
+            crate::shell::quote(value),
+            added.join(", ")
+        )],
+    };
+    Ok((features, notes))
+}
+
+/// The environment every flow starts from (`BuildInfo::into_base_cargo_config_with_log`): the
+/// build file's `env`, `AX_LOG` from `log`, `SMP` from `max_cpu_num`.
+fn base_env(board: &BoardConfig) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for (k, v) in &board.env {
+        set_var(&mut env, k, v.clone());
+    }
+    if let Some(level) = board.log {
+        set_var(&mut env, "AX_LOG", level.lower().into());
+    }
+    if let Some(n) = board.max_cpu_num {
+        set_var(&mut env, "SMP", n.to_string());
+    }
+    env
+}
+
+/// Sets `key` (replacing an earlier value).
+fn set_var(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_string(), value));
+}
+
+/// The environment as ostool gives it to cargo: `WORKSPACE_FOLDER` first, then the rest sorted.
+fn ostool_env(mut env: Vec<(String, String)>, workspace: &Path) -> Vec<(String, String)> {
+    env.sort();
+    env.insert(
+        0,
+        (
+            "WORKSPACE_FOLDER".into(),
+            workspace.to_string_lossy().into_owned(),
+        ),
+    );
+    env
+}
+
+/// ostool's `log/[release_]max_level_<lvl>` feature, last, when the package depends on `log`.
+fn push_log_feature(req: &CargoRequest<'_>, features: &mut Vec<String>) {
+    if let (Some(level), true) = (req.board.log, req.package.uses_log) {
+        let prefix = if req.release { "release_" } else { "" };
+        features.push(format!("log/{prefix}max_level_{}", level.lower()));
+    }
+}
+
+/// What a test flow adds for axtest: `--cfg axtest` (ArceOS' axtest group always, StarryOS when
+/// the build file's `env` has a truthy `AXTEST`; the caller decides), then, when `env` has a
+/// truthy `AXTEST_COVERAGE` (`support/axtest_coverage.rs`), the `axtest/coverage` feature and
+/// coverage's rustflags; each through [`append_rustflags`].
+fn axtest_flags(
+    env: &mut Vec<(String, String)>,
+    mut inline: Option<&mut Vec<String>>,
+    features: &mut Vec<String>,
+) {
+    append_rustflags(env, inline.as_deref_mut(), &AXTEST_RUSTFLAGS);
+    coverage_flags(env, inline, features);
+}
+
+/// Coverage's feature and rustflags when `env` turns it on (`axtest_coverage::prepare_cargo`).
+fn coverage_flags(
+    env: &mut Vec<(String, String)>,
+    inline: Option<&mut Vec<String>>,
+    features: &mut Vec<String>,
+) {
+    if truthy(env, "AXTEST_COVERAGE") {
+        if !features.iter().any(|f| f == "axtest/coverage") {
+            features.push("axtest/coverage".into());
+        }
+        append_rustflags(env, inline, &AXTEST_COVERAGE_RUSTFLAGS);
+    }
+}
+
+/// axbuild's `append_encoded_rustflags`: `flags` join the inline `--config target.….rustflags=`
+/// argument's list (`inline`, the freestanding build's) unless the environment already has
+/// `CARGO_ENCODED_RUSTFLAGS` (cargo takes its rustflags from one source only); else, and for a
+/// std build (whose rustflags are in the `--config` file, not inline), they are appended to
+/// `CARGO_ENCODED_RUSTFLAGS`. Either way not when that sequence is there already.
+fn append_rustflags(
+    env: &mut Vec<(String, String)>,
+    inline: Option<&mut Vec<String>>,
+    flags: &[&str],
+) {
+    if let Some(list) = inline
+        && !env.iter().any(|(k, _)| k == "CARGO_ENCODED_RUSTFLAGS")
+    {
+        if !list.windows(flags.len()).any(|w| w == flags) {
+            list.extend(flags.iter().map(|f| f.to_string()));
+        }
+        return;
+    }
+    append_encoded_rustflags(env, flags);
+}
+
+/// Appends `flags` to `CARGO_ENCODED_RUSTFLAGS` (0x1f-separated) unless that sequence is there
+/// already. Cargo then takes its rustflags from this variable only.
 fn append_encoded_rustflags(env: &mut Vec<(String, String)>, flags: &[&str]) {
     const KEY: &str = "CARGO_ENCODED_RUSTFLAGS";
     let i = match env.iter().position(|(k, _)| k == KEY) {
@@ -420,50 +532,68 @@ fn append_encoded_rustflags(env: &mut Vec<(String, String)>, flags: &[&str]) {
 /// An archive with no members, as `ar crs` writes it.
 const EMPTY_ARCHIVE: &str = "!<arch>\n";
 
-/// The features axbuild rejects, as errors at the build file: every flow's
+/// Why axbuild's `BuildInfo::validate_feature` refuses a feature in every flow (and in
+/// `FEATURES`): the removed `axstd` alias and the removed dynamic-platform features.
+fn refused_everywhere(f: &str) -> Option<&'static str> {
+    if f == "axstd" || f.starts_with("axstd/") {
+        return Some("the removed `axstd` alias; use the declared feature name");
+    }
+    matches!(
+        f,
+        "dyn-plat"
+            | "plat-dyn"
+            | "axplat-dyn"
+            | "ax-hal/plat-dyn"
+            | "ax-std/plat-dyn"
+            | "axvm/plat-dyn"
+            | "ax-driver/plat-dyn"
+    )
+    .then_some("dynamic platform selection is automatic")
+}
+
+/// The error for a refused feature: at the build file, or in `FEATURES` when it came from there.
+fn refusal(board: &BoardConfig, feature: &str, why: &str, from_env: bool) -> Error {
+    if from_env {
+        return Error::config(format!(
+            "feature `{feature}` in the FEATURES environment variable: {why}"
+        ))
+        .help(format!(
+            "remove `{feature}` from FEATURES (tgoskits' axbuild refuses it too)"
+        ));
+    }
+    Error::config(format!("feature `{feature}` in `features`: {why}"))
+        .at_file(&board.path)
+        .help(format!(
+            "remove `{feature}` from `features` (tgoskits' axbuild refuses it too)"
+        ))
+}
+
+/// The features axbuild rejects among `features` (the build file's with `FEATURES` applied), as
+/// errors at the build file (or naming `FEATURES` for one only that added): every flow's
 /// (`BuildInfo::validate_features`), and AxVisor's own (`reject_unsupported_nested_platform_
 /// features`: any `axplat-dyn/…`, `vmx`/`svm`).
-fn check_features(board: &BoardConfig, flow: Flow) -> Result<(), Error> {
+fn check_features(board: &BoardConfig, features: &[String], flow: Flow) -> Result<(), Error> {
     let fail = |feature: &str, why: &str| {
-        Err(
-            Error::config(format!("feature `{feature}` in `features`: {why}"))
-                .at_file(&board.path)
-                .help(format!(
-                    "remove `{feature}` from `features` (tgoskits' axbuild refuses it too)"
-                )),
-        )
+        let from_env = !board.features.iter().any(|f| f == feature);
+        Err(refusal(board, feature, why, from_env))
     };
-    let mode = |m: &str| {
-        board
-            .features
-            .iter()
-            .any(|f| f.rsplit('/').next() == Some(m))
-    };
+    let mode = |m: &str| features.iter().any(|f| f.rsplit('/').next() == Some(m));
     if mode("uspace") && mode("tls") {
+        let f = features
+            .iter()
+            .find(|f| f.rsplit('/').next() == Some("uspace"))
+            .map_or("uspace", String::as_str);
         return fail(
-            "uspace",
+            f,
             "`uspace` and `tls` select incompatible CPU-local register ownership modes",
         );
     }
     let axvisor = flow == Flow::Axvisor;
-    for f in &board.features {
-        if f == "axstd" || f.starts_with("axstd/") {
-            return fail(
-                f,
-                "the removed `axstd` alias; use the declared feature name",
-            );
+    for f in features {
+        if let Some(why) = refused_everywhere(f) {
+            return fail(f, why);
         }
-        let dynamic = matches!(
-            f.as_str(),
-            "dyn-plat"
-                | "plat-dyn"
-                | "axplat-dyn"
-                | "ax-hal/plat-dyn"
-                | "ax-std/plat-dyn"
-                | "axvm/plat-dyn"
-                | "ax-driver/plat-dyn"
-        ) || (axvisor && f.starts_with("axplat-dyn/"));
-        if dynamic {
+        if axvisor && f.starts_with("axplat-dyn/") {
             return fail(f, "dynamic platform selection is automatic");
         }
         if axvisor && (f == "vmx" || f == "svm") {
@@ -774,6 +904,69 @@ mod tests {
         let e = axstd_features(ws.path()).unwrap_err();
         assert!(e.message.starts_with("invalid TOML"), "{e}");
         assert_eq!(e.location.unwrap().line, 1);
+    }
+
+    fn board(features: &str) -> BoardConfig {
+        BoardConfig::parse(
+            Path::new("/ws/build-aarch64-unknown-none-softfloat.toml"),
+            &format!("features = [{features}]\nlog = \"Info\"\n"),
+        )
+        .unwrap()
+    }
+
+    /// `parse_makefile_features`: commas and blanks separate, empty entries and repeats go.
+    #[test]
+    fn makefile_features_split_at_commas_and_blanks() {
+        assert_eq!(
+            makefile_features(" fs,,net  fs\tax-std/irq,"),
+            ["fs", "net", "ax-std/irq"]
+        );
+        assert!(makefile_features(" , ").is_empty());
+    }
+
+    /// `apply_makefile_features`: `ax-std/x` added as `x`, one the file has already not twice,
+    /// the refused ones refused naming FEATURES; the note names what was added.
+    #[test]
+    fn features_from_the_environment_are_applied_as_axbuild_does() {
+        let b = board(r#""fs""#);
+        let (features, notes) =
+            with_makefile_features(&b, Some("ax-std/fs ax-std/irq,sstc")).unwrap();
+        assert_eq!(features, ["fs", "irq", "sstc"]);
+        assert_eq!(
+            notes,
+            [
+                "FEATURES='ax-std/fs ax-std/irq,sstc' (environment) adds irq, sstc to the build \
+              file's features, as axbuild does"
+            ]
+        );
+        assert_eq!(
+            with_makefile_features(&b, None).unwrap(),
+            (strings(&["fs"]), vec![])
+        );
+        assert_eq!(
+            with_makefile_features(&b, Some("fs")).unwrap(),
+            (strings(&["fs"]), vec![])
+        );
+        for refused in ["axstd/fs", "ax-std/plat-dyn"] {
+            let e = with_makefile_features(&b, Some(refused)).unwrap_err();
+            assert!(
+                e.message.contains("in the FEATURES environment variable") && e.location.is_none(),
+                "{e}"
+            );
+        }
+        // AxVisor's own refusals apply to what FEATURES added, naming FEATURES.
+        let (features, _) = with_makefile_features(&b, Some("vmx")).unwrap();
+        let e = check_features(&b, &features, Flow::Axvisor).unwrap_err();
+        assert!(
+            e.message.starts_with("feature `vmx` in the FEATURES"),
+            "{e}"
+        );
+        assert!(check_features(&b, &features, Flow::Arceos { axtest: false }).is_ok());
+        // A file's own refused feature is reported at the file.
+        let b = board(r#""svm""#);
+        let e = check_features(&b, &b.features, Flow::Axvisor).unwrap_err();
+        assert!(e.message.starts_with("feature `svm` in `features`"), "{e}");
+        assert!(e.location.is_some(), "{e}");
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct Recipe {
     /// Files the build stage writes (under the out dir) before it runs the command.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generated: Vec<GeneratedFile>,
+    /// What the build takes from the host or reproduces only in part (shown by `--dry-run` as
+    /// `# build note:` and by a run before the build).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A file a build needs that the build stage writes first (axbuild's `--config` file, linker
@@ -63,6 +67,7 @@ impl Recipe {
             command: None,
             artifact: Artifact::File(kernel.to_path_buf()),
             generated: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -79,6 +84,7 @@ impl Recipe {
             }),
             artifact: Artifact::File(cwd.join(artifact)),
             generated: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -119,6 +119,9 @@ fn write_case(
             for f in &recipe.generated {
                 writeln!(out, "# build writes: {} ({})", f.path.display(), f.purpose)?;
             }
+            for n in &recipe.notes {
+                writeln!(out, "# build note: {n}")?;
+            }
         }
         Ok(_) => {}
         Err(e) => writeln!(out, "# build: cannot plan: {e}")?,

@@ -232,6 +232,9 @@ impl CaseRun<'_> {
             }
         }
         self.note(Level::Info, &format!("build: {}", recipe.display()));
+        for n in &recipe.notes {
+            self.note(Level::Info, &format!("build: {n}"));
+        }
         let reporters = self.reporters;
         let name = case.name.as_str();
         let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });

@@ -54,6 +54,8 @@ impl Scratch {
             .current_dir(self.path())
             .env_remove("WORKSPACE_FOLDER");
         c.env_remove("GITHUB_ACTIONS");
+        // axbuild's variable, which the builds of tgoskits' files read as axbuild does.
+        c.env_remove("FEATURES");
         if let Some(path) = &self.path_env {
             c.env("PATH", path);
         }
