@@ -217,6 +217,30 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
         stderr.contains("cases: qemu-nimbos, smoke, smoke-svm, smoke-vmx"),
         "{stderr}"
     );
+    // A filter that keeps nothing says which part of it, not that the tree has no cases.
+    for (args, want) in [
+        (
+            &["--test-group", "nrmal"][..],
+            format!(
+                "error: no test group 'nrmal' under {}; groups: arceos/axtest, axvisor/normal, \
+                 axvisor/uefi\n  help: did you mean `normal`?",
+                root.display()
+            ),
+        ),
+        (
+            &["--test-group", "uefi", "--arch", "aarch64"][..],
+            format!(
+                "error: no QEMU test cases for aarch64 under {} in test group uefi: its cases \
+                 are for x86_64",
+                root.display()
+            ),
+        ),
+    ] {
+        let out = s.run(&[&["matrix", "--test-suit", root.to_str().unwrap()], args].concat());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
 }
 
 /// `run --test-suit <vendored> --dry-run --arch ARCH --test-group normal`: its stdout (exit 0).

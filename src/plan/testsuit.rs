@@ -95,52 +95,134 @@ pub struct Filter {
 }
 
 /// Every case under `root` (the `test-suit` directory) that `filter` keeps, sorted by os, group,
-/// arch, then axbuild's display name. A `--test-case` that matches nothing is an error listing
-/// the names there are.
+/// arch, then axbuild's display name. A filter that keeps nothing is an error saying which part
+/// of it: a `--test-group` the tree does not have (listing those it has), a `--test-case` that
+/// names no case (listing the names) or none for the selected arch (naming the archs it has), an
+/// `--arch` the selected groups have no case for.
 pub fn discover(root: &Path, filter: &Filter) -> Result<Vec<TestSuitCase>, Error> {
     let tree = Tree::read(root)?;
+    let mut groups = Vec::new();
     let mut all = Vec::new();
     for os in tree.subdirs(root) {
         for group in tree.subdirs(&os) {
             let group_name = file_name(&group);
             let qualified = format!("{}/{group_name}", file_name(&os));
-            if !filter.groups.is_empty()
-                && !filter
+            let kept = filter.groups.is_empty()
+                || filter
                     .groups
                     .iter()
-                    .any(|g| *g == group_name || *g == qualified)
-            {
+                    .any(|g| *g == group_name || *g == qualified);
+            groups.push(qualified);
+            if !kept {
                 continue;
             }
             for (arch, target) in ARCHS {
-                if !filter.archs.is_empty() && !filter.archs.contains(&arch) {
-                    continue;
-                }
                 all.extend(group_cases(&tree, &group, &file_name(&os), arch, target));
             }
         }
     }
+    for g in &filter.groups {
+        unknown_group(root, g, &groups)?;
+    }
     if all.is_empty() && filter.cases.is_empty() {
+        let (what, help) = match filter.groups.is_empty() {
+            true => (
+                String::new(),
+                "pass tgoskits' test-suit directory (test-suit/<os>/<group>/…/build-<target>.toml + qemu-<arch>.toml)",
+            ),
+            false => (
+                format!(" in test group {}", filter.groups.join(", ")),
+                "its directories are board tests or have no qemu-<arch>.toml; pick another --test-group",
+            ),
+        };
         return Err(Error::usage(format!(
-            "no QEMU test cases found under {}",
+            "no QEMU test cases found{what} under {}",
             root.display()
         ))
-        .help("pass tgoskits' test-suit directory (test-suit/<os>/<group>/…/build-<target>.toml + qemu-<arch>.toml)"));
+        .help(help));
     }
+    let in_arch = |c: &TestSuitCase| filter.archs.is_empty() || filter.archs.contains(&c.arch);
     for c in &filter.cases {
-        if !all.iter().any(|case| case.matches(c)) {
-            let mut names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
-            names.sort();
-            names.dedup();
-            return Err(Error::usage(format!(
-                "no test case '{c}' under {} for the selected arch/group; cases: {}",
-                root.display(),
-                names.join(", ")
-            )));
+        if all.iter().any(|case| in_arch(case) && case.matches(c)) {
+            continue;
         }
+        let elsewhere = arch_list(all.iter().filter(|case| case.matches(c)).map(|c| c.arch));
+        if !elsewhere.is_empty() {
+            return Err(Error::usage(format!(
+                "test case '{c}' has no QEMU config for {}: it has one for {elsewhere}",
+                arch_list(filter.archs.iter().copied()),
+            ))
+            .help("pick one of those archs with --arch, or leave --arch out"));
+        }
+        let mut names: Vec<&str> = all
+            .iter()
+            .filter(|case| in_arch(case))
+            .map(|c| c.name.as_str())
+            .collect();
+        names.sort();
+        names.dedup();
+        let e = Error::usage(format!(
+            "no test case '{c}' under {} for the selected arch/group; cases: {}",
+            root.display(),
+            match names.is_empty() {
+                true => "none".to_string(),
+                false => names.join(", "),
+            }
+        ));
+        return Err(match crate::config::source::did_you_mean(c, &names) {
+            Some(n) => e.help(format!("did you mean `{n}`?")),
+            None => e.help("pass axbuild's case name (or <wrapper>/<case>) as listed"),
+        });
     }
-    all.retain(|case| filter.cases.is_empty() || filter.cases.iter().any(|c| case.matches(c)));
+    let has = arch_list(all.iter().map(|c| c.arch));
+    all.retain(|case| {
+        in_arch(case) && (filter.cases.is_empty() || filter.cases.iter().any(|c| case.matches(c)))
+    });
+    if all.is_empty() {
+        return Err(Error::usage(format!(
+            "no QEMU test cases for {} under {}{}: its cases are for {has}",
+            arch_list(filter.archs.iter().copied()),
+            root.display(),
+            match filter.groups.is_empty() {
+                true => String::new(),
+                false => format!(" in test group {}", filter.groups.join(", ")),
+            }
+        ))
+        .help("pick one of those archs with --arch, or leave --arch out"));
+    }
     Ok(all)
+}
+
+/// The architectures of `items`, once each, in [`ARCHS`] order: `x86_64, aarch64`.
+fn arch_list(items: impl Iterator<Item = Arch>) -> String {
+    let found: Vec<Arch> = items.collect();
+    ARCHS
+        .iter()
+        .filter(|(a, _)| found.contains(a))
+        .map(|(a, _)| a.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A `--test-group` naming no group of the tree (bare or `<os>/<group>`) is an error listing
+/// the groups there are.
+fn unknown_group(root: &Path, wanted: &str, groups: &[String]) -> Result<(), Error> {
+    let bare = |q: &String| q.split_once('/').map_or(q.clone(), |(_, g)| g.to_string());
+    if groups.iter().any(|q| q == wanted || bare(q) == wanted) {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let bares: Vec<String> = groups.iter().map(bare).collect();
+    names.extend(bares.iter().map(String::as_str));
+    let e = Error::usage(format!(
+        "no test group '{wanted}' under {}; groups: {}",
+        root.display(),
+        groups.join(", ")
+    ));
+    Err(match crate::config::source::did_you_mean(wanted, &names) {
+        Some(n) => e.help(format!("did you mean `{n}`?")),
+        None => e.help("pass a group as listed (`<os>/<group>`, or the bare group name)"),
+    })
 }
 
 /// The cases as a suite: workspace = the directory holding `test-suit`, the package to build
@@ -598,6 +680,57 @@ mod tests {
         symlink("nowhere.toml", &broken).unwrap();
         let e = discover(&root, &Filter::default()).unwrap_err();
         assert!(e.message.contains(&broken.display().to_string()), "{e}");
+    }
+
+    /// A filter that keeps nothing says which part of it: a group the tree lacks (with the
+    /// groups and a did-you-mean), a case that is not there (with the names, a did-you-mean) or
+    /// is there for other archs only, an arch the selected groups have no case for.
+    #[test]
+    fn a_filter_that_keeps_nothing_says_which_part() {
+        let d = tree(&[
+            "os/g/w/build-x86_64-unknown-none-svm.toml",
+            "os/g/w/smoke/qemu-x86_64-svm.toml",
+            "os/h/r/build-aarch64-unknown-none-softfloat.toml",
+            "os/h/r/qemu-aarch64.toml",
+        ]);
+        let root = d.path().display().to_string();
+        let err = |groups: &[&str], archs: &[Arch], cases: &[&str]| {
+            let f = Filter {
+                archs: archs.to_vec(),
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                cases: cases.iter().map(|c| c.to_string()).collect(),
+            };
+            let e = discover(d.path(), &f).unwrap_err();
+            (e.message.clone(), e.help.clone().unwrap_or_default())
+        };
+        assert_eq!(
+            err(&["gg"], &[], &[]),
+            (
+                format!("no test group 'gg' under {root}; groups: os/g, os/h"),
+                "did you mean `g`?".to_string()
+            )
+        );
+        assert_eq!(
+            err(&["os/g"], &[Arch::Aarch64], &[]).0,
+            format!(
+                "no QEMU test cases for aarch64 under {root} in test group os/g: its cases are \
+                 for x86_64"
+            )
+        );
+        assert_eq!(
+            err(&[], &[Arch::Aarch64], &["smoke-svm"]).0,
+            "test case 'smoke-svm' has no QEMU config for aarch64: it has one for x86_64"
+        );
+        assert_eq!(err(&[], &[], &["smoke-svn"]).1, "did you mean `smoke-svm`?");
+        assert_eq!(
+            err(&["os/h"], &[], &["smoke-svm"]).0,
+            format!("no test case 'smoke-svm' under {root} for the selected arch/group; cases: r")
+        );
+        assert!(
+            err(&["os/g"], &[Arch::Riscv64], &["r"])
+                .0
+                .ends_with("for the selected arch/group; cases: none")
+        );
     }
 
     /// axbuild's walk below a wrapper asks a directory for its `qemu-*.toml` before it applies
