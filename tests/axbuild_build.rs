@@ -374,7 +374,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// under `rec`, links through the `--config` file's linker wrapper with a recording `rust-lld`,
 /// then "builds" the kernel by copying the fixture where cargo would put it and reports it in
 /// cargo's JSON messages.
-fn cargo_shim(rec: &Path, fixture: &Path, bin: &str) -> String {
+/// cargo's output dir is `triple` (the std build's musl one, the freestanding build's the kernel
+/// target's own); it links only when `--config` names a file (the std build's).
+fn cargo_shim_for(rec: &Path, fixture: &Path, bin: &str, triple: &str) -> String {
     format!(
         r#"rec={rec}
 mkdir -p "$rec"
@@ -387,10 +389,12 @@ while [ $# -gt 0 ]; do
   case "$1" in --config) config=$2; shift;; --target-dir) td=$2; shift;; esac
   shift
 done
-linker=$(sed -n 's/^linker = "\(.*\)"$/\1/p' "$config")
-objs="$rec/objs"; mkdir -p "$objs"; : > "$objs/linker.x"
-"$linker" -flavor gnu "$rec/crt1.o" main.o "-L$objs" -lc -lgcc_s -static-pie -Tlinker.x -o "$objs/k" || exit 9
-out="$td/aarch64-unknown-linux-musl/release"
+if [ -f "$config" ]; then
+  linker=$(sed -n 's/^linker = "\(.*\)"$/\1/p' "$config")
+  objs="$rec/objs"; mkdir -p "$objs"; : > "$objs/linker.x"
+  "$linker" -flavor gnu "$rec/crt1.o" main.o "-L$objs" -lc -lgcc_s -static-pie -Tlinker.x -o "$objs/k" || exit 9
+fi
+out="$td/{triple}/release"
 mkdir -p "$out"
 cp {fixture} "$out/{bin}"
 printf '{{"reason":"compiler-artifact","package_id":"{bin} 0.5.22","target":{{"kind":["bin"],"name":"{bin}"}},"executable":"%s"}}\n' "$out/{bin}"
@@ -404,20 +408,33 @@ echo '{{"reason":"build-finished","success":true}}'
 /// A workspace of the vendored tgoskits files axbuild's aarch64 build reads, the build file
 /// unmodified, and a QEMU config that boots the fixture kernel the stand-in produces.
 fn aarch64_workspace(s: &Scratch) -> PathBuf {
+    vendored_workspace(
+        s,
+        &[
+            "os/axvisor/Cargo.toml",
+            "os/arceos/ulib/axstd/Cargo.toml",
+            "os/axvisor/configs/vms/qemu/aarch64/linux-smp1.toml",
+            "scripts/targets/std/pie/aarch64-unknown-linux-musl.json",
+            "test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml",
+        ],
+        "test-suit/axvisor/normal/qemu/smoke/qemu-aarch64.toml",
+    )
+}
+
+/// `<scratch>/ws`: the vendored workspace's `Cargo.toml`, `rust-toolchain.toml` and `files`
+/// copied unmodified, and the fixture-booting QEMU config written at `qemu_config`.
+fn vendored_workspace(s: &Scratch, files: &[&str], qemu_config: &str) -> PathBuf {
     let ws = s.path().join("ws");
-    let keep = [
-        "Cargo.toml",
-        "rust-toolchain.toml",
-        "os/axvisor/Cargo.toml",
-        "os/arceos/ulib/axstd/Cargo.toml",
-        "os/axvisor/configs/vms/qemu/aarch64/linux-smp1.toml",
-        "scripts/targets/std/pie/aarch64-unknown-linux-musl.json",
-        "test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml",
-    ];
-    copy_tree(&data(), &ws, &|p| keep.iter().any(|k| p == data().join(k)));
-    let smoke = ws.join("test-suit/axvisor/normal/qemu/smoke");
-    std::fs::create_dir_all(&smoke).unwrap();
-    std::fs::write(smoke.join("qemu-aarch64.toml"), common::BAREMETAL_CONFIG).unwrap();
+    let keep = |p: &Path| {
+        ["Cargo.toml", "rust-toolchain.toml"]
+            .iter()
+            .chain(files)
+            .any(|k| p == data().join(k))
+    };
+    copy_tree(&data(), &ws, &keep);
+    let config = ws.join(qemu_config);
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(config, common::BAREMETAL_CONFIG).unwrap();
     ws
 }
 
@@ -429,19 +446,27 @@ fn run_with_shim(
     rec: &Path,
     extra_env: &[(&str, &str)],
 ) -> std::process::Output {
-    run_with_shim_of(s, ws, rec, "axvisor", extra_env)
+    run_with_shim_of(
+        s,
+        ws,
+        rec,
+        "axvisor",
+        "aarch64-unknown-linux-musl",
+        extra_env,
+    )
 }
 
-/// [`run_with_shim`] for a package whose bin target is `bin`.
+/// [`run_with_shim`] for a package whose bin target is `bin`, built into cargo's `triple` dir.
 fn run_with_shim_of(
     s: &Scratch,
     ws: &Path,
     rec: &Path,
     bin: &str,
+    triple: &str,
     extra_env: &[(&str, &str)],
 ) -> std::process::Output {
     let fixture = common::fixtures::fixture("aarch64-baremetal/hello.elf");
-    let bin = common::fake_qemu::script(s, "cargo", &cargo_shim(rec, &fixture, bin));
+    let bin = common::fake_qemu::script(s, "cargo", &cargo_shim_for(rec, &fixture, bin, triple));
     common::fake_qemu::script(
         s,
         "rust-lld",
@@ -468,6 +493,17 @@ fn run_with_shim_of(
     let out = cmd.output().unwrap();
     common::assert_no_qemu_left(s.path());
     out
+}
+
+/// Runs the suite of `ws` through the stand-in (bin `bin`, cargo's `triple` dir) and checks the
+/// case built, booted and passed; the recording dir and the run's output.
+fn builds_and_passes(s: &Scratch, ws: &Path, bin: &str, triple: &str) -> (PathBuf, String) {
+    let rec = s.path().join("rec");
+    let out = run_with_shim_of(s, ws, &rec, bin, triple, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(s.verdict()["outcome"], "pass", "{}", s.results());
+    (rec, format!("{stdout}{stderr}"))
 }
 
 fn lines(p: &Path) -> Vec<String> {
@@ -671,23 +707,16 @@ fn arceos_axtest_builds_its_package_with_axbuilds_test_flags_on_every_arch() {
 /// A workspace of the vendored tgoskits files axbuild's build of the axtest smoke package reads
 /// on aarch64, that build file unmodified, and a QEMU config that boots the fixture kernel.
 fn axtest_workspace(s: &Scratch) -> PathBuf {
-    let ws = s.path().join("ws");
-    let smoke = "test-suit/arceos/axtest/smoke";
-    let keep = [
-        "Cargo.toml".to_string(),
-        "rust-toolchain.toml".into(),
-        "os/arceos/ulib/axstd/Cargo.toml".into(),
-        "scripts/targets/std/pie/aarch64-unknown-linux-musl.json".into(),
-        format!("{smoke}/Cargo.toml"),
-        format!("{smoke}/build-aarch64-unknown-none-softfloat.toml"),
-    ];
-    copy_tree(&data(), &ws, &|p| keep.iter().any(|k| p == data().join(k)));
-    std::fs::write(
-        ws.join(smoke).join("qemu-aarch64.toml"),
-        common::BAREMETAL_CONFIG,
+    vendored_workspace(
+        s,
+        &[
+            "os/arceos/ulib/axstd/Cargo.toml",
+            "scripts/targets/std/pie/aarch64-unknown-linux-musl.json",
+            "test-suit/arceos/axtest/smoke/Cargo.toml",
+            "test-suit/arceos/axtest/smoke/build-aarch64-unknown-none-softfloat.toml",
+        ],
+        "test-suit/arceos/axtest/smoke/qemu-aarch64.toml",
     )
-    .unwrap();
-    ws
 }
 
 /// The real build path of an ArceOS axtest case: cargo runs in the workspace root with the dry
@@ -698,11 +727,7 @@ fn arceos_axtest_build_runs_axbuilds_command_and_boots_what_it_built() {
     let s = Scratch::new();
     let ws = axtest_workspace(&s);
     let before = walk(&ws);
-    let rec = s.path().join("rec");
-    let out = run_with_shim_of(&s, &ws, &rec, "arceos-axtest-suit", &[]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert_eq!(s.verdict()["outcome"], "pass", "{}", s.results());
+    let (rec, _) = builds_and_passes(&s, &ws, "arceos-axtest-suit", "aarch64-unknown-linux-musl");
 
     assert_eq!(lines(&rec.join("cwd")), [ws.display().to_string()]);
     let argv = lines(&rec.join("argv"));
@@ -736,5 +761,267 @@ fn arceos_axtest_build_runs_axbuilds_command_and_boots_what_it_built() {
             .any(|v| v.starts_with("AX_ARCH=") || v.starts_with("AXVISOR_VM_CONFIGS=")),
         "{env:?}"
     );
+    assert_eq!(walk(&ws), before);
+}
+
+// StarryOS' test-suit packages: `cargo xtask starry test qemu` builds the package `starryos` for
+// the case's build file as a freestanding PIE (`starry/test/qemu_run.rs` →
+// `starry/build.rs` `load_cargo_config` → `build/info.rs`
+// `into_prepared_no_std_cargo_config_with_metadata(…, BareKernelLinkMode::Pie)` →
+// `patch_starry_cargo_config`): no std target spec, `--config` file, C variables or ax-std
+// pass-through; the `smp` feature always; `-Z build-std=core,alloc` and the rustflags as one
+// inline `--config target.<target>.rustflags=[…]` after the features (ostool puts the build's
+// own arguments there), `--bin starryos` (the package has that bin and an `xtask` one);
+// `AX_ARCH`, `AX_LOG`, `AX_TARGET`, `SMP`; no log feature (starryos does not depend on `log`).
+
+/// The PIE link flags of `BareKernelLinkMode::Pie` (`--no-relax` only on riscv64).
+fn pie_flags(arch: &str) -> Vec<&'static str> {
+    let mut f = vec!["-Crelocation-model=pic", "-Clink-args=-pie"];
+    if arch == "riscv64" {
+        f.push("-Clink-args=--no-relax");
+    }
+    f.extend([
+        "-Clink-args=--gc-sections",
+        "-Clink-args=-znorelro",
+        "-Clink-args=-znostart-stop-gc",
+        "-Clink-args=-Tlinker.x",
+        "-Clink-args=-u _head",
+    ]);
+    f
+}
+
+/// The inline `--config` argument as axbuild renders it (a TOML array).
+fn rustflags_arg(target: &str, flags: &[&str]) -> String {
+    let quoted: Vec<String> = flags.iter().map(|f| format!("\"{f}\"")).collect();
+    format!("target.{target}.rustflags=[{}]", quoted.join(", "))
+}
+
+/// The argv after `cargo` of StarryOS' build, the target dir as the dry run shows it.
+fn starry_args(s: &Scratch, target: &str, features: &str, flags: &[&str]) -> Vec<String> {
+    let target_dir = format!(
+        "{}/vmcfg-<hash of the patched configs>",
+        s.out().join("cargo-target").display()
+    );
+    [
+        "build",
+        "-p",
+        "starryos",
+        "--target",
+        target,
+        "-Z",
+        "unstable-options",
+        "--target-dir",
+        &target_dir,
+        "--features",
+        features,
+        "-Z",
+        "build-std=core,alloc",
+        "--config",
+        &rustflags_arg(target, flags),
+        "--bin",
+        "starryos",
+        "--release",
+        "--message-format",
+        "json-render-diagnostics",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The `# build:` line axbuild's StarryOS build makes, as the dry run quotes it.
+fn starry_line(ws: &Path, arch: &str, target: &str, args: &[String]) -> String {
+    let q = |v: &str| qemu_test_action::shell::quote(v);
+    let mut words = vec![
+        format!("cd {}", q(&ws.to_string_lossy())),
+        "&&".into(),
+        format!("WORKSPACE_FOLDER={}", q(&ws.to_string_lossy())),
+        format!("AX_ARCH={arch}"),
+        "AX_LOG=warn".into(),
+        format!("AX_TARGET={target}"),
+        "SMP=4".into(),
+        "cargo".into(),
+    ];
+    words.extend(args.iter().map(|a| q(a)));
+    words.join(" ")
+}
+
+#[test]
+fn starryos_builds_its_package_freestanding_as_axbuild_does_on_every_arch() {
+    let common = "ax-driver/nvme,ax-driver/virtio-gpu,ax-driver/virtio-input,ax-driver/virtio-net,\
+                  ax-driver/virtio-socket";
+    for (arch, target, features) in [
+        (
+            "aarch64",
+            "aarch64-unknown-none-softfloat",
+            format!(
+                "{common},ax-driver/xhci-pci,ax-runtime/display,ax-runtime/rtc,smp,\
+                 starry-kernel/input,starry-kernel/vsock"
+            )
+            .replace("ax-driver/nvme,", "ax-driver/nvme,ax-driver/serial,"),
+        ),
+        (
+            "riscv64",
+            "riscv64gc-unknown-none-elf",
+            format!("{common},ax-driver/xhci-pci,ax-runtime/rtc,smp,starry-kernel/input")
+                .replace("ax-driver/nvme,", "ax-driver/nvme,ax-driver/serial,"),
+        ),
+        (
+            "x86_64",
+            "x86_64-unknown-none",
+            format!("{common},ax-driver/xhci-pci,smp,starry-kernel/input"),
+        ),
+        (
+            "loongarch64",
+            "loongarch64-unknown-none-softfloat",
+            format!("{common},smp,starry-kernel/input")
+                .replace("ax-driver/nvme,", "ax-driver/nvme,ax-driver/virtio-blk,"),
+        ),
+    ] {
+        let s = Scratch::new();
+        let stdout = s.dry_run_suite(&data().join("test-suit"), arch, "starryos/qemu");
+        let mut flags = pie_flags(arch);
+        if arch == "loongarch64" {
+            flags.push("-Ctarget-feature=-ual");
+        }
+        let args = starry_args(&s, target, &features, &flags);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("# build: "))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert_eq!(line, starry_line(&data(), arch, target, &args), "{arch}");
+        // No std build's generated files; what is not reproduced is said.
+        assert!(!stdout.contains("# build writes:"), "{stdout}");
+        for note in [
+            "# build note: axbuild then writes the kernel's symbol table into its .kallsyms",
+            "# build note: axbuild builds a case's own programs",
+        ] {
+            assert!(stdout.contains(note), "{note}\n{stdout}");
+        }
+    }
+}
+
+/// A StarryOS build file's `env`: `AXTEST` adds `--cfg axtest` to the inline rustflags (there is
+/// no `CARGO_ENCODED_RUSTFLAGS`), `AXTEST_COVERAGE` coverage's flags and feature, and
+/// `AXBUILD_STARRY_BIN` names the bin instead of `starryos`; `std-compat` is refused.
+#[test]
+fn starryos_build_env_turns_on_axtest_coverage_and_another_bin() {
+    let s = Scratch::new();
+    let ws = s.path().join("ws");
+    let wrapper = "test-suit/starryos/qemu";
+    copy_tree(&data(), &ws, &|p| {
+        p == data().join("Cargo.toml")
+            || p.starts_with(data().join("os/StarryOS"))
+            || p.starts_with(data().join(wrapper))
+    });
+    let build = ws.join(wrapper).join("build-x86_64-unknown-none.toml");
+    let original = std::fs::read_to_string(&build).unwrap();
+    std::fs::write(
+        &build,
+        format!("{original}\n[env]\nAXTEST = \"y\"\nAXTEST_COVERAGE = \"1\"\nAXBUILD_STARRY_BIN = \"xtask\"\n"),
+    )
+    .unwrap();
+    let stdout = s.dry_run_suite(&ws.join("test-suit"), "x86_64", "starryos/qemu");
+    let mut flags = pie_flags("x86_64");
+    flags.extend(["--cfg", "axtest", "--check-cfg", "cfg(axtest)"]);
+    flags.extend([
+        "--cfg",
+        "axtest_coverage",
+        "--check-cfg",
+        "cfg(axtest_coverage)",
+        "-Cinstrument-coverage",
+        "-Zno-profiler-runtime",
+    ]);
+    let features = "ax-driver/nvme,ax-driver/virtio-gpu,ax-driver/virtio-input,\
+                    ax-driver/virtio-net,ax-driver/virtio-socket,ax-driver/xhci-pci,smp,\
+                    starry-kernel/input,axtest/coverage";
+    let mut args = starry_args(&s, "x86_64-unknown-none", features, &flags);
+    let at = args.iter().rposition(|a| a == "starryos").unwrap();
+    assert_eq!(args[at - 1], "--bin");
+    args[at] = "xtask".into();
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("# build: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let expected = starry_line(&ws, "x86_64", "x86_64-unknown-none", &args).replace(
+        "AX_ARCH=x86_64 ",
+        "AXBUILD_STARRY_BIN=xtask AXTEST=y AXTEST_COVERAGE=1 AX_ARCH=x86_64 ",
+    );
+    assert_eq!(line, expected);
+
+    std::fs::write(
+        &build,
+        "target = \"x86_64-unknown-none\"\nlog = \"Warn\"\nfeatures = [\"ax-std/std-compat\"]\n",
+    )
+    .unwrap();
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        ws.join("test-suit").to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "x86_64",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains(
+            "build-x86_64-unknown-none.toml:1:1: feature `ax-std/std-compat` in \
+                         `features`: StarryOS is built freestanding (no std)"
+        ),
+        "{stdout}{stderr}"
+    );
+}
+
+/// A workspace of the vendored tgoskits files axbuild's StarryOS build reads on aarch64, that
+/// build file unmodified, and a QEMU config (for the `system` case) that boots the fixture.
+fn starry_workspace(s: &Scratch) -> PathBuf {
+    vendored_workspace(
+        s,
+        &[
+            "os/StarryOS/starryos/Cargo.toml",
+            "test-suit/starryos/qemu/build-aarch64-unknown-none-softfloat.toml",
+        ],
+        "test-suit/starryos/qemu/system/qemu-aarch64.toml",
+    )
+}
+
+/// The real build path of a StarryOS case: cargo runs in the workspace root with the dry run's
+/// arguments (the inline rustflags one argument, as cargo gets it) and environment, the kernel it
+/// reports in the kernel target's own dir boots and passes, the workspace is not written to.
+#[test]
+fn starryos_build_runs_axbuilds_command_and_boots_what_it_built() {
+    let s = Scratch::new();
+    let ws = starry_workspace(&s);
+    let before = walk(&ws);
+    let target = "aarch64-unknown-none-softfloat";
+    let (rec, output) = builds_and_passes(&s, &ws, "starryos", target);
+
+    assert_eq!(lines(&rec.join("cwd")), [ws.display().to_string()]);
+    let argv = lines(&rec.join("argv"));
+    let td = argv[argv.iter().position(|a| a == "--target-dir").unwrap() + 1].clone();
+    let features = "ax-driver/nvme,ax-driver/serial,ax-driver/virtio-gpu,ax-driver/virtio-input,\
+                    ax-driver/virtio-net,ax-driver/virtio-socket,ax-driver/xhci-pci,\
+                    ax-runtime/display,ax-runtime/rtc,smp,starry-kernel/input,starry-kernel/vsock";
+    let mut expected = starry_args(&s, target, features, &pie_flags("aarch64"));
+    let i = expected.iter().position(|a| a.contains("<hash")).unwrap();
+    expected[i] = td;
+    assert_eq!(argv, expected);
+    let env = lines(&rec.join("env"));
+    for var in [
+        format!("WORKSPACE_FOLDER={}", ws.display()),
+        "AX_ARCH=aarch64".into(),
+        format!("AX_TARGET={target}"),
+        "AX_LOG=warn".into(),
+        "SMP=4".into(),
+    ] {
+        assert!(env.contains(&var), "{var:?} not in {env:?}");
+    }
+    assert!(
+        !env.iter()
+            .any(|v| v.starts_with("CARGO_UNSTABLE_JSON_TARGET_SPEC=")
+                || v.starts_with("CC_aarch64")),
+        "{env:?}"
+    );
+    // The run says what it does not reproduce, before the build.
+    assert!(output.contains(".kallsyms"), "{output}");
     assert_eq!(walk(&ws), before);
 }

@@ -306,7 +306,8 @@ fn loongarch64_uefi_cases_skip_without_firmware() {
         names,
         [
             "arceos.axtest.smoke@loongarch64",
-            "axvisor.normal.smoke@loongarch64"
+            "axvisor.normal.smoke@loongarch64",
+            "starryos.qemu.system@loongarch64"
         ],
         "{all}"
     );

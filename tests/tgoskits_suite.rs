@@ -42,7 +42,7 @@ fn every_qemu_and_board_run_config_checks_clean() {
         .into_iter()
         .filter(|p| !is_build_file(p) && !p.ends_with("Cargo.toml"))
         .collect();
-    assert_eq!(files.len(), 16, "{files:?}");
+    assert_eq!(files.len(), 20, "{files:?}");
     for f in files {
         // Board run configs are U-Boot configs (board::uboot), QEMU configs are QEMU configs.
         let board = f
@@ -171,6 +171,10 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
             "axvisor.normal.smoke-vmx@x86_64",
             "axvisor.normal.smoke@loongarch64",
             "axvisor.uefi.qemu-nimbos@x86_64",
+            "starryos.qemu.system@aarch64",
+            "starryos.qemu.system@riscv64",
+            "starryos.qemu.system@x86_64",
+            "starryos.qemu.system@loongarch64",
         ]
     );
     // The runners tgoskits' ci.yml names for these jobs.
@@ -406,7 +410,7 @@ fn every_build_file_loads_in_the_axbuild_shape() {
         .into_iter()
         .filter(|p| is_build_file(p))
         .collect();
-    assert_eq!(files.len(), 16, "{files:?}");
+    assert_eq!(files.len(), 20, "{files:?}");
     for f in &files {
         let b = BoardConfig::load(f).unwrap();
         assert!(

@@ -41,6 +41,8 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Document, Item};
 
+mod starry;
+
 use crate::build::board::BoardConfig;
 use crate::build::cargo::{CargoRequest, cargo_recipe, target_dir};
 use crate::build::recipe::{Artifact, BuildCommand, GeneratedFile, Recipe};
@@ -172,11 +174,15 @@ pub enum Flow {
         /// The `axtest` group.
         axtest: bool,
     },
+    /// `starry test qemu` (`starry/test/qemu_run.rs`, `starry/build.rs`): the package `starryos`
+    /// as a freestanding PIE, not the std build (see [`starry`]).
+    Starry,
 }
 
 impl Flow {
-    /// The flow for `req`: AxVisor by package name, ArceOS by the build file's place in a
-    /// `test-suit/arceos/<group>/` tree (as axbuild picks the flow from the tree it walks);
+    /// The flow for `req`: AxVisor and StarryOS by package name, ArceOS and StarryOS by the
+    /// build file's place in a `test-suit/arceos/<group>/` or `test-suit/starryos/` tree (as
+    /// axbuild picks the flow from the tree it walks);
     /// `None` for the older xtask shape and for every other package.
     pub fn of(req: &CargoRequest<'_>) -> Option<Flow> {
         if !req.board.axbuild {
@@ -185,7 +191,11 @@ impl Flow {
         if req.package.name == PACKAGE {
             return Some(Flow::Axvisor);
         }
+        if req.package.name == starry::PACKAGE {
+            return Some(Flow::Starry);
+        }
         match suite_place(&req.board.path)? {
+            ("starryos", _) => Some(Flow::Starry),
             ("arceos", group) if group != "rust" && group != "c" => Some(Flow::Arceos {
                 axtest: group == "axtest",
             }),
@@ -247,6 +257,9 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
     let (board_features, notes) =
         with_makefile_features(board, crate::environment::axbuild_features().as_deref())?;
     check_features(board, &board_features, flow)?;
+    if flow == Flow::Starry {
+        return starry::recipe(req, target_dir, std, board_features, notes);
+    }
     let spec = std.spec();
     if !req.workspace.join(&spec).is_file() {
         return Err(Error::config(format!(

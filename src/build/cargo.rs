@@ -30,6 +30,10 @@ pub struct PackageInfo {
     /// The package's `[features]` names (axbuild keeps a feature on the package only when it
     /// declares it).
     pub features: Vec<String>,
+    /// Whether the package has a bin target named like itself (a `[[bin]]` of that name, or
+    /// cargo's automatic one from `src/main.rs`): axbuild's StarryOS build passes `--bin` only
+    /// then (`ensure_starry_bin_arg`).
+    pub own_bin: bool,
 }
 
 impl PackageInfo {
@@ -59,11 +63,25 @@ impl PackageInfo {
                     .at(source.location(0))
                     .help("run from the package's directory, or name the package and bin to build explicitly")
             })?;
+        let declared = doc
+            .get("bin")
+            .and_then(Item::as_array_of_tables)
+            .is_some_and(|bins| {
+                bins.iter()
+                    .any(|b| b.get("name").and_then(Item::as_str) == Some(name))
+            });
+        let autobins = doc
+            .get("package")
+            .and_then(|p| p.get("autobins"))
+            .and_then(Item::as_bool)
+            .unwrap_or(true);
+        let main = path.with_file_name("src").join("main.rs");
         Ok(PackageInfo {
             name: name.to_string(),
             bin: name.to_string(),
             uses_log: depends_on_log(doc.as_table()),
             features: feature_names(doc.as_table()),
+            own_bin: declared || (autobins && main.is_file()),
         })
     }
 }

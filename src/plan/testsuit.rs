@@ -8,7 +8,9 @@
 //! files make a case named like the wrapper (`qemu-nimbos`); each directory below it with
 //! `qemu-<key>.toml` files (and no `build-*.toml`) is a case named by its path from the wrapper
 //! plus `-<variant>` (`smoke`, `smoke-svm`). The QEMU config a case uses for an architecture is
-//! `qemu-<arch>.toml`, or `qemu-<arch>-<variant>.toml` under a variant wrapper. Directories named
+//! `qemu-<arch>.toml`, or `qemu-<arch>-<variant>.toml` under a variant wrapper. A group
+//! directory that has build files is itself its one wrapper (StarryOS' `starryos/qemu`: its
+//! tree has no group level). Directories named
 //! `c`, `sh`, `python`, `rust` hold case assets and are not searched below (one with its own
 //! `qemu-<key>.toml` is still a case, as axbuild's walk has it); `qemu-base-*.toml` are not cases.
 //!
@@ -226,7 +228,7 @@ fn unknown_group(root: &Path, wanted: &str, groups: &[String]) -> Result<(), Err
 }
 
 /// The cases as a suite: workspace = the directory holding `test-suit`, the package to build
-/// from the wrapper's `Cargo.toml` or `os/<os>/Cargo.toml`, the rootfs a config names under
+/// from the wrapper's `Cargo.toml` or the os's package ([`os_package_dir`]), the rootfs a config names under
 /// `${workspace}/tmp/axbuild/rootfs/` as an image from tgosimages, and `requires` ([`requires`]).
 pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
     let workspace = workspace_of(root);
@@ -236,7 +238,7 @@ pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
         let package_dir = if wrapper.join("Cargo.toml").is_file() {
             wrapper.to_path_buf()
         } else {
-            workspace.join("os").join(&c.os)
+            workspace.join(os_package_dir(&c.os))
         };
         let config = crate::config::QemuConfig::load(&c.qemu_config)?;
         let rootfs = rootfs_named(&config);
@@ -297,6 +299,16 @@ fn requires(c: &TestSuitCase, extension: Option<&str>) -> Vec<String> {
     out
 }
 
+/// Where an os's kernel package is in the workspace: `os/<os>`, but StarryOS' `starryos`
+/// package (axbuild's `STARRY_PACKAGE`, the kernel `starry test qemu` builds) is in
+/// `os/StarryOS/starryos`.
+fn os_package_dir(os: &str) -> PathBuf {
+    match os {
+        "starryos" => PathBuf::from("os/StarryOS/starryos"),
+        _ => Path::new("os").join(os),
+    }
+}
+
 /// The workspace a `test-suit` directory belongs to: its parent.
 pub fn workspace_of(root: &Path) -> PathBuf {
     root.parent()
@@ -334,12 +346,21 @@ fn group_cases(
     target: &'static str,
 ) -> Vec<TestSuitCase> {
     let mut wrappers = Vec::new();
-    let mut stack = tree.subdirs(group);
+    // A group directory with build files is itself the one wrapper (StarryOS' `test-suit/
+    // starryos/qemu/`: axbuild's `starry test qemu` walks `test-suit/starryos/` for wrappers,
+    // so the os directory is its group root and `qemu` a wrapper named `qemu`).
+    let mut stack = match has_build_file(tree, group) {
+        true => vec![group.to_path_buf()],
+        false => tree.subdirs(group),
+    };
     while let Some(dir) = stack.pop() {
         let builds = build_files(tree, &dir, target);
         if !builds.is_empty() {
             for (variant, path) in builds {
-                let mut name = relative(group, &dir);
+                let mut name = match dir == group {
+                    true => file_name(group),
+                    false => relative(group, &dir),
+                };
                 if let Some(v) = &variant {
                     name = format!("{name}-{v}");
                 }
@@ -604,6 +625,16 @@ fn walk_error(root: &Path, workspace: &Path, e: &walkdir::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// Every case under `root`, and each one's display name and id.
+    fn discovered(root: &Path) -> (Vec<TestSuitCase>, Vec<(String, String)>) {
+        let cases = discover(root, &Filter::default()).unwrap();
+        let names = cases
+            .iter()
+            .map(|c| (c.display_name.clone(), c.id()))
+            .collect();
+        (cases, names)
+    }
+
     fn tree(files: &[&str]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         for f in files {
@@ -752,6 +783,50 @@ mod tests {
         assert_eq!(names, ["w/sh"]);
     }
 
+    /// StarryOS' layout: `test-suit/starryos/<wrapper>/build-<target>.toml` with no group level
+    /// between (axbuild's `starry test qemu` walks `test-suit/starryos/`): each such directory is
+    /// a group that is its own wrapper, so `qemu/system` and `qemu-rga/system` stay apart.
+    #[test]
+    fn a_group_with_build_files_is_its_own_wrapper() {
+        let d = tree(&[
+            "starryos/qemu/build-aarch64-unknown-none-softfloat.toml",
+            "starryos/qemu/build-x86_64-unknown-none.toml",
+            "starryos/qemu/system/qemu-aarch64.toml",
+            "starryos/qemu/system/qemu-x86_64.toml",
+            "starryos/qemu/system/c/qemu-aarch64.toml",
+            "starryos/qemu-rga/build-aarch64-unknown-none-softfloat.toml",
+            "starryos/qemu-rga/system/qemu-aarch64.toml",
+            "starryos/board-x/build-aarch64-unknown-none-softfloat.toml",
+            "starryos/board-x/boot/board-x.toml",
+        ]);
+        let (cases, names) = discovered(d.path());
+        assert_eq!(
+            names,
+            [
+                (
+                    "qemu/system".to_string(),
+                    "starryos.qemu.system@aarch64".to_string()
+                ),
+                ("qemu/system".into(), "starryos.qemu.system@x86_64".into()),
+                (
+                    "qemu-rga/system".into(),
+                    "starryos.qemu-rga.system@aarch64".into()
+                ),
+            ]
+        );
+        assert!(
+            cases[0]
+                .build_config
+                .ends_with("starryos/qemu/build-aarch64-unknown-none-softfloat.toml")
+        );
+        let f = Filter {
+            cases: vec!["qemu/system".into()],
+            archs: vec![Arch::Aarch64],
+            ..Default::default()
+        };
+        assert_eq!(discover(d.path(), &f).unwrap().len(), 1);
+    }
+
     #[test]
     fn wrappers_variants_root_cases_and_assets() {
         let d = tree(&[
@@ -767,11 +842,7 @@ mod tests {
             "os/g/r/nested/build-x86_64-unknown-none.toml",
             "os/g/r/nested/qemu-x86_64.toml",
         ]);
-        let cases = discover(d.path(), &Filter::default()).unwrap();
-        let names: Vec<(String, String)> = cases
-            .iter()
-            .map(|c| (c.display_name.clone(), c.id()))
-            .collect();
+        let (cases, names) = discovered(d.path());
         assert_eq!(
             names,
             [
