@@ -227,7 +227,7 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
             &["--test-group", "nrmal"][..],
             format!(
                 "error: no test group 'nrmal' under {}; groups: arceos/axtest, axvisor/normal, \
-                 axvisor/uefi\n  help: did you mean `normal`?",
+                 axvisor/uefi, starryos/qemu\n  help: did you mean `normal`?",
                 root.display()
             ),
         ),
