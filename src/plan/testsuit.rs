@@ -43,6 +43,10 @@ pub const ARCHS: [(Arch, &str); 4] = [
     (Arch::Loongarch64, AXBUILD_TARGETS[3]),
 ];
 
+/// The os whose test-suit directory is axbuild's group root (`starry test qemu`): its
+/// directories are build wrappers, not groups.
+const STARRY_OS: &str = "starryos";
+
 /// Default image registry of tgoskits' tests (rcore-os/tgosimages).
 pub const TGOSIMAGES_REGISTRY: &str =
     "https://raw.githubusercontent.com/rcore-os/tgosimages/refs/heads/main/registry/default.toml";
@@ -346,10 +350,13 @@ fn group_cases(
     target: &'static str,
 ) -> Vec<TestSuitCase> {
     let mut wrappers = Vec::new();
-    // A group directory with build files is itself the one wrapper (StarryOS' `test-suit/
+    // StarryOS' group directory with build files is itself the one wrapper (`test-suit/
     // starryos/qemu/`: axbuild's `starry test qemu` walks `test-suit/starryos/` for wrappers,
-    // so the os directory is its group root and `qemu` a wrapper named `qemu`).
-    let mut stack = match has_build_file(tree, group) {
+    // so the os directory is its group root and `qemu` a wrapper named `qemu`). Not so for
+    // the others: axbuild walks a group's entries, and ArceOS' `rust` and `c` groups, whose
+    // build files sit at the group's root, run through flows of their own (one build per
+    // feature, C apps), not as one case.
+    let mut stack = match os == STARRY_OS && has_build_file(tree, group) {
         true => vec![group.to_path_buf()],
         false => tree.subdirs(group),
     };
@@ -711,6 +718,30 @@ mod tests {
         symlink("nowhere.toml", &broken).unwrap();
         let e = discover(&root, &Filter::default()).unwrap_err();
         assert!(e.message.contains(&broken.display().to_string()), "{e}");
+    }
+
+    /// Only StarryOS' directories are their own wrappers: ArceOS' `rust` group, with its build
+    /// files and QEMU configs at the group's root, is no case (axbuild runs it through its own
+    /// flow), its `axtest` group's cases are found below it as ever.
+    #[test]
+    fn only_starryos_group_directories_are_their_own_wrappers() {
+        let d = tree(&[
+            "arceos/rust/build-x86_64-unknown-none.toml",
+            "arceos/rust/qemu-x86_64.toml",
+            "arceos/axtest/smoke/build-x86_64-unknown-none.toml",
+            "arceos/axtest/smoke/qemu-x86_64.toml",
+            "starryos/qemu/build-x86_64-unknown-none.toml",
+            "starryos/qemu/system/qemu-x86_64.toml",
+        ]);
+        let ids: Vec<String> = discover(d.path(), &Filter::default())
+            .unwrap()
+            .iter()
+            .map(TestSuitCase::id)
+            .collect();
+        assert_eq!(
+            ids,
+            ["arceos.axtest.smoke@x86_64", "starryos.qemu.system@x86_64"]
+        );
     }
 
     /// A filter that keeps nothing says which part of it: a group the tree lacks (with the
