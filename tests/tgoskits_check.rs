@@ -313,3 +313,60 @@ fn stray_files_are_reported_and_an_empty_tree_is_an_error() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("not a directory"), "{stderr}");
 }
+
+/// ArceOS' `rust` and `c` groups run through axbuild's own flows (tgoskits' full tree has them:
+/// build files with `app-c` at the `c` group's root): no case, and their build files are not
+/// read as ours — a note per group says so, instead of an error on `app-c`; their QEMU configs
+/// are checked as every other. A misspelt key in such a QEMU config is still an error.
+#[test]
+fn arceos_flow_groups_are_noted_not_refused() {
+    let s = Scratch::new();
+    let ws = copy_tree(&s);
+    let c = ws.join("test-suit/arceos/c");
+    std::fs::create_dir_all(&c).unwrap();
+    for arch in ["x86_64-unknown-none", "riscv64gc-unknown-none-elf"] {
+        std::fs::write(
+            c.join(format!("build-{arch}.toml")),
+            "app-c = \"c\"\nfeatures = [\"alloc\"]\nlog = \"Info\"\nmax_cpu_num = 4\n",
+        )
+        .unwrap();
+    }
+    let qemu = c.join("qemu-x86_64.toml");
+    std::fs::write(
+        &qemu,
+        "args = [\"-machine\", \"q35\"]\nsuccess_regex = [\"ALL C TESTS PASSED\"]\nfail_regex = []\n\
+         timeout = 300\n[host_http_server]\nbind = \"127.0.0.1\"\nport = 18285\n\
+         body = \"ArceOS C test suite host fixture\\n\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:1:1: note: ArceOS' group {} runs through axbuild's own flow (C apps, `app-c`), \
+             which qemu-test does not run: its 2 build file(s) are not read",
+            c.join("build-riscv64gc-unknown-none-elf.toml").display(),
+            c.display()
+        )),
+        "{stdout}"
+    );
+    // Not a case either.
+    let out = s.run(&[
+        "matrix",
+        "--test-suit",
+        ws.join("test-suit").to_str().unwrap(),
+    ]);
+    let (matrix, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!matrix.contains("arceos.c."), "{matrix}");
+    std::fs::write(&qemu, "args = []\nsucess_regex = [\"x\"]\n").unwrap();
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:2:1: unknown key `sucess_regex`",
+            qemu.display()
+        )),
+        "{stderr}"
+    );
+}

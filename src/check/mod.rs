@@ -68,7 +68,10 @@ pub fn check(req: &CheckRequest) -> Result<CheckReport, Error> {
     let (targets, file_warnings) = targets(req)?;
     let mut report = CheckReport {
         warnings: file_warnings,
-        notes: Vec::new(),
+        notes: match &req.test_suit {
+            Some(dir) => testsuit::notes(dir)?,
+            None => Vec::new(),
+        },
         replays: Vec::new(),
     };
     for t in targets {

@@ -5,7 +5,8 @@
 //! ([`crate::board::uboot`]) — and the tree's case layout discovered as `run --test-suit`
 //! discovers it. `Cargo.toml` (a case's own Rust package) is not ours to read. The U-Boot
 //! configs' `${env:…}` are the board job's variables: one unset here leaves its value unchecked,
-//! said in a note.
+//! said in a note. ArceOS' `rust` and `c` groups run through axbuild's own flows, not as cases
+//! here: their build files are not read, also said in a note.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,7 @@ pub(super) fn targets(root: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error>
     for path in testsuit::toml_files(root)? {
         match kind(&path) {
             Kind::Package => {}
+            Kind::Build if arceos_flow(root, &path).is_some() => {}
             Kind::Build => {
                 let mut board = BoardConfig::load(&path)?;
                 warnings.append(&mut board.warnings);
@@ -91,6 +93,60 @@ pub(super) fn targets(root: &Path) -> Result<(Vec<Target>, Vec<Warning>), Error>
         }
     }
     Ok((targets, warnings))
+}
+
+/// ArceOS' `rust` and `c` groups, which axbuild runs through flows of their own (one build of
+/// its package per feature; C apps, `app-c`), by name (`arceos/test/mod.rs`): what each is.
+const ARCEOS_FLOW_GROUPS: [(&str, &str); 2] = [
+    ("rust", "one build of its package per feature"),
+    ("c", "C apps, `app-c`"),
+];
+
+/// A `build-*.toml` of such a group (`test-suit/arceos/c/build-….toml`): discovery leaves the
+/// group alone, so its build files are not read as ours; the flow it belongs to, if so.
+fn arceos_flow(root: &Path, path: &Path) -> Option<&'static str> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.as_slice() {
+        [os, group, _] if os == "arceos" => ARCEOS_FLOW_GROUPS
+            .iter()
+            .find(|(g, _)| g == group)
+            .map(|(_, flow)| *flow),
+        _ => None,
+    }
+}
+
+/// One note per ArceOS flow group whose build files [`arceos_flow`] left unread, saying why.
+pub(super) fn notes(root: &Path) -> Result<Vec<Warning>, Error> {
+    let mut groups: Vec<(PathBuf, &str, usize)> = Vec::new();
+    for path in testsuit::toml_files(root)? {
+        let Some(flow) = arceos_flow(root, &path).filter(|_| matches!(kind(&path), Kind::Build))
+        else {
+            continue;
+        };
+        match groups.last_mut() {
+            Some((first, _, n)) if first.parent() == path.parent() => *n += 1,
+            _ => groups.push((path, flow, 1)),
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(first, flow, n)| Warning {
+            message: format!(
+                "ArceOS' group {} runs through axbuild's own flow ({flow}), which qemu-test \
+                 does not run: its {n} build file(s) are not read",
+                first.parent().unwrap_or(root).display()
+            ),
+            location: Location {
+                path: first,
+                line: 1,
+                column: 1,
+            },
+        })
+        .collect())
 }
 
 /// The workspace's `.github/workflows/uboot*.toml` (the board jobs' U-Boot configs), sorted;
