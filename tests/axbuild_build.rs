@@ -139,26 +139,54 @@ fn patched(s: &Scratch, case_dir: &str, file: &str) -> String {
         .to_string()
 }
 
+/// The vendored tree's AxVisor aarch64 dry run with the variable `var` set: its output, whatever
+/// its exit status.
+fn aarch64_dry_run(s: &Scratch, var: (&str, &str)) -> std::process::Output {
+    let root = data().join("test-suit");
+    let args = [
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "aarch64",
+        "--test-group",
+        "axvisor/normal",
+    ];
+    s.cmd(&args).env(var.0, var.1).output().unwrap()
+}
+
+/// The environment of AxVisor's aarch64 smoke build, with `bindgen`'s value when there is one.
+fn aarch64_env(s: &Scratch, bindgen: Option<&str>) -> String {
+    let mut rest = vec![
+        (
+            "AXVISOR_VM_CONFIGS",
+            patched(s, "axvisor.normal.smoke_aarch64", "linux-smp1.toml"),
+        ),
+        ("AX_ARCH", "aarch64".into()),
+        ("AX_TARGET", "aarch64-unknown-none-softfloat".into()),
+    ];
+    if let Some(v) = bindgen {
+        rest.push((
+            "BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_musl",
+            format!("'{v}'"),
+        ));
+    }
+    expected_env(
+        &data(),
+        "aarch64-unknown-linux-musl",
+        "-mgeneral-regs-only",
+        &rest,
+    )
+}
+
 #[test]
 fn aarch64_build_is_axbuilds_std_build() {
     let s = Scratch::new();
     let stdout = dry_run(&s, "aarch64");
     let (env, args) = build_line(&stdout, "axvisor.normal.smoke@aarch64");
     let musl = "aarch64-unknown-linux-musl";
-    let vm = patched(&s, "axvisor.normal.smoke_aarch64", "linux-smp1.toml");
-    assert_eq!(
-        env,
-        expected_env(
-            &data(),
-            musl,
-            "-mgeneral-regs-only",
-            &[
-                ("AXVISOR_VM_CONFIGS", vm),
-                ("AX_ARCH", "aarch64".into()),
-                ("AX_TARGET", "aarch64-unknown-none-softfloat".into()),
-            ]
-        )
-    );
+    assert_eq!(env, aarch64_env(&s, None));
     // `ax-driver/virtio-blk` through ax-std, `fs` on both (AxVisor declares it too), no smp.
     let features = "ax-std/fs,ax-std/virtio-blk,fs,log/release_max_level_info";
     assert_eq!(args, expected_args(&s, musl, features));
@@ -239,22 +267,7 @@ fn loongarch64_build_without_vm_configs_unsets_the_variable() {
 #[test]
 fn features_from_the_environment_join_the_build_files() {
     let s = Scratch::new();
-    let root = data().join("test-suit");
-    let args = [
-        "run",
-        "--test-suit",
-        root.to_str().unwrap(),
-        "--dry-run",
-        "--arch",
-        "aarch64",
-        "--test-group",
-        "axvisor/normal",
-    ];
-    let out = s
-        .cmd(&args)
-        .env("FEATURES", "ax-std/irq, sstc fs")
-        .output()
-        .unwrap();
+    let out = aarch64_dry_run(&s, ("FEATURES", "ax-std/irq, sstc fs"));
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let (_, argv) = build_line(&stdout, "axvisor.normal.smoke@aarch64");
@@ -271,7 +284,7 @@ fn features_from_the_environment_join_the_build_files() {
         "{stdout}"
     );
 
-    let out = s.cmd(&args).env("FEATURES", "vmx").output().unwrap();
+    let out = aarch64_dry_run(&s, ("FEATURES", "vmx"));
     let (stdout, stderr) = text(&out);
     let line = stdout
         .lines()
@@ -281,6 +294,64 @@ fn features_from_the_environment_join_the_build_files() {
         line.contains("feature `vmx` in the FEATURES environment variable: AxVisor selects"),
         "{line}"
     );
+}
+
+/// A musl cross compiler `aarch64-linux-musl-cc` in the scratch dir's `bin/` (laid out as
+/// musl.cc's toolchains: the sysroot `<root>/aarch64-linux-musl`, gcc's headers under
+/// `<root>/lib/gcc/…`); the value axbuild derives from it for `BINDGEN_EXTRA_CLANG_ARGS_<musl>`.
+fn fake_musl_cc(s: &Scratch) -> (PathBuf, String) {
+    let root = s.path().canonicalize().unwrap();
+    let sysroot = root.join("aarch64-linux-musl");
+    std::fs::create_dir_all(sysroot.join("include")).unwrap();
+    let gcc = root.join("lib/gcc/aarch64-linux-musl/11.2.1/include");
+    std::fs::create_dir_all(&gcc).unwrap();
+    let bin = common::fake_qemu::script(
+        s,
+        "aarch64-linux-musl-cc",
+        &format!("[ \"$1\" = -print-sysroot ] && echo {}", sysroot.display()),
+    );
+    let value = format!(
+        "--target=aarch64-linux-musl --sysroot={} --gcc-toolchain={} -isystem {}/include \
+         -isystem {} -mgeneral-regs-only",
+        sysroot.display(),
+        root.display(),
+        sysroot.display(),
+        gcc.display()
+    );
+    (bin, value)
+}
+
+/// `BINDGEN_EXTRA_CLANG_ARGS_<musl>` (axbuild's `std_c_toolchain_env`): derived from the musl
+/// cross compiler on PATH as axbuild derives it, in its sorted place; without one the variable is
+/// left out, as axbuild does, and the dry run says so.
+#[test]
+fn bindgen_args_come_from_the_hosts_musl_cross_compiler() {
+    let s = Scratch::new();
+    let (bin, value) = fake_musl_cc(&s);
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = aarch64_dry_run(&s, ("PATH", &path));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (env, _) = build_line(&stdout, "axvisor.normal.smoke@aarch64");
+    assert_eq!(env, aarch64_env(&s, Some(&value)));
+    assert!(!stdout.contains("# build note: BINDGEN"), "{stdout}");
+
+    // Without the compiler (none on this PATH): left out, and said.
+    let bare = s.path().join("empty");
+    std::fs::create_dir_all(&bare).unwrap();
+    let out = aarch64_dry_run(&s, ("PATH", bare.to_str().unwrap()));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "# build note: BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_musl is not set: no \
+             aarch64-linux-musl-cc on PATH (axbuild derives it from that compiler's \
+             -print-sysroot and leaves it out without one too;"
+        ),
+        "{stdout}"
+    );
+    let (env, _) = build_line(&stdout, "axvisor.normal.smoke@aarch64");
+    assert!(!env.contains("BINDGEN"), "{env}");
 }
 
 /// Both x86_64 variants build the same (the backend is chosen at run time; a `vmx`/`svm`
@@ -524,6 +595,8 @@ fn the_build_runs_axbuilds_command_and_boots_what_it_built() {
     let ws = aarch64_workspace(&s);
     let before = walk(&ws);
     let rec = s.path().join("rec");
+    // A musl cross compiler beside the stand-ins: cargo gets the bindgen variable from it.
+    let (_, bindgen) = fake_musl_cc(&s);
     let out = run_with_shim(&s, &ws, &rec, &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
@@ -559,6 +632,7 @@ fn the_build_runs_axbuilds_command_and_boots_what_it_built() {
         "AX_LOG=info".into(),
         "CARGO_UNSTABLE_JSON_TARGET_SPEC=true".into(),
         "CC_aarch64_unknown_linux_musl=aarch64-linux-musl-cc".into(),
+        format!("BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_musl={bindgen}"),
     ] {
         assert!(env.contains(&var), "{var} not in {env:?}");
     }

@@ -33,9 +33,9 @@
 //! Deliberate differences: the generated files go under the run's out dir (axbuild writes them
 //! to `<workspace>/tmp/axbuild/`), `--target-dir` is the per-VM-config-set dir under the out dir
 //! (axbuild: `<workspace>/target`), and a VM config list is the patched copies (see
-//! `prepare`). The `BINDGEN_EXTRA_CLANG_ARGS_<musl>` variable axbuild derives from a musl cross
-//! compiler found on the host is not set (the build scripts that need it find the compiler
-//! through `CC_<musl>`).
+//! `prepare`). `BINDGEN_EXTRA_CLANG_ARGS_<musl>` is derived from the host's musl cross
+//! compiler as axbuild derives it ([`StdTarget::bindgen_env`]), so it depends on the host as
+//! axbuild's does; without that compiler it is left out (as axbuild does) and a build note says so.
 
 use std::path::{Path, PathBuf};
 
@@ -152,6 +152,65 @@ impl StdTarget {
             (format!("CFLAGS_{t}"), flags.clone()),
             (format!("CXXFLAGS_{t}"), flags),
         ]
+    }
+
+    /// `BINDGEN_EXTRA_CLANG_ARGS_<t>` as axbuild derives it (`std_c_toolchain_env`,
+    /// `musl_toolchain_sysroot`, `musl_toolchain_bindgen_args`) from the musl cross compiler
+    /// `<prefix>-cc` found on `path` (a `PATH`-style list): `--target=<prefix>
+    /// --sysroot=<its -print-sysroot>`, then, when that sysroot is inside the compiler's
+    /// toolchain (the directory above its `bin/`), `--gcc-toolchain=<toolchain>`, `-isystem
+    /// <sysroot>/include` and `-isystem <toolchain>/lib/gcc/<prefix>/<version>/include` where
+    /// they are directories, then the target's C flags. `Err` says why there is none: no such
+    /// compiler, or it names no sysroot; axbuild leaves the variable out then too.
+    pub fn bindgen_env(&self, path: Option<&std::ffi::OsStr>) -> Result<(String, String), String> {
+        let cc = format!("{}-cc", self.tool_prefix);
+        let found = path
+            .and_then(|p| crate::host::which(p, &cc))
+            .ok_or_else(|| format!("no {cc} on PATH"))?;
+        let out = std::process::Command::new(&found)
+            .arg("-print-sysroot")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("{} -print-sysroot: {e}", found.display()))?;
+        let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || sysroot.is_empty() {
+            return Err(format!(
+                "{} -print-sysroot names no sysroot",
+                found.display()
+            ));
+        }
+        let mut args = vec![
+            format!("--target={}", self.tool_prefix),
+            format!("--sysroot={sysroot}"),
+        ];
+        let root = found.parent().and_then(Path::parent);
+        let inside = |root: &Path| {
+            let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+            matches!((canonical(Path::new(&sysroot)), canonical(root)),
+                (Some(s), Some(r)) if s.starts_with(&r))
+        };
+        if let Some(root) = root.filter(|r| inside(r)) {
+            args.push(format!("--gcc-toolchain={}", root.display()));
+            let include = Path::new(&sysroot).join("include");
+            if include.is_dir() {
+                args.extend(["-isystem".into(), include.display().to_string()]);
+            }
+            let gcc = root.join("lib/gcc").join(self.tool_prefix);
+            // The first version directory with an include/, in directory order, as axbuild.
+            let gcc_include = std::fs::read_dir(gcc).ok().and_then(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path().join("include"))
+                    .find(|p| p.is_dir())
+            });
+            if let Some(dir) = gcc_include {
+                args.extend(["-isystem".into(), dir.display().to_string()]);
+            }
+        }
+        args.extend(self.c_flags.iter().map(|f| f.to_string()));
+        let key = format!("BINDGEN_EXTRA_CLANG_ARGS_{}", self.name.replace('-', "_"));
+        Ok((key, args.join(" ")))
     }
 }
 
@@ -282,6 +341,17 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
     set("CARGO_UNSTABLE_JSON_TARGET_SPEC", "true".into());
     for (k, v) in std.c_toolchain_env() {
         set(&k, v);
+    }
+    let mut notes = notes;
+    use crate::environment::Lookup;
+    match std.bindgen_env(crate::environment::process().get_os("PATH").as_deref()) {
+        Ok((k, v)) => set(&k, v),
+        Err(why) => notes.push(format!(
+            "BINDGEN_EXTRA_CLANG_ARGS_{} is not set: {why} (axbuild derives it from that \
+             compiler's -print-sysroot and leaves it out without one too; a crate that runs \
+             bindgen for this target then gets no musl headers)",
+            std.name.replace('-', "_")
+        )),
     }
     set("AX_TARGET", board.target.clone());
     let mut unset = Vec::new();
@@ -980,6 +1050,60 @@ mod tests {
         let e = check_features(&b, &b.features, Flow::Axvisor).unwrap_err();
         assert!(e.message.starts_with("feature `svm` in `features`"), "{e}");
         assert!(e.location.is_some(), "{e}");
+    }
+
+    /// A musl cross toolchain laid out as musl.cc's (`<root>/bin/<prefix>-cc`, the sysroot
+    /// `<root>/<prefix>` with `include/`, `<root>/lib/gcc/<prefix>/<version>/include`), whose
+    /// compiler prints `sysroot` for `-print-sysroot`.
+    fn toolchain(root: &Path, sysroot: &str) -> std::ffi::OsString {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let cc = bin.join("aarch64-linux-musl-cc");
+        std::fs::write(&cc, format!("#!/bin/sh\necho '{sysroot}'\n")).unwrap();
+        std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(root.join("aarch64-linux-musl/include")).unwrap();
+        std::fs::create_dir_all(root.join("lib/gcc/aarch64-linux-musl/11.2.1/include")).unwrap();
+        std::ffi::OsString::from(format!("/nonexistent:{}", bin.display()))
+    }
+
+    /// `std_c_toolchain_env`'s bindgen variable: `--target`/`--sysroot`, the toolchain's own
+    /// dirs only when the sysroot is inside it, the target's C flags (no -fno-stack-protector);
+    /// none without a compiler or a sysroot, saying why.
+    #[test]
+    fn bindgen_args_come_from_the_musl_cross_compiler() {
+        let aarch64 = StdTarget::for_target("aarch64-unknown-none-softfloat").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        let path = toolchain(&root, &format!("{}/aarch64-linux-musl", root.display()));
+        let (key, value) = aarch64.bindgen_env(Some(&path)).unwrap();
+        assert_eq!(key, "BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_musl");
+        let r = root.display();
+        assert_eq!(
+            value,
+            format!(
+                "--target=aarch64-linux-musl --sysroot={r}/aarch64-linux-musl \
+                 --gcc-toolchain={r} -isystem {r}/aarch64-linux-musl/include \
+                 -isystem {r}/lib/gcc/aarch64-linux-musl/11.2.1/include -mgeneral-regs-only"
+            )
+        );
+        // A sysroot outside the toolchain (a distribution's /usr/lib/musl): no toolchain dirs.
+        let path = toolchain(&root, "/usr/lib/musl");
+        let (_, value) = aarch64.bindgen_env(Some(&path)).unwrap();
+        assert_eq!(
+            value,
+            "--target=aarch64-linux-musl --sysroot=/usr/lib/musl -mgeneral-regs-only"
+        );
+        let path = toolchain(&root, "");
+        let e = aarch64.bindgen_env(Some(&path)).unwrap_err();
+        assert!(
+            e.ends_with("aarch64-linux-musl-cc -print-sysroot names no sysroot"),
+            "{e}"
+        );
+        let e = aarch64
+            .bindgen_env(Some(std::ffi::OsStr::new("/nonexistent")))
+            .unwrap_err();
+        assert_eq!(e, "no aarch64-linux-musl-cc on PATH");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod qemu_cpu;
 mod render;
 mod system;
 
+pub use emulators::which;
 pub use findings::KVM_UDEV_FIX;
 pub use model::{
     CpuFeature, DiskSpace, Finding, Firmware, GuestRun, HostInfo, HostProbe, KvmAccess, KvmProbe,
