@@ -482,3 +482,48 @@ fn host_http_server_keys_and_the_loopback_rule() {
     assert!(stderr.contains("wide.toml:2:8: `bind = \"0.0.0.0\"` would serve the host HTTP server beyond this machine"), "{stderr}");
     assert!(stderr.contains("allow_non_loopback = true"), "{stderr}");
 }
+
+/// StarryOS' system case names two images under `${workspace}/tmp/axbuild/rootfs/`: alpine (its
+/// rootfs, on NVMe) and busybox (on USB, `snapshot=on`). The case's image replaces its own drive
+/// only — pointing both at one copy booted the wrong disk and QEMU refused the second ("write"
+/// lock) — and the second keeps its path, with a warning at its line that it is not fetched.
+#[test]
+fn a_second_image_keeps_its_drive_and_is_warned_about() {
+    let s = Scratch::new();
+    let root = data().join("test-suit");
+    let out = s.run(&[
+        "run",
+        "--test-suit",
+        root.to_str().unwrap(),
+        "--dry-run",
+        "--arch",
+        "riscv64",
+        "--test-group",
+        "starryos/qemu",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let ws = data();
+    let work = s.out().join("cases/starryos.qemu.system_riscv64");
+    for want in [
+        format!(
+            "-drive id=nvm,if=none,format=raw,file={}/rootfs.img ",
+            work.display()
+        ),
+        format!(
+            "-drive id=usbdisk,if=none,format=raw,snapshot=on,file={}/tmp/axbuild/rootfs/rootfs-riscv64-busybox.img ",
+            ws.display()
+        ),
+    ] {
+        assert!(stdout.contains(&want), "{want}\n{stdout}");
+    }
+    let config = root.join("starryos/qemu/system/qemu-riscv64.toml");
+    let want = format!(
+        "warning: {}:30:5: -drive names {}/tmp/axbuild/rootfs/rootfs-riscv64-busybox.img, another \
+         image than the case's (rootfs-riscv64-alpine.img): qemu-test fetches one image per case, \
+         so QEMU finds this disk only if the file is there when the case runs",
+        config.display(),
+        ws.display()
+    );
+    assert!(stderr.contains(&want), "{want}\n{stderr}");
+}

@@ -19,7 +19,7 @@ use crate::build::board::{BoardConfig, is_generated};
 use crate::build::cargo::PackageInfo;
 use crate::build::elf;
 use crate::build::format::KernelFormat;
-use crate::config::QemuConfig;
+use crate::config::{QemuConfig, Warning};
 use crate::error::Error;
 use crate::host::{HostProbe, KvmProbe};
 use crate::profile::{self, Accel, AccelRequest, Policy, ProfileDecision, Profiles, Requirement};
@@ -538,7 +538,12 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
             p.location
         )
     }));
-    check_input_files(&command.args, &config, inputs.image.is_some())?;
+    let image = ImageRequest::of(inputs)?;
+    let second_images = check_input_files(
+        &command.args,
+        &config,
+        image.as_ref().map(|i| i.spec.name.as_str()),
+    )?;
     let grammar = inputs
         .grammar
         .over(board.as_ref().map_or(&config.grammar, |b| &b.grammar));
@@ -568,8 +573,8 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         .log
         .clone()
         .unwrap_or_else(|| out_dir.join(format!("{name}.log")));
-    let image = ImageRequest::of(inputs)?;
     let mut warnings = config.warnings.clone();
+    warnings.extend(second_images);
     if let KernelSource::Cargo { board, .. } = &source {
         warnings.extend(board.warnings.iter().cloned());
     }
@@ -714,16 +719,45 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
 /// before anything runs — except the disk, which an image's rootfs replaces in the prepare stage.
 /// `args` is the freshly built command: the config's own arguments come first, in order, so an
 /// index there is the index of the config argument that wrote it.
-fn check_input_files(args: &[String], config: &QemuConfig, has_image: bool) -> Result<(), Error> {
+fn check_input_files(
+    args: &[String],
+    config: &QemuConfig,
+    image: Option<&str>,
+) -> Result<Vec<Warning>, Error> {
+    let mut warnings = Vec::new();
     for (i, pair) in args.windows(2).enumerate() {
         let (flag, value) = (pair[0].as_str(), pair[1].as_str());
-        let file = match flag {
+        let at = config.args.get(i + 1).and_then(|a| a.location.clone());
+        let file = match (flag, image) {
             // `-bios default` is QEMU's own firmware (OpenSBI on riscv64 virt), not a file.
-            "-bios" if value == "default" => None,
-            "-initrd" | "-bios" | "-dtb" => Some(value.to_string()),
-            "-hda" | "-drive" if has_image => None,
-            "-hda" => Some(value.to_string()),
-            "-drive" => drive_file(value),
+            ("-bios", _) if value == "default" => None,
+            ("-initrd" | "-bios" | "-dtb", _) => Some(value.to_string()),
+            ("-hda", Some(_)) => None,
+            ("-hda", None) => Some(value.to_string()),
+            // The image's rootfs copy replaces its own disk.
+            ("-drive", Some(n)) if crate::prepare::drives::replaced_by(value, n) => None,
+            // Another image under axbuild's rootfs directory (StarryOS' second disk, busybox
+            // beside alpine): a case gets one image, so QEMU opens this file as named.
+            ("-drive", Some(n)) => {
+                let file = drive_file(value).filter(|f| {
+                    Path::new(f)
+                        .parent()
+                        .is_some_and(|d| d.ends_with(crate::prepare::drives::ROOTFS_DIR))
+                        && !Path::new(f).exists()
+                });
+                if let (Some(f), Some(at)) = (file, at.clone()) {
+                    warnings.push(Warning {
+                        location: at,
+                        message: format!(
+                            "-drive names {f}, another image than the case's ({n}): qemu-test \
+                             fetches one image per case, so QEMU finds this disk only if the \
+                             file is there when the case runs"
+                        ),
+                    });
+                }
+                None
+            }
+            ("-drive", None) => drive_file(value),
             _ => None,
         };
         let Some(file) = file else { continue };
@@ -731,7 +765,7 @@ fn check_input_files(args: &[String], config: &QemuConfig, has_image: bool) -> R
             continue;
         }
         let mut e = Error::config(format!("{flag} names {file}, which does not exist"));
-        if let Some(at) = config.args.get(i + 1).and_then(|a| a.location.clone()) {
+        if let Some(at) = at {
             e = e.at(at);
         }
         let help = if flag == "-drive" || flag == "-hda" {
@@ -741,7 +775,7 @@ fn check_input_files(args: &[String], config: &QemuConfig, has_image: bool) -> R
         };
         return Err(e.help(help));
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// The `file=` of a `-drive` value.

@@ -22,10 +22,10 @@ const ROOTFS_NAME: &str = "rootfs.img";
 /// Where axbuild puts the rootfs images a QEMU config names.
 pub const ROOTFS_DIR: &str = "tmp/axbuild/rootfs/";
 
-/// Rewrites every `-drive` whose `file=` is a `rootfs.img` to use `rootfs`, or, when `rootfs`
-/// is `None`, removes it, the `-device` that references its id and `root=/dev/vda` in
-/// `-append`. Pure: usable for dry runs.
-pub fn rootfs_args(args: &[String], rootfs: Option<&Path>) -> RootfsArgs {
+/// Rewrites every `-drive` that is image `image`'s disk ([`replaced_by`]) to use `rootfs`, or,
+/// when `rootfs` is `None`, removes it, the `-device` that references its id and
+/// `root=/dev/vda` in `-append`. Pure: usable for dry runs.
+pub fn rootfs_args(args: &[String], rootfs: Option<&Path>, image: &str) -> RootfsArgs {
     let mut out = RootfsArgs {
         args: Vec::with_capacity(args.len()),
         notes: Vec::new(),
@@ -36,7 +36,7 @@ pub fn rootfs_args(args: &[String], rootfs: Option<&Path>) -> RootfsArgs {
     while i < args.len() {
         let (flag, value) = (&args[i], args.get(i + 1));
         match value.filter(|_| is_flag(flag, "drive")) {
-            Some(v) if is_rootfs_drive(v) => {
+            Some(v) if replaced_by(v, image) => {
                 let parts = options::split(v);
                 let id = options::value(&parts, "id").unwrap_or_default().to_string();
                 match rootfs {
@@ -80,14 +80,17 @@ fn label(id: &str) -> String {
     }
 }
 
-/// A `rootfs.img` (AxVisor's `…/tmp/rootfs.img`), or any file in axbuild's rootfs directory
-/// (tgoskits' `${workspace}/tmp/axbuild/rootfs/rootfs-<arch>-alpine.img`): the copy replaces it,
-/// so the user's tree is never written.
-fn is_rootfs_drive(value: &str) -> bool {
+/// Whether the `-drive` value is the disk that image `image`'s rootfs copy replaces (so the
+/// user's tree is never written): a `rootfs.img` (AxVisor's `…/tmp/rootfs.img`), or the file of
+/// that name in axbuild's rootfs directory (tgoskits' `${workspace}/tmp/axbuild/rootfs/
+/// rootfs-<arch>-alpine.img` for the image `rootfs-<arch>-alpine.img`). Another file there (a
+/// second image, StarryOS' `rootfs-<arch>-busybox.img`) is not this image's disk.
+pub fn replaced_by(value: &str, image: &str) -> bool {
     options::value(&options::split(value), "file").is_some_and(|f| {
         let p = Path::new(f);
         p.file_name().is_some_and(|n| n == ROOTFS_NAME)
-            || p.parent().is_some_and(|d| d.ends_with(ROOTFS_DIR))
+            || (p.parent().is_some_and(|d| d.ends_with(ROOTFS_DIR))
+                && p.file_name().is_some_and(|n| n == image))
     })
 }
 
@@ -171,6 +174,7 @@ mod tests {
         let r = rootfs_args(
             &args(&AARCH64),
             Some(Path::new("/out/cases/a,b/rootfs.img")),
+            "qemu_aarch64_linux",
         );
         assert_eq!(
             r.args[3],
@@ -191,7 +195,7 @@ mod tests {
             "-device",
             "virtio-blk-pci,drive=d1",
         ]));
-        let r = rootfs_args(&list, None);
+        let r = rootfs_args(&list, None, "qemu_aarch64_linux");
         assert_eq!(
             r.args,
             args(&[
@@ -211,11 +215,41 @@ mod tests {
 
     #[test]
     fn escaped_commas_are_one_option() {
-        assert!(!is_rootfs_drive("file=/x/rootfs.img,,bak"));
-        assert!(is_rootfs_drive("if=virtio,file=rootfs.img"));
-        assert!(is_rootfs_drive(
-            "id=disk0,if=none,format=raw,file=/ws/tmp/axbuild/rootfs/rootfs-riscv64-alpine.img"
+        let alpine = "rootfs-riscv64-alpine.img";
+        assert!(!replaced_by("file=/x/rootfs.img,,bak", alpine));
+        assert!(replaced_by("if=virtio,file=rootfs.img", alpine));
+        assert!(replaced_by(
+            "id=disk0,if=none,format=raw,file=/ws/tmp/axbuild/rootfs/rootfs-riscv64-alpine.img",
+            alpine
         ));
-        assert!(!is_rootfs_drive("file=/ws/tmp/axbuild/other/x.img"));
+        assert!(!replaced_by("file=/ws/tmp/axbuild/other/x.img", alpine));
+    }
+
+    /// StarryOS' configs name two images under axbuild's rootfs directory (alpine on NVMe,
+    /// busybox on USB, `snapshot=on`): only the case's image's drive gets its copy; pointing both
+    /// at one copy booted the wrong disk, and QEMU refused the second (its "write" lock).
+    #[test]
+    fn only_the_images_own_drive_is_replaced() {
+        let list = args(&[
+            "-drive",
+            "id=nvm,if=none,format=raw,file=/ws/tmp/axbuild/rootfs/rootfs-riscv64-alpine.img",
+            "-drive",
+            "id=usbdisk,if=none,format=raw,snapshot=on,file=/ws/tmp/axbuild/rootfs/rootfs-riscv64-busybox.img",
+        ]);
+        let r = rootfs_args(
+            &list,
+            Some(Path::new("/out/c/rootfs.img")),
+            "rootfs-riscv64-alpine.img",
+        );
+        assert_eq!(
+            r.args,
+            args(&[
+                "-drive",
+                "id=nvm,if=none,format=raw,file=/out/c/rootfs.img",
+                "-drive",
+                "id=usbdisk,if=none,format=raw,snapshot=on,file=/ws/tmp/axbuild/rootfs/rootfs-riscv64-busybox.img",
+            ])
+        );
+        assert_eq!(r.notes.len(), 1);
     }
 }

@@ -132,8 +132,16 @@ pub async fn prepare(req: &PrepareRequest<'_>) -> Result<Prepared, Error> {
         notes.extend(rootfs::inject(copy, &injections).await?);
     }
     let qemu_args = match req.image {
-        Some(_) => {
-            let disks = drives::rootfs_args(req.qemu_args, rootfs.as_deref());
+        Some(image) => {
+            // The rootfs's own file name: a tgosimages rootfs image's file is named after the
+            // image (`rootfs-riscv64-alpine.img`), the one drive under axbuild's directory it is.
+            let name = image
+                .rootfs
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let disks = drives::rootfs_args(req.qemu_args, rootfs.as_deref(), &name);
             if rootfs.is_some() && !disks.attached {
                 notes.push("The image's rootfs.img is not attached: no -drive in the QEMU arguments has file=…/rootfs.img.".into());
             }

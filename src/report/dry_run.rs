@@ -75,9 +75,10 @@ fn write_case(
     // The disk an image's rootfs replaces is shown as the run gives it: the per-run copy.
     let mut command = case.command.clone();
     let mut rootfs_notes = Vec::new();
-    if case.image.is_some() {
+    if let Some(image) = &case.image {
         let copy = crate::prepare::workdir::rootfs_copy(&case.work_dir);
-        let disks = crate::prepare::drives::rootfs_args(&command.args, Some(&copy));
+        let disks =
+            crate::prepare::drives::rootfs_args(&command.args, Some(&copy), &image.spec.name);
         if disks.attached {
             command.args = disks.args;
             rootfs_notes = disks.notes;
