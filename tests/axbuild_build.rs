@@ -142,18 +142,22 @@ fn patched(s: &Scratch, case_dir: &str, file: &str) -> String {
 /// The vendored tree's AxVisor aarch64 dry run with the variable `var` set: its output, whatever
 /// its exit status.
 fn aarch64_dry_run(s: &Scratch, var: (&str, &str)) -> std::process::Output {
-    let root = data().join("test-suit");
-    let args = [
-        "run",
-        "--test-suit",
-        root.to_str().unwrap(),
-        "--dry-run",
-        "--arch",
-        "aarch64",
-        "--test-group",
-        "axvisor/normal",
-    ];
-    s.cmd(&args).env(var.0, var.1).output().unwrap()
+    dry_run_with(s, &data().join("test-suit"), Some("axvisor/normal"), &[var])
+}
+
+/// `run --test-suit <root> --dry-run --arch aarch64 [--test-group <group>]` with `env` set.
+fn dry_run_with(
+    s: &Scratch,
+    root: &Path,
+    group: Option<&str>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args = vec!["run", "--test-suit", root.to_str().unwrap(), "--dry-run"];
+    args.extend(["--arch", "aarch64"]);
+    if let Some(g) = group {
+        args.extend(["--test-group", g]);
+    }
+    s.cmd(&args).envs(env.iter().copied()).output().unwrap()
 }
 
 /// The environment of AxVisor's aarch64 smoke build, with `bindgen`'s value when there is one.
@@ -446,10 +450,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// then "builds" the kernel by copying the fixture where cargo would put it and reports it in
 /// cargo's JSON messages.
 /// cargo's output dir is `triple` (the std build's musl one, the freestanding build's the kernel
-/// target's own); it links only when `--config` names a file (the std build's).
+/// target's own); it links only when `--config` names a file (the std build's). `cargo metadata`
+/// is the real cargo's.
 fn cargo_shim_for(rec: &Path, fixture: &Path, bin: &str, triple: &str) -> String {
     format!(
-        r#"rec={rec}
+        r#"[ "$1" = metadata ] && exec {cargo} "$@"
+rec={rec}
 mkdir -p "$rec"
 printf '%s\n' "$@" > "$rec/argv"
 env > "$rec/env"
@@ -473,6 +479,7 @@ echo '{{"reason":"build-finished","success":true}}'
 "#,
         rec = rec.display(),
         fixture = fixture.display(),
+        cargo = env!("CARGO"),
     )
 }
 
@@ -1098,4 +1105,134 @@ fn starryos_build_runs_axbuilds_command_and_boots_what_it_built() {
     // The run says what it does not reproduce, before the build.
     assert!(output.contains(".kallsyms"), "{output}");
     assert_eq!(walk(&ws), before);
+}
+
+// AxVisor's refusal of features that name a platform (`axvisor/build/mod.rs` `to_cargo_config`
+// → `features.rs` `reject_unsupported_nested_platform_features` with `metadata.rs`
+// `platform_feature_names` over `cargo metadata --no-deps` of the workspace): a feature
+// `ax-std/<p>` or `<p>` for a `[package.metadata.axplat] platform = "<p>"` of a workspace package.
+// In tgoskits at 759e69c the one such package is `platforms/axplat-dyn` (`platform = "dyn"`).
+
+/// A small real cargo workspace of axbuild's shape (`cargo metadata` answers for it): AxVisor,
+/// ax-std, tgoskits' `axplat-dyn` platform package (its `[package.metadata.axplat]` as
+/// tgoskits writes it), the aarch64 std target spec, and one AxVisor case whose build file has
+/// `features`.
+fn platform_workspace(s: &Scratch, features: &str) -> PathBuf {
+    let ws = s.path().join("pws");
+    let write = |rel: &str, text: &str| {
+        let p = ws.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"2\"\nmembers = [\"os/axvisor\", \"os/arceos/ulib/axstd\", \
+         \"platforms/axplat-dyn\"]\n\n[workspace.dependencies]\n\
+         ax-std = { path = \"os/arceos/ulib/axstd\" }\n",
+    );
+    let package = |name: &str, extra: &str| {
+        format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n{extra}")
+    };
+    write(
+        "os/axvisor/Cargo.toml",
+        &package("axvisor", "\n[features]\nfs = []\n"),
+    );
+    write("os/axvisor/src/main.rs", "fn main() {}\n");
+    write(
+        "os/arceos/ulib/axstd/Cargo.toml",
+        &package("ax-std", "\n[features]\nfs = []\nsmp = []\n"),
+    );
+    write("os/arceos/ulib/axstd/src/lib.rs", "");
+    write(
+        "platforms/axplat-dyn/Cargo.toml",
+        &package(
+            "axplat-dyn",
+            "\n[package.metadata.axplat]\nplatform = \"dyn\"\narch = \"aarch64\"\n\
+             crate = \"axplat_dyn\"\ndynamic = true\n",
+        ),
+    );
+    write("platforms/axplat-dyn/src/lib.rs", "");
+    let spec = "scripts/targets/std/pie/aarch64-unknown-linux-musl.json";
+    write(spec, &std::fs::read_to_string(data().join(spec)).unwrap());
+    write(
+        "test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml",
+        &format!("features = [{features}]\nlog = \"Info\"\nvm_configs = []\n"),
+    );
+    write(
+        "test-suit/axvisor/normal/qemu/smoke/qemu-aarch64.toml",
+        common::BAREMETAL_CONFIG,
+    );
+    ws
+}
+
+/// The `# build:` line (or `# build: cannot plan: …`) of a dry run of `ws` on aarch64 with
+/// `env` set, and the whole output.
+fn dry_build(s: &Scratch, ws: &Path, env: &[(&str, &str)]) -> (String, String) {
+    let out = dry_run_with(s, &ws.join("test-suit"), None, env);
+    let (stdout, stderr) = text(&out);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("# build: "))
+        .unwrap_or_else(|| panic!("{stdout}{stderr}"))
+        .to_string();
+    (line, stdout)
+}
+
+#[test]
+fn features_that_name_a_platform_are_refused_as_axbuild_does() {
+    let s = Scratch::new();
+    let build = "test-suit/axvisor/normal/qemu/build-aarch64-unknown-none-softfloat.toml";
+    for feature in ["ax-std/dyn", "dyn"] {
+        let ws = platform_workspace(&s, &format!("\"{feature}\""));
+        let (line, _) = dry_build(&s, &ws, &[]);
+        assert!(
+            line.starts_with(&format!(
+                "# build: cannot plan: {}:1:1: feature `{feature}` in `features`: it names the \
+                 platform `dyn` (package `axplat-dyn`)",
+                ws.join(build).display()
+            )),
+            "{line}"
+        );
+    }
+    // A platform-free feature list plans, the check made (no note), and FEATURES is checked too.
+    let ws = platform_workspace(&s, "\"fs\"");
+    let (line, stdout) = dry_build(&s, &ws, &[]);
+    assert!(line.contains(" cargo build "), "{stdout}");
+    assert!(line.contains("--features ax-std/fs,fs "), "{line}");
+    assert!(
+        !stdout.contains("check of features that name a platform"),
+        "{stdout}"
+    );
+    let (line, _) = dry_build(&s, &ws, &[("FEATURES", "ax-std/dyn")]);
+    assert!(
+        line.contains("feature `dyn` in the FEATURES environment variable: it names the platform"),
+        "{line}"
+    );
+    // A workspace cargo cannot read (the vendored excerpt lists members it does not hold): the
+    // check is not made, and the dry run says why.
+    let stdout = dry_run(&s, "aarch64");
+    assert!(
+        stdout.contains(&format!(
+            "# build note: AxVisor's check of features that name a platform was not made: \
+             `cargo metadata` over {}/Cargo.toml failed: error: failed to load manifest for \
+             workspace member",
+            data().display()
+        )),
+        "{stdout}"
+    );
+}
+
+/// The real build path in that workspace: `cargo metadata` (the real cargo's) answers, the check
+/// passes, and the stand-in builds and boots as for the vendored files.
+#[test]
+fn a_platform_checked_build_runs_and_boots() {
+    let s = Scratch::new();
+    let ws = platform_workspace(&s, "\"fs\"");
+    let (rec, output) = builds_and_passes(&s, &ws, "axvisor", "aarch64-unknown-linux-musl");
+    assert!(
+        !output.contains("check of features that name a platform"),
+        "{output}"
+    );
+    let argv = lines(&rec.join("argv"));
+    assert!(argv.contains(&"ax-std/fs,fs".to_string()), "{argv:?}");
 }

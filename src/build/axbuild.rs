@@ -9,6 +9,8 @@
 //! the `ostool` 0.24.1 crate it drives (`build/cargo_pipeline.rs`):
 //! - `axvisor/build/mod.rs`: `-p axvisor --bin axvisor`, `AX_ARCH`, `AX_TARGET`,
 //!   `AXVISOR_VM_CONFIGS` (only when there are VM configs), features sorted;
+//! - `axvisor/build/{features,metadata}.rs`: features naming a platform of the workspace's
+//!   `cargo metadata` refused (see `metadata`);
 //! - `build/platform.rs` `apply_makefile_features`: the features of the `FEATURES` variable
 //!   join the build file's in every flow, checked as its own are;
 //! - `build/info.rs` `BuildInfo`: `AX_LOG`, `SMP` from `max_cpu_num`, `smp` for more than one
@@ -41,6 +43,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Document, Item};
 
+mod metadata;
 mod starry;
 
 use crate::build::board::BoardConfig;
@@ -316,6 +319,10 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
     let (board_features, notes) =
         with_makefile_features(board, crate::environment::axbuild_features().as_deref())?;
     check_features(board, &board_features, flow)?;
+    let mut notes = notes;
+    if flow == Flow::Axvisor {
+        check_platform_features(board, &board_features, req.workspace, &mut notes)?;
+    }
     if flow == Flow::Starry {
         return starry::recipe(req, target_dir, std, board_features, notes);
     }
@@ -342,7 +349,6 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
     for (k, v) in std.c_toolchain_env() {
         set(&k, v);
     }
-    let mut notes = notes;
     use crate::environment::Lookup;
     match std.bindgen_env(crate::environment::process().get_os("PATH").as_deref()) {
         Ok((k, v)) => set(&k, v),
@@ -684,6 +690,45 @@ fn check_features(board: &BoardConfig, features: &[String], flow: Flow) -> Resul
                 f,
                 "AxVisor selects the x86 virtualization backend from the CPU at run time",
             );
+        }
+    }
+    Ok(())
+}
+
+/// AxVisor's refusal of features that name a platform (`reject_unsupported_nested_platform_
+/// features`, with `platform_feature_names` over the workspace's `cargo metadata`): `ax-std/<p>`
+/// or `<p>` for a platform `<p>` a workspace package declares in `[package.metadata.axplat]`.
+/// When `cargo metadata` gives no answer the check is not made, and a note says so (the build
+/// then meets the same broken workspace).
+fn check_platform_features(
+    board: &BoardConfig,
+    features: &[String],
+    workspace: &Path,
+    notes: &mut Vec<String>,
+) -> Result<(), Error> {
+    let platforms = match metadata::platforms(workspace) {
+        Ok(p) => p,
+        Err(why) => {
+            notes.push(format!(
+                "AxVisor's check of features that name a platform was not made: {why} (axbuild \
+                 stops there)"
+            ));
+            return Ok(());
+        }
+    };
+    for f in features {
+        if let Some(p) = metadata::named_platform(f, &platforms) {
+            let from_env = !board.features.contains(f);
+            return Err(refusal(
+                board,
+                f,
+                &format!(
+                    "it names the platform `{}` (package `{}`); AxVisor's build files select \
+                     platforms through ax-hal's features, not ax-std's or a platform's own",
+                    p.name, p.package
+                ),
+                from_env,
+            ));
         }
     }
     Ok(())
