@@ -87,6 +87,7 @@ async fn run(ws: &Path, out: &Path, configs: &[&str], image: &ImageFiles, arch: 
         work_dir: &work,
         vm_configs: &configs,
         image: Some(image),
+        extra_images: &[],
         qemu_args: &args,
     };
     prepare(&req).await.unwrap()
@@ -363,6 +364,7 @@ async fn fs_config_without_a_rootfs_is_an_error() {
         work_dir: &work,
         vm_configs: &configs,
         image: Some(&files),
+        extra_images: &[],
         qemu_args: &[],
     };
     let e = prepare(&req).await.unwrap_err();
@@ -404,5 +406,80 @@ async fn the_checkout_is_unchanged_after_prepare() {
     )
     .await;
     assert_eq!(hash_tree(ws.path()), before);
+    assert!(!ws.path().join("tmp").exists());
+}
+
+/// StarryOS' system configs name two tgosimages rootfs files under
+/// `${workspace}/tmp/axbuild/rootfs/`: the case's image (alpine, NVMe) and a further one
+/// (busybox, USB, `snapshot=on`). Each drive gets its own image's per-run copy, with the
+/// image's bytes; the cached files and the workspace are not written (nothing under `tmp/`).
+#[tokio::test(flavor = "current_thread")]
+async fn each_rootfs_drive_gets_its_own_images_copy() {
+    let ws = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let alpine = image_dir(&[("rootfs-riscv64-alpine.img", b"alpine disk")]);
+    let busybox = image_dir(&[("rootfs-riscv64-busybox.img", b"busybox disk")]);
+    let files = |dir: &tempfile::TempDir, name: &str| {
+        let mut f = ImageFiles::discover(dir.path(), Arch::Riscv64);
+        f.rootfs = Some(dir.path().join(name));
+        f
+    };
+    let main = files(&alpine, "rootfs-riscv64-alpine.img");
+    let extra = vec![(
+        "rootfs-riscv64-busybox.img".to_string(),
+        files(&busybox, "rootfs-riscv64-busybox.img"),
+    )];
+    let dir = ws.path().join("tmp/axbuild/rootfs");
+    let args: Vec<String> = [
+        "-device",
+        "nvme,serial=deadbeef,drive=nvm",
+        "-drive",
+        &format!(
+            "id=nvm,if=none,format=raw,file={}/rootfs-riscv64-alpine.img",
+            dir.display()
+        ),
+        "-drive",
+        &format!(
+            "id=usbdisk,if=none,format=raw,snapshot=on,file={}/rootfs-riscv64-busybox.img",
+            dir.display()
+        ),
+        "-device",
+        "usb-storage,bus=xhci.0,drive=usbdisk,serial=starry-usb-storage",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let work = workdir::case_dir(out.path(), "case");
+    let before = (hash_tree(alpine.path()), hash_tree(busybox.path()));
+    let prepared = prepare(&PrepareRequest {
+        work_dir: &work,
+        vm_configs: &[],
+        image: Some(&main),
+        extra_images: &extra,
+        qemu_args: &args,
+    })
+    .await
+    .unwrap();
+    let (nvm, usb) = (
+        work.join("rootfs.img"),
+        work.join("rootfs-riscv64-busybox.img"),
+    );
+    assert_eq!(
+        prepared.qemu_args[3],
+        format!("id=nvm,if=none,format=raw,file={}", nvm.display())
+    );
+    assert_eq!(
+        prepared.qemu_args[5],
+        format!(
+            "id=usbdisk,if=none,format=raw,snapshot=on,file={}",
+            usb.display()
+        )
+    );
+    assert_eq!(std::fs::read(&nvm).unwrap(), b"alpine disk");
+    assert_eq!(std::fs::read(&usb).unwrap(), b"busybox disk");
+    assert_eq!(
+        (hash_tree(alpine.path()), hash_tree(busybox.path())),
+        before
+    );
     assert!(!ws.path().join("tmp").exists());
 }

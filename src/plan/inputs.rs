@@ -21,6 +21,9 @@ pub struct CaseInputs {
     pub package_dir: Option<PathBuf>,
     pub vmconfigs: Vec<PathBuf>,
     pub image: Option<String>,
+    /// More images from the same registry whose rootfs files the QEMU config names as further
+    /// disks (StarryOS' `rootfs-<arch>-busybox.img` beside alpine); set by test-suit discovery.
+    pub extra_images: Vec<String>,
     pub registry: Option<String>,
     pub build_command: Option<String>,
     pub artifact: Option<PathBuf>,
@@ -63,7 +66,7 @@ impl CaseInputs {
             opt: name, retries, kernel, qemu_config, uboot_config, build_config, package_dir, image, registry, build_command,
                  artifact, arch, accel, on_unsupported, timeout, workspace, firmware, runner,
                  location;
-            list: vmconfigs, requires, success_regex, fail_regex;
+            list: vmconfigs, extra_images, requires, success_regex, fail_regex;
             grammar: grammar);
         if self.names_kernel_source() {
             merged.kernel = self.kernel.clone();

@@ -87,6 +87,24 @@ impl ImageRequest {
                 .unwrap_or_else(|| crate::image::DEFAULT_REGISTRY.to_string()),
         }))
     }
+
+    /// The further images a layered case asks for (`extra_images`), from the main image's
+    /// registry: each disk's own, fetched and copied per run like the main one.
+    pub fn extras(inputs: &CaseInputs) -> Result<Vec<ImageRequest>, Error> {
+        let Some(main) = ImageRequest::of(inputs)? else {
+            return Ok(Vec::new());
+        };
+        inputs
+            .extra_images
+            .iter()
+            .map(|spec| {
+                Ok(ImageRequest {
+                    spec: spec.parse()?,
+                    registry: main.registry.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Default deadline of the build stage (a cold AxVisor build takes minutes).
@@ -123,6 +141,8 @@ pub struct Case {
     /// in `work_dir` by the prepare stage.
     pub vm_configs: Vec<PathBuf>,
     pub image: Option<ImageRequest>,
+    /// Further images whose rootfs is another disk of the config ([`ImageRequest::extras`]).
+    pub extra_images: Vec<ImageRequest>,
     /// Per-case work directory (`<out>/cases/<case>`).
     pub work_dir: PathBuf,
     /// Config-file findings to report (QEMU TOML, board config).
@@ -348,6 +368,7 @@ pub fn layered_images(
     let mut requests = Vec::new();
     for case in &cases {
         requests.extend(ImageRequest::of(case)?);
+        requests.extend(ImageRequest::extras(case)?);
     }
     Ok(requests)
 }
@@ -539,11 +560,13 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         )
     }));
     let image = ImageRequest::of(inputs)?;
-    let second_images = check_input_files(
-        &command.args,
-        &config,
-        image.as_ref().map(|i| i.spec.name.as_str()),
-    )?;
+    let extra_images = ImageRequest::extras(inputs)?;
+    let names: Vec<&str> = image
+        .iter()
+        .chain(&extra_images)
+        .map(|i| i.spec.name.as_str())
+        .collect();
+    let second_images = check_input_files(&command.args, &config, &names)?;
     let grammar = inputs
         .grammar
         .over(board.as_ref().map_or(&config.grammar, |b| &b.grammar));
@@ -588,6 +611,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         source,
         vm_configs,
         image,
+        extra_images,
         work_dir,
         bin_path,
         config,
@@ -722,8 +746,9 @@ fn source_arch(source: &KernelSource, arch: Option<Arch>) -> Result<(Arch, bool)
 fn check_input_files(
     args: &[String],
     config: &QemuConfig,
-    image: Option<&str>,
+    images: &[&str],
 ) -> Result<Vec<Warning>, Error> {
+    let image = images.first().copied();
     let mut warnings = Vec::new();
     for (i, pair) in args.windows(2).enumerate() {
         let (flag, value) = (pair[0].as_str(), pair[1].as_str());
@@ -735,7 +760,13 @@ fn check_input_files(
             ("-hda", Some(_)) => None,
             ("-hda", None) => Some(value.to_string()),
             // The image's rootfs copy replaces its own disk.
-            ("-drive", Some(n)) if crate::prepare::drives::replaced_by(value, n) => None,
+            ("-drive", Some(_))
+                if images
+                    .iter()
+                    .any(|n| crate::prepare::drives::replaced_by(value, n)) =>
+            {
+                None
+            }
             // Another image under axbuild's rootfs directory (StarryOS' second disk, busybox
             // beside alpine): a case gets one image, so QEMU opens this file as named.
             ("-drive", Some(n)) => {

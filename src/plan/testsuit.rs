@@ -245,7 +245,8 @@ pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
             workspace.join(os_package_dir(&c.os))
         };
         let config = crate::config::QemuConfig::load(&c.qemu_config)?;
-        let rootfs = rootfs_named(&config);
+        let mut rootfs = rootfs_named(&config).into_iter();
+        let (rootfs, extra_images) = (rootfs.next(), rootfs.collect::<Vec<_>>());
         let extension = kvm_extension(c, &config);
         out.push(CaseInputs {
             name: Some(c.id()),
@@ -255,6 +256,7 @@ pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
             arch: Some(c.arch),
             requires: requires(c, extension),
             image: rootfs.clone(),
+            extra_images,
             registry: rootfs.map(|_| TGOSIMAGES_REGISTRY.to_string()),
             runner: Some(runner_for(extension)),
             ..Default::default()
@@ -331,14 +333,21 @@ fn runner_for(extension: Option<&str>) -> serde_json::Value {
     }
 }
 
-/// The rootfs file a QEMU config's `-drive file=${workspace}/tmp/axbuild/rootfs/<file>` names.
-fn rootfs_named(config: &crate::config::QemuConfig) -> Option<String> {
-    config.args.iter().find_map(|a| {
-        let at = a.value.find(ROOTFS_DIR)?;
+/// The rootfs files a QEMU config's `-drive file=${workspace}/tmp/axbuild/rootfs/<file>` name,
+/// each once, in order: the case's image, then any further disk's (StarryOS' busybox).
+fn rootfs_named(config: &crate::config::QemuConfig) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in &config.args {
+        let Some(at) = a.value.find(ROOTFS_DIR) else {
+            continue;
+        };
         let rest = &a.value[at + ROOTFS_DIR.len()..];
-        let file = rest.split(',').next()?;
-        (!file.is_empty() && !file.contains('/')).then(|| file.to_string())
-    })
+        let file = rest.split(',').next().unwrap_or_default();
+        if !file.is_empty() && !file.contains('/') && !out.iter().any(|f| f == file) {
+            out.push(file.to_string());
+        }
+    }
+    out
 }
 
 /// The cases of one group for one architecture.

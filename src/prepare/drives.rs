@@ -26,6 +26,16 @@ pub const ROOTFS_DIR: &str = "tmp/axbuild/rootfs/";
 /// when `rootfs` is `None`, removes it, the `-device` that references its id and
 /// `root=/dev/vda` in `-append`. Pure: usable for dry runs.
 pub fn rootfs_args(args: &[String], rootfs: Option<&Path>, image: &str) -> RootfsArgs {
+    rewrite(args, rootfs, |v| replaced_by(v, image))
+}
+
+/// Rewrites the `-drive`s naming `image`'s own file in axbuild's rootfs directory (a further
+/// disk of the config, StarryOS' busybox beside alpine) to use `copy`, its per-run copy.
+pub fn extra_disk_args(args: &[String], copy: &Path, image: &str) -> RootfsArgs {
+    rewrite(args, Some(copy), |v| names_in_rootfs_dir(v, image))
+}
+
+fn rewrite(args: &[String], rootfs: Option<&Path>, is_disk: impl Fn(&str) -> bool) -> RootfsArgs {
     let mut out = RootfsArgs {
         args: Vec::with_capacity(args.len()),
         notes: Vec::new(),
@@ -36,7 +46,7 @@ pub fn rootfs_args(args: &[String], rootfs: Option<&Path>, image: &str) -> Rootf
     while i < args.len() {
         let (flag, value) = (&args[i], args.get(i + 1));
         match value.filter(|_| is_flag(flag, "drive")) {
-            Some(v) if replaced_by(v, image) => {
+            Some(v) if is_disk(v) => {
                 let parts = options::split(v);
                 let id = options::value(&parts, "id").unwrap_or_default().to_string();
                 match rootfs {
@@ -86,11 +96,17 @@ fn label(id: &str) -> String {
 /// rootfs-<arch>-alpine.img` for the image `rootfs-<arch>-alpine.img`). Another file there (a
 /// second image, StarryOS' `rootfs-<arch>-busybox.img`) is not this image's disk.
 pub fn replaced_by(value: &str, image: &str) -> bool {
+    let rootfs_img = options::value(&options::split(value), "file")
+        .is_some_and(|f| Path::new(f).file_name().is_some_and(|n| n == ROOTFS_NAME));
+    rootfs_img || names_in_rootfs_dir(value, image)
+}
+
+/// Whether the `-drive` value names the file `name` in axbuild's rootfs directory.
+fn names_in_rootfs_dir(value: &str, name: &str) -> bool {
     options::value(&options::split(value), "file").is_some_and(|f| {
         let p = Path::new(f);
-        p.file_name().is_some_and(|n| n == ROOTFS_NAME)
-            || (p.parent().is_some_and(|d| d.ends_with(ROOTFS_DIR))
-                && p.file_name().is_some_and(|n| n == image))
+        p.parent().is_some_and(|d| d.ends_with(ROOTFS_DIR))
+            && p.file_name().is_some_and(|n| n == name)
     })
 }
 

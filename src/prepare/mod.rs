@@ -80,6 +80,9 @@ pub struct PrepareRequest<'a> {
     pub vm_configs: &'a [PathBuf],
     /// The extracted guest image, if the case uses one.
     pub image: Option<&'a ImageFiles>,
+    /// Further images whose rootfs is another disk of the config, by image name: each copied
+    /// per run and put on the drive that names its file.
+    pub extra_images: &'a [(String, ImageFiles)],
     /// QEMU arguments after `${workspaceFolder}` substitution.
     pub qemu_args: &'a [String],
 }
@@ -146,7 +149,23 @@ pub async fn prepare(req: &PrepareRequest<'_>) -> Result<Prepared, Error> {
                 notes.push("The image's rootfs.img is not attached: no -drive in the QEMU arguments has file=…/rootfs.img.".into());
             }
             notes.extend(disks.notes);
-            disks.args
+            let mut args = disks.args;
+            for (name, files) in req.extra_images {
+                let Some(source) = &files.rootfs else {
+                    continue;
+                };
+                let copy = req.work_dir.join(name);
+                workdir::copy_file(source, &copy)?;
+                notes.push(format!(
+                    "{} copied to {} so the guest writes to a per-run copy.",
+                    source.display(),
+                    copy.display()
+                ));
+                let disks = drives::extra_disk_args(&args, &copy, name);
+                notes.extend(disks.notes);
+                args = disks.args;
+            }
+            args
         }
         None => req.qemu_args.to_vec(),
     };

@@ -83,6 +83,13 @@ fn write_case(
             command.args = disks.args;
             rootfs_notes = disks.notes;
         }
+        for extra in &case.extra_images {
+            let copy = case.work_dir.join(&extra.spec.name);
+            let disks =
+                crate::prepare::drives::extra_disk_args(&command.args, &copy, &extra.spec.name);
+            command.args = disks.args;
+            rootfs_notes.extend(disks.notes);
+        }
     }
     writeln!(out, "{}", command.display())?;
     for n in &case.command.notes {
@@ -95,7 +102,7 @@ fn write_case(
              config names is neither read nor written); an image without one drops the drive."
         )?;
     }
-    if let Some(img) = &case.image {
+    for img in case.image.iter().chain(&case.extra_images) {
         writeln!(out, "# image: {} from {}", img.spec, img.registry)?;
     }
     if let Some(h) = &case.config.host_http_server {

@@ -36,6 +36,7 @@ pub async fn execute_case(case: &Case, reporters: &Reporters, cancel: &mut Cance
         image: None,
         command: case.command.clone(),
         files: None,
+        extra_files: Vec::new(),
         guest_kernels: Vec::new(),
         current: None,
     };
@@ -64,6 +65,8 @@ struct CaseRun<'a> {
     command: crate::qemu::QemuCommand,
     /// The extracted image, kept so a retry can boot from a fresh copy of its rootfs.
     files: Option<ImageFiles>,
+    /// The case's further images, by name (kept for a retry's fresh copies, as `files`).
+    extra_files: Vec<(String, ImageFiles)>,
     /// The guests' kernels the prepared VM configs boot (AxVisor).
     guest_kernels: Vec<PathBuf>,
     /// The stage running now and when it began, for a cancel before the boot.
@@ -114,18 +117,20 @@ impl CaseRun<'_> {
     /// Image, prepare and build; returns the QEMU binary to run.
     async fn prepare_all(&mut self) -> Result<PathBuf, (Stage, Error)> {
         let case = self.case;
-        let files = match &case.image {
+        let (files, extras) = match &case.image {
             Some(req) => {
                 let t = self.begin(Stage::Image);
-                let r = self.fetch_image(req).await;
-                Some(self.end(Stage::Image, t, r)?)
+                let r = self.fetch_images(req, &case.extra_images).await;
+                let (files, extras) = self.end(Stage::Image, t, r)?;
+                (Some(files), extras)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
         let t = self.begin(Stage::Prepare);
-        let r = self.prepare(files.as_ref()).await;
+        let r = self.prepare(files.as_ref(), &extras).await;
         let prepared = self.end(Stage::Prepare, t, r)?;
         self.files = files;
+        self.extra_files = extras;
         if case.source_needs_build() {
             let t = self.begin(Stage::Build);
             let r = self.build(&prepared).await;
@@ -136,7 +141,26 @@ impl CaseRun<'_> {
         self.end_untimed(Stage::Boot, t, r)
     }
 
-    async fn fetch_image(&mut self, req: &crate::plan::ImageRequest) -> Result<ImageFiles, Error> {
+    /// The case's image, then its further images (each its own disk), fetched alike.
+    async fn fetch_images(
+        &mut self,
+        main: &crate::plan::ImageRequest,
+        extras: &[crate::plan::ImageRequest],
+    ) -> Result<(ImageFiles, Vec<(String, ImageFiles)>), Error> {
+        let (image, files) = self.fetch_image(main).await?;
+        self.image = Some(image);
+        let mut more = Vec::new();
+        for req in extras {
+            let (_, files) = self.fetch_image(req).await?;
+            more.push((req.spec.name.clone(), files));
+        }
+        Ok((files, more))
+    }
+
+    async fn fetch_image(
+        &mut self,
+        req: &crate::plan::ImageRequest,
+    ) -> Result<(ImageRef, ImageFiles), Error> {
         let opts = FetchOptions::default();
         let fetcher = Fetcher::new(opts.clone())?;
         let tgos = crate::image::tgos::TgosEnv::from_env();
@@ -153,11 +177,11 @@ impl CaseRun<'_> {
         let mut progress = crate::image::progress::for_stderr();
         let image =
             crate::image::ensure_image(&registry, &req.spec, &cache, progress.as_mut()).await?;
-        self.image = Some(ImageRef {
+        let image_ref = ImageRef {
             name: image.name.clone(),
             version: Some(image.version.clone()),
             sha256: Some(image.sha256.clone()),
-        });
+        };
         self.note(
             Level::Info,
             &format!(
@@ -168,11 +192,15 @@ impl CaseRun<'_> {
                 image.dir.display()
             ),
         );
-        Ok(ImageFiles::of(&image, self.case.arch))
+        Ok((image_ref, ImageFiles::of(&image, self.case.arch)))
     }
 
     /// Creates the out dir and, with VM configs or an image, the patched work dir.
-    async fn prepare(&mut self, image: Option<&ImageFiles>) -> Result<Prepared, Error> {
+    async fn prepare(
+        &mut self,
+        image: Option<&ImageFiles>,
+        extra_images: &[(String, ImageFiles)],
+    ) -> Result<Prepared, Error> {
         let case = self.case;
         create_dir(&case.out_dir, &case.out_dir)?;
         if let Some(parent) = case.log_path.parent() {
@@ -192,6 +220,7 @@ impl CaseRun<'_> {
             work_dir: &case.work_dir,
             vm_configs: &case.vm_configs,
             image,
+            extra_images,
             qemu_args: &self.command.args,
         })
         .await?;
@@ -316,8 +345,9 @@ impl CaseRun<'_> {
                 log,
             });
             // The guest wrote to its rootfs copy: the next attempt starts from a fresh one.
+            let extras = self.extra_files.clone();
             if let Some(files) = self.files.clone()
-                && let Err(e) = self.prepare(Some(&files)).await
+                && let Err(e) = self.prepare(Some(&files), &extras).await
             {
                 return self.error_result(Stage::Prepare, e);
             }
