@@ -1185,14 +1185,24 @@ fn features_that_name_a_platform_are_refused_as_axbuild_does() {
     for feature in ["ax-std/dyn", "dyn"] {
         let ws = platform_workspace(&s, &format!("\"{feature}\""));
         let (line, _) = dry_build(&s, &ws, &[]);
+        let refusal = format!(
+            "{}:1:1: feature `{feature}` in `features`: it names the platform `dyn` (package \
+             `axplat-dyn`)",
+            ws.join(build).display()
+        );
         assert!(
-            line.starts_with(&format!(
-                "# build: cannot plan: {}:1:1: feature `{feature}` in `features`: it names the \
-                 platform `dyn` (package `axplat-dyn`)",
-                ws.join(build).display()
-            )),
+            line.starts_with(&format!("# build: cannot plan: {refusal}")),
             "{line}"
         );
+        // `check --test-suit` ends there too (exit 2), at the file.
+        let out = s.run(&[
+            "check",
+            "--test-suit",
+            ws.join("test-suit").to_str().unwrap(),
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(stderr.contains(&format!("error: {refusal}")), "{stderr}");
     }
     // A platform-free feature list plans, the check made (no note), and FEATURES is checked too.
     let ws = platform_workspace(&s, "\"fs\"");
@@ -1202,6 +1212,17 @@ fn features_that_name_a_platform_are_refused_as_axbuild_does() {
     assert!(
         !stdout.contains("check of features that name a platform"),
         "{stdout}"
+    );
+    let out = s.run(&[
+        "check",
+        "--test-suit",
+        ws.join("test-suit").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains("check of features that name"),
+        "{stdout}{stderr}"
     );
     let (line, _) = dry_build(&s, &ws, &[("FEATURES", "ax-std/dyn")]);
     assert!(

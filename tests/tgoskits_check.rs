@@ -78,6 +78,18 @@ fn the_vendored_test_suit_checks_clean() {
     let (code, stdout, stderr) = check_with(&s, &data().join("test-suit"), BOARD_ENV);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
+    // The vendored excerpt is no workspace cargo can read (it lists members it does not hold):
+    // AxVisor's check of features naming a platform is not made, said once, at the first
+    // AxVisor build file.
+    let metadata_note = "board-asus-nuc15crh/build-x86_64-unknown-none.toml:1:1: note: AxVisor's \
+                         check of features that name a platform was not made: `cargo metadata` \
+                         over ";
+    assert_eq!(stdout.matches(metadata_note).count(), 1, "{stdout}");
+    let stdout: String = stdout
+        .lines()
+        .filter(|l| !l.contains(metadata_note))
+        .map(|l| format!("{l}\n"))
+        .collect();
     // The one finding is the true one: a board file's explicit `fail_regex = []`.
     let findings: Vec<&str> = stdout.lines().collect();
     assert_eq!(findings.len(), 1, "{stdout}");
@@ -93,7 +105,10 @@ fn the_vendored_test_suit_checks_clean() {
     // file naming the values left unchecked; still exit 0.
     let (code, stdout, stderr) = check(&s, &data().join("test-suit"));
     assert_eq!(code, Some(0), "{stdout}{stderr}");
-    let lines: Vec<&str> = stdout.lines().collect();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.contains(metadata_note))
+        .collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(
         lines[1].contains(

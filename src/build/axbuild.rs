@@ -247,16 +247,21 @@ impl Flow {
     /// axbuild picks the flow from the tree it walks);
     /// `None` for the older xtask shape and for every other package.
     pub fn of(req: &CargoRequest<'_>) -> Option<Flow> {
-        if !req.board.axbuild {
+        Flow::for_package(req.board, &req.package.name)
+    }
+
+    /// [`Flow::of`] for `board` built as the package named `package`.
+    pub fn for_package(board: &BoardConfig, package: &str) -> Option<Flow> {
+        if !board.axbuild {
             return None;
         }
-        if req.package.name == PACKAGE {
+        if package == PACKAGE {
             return Some(Flow::Axvisor);
         }
-        if req.package.name == starry::PACKAGE {
+        if package == starry::PACKAGE {
             return Some(Flow::Starry);
         }
-        match suite_place(&req.board.path)? {
+        match suite_place(&board.path)? {
             ("starryos", _) => Some(Flow::Starry),
             ("arceos", group) if group != "rust" && group != "c" => Some(Flow::Arceos {
                 axtest: group == "axtest",
@@ -316,13 +321,7 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         .at_file(&board.path)
         .help("use one of x86_64-unknown-none, aarch64-unknown-none-softfloat, riscv64gc-unknown-none-elf, loongarch64-unknown-none-softfloat")
     })?;
-    let (board_features, notes) =
-        with_makefile_features(board, crate::environment::axbuild_features().as_deref())?;
-    check_features(board, &board_features, flow)?;
-    let mut notes = notes;
-    if flow == Flow::Axvisor {
-        check_platform_features(board, &board_features, req.workspace, &mut notes)?;
-    }
+    let (board_features, mut notes) = checked_features(board, flow, req.workspace)?;
     if flow == Flow::Starry {
         return starry::recipe(req, target_dir, std, board_features, notes);
     }
@@ -457,6 +456,39 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         generated,
         notes,
     })
+}
+
+/// The features of `board`'s build in `flow` as axbuild assembles and checks them before it
+/// builds: `FEATURES` applied ([`with_makefile_features`]), every refusal of [`check_features`],
+/// and AxVisor's of features naming a platform of the workspace ([`check_platform_features`]);
+/// with the notes on what `FEATURES` added or what could not be checked.
+fn checked_features(
+    board: &BoardConfig,
+    flow: Flow,
+    workspace: &Path,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let (features, mut notes) =
+        with_makefile_features(board, crate::environment::axbuild_features().as_deref())?;
+    check_features(board, &features, flow)?;
+    if flow == Flow::Axvisor {
+        check_platform_features(board, &features, workspace, &mut notes)?;
+    }
+    Ok((features, notes))
+}
+
+/// What `check` learns of a build file of the new shape that `package` (its package's name)
+/// builds: the refusals axbuild makes of its features before it builds (an error at the file, or
+/// naming `FEATURES`), and notes on what `FEATURES` adds or what could not be checked. Nothing
+/// for a file no axbuild flow here builds.
+pub fn check_build_file(
+    board: &BoardConfig,
+    package: &str,
+    workspace: &Path,
+) -> Result<Vec<String>, Error> {
+    match Flow::for_package(board, package) {
+        Some(flow) => Ok(checked_features(board, flow, workspace)?.1),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// axbuild's `FEATURES` (`build/platform.rs` `parse_makefile_features`): the names between
@@ -659,8 +691,8 @@ fn refusal(board: &BoardConfig, feature: &str, why: &str, from_env: bool) -> Err
 
 /// The features axbuild rejects among `features` (the build file's with `FEATURES` applied), as
 /// errors at the build file (or naming `FEATURES` for one only that added): every flow's
-/// (`BuildInfo::validate_features`), and AxVisor's own (`reject_unsupported_nested_platform_
-/// features`: any `axplat-dyn/…`, `vmx`/`svm`).
+/// (`BuildInfo::validate_features`), AxVisor's own (`reject_unsupported_nested_platform_
+/// features`: any `axplat-dyn/…`, `vmx`/`svm`) and StarryOS' (`std-compat`).
 fn check_features(board: &BoardConfig, features: &[String], flow: Flow) -> Result<(), Error> {
     let fail = |feature: &str, why: &str| {
         let from_env = !board.features.iter().any(|f| f == feature);
@@ -675,6 +707,17 @@ fn check_features(board: &BoardConfig, features: &[String], flow: Flow) -> Resul
         return fail(
             f,
             "`uspace` and `tls` select incompatible CPU-local register ownership modes",
+        );
+    }
+    if flow == Flow::Starry
+        && let Some(f) = features
+            .iter()
+            .find(|f| f.rsplit('/').next() == Some("std-compat"))
+    {
+        // `reject_freestanding_std_compat`.
+        return fail(
+            f,
+            "StarryOS is built freestanding (no std), which `std-compat` needs",
         );
     }
     let axvisor = flow == Flow::Axvisor;

@@ -119,8 +119,53 @@ fn arceos_flow(root: &Path, path: &Path) -> Option<&'static str> {
     }
 }
 
-/// One note per ArceOS flow group whose build files [`arceos_flow`] left unread, saying why.
+/// One note per ArceOS flow group whose build files [`arceos_flow`] left unread, saying why;
+/// then, for each build file an axbuild flow here builds, what its build would refuse (the
+/// first refusal ends the check, at the file) and notes on what `FEATURES` adds or what could
+/// not be checked (see `build::axbuild::check_build_file`).
 pub(super) fn notes(root: &Path) -> Result<Vec<Warning>, Error> {
+    let mut notes = arceos_flow_notes(root)?;
+    let workspace = testsuit::workspace_of(root);
+    for path in testsuit::toml_files(root)? {
+        if !matches!(kind(&path), Kind::Build) || arceos_flow(root, &path).is_some() {
+            continue;
+        }
+        let board = BoardConfig::load(&path)?;
+        let dir = testsuit::package_dir(root, &path);
+        let package = match crate::build::cargo::PackageInfo::read(&dir) {
+            Ok(p) => p.name,
+            Err(e) => {
+                notes.push(note_at(
+                    &path,
+                    format!("its features were not checked against axbuild's rules: {e}"),
+                ));
+                continue;
+            }
+        };
+        for n in crate::build::axbuild::check_build_file(&board, &package, &workspace)? {
+            // One of a workspace's (what FEATURES adds, cargo metadata's failure) said once.
+            if !notes.iter().any(|w| w.message == n) {
+                notes.push(note_at(&path, n));
+            }
+        }
+    }
+    Ok(notes)
+}
+
+/// A note at the first line of `path`.
+fn note_at(path: &Path, message: String) -> Warning {
+    Warning {
+        message,
+        location: Location {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+        },
+    }
+}
+
+/// One note per ArceOS flow group whose build files [`arceos_flow`] left unread, saying why.
+fn arceos_flow_notes(root: &Path) -> Result<Vec<Warning>, Error> {
     let mut groups: Vec<(PathBuf, &str, usize)> = Vec::new();
     for path in testsuit::toml_files(root)? {
         let Some(flow) = arceos_flow(root, &path).filter(|_| matches!(kind(&path), Kind::Build))

@@ -235,15 +235,9 @@ fn unknown_group(root: &Path, wanted: &str, groups: &[String]) -> Result<(), Err
 /// from the wrapper's `Cargo.toml` or the os's package ([`os_package_dir`]), the rootfs a config names under
 /// `${workspace}/tmp/axbuild/rootfs/` as an image from tgosimages, and `requires` ([`requires`]).
 pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
-    let workspace = workspace_of(root);
     let mut out = Vec::new();
     for c in cases {
-        let wrapper = c.build_config.parent().unwrap_or(root);
-        let package_dir = if wrapper.join("Cargo.toml").is_file() {
-            wrapper.to_path_buf()
-        } else {
-            workspace.join(os_package_dir(&c.os))
-        };
+        let package_dir = package_dir(root, &c.build_config);
         let config = crate::config::QemuConfig::load(&c.qemu_config)?;
         let mut rootfs = rootfs_named(&config).into_iter();
         let (rootfs, extra_images) = (rootfs.next(), rootfs.collect::<Vec<_>>());
@@ -303,6 +297,22 @@ fn requires(c: &TestSuitCase, extension: Option<&str>) -> Vec<String> {
         out.push("hypervisor".to_string());
     }
     out
+}
+
+/// The package a build file under `root` (the test-suit directory) builds: its wrapper's own
+/// (`Cargo.toml` beside it, as ArceOS' test packages), else its os's ([`os_package_dir`]).
+pub fn package_dir(root: &Path, build_config: &Path) -> PathBuf {
+    let wrapper = build_config.parent().unwrap_or(root);
+    if wrapper.join("Cargo.toml").is_file() {
+        return wrapper.to_path_buf();
+    }
+    let os = build_config
+        .strip_prefix(root)
+        .ok()
+        .and_then(|rel| rel.components().next())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    workspace_of(root).join(os_package_dir(&os))
 }
 
 /// Where an os's kernel package is in the workspace: `os/<os>`, but StarryOS' `starryos`

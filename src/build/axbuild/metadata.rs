@@ -49,7 +49,9 @@ pub fn platforms(workspace: &Path) -> Answer {
 }
 
 fn read(workspace: &Path) -> Answer {
-    let manifest = workspace.join("Cargo.toml");
+    // Absolute: cargo runs from `/`.
+    let manifest = std::path::absolute(workspace.join("Cargo.toml"))
+        .unwrap_or_else(|_| workspace.join("Cargo.toml"));
     let metadata = cargo_metadata::MetadataCommand::new()
         .no_deps()
         .manifest_path(&manifest)

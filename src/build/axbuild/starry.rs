@@ -28,8 +28,8 @@
 use std::path::Path;
 
 use super::{
-    StdTarget, axtest_flags, base_env, coverage_flags, ostool_env, push_log_feature, refusal,
-    rustflags, set_var, truthy,
+    StdTarget, axtest_flags, base_env, coverage_flags, ostool_env, push_log_feature, rustflags,
+    set_var, truthy,
 };
 use crate::build::cargo::CargoRequest;
 use crate::build::recipe::{Artifact, BuildCommand, Recipe};
@@ -74,18 +74,6 @@ pub fn recipe(
     features.push("smp".into());
     features.sort();
     features.dedup();
-    if let Some(f) = features
-        .iter()
-        .find(|f| f.rsplit('/').next() == Some("std-compat"))
-    {
-        let from_env = !board.features.contains(f);
-        return Err(refusal(
-            board,
-            f,
-            "StarryOS is built freestanding (no std), which `std-compat` needs",
-            from_env,
-        ));
-    }
     let mut env = base_env(board);
     let mut flags = rustflags(&env, &features);
     flags.extend(pie_rustflags(&board.target));
