@@ -217,15 +217,14 @@ success_regex = ["never printed"]
     assert!(reason.contains("; vCPU0 in "), "{reason}");
 }
 
-/// A fake `qemu-system-aarch64`: connects to its QMP socket, greets, accepts the
-/// capabilities and `cont`, then never answers again (a wedged QEMU). Killed by the runner's
-/// SIGTERM.
+/// A fake `qemu-system-aarch64`: on the QMP socket it inherits (`-chardev socket,…,fd=N`),
+/// greets, accepts the capabilities and `cont`, then never answers again (a wedged QEMU).
+/// Killed by the runner's SIGTERM.
 const SILENT_QMP: &str = r#"
 import json, socket, sys, time
-arg = sys.argv[sys.argv.index("-qmp") + 1]
-path = arg[len("unix:"):].split(",")[0]
-conn = socket.socket(socket.AF_UNIX)
-conn.connect(path)
+chardev = sys.argv[sys.argv.index("-chardev") + 1]
+fd = int(dict(kv.split("=") for kv in chardev.split(",")[1:])["fd"])
+conn = socket.socket(fileno=fd)
 conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\n')
 f = conn.makefile("r")
 for line in f:

@@ -100,13 +100,22 @@ impl QemuCommand {
         Ok(cmd)
     }
 
-    /// This command with a QMP monitor on `socket` (never TCP) and the guest started paused
-    /// (`-S`): the boot sends `cont` once QMP is negotiated, so every event of the guest's
-    /// life (a reset, a panic) reaches the judge.
-    pub fn with_qmp(&self, socket: &crate::qemu::qmp::QmpSocket) -> QemuCommand {
+    /// The chardev id of the boot's QMP monitor (a config's own chardevs have other names).
+    pub const QMP_CHARDEV: &str = "qemu-test-qmp";
+
+    /// This command with a QMP monitor on QEMU's end of `link` (an inherited socket, never
+    /// TCP) and the guest started paused (`-S`): the boot sends `cont` once QMP is
+    /// negotiated, so every event of the guest's life (a reset, a panic) reaches the judge.
+    pub fn with_qmp(&self, link: &crate::qemu::qmp::QmpLink) -> QemuCommand {
         let mut cmd = self.clone();
         cmd.add(
-            &["-qmp", &socket.qemu_option(), "-S"],
+            &[
+                "-chardev",
+                &link.chardev_option(Self::QMP_CHARDEV),
+                "-mon",
+                &format!("chardev={},mode=control", Self::QMP_CHARDEV),
+                "-S",
+            ],
             "QMP tells how the guest ended (power-off, reset or panic); the guest starts \
              once it is connected",
         );
@@ -460,9 +469,8 @@ mod tests {
     }
 
     #[test]
-    fn with_qmp_adds_the_socket_a_paused_start_and_pvpanic_where_the_machine_has_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = crate::qemu::qmp::QmpSocket::new(dir.path()).unwrap();
+    fn with_qmp_adds_the_inherited_socket_a_paused_start_and_pvpanic_where_the_machine_has_it() {
+        let link = crate::qemu::qmp::QmpLink::new().unwrap();
         let cmd = |program: &str, args: &[&str]| QemuCommand {
             program: program.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
@@ -471,9 +479,12 @@ mod tests {
         };
         let added = |c: QemuCommand| {
             let n = c.args.len();
-            c.with_qmp(&socket).args[n..].join(" ")
+            c.with_qmp(&link).args[n..].join(" ")
         };
-        let qmp = format!("-qmp {} -S", socket.qemu_option());
+        let qmp = format!(
+            "-chardev socket,id=qemu-test-qmp,fd={} -mon chardev=qemu-test-qmp,mode=control -S",
+            link.qemu_fd()
+        );
         assert_eq!(
             added(cmd(
                 "qemu-system-aarch64",

@@ -36,7 +36,19 @@ impl QemuProcess {
     /// Call this from the thread that drives the runtime for the whole run (the tool uses a
     /// current-thread runtime): `PR_SET_PDEATHSIG` fires when the spawning *thread* exits.
     pub fn spawn(program: &Path, args: &[String], cwd: &Path) -> io::Result<QemuProcess> {
-        Self::spawn_with_env(program, args, cwd, &[], &[])
+        Self::start(program, args, cwd, &[], &[], None)
+    }
+
+    /// Like [`QemuProcess::spawn`], and the child keeps the descriptor `keep` open across its
+    /// exec, under the same number (its close-on-exec flag is cleared in the child alone, so
+    /// no other child started meanwhile gets it): QEMU's end of its QMP link.
+    pub fn spawn_keeping(
+        program: &Path,
+        args: &[String],
+        cwd: &Path,
+        keep: std::os::fd::RawFd,
+    ) -> io::Result<QemuProcess> {
+        Self::start(program, args, cwd, &[], &[], Some(keep))
     }
 
     /// Like [`QemuProcess::spawn`], with `env` set on top of the inherited environment (a
@@ -47,6 +59,17 @@ impl QemuProcess {
         cwd: &Path,
         env: &[(String, String)],
         unset: &[String],
+    ) -> io::Result<QemuProcess> {
+        Self::start(program, args, cwd, env, unset, None)
+    }
+
+    fn start(
+        program: &Path,
+        args: &[String],
+        cwd: &Path,
+        env: &[(String, String)],
+        unset: &[String],
+        keep: Option<std::os::fd::RawFd>,
     ) -> io::Result<QemuProcess> {
         become_subreaper();
         static SPAWNS: AtomicU64 = AtomicU64::new(0);
@@ -69,10 +92,15 @@ impl QemuProcess {
             .process_group(0)
             .kill_on_drop(true);
         let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid, _exit)
-        // between fork and exec, as `pre_exec` requires.
+        // SAFETY: the closure only calls async-signal-safe functions (fcntl, prctl, getppid,
+        // _exit) between fork and exec, as `pre_exec` requires.
         unsafe {
             cmd.pre_exec(move || {
+                if let Some(fd) = keep
+                    && libc::fcntl(fd, libc::F_SETFD, 0) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                     return Err(io::Error::last_os_error());
                 }

@@ -6,14 +6,16 @@
 //! and the `qmp` crate is a single 0.1 release. QMP itself is one JSON object per line, which
 //! `serde_json` already reads.
 //!
-//! Use: [`QmpSocket`] picks the socket path (in the case's work dir; a private temporary
-//! directory when that path is too long for a unix socket), listens on it before QEMU starts,
-//! and gives QEMU's arguments (QEMU connects as the client); [`Qmp::accept`] takes QEMU's
-//! connection, negotiates, and returns the client and its [`QmpEvent`] receiver. [`Qmp::execute`] runs any command (`cont`, `query-status`,
-//! `query-cpus-fast`, `human-monitor-command`, …) and returns its `return` value.
+//! Use: [`QmpLink`] is a connected pair of unix sockets made before QEMU starts; QEMU inherits
+//! one end (`-chardev socket,fd=N`), so there is no socket file, no directory to hold it, no
+//! bind, listen or accept, and nothing another process could connect to. [`Qmp::open`]
+//! negotiates on the other end and returns the client and its [`QmpEvent`] receiver.
+//! [`Qmp::execute`] runs any command (`cont`, `query-status`, `query-cpus-fast`,
+//! `human-monitor-command`, …) and returns its `return` value.
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +23,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixListener;
+use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -31,9 +33,9 @@ const MAX_MESSAGE: usize = 1024 * 1024;
 const EVENT_BUFFER: usize = 256;
 /// Longest path a unix socket address holds (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
-/// The longest name of a socket beside the QMP socket ([`QmpSocket::sibling`]): the one a
-/// person connects to after `--pause-on-fail`.
-const LONGEST_SIBLING: &str = "qmp-debug.sock";
+/// The longest name of a debugging socket ([`SocketDir::socket`]): the one a person connects
+/// to after `--pause-on-fail`.
+const LONGEST_SOCKET: &str = "qmp-debug.sock";
 
 /// One asynchronous QMP event.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,28 +72,19 @@ pub struct Qmp {
 }
 
 impl Qmp {
-    /// Waits (until `give_up`) for QEMU to connect to `listener` — QEMU is the client
-    /// (`server=off`), so nothing polls for its socket to appear — then enters command mode
-    /// and runs `first` (e.g. `cont`). Events arrive on the returned receiver until QEMU
-    /// closes the connection.
+    /// Enters command mode on `stream` (our end of a [`QmpLink`]) and runs `first` (e.g.
+    /// `cont`); gives up when QEMU's greeting has not come by `give_up`. Events arrive on the
+    /// returned receiver until QEMU closes the connection.
     ///
-    /// `qmp_capabilities` and `first` are written in one go the moment QEMU connects, before
-    /// its greeting is read: QEMU connects while it is still creating the machine and runs
-    /// queued commands in order once its main loop starts, so a paused (`-S`) guest is
-    /// started without a round trip through this process after QEMU is ready.
-    pub async fn accept(
-        listener: &UnixListener,
+    /// `qmp_capabilities` and `first` are written at once, before the greeting is read (the
+    /// socket holds them until QEMU reads): QEMU runs queued commands in order once its main
+    /// loop starts, so a paused (`-S`) guest is started without a round trip through this
+    /// process after QEMU is ready.
+    pub async fn open(
+        stream: UnixStream,
         give_up: Instant,
         first: &[&str],
     ) -> io::Result<(Qmp, mpsc::Receiver<QmpEvent>)> {
-        let (stream, _) = tokio::time::timeout_at(give_up.into(), listener.accept())
-            .await
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "QEMU did not connect to its QMP socket",
-                )
-            })??;
         let (read, write) = stream.into_split();
         let qmp = Qmp {
             writer: Arc::new(Mutex::new(write)),
@@ -109,7 +102,11 @@ impl Qmp {
         }
         qmp.writer.lock().await.write_all(batch.as_bytes()).await?;
         let mut read = BufReader::new(read);
-        let greeting = read_message(&mut read).await?;
+        let greeting = tokio::time::timeout_at(give_up.into(), read_message(&mut read))
+            .await
+            .map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "QEMU did not greet on its QMP socket")
+            })??;
         if greeting.get("QMP").is_none() {
             return Err(protocol(format!(
                 "expected the QMP greeting, got {greeting}"
@@ -240,89 +237,90 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Where QEMU listens for QMP; the socket file (and a temporary directory) go with it.
-pub struct QmpSocket {
-    path: PathBuf,
-    /// Bound before QEMU starts; taken by the boot's QMP task.
-    listener: Option<std::os::unix::net::UnixListener>,
-    _dir: Option<tempfile::TempDir>,
-    /// The work dir, when it was created for the socket (removed again if still empty).
+/// The two ends of QEMU's QMP connection, made before QEMU starts: QEMU inherits its end
+/// (close-on-exec is cleared for it alone, in the child: `QemuProcess::spawn_keeping`) and is
+/// the client of an already connected socket (`-chardev socket,fd=N`, QEMU ≥ 2.12). Nothing
+/// is created on disk and no other process can reach it.
+pub struct QmpLink {
+    ours: std::os::unix::net::UnixStream,
+    qemus: OwnedFd,
+}
+
+impl QmpLink {
+    pub fn new() -> io::Result<QmpLink> {
+        // Both ends close on exec: only the QEMU spawned for it gets its end.
+        let (ours, qemus) = std::os::unix::net::UnixStream::pair()?;
+        let mut qemus = OwnedFd::from(qemus);
+        if qemus.as_raw_fd() <= 2 {
+            // Started with a standard stream closed: the child's stdio would land on it.
+            // (`try_clone` duplicates to the lowest free number from 3 up.)
+            qemus = qemus.try_clone()?;
+        }
+        Ok(QmpLink { ours, qemus })
+    }
+
+    /// QEMU's end, as the descriptor number QEMU is given (the same in the child).
+    pub fn qemu_fd(&self) -> RawFd {
+        self.qemus.as_raw_fd()
+    }
+
+    /// QEMU's `-chardev` value for its end, under the chardev id `id`.
+    pub fn chardev_option(&self, id: &str) -> String {
+        format!("socket,id={id},fd={}", self.qemu_fd())
+    }
+
+    /// Our end, for a tokio runtime; QEMU's end is closed here (once QEMU holds its copy, so
+    /// that QEMU's exit closes the connection).
+    pub fn into_ours(self) -> io::Result<UnixStream> {
+        drop(self.qemus);
+        self.ours.set_nonblocking(true)?;
+        UnixStream::from_std(self.ours)
+    }
+}
+
+/// Where a boot's debugging sockets go (`--gdb`'s gdbstub, `--pause-on-fail`'s QMP monitor for
+/// a person): the case's work dir, or a private temporary directory when that path is too long
+/// for a unix socket address. Made only when a debugging flag is given.
+pub struct SocketDir {
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    /// The work dir, when it was created here (removed again if empty).
     created: Option<PathBuf>,
 }
 
-impl QmpSocket {
-    /// Listens on `<dir>/qmp.sock`, or the same name in a private temporary directory when
-    /// that path is too long for a unix socket address. A stale socket file from an earlier
-    /// boot is removed.
-    pub fn new(dir: &Path) -> io::Result<QmpSocket> {
-        let mut s = QmpSocket::place(dir)?;
-        let listener = std::os::unix::net::UnixListener::bind(&s.path)?;
-        listener.set_nonblocking(true)?;
-        s.listener = Some(listener);
-        Ok(s)
-    }
-
-    fn place(dir: &Path) -> io::Result<QmpSocket> {
-        let path = dir.join("qmp.sock");
-        if dir.join(LONGEST_SIBLING).as_os_str().len() <= MAX_SOCKET_PATH {
+impl SocketDir {
+    pub fn new(dir: &Path) -> io::Result<SocketDir> {
+        if dir.join(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH {
             let created = (!dir.exists()).then(|| dir.to_path_buf());
             std::fs::create_dir_all(dir)?;
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            return Ok(QmpSocket {
-                path,
-                listener: None,
-                _dir: None,
+            return Ok(SocketDir {
+                dir: dir.to_path_buf(),
+                _tmp: None,
                 created,
             });
         }
         let tmp = tempfile::Builder::new()
-            .prefix("qemu-test-qmp-")
+            .prefix("qemu-test-sock-")
             .tempdir()?;
-        Ok(QmpSocket {
-            path: tmp.path().join("qmp.sock"),
-            listener: None,
-            _dir: Some(tmp),
+        Ok(SocketDir {
+            dir: tmp.path().to_path_buf(),
+            _tmp: Some(tmp),
             created: None,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Another socket in the same directory (the gdbstub's, `--pause-on-fail`'s QMP), short
-    /// enough for a unix socket address; a stale file of that name is removed. The caller
-    /// removes it when done (before this socket goes, which may remove the directory).
-    pub fn sibling(&self, name: &str) -> PathBuf {
-        debug_assert!(name.len() <= LONGEST_SIBLING.len(), "{name}");
-        let path = self.path.with_file_name(name);
+    /// A socket path in this directory, short enough for a unix socket address; a stale file
+    /// of that name is removed. The caller removes it when done.
+    pub fn socket(&self, name: &str) -> PathBuf {
+        debug_assert!(name.len() <= LONGEST_SOCKET.len(), "{name}");
+        let path = self.dir.join(name);
         let _ = std::fs::remove_file(&path);
         path
     }
-
-    /// The listening socket, for a tokio runtime (once; `None` after).
-    pub fn take_listener(&mut self) -> io::Result<Option<UnixListener>> {
-        self.listener.take().map(UnixListener::from_std).transpose()
-    }
-
-    /// QEMU's `-qmp` option value: connect to our socket as the client. Listening first and
-    /// letting QEMU connect means no polling for QEMU's socket to appear, which kept a few
-    /// milliseconds off every boot; QEMU is started paused with `-S`, so no event is missed.
-    /// Commas are doubled, as QEMU's option parser wants.
-    pub fn qemu_option(&self) -> String {
-        format!(
-            "unix:{},server=off",
-            super::options::escape(&self.path.to_string_lossy())
-        )
-    }
 }
 
-impl Drop for QmpSocket {
+impl Drop for SocketDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
         if let Some(dir) = &self.created {
             // Only an empty directory is removed.
             let _ = std::fs::remove_dir(dir);
@@ -363,18 +361,24 @@ mod tests {
         s.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
     }
 
+    /// The two ends of a link: ours, and QEMU's as a tokio stream (played by the test).
+    fn link() -> (UnixStream, UnixStream) {
+        let link = QmpLink::new().unwrap();
+        let theirs = std::os::unix::net::UnixStream::from(link.qemus.try_clone().unwrap());
+        theirs.set_nonblocking(true).unwrap();
+        (
+            link.into_ours().unwrap(),
+            UnixStream::from_std(theirs).unwrap(),
+        )
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn negotiates_runs_commands_and_delivers_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sock = QmpSocket::new(dir.path()).unwrap();
-        let listener = sock.take_listener().unwrap().unwrap();
-        // Plays QEMU: the client of the socket.
-        let stream = tokio::net::UnixStream::connect(sock.path()).await.unwrap();
+        let (ours, stream) = link();
         let qemu = tokio::spawn(server(stream));
-        let (qmp, mut events) =
-            Qmp::accept(&listener, Instant::now() + Duration::from_secs(5), &[])
-                .await
-                .unwrap();
+        let (qmp, mut events) = Qmp::open(ours, Instant::now() + Duration::from_secs(5), &[])
+            .await
+            .unwrap();
         let status = qmp.execute("query-status", None).await.unwrap();
         assert_eq!(status["status"], "running");
         let ev = events.recv().await.unwrap();
@@ -400,10 +404,7 @@ mod tests {
     /// first would time out here).
     #[tokio::test(flavor = "current_thread")]
     async fn the_handshake_and_first_commands_go_out_before_the_greeting() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sock = QmpSocket::new(dir.path()).unwrap();
-        let listener = sock.take_listener().unwrap().unwrap();
-        let stream = tokio::net::UnixStream::connect(sock.path()).await.unwrap();
+        let (ours, stream) = link();
         let qemu = tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut lines = BufReader::new(read).lines();
@@ -427,11 +428,7 @@ mod tests {
         });
         let accepted = tokio::time::timeout(
             Duration::from_secs(5),
-            Qmp::accept(
-                &listener,
-                Instant::now() + Duration::from_secs(5),
-                &["cont"],
-            ),
+            Qmp::open(ours, Instant::now() + Duration::from_secs(5), &["cont"]),
         )
         .await
         .expect("the client waited for the greeting before sending");
@@ -440,27 +437,42 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn a_qemu_that_never_connects_is_given_up_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut sock = QmpSocket::new(dir.path()).unwrap();
-        let listener = sock.take_listener().unwrap().unwrap();
-        let err = Qmp::accept(&listener, Instant::now() + Duration::from_millis(20), &[])
+    async fn a_qemu_that_never_greets_is_given_up_on() {
+        let (ours, _qemu) = link();
+        let err = Qmp::open(ours, Instant::now() + Duration::from_millis(20), &[])
             .await
             .err()
             .unwrap();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
+    /// QEMU's end closes on exec except in the QEMU spawned for it, and ours is never
+    /// inherited; dropping the link's QEMU end after the spawn leaves QEMU the only holder.
     #[test]
-    fn a_long_work_dir_gets_a_short_private_socket_path() {
+    fn both_ends_close_on_exec() {
+        let link = QmpLink::new().unwrap();
+        for fd in [link.qemu_fd(), link.ours.as_raw_fd()] {
+            // SAFETY: fcntl on descriptors this test owns.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "fd {fd}");
+        }
+        assert_eq!(
+            link.chardev_option("q"),
+            format!("socket,id=q,fd={}", link.qemu_fd())
+        );
+    }
+
+    #[test]
+    fn a_long_work_dir_gets_a_short_private_socket_dir() {
         let long = Path::new("/tmp").join("d".repeat(120));
-        let s = QmpSocket::new(&long).unwrap();
-        assert!(s.path().as_os_str().len() <= MAX_SOCKET_PATH);
+        let s = SocketDir::new(&long).unwrap();
+        assert!(s.socket(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH);
         assert!(!long.exists(), "the long dir is not created");
         let short = tempfile::tempdir().unwrap();
-        let s = QmpSocket::new(short.path()).unwrap();
-        assert_eq!(s.path(), short.path().join("qmp.sock"));
-        assert!(s.qemu_option().ends_with("qmp.sock,server=off"));
-        assert!(s.path().exists(), "listening before QEMU starts");
+        let work = short.path().join("case");
+        let s = SocketDir::new(&work).unwrap();
+        assert_eq!(s.socket("gdb.sock"), work.join("gdb.sock"));
+        drop(s);
+        assert!(!work.exists(), "the empty work dir made for the sockets is removed");
     }
 }

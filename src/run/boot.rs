@@ -14,7 +14,7 @@ use crate::plan::Case;
 use crate::qemu::QemuCommand;
 use crate::qemu::gdb::DebugElfs;
 use crate::qemu::process::QemuProcess;
-use crate::qemu::qmp::QmpSocket;
+use crate::qemu::qmp::QmpLink;
 use crate::report::{CaseResult, Event, Reporters};
 use crate::verdict::{End, Facts, QemuExit, Verdict};
 
@@ -63,20 +63,17 @@ pub async fn boot(
     let mut log = super::log::ConsoleLog::create(&cp.log_path, cp.max_log_size)?;
     // A core file beside the log belongs to this boot or to none.
     let _ = std::fs::remove_file(core_path(&cp.log_path));
-    let mut socket = QmpSocket::new(&cp.work_dir)
-        .map_err(|e| Error::io(&cp.work_dir, "create the QMP socket in", &e))?;
-    let listener = socket
-        .take_listener()
-        .map_err(|e| Error::io(socket.path(), "listen on the QMP socket", &e))?
-        .ok_or_else(|| Error::infra("the QMP socket is not listening"))?;
-    let debug = super::debug::DebugBoot::new(&cp.debug, &socket, cp.arch, || DebugElfs {
+    let link = QmpLink::new()
+        .map_err(|e| Error::infra(format!("cannot make QEMU's QMP socket pair: {e}")))?;
+    let debug = super::debug::DebugBoot::new(&cp.debug, &cp.work_dir, cp.arch, || DebugElfs {
         main: crate::postmortem::symbols::debugger_elf(
             std::slice::from_ref(&cp.kernel),
             &cp.symbols,
         ),
         guests: guest_elfs(qemu_run),
-    });
-    let mut command = qemu_run.command.with_qmp(&socket);
+    })
+    .map_err(|e| Error::io(&cp.work_dir, "create the debugging sockets in", &e))?;
+    let mut command = qemu_run.command.with_qmp(&link);
     if let Some(d) = &debug {
         command = d.command(command);
     }
@@ -85,10 +82,18 @@ pub async fn boot(
         command: &command,
     });
     let start = Instant::now();
-    let mut qemu = QemuProcess::spawn(&qemu_run.program, &command.args, &cp.workspace)
-        .map_err(|e| Error::infra(format!("cannot start {}: {e}", qemu_run.program.display())))?;
+    let mut qemu = QemuProcess::spawn_keeping(
+        &qemu_run.program,
+        &command.args,
+        &cp.workspace,
+        link.qemu_fd(),
+    )
+    .map_err(|e| Error::infra(format!("cannot start {}: {e}", qemu_run.program.display())))?;
+    let link = link
+        .into_ours()
+        .map_err(|e| Error::infra(format!("QEMU's QMP socket: {e}")))?;
     let held = debug.as_ref().is_some_and(|d| d.holds());
-    let mut control = Control::start(listener, start, held);
+    let mut control = Control::start(link, start, held);
     let mut console = Console::new(cp, start);
     if held {
         console.paused = Some(start);
@@ -128,10 +133,19 @@ pub async fn boot(
         None
     };
     // Still before QEMU is stopped: the guest's memory, when asked for.
+    let mut made_work_dir = None;
     let core = match (postmortem.as_mut(), cp.core_dump) {
         (Some(pm), Some(max)) => {
             let raw = cp.work_dir.join("core.elf");
-            match control.core_dump(&raw, max).await {
+            if !cp.work_dir.exists() {
+                // Made for the dump alone: removed again once it is compressed.
+                made_work_dir = Some(cp.work_dir.clone());
+            }
+            let dumped = match std::fs::create_dir_all(&cp.work_dir) {
+                Ok(()) => control.core_dump(&raw, max).await,
+                Err(e) => Err(format!("cannot create {}: {e}", cp.work_dir.display())),
+            };
+            match dumped {
                 Ok(()) => Some(raw),
                 Err(why) => {
                     let _ = std::fs::remove_file(&raw);
@@ -161,6 +175,10 @@ pub async fn boot(
             Ok(()) => pm.core_dump = Some(gz),
             Err(why) => pm.notes.push(format!("no core dump: {why}")),
         }
+    }
+    if let Some(dir) = made_work_dir {
+        // Only an empty directory is removed.
+        let _ = std::fs::remove_dir(dir);
     }
     // What QEMU printed before it died still belongs in the log; when QEMU ended by itself it
     // also belongs in the verdict (its last line may decide).

@@ -1,7 +1,7 @@
-//! The boot's QMP side: QEMU starts paused (`-S`) and connects to the QMP socket the boot
-//! listens on; a background task accepts it and sends `qmp_capabilities` and `cont` at once
-//! (QEMU runs them when its main loop starts, so the guest starts with no round trip through
-//! this process), and no event of the guest's life is missed. The console
+//! The boot's QMP side: QEMU starts paused (`-S`) holding its end of a socket pair made for
+//! it; a background task sends `qmp_capabilities` and `cont` at once on the other end (QEMU
+//! runs them when its main loop starts, so the guest starts with no round trip through this
+//! process), and no event of the guest's life is missed. The console
 //! loop then only polls [`Control::next`] beside its other branches — it never waits on QMP —
 //! and learns how the guest ended (`SHUTDOWN`'s reason, `GUEST_PANICKED`).
 
@@ -14,7 +14,7 @@ use crate::postmortem::{Postmortem, registers};
 use crate::qemu::qmp::{Qmp, QmpError, QmpEvent};
 use crate::verdict::GuestEnding;
 
-/// How long QEMU may take to connect to its QMP socket before the boot gives up on it.
+/// How long QEMU may take to greet on its QMP socket before the boot gives up on it.
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 /// Most time spent after QEMU's exit collecting its last QMP events.
 pub const QMP_GRACE: Duration = Duration::from_secs(2);
@@ -65,14 +65,15 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts waiting for QEMU on `listener` in the background; `start` is QEMU's start.
+    /// Starts negotiating with QEMU on `link` (our end of its QMP link) in the background;
+    /// `start` is QEMU's start.
     /// `hold` (`--gdb`): the guest is not started; the debugger starts it, and its stops and
     /// resumes are reported ([`ControlNote::Paused`], [`ControlNote::Resumed`]), the times
     /// of the guest's events counting only its running time.
-    pub fn start(listener: tokio::net::UnixListener, start: Instant, hold: bool) -> Control {
+    pub fn start(link: tokio::net::UnixStream, start: Instant, hold: bool) -> Control {
         let first: &'static [&'static str] = if hold { &[] } else { &["cont"] };
         let task = tokio::spawn(async move {
-            Qmp::accept(&listener, Instant::now() + CONNECT_LIMIT, first)
+            Qmp::open(link, Instant::now() + CONNECT_LIMIT, first)
                 .await
                 .map_err(|e| e.to_string())
         });
@@ -122,8 +123,8 @@ impl Control {
     /// exits), for at most [`QMP_GRACE`].
     pub async fn drain(&mut self) {
         let until = tokio::time::Instant::now() + QMP_GRACE;
-        // The connection may have finished while the console loop was busy with the exit; a
-        // connect still retrying will not succeed now that QEMU is gone.
+        // The handshake may have finished while the console loop was busy with the exit; one
+        // still waiting will not finish now that QEMU is gone.
         if let State::Connecting(task) = &mut self.state {
             self.state = match tokio::time::timeout(SETTLE_AFTER_EXIT, task).await {
                 Ok(Ok(Ok((qmp, events)))) => {
@@ -180,7 +181,7 @@ impl Control {
                 }
             }
             State::Connecting(_) => pm.notes.push(format!(
-                "QEMU did not connect to QMP within {}s",
+                "QEMU did not answer on QMP within {}s",
                 POSTMORTEM_LIMIT.as_secs()
             )),
             State::Closed => pm.notes.push("the QMP connection was closed".into()),

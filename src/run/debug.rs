@@ -1,5 +1,5 @@
 //! `run --gdb` and `run --pause-on-fail` for one boot (the endpoints and the gdb line are
-//! `crate::qemu::gdb`'s): the sockets beside the QMP socket, QEMU's extra options, the lines
+//! `crate::qemu::gdb`'s): the sockets in the case's work dir, QEMU's extra options, the lines
 //! that tell a person how to attach, and the pause after a failed boot. Nothing here runs
 //! unless one of the flags is given.
 //!
@@ -12,7 +12,7 @@
 //! - `--pause-on-fail`: the gdbstub is started only when a boot fails (the monitor's
 //!   `gdbserver`), so a boot runs exactly as without the flag and the stub's socket appears
 //!   only when there is something to debug. QMP cannot be added to a running QEMU, and the
-//!   boot's own QMP connection (QEMU is its client) cannot be shared, so the flag gives QEMU a
+//!   boot's own QMP connection (an inherited socket pair) cannot be shared, so the flag gives QEMU a
 //!   second QMP monitor from the start, listening on `qmp-debug.sock`, for a person's QMP
 //!   client.
 
@@ -26,7 +26,7 @@ use crate::postmortem::Postmortem;
 use crate::qemu::QemuCommand;
 use crate::qemu::gdb::{DebugElfs, DebugOptions, GdbEndpoint, GdbListen};
 use crate::qemu::process::QemuProcess;
-use crate::qemu::qmp::QmpSocket;
+use crate::qemu::qmp::SocketDir;
 use crate::report::Reporters;
 
 /// One boot's debugging: where its gdbstub and its person's QMP listen.
@@ -35,34 +35,38 @@ pub(crate) struct DebugBoot {
     gdb: GdbEndpoint,
     /// `--pause-on-fail`: the QMP socket QEMU listens on for a person.
     qmp: Option<PathBuf>,
+    /// Where the sockets are.
+    _dir: SocketDir,
     /// The gdb line's debugger (`gdb` or `gdb-multiarch`) and ELFs.
     arch: Arch,
     elfs: DebugElfs,
 }
 
 impl DebugBoot {
-    /// The debugging `options` ask of a boot whose QMP socket is `socket`; `None` when they ask
-    /// nothing. `elfs` finds what the debugger loads.
+    /// The debugging `options` ask of a boot whose work dir is `work_dir` (its sockets go
+    /// there); `None` when they ask nothing. `elfs` finds what the debugger loads.
     pub(crate) fn new(
         options: &DebugOptions,
-        socket: &QmpSocket,
+        work_dir: &std::path::Path,
         arch: Arch,
         elfs: impl FnOnce() -> DebugElfs,
-    ) -> Option<DebugBoot> {
+    ) -> std::io::Result<Option<DebugBoot>> {
         if !options.any() {
-            return None;
+            return Ok(None);
         }
+        let dir = SocketDir::new(work_dir)?;
         let listen = options.gdb.unwrap_or(GdbListen::Socket);
-        let gdb = GdbEndpoint::new(listen, socket.sibling("gdb.sock"));
-        Some(DebugBoot {
+        let gdb = GdbEndpoint::new(listen, dir.socket("gdb.sock"));
+        Ok(Some(DebugBoot {
             options: *options,
             gdb,
             qmp: options
                 .pause_on_fail
-                .then(|| socket.sibling("qmp-debug.sock")),
+                .then(|| dir.socket("qmp-debug.sock")),
+            _dir: dir,
             arch,
             elfs: elfs(),
-        })
+        }))
     }
 
     /// Whether the guest waits for the debugger to start it (`--gdb`).
