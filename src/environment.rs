@@ -23,6 +23,12 @@ pub trait Lookup {
     fn get_os(&self, name: &str) -> Option<OsString> {
         self.get(name).map(OsString::from)
     }
+
+    /// Whether any variable's name starts with `prefix`; `true` when that cannot be told
+    /// (a lookup that only answers by name).
+    fn any_named(&self, _prefix: &str) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(&str) -> Option<String>> Lookup for F {
@@ -42,6 +48,10 @@ impl Lookup for Process {
 
     fn get_os(&self, name: &str) -> Option<OsString> {
         std::env::var_os(name)
+    }
+
+    fn any_named(&self, prefix: &str) -> bool {
+        std::env::vars_os().any(|(k, _)| k.as_encoded_bytes().starts_with(prefix.as_bytes()))
     }
 }
 

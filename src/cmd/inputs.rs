@@ -57,6 +57,21 @@ pub fn var(vars: &impl Lookup, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// `qemu-test run …` when no `INPUT_*` variable is set at all (every run outside Actions):
+/// run's own arguments parsed by run's definition alone, without building the other
+/// subcommands (the whole command is most of clap's share of a run's start-up,
+/// BENCHMARKS.md). `None` when this does not apply or the line does not parse as it stands
+/// (help, a usage error): then [`parse`] parses and reports exactly as always.
+pub fn run_alone(argv: &[OsString], vars: &impl Lookup) -> Option<crate::cli::RunArgs> {
+    use clap::{Args, FromArgMatches};
+    if argv.get(1).is_none_or(|a| a != "run") || vars.any_named("INPUT_") {
+        return None;
+    }
+    let cmd = crate::cli::RunArgs::augment_args(Command::new("run").bin_name("qemu-test run"));
+    let matches = cmd.try_get_matches_from(&argv[1..]).ok()?;
+    crate::cli::RunArgs::from_arg_matches(&matches).ok()
+}
+
 /// Why the command line and inputs could not be parsed.
 #[derive(Debug)]
 pub enum ParseError {
@@ -279,6 +294,84 @@ mod tests {
             }) => *args,
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An environment with no variable at all (no input set).
+    struct NoVars;
+    impl Lookup for NoVars {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn any_named(&self, _: &str) -> bool {
+            false
+        }
+    }
+
+    fn argv(line: &[&str]) -> Vec<OsString> {
+        std::iter::once("qemu-test")
+            .chain(line.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    /// run's definition alone reads a command line exactly as the whole command does, and
+    /// leaves help, usage errors, other subcommands and any set input to [`parse`].
+    #[test]
+    fn run_alone_parses_as_the_whole_command_and_leaves_the_rest_to_it() {
+        for line in [
+            &["run", "--qemu-config", "q.toml", "--kernel", "k.elf"][..],
+            &[
+                "run",
+                "--suite",
+                "s.toml",
+                "--jobs",
+                "2",
+                "--timeout",
+                "30s",
+                "--dry-run",
+            ],
+            &[
+                "run",
+                "--test-suit",
+                "ts",
+                "--arch",
+                "riscv64",
+                "--test-case",
+                "smoke",
+            ],
+            &[
+                "run",
+                "--gdb",
+                "--qemu-config",
+                "q.toml",
+                "--success-regex",
+                "a",
+                "--success-regex",
+                "b",
+            ],
+        ] {
+            let fast = run_alone(&argv(line), &NoVars).expect("run's own line");
+            let whole = match parse::<Cli>(argv(line), &NoVars) {
+                Ok(Cli {
+                    command: Sub::Run(args),
+                }) => *args,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(format!("{fast:?}"), format!("{whole:?}"), "{line:?}");
+        }
+        for line in [
+            &["run", "--help"][..],
+            &["run", "--no-such-flag"],
+            &["run", "--version"],
+            &["check", "--config", "q.toml"],
+            &["--version"],
+            &[],
+        ] {
+            assert!(run_alone(&argv(line), &NoVars).is_none(), "{line:?}");
+        }
+        // Any INPUT_* variable: the whole command reads the inputs.
+        let with_input = argv(&["run", "--qemu-config", "q.toml"]);
+        assert!(run_alone(&with_input, &given(&[("timeout", "5s")])).is_none());
     }
 
     fn action(pairs: &[(&str, &str)]) -> ActionArgs {

@@ -15,7 +15,10 @@ use crate::error::exit;
 /// Parses the command line (with the action's `INPUT_*` variables) and runs it; returns the
 /// process exit code.
 pub async fn main() -> i32 {
-    let argv = std::env::args_os().collect();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(args) = inputs::run_alone(&argv, &crate::environment::process()) {
+        return run::run(&args).await;
+    }
     let cli = match inputs::parse::<Cli>(argv, &crate::environment::process()) {
         Ok(c) => c,
         Err(inputs::ParseError::Clap(e)) => {

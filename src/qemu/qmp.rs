@@ -105,7 +105,10 @@ impl Qmp {
         let greeting = tokio::time::timeout_at(give_up.into(), read_message(&mut read))
             .await
             .map_err(|_| {
-                io::Error::new(io::ErrorKind::TimedOut, "QEMU did not greet on its QMP socket")
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "QEMU did not greet on its QMP socket",
+                )
             })??;
         if greeting.get("QMP").is_none() {
             return Err(protocol(format!(
@@ -473,6 +476,9 @@ mod tests {
         let s = SocketDir::new(&work).unwrap();
         assert_eq!(s.socket("gdb.sock"), work.join("gdb.sock"));
         drop(s);
-        assert!(!work.exists(), "the empty work dir made for the sockets is removed");
+        assert!(
+            !work.exists(),
+            "the empty work dir made for the sockets is removed"
+        );
     }
 }

@@ -60,9 +60,7 @@ impl DebugBoot {
         Ok(Some(DebugBoot {
             options: *options,
             gdb,
-            qmp: options
-                .pause_on_fail
-                .then(|| dir.socket("qmp-debug.sock")),
+            qmp: options.pause_on_fail.then(|| dir.socket("qmp-debug.sock")),
             _dir: dir,
             arch,
             elfs: elfs(),
