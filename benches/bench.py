@@ -47,23 +47,21 @@ def match_to_exit(cmd, cwd, needle):
     return None if t_match is None else t_exit - t_match
 
 
-def launch_to_exit_qmp(cmd, cwd, sock):
-    """`cmd` started paused with QMP connecting to `sock`, as qemu-test starts QEMU: listen,
-    accept, send `qmp_capabilities` and `cont` at once; seconds from launch to exit."""
-    if os.path.exists(sock):
-        os.unlink(sock)
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(sock)
-    listener.listen(1)
+def launch_to_exit_qmp(cmd, cwd):
+    """`cmd` started paused with QMP on an inherited socket pair, as qemu-test starts QEMU:
+    `qmp_capabilities` and `cont` queued on our end, QEMU's end passed as `-chardev
+    socket,fd=N`; seconds from launch to exit."""
+    ours, qemus = socket.socketpair()
+    ours.sendall(b'{"execute":"qmp_capabilities"}\n{"execute":"cont"}\n')
+    fd = qemus.fileno()
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd + ["-qmp", f"unix:{sock},server=off", "-S"], cwd=cwd,
+    p = subprocess.Popen(cmd + ["-chardev", f"socket,id=qmp,fd={fd}", "-mon", "chardev=qmp,mode=control", "-S"],
+                         cwd=cwd, pass_fds=[fd],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    conn, _ = listener.accept()
-    conn.sendall(b'{"execute":"qmp_capabilities"}\n{"execute":"cont"}\n')
+    qemus.close()
     p.wait()
     t = time.perf_counter() - t0
-    conn.close()
-    listener.close()
+    ours.close()
     return t
 
 
@@ -177,7 +175,7 @@ def main():
     raw_qmp = raw + ["-device", "pvpanic-pci"]
     variants = {
         "raw QEMU, hello (launch->exit)": lambda: launch_to_exit(raw, work),
-        "raw QEMU + QMP as qemu-test starts it": lambda: launch_to_exit_qmp(raw_qmp, work, os.path.join(work, "qmp.sock")),
+        "raw QEMU + QMP as qemu-test starts it": lambda: launch_to_exit_qmp(raw_qmp, work),
         "qemu-test, hello (launch->exit)": lambda: launch_to_exit(qt_cmd("hello.elf"), work),
     }
     before = os.path.abspath(a.qemu_test_before) if a.qemu_test_before else None
