@@ -393,11 +393,13 @@ impl Script {
             }
             self.extracted_upto = line.no;
             if self.cases.len() >= MAX_CASES {
-                // Past the cap only the count matters: no captures, no allocation.
-                if self
-                    .extractors
-                    .iter()
-                    .any(|e| e.pattern.regex.is_match(line.text))
+                // Past the cap only the count matters: no captures, no allocation, and no
+                // second match where the screen's hit is already one.
+                if self.extract_screen.is_exact()
+                    || self
+                        .extractors
+                        .iter()
+                        .any(|e| e.pattern.regex.is_match(line.text))
                 {
                     self.dropped_cases += 1;
                 }

@@ -252,3 +252,26 @@ fn sends_are_named_with_control_characters_escaped() {
         "step 2: send 'run\\r\\u{3}'"
     );
 }
+
+/// Cases past [`MAX_CASES`] are counted, not kept: each line a test-case pattern matches counts
+/// once, a line the screen points at but no pattern matches does not.
+fn not_kept(extractor: &str, extra: &str) -> u64 {
+    let mut j = judge(&format!("[[testcases]]\npattern = '{extractor}'\n"));
+    let kept: String = (0..MAX_CASES).map(|i| format!("ok {i} t{i}\n")).collect();
+    j.feed(kept.as_bytes(), Duration::ZERO);
+    j.feed(extra.as_bytes(), Duration::ZERO);
+    let s = j.script().unwrap();
+    assert_eq!(s.cases().len(), MAX_CASES);
+    s.cases_not_kept()
+}
+
+#[test]
+fn cases_past_the_cap_are_counted_on_the_lines_that_match() {
+    let extra = "ok 1 more\nnot ok 2 x\nok 3 again\nok\nok 4 last\n";
+    // No assertion: the screen's hit is the match.
+    let plain = r"(?P<result>ok) \d+ (?P<test_case_id>\S+)";
+    assert_eq!(not_kept(plain, extra), 4);
+    // Anchored: `not ok 2 x` is pointed at by the relaxed screen but does not match.
+    let anchored = r"^(?P<result>ok) \d+ (?P<test_case_id>\S+)";
+    assert_eq!(not_kept(anchored, extra), 3);
+}
