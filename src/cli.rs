@@ -362,8 +362,8 @@ is matched too. The raw console is written to <out-dir>/<case>.log and the resul
 Console grammar (extra keys in the QEMU TOML or a suite case; see README \"Console grammar\"):
   [[steps]] expect, send, timeout, fail   typed after expect matched, in send_chunk-byte chunks
                                           send_delay apart (default 16 B / 5ms); all steps done
-                                          = pass when no success_regex; ostool 0.31
-                                          shell_check_steps and timeout are accepted too
+                                          = pass when no success_regex; ostool's
+                                          shell_check_steps (0.29) and timeout are accepted too
   [[milestones]] name, pattern, deadline, optional   ordered; missed = fail unless optional
   inactivity_timeout                      no console output for that long = timeout
   max_log_size = \"64MiB\"                  console log kept on disk (head + tail, marker between)

@@ -1,5 +1,5 @@
 //! The console grammar keys, shared by the QEMU TOML (extra keys ostool ignores) and suite cases:
-//! expect/send `steps` (and ostool 0.31's `shell_check_steps`), named `milestones`, test-case
+//! expect/send `steps` (and ostool 0.29's `shell_check_steps`), named `milestones`, test-case
 //! extraction (`testcases`/`extract`), built-in `fail_sets`, deadlines (`timeout`,
 //! `inactivity_timeout`), typing pace (`send_chunk`, `send_delay`) and `retries`/`retry_on`.
 //!
@@ -197,7 +197,8 @@ pub struct GrammarSpec {
     pub extract: Vec<ExtractSpec>,
     /// Names of built-in fail pattern sets, each with where it was written.
     pub fail_sets: Vec<(String, Location)>,
-    /// Whole-boot deadline (ostool 0.31 `timeout`).
+    /// Whole-boot deadline (ostool's `timeout`, seconds there; ostool 0.24.1, tgoskits' lock,
+    /// has it).
     pub timeout: Option<Duration>,
     pub inactivity_timeout: Option<Duration>,
     pub send_chunk: Option<usize>,
@@ -558,7 +559,7 @@ impl TomlReader<'_> {
         })
     }
 
-    /// One `shell_check_steps` entry (ostool 0.29/0.31), read; see [`ShellCheck::steps`].
+    /// One `shell_check_steps` entry (ostool 0.29), read; see [`ShellCheck::steps`].
     fn shell_step(&self, t: &dyn TableLike, at: Location) -> Result<ShellCheck, Error> {
         let what = "a shell_check_steps entry";
         self.only(
