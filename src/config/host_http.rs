@@ -44,7 +44,8 @@ pub struct HostHttpSpec {
     pub location: Location,
 }
 
-const KEYS: &[&str] = &[
+/// The table's keys (also how a top-level `port` is recognised as belonging here).
+pub(crate) const KEYS: &[&str] = &[
     "bind",
     "port",
     "body",

@@ -263,6 +263,27 @@ pub(crate) fn syntax_error(source: &SourceText, err: &toml_edit::TomlError) -> E
 /// An unknown top-level key: an error when it is close to a known key, else a warning (the one
 /// policy, [`field::unknown_key`]).
 fn unknown_key(key: &str, location: Location) -> Result<Warning, Error> {
+    // A key of one of the tables written at the top level (before its header, or without it).
+    let table = if crate::config::host_http::KEYS.contains(&key) {
+        Some(("`[host_http_server]`", "`[host_http_server]`"))
+    } else if key == "shell_cmd" {
+        Some((
+            "a `[[shell_check_steps]]` entry",
+            "a `[[shell_check_steps]]` entry (or use `shell_init_cmd` for one command at the prompt)",
+        ))
+    } else {
+        None
+    };
+    if let Some((table, fix)) = table {
+        return Err(Error::config(format!(
+            "`{key}` is a key of {table}, not of the QEMU config's top level"
+        ))
+        .at(location)
+        .help(format!(
+            "move it into {fix}; a table's keys follow its header, top-level keys come before \
+             the first header"
+        )));
+    }
     let known = known_keys();
     let message = field::unknown_key(
         key,
@@ -459,6 +480,24 @@ mod tests {
             "`${package}` is not a known variable (ostool's package directory, not substituted \
              here) and reaches QEMU as written; only ${workspaceFolder} (or ${workspace}) and \
              ${env:NAME} are substituted"
+        );
+    }
+
+    /// A table's key written at the top level says where it belongs (it would be ignored).
+    #[test]
+    fn table_keys_at_the_top_level_name_their_table() {
+        let e = parse("args = []\nport = 18281\n[host_http_server]\nbind = \"127.0.0.1\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "`port` is a key of `[host_http_server]`, not of the QEMU config's top level"
+        );
+        assert_eq!(e.location.map(|l| l.line), Some(2));
+        let e = parse("shell_cmd = \"ls\"\n").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`shell_cmd` is a key of a `[[shell_check_steps]]` entry"),
+            "{e}"
         );
     }
 
