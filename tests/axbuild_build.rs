@@ -543,7 +543,12 @@ fn run_with_shim_of(
     triple: &str,
     extra_env: &[(&str, &str)],
 ) -> std::process::Output {
-    let fixture = common::fixtures::fixture("aarch64-baremetal/hello.elf");
+    // The kernel the stand-in "builds": `<scratch>/kernel.elf` when a test made one.
+    let own = s.path().join("kernel.elf");
+    let fixture = match own.is_file() {
+        true => own,
+        false => common::fixtures::fixture("aarch64-baremetal/hello.elf"),
+    };
     let bin = common::fake_qemu::script(s, "cargo", &cargo_shim_for(rec, &fixture, bin, triple));
     common::fake_qemu::script(
         s,
@@ -973,7 +978,9 @@ fn starryos_builds_its_package_freestanding_as_axbuild_does_on_every_arch() {
         // No std build's generated files; what is not reproduced is said.
         assert!(!stdout.contains("# build writes:"), "{stdout}");
         for note in [
-            "# build note: axbuild then writes the kernel's symbol table into its .kallsyms",
+            "# build then writes: the kernel's symbol table into its .kallsyms section, as \
+             axbuild does (rust-nm -n <elf> | gen_ksym, padded to the section, rust-objcopy \
+             --update-section .kallsyms=<table> <elf>)",
             "# build note: axbuild builds a case's own programs",
         ] {
             assert!(stdout.contains(note), "{note}\n{stdout}");
@@ -1074,7 +1081,45 @@ fn starryos_build_runs_axbuilds_command_and_boots_what_it_built() {
     let ws = starry_workspace(&s);
     let before = walk(&ws);
     let target = "aarch64-unknown-none-softfloat";
+    // The kernel has StarryOS' .kallsyms reserve (4 KiB here); rust-nm and rust-objcopy are
+    // binutils' for aarch64, gen_ksym a stand-in that records its input and writes a table.
+    let reserve = s.path().join("reserve");
+    std::fs::write(&reserve, vec![0u8; 4096]).unwrap();
+    let objcopy = std::process::Command::new("aarch64-linux-gnu-objcopy")
+        .arg(format!("--add-section=.kallsyms={}", reserve.display()))
+        .arg(common::fixtures::fixture("aarch64-baremetal/hello.elf"))
+        .arg(s.path().join("kernel.elf"))
+        .status()
+        .expect("aarch64-linux-gnu-objcopy (binutils-aarch64-linux-gnu)");
+    assert!(objcopy.success());
+    common::fake_qemu::script(&s, "rust-nm", "exec aarch64-linux-gnu-nm \"$@\"");
+    common::fake_qemu::script(&s, "rust-objcopy", "exec aarch64-linux-gnu-objcopy \"$@\"");
+    let ksym_in = s.path().join("ksym-in");
+    common::fake_qemu::script(
+        &s,
+        "gen_ksym",
+        &format!("cat > {}; printf KSYMTABLE", ksym_in.display()),
+    );
     let (rec, output) = builds_and_passes(&s, &ws, "starryos", target);
+    // The symbols axbuild keeps went in; the booted kernel carries the table, padded.
+    let symbols = std::fs::read_to_string(&ksym_in).unwrap();
+    assert!(symbols.contains("0000000040080000 T _start\n"), "{symbols}");
+    assert!(!symbols.contains("__image_size"), "{symbols}");
+    let kernel = s
+        .out()
+        .join("cases/starryos.qemu.system_aarch64/kernel.elf");
+    let data = std::fs::read(&kernel).unwrap();
+    let elf = object::File::parse(&*data).unwrap();
+    use object::{Object, ObjectSection};
+    let table = elf
+        .section_by_name(".kallsyms")
+        .unwrap()
+        .data()
+        .unwrap()
+        .to_vec();
+    let mut expected = b"KSYMTABLE".to_vec();
+    expected.resize(4096, 0);
+    assert_eq!(table, expected);
 
     assert_eq!(lines(&rec.join("cwd")), [ws.display().to_string()]);
     let argv = lines(&rec.join("argv"));
@@ -1103,8 +1148,21 @@ fn starryos_build_runs_axbuilds_command_and_boots_what_it_built() {
         "{env:?}"
     );
     // The run says what it does not reproduce, before the build.
-    assert!(output.contains(".kallsyms"), "{output}");
+    assert!(
+        output.contains("build then writes: the kernel's symbol table"),
+        "{output}"
+    );
     assert_eq!(walk(&ws), before);
+
+    // Without gen_ksym the case is an error saying how to install it (axbuild installs it).
+    std::fs::remove_file(s.path().join("bin/gen_ksym")).unwrap();
+    let out = run_with_shim_of(&s, &ws, &rec, "starryos", target, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}{}", s.results()).contains("gen_ksym is not on PATH"),
+        "{stdout}{stderr}"
+    );
 }
 
 // AxVisor's refusal of features that name a platform (`axvisor/build/mod.rs` `to_cargo_config`

@@ -455,6 +455,7 @@ fn recipe(req: &CargoRequest<'_>, target_dir: &Path, flow: Flow) -> Result<Recip
         artifact: Artifact::CargoBin(req.package.bin.clone()),
         generated,
         notes,
+        post: Vec::new(),
     })
 }
 

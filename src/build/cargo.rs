@@ -215,6 +215,7 @@ pub fn cargo_recipe(req: &CargoRequest<'_>) -> Result<Recipe, Error> {
         artifact: Artifact::CargoBin(req.package.bin.clone()),
         generated: Vec::new(),
         notes: Vec::new(),
+        post: Vec::new(),
     })
 }
 

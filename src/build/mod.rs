@@ -8,7 +8,8 @@ pub mod cargo;
 pub mod elf;
 pub mod exec;
 pub mod format;
+pub mod kallsyms;
 pub mod recipe;
 
 pub use exec::run_build;
-pub use recipe::{Artifact, BuildCommand, GeneratedFile, Recipe};
+pub use recipe::{Artifact, BuildCommand, GeneratedFile, PostStep, Recipe};

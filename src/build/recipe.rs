@@ -44,6 +44,31 @@ pub struct Recipe {
     /// `# build note:` and by a run before the build).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What is done to the kernel after the command built it, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post: Vec<PostStep>,
+}
+
+/// A step on the built kernel before it is booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStep {
+    /// StarryOS' symbol table written into the ELF's `.kallsyms` section (see
+    /// [`crate::build::kallsyms`]).
+    Kallsyms,
+}
+
+impl PostStep {
+    /// What the step does, for `--dry-run` (`# build then:`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            PostStep::Kallsyms => {
+                "the kernel's symbol table into its .kallsyms section, as axbuild does \
+                 (rust-nm -n <elf> | gen_ksym, padded to the section, rust-objcopy \
+                 --update-section .kallsyms=<table> <elf>)"
+            }
+        }
+    }
 }
 
 /// A file a build needs that the build stage writes first (axbuild's `--config` file, linker
@@ -68,6 +93,7 @@ impl Recipe {
             artifact: Artifact::File(kernel.to_path_buf()),
             generated: Vec::new(),
             notes: Vec::new(),
+            post: Vec::new(),
         }
     }
 
@@ -85,6 +111,7 @@ impl Recipe {
             artifact: Artifact::File(cwd.join(artifact)),
             generated: Vec::new(),
             notes: Vec::new(),
+            post: Vec::new(),
         }
     }
 

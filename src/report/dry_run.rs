@@ -127,6 +127,9 @@ fn write_case(
             for f in &recipe.generated {
                 writeln!(out, "# build writes: {} ({})", f.path.display(), f.purpose)?;
             }
+            for step in &recipe.post {
+                writeln!(out, "# build then writes: {}", step.describe())?;
+            }
             for n in &recipe.notes {
                 writeln!(out, "# build note: {n}")?;
             }

@@ -269,6 +269,15 @@ impl CaseRun<'_> {
         let mut on_output = |bytes: &[u8]| reporters.emit(Event::BuildOutput { case: name, bytes });
         let elf =
             crate::build::exec::run_build(&recipe, case.build_timeout, &mut on_output).await?;
+        for step in &recipe.post {
+            self.note(
+                Level::Info,
+                &format!("build then writes: {}", step.describe()),
+            );
+            match step {
+                crate::build::PostStep::Kallsyms => crate::build::kallsyms::write(&elf)?,
+            }
+        }
         if let Some(dir) = case.kernel.parent() {
             create_dir(&case.out_dir, dir)?;
         }

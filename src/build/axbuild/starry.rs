@@ -18,12 +18,11 @@
 //! - ostool 0.24.1 `build/cargo_pipeline.rs`: the argument order and the environment order (as
 //!   for the std build).
 //!
-//! Not reproduced (each said by `--dry-run` as a `# build note:`): after cargo, axbuild writes
-//! the kernel's symbol table into its `.kallsyms` section (`rust-nm`, `gen_ksym`,
-//! `rust-objcopy --update-section`, installing the tools when missing); the kernel qemu-test
-//! boots keeps that section as the linker reserved it. A case's own programs (its `CMakeLists.txt`,
-//! `c/`, `sh/`, `python/` assets) are built and injected into a copy of the rootfs by axbuild
-//! before the boot; qemu-test boots the rootfs image as it is.
+//! After cargo, the kernel's symbol table is written into its `.kallsyms` section as axbuild's
+//! `generate_kallsyms` does ([`crate::build::kallsyms`]); StarryOS reads it when it mounts
+//! procfs. Not reproduced (said by `--dry-run` as a `# build note:`): a case's own programs
+//! (its `CMakeLists.txt`, `c/`, `sh/`, `python/` assets) are built and injected into a copy of
+//! the rootfs by axbuild before the boot; qemu-test boots the rootfs image as it is.
 
 use std::path::Path;
 
@@ -32,7 +31,7 @@ use super::{
     set_var, truthy,
 };
 use crate::build::cargo::CargoRequest;
-use crate::build::recipe::{Artifact, BuildCommand, Recipe};
+use crate::build::recipe::{Artifact, BuildCommand, PostStep, Recipe};
 use crate::error::Error;
 
 /// The package `starry test qemu` builds (axbuild's `STARRY_PACKAGE`).
@@ -129,12 +128,6 @@ pub fn recipe(
     }
     args.extend(["--message-format".into(), "json-render-diagnostics".into()]);
     notes.push(
-        "axbuild then writes the kernel's symbol table into its .kallsyms section (rust-nm, \
-         gen_ksym, rust-objcopy); not done here: the section stays as linked, so StarryOS' own \
-         backtraces name no symbols"
-            .into(),
-    );
-    notes.push(
         "axbuild builds a case's own programs (CMakeLists.txt, c/, sh/, python/ assets) into a \
          copy of the rootfs before the boot; not done here: the rootfs image boots as it is"
             .into(),
@@ -150,6 +143,7 @@ pub fn recipe(
         artifact: Artifact::CargoBin(bin.unwrap_or_else(|| req.package.bin.clone())),
         generated: Vec::new(),
         notes,
+        post: vec![PostStep::Kallsyms],
     })
 }
 
