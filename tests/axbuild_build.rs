@@ -1315,3 +1315,142 @@ fn a_platform_checked_build_runs_and_boots() {
     let argv = lines(&rec.join("argv"));
     assert!(argv.contains(&"ax-std/fs,fs".to_string()), "{argv:?}");
 }
+
+// ArceOS' build files may name the package they build: `package = "…"` (tgoskits'
+// `test-suit/arceos/board-orangepi-5-plus/` and `axtest/sg2002-usb-msc/` build files).
+// axbuild reads it as `ArceosBuildFile::package` (`arceos/build/types.rs`); with no `--package`
+// the request's package is the build file's (`context/resolve.rs` `prepare_arceos_request`:
+// `cli.package.or(config_selectors.package)`), which its board tests always take
+// (`arceos/test/board.rs` `test_board_build_args`: `package: Some(group.package)`, "must set
+// `package`"), found as the workspace member of that name in `cargo metadata`
+// (`context/workspace.rs` `workspace_member_dir`); ostool's command then says `-p <package>`.
+// Its QEMU flows pass the case directory's own `Cargo.toml` package as `--package` instead
+// (`arceos/test/discovery.rs` `load_rust_qemu_case`).
+
+/// The board group's build file, vendored unmodified from tgoskits.
+const ARCEOS_BOARD_BUILD: &str =
+    "test-suit/arceos/board-orangepi-5-plus/build-aarch64-unknown-none-softfloat.toml";
+
+/// A small real cargo workspace holding tgoskits' `apps/arceos/helloworld` manifest (vendored),
+/// a stand-in ax-std, the aarch64 std target spec and the vendored board build file naming
+/// `package = "arceos-helloworld"`; no `Cargo.toml` beside the build file.
+fn arceos_board_workspace(s: &Scratch) -> PathBuf {
+    let ws = s.path().join("aws");
+    let write = |rel: &str, text: &str| {
+        let p = ws.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let vendored = |rel: &str| std::fs::read_to_string(data().join(rel)).unwrap();
+    write(
+        "Cargo.toml",
+        "[workspace]\nresolver = \"3\"\nmembers = [\"apps/arceos/helloworld\", \
+         \"os/arceos/ulib/axstd\"]\n\n[workspace.package]\nedition = \"2024\"\n\n\
+         [workspace.dependencies]\nax-std = { path = \"os/arceos/ulib/axstd\" }\n",
+    );
+    for rel in [
+        "apps/arceos/helloworld/Cargo.toml",
+        "scripts/targets/std/pie/aarch64-unknown-linux-musl.json",
+        ARCEOS_BOARD_BUILD,
+    ] {
+        write(rel, &vendored(rel));
+    }
+    write("apps/arceos/helloworld/src/main.rs", "fn main() {}\n");
+    write(
+        "os/arceos/ulib/axstd/Cargo.toml",
+        "[package]\nname = \"ax-std\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [features]\ndefault = []\narceos = []\n",
+    );
+    write("os/arceos/ulib/axstd/src/lib.rs", "");
+    write("qemu-aarch64.toml", common::BAREMETAL_CONFIG);
+    ws
+}
+
+/// `run --build-config <ws>/<ARCEOS_BOARD_BUILD> --dry-run` in `ws`: its output.
+fn arceos_board_dry_run(s: &Scratch, ws: &Path) -> std::process::Output {
+    let build = ws.join(ARCEOS_BOARD_BUILD);
+    let qemu = ws.join("qemu-aarch64.toml");
+    s.run(&[
+        "run",
+        "--build-config",
+        build.to_str().unwrap(),
+        "--qemu-config",
+        qemu.to_str().unwrap(),
+        "--workspace",
+        ws.to_str().unwrap(),
+        "--dry-run",
+    ])
+}
+
+#[test]
+fn an_arceos_build_file_builds_the_package_it_names() {
+    let s = Scratch::new();
+    let ws = arceos_board_workspace(&s);
+    let out = arceos_board_dry_run(&s, &ws);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stderr.contains("unknown key"), "{stderr}");
+    let (env, args) = build_line(&stdout, "");
+    let musl = "aarch64-unknown-linux-musl";
+    assert_eq!(
+        env,
+        expected_env(
+            &ws,
+            musl,
+            "-mgeneral-regs-only",
+            &[
+                ("AX_TARGET", "aarch64-unknown-none-softfloat".into()),
+                ("SMP", "1".into()),
+            ],
+        )
+    );
+    // `features = []`, helloworld does not depend on `log`: no `--features` (ostool leaves the
+    // flag out for none); the ArceOS flow has no `--bin`.
+    let mut expected = expected_args_of(&s, musl, "arceos-helloworld", "", None);
+    let at = expected.iter().position(|a| a == "--features").unwrap();
+    expected.drain(at..at + 2);
+    assert_eq!(args, expected);
+    // The kernel is that package's bin.
+    assert!(stdout.contains("arceos-helloworld"), "{stdout}");
+}
+
+#[test]
+fn a_package_the_workspace_does_not_have_is_an_error_at_the_key() {
+    let s = Scratch::new();
+    let ws = arceos_board_workspace(&s);
+    let build = ws.join(ARCEOS_BOARD_BUILD);
+    let text_of = std::fs::read_to_string(&build).unwrap();
+    std::fs::write(
+        &build,
+        text_of.replace("\"arceos-helloworld\"", "\"arceos-helloword\""),
+    )
+    .unwrap();
+    let out = arceos_board_dry_run(&s, &ws);
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains(&format!(
+            "{}:1:11: `package = \"arceos-helloword\"` names no package of the workspace: the \
+             workspace {} has no member package `arceos-helloword` (cargo metadata lists \
+             arceos-helloworld, ax-std)",
+            build.display(),
+            ws.display()
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("help: name a package of the workspace's members"),
+        "{all}"
+    );
+    // A non-string `package` is refused at its value, as axbuild's serde would refuse it.
+    std::fs::write(&build, text_of.replace("\"arceos-helloworld\"", "3")).unwrap();
+    let out = arceos_board_dry_run(&s, &ws);
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert!(
+        all.contains(&format!(
+            "{}:1:11: `package` must be a string, found integer",
+            build.display()
+        )),
+        "{all}"
+    );
+}

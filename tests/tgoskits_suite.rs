@@ -42,7 +42,7 @@ fn every_qemu_and_board_run_config_checks_clean() {
         .into_iter()
         .filter(|p| !is_build_file(p) && !p.ends_with("Cargo.toml"))
         .collect();
-    assert_eq!(files.len(), 20, "{files:?}");
+    assert_eq!(files.len(), 21, "{files:?}");
     for f in files {
         // Board run configs are U-Boot configs (board::uboot), QEMU configs are QEMU configs.
         let board = f
@@ -226,8 +226,8 @@ fn the_tree_is_discovered_and_named_as_axbuild_does() {
         (
             &["--test-group", "nrmal"][..],
             format!(
-                "error: no test group 'nrmal' under {}; groups: arceos/axtest, axvisor/normal, \
-                 axvisor/uefi, starryos/qemu\n  help: did you mean `normal`?",
+                "error: no test group 'nrmal' under {}; groups: arceos/axtest, \
+                 arceos/board-orangepi-5-plus, axvisor/normal, axvisor/uefi, starryos/qemu\n  help: did you mean `normal`?",
                 root.display()
             ),
         ),
@@ -410,7 +410,7 @@ fn every_build_file_loads_in_the_axbuild_shape() {
         .into_iter()
         .filter(|p| is_build_file(p))
         .collect();
-    assert_eq!(files.len(), 20, "{files:?}");
+    assert_eq!(files.len(), 22, "{files:?}");
     for f in &files {
         let b = BoardConfig::load(f).unwrap();
         assert!(
@@ -419,6 +419,16 @@ fn every_build_file_loads_in_the_axbuild_shape() {
             f.display(),
             b.warnings
         );
+        // ArceOS' board and sg2002 builds name their package, the others none.
+        let package = b.package.as_ref().map(|p| p.name.as_str());
+        let named = match f.parent().unwrap().file_name().unwrap().to_str().unwrap() {
+            "board-orangepi-5-plus" if f.to_str().unwrap().contains("/arceos/") => {
+                Some("arceos-helloworld")
+            }
+            "sg2002-usb-msc" => Some("arceos-axtest-sg2002-usb-msc"),
+            _ => None,
+        };
+        assert_eq!(package, named, "{}", f.display());
         let name = f.file_name().unwrap().to_str().unwrap();
         assert!(
             name.starts_with(&format!("build-{}", b.target)),

@@ -130,7 +130,7 @@ fn tgoskits_uboot_tomls_read_timeout_and_uboot_cmd() {
 #[test]
 fn board_run_configs_read_board_type_and_shell_keys() {
     let files = board_run_configs(&data("tgoskits/test-suit"));
-    assert_eq!(files.len(), 6, "{files:?}");
+    assert_eq!(files.len(), 7, "{files:?}");
     for f in &files {
         let c = load(f, &[]).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(c.board_type.is_some(), "{}", f.display());

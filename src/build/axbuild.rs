@@ -27,6 +27,8 @@
 //!   test-suit packages through the same std build (no `--bin`, `AX_ARCH`,
 //!   `AXVISOR_VM_CONFIGS`); the axtest group's `--cfg axtest` and coverage's flags and feature
 //!   (`support/axtest_coverage.rs`) through `append_encoded_rustflags` (`build/info.rs`);
+//!   a build file's `package` as the package when the file has no `Cargo.toml` beside it
+//!   (`context/{resolve,workspace}.rs`, [`named_package_dir`]);
 //! - ostool: `cargo build --config <file> -p … --target … -Z unstable-options --target-dir …
 //!   --features … <args> --release --message-format json-render-diagnostics`, run in the
 //!   workspace root with `WORKSPACE_FOLDER` set first and the other variables sorted by name,
@@ -475,6 +477,31 @@ fn checked_features(
         check_platform_features(board, &features, workspace, &mut notes)?;
     }
     Ok((features, notes))
+}
+
+/// The directory of the package a build file's `package` names (ArceOS' board and axtest
+/// builds), as axbuild resolves it when no `--package` is given (`context/resolve.rs`
+/// `prepare_arceos_request`: the CLI's package, else the build file's; `context/workspace.rs`:
+/// the workspace member of that name in `cargo metadata`). `None` when the file names none.
+/// axbuild's QEMU test flows pass the case's own package (its `Cargo.toml`) as the CLI's, so a
+/// caller with that package uses it instead.
+pub fn named_package_dir(board: &BoardConfig, workspace: &Path) -> Result<Option<PathBuf>, Error> {
+    let Some(package) = &board.package else {
+        return Ok(None);
+    };
+    metadata::member_dir(workspace, &package.name)
+        .map(Some)
+        .map_err(|why| {
+            Error::config(format!(
+                "`package = \"{}\"` names no package of the workspace: {why}",
+                package.name
+            ))
+            .at(package.location.clone())
+            .help(
+                "name a package of the workspace's members (its `[package] name`), or run \
+                 from the workspace root that has it",
+            )
+        })
 }
 
 /// What `check` learns of a build file of the new shape that `package` (its package's name)

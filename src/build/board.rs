@@ -70,6 +70,13 @@ pub struct BoardPath {
     pub location: Location,
 }
 
+/// A name written in the board config, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardName {
+    pub name: String,
+    pub location: Location,
+}
+
 /// A parsed board config: what to pass to cargo to build the hypervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardConfig {
@@ -96,6 +103,9 @@ pub struct BoardConfig {
     pub max_cpu_num: Option<u64>,
     /// axbuild's `env = { … }`: set for cargo, in file order.
     pub env: Vec<(String, String)>,
+    /// axbuild's `package` (ArceOS' build files): the workspace member to build when nothing
+    /// else names one, with where it is written.
+    pub package: Option<BoardName>,
     /// Unknown keys, reported but not fatal.
     pub warnings: Vec<Warning>,
 }
@@ -111,7 +121,8 @@ const KNOWN_KEYS: [&str; 7] = [
 ];
 
 /// Keys of the axbuild shape.
-const AXBUILD_KEYS: [&str; 6] = [
+const AXBUILD_KEYS: [&str; 7] = [
+    "package",
     "target",
     "features",
     "log",
@@ -183,6 +194,7 @@ impl BoardConfig {
             axbuild: false,
             max_cpu_num: None,
             env: Vec::new(),
+            package: None,
             warnings: reader.unknown_keys(&KNOWN_KEYS)?,
         })
     }
@@ -308,6 +320,7 @@ impl Reader<'_> {
             axbuild: true,
             max_cpu_num,
             env: self.env()?,
+            package: self.package()?,
             warnings,
         })
     }
@@ -331,6 +344,23 @@ impl Reader<'_> {
                 .help(format!("quote the value: `{k} = \"...\"`"))),
             })
             .collect()
+    }
+
+    /// `package = "…"`: a non-empty string (axbuild's `ArceosBuildFile::package`).
+    fn package(&self) -> Result<Option<BoardName>, Error> {
+        let Some(item) = self.table.get("package") else {
+            return Ok(None);
+        };
+        match item.as_str() {
+            Some(s) if !s.is_empty() => Ok(Some(BoardName {
+                name: s.to_string(),
+                location: self.at(item.span()),
+            })),
+            Some(_) => Err(Error::config("`package` must not be empty")
+                .at(self.at(item.span()))
+                .help("name the workspace package to build, or remove `package`")),
+            None => Err(self.wrong_type("package", item, "a string")),
+        }
     }
 
     fn at(&self, span: Option<Range<usize>>) -> Location {

@@ -131,8 +131,9 @@ pub(super) fn notes(root: &Path) -> Result<Vec<Warning>, Error> {
             continue;
         }
         let board = BoardConfig::load(&path)?;
-        let dir = testsuit::package_dir(root, &path);
-        let package = match crate::build::cargo::PackageInfo::read(&dir) {
+        let package = match testsuit::package_dir(root, &path)
+            .and_then(|dir| crate::build::cargo::PackageInfo::read(&dir))
+        {
             Ok(p) => p.name,
             Err(e) => {
                 notes.push(note_at(

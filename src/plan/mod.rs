@@ -664,7 +664,13 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
 fn kernel_source(inputs: &CaseInputs, workspace: &Path) -> Result<Option<KernelSource>, Error> {
     if let Some(board_path) = &inputs.build_config {
         let board = BoardConfig::load(board_path)?;
-        let package = PackageInfo::read(inputs.package_dir.as_deref().unwrap_or(workspace))?;
+        // The case's own package (a suite's wrapper), else the one the build file names.
+        let named = match &inputs.package_dir {
+            Some(_) => None,
+            None => crate::build::axbuild::named_package_dir(&board, workspace)?,
+        };
+        let dir = inputs.package_dir.as_deref().or(named.as_deref());
+        let package = PackageInfo::read(dir.unwrap_or(workspace))?;
         return Ok(Some(KernelSource::Cargo {
             board: Box::new(board),
             package,

@@ -232,12 +232,12 @@ fn unknown_group(root: &Path, wanted: &str, groups: &[String]) -> Result<(), Err
 }
 
 /// The cases as a suite: workspace = the directory holding `test-suit`, the package to build
-/// from the wrapper's `Cargo.toml` or the os's package ([`os_package_dir`]), the rootfs a config names under
+/// as [`package_dir`] finds it, the rootfs a config names under
 /// `${workspace}/tmp/axbuild/rootfs/` as an image from tgosimages, and `requires` ([`requires`]).
 pub fn to_suite(root: &Path, cases: &[TestSuitCase]) -> Result<Suite, Error> {
     let mut out = Vec::new();
     for c in cases {
-        let package_dir = package_dir(root, &c.build_config);
+        let package_dir = package_dir(root, &c.build_config)?;
         let config = crate::config::QemuConfig::load(&c.qemu_config)?;
         let mut rootfs = rootfs_named(&config).into_iter();
         let (rootfs, extra_images) = (rootfs.next(), rootfs.collect::<Vec<_>>());
@@ -300,11 +300,17 @@ fn requires(c: &TestSuitCase, extension: Option<&str>) -> Vec<String> {
 }
 
 /// The package a build file under `root` (the test-suit directory) builds: its wrapper's own
-/// (`Cargo.toml` beside it, as ArceOS' test packages), else its os's ([`os_package_dir`]).
-pub fn package_dir(root: &Path, build_config: &Path) -> PathBuf {
+/// (`Cargo.toml` beside it, as ArceOS' test packages: axbuild's QEMU flows pass the case's
+/// package as `--package`), else the one its `package` names (ArceOS' board builds, see
+/// `build::axbuild::named_package_dir`), else its os's ([`os_package_dir`]).
+pub fn package_dir(root: &Path, build_config: &Path) -> Result<PathBuf, Error> {
     let wrapper = build_config.parent().unwrap_or(root);
     if wrapper.join("Cargo.toml").is_file() {
-        return wrapper.to_path_buf();
+        return Ok(wrapper.to_path_buf());
+    }
+    let board = crate::build::board::BoardConfig::load(build_config)?;
+    if let Some(dir) = crate::build::axbuild::named_package_dir(&board, &workspace_of(root))? {
+        return Ok(dir);
     }
     let os = build_config
         .strip_prefix(root)
@@ -312,7 +318,7 @@ pub fn package_dir(root: &Path, build_config: &Path) -> PathBuf {
         .and_then(|rel| rel.components().next())
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .unwrap_or_default();
-    workspace_of(root).join(os_package_dir(&os))
+    Ok(workspace_of(root).join(os_package_dir(&os)))
 }
 
 /// Where an os's kernel package is in the workspace: `os/<os>`, but StarryOS' `starryos`

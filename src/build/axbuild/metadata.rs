@@ -1,4 +1,5 @@
-//! The workspace's platform packages as axbuild reads them for AxVisor's build
+//! The workspace's members as axbuild reads them: the package a build file's `package` names
+//! (`context/workspace.rs` `workspace_member_dir`), and the platform packages for AxVisor's build
 //! (`axvisor/build/metadata.rs` `platform_feature_names`, over `build/platform.rs`
 //! `cached_workspace_metadata`): `cargo metadata --no-deps` of the workspace root manifest, every
 //! package's `[package.metadata.axplat]` read as its `AxplatMetadata` (kebab-case `platform`,
@@ -30,15 +31,51 @@ pub struct Platform {
     pub package: String,
 }
 
-/// What [`platforms`] answers for one workspace.
-type Answer = Result<Vec<Platform>, String>;
+/// The workspace's members as `cargo metadata --no-deps` lists them, or why it gave none (its
+/// first line of errors).
+type Answer = Result<Vec<cargo_metadata::Package>, String>;
 
 /// Answers per workspace root, for this process (axbuild caches its metadata the same way).
 static CACHE: Mutex<Vec<(PathBuf, Answer)>> = Mutex::new(Vec::new());
 
 /// The platforms the workspace's packages declare, sorted by name; `Err` is why `cargo
 /// metadata` gave none (its first line of errors).
-pub fn platforms(workspace: &Path) -> Answer {
+pub fn platforms(workspace: &Path) -> Result<Vec<Platform>, String> {
+    members(workspace).map(|packages| from_packages(&packages))
+}
+
+/// The directory of the workspace member named `package`, as axbuild finds the package a build
+/// file's `package` names (`context/workspace.rs` `workspace_member_dir`: the member's manifest
+/// in `cargo metadata`, its directory); `Err` says why there is none.
+pub fn member_dir(workspace: &Path, package: &str) -> Result<PathBuf, String> {
+    let packages = members(workspace)?;
+    packages
+        .iter()
+        .find(|p| p.name.as_str() == package)
+        .and_then(|p| p.manifest_path.parent())
+        .map(|dir| dir.as_std_path().to_path_buf())
+        .ok_or_else(|| {
+            format!(
+                "the workspace {} has no member package `{package}` (cargo metadata lists {})",
+                workspace.display(),
+                list(&packages)
+            )
+        })
+}
+
+/// Up to ten member names, for messages.
+fn list(packages: &[cargo_metadata::Package]) -> String {
+    let mut names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    match names.len() {
+        0 => "none".into(),
+        n if n > 10 => format!("{}, … ({n} in all)", names[..10].join(", ")),
+        _ => names.join(", "),
+    }
+}
+
+/// The workspace's members, from the cache or `cargo metadata`.
+fn members(workspace: &Path) -> Answer {
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, answer)) = cache.iter().find(|(w, _)| w == workspace) {
         return answer.clone();
@@ -72,7 +109,13 @@ fn read(workspace: &Path) -> Answer {
                 manifest.display()
             )
         })?;
-    Ok(from_packages(&metadata.packages))
+    let members: std::collections::HashSet<_> = metadata.workspace_members.iter().collect();
+    Ok(metadata
+        .packages
+        .iter()
+        .filter(|p| members.contains(&p.id))
+        .cloned()
+        .collect())
 }
 
 /// The platforms of `packages` (one entry per name, the first package declaring it).
