@@ -23,7 +23,7 @@ use regex_automata::meta::{self, Regex};
 use regex_automata::{Input, MatchKind};
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
-    Literal, Repetition,
+    Literal, Repetition, literal,
 };
 
 use super::Pattern;
@@ -65,11 +65,15 @@ impl Screen {
         let relaxed = parsed.map(|hirs| hirs.iter().map(relax).collect::<Vec<_>>());
         let mode = match relaxed {
             Some(hirs) if hirs.is_empty() => Mode::Never,
-            Some(hirs) => hirs
-                .chunks(GROUP_SIZE)
-                .map(build)
-                .collect::<Option<Vec<Regex>>>()
-                .map_or(Mode::EveryLine, Mode::Groups),
+            Some(hirs) => {
+                let (alone, shared): (Vec<Hir>, Vec<Hir>) = hirs.into_iter().partition(weak_prefix);
+                alone
+                    .chunks(1)
+                    .chain(shared.chunks(GROUP_SIZE))
+                    .map(build)
+                    .collect::<Option<Vec<Regex>>>()
+                    .map_or(Mode::EveryLine, Mode::Groups)
+            }
             None => Mode::EveryLine,
         };
         Screen { mode, exact }
@@ -135,6 +139,19 @@ fn relax(hir: &Hir) -> Hir {
         }),
         HirKind::Concat(subs) => Hir::concat(subs.iter().map(relax).collect()),
         HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(relax).collect()),
+    }
+}
+
+/// Whether a pattern's matches may start with fewer than 3 known bytes (`-+\[ cut here \]`
+/// starts with `-`, `\w+ panic` with anything): in a group, such a pattern leaves the group's
+/// prefilter looking for a byte or two, stopping everywhere; on its own, the regex crate can
+/// search for a literal inside or at the end of it instead.
+fn weak_prefix(hir: &Hir) -> bool {
+    let prefixes = literal::Extractor::new().extract(hir);
+    match prefixes.min_literal_len() {
+        Some(n) => n < 3,
+        // No literal at all: it matches nothing when the set is finite, anything otherwise.
+        None => !prefixes.is_finite(),
     }
 }
 
@@ -243,6 +260,32 @@ mod tests {
             );
         }
         assert!(!Screen::new(&[]).is_exact());
+    }
+
+    #[test]
+    fn patterns_without_a_literal_start_are_screened_alone() {
+        let weak = |re: &str| weak_prefix(&relax(&parser().parse(re).expect("valid")));
+        for re in [r"-+\[ cut here \]-+", r"\w+ panic", r"(?i)ok", "x|panic"] {
+            assert!(weak(re), "{re}");
+        }
+        for re in [
+            "panicked at",
+            r"VM\[\d+\] exited",
+            r"^All tests passed!",
+            "a\nb",
+        ] {
+            assert!(!weak(re), "{re}");
+        }
+        // 8 patterns with literal starts share one regex; the weak one gets its own.
+        let mut res: Vec<String> = (0..GROUP_SIZE).map(|i| format!("pattern{i}x")).collect();
+        res.push(r"-+\[ cut here \]".into());
+        let refs: Vec<&str> = res.iter().map(String::as_str).collect();
+        let s = Screen::new(&pats(&refs));
+        assert!(matches!(&s.mode, Mode::Groups(g) if g.len() == 2));
+        let text = b"a-b\n--[ cut here ]\npattern7x\n";
+        assert_eq!(hit_line(&s, text, 0), Some("--[ cut here ]"));
+        assert_eq!(hit_line(&s, text, 4), Some("--[ cut here ]"));
+        assert_eq!(hit_line(&s, text, 19), Some("pattern7x"));
     }
 
     #[test]
