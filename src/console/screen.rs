@@ -144,8 +144,9 @@ fn relax(hir: &Hir) -> Hir {
 
 /// Whether a pattern's matches may start with fewer than 3 known bytes (`-+\[ cut here \]`
 /// starts with `-`, `\w+ panic` with anything): in a group, such a pattern leaves the group's
-/// prefilter looking for a byte or two, stopping everywhere; on its own, the regex crate can
-/// search for a literal inside or at the end of it instead.
+/// prefilter looking for a byte or two of every pattern, stopping everywhere; on its own it
+/// stops only where its own start can be (and the regex crate may search for a literal inside
+/// or at the end of it instead).
 fn weak_prefix(hir: &Hir) -> bool {
     let prefixes = literal::Extractor::new().extract(hir);
     match prefixes.min_literal_len() {
