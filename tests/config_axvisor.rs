@@ -30,6 +30,7 @@ fn command(config: &QemuConfig, arch: Arch, kernel: &str) -> QemuCommand {
         arch,
         kernel: Some(Path::new(kernel)),
         workspace: Path::new("/ws"),
+        work_dir: Path::new("/out/cases/c"),
         firmware: None,
     })
     .unwrap_or_else(|e| panic!("{e}"))
@@ -255,6 +256,7 @@ fn unset_env_var_in_an_argument_is_an_error_at_that_argument() {
         arch: Arch::Aarch64,
         kernel: Some(Path::new("/k/axvisor.bin")),
         workspace: Path::new("/ws"),
+        work_dir: Path::new("/out/cases/c"),
         firmware: None,
     })
     .unwrap_err();

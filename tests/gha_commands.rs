@@ -217,6 +217,7 @@ fn run_scenario(out: &Captured) {
         args: vec!["-nographic".into(), "\n::error::from-arg".into()],
         notes: vec![],
         host_gaps: vec![],
+        esp: None,
     };
     rep.event(&Event::QemuStarting {
         case,

@@ -239,11 +239,13 @@ fn probe_shows_the_hypervisor_extensions_qemu_offers() {
 
 /// tgoskits' loongarch64 AxVisor case (unmodified) is a hypervisor case: upstream QEMU has no
 /// LVZ, so it is skipped with QEMU's answer and where to get a QEMU that has it. Its `uefi =
-/// true` needs firmware Debian 12 does not ship, hence `--firmware` (any file) to plan it here.
+/// true` needs firmware Debian 12 does not ship, hence `--firmware` (stand-ins of Debian 13's
+/// pair: the code and its variable store beside it) to plan it here.
 #[test]
 fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
     let s = Scratch::new();
     let fw = s.write("QEMU_EFI.fd", "stand-in");
+    s.write("QEMU_VARS.fd", "stand-in");
     let (code, stdout, stderr) = dry_run(&s, "loongarch64", &["--firmware", fw.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     let skipped = skipped_line(&stdout);
@@ -255,7 +257,7 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
         skipped.contains("`qemu = \"/path/to/qemu-system-loongarch64\"` in the QEMU config"),
         "{skipped}"
     );
-    if qemu_test_action::qemu::firmware::find(Arch::Loongarch64).is_ok() {
+    if qemu_test_action::qemu::firmware::find_pflash(Arch::Loongarch64).is_ok() {
         return; // this host has the firmware: the case is planned with it (as with --firmware)
     }
     // Without the firmware the case is skipped too, saying first which firmware is missing and
@@ -266,7 +268,9 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
     assert!(
         skipped.starts_with(
             "# skipped: `uefi = true` needs UEFI firmware for loongarch64, but none was found \
-             (looked for /usr/share/qemu-efi-loongarch64/QEMU_EFI.fd): install it with \
+             (looked for /usr/share/qemu-efi-loongarch64/QEMU_EFI.fd with \
+             /usr/share/qemu-efi-loongarch64/QEMU_VARS.fd, /usr/share/qemu/edk2-loongarch64-code.fd \
+             with /usr/share/qemu/edk2-loongarch64-vars.fd): install it with \
              `apt-get install qemu-efi-loongarch64` (Debian 13 (trixie) and later; not in Debian \
              12 or its backports), or pass --firmware FILE"
         ),
@@ -285,7 +289,7 @@ fn loongarch64_axvisor_case_skips_without_lvz_saying_why() {
 /// `--on-unsupported fail` the same cases are errors (exit 3) with the same reason.
 #[test]
 fn loongarch64_uefi_cases_skip_without_firmware() {
-    if qemu_test_action::qemu::firmware::find(Arch::Loongarch64).is_ok() {
+    if qemu_test_action::qemu::firmware::find_pflash(Arch::Loongarch64).is_ok() {
         return; // the firmware is installed here: nothing is missing
     }
     let s = Scratch::new();

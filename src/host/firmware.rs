@@ -14,7 +14,12 @@ pub fn find_all(root: &Path) -> Vec<Firmware> {
         .iter()
         .map(|u| Firmware {
             arch: u.arch,
-            found: u.paths().map(PathBuf::from).filter(|p| exists(p)).collect(),
+            found: u
+                .paths()
+                .into_iter()
+                .map(PathBuf::from)
+                .filter(|p| exists(p))
+                .collect(),
             bios: crate::qemu::firmware::find_with(u.arch, &exists).ok(),
             package: u.package.map(str::to_string),
         })

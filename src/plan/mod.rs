@@ -548,6 +548,7 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         },
         workspace: &workspace,
         firmware: inputs.firmware.as_deref(),
+        work_dir: &work_dir,
     })?;
     command.host_gaps.extend(ungenerated.iter().map(|p| {
         format!(
@@ -566,7 +567,13 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         .chain(&extra_images)
         .map(|i| i.spec.name.as_str())
         .collect();
-    let second_images = check_input_files(&command.args, &config, &names)?;
+    // The config's own arguments (the command's first): what qemu-test adds is its own to
+    // provide (a `uefi = true` boot's ESP and variable store are laid out before QEMU starts).
+    let own = command
+        .args
+        .get(..config.args.len())
+        .unwrap_or(&command.args);
+    let second_images = check_input_files(own, &config, &names)?;
     let grammar = inputs
         .grammar
         .over(board.as_ref().map_or(&config.grammar, |b| &b.grammar));

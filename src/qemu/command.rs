@@ -5,9 +5,13 @@
 //! 1. the config's `args`, in order, after `${workspaceFolder}`/`${env:NAME}` substitution;
 //! 2. `-machine <default>` (`q35` for x86_64/i386, `virt` otherwise) when no argument is
 //!    `-machine` or `-M` (ostool ≥ 0.8.13; we also accept QEMU's `--machine` spelling);
-//! 3. `-bios <firmware>` when `uefi = true` (`--firmware` or Debian's packaged file; ostool ≤ 0.8.12
-//!    style, so `-kernel` still follows);
-//! 4. `-kernel <kernel>` (none for a firmware-only guest);
+//! 3. when `uefi = true`, a kernel boots as ostool 0.24 boots it (`run/qemu_plan.rs`): `-drive
+//!    if=pflash,format=raw,unit=0,readonly=on,file=<code>`, `-drive
+//!    if=pflash,format=raw,unit=1,file=<vars copy>`, `-drive format=raw,file=fat:rw:<esp>`, the
+//!    kernel as the ESP's `EFI/BOOT/BOOT<ARCH>.EFI`, no `-kernel` (the firmware from
+//!    `--firmware` or Debian's packages; the ESP and the vars copy in the case's work dir, see
+//!    [`firmware::EspBoot`]); a firmware-only guest gets `-bios <firmware>`;
+//! 4. `-kernel <kernel>` (none for a firmware-only guest or a `uefi = true` boot);
 //! 5. console ownership: `-nographic` when none of `-nographic`, `-serial`, `-display`,
 //!    `-chardev` is given (serial on stdio, no window); `-display none` when `-serial` is given
 //!    without `-nographic`/`-display` (no window in CI); `-serial stdio` when only `-display` is
@@ -38,6 +42,8 @@ pub struct CommandRequest<'a> {
     pub workspace: &'a Path,
     /// UEFI firmware to use when the config says `uefi = true` (`None` = look in Debian's paths).
     pub firmware: Option<&'a Path>,
+    /// The case's work dir: where a `uefi = true` boot's ESP and variable store copy go.
+    pub work_dir: &'a Path,
 }
 
 /// A complete QEMU invocation.
@@ -53,6 +59,10 @@ pub struct QemuCommand {
     /// started ([`crate::plan::apply_profiles`]).
     #[serde(skip)]
     pub host_gaps: Vec<String>,
+    /// A `uefi = true` kernel's boot from an EFI system partition, which the prepare stage lays
+    /// out before QEMU starts.
+    #[serde(skip)]
+    pub esp: Option<firmware::EspBoot>,
 }
 
 impl QemuCommand {
@@ -63,6 +73,7 @@ impl QemuCommand {
             args: Vec::new(),
             notes: Vec::new(),
             host_gaps: Vec::new(),
+            esp: None,
         };
         if let Some(qemu) = &req.config.qemu {
             cmd.program = vars::substitute(&qemu.value, req.workspace, qemu.location.as_ref())?;
@@ -81,10 +92,12 @@ impl QemuCommand {
         }
         let given = Given(cmd.args.clone());
         cmd.add_machine(&given, req.arch);
-        if req.config.uefi {
-            cmd.add_firmware(req)?;
+        match (req.config.uefi, req.kernel) {
+            (true, Some(kernel)) => cmd.add_esp(req, kernel)?,
+            (true, None) => cmd.add_firmware(req)?,
+            _ => {}
         }
-        if let Some(kernel) = req.kernel {
+        if let Some(kernel) = req.kernel.filter(|_| !req.config.uefi) {
             let kernel = vars::substitute(&path_text(kernel, "kernel")?, req.workspace, None)?;
             // Always there (as in ostool) when there is a kernel, so not worth a note.
             cmd.args.extend(["-kernel".to_string(), kernel]);
@@ -181,31 +194,82 @@ impl QemuCommand {
         }
     }
 
-    fn add_firmware(&mut self, req: &CommandRequest<'_>) -> Result<(), Error> {
-        let (path, source) = match req.firmware {
+    /// The UEFI firmware of `req`: from `--firmware` (`given`, which must exist), else the
+    /// packaged one `find` finds, with where it came from for the note. `None`: none here, a host
+    /// gap recorded (the case cannot run here; the config is not wrong).
+    fn uefi_firmware<T>(
+        &mut self,
+        req: &CommandRequest<'_>,
+        given: impl FnOnce(&Path) -> Result<T, Error>,
+        find: impl FnOnce(Arch) -> Result<T, Error>,
+    ) -> Result<Option<(T, String)>, Error> {
+        match req.firmware {
             Some(path) if path.is_file() => {
-                (path.to_path_buf(), "given with --firmware".to_string())
+                Ok(Some((given(path)?, "given with --firmware".to_string())))
             }
-            Some(path) => {
-                return Err(Error::usage(format!(
-                    "firmware file {} does not exist",
-                    path.display()
-                ))
-                .help("check the path given with --firmware"));
-            }
-            None => match firmware::find(req.arch) {
-                Ok(path) => {
-                    let package = firmware::installed(req.arch)
-                        .and_then(|i| i.package)
+            Some(path) => Err(Error::usage(format!(
+                "firmware file {} does not exist",
+                path.display()
+            ))
+            .help("check the path given with --firmware")),
+            None => match find(req.arch) {
+                Ok(found) => {
+                    let package = firmware::UEFI
+                        .iter()
+                        .find(|u| u.arch == req.arch)
+                        .and_then(|u| u.package)
                         .unwrap_or("");
-                    (path, format!("from the Debian package {package}"))
+                    Ok(Some((found, format!("from the Debian package {package}"))))
                 }
-                // A host without the firmware cannot run the case; the config is not wrong.
                 Err(e) => {
                     self.host_gaps.push(firmware::gap_reason(&e));
-                    return Ok(());
+                    Ok(None)
                 }
             },
+        }
+    }
+
+    /// ostool 0.24's UEFI boot of `kernel`: pflash code and variable store, the ESP as a FAT
+    /// drive ([`firmware::EspBoot`]).
+    fn add_esp(&mut self, req: &CommandRequest<'_>, kernel: &Path) -> Result<(), Error> {
+        let Some((pflash, source)) =
+            self.uefi_firmware(req, firmware::given_pflash, firmware::find_pflash)?
+        else {
+            return Ok(());
+        };
+        let Some(esp) = firmware::EspBoot::new(pflash, req.arch, kernel, req.work_dir) else {
+            return Err(Error::usage(format!(
+                "`uefi = true` boots the kernel as the EFI system partition's removable-media \
+                 file, and UEFI names none for {}",
+                req.arch
+            ))
+            .help("set `uefi = false` for this architecture"));
+        };
+        let args = esp.args();
+        let shown: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.add(
+            &shown,
+            &format!(
+                "the config sets `uefi = true`: as ostool 0.24, the firmware {} ({source}) boots \
+                 {} from the FAT drive, a copy of the kernel; its variable store is a copy of {}",
+                esp.firmware.code.display(),
+                esp.boot_file
+                    .strip_prefix(&esp.esp_dir)
+                    .unwrap_or(&esp.boot_file)
+                    .display(),
+                esp.firmware.vars.display()
+            ),
+        );
+        self.esp = Some(esp);
+        Ok(())
+    }
+
+    /// A firmware-only guest's UEFI firmware, with `-bios`.
+    fn add_firmware(&mut self, req: &CommandRequest<'_>) -> Result<(), Error> {
+        let Some((path, source)) =
+            self.uefi_firmware(req, |p| Ok(p.to_path_buf()), firmware::find)?
+        else {
+            return Ok(());
         };
         let text = path_text(&path, "firmware")?;
         self.add(
@@ -288,6 +352,7 @@ mod tests {
             arch,
             kernel: Some(Path::new("/k/kernel.bin")),
             workspace: Path::new("/ws"),
+            work_dir: Path::new("/out/cases/c"),
             firmware: None,
         })
     }
@@ -395,56 +460,97 @@ mod tests {
         );
     }
 
+    /// ostool 0.24's UEFI boot (`run/qemu_plan.rs` `QemuBootSource::UefiPflash`): after the
+    /// machine, pflash code (read-only, unit 0), the variable store copy (unit 1), the ESP as a
+    /// FAT drive; no `-kernel`, no `-bios`; the copies in the work dir named after the kernel.
     #[test]
-    fn uefi_uses_given_or_packaged_firmware() {
+    fn uefi_boots_the_kernel_from_an_esp_with_the_given_or_packaged_firmware() {
         let dir = tempfile::tempdir().unwrap();
-        let fw = dir.path().join("fw.fd");
-        std::fs::write(&fw, b"fw").unwrap();
+        let code = dir.path().join("OVMF_CODE_4M.fd");
+        std::fs::write(&code, b"code").unwrap();
+        let vars = dir.path().join("OVMF_VARS_4M.fd");
+        std::fs::write(&vars, b"vars").unwrap();
         let cfg = config("uefi = true");
         let req = |firmware| CommandRequest {
             config: &cfg,
-            arch: Arch::Aarch64,
+            arch: Arch::X86_64,
             kernel: Some(Path::new("/k/kernel.bin")),
             workspace: Path::new("/ws"),
             firmware,
+            work_dir: Path::new("/out/cases/c"),
         };
-        let cmd = QemuCommand::build(&req(Some(&fw))).unwrap();
-        let bios = format!("-bios {} -kernel /k/kernel.bin", fw.display());
-        assert!(cmd.args.join(" ").contains(&bios), "{:?}", cmd.args);
+        let cmd = QemuCommand::build(&req(Some(&code))).unwrap();
+        let drives = [
+            "-machine".to_string(),
+            "q35".into(),
+            "-drive".into(),
+            format!(
+                "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                code.display()
+            ),
+            "-drive".into(),
+            "if=pflash,format=raw,unit=1,file=/out/cases/c/kernel.vars.fd".into(),
+            "-drive".into(),
+            "format=raw,file=fat:rw:/out/cases/c/kernel.esp".into(),
+            "-nographic".into(),
+            "-no-reboot".into(),
+        ];
+        assert_eq!(cmd.args, drives);
+        let esp = cmd.esp.as_ref().unwrap();
+        assert_eq!(
+            esp.boot_file,
+            Path::new("/out/cases/c/kernel.esp/EFI/BOOT/BOOTX64.EFI")
+        );
+        assert_eq!(esp.firmware.vars, vars);
         assert!(
             cmd.notes
                 .iter()
                 .any(|n| n.contains("uefi = true") && n.contains("--firmware"))
         );
+        // --firmware without its variable store beside it, or missing: usage errors.
+        std::fs::remove_file(&vars).unwrap();
+        let e = QemuCommand::build(&req(Some(&code))).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Usage);
+        assert!(e.message.contains("OVMF_VARS_4M.fd is not there"), "{e}");
         let missing = dir.path().join("nope.fd");
         assert_eq!(
             QemuCommand::build(&req(Some(&missing))).unwrap_err().kind,
             ErrorKind::Usage
         );
+        // Debian's packaged pair (the CI image installs ovmf).
         let packaged = QemuCommand::build(&req(None)).unwrap_or_else(|e| panic!("{e}"));
-        let at = packaged.args.iter().position(|a| a == "-bios").unwrap();
-        assert!(Path::new(&packaged.args[at + 1]).is_file());
-        assert!(
-            packaged
-                .notes
-                .iter()
-                .any(|n| n.contains("qemu-efi-aarch64"))
-        );
+        let esp = packaged.esp.as_ref().unwrap();
+        assert!(esp.firmware.code.is_file() && esp.firmware.vars.is_file());
+        assert!(packaged.notes.iter().any(|n| n.contains("package ovmf")));
+        assert!(!packaged.args.iter().any(|a| a == "-bios" || a == "-kernel"));
         assert!(packaged.host_gaps.is_empty());
+        // A firmware-only guest boots its firmware with -bios.
+        let fw_only = CommandRequest {
+            kernel: None,
+            ..req(None)
+        };
+        let cmd = QemuCommand::build(&fw_only).unwrap();
+        assert!(cmd.args.iter().any(|a| a == "-bios") && cmd.esp.is_none());
         // No firmware for the arch here: not an error but a gap the case is skipped with.
         let riscv = CommandRequest {
             arch: Arch::Riscv64,
             ..req(None)
         };
-        let cmd = QemuCommand::build(&riscv).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!cmd.args.iter().any(|a| a == "-bios"), "{:?}", cmd.args);
-        assert_eq!(cmd.host_gaps.len(), 1);
-        assert!(
-            cmd.host_gaps[0].starts_with("`uefi = true` needs UEFI firmware for riscv64")
-                && cmd.host_gaps[0].contains("--firmware FILE"),
-            "{:?}",
-            cmd.host_gaps
-        );
+        if crate::qemu::firmware::find_pflash(Arch::Riscv64).is_err() {
+            let cmd = QemuCommand::build(&riscv).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                !cmd.args.iter().any(|a| a.starts_with("if=pflash")),
+                "{:?}",
+                cmd.args
+            );
+            assert_eq!(cmd.host_gaps.len(), 1);
+            assert!(
+                cmd.host_gaps[0].starts_with("`uefi = true` needs UEFI firmware for riscv64")
+                    && cmd.host_gaps[0].contains("--firmware FILE"),
+                "{:?}",
+                cmd.host_gaps
+            );
+        }
     }
 
     #[test]
@@ -461,6 +567,7 @@ mod tests {
             ],
             notes: vec![],
             host_gaps: vec![],
+            esp: None,
         };
         assert_eq!(
             cmd.display(),
@@ -476,6 +583,7 @@ mod tests {
             args: args.iter().map(|a| a.to_string()).collect(),
             notes: vec![],
             host_gaps: vec![],
+            esp: None,
         };
         let added = |c: QemuCommand| {
             let n = c.args.len();

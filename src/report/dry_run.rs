@@ -145,6 +145,16 @@ fn write_case(
             bin.display()
         )?;
     }
+    if let Some(esp) = &case.command.esp {
+        writeln!(
+            out,
+            "# uefi: {} -> {}; {} -> {}",
+            case.bin_path.as_ref().unwrap_or(&case.kernel).display(),
+            esp.boot_file.display(),
+            esp.firmware.vars.display(),
+            esp.vars.display()
+        )?;
+    }
     for step in case.judge.script.timeline() {
         if step.kind == crate::console::script::TimelineKind::Step {
             writeln!(out, "# {} (once '{}' matched)", step.name, step.pattern)?;

@@ -284,7 +284,8 @@ impl CaseRun<'_> {
         crate::prepare::workdir::copy_file(&elf, &case.kernel)
     }
 
-    /// Writes the flat binary when `to_bin` and finds the QEMU binary.
+    /// Writes the flat binary when `to_bin`, lays out a `uefi = true` boot's ESP and variable
+    /// store, and finds the QEMU binary.
     fn stage_kernel(&self) -> Result<PathBuf, Error> {
         let case = self.case;
         if let Some(bin) = &case.bin_path {
@@ -292,6 +293,12 @@ impl CaseRun<'_> {
                 .map_err(|e| Error::input_io(&case.kernel, "kernel", &e))?;
             let flat = crate::build::elf::to_bin(&elf)?;
             crate::prepare::workdir::write_file(bin, &flat)?;
+        }
+        if let Some(esp) = &self.command.esp {
+            esp.write(
+                &case.out_dir,
+                case.bin_path.as_ref().unwrap_or(&case.kernel),
+            )?;
         }
         if case.board.is_some() {
             // The board runs the kernel; no QEMU is needed.
