@@ -169,8 +169,9 @@ fn emulators(probe: &HostProbe, out: &mut Vec<Finding>) {
 }
 
 fn firmware(probe: &HostProbe, out: &mut Vec<Finding>) {
-    // what a run takes (`bios`), not any file found: a split CODE image alone runs nothing
-    for fw in probe.firmware.iter().filter(|f| f.bios.is_none()) {
+    // what a run boots a kernel through (`pflash`: code and variable store), not any file
+    // found: a split CODE image alone runs nothing
+    for fw in probe.firmware.iter().filter(|f| f.pflash.is_none()) {
         if probe.qemu_for(fw.arch).is_none() {
             continue;
         }
@@ -182,7 +183,10 @@ fn firmware(probe: &HostProbe, out: &mut Vec<Finding>) {
             ),
         };
         let only = match fw.found.first() {
-            Some(p) => format!(" that boots with -bios (only {})", p.display()),
+            Some(p) => format!(
+                " that boots a kernel (a code image with its variable store; only {})",
+                p.display()
+            ),
             None => " found".to_string(),
         };
         out.push(finding(
@@ -363,18 +367,21 @@ mod tests {
                 arch: Arch::Aarch64,
                 found: vec![],
                 bios: None,
+                pflash: None,
                 package: Some("qemu-efi-aarch64".to_string()),
             },
             Firmware {
                 arch: Arch::Riscv64,
                 found: vec![],
                 bios: None,
+                pflash: None,
                 package: None,
             },
             Firmware {
                 arch: Arch::X86_64,
                 found: vec!["/usr/share/OVMF/OVMF_CODE.fd".into()],
                 bios: None,
+                pflash: None,
                 package: Some("ovmf".to_string()),
             },
         ];
@@ -395,7 +402,8 @@ mod tests {
         );
         assert!(
             all.iter().any(|m| m.contains(
-                "no UEFI firmware for x86_64 that boots with -bios (only /usr/share/OVMF/OVMF_CODE.fd)"
+                "no UEFI firmware for x86_64 that boots a kernel (a code image with its variable \
+                 store; only /usr/share/OVMF/OVMF_CODE.fd)"
             )),
             "a run would not take a split CODE image: {all:?}"
         );

@@ -7,7 +7,9 @@ use super::model::Firmware;
 
 /// Firmware found under `root` (`/` on a real host) for every architecture in the one firmware
 /// table ([`crate::qemu::firmware::UEFI`]).
-/// `bios` is what a run with `uefi = true` would take ([`crate::qemu::firmware::find_with`]).
+/// `pflash` is what a run with `uefi = true` boots a kernel through
+/// ([`crate::qemu::firmware::find_pflash_with`]), `bios` what a firmware-only guest takes
+/// ([`crate::qemu::firmware::find_with`]).
 pub fn find_all(root: &Path) -> Vec<Firmware> {
     let exists = |p: &Path| rooted(root, p).is_file();
     crate::qemu::firmware::UEFI
@@ -21,6 +23,7 @@ pub fn find_all(root: &Path) -> Vec<Firmware> {
                 .filter(|p| exists(p))
                 .collect(),
             bios: crate::qemu::firmware::find_with(u.arch, &exists).ok(),
+            pflash: crate::qemu::firmware::find_pflash_with(u.arch, &exists).ok(),
             package: u.package.map(str::to_string),
         })
         .collect()
@@ -38,7 +41,12 @@ mod tests {
     #[test]
     fn finds_files_in_preference_order() {
         let root = tempfile::tempdir().unwrap();
-        for p in ["usr/share/OVMF/OVMF_CODE.fd", "usr/share/ovmf/OVMF.fd"] {
+        for p in [
+            "usr/share/OVMF/OVMF_CODE.fd",
+            "usr/share/ovmf/OVMF.fd",
+            "usr/share/qemu/edk2-x86_64-code.fd",
+            "usr/share/qemu/edk2-i386-vars.fd",
+        ] {
             let file = root.path().join(p);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(file, b"fd").unwrap();
@@ -49,8 +57,15 @@ mod tests {
             x86.found,
             vec![
                 PathBuf::from("/usr/share/ovmf/OVMF.fd"),
-                PathBuf::from("/usr/share/OVMF/OVMF_CODE.fd")
+                PathBuf::from("/usr/share/OVMF/OVMF_CODE.fd"),
+                PathBuf::from("/usr/share/qemu/edk2-x86_64-code.fd"),
+                PathBuf::from("/usr/share/qemu/edk2-i386-vars.fd"),
             ]
+        );
+        // OVMF_CODE.fd has no OVMF_VARS.fd here: QEMU's own pair is what a kernel boots with.
+        assert_eq!(
+            x86.pflash.as_ref().map(|p| p.code.as_path()),
+            Some(Path::new("/usr/share/qemu/edk2-x86_64-code.fd"))
         );
         assert_eq!(
             x86.bios.as_deref(),
@@ -59,6 +74,7 @@ mod tests {
         let arm64 = all.iter().find(|f| f.arch == Arch::Aarch64).unwrap();
         assert!(arm64.found.is_empty());
         assert_eq!(arm64.bios, None);
+        assert_eq!(arm64.pflash, None);
         assert_eq!(arm64.package.as_deref(), Some("qemu-efi-aarch64"));
     }
 }

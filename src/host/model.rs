@@ -117,9 +117,12 @@ pub struct Firmware {
     pub arch: Arch,
     /// Existing files, best first.
     pub found: Vec<PathBuf>,
-    /// The file `uefi = true` passes to `-bios` (the same rule as a run's); `None` when no
-    /// found file boots that way (only split CODE images, say).
+    /// The file a firmware-only `uefi = true` guest gets with `-bios` (the same rule as a run's);
+    /// `None` when no found file boots that way (only split CODE images, say).
     pub bios: Option<PathBuf>,
+    /// The code and variable store a `uefi = true` kernel boots through (the same rule as a
+    /// run's, [`crate::qemu::firmware::find_pflash`]); `None` when no pair is complete.
+    pub pflash: Option<crate::qemu::firmware::Pflash>,
     /// The package that provides them, where one is known.
     pub package: Option<String>,
 }

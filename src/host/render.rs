@@ -64,8 +64,11 @@ impl HostProbe {
         }
         let mut label = "Firmware";
         for fw in &self.firmware {
-            let (state, detail) = match (&fw.bios, &fw.package) {
-                (Some(path), _) => ("found", path.display().to_string()),
+            let (state, detail) = match (&fw.pflash, &fw.package) {
+                (Some(p), _) => (
+                    "found",
+                    format!("{} + {}", p.code.display(), p.vars.display()),
+                ),
                 (None, Some(package)) => ("missing", format!("sudo apt-get install {package}")),
                 (None, None) => ("missing", String::new()),
             };

@@ -78,6 +78,32 @@ pub fn copy_file(from: &Path, to: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(to, "write", &e.error))
 }
 
+/// Lays a `uefi = true` boot out under `out_dir` (never through a symlink planted there): a
+/// fresh ESP holding only `kernel` at [`EspBoot::boot_file`] (QEMU may have written into the
+/// last run's), a fresh copy of the variable store template at [`EspBoot::vars`], writable
+/// whatever the template's mode (the firmware writes its variables into it).
+pub fn lay_out_esp(
+    esp: &crate::qemu::firmware::EspBoot,
+    out_dir: &Path,
+    kernel: &Path,
+) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::symlink_metadata(&esp.esp_dir) {
+        let removed = match m.is_dir() {
+            true => std::fs::remove_dir_all(&esp.esp_dir),
+            false => std::fs::remove_file(&esp.esp_dir),
+        };
+        removed.map_err(|e| Error::io(&esp.esp_dir, "replace", &e))?;
+    }
+    if let Some(dir) = esp.boot_file.parent() {
+        create_dir_in(out_dir, dir)?;
+    }
+    copy_file(kernel, &esp.boot_file)?;
+    copy_file(&esp.firmware.vars, &esp.vars)?;
+    std::fs::set_permissions(&esp.vars, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(&esp.vars, "make writable", &e))
+}
+
 /// Creates `path` afresh for streaming (a console log): whatever entry is there — an old log
 /// or a planted symlink — is removed (unlink never follows a symlink), and the new file is
 /// opened with `O_CREAT | O_EXCL | O_NOFOLLOW`, so it is never a symlink's target.

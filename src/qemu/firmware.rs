@@ -199,7 +199,7 @@ pub fn find_with(arch: Arch, exists: &dyn Fn(&Path) -> bool) -> Result<PathBuf, 
 
 /// The firmware a kernel with `uefi = true` boots through: its code (read-only pflash unit 0)
 /// and the template of its variable store (copied, the copy writable pflash unit 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Pflash {
     pub code: PathBuf,
     pub vars: PathBuf,
@@ -282,7 +282,8 @@ pub fn given_pflash(code: &Path) -> Result<Pflash, Error> {
 /// Where a kernel with `uefi = true` boots from, as ostool 0.24's `prepare_uefi` lays it out in
 /// the artifact's directory (here the case's work dir): the EFI system partition
 /// `<stem>.esp/EFI/BOOT/BOOT<ARCH>.EFI` (the kernel copied there) and the variable store copy
-/// `<stem>.vars.fd`, `<stem>` the booted file's stem.
+/// `<stem>.vars.fd`, `<stem>` the booted file's stem; the prepare stage lays it out
+/// (`prepare::workdir::lay_out_esp`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EspBoot {
     pub firmware: Pflash,
@@ -325,29 +326,6 @@ impl EspBoot {
             "-drive".into(),
             format!("format=raw,file=fat:rw:{}", q(&self.esp_dir)),
         ]
-    }
-
-    /// Lays the boot out under `out_dir` (never through a symlink planted there): a fresh ESP
-    /// holding only the kernel at [`EspBoot::boot_file`] (QEMU may write into the last run's),
-    /// a fresh copy of the variable store template at [`EspBoot::vars`].
-    pub fn write(&self, out_dir: &Path, kernel: &Path) -> Result<(), Error> {
-        use crate::prepare::workdir;
-        if std::fs::symlink_metadata(&self.esp_dir).is_ok() {
-            let removed = match std::fs::symlink_metadata(&self.esp_dir) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&self.esp_dir),
-                _ => std::fs::remove_file(&self.esp_dir),
-            };
-            removed.map_err(|e| Error::io(&self.esp_dir, "replace", &e))?;
-        }
-        if let Some(dir) = self.boot_file.parent() {
-            workdir::create_dir_in(out_dir, dir)?;
-        }
-        workdir::copy_file(kernel, &self.boot_file)?;
-        workdir::copy_file(&self.firmware.vars, &self.vars)?;
-        // QEMU writes the firmware's variables into it, whatever the template's mode.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&self.vars, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(&self.vars, "make writable", &e))
     }
 }
 

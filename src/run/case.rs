@@ -295,10 +295,8 @@ impl CaseRun<'_> {
             crate::prepare::workdir::write_file(bin, &flat)?;
         }
         if let Some(esp) = &self.command.esp {
-            esp.write(
-                &case.out_dir,
-                case.bin_path.as_ref().unwrap_or(&case.kernel),
-            )?;
+            let kernel = case.bin_path.as_ref().unwrap_or(&case.kernel);
+            crate::prepare::workdir::lay_out_esp(esp, &case.out_dir, kernel)?;
         }
         if case.board.is_some() {
             // The board runs the kernel; no QEMU is needed.
