@@ -36,6 +36,28 @@ fn user_kernel(s: &Scratch, file: &Path) -> PathBuf {
     kernel
 }
 
+/// `run --kernel <kernel> --qemu-config <cfg> --arch x86_64 --accel tcg --dry-run`: its stdout
+/// (exit 0).
+fn dry_run(s: &Scratch, kernel: &Path, cfg: &Path) -> String {
+    let kernel = kernel.to_str().unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let out = s.run(&[
+        "run",
+        "--kernel",
+        kernel,
+        "--qemu-config",
+        cfg,
+        "--arch",
+        "x86_64",
+        "--accel",
+        "tcg",
+        "--dry-run",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    stdout
+}
+
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -57,16 +79,7 @@ fn debian_amd64_kernel_boots_from_the_esp_under_ovmf() {
     let work = s.out().join("cases/kernel");
 
     // The command, exactly: ostool's drives after the machine, no -kernel, no -bios.
-    let out = s.run(
-        &[
-            &["run", "--kernel", kernel.to_str().unwrap()][..],
-            &["--qemu-config", cfg.to_str().unwrap(), "--dry-run"],
-            &args,
-        ]
-        .concat(),
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let stdout = dry_run(&s, &kernel, &cfg);
     let argv: Vec<&str> = stdout.lines().next().unwrap().split(' ').collect();
     let code = format!(
         "if=pflash,format=raw,unit=0,readonly=on,file={}",
@@ -147,4 +160,40 @@ fn a_file_the_firmware_cannot_load_is_not_started() {
         "{stdout}"
     );
     assert!(!stdout.contains("BdsDxe: starting Boot0002"), "{stdout}");
+}
+
+/// ostool 0.24 boots a `uefi = true` ELF kernel from its flat binary even with `to_bin = false`
+/// (`QemuConfig::requires_bin_artifact`: `uefi || to_bin`, then `ensure_runtime_bin`): the ESP
+/// gets the bin, named after the case (`<case>.esp`, `<case>.vars.fd`), as ostool names them
+/// after the bin's stem.
+#[test]
+fn an_elf_kernel_boots_as_its_flat_binary() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "uefi.toml",
+        &CONFIG.replace("uefi = true", "uefi = true\nto_bin = false"),
+    );
+    let elf = fixtures::fixture("amd64-linux/vmlinux");
+    let stdout = dry_run(&s, &elf, &cfg);
+    let bin = s.out().join("vmlinux.bin");
+    let work = s.out().join("cases/vmlinux");
+    assert!(
+        stdout.contains(&format!("# to_bin: {} -> {}", elf.display(), bin.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "# uefi: {} -> {}",
+            bin.display(),
+            work.join("vmlinux.esp/EFI/BOOT/BOOTX64.EFI").display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().next().unwrap().contains(&format!(
+            "-drive if=pflash,format=raw,unit=1,file={} ",
+            work.join("vmlinux.vars.fd").display()
+        )),
+        "{stdout}"
+    );
 }

@@ -525,7 +525,11 @@ pub fn plan_case(inputs: &CaseInputs, workspace: &Path, opts: &RunOptions) -> Re
         KernelSource::Prebuilt(k) | KernelSource::Firmware(k) => k.clone(),
         _ => work_dir.join("kernel.elf"),
     };
-    let bin_path = match (config.to_bin, is_elf) {
+    // ostool 0.24 boots a `uefi = true` kernel from its flat binary whatever `to_bin` says
+    // (`QemuConfig::requires_bin_artifact`: `uefi || to_bin`); a kernel that is no ELF (an EFI
+    // image already) is copied as it is.
+    let wants_bin = config.to_bin || (config.uefi && is_elf);
+    let bin_path = match (wants_bin, is_elf) {
         (true, true) => Some(out_dir.join(format!("{name}.bin"))),
         (true, false) => {
             return Err(Error::config(format!(
