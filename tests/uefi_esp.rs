@@ -12,6 +12,9 @@
 //! the firmware found `\EFI\BOOT\BOOTX64.EFI` on that disk (the only hard disk: the FAT drive)
 //! and loaded it as an EFI image; a file it cannot load gives `BdsDxe: failed to load Boot0002
 //! "UEFI QEMU HARDDISK …": Not Found` instead (the second test). About 4 s of TCG each.
+//! Debian's arm64 kernel goes further under AAVMF (~8 s): its EFI stub prints `EFI stub: Booting
+//! Linux Kernel...` on the firmware's console, and the kernel its first lines (`Booting Linux on
+//! physical CPU`) on the serial port the firmware describes to it.
 
 pub mod common;
 
@@ -131,18 +134,32 @@ fn debian_amd64_kernel_boots_from_the_esp_under_ovmf() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert_eq!(s.verdict()["outcome"], "pass", "{stdout}{stderr}");
     assert!(stdout.contains("BdsDxe: starting Boot"), "{stdout}");
-    // The ESP holds the kernel, byte for byte; the variable store is a copy the firmware wrote
-    // its boot options into (so unit 1 was the writable copy), the template as it was.
-    let boot = work.join("kernel.esp/EFI/BOOT/BOOTX64.EFI");
+    assert_booted_from_the_work_dir(&s, &source, "BOOTX64.EFI", &pflash);
+}
+
+/// After a boot of `user/kernel` (a copy of `source`): the ESP in the case's work dir holds the
+/// kernel as `boot_file`, byte for byte; the variable store there is a copy of `pflash`'s that
+/// the firmware wrote its variables into (so pflash unit 1 was the writable copy); nothing was
+/// written beside the user's kernel.
+fn assert_booted_from_the_work_dir(
+    s: &Scratch,
+    source: &Path,
+    boot_file: &str,
+    pflash: &qemu_test_action::qemu::firmware::Pflash,
+) {
+    let work = s.out().join("cases/kernel");
+    let boot = work.join("kernel.esp/EFI/BOOT").join(boot_file);
     assert_eq!(
         std::fs::read(&boot).unwrap(),
-        std::fs::read(&source).unwrap()
+        std::fs::read(source).unwrap()
     );
     let template = std::fs::read(&pflash.vars).unwrap();
     let copy = std::fs::read(work.join("kernel.vars.fd")).unwrap();
     assert_eq!(copy.len(), template.len());
-    assert_ne!(copy, template, "OVMF wrote nothing to its variable store");
-    // Nothing was written beside the kernel.
+    assert_ne!(
+        copy, template,
+        "the firmware wrote nothing to its variable store"
+    );
     assert_eq!(listing(&s.path().join("user")), ["kernel"]);
 }
 
@@ -196,4 +213,32 @@ fn an_elf_kernel_boots_as_its_flat_binary() {
         )),
         "{stdout}"
     );
+}
+
+/// Debian's arm64 kernel from `EFI/BOOT/BOOTAA64.EFI` under AAVMF (`qemu-efi-aarch64`): its EFI
+/// stub runs, then the kernel reaches its first console lines.
+#[test]
+fn debian_arm64_kernel_boots_from_the_esp_to_its_console() {
+    let s = Scratch::new();
+    let cfg = s.write(
+        "uefi.toml",
+        r#"args = ["-m", "512M", "-machine", "virt", "-cpu", "cortex-a57"]
+uefi = true
+success_regex = ["Booting Linux on physical CPU"]
+timeout = 60
+"#,
+    );
+    let source = fixtures::fixture("arm64-linux/kernel");
+    let kernel = user_kernel(&s, &source);
+    let pflash = qemu_test_action::qemu::firmware::find_pflash(Arch::Aarch64)
+        .unwrap_or_else(|e| panic!("{e} (scripts/install-deps.sh installs qemu-efi-aarch64)"));
+    let out = s.run_kernel(&kernel, &cfg, &["--arch", "aarch64", "--accel", "tcg"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let stub = stdout
+        .find("EFI stub: Booting Linux Kernel")
+        .expect(&stdout);
+    let linux = stdout.find("Booting Linux on physical CPU").expect(&stdout);
+    assert!(stub < linux, "{stdout}");
+    assert_booted_from_the_work_dir(&s, &source, "BOOTAA64.EFI", &pflash);
 }
