@@ -407,3 +407,35 @@ fn arceos_flow_groups_are_noted_not_refused() {
         "{stderr}"
     );
 }
+
+/// A build file whose `package` is not its case's own `Cargo.toml` package: axbuild's QEMU
+/// flows build the case's (they pass it as `--package`), its board tests the named one; check
+/// says so at the key (a note: both are valid to axbuild).
+#[test]
+fn a_package_other_than_the_cases_own_is_noted_at_the_key() {
+    let s = Scratch::new();
+    let ws = copy_tree(&s);
+    let file =
+        ws.join("test-suit/arceos/axtest/sg2002-usb-msc/build-riscv64gc-unknown-none-elf.toml");
+    edit(
+        &file,
+        "package = \"arceos-axtest-sg2002-usb-msc\"",
+        "package = \"arceos-helloworld\"",
+    );
+    let (code, stdout, stderr) = check(&s, &ws.join("test-suit"));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{}:1:11: note: `package = \"arceos-helloworld\"` is not what the QEMU cases here \
+             build: the `Cargo.toml` beside this file is `arceos-axtest-sg2002-usb-msc`",
+            file.display()
+        )),
+        "{stdout}"
+    );
+    // The vendored file names its own package: no such note.
+    let (_, stdout, _) = check(&s, &data().join("test-suit"));
+    assert!(
+        !stdout.contains("is not what the QEMU cases here build"),
+        "{stdout}"
+    );
+}

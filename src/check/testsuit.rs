@@ -143,6 +143,19 @@ pub(super) fn notes(root: &Path) -> Result<Vec<Warning>, Error> {
                 continue;
             }
         };
+        // The case's own Cargo.toml wins, as axbuild's QEMU flows pass it as `--package`; its
+        // board tests build the one the file names.
+        if let Some(named) = board.package.as_ref().filter(|n| n.name != package) {
+            notes.push(Warning {
+                message: format!(
+                    "`package = \"{}\"` is not what the QEMU cases here build: the `Cargo.toml` \
+                     beside this file is `{package}`, which axbuild's QEMU flows (and qemu-test) \
+                     build; its board tests build `{}`",
+                    named.name, named.name
+                ),
+                location: named.location.clone(),
+            });
+        }
         for n in crate::build::axbuild::check_build_file(&board, &package, &workspace)? {
             // One of a workspace's (what FEATURES adds, cargo metadata's failure) said once.
             if !notes.iter().any(|w| w.message == n) {

@@ -314,7 +314,7 @@ impl EspBoot {
     /// QEMU's arguments, as ostool's `QemuBootSource::UefiPflash` renders them (a comma in a
     /// path doubled, as QEMU's option syntax needs).
     pub fn args(&self) -> [String; 6] {
-        let q = |p: &Path| p.to_string_lossy().replace(',', ",,");
+        let q = |p: &Path| crate::qemu::options::escape(&p.to_string_lossy());
         [
             "-drive".into(),
             format!(
