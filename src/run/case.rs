@@ -284,6 +284,19 @@ impl CaseRun<'_> {
         crate::prepare::workdir::copy_file(&elf, &case.kernel)
     }
 
+    /// A `uefi = true` boot's ESP and a fresh copy of the firmware's variable store (before
+    /// every attempt: the firmware writes to both).
+    fn lay_out_esp(&self) -> Result<(), Error> {
+        let case = self.case;
+        match &self.command.esp {
+            Some(esp) => {
+                let kernel = case.bin_path.as_ref().unwrap_or(&case.kernel);
+                crate::prepare::workdir::lay_out_esp(esp, &case.out_dir, kernel)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Writes the flat binary when `to_bin`, lays out a `uefi = true` boot's ESP and variable
     /// store, and finds the QEMU binary.
     fn stage_kernel(&self) -> Result<PathBuf, Error> {
@@ -294,10 +307,7 @@ impl CaseRun<'_> {
             let flat = crate::build::elf::to_bin(&elf)?;
             crate::prepare::workdir::write_file(bin, &flat)?;
         }
-        if let Some(esp) = &self.command.esp {
-            let kernel = case.bin_path.as_ref().unwrap_or(&case.kernel);
-            crate::prepare::workdir::lay_out_esp(esp, &case.out_dir, kernel)?;
-        }
+        self.lay_out_esp()?;
         if case.board.is_some() {
             // The board runs the kernel; no QEMU is needed.
             return Ok(PathBuf::new());
@@ -363,6 +373,10 @@ impl CaseRun<'_> {
             if let Some(files) = self.files.clone()
                 && let Err(e) = self.prepare(Some(&files), &extras).await
             {
+                return self.error_result(Stage::Prepare, e);
+            }
+            // So did the firmware to its variable store and the ESP.
+            if let Err(e) = self.lay_out_esp() {
                 return self.error_result(Stage::Prepare, e);
             }
         }
