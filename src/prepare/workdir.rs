@@ -128,6 +128,30 @@ pub fn create_file(path: &Path) -> Result<std::fs::File, Error> {
         .map_err(|e| Error::io(path, "create", &e))
 }
 
+/// A directory made for one use of a boot (its core dump, its debugging sockets), created
+/// as every directory under the out dir is ([`create_dir_in`]); when it did not exist before,
+/// it is removed again on drop if it is empty then.
+pub struct MadeDir {
+    made: Option<PathBuf>,
+}
+
+impl MadeDir {
+    pub fn new(root: &Path, dir: &Path) -> Result<MadeDir, Error> {
+        let made = (!dir.exists()).then(|| dir.to_path_buf());
+        create_dir_in(root, dir)?;
+        Ok(MadeDir { made })
+    }
+}
+
+impl Drop for MadeDir {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.made {
+            // Only an empty directory is removed.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// Creates `dir` and the directories between `root` and it, refusing a symlink (or a file) on
 /// the way below `root`: a symlink planted in the out dir (`cases -> /elsewhere`) must not
 /// send our writes elsewhere. `root` itself, and a `dir` outside it, are created as given.

@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -31,11 +30,6 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 const MAX_MESSAGE: usize = 1024 * 1024;
 /// Events buffered for the reader; QEMU rate-limits the chatty ones.
 const EVENT_BUFFER: usize = 256;
-/// Longest path a unix socket address holds (`sun_path` is 108 bytes with its NUL).
-const MAX_SOCKET_PATH: usize = 107;
-/// The longest name of a debugging socket ([`SocketDir::socket`]): the one a person connects
-/// to after `--pause-on-fail`.
-const LONGEST_SOCKET: &str = "qmp-debug.sock";
 
 /// One asynchronous QMP event.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,56 +275,6 @@ impl QmpLink {
     }
 }
 
-/// Where a boot's debugging sockets go (`--gdb`'s gdbstub, `--pause-on-fail`'s QMP monitor for
-/// a person): the case's work dir, or a private temporary directory when that path is too long
-/// for a unix socket address. Made only when a debugging flag is given.
-pub struct SocketDir {
-    dir: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
-    /// The work dir, when it was created here (removed again if empty).
-    created: Option<PathBuf>,
-}
-
-impl SocketDir {
-    pub fn new(dir: &Path) -> io::Result<SocketDir> {
-        if dir.join(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH {
-            let created = (!dir.exists()).then(|| dir.to_path_buf());
-            std::fs::create_dir_all(dir)?;
-            return Ok(SocketDir {
-                dir: dir.to_path_buf(),
-                _tmp: None,
-                created,
-            });
-        }
-        let tmp = tempfile::Builder::new()
-            .prefix("qemu-test-sock-")
-            .tempdir()?;
-        Ok(SocketDir {
-            dir: tmp.path().to_path_buf(),
-            _tmp: Some(tmp),
-            created: None,
-        })
-    }
-
-    /// A socket path in this directory, short enough for a unix socket address; a stale file
-    /// of that name is removed. The caller removes it when done.
-    pub fn socket(&self, name: &str) -> PathBuf {
-        debug_assert!(name.len() <= LONGEST_SOCKET.len(), "{name}");
-        let path = self.dir.join(name);
-        let _ = std::fs::remove_file(&path);
-        path
-    }
-}
-
-impl Drop for SocketDir {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.created {
-            // Only an empty directory is removed.
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,23 +406,6 @@ mod tests {
         assert_eq!(
             link.chardev_option("q"),
             format!("socket,id=q,fd={}", link.qemu_fd())
-        );
-    }
-
-    #[test]
-    fn a_long_work_dir_gets_a_short_private_socket_dir() {
-        let long = Path::new("/tmp").join("d".repeat(120));
-        let s = SocketDir::new(&long).unwrap();
-        assert!(s.socket(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH);
-        assert!(!long.exists(), "the long dir is not created");
-        let short = tempfile::tempdir().unwrap();
-        let work = short.path().join("case");
-        let s = SocketDir::new(&work).unwrap();
-        assert_eq!(s.socket("gdb.sock"), work.join("gdb.sock"));
-        drop(s);
-        assert!(
-            !work.exists(),
-            "the empty work dir made for the sockets is removed"
         );
     }
 }

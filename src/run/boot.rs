@@ -11,6 +11,7 @@ use super::control::{Control, ControlNote};
 use crate::console::{Decision, Judge, TimelineEntry};
 use crate::error::Error;
 use crate::plan::Case;
+use crate::prepare::workdir::MadeDir;
 use crate::qemu::QemuCommand;
 use crate::qemu::gdb::DebugElfs;
 use crate::qemu::process::QemuProcess;
@@ -65,14 +66,16 @@ pub async fn boot(
     let _ = std::fs::remove_file(core_path(&cp.log_path));
     let link = QmpLink::new()
         .map_err(|e| Error::infra(format!("cannot make QEMU's QMP socket pair: {e}")))?;
-    let debug = super::debug::DebugBoot::new(&cp.debug, &cp.work_dir, cp.arch, || DebugElfs {
-        main: crate::postmortem::symbols::debugger_elf(
-            std::slice::from_ref(&cp.kernel),
-            &cp.symbols,
-        ),
-        guests: guest_elfs(qemu_run),
-    })
-    .map_err(|e| Error::io(&cp.work_dir, "create the debugging sockets in", &e))?;
+    let debug =
+        super::debug::DebugBoot::new(&cp.debug, &cp.out_dir, &cp.work_dir, cp.arch, || {
+            DebugElfs {
+                main: crate::postmortem::symbols::debugger_elf(
+                    std::slice::from_ref(&cp.kernel),
+                    &cp.symbols,
+                ),
+                guests: guest_elfs(qemu_run),
+            }
+        })?;
     let mut command = qemu_run.command.with_qmp(&link);
     if let Some(d) = &debug {
         command = d.command(command);
@@ -133,17 +136,17 @@ pub async fn boot(
         None
     };
     // Still before QEMU is stopped: the guest's memory, when asked for.
-    let mut made_work_dir = None;
+    // The work dir, when made for the dump alone, goes again once the dump is compressed.
+    let mut work_dir = None;
     let core = match (postmortem.as_mut(), cp.core_dump) {
         (Some(pm), Some(max)) => {
             let raw = cp.work_dir.join("core.elf");
-            if !cp.work_dir.exists() {
-                // Made for the dump alone: removed again once it is compressed.
-                made_work_dir = Some(cp.work_dir.clone());
-            }
-            let dumped = match std::fs::create_dir_all(&cp.work_dir) {
-                Ok(()) => control.core_dump(&raw, max).await,
-                Err(e) => Err(format!("cannot create {}: {e}", cp.work_dir.display())),
+            let dumped = match MadeDir::new(&cp.out_dir, &cp.work_dir) {
+                Ok(made) => {
+                    work_dir = Some(made);
+                    control.core_dump(&raw, max).await
+                }
+                Err(e) => Err(e.to_string()),
             };
             match dumped {
                 Ok(()) => Some(raw),
@@ -176,10 +179,7 @@ pub async fn boot(
             Err(why) => pm.notes.push(format!("no core dump: {why}")),
         }
     }
-    if let Some(dir) = made_work_dir {
-        // Only an empty directory is removed.
-        let _ = std::fs::remove_dir(dir);
-    }
+    drop(work_dir);
     // What QEMU printed before it died still belongs in the log; when QEMU ended by itself it
     // also belongs in the verdict (its last line may decide).
     let end = console.drain(&mut qemu, &mut log, reporters, end).await?;

@@ -16,18 +16,25 @@
 //!   second QMP monitor from the start, listening on `qmp-debug.sock`, for a person's QMP
 //!   client.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Cancel;
 use super::control::Control;
 use super::note;
 use crate::arch::Arch;
+use crate::error::Error;
 use crate::postmortem::Postmortem;
+use crate::prepare::workdir::MadeDir;
 use crate::qemu::QemuCommand;
 use crate::qemu::gdb::{DebugElfs, DebugOptions, GdbEndpoint, GdbListen};
 use crate::qemu::process::QemuProcess;
-use crate::qemu::qmp::SocketDir;
 use crate::report::Reporters;
+
+/// Longest path a unix socket address holds (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+/// The longest name of a debugging socket ([`SocketDir::socket`]): the one a person connects
+/// to after `--pause-on-fail`.
+const LONGEST_SOCKET: &str = "qmp-debug.sock";
 
 /// One boot's debugging: where its gdbstub and its person's QMP listen.
 pub(crate) struct DebugBoot {
@@ -43,18 +50,20 @@ pub(crate) struct DebugBoot {
 }
 
 impl DebugBoot {
-    /// The debugging `options` ask of a boot whose work dir is `work_dir` (its sockets go
-    /// there); `None` when they ask nothing. `elfs` finds what the debugger loads.
+    /// The debugging `options` ask of a boot whose work dir is `work_dir` under `out_dir`
+    /// (its sockets go there); `None` when they ask nothing. `elfs` finds what the debugger
+    /// loads.
     pub(crate) fn new(
         options: &DebugOptions,
-        work_dir: &std::path::Path,
+        out_dir: &Path,
+        work_dir: &Path,
         arch: Arch,
         elfs: impl FnOnce() -> DebugElfs,
-    ) -> std::io::Result<Option<DebugBoot>> {
+    ) -> Result<Option<DebugBoot>, Error> {
         if !options.any() {
             return Ok(None);
         }
-        let dir = SocketDir::new(work_dir)?;
+        let dir = SocketDir::new(out_dir, work_dir)?;
         let listen = options.gdb.unwrap_or(GdbListen::Socket);
         let gdb = GdbEndpoint::new(listen, dir.socket("gdb.sock"));
         Ok(Some(DebugBoot {
@@ -174,5 +183,68 @@ impl Drop for DebugBoot {
         for path in self.gdb.socket().into_iter().chain(self.qmp.as_deref()) {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// Where a boot's debugging sockets go (`--gdb`'s gdbstub, `--pause-on-fail`'s QMP monitor for
+/// a person): the case's work dir, or a private temporary directory when that path is too long
+/// for a unix socket address. Made only when a debugging flag is given.
+struct SocketDir {
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    /// The work dir, when it is the directory.
+    _made: Option<MadeDir>,
+}
+
+impl SocketDir {
+    /// In `work_dir` (under `out_dir`), or a private temporary directory.
+    fn new(out_dir: &Path, work_dir: &Path) -> Result<SocketDir, Error> {
+        if work_dir.join(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH {
+            return Ok(SocketDir {
+                dir: work_dir.to_path_buf(),
+                _tmp: None,
+                _made: Some(MadeDir::new(out_dir, work_dir)?),
+            });
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("qemu-test-sock-")
+            .tempdir()
+            .map_err(|e| Error::io(&std::env::temp_dir(), "create a socket directory in", &e))?;
+        Ok(SocketDir {
+            dir: tmp.path().to_path_buf(),
+            _tmp: Some(tmp),
+            _made: None,
+        })
+    }
+
+    /// A socket path in this directory, short enough for a unix socket address; a stale file
+    /// of that name is removed. The caller removes it when done.
+    fn socket(&self, name: &str) -> PathBuf {
+        debug_assert!(name.len() <= LONGEST_SOCKET.len(), "{name}");
+        let path = self.dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_work_dir_gets_a_short_private_socket_dir() {
+        let long = Path::new("/tmp").join("d".repeat(120));
+        let s = SocketDir::new(Path::new("/tmp"), &long).unwrap();
+        assert!(s.socket(LONGEST_SOCKET).as_os_str().len() <= MAX_SOCKET_PATH);
+        assert!(!long.exists(), "the long dir is not created");
+        let short = tempfile::tempdir().unwrap();
+        let work = short.path().join("case");
+        let s = SocketDir::new(short.path(), &work).unwrap();
+        assert_eq!(s.socket("gdb.sock"), work.join("gdb.sock"));
+        drop(s);
+        assert!(
+            !work.exists(),
+            "the empty work dir made for the sockets is removed"
+        );
     }
 }
