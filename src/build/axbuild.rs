@@ -521,7 +521,7 @@ pub fn check_build_file(
 
 /// axbuild's `FEATURES` (`build/platform.rs` `parse_makefile_features`): the names between
 /// commas and blanks, each once, in order.
-pub fn makefile_features(value: &str) -> Vec<String> {
+fn makefile_features(value: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for f in value.split(|c: char| c == ',' || c.is_whitespace()) {
         if !f.is_empty() && !out.iter().any(|o| o == f) {
@@ -700,6 +700,13 @@ fn refused_everywhere(f: &str) -> Option<&'static str> {
     .then_some("dynamic platform selection is automatic")
 }
 
+/// [`refusal`] for a feature of the build file with `FEATURES` applied: from `FEATURES` when
+/// the build file itself does not name it.
+fn refused(board: &BoardConfig, feature: &str, why: &str) -> Error {
+    let from_env = !board.features.iter().any(|f| f == feature);
+    refusal(board, feature, why, from_env)
+}
+
 /// The error for a refused feature: at the build file, or in `FEATURES` when it came from there.
 fn refusal(board: &BoardConfig, feature: &str, why: &str, from_env: bool) -> Error {
     if from_env {
@@ -722,25 +729,17 @@ fn refusal(board: &BoardConfig, feature: &str, why: &str, from_env: bool) -> Err
 /// (`BuildInfo::validate_features`), AxVisor's own (`reject_unsupported_nested_platform_
 /// features`: any `axplat-dyn/…`, `vmx`/`svm`) and StarryOS' (`std-compat`).
 fn check_features(board: &BoardConfig, features: &[String], flow: Flow) -> Result<(), Error> {
-    let fail = |feature: &str, why: &str| {
-        let from_env = !board.features.iter().any(|f| f == feature);
-        Err(refusal(board, feature, why, from_env))
-    };
-    let mode = |m: &str| features.iter().any(|f| f.rsplit('/').next() == Some(m));
-    if mode("uspace") && mode("tls") {
-        let f = features
-            .iter()
-            .find(|f| f.rsplit('/').next() == Some("uspace"))
-            .map_or("uspace", String::as_str);
+    let fail = |feature: &str, why: &str| Err(refused(board, feature, why));
+    // A feature by its own name, whichever crate's it is (`ax-std/tls` is `tls`).
+    let named = |m: &str| features.iter().find(|f| f.rsplit('/').next() == Some(m));
+    if let (Some(f), Some(_)) = (named("uspace"), named("tls")) {
         return fail(
             f,
             "`uspace` and `tls` select incompatible CPU-local register ownership modes",
         );
     }
     if flow == Flow::Starry
-        && let Some(f) = features
-            .iter()
-            .find(|f| f.rsplit('/').next() == Some("std-compat"))
+        && let Some(f) = named("std-compat")
     {
         // `reject_freestanding_std_compat`.
         return fail(
@@ -789,8 +788,7 @@ fn check_platform_features(
     };
     for f in features {
         if let Some(p) = metadata::named_platform(f, &platforms) {
-            let from_env = !board.features.contains(f);
-            return Err(refusal(
+            return Err(refused(
                 board,
                 f,
                 &format!(
@@ -798,7 +796,6 @@ fn check_platform_features(
                      platforms through ax-hal's features, not ax-std's or a platform's own",
                     p.name, p.package
                 ),
-                from_env,
             ));
         }
     }

@@ -124,9 +124,10 @@ fn arceos_flow(root: &Path, path: &Path) -> Option<&'static str> {
 /// first refusal ends the check, at the file) and notes on what `FEATURES` adds or what could
 /// not be checked (see `build::axbuild::check_build_file`).
 pub(super) fn notes(root: &Path) -> Result<Vec<Warning>, Error> {
-    let mut notes = arceos_flow_notes(root)?;
+    let files = testsuit::toml_files(root)?;
+    let mut notes = arceos_flow_notes(root, &files);
     let workspace = testsuit::workspace_of(root);
-    for path in testsuit::toml_files(root)? {
+    for path in files {
         if !matches!(kind(&path), Kind::Build) || arceos_flow(root, &path).is_some() {
             continue;
         }
@@ -179,10 +180,11 @@ fn note_at(path: &Path, message: String) -> Warning {
 }
 
 /// One note per ArceOS flow group whose build files [`arceos_flow`] left unread, saying why.
-fn arceos_flow_notes(root: &Path) -> Result<Vec<Warning>, Error> {
-    let mut groups: Vec<(PathBuf, &str, usize)> = Vec::new();
-    for path in testsuit::toml_files(root)? {
-        let Some(flow) = arceos_flow(root, &path).filter(|_| matches!(kind(&path), Kind::Build))
+/// `files` are the tree's TOML files, in [`testsuit::toml_files`]' order.
+fn arceos_flow_notes(root: &Path, files: &[PathBuf]) -> Vec<Warning> {
+    let mut groups: Vec<(&Path, &str, usize)> = Vec::new();
+    for path in files {
+        let Some(flow) = arceos_flow(root, path).filter(|_| matches!(kind(path), Kind::Build))
         else {
             continue;
         };
@@ -191,21 +193,17 @@ fn arceos_flow_notes(root: &Path) -> Result<Vec<Warning>, Error> {
             _ => groups.push((path, flow, 1)),
         }
     }
-    Ok(groups
+    groups
         .into_iter()
-        .map(|(first, flow, n)| Warning {
-            message: format!(
+        .map(|(first, flow, n)| {
+            let message = format!(
                 "ArceOS' group {} runs through axbuild's own flow ({flow}), which qemu-test \
                  does not run: its {n} build file(s) are not read",
                 first.parent().unwrap_or(root).display()
-            ),
-            location: Location {
-                path: first,
-                line: 1,
-                column: 1,
-            },
+            );
+            note_at(first, message)
         })
-        .collect())
+        .collect()
 }
 
 /// The workspace's `.github/workflows/uboot*.toml` (the board jobs' U-Boot configs), sorted;

@@ -308,8 +308,9 @@ pub fn package_dir(root: &Path, build_config: &Path) -> Result<PathBuf, Error> {
     if wrapper.join("Cargo.toml").is_file() {
         return Ok(wrapper.to_path_buf());
     }
+    let workspace = workspace_of(root);
     let board = crate::build::board::BoardConfig::load(build_config)?;
-    if let Some(dir) = crate::build::axbuild::named_package_dir(&board, &workspace_of(root))? {
+    if let Some(dir) = crate::build::axbuild::named_package_dir(&board, &workspace)? {
         return Ok(dir);
     }
     let os = build_config
@@ -318,7 +319,7 @@ pub fn package_dir(root: &Path, build_config: &Path) -> Result<PathBuf, Error> {
         .and_then(|rel| rel.components().next())
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(workspace_of(root).join(os_package_dir(&os)))
+    Ok(workspace.join(os_package_dir(&os)))
 }
 
 /// Where an os's kernel package is in the workspace: `os/<os>`, but StarryOS' `starryos`

@@ -155,12 +155,7 @@ pub async fn prepare(req: &PrepareRequest<'_>) -> Result<Prepared, Error> {
                     continue;
                 };
                 let copy = req.work_dir.join(name);
-                workdir::copy_file(source, &copy)?;
-                notes.push(format!(
-                    "{} copied to {} so the guest writes to a per-run copy.",
-                    source.display(),
-                    copy.display()
-                ));
+                copy_for_run(source, &copy, &mut notes)?;
                 let disks = drives::extra_disk_args(&args, &copy, name);
                 notes.extend(disks.notes);
                 args = disks.args;
@@ -186,11 +181,17 @@ fn copy_rootfs(
         return Ok(None);
     };
     let copy = workdir::rootfs_copy(req.work_dir);
-    workdir::copy_file(source, &copy)?;
+    copy_for_run(source, &copy, notes)?;
+    Ok(Some(copy))
+}
+
+/// Copies an image's disk `source` to `copy` in the work dir, which the guest then writes.
+fn copy_for_run(source: &Path, copy: &Path, notes: &mut Vec<String>) -> Result<(), Error> {
+    workdir::copy_file(source, copy)?;
     notes.push(format!(
         "{} copied to {} so the guest writes to a per-run copy.",
         source.display(),
         copy.display()
     ));
-    Ok(Some(copy))
+    Ok(())
 }

@@ -330,7 +330,7 @@ impl EspBoot {
 }
 
 /// UEFI's removable-media boot file for `arch` (ostool's `default_uefi_boot_filename`).
-pub fn boot_file_name(arch: Arch) -> Option<&'static str> {
+fn boot_file_name(arch: Arch) -> Option<&'static str> {
     match arch {
         Arch::X86_64 => Some("BOOTX64.EFI"),
         Arch::I386 => Some("BOOTIA32.EFI"),
